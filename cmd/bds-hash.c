@@ -1,0 +1,292 @@
+/* bds-hash: bazel-diff-compatible target hashes from `bazel query --output=streamed_proto`. */
+#define _XOPEN_SOURCE 700 /* realpath */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "graph.h"
+#include "hash.h"
+#include "json.h"
+#include "util.h"
+
+static const char usage_text[] =
+	"usage: bds-hash -w WORKSPACE [--include-target-type] [--target-type T,...]\n"
+	"                [--seed-filepaths FILE] [--ignored-attrs A,...] [--dep-edges OUT.json]\n"
+	"                [--fine-grained-repos @a,...] [--output-base DIR]\n"
+	"                [--content-hashes FILE.json] [--modified-filepaths FILE]\n"
+	"                [--always-affected-tags T,...] [--threads N] [--progress] [-o OUT]\n"
+	"       reads `bazel query --output=streamed_proto` on stdin\n";
+
+struct args {
+	const char *workspace, *output, *seed_list, *dep_edges, *content_hashes, *modified_list, *output_base;
+	char **types, **ignored, **fine_grained, **tags;
+	int include_type, threads, progress;
+};
+
+enum {
+	OPT_INCLUDE_TYPE = 256, OPT_TARGET_TYPE, OPT_SEEDS, OPT_IGNORED, OPT_DEPS, OPT_FINE, OPT_CONTENT,
+	OPT_MODIFIED, OPT_TAGS, OPT_THREADS, OPT_PROGRESS, OPT_OUTPUT_BASE,
+};
+
+static int usage(const char *why)
+{
+	if (why)
+		bds_util_warn("%s", why);
+	fputs(usage_text, stderr);
+	return BDS_EXIT_USAGE;
+}
+
+static int valid_types(char **types)
+{
+	for (char **t = types; *t; t++)
+		if (strcmp(*t, "Rule") && strcmp(*t, "SourceFile") && strcmp(*t, "GeneratedFile")) {
+			bds_util_warn("unknown target type '%s' (expected Rule, SourceFile or GeneratedFile)", *t);
+			return 0;
+		}
+	return 1;
+}
+
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	static const struct option opts[] = {
+		{"workspace", required_argument, NULL, 'w'},
+		{"output", required_argument, NULL, 'o'},
+		{"include-target-type", no_argument, NULL, OPT_INCLUDE_TYPE},
+		{"target-type", required_argument, NULL, OPT_TARGET_TYPE},
+		{"seed-filepaths", required_argument, NULL, OPT_SEEDS},
+		{"ignored-attrs", required_argument, NULL, OPT_IGNORED},
+		{"dep-edges", required_argument, NULL, OPT_DEPS},
+		{"fine-grained-repos", required_argument, NULL, OPT_FINE},
+		{"output-base", required_argument, NULL, OPT_OUTPUT_BASE},
+		{"content-hashes", required_argument, NULL, OPT_CONTENT},
+		{"modified-filepaths", required_argument, NULL, OPT_MODIFIED},
+		{"always-affected-tags", required_argument, NULL, OPT_TAGS},
+		{"threads", required_argument, NULL, OPT_THREADS},
+		{"progress", no_argument, NULL, OPT_PROGRESS},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	char *end;
+	while ((c = getopt_long(argc, argv, "w:o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'w': a->workspace = optarg; break;
+		case 'o': a->output = optarg; break;
+		case OPT_INCLUDE_TYPE: a->include_type = 1; break;
+		case OPT_TARGET_TYPE:
+			bds_util_free_list(a->types);
+			a->types = bds_util_split_list(optarg, NULL);
+			if (!valid_types(a->types))
+				return usage(NULL);
+			break;
+		case OPT_SEEDS: a->seed_list = optarg; break;
+		case OPT_IGNORED: bds_util_free_list(a->ignored); a->ignored = bds_util_split_list(optarg, NULL); break;
+		case OPT_DEPS: a->dep_edges = optarg; break;
+		case OPT_FINE: bds_util_free_list(a->fine_grained); a->fine_grained = bds_util_split_list(optarg, NULL); break;
+		case OPT_OUTPUT_BASE: a->output_base = optarg; break;
+		case OPT_CONTENT: a->content_hashes = optarg; break;
+		case OPT_MODIFIED: a->modified_list = optarg; break;
+		case OPT_TAGS: bds_util_free_list(a->tags); a->tags = bds_util_split_list(optarg, NULL); break;
+		case OPT_THREADS:
+			errno = 0;
+			a->threads = (int)strtol(optarg, &end, 10);
+			if (errno || *end || a->threads < 1 || a->threads > 32)
+				return usage("--threads takes a number from 1 to 32");
+			break;
+		case OPT_PROGRESS: a->progress = 1; break;
+		case 'h': fputs(usage_text, stdout); return -1;
+		default: return usage(NULL);
+		}
+	}
+	if (optind != argc)
+		return usage("unexpected argument");
+	if (!a->workspace)
+		return usage("missing -w WORKSPACE");
+	return 0;
+}
+
+/* --content-hashes: {"path": "string"} into a map of owned strings. */
+static struct bds_strmap *load_content_hashes(const char *path)
+{
+	jv obj = bds_json_read_file(path);
+	if (!jv_is_valid(obj)) {
+		char *msg = bds_json_error_message(obj);
+		bds_util_fail("%s", msg);
+		free(msg);
+		return NULL;
+	}
+	if (jv_get_kind(obj) != JV_KIND_OBJECT) {
+		bds_util_fail("content hashes '%s': expected an object, found %s", path, jv_kind_name(jv_get_kind(obj)));
+		jv_free(obj);
+		return NULL;
+	}
+	struct bds_strmap *m = bds_strmap_new((size_t)jv_object_length(jv_copy(obj)));
+	int bad = 0;
+	jv_object_foreach(obj, key, value)
+	{
+		if (!bad && jv_get_kind(value) != JV_KIND_STRING) {
+			bds_util_fail("content hashes '%s': key '%s': expected string, found %s", path, jv_string_value(key),
+			              jv_kind_name(jv_get_kind(value)));
+			bad = 1;
+		}
+		if (!bad)
+			bds_strmap_put(m, jv_string_value(key), (size_t)jv_string_length_bytes(jv_copy(key)),
+			               bds_util_xstrdup(jv_string_value(value)));
+		jv_free(key);
+		jv_free(value);
+	}
+	jv_free(obj);
+	if (bad) {
+		bds_strmap_free(m, free);
+		return NULL;
+	}
+	return m;
+}
+
+/* --modified-filepaths: one path per line, resolved against the workspace. */
+static struct bds_strmap *load_modified(const char *path, const char *workspace)
+{
+	char *text = NULL;
+	size_t len = 0;
+	if (bds_util_read_file(path, (size_t)256 << 20, &text, &len) < 0)
+		return NULL;
+	struct bds_strmap *m = bds_strmap_new(1024);
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!*line)
+			continue;
+		char *abs = line[0] == '/' ? bds_util_xstrdup(line) : bds_util_xasprintf("%s/%s", workspace, line);
+		/* collapse repeated slashes as Java's Path does */
+		size_t k = 0;
+		for (size_t i = 0; abs[i]; i++)
+			if (!(abs[i] == '/' && k > 0 && abs[k - 1] == '/'))
+				abs[k++] = abs[i];
+		if (k > 1 && abs[k - 1] == '/')
+			k--;
+		abs[k] = '\0';
+		bds_strmap_put(m, abs, k, NULL);
+		free(abs);
+	}
+	free(text);
+	if (bds_strmap_count(m) == 0) { /* an empty list means "read every file" */
+		bds_strmap_free(m, NULL);
+		return bds_strmap_new(1);
+	}
+	return m;
+}
+
+static int write_file(const char *path, const struct bds_graph *g, const struct args *a, int deps)
+{
+	char *tmp = NULL;
+	FILE *f = bds_util_atomic_open(path, &tmp);
+	if (!f)
+		return -1;
+	setvbuf(f, NULL, _IOFBF, 1 << 20);
+	int rc = deps ? bds_hash_write_deps(f, g, a->types) : bds_hash_write_json(f, g, a->include_type, a->types);
+	if (rc < 0) {
+		bds_util_atomic_discard(f, tmp);
+		return -1;
+	}
+	return bds_util_atomic_commit(f, tmp, path);
+}
+
+static int run(struct args *a)
+{
+	struct bds_hash_options o = {0};
+	struct bds_graph g = {0};
+	char workspace[PATH_MAX];
+	int rc = BDS_EXIT_FAIL;
+	struct stat st;
+	int progress = bds_util_progress_enabled(a->progress);
+	double t0 = bds_util_now();
+
+	errno = 0;
+	if (!realpath(a->workspace, workspace) || stat(workspace, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		bds_util_warn("workspace '%s': %s", a->workspace, errno ? strerror(errno) : "not a directory");
+		return BDS_EXIT_FAIL;
+	}
+	o.workspace = workspace;
+	o.output_base = a->output_base;
+	o.fine_grained = a->fine_grained;
+	o.ignored_attrs = a->ignored;
+	o.always_affected_tags = a->tags;
+	o.track_deps = a->dep_edges != NULL;
+	o.threads = a->threads;
+	o.progress = progress;
+	if (a->fine_grained && a->fine_grained[0] && !a->output_base) {
+		bds_util_warn("--fine-grained-repos needs --output-base (from `bazel info output_base`)");
+		return BDS_EXIT_USAGE;
+	}
+	if (a->seed_list ? bds_hash_seed_from_list(a->seed_list, o.seed) < 0 : (bds_sha256_buf("", 0, o.seed), 0))
+		goto fail;
+	if (a->content_hashes && !(o.content_hashes = load_content_hashes(a->content_hashes)))
+		goto fail;
+	if (a->modified_list) {
+		if (!(o.modified = load_modified(a->modified_list, workspace)))
+			goto fail;
+		if (bds_strmap_count(o.modified) == 0) {
+			bds_strmap_free(o.modified, NULL);
+			o.modified = NULL;
+		}
+	}
+	if (bds_graph_read(&g, STDIN_FILENO, "stdin") < 0)
+		goto fail;
+	if (g.count == 0 && g.bytes == 0) {
+		bds_util_warn("read 'stdin': empty input (did the bazel query fail?)");
+		goto out;
+	}
+	double t1 = bds_util_now();
+	if (progress)
+		bds_util_warn("read %zu targets (%.1f MB) in %.2fs", g.count, (double)g.bytes / 1e6, t1 - t0);
+	if (bds_hash_graph(&g, &o) < 0)
+		goto fail;
+	double t2 = bds_util_now();
+	if (progress)
+		bds_util_warn("hashed in %.2fs", t2 - t1);
+	if (a->dep_edges && write_file(a->dep_edges, &g, a, 1) < 0)
+		goto fail;
+	if (a->output) {
+		if (write_file(a->output, &g, a, 0) < 0)
+			goto fail;
+	} else if (bds_hash_write_json(stdout, &g, a->include_type, a->types) < 0) {
+		goto fail;
+	}
+	if (progress)
+		bds_util_warn("wrote output in %.2fs", bds_util_now() - t2);
+	rc = BDS_EXIT_OK;
+	goto out;
+fail:
+	bds_util_warn("%s", bds_util_error());
+out:
+	bds_graph_free(&g);
+	bds_strmap_free(o.content_hashes, free);
+	bds_strmap_free(o.modified, NULL);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = {0};
+	bds_util_set_progname(argv[0]);
+	int rc = parse_args(argc, argv, &a);
+	if (rc == 0) {
+		static char buf[1 << 20];
+		setvbuf(stdout, buf, _IOFBF, sizeof buf);
+		rc = run(&a);
+	} else if (rc < 0) {
+		rc = BDS_EXIT_OK; /* --help */
+	}
+	if (bds_util_close_stdout() < 0 && rc == BDS_EXIT_OK) {
+		bds_util_warn("%s", bds_util_error());
+		rc = BDS_EXIT_FAIL;
+	}
+	bds_util_free_list(a.types);
+	bds_util_free_list(a.ignored);
+	bds_util_free_list(a.fine_grained);
+	bds_util_free_list(a.tags);
+	return rc;
+}

@@ -1,0 +1,39 @@
+/* digest: SHA-256 (OpenSSL libcrypto) and bazel-diff's two-digest TargetDigest. */
+#ifndef BDS_DIGEST_H
+#define BDS_DIGEST_H
+
+#include <stddef.h>
+
+#define BDS_SHA256_LEN 32
+
+struct bds_sha256 {
+	void *ctx; /* EVP_MD_CTX */
+};
+
+/* init returns 0, or -1 with the error recorded (libcrypto could not provide SHA-256). */
+int bds_sha256_init(struct bds_sha256 *h);
+void bds_sha256_update(struct bds_sha256 *h, const void *data, size_t len);
+/* Writes the digest and resets the context for reuse. */
+void bds_sha256_final(struct bds_sha256 *h, unsigned char out[BDS_SHA256_LEN]);
+void bds_sha256_free(struct bds_sha256 *h);
+/* One-shot digest of a buffer. */
+void bds_sha256_buf(const void *data, size_t len, unsigned char out[BDS_SHA256_LEN]);
+
+/* bazel-diff's TargetDigest: `direct` hashes the target's own inputs; `overall` hashes
+ * each dependency's overall digest, then `direct`. No separators or lengths anywhere. */
+struct bds_target_digest {
+	struct bds_sha256 overall, direct;
+};
+
+int bds_target_digest_init(struct bds_target_digest *t);
+void bds_target_digest_direct(struct bds_target_digest *t, const void *data, size_t len);
+void bds_target_digest_transitive(struct bds_target_digest *t, const unsigned char dep_overall[BDS_SHA256_LEN]);
+/* overall = SHA256(transitive... || direct). Resets both contexts for reuse. */
+void bds_target_digest_finish(struct bds_target_digest *t, unsigned char overall[BDS_SHA256_LEN],
+                              unsigned char direct[BDS_SHA256_LEN]);
+void bds_target_digest_free(struct bds_target_digest *t);
+
+/* Lowercase hex of `len` bytes into out (2*len+1 bytes, NUL-terminated). */
+void bds_digest_hex(const unsigned char *bytes, size_t len, char *out);
+
+#endif

@@ -1,0 +1,60 @@
+/* graph: the targets of a `bazel query --output=streamed_proto` stream, indexed by label.
+ * Messages stay in the stream's blocks; targets point into them (zero-copy). */
+#ifndef BDS_GRAPH_H
+#define BDS_GRAPH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "digest.h"
+
+enum bds_target_type {
+	BDS_TARGET_RULE = 1,
+	BDS_TARGET_SOURCE_FILE = 2,
+	BDS_TARGET_GENERATED_FILE = 3,
+};
+
+struct bds_target {
+	const uint8_t *msg; /* the Rule / SourceFile / GeneratedFile sub-message */
+	size_t len;
+	uint64_t offset; /* stream offset of msg, for error messages */
+	const char *name;
+	uint32_t name_len;
+	uint8_t type;
+	uint8_t state;   /* hashing progress, owned by hash.c */
+	int32_t rule;    /* the rule whose hashes this target carries (itself for a rule) */
+	const char *generating_rule; /* generated files */
+	uint32_t generating_rule_len;
+	int32_t *deps;   /* dep edges (target indexes), when tracked */
+	uint32_t n_deps;
+	unsigned char source_digest[BDS_SHA256_LEN]; /* source files: the raw file digest */
+	unsigned char overall[BDS_SHA256_LEN];
+	unsigned char direct[BDS_SHA256_LEN];
+};
+
+struct bds_graph {
+	struct bds_target *targets;
+	size_t count, cap;
+	int32_t *index; /* open addressing over labels: target index or -1 */
+	size_t index_cap;
+	int has_instantiation_stacks;
+	size_t dropped_groups; /* package and environment groups, dropped as bazel-diff does */
+	size_t duplicates;     /* repeated labels; the first occurrence wins */
+	uint64_t bytes;
+	struct bds_proto_stream *stream;
+};
+
+/* Reads the whole stream from fd. Returns 0, or -1 with the error recorded. */
+int bds_graph_read(struct bds_graph *g, int fd, const char *what);
+/* Builds a graph over an in-memory stream (used by the fuzzer and unit tests); the buffer
+ * must outlive the graph. */
+int bds_graph_parse_buffer(struct bds_graph *g, const uint8_t *data, size_t len);
+/* Index of the target labelled `name`, or -1. */
+int32_t bds_graph_find(const struct bds_graph *g, const char *name, size_t n);
+/* Points every generated file at its generating rule; -1 if one is missing. */
+int bds_graph_link(struct bds_graph *g);
+void bds_graph_free(struct bds_graph *g);
+
+const char *bds_target_type_name(int type);
+
+#endif

@@ -1,0 +1,50 @@
+/* hash: bazel-diff-compatible target hashes (spec/bazel-diff-compat.md section 2) over a
+ * query graph: source-file digests, rule digests, .bzl seeds, overall and direct. */
+#ifndef BDS_HASH_H
+#define BDS_HASH_H
+
+#include <stdio.h>
+
+#include "digest.h"
+#include "graph.h"
+#include "strmap.h"
+
+struct bds_hash_options {
+	const char *workspace;            /* absolute, normalised */
+	const char *output_base;          /* Bazel output base: roots of fine-grained repos */
+	char **fine_grained;              /* --fine-grained-repos as given (NULL-terminated) */
+	char **ignored_attrs;             /* extra attributes left out of rule digests */
+	char **always_affected_tags;
+	struct bds_strmap *modified;      /* absolute paths whose contents are read; NULL: all */
+	struct bds_strmap *content_hashes; /* path key -> char * replacing the file content */
+	unsigned char seed[BDS_SHA256_LEN]; /* SHA-256 over the --seed-filepaths contents */
+	int track_deps;
+	int threads;                      /* source-file readers; 0: one per CPU */
+	int progress;
+};
+
+/* Hashes every target of the graph (linked with bds_graph_link). Returns 0, or -1 with
+ * the error recorded (unreadable file, cycle, ...). */
+int bds_hash_graph(struct bds_graph *g, const struct bds_hash_options *o);
+
+/* Computes the raw digest of every source-file target, on o->threads threads (source.c). */
+int bds_hash_sources(struct bds_graph *g, const struct bds_hash_options *o);
+
+/* The raw source-file digest of spec section 2.2 for `label`, with `seed` (NULL: none). */
+int bds_hash_source_digest(const struct bds_hash_options *o, struct bds_sha256 *h, const char *label,
+                           size_t n, const unsigned char *seed, unsigned char out[BDS_SHA256_LEN]);
+/* softDigest: 1 and out set for an existing main-repo regular file, 0 otherwise, -1 error. */
+int bds_hash_soft_digest(const struct bds_hash_options *o, struct bds_sha256 *h, const char *label,
+                         size_t n, unsigned char out[BDS_SHA256_LEN]);
+
+/* SHA-256 over the contents of the files listed, one path per line, in `list_path`
+ * (paths relative to the current directory; duplicates dropped, first kept). */
+int bds_hash_seed_from_list(const char *list_path, unsigned char out[BDS_SHA256_LEN]);
+
+/* Writes the hashes JSON as bazel-diff's Gson does (two-space pretty print, no final
+ * newline), keys sorted. `types` (NULL: all) keeps only targets of those type names. */
+int bds_hash_write_json(FILE *out, const struct bds_graph *g, int include_type, char **types);
+/* Writes the dep-edges JSON (spec 3.3): rules and generated files, source files omitted. */
+int bds_hash_write_deps(FILE *out, const struct bds_graph *g, char **types);
+
+#endif

@@ -1,0 +1,194 @@
+/* json: one-value parsing, kind-checked access and canonical output over libjq 1.6. */
+#include "json.h"
+
+#include "util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+jv bds_json_parse(const char *buf, size_t len, const char *what)
+{
+	size_t i = 0;
+	while (i < len && (buf[i] == ' ' || buf[i] == '\n' || buf[i] == '\t' || buf[i] == '\r'))
+		i++;
+	if (i == len)
+		return jv_invalid_with_msg(jv_string_fmt("parse '%s': empty input", what));
+	if (len > INT_MAX)
+		return jv_invalid_with_msg(jv_string_fmt("parse '%s': too large", what));
+	jv v = jv_parse_sized(buf, (int)len);
+	if (!jv_is_valid(v)) {
+		char *msg = bds_json_error_message(v);
+		jv err = jv_invalid_with_msg(jv_string_fmt("parse '%s': %s", what, msg));
+		free(msg);
+		return err;
+	}
+	return v;
+}
+
+jv bds_json_read_file(const char *path)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	if (bds_util_read_file(path, BDS_JSON_FILE_MAX, &buf, &len) < 0)
+		return jv_invalid_with_msg(jv_string(bds_util_error()));
+	jv v = bds_json_parse(buf, len, path);
+	free(buf);
+	return v;
+}
+
+const char *bds_json_kind_name(jv_kind kind)
+{
+	return jv_kind_name(kind);
+}
+
+jv bds_json_get(jv obj, const char *key, jv_kind kind)
+{
+	if (jv_get_kind(obj) != JV_KIND_OBJECT) {
+		jv_free(obj);
+		return jv_invalid_with_msg(jv_string_fmt("key '%s': not inside an object", key));
+	}
+	jv v = jv_object_get(obj, jv_string(key));
+	if (!jv_is_valid(v) || jv_get_kind(v) == JV_KIND_NULL) {
+		jv_free(v);
+		return jv_invalid();
+	}
+	if (jv_get_kind(v) != kind) {
+		jv err = jv_invalid_with_msg(jv_string_fmt("key '%s': expected %s, found %s", key,
+		                                           jv_kind_name(kind), jv_kind_name(jv_get_kind(v))));
+		jv_free(v);
+		return err;
+	}
+	return v;
+}
+
+/* Shared tail of the typed getters: 1 absent, -1 wrong kind (error recorded). */
+static int missing_or_wrong(jv v)
+{
+	if (jv_invalid_has_msg(jv_copy(v))) {
+		char *msg = bds_json_error_message(v);
+		bds_util_fail("%s", msg);
+		free(msg);
+		return -1;
+	}
+	jv_free(v);
+	return 1;
+}
+
+int bds_json_get_string(jv obj, const char *key, char **out)
+{
+	jv v = bds_json_get(obj, key, JV_KIND_STRING);
+	if (!jv_is_valid(v))
+		return missing_or_wrong(v);
+	*out = bds_util_xstrndup(jv_string_value(v), (size_t)jv_string_length_bytes(jv_copy(v)));
+	jv_free(v);
+	return 0;
+}
+
+int bds_json_get_number(jv obj, const char *key, double *out)
+{
+	jv v = bds_json_get(obj, key, JV_KIND_NUMBER);
+	if (!jv_is_valid(v))
+		return missing_or_wrong(v);
+	*out = jv_number_value(v);
+	jv_free(v);
+	return 0;
+}
+
+int bds_json_get_bool(jv obj, const char *key, int *out)
+{
+	if (jv_get_kind(obj) != JV_KIND_OBJECT) {
+		jv_free(obj);
+		return bds_util_fail("key '%s': not inside an object", key);
+	}
+	jv v = jv_object_get(obj, jv_string(key));
+	jv_kind k = jv_get_kind(v);
+	if (!jv_is_valid(v) || k == JV_KIND_NULL) {
+		jv_free(v);
+		return 1;
+	}
+	jv_free(v);
+	if (k != JV_KIND_TRUE && k != JV_KIND_FALSE)
+		return bds_util_fail("key '%s': expected boolean, found %s", key, jv_kind_name(k));
+	*out = k == JV_KIND_TRUE;
+	return 0;
+}
+
+char *bds_json_dump_line(jv value)
+{
+	jv s = jv_dump_string(value, JV_PRINT_SORTED);
+	char *out = bds_util_xstrdup(jv_string_value(s));
+	jv_free(s);
+	return out;
+}
+
+int bds_json_write_line(FILE *out, jv value)
+{
+	char *line = bds_json_dump_line(value);
+	int rc = fputs(line, out) < 0 || fputc('\n', out) == EOF || fflush(out) != 0;
+	free(line);
+	if (rc)
+		return bds_util_fail("write JSON: %s", strerror(errno ? errno : EIO));
+	return 0;
+}
+
+char *bds_json_error_message(jv invalid)
+{
+	jv msg = jv_invalid_get_msg(invalid);
+	char *out;
+	if (jv_get_kind(msg) == JV_KIND_STRING)
+		out = bds_util_xstrdup(jv_string_value(msg));
+	else
+		out = bds_util_xstrdup("invalid JSON value");
+	jv_free(msg);
+	return out;
+}
+
+void bds_json_put_string(FILE *out, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	putc('"', out);
+	size_t run = 0; /* start of the pending unescaped run */
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		const char *esc = NULL;
+		char u[7];
+		int is2028 = c == 0xe2 && i + 2 < n && (unsigned char)s[i + 1] == 0x80 &&
+		             ((unsigned char)s[i + 2] == 0xa8 || (unsigned char)s[i + 2] == 0xa9);
+		if (c == '"')
+			esc = "\\\"";
+		else if (c == '\\')
+			esc = "\\\\";
+		else if (c == '\n')
+			esc = "\\n";
+		else if (c == '\r')
+			esc = "\\r";
+		else if (c == '\t')
+			esc = "\\t";
+		else if (c == '\b')
+			esc = "\\b";
+		else if (c == '\f')
+			esc = "\\f";
+		else if (c < 0x20 || is2028) {
+			unsigned cp = is2028 ? (0x2028u | ((unsigned char)s[i + 2] & 1u)) : c;
+			u[0] = '\\';
+			u[1] = 'u';
+			u[2] = hex[(cp >> 12) & 15];
+			u[3] = hex[(cp >> 8) & 15];
+			u[4] = hex[(cp >> 4) & 15];
+			u[5] = hex[cp & 15];
+			u[6] = '\0';
+			esc = u;
+		}
+		if (!esc)
+			continue;
+		fwrite(s + run, 1, i - run, out);
+		fputs(esc, out);
+		if (is2028)
+			i += 2;
+		run = i + 1;
+	}
+	fwrite(s + run, 1, n - run, out);
+	putc('"', out);
+}

@@ -1,0 +1,316 @@
+/* source: source-file digests (spec 2.2), read in parallel, and the global seed (2.3). */
+#include "hash.h"
+
+#include "label.h"
+#include "proto.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define READ_CHUNK ((size_t)128 << 10)
+
+/* Java's Paths.get drops repeated and trailing slashes; mirror it so paths and
+ * content-hash keys match bazel-diff's. Returns a malloc'd string. */
+static char *collapse_slashes(const char *s, size_t n)
+{
+	char *out = bds_util_xmalloc(n + 1);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '/' && k > 0 && out[k - 1] == '/')
+			continue;
+		out[k++] = s[i];
+	}
+	if (k > 1 && out[k - 1] == '/')
+		k--;
+	out[k] = '\0';
+	return out;
+}
+
+/* workspace.resolve(rel): rel itself when absolute. */
+static char *resolve(const char *base, const char *rel)
+{
+	if (rel[0] == '/')
+		return bds_util_xstrdup(rel);
+	if (rel[0] == '\0')
+		return bds_util_xstrdup(base);
+	return bds_util_xasprintf("%s/%s", base, rel);
+}
+
+/* "pkg:a:b" with one leading ':' removed and every ':' made '/', as a collapsed path. */
+static char *label_rel_path(const char *s, size_t n)
+{
+	if (n > 0 && s[0] == ':') {
+		s++;
+		n--;
+	}
+	char *tmp = bds_util_xstrndup(s, n);
+	for (char *p = tmp; *p; p++)
+		if (*p == ':')
+			*p = '/';
+	char *out = collapse_slashes(tmp, n);
+	free(tmp);
+	return out;
+}
+
+static int is_fine_grained_repo(const struct bds_hash_options *o, const char *repo, size_t n)
+{
+	for (char **f = o->fine_grained; f && *f; f++) {
+		const char *name = *f;
+		while (*name == '@')
+			name++;
+		if (strlen(name) == n && memcmp(name, repo, n) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* <output_base>/external/<repo>, or <repo>+ (Bazel 8 canonical names). */
+static char *external_root(const struct bds_hash_options *o, const char *repo)
+{
+	const char *base = o->output_base ? o->output_base : "";
+	char *root = bds_util_xasprintf("%s/external/%s", base, repo);
+	struct stat st;
+	if (stat(root, &st) == 0)
+		return root;
+	free(root);
+	root = bds_util_xasprintf("%s/external/%s+", base, repo);
+	if (stat(root, &st) == 0)
+		return root;
+	free(root);
+	return bds_util_xasprintf("%s/external/%s", base, repo);
+}
+
+/* Hashes the file's bytes into h. */
+static int put_file(struct bds_sha256 *h, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return bds_util_fail("read '%s': %s", path, strerror(errno));
+	char *buf = bds_util_xmalloc(READ_CHUNK);
+	int rc = 0;
+	for (;;) {
+		ssize_t r = read(fd, buf, READ_CHUNK);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = bds_util_fail("read '%s': %s", path, strerror(errno));
+			break;
+		}
+		if (r == 0)
+			break;
+		bds_sha256_update(h, buf, (size_t)r);
+	}
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+int bds_hash_source_digest(const struct bds_hash_options *o, struct bds_sha256 *h, const char *label,
+                           size_t n, const unsigned char *seed, unsigned char out[BDS_SHA256_LEN])
+{
+	char *rel = NULL, *abs = NULL, *key = NULL;
+	int rc = 0;
+	int i = bds_label_main_repo_prefix(label, n);
+	if (i >= 0) {
+		rel = label_rel_path(label + i, n - (size_t)i);
+		abs = resolve(o->workspace, rel);
+		key = bds_util_xstrdup(rel);
+	} else if (n > 0 && label[0] == '@') {
+		const char *s = label, *end = label + n;
+		while (s < end && *s == '@')
+			s++;
+		const char *sep = NULL;
+		int parts = bds_label_split_repo(s, (size_t)(end - s), &sep);
+		if (parts != 2 || !is_fine_grained_repo(o, s, (size_t)(sep - s))) {
+			bds_sha256_final(h, out); /* SHA256(""): external, not fine-grained */
+			return 0;
+		}
+		char *repo = bds_util_xstrndup(s, (size_t)(sep - s));
+		char *root = external_root(o, repo);
+		rel = label_rel_path(sep + 2, (size_t)(end - sep - 2));
+		abs = resolve(root, rel);
+		key = bds_util_xasprintf("external/%s/%s", repo, rel);
+		free(root);
+		free(repo);
+	} else {
+		bds_sha256_final(h, out);
+		return 0;
+	}
+
+	struct stat st;
+	const char *content = o->content_hashes ? bds_strmap_get(o->content_hashes, key, strlen(key)) : NULL;
+	if (content) {
+		int exec = stat(abs, &st) == 0 && (st.st_mode & S_IXUSR);
+		bds_sha256_update(h, content, strlen(content));
+		bds_sha256_update(h, "\x01", 1);
+		bds_sha256_update(h, exec ? "\x01" : "\x00", 1);
+	} else if (stat(abs, &st) == 0) {
+		if (S_ISREG(st.st_mode)) {
+			if (!o->modified || bds_strmap_has(o->modified, abs, strlen(abs)))
+				rc = put_file(h, abs);
+			bds_sha256_update(h, "\x01", 1);
+			bds_sha256_update(h, (st.st_mode & S_IXUSR) ? "\x01" : "\x00", 1);
+		}
+		/* a directory contributes nothing: bazel-diff does not hash its contents */
+	} else if (errno == ENOENT || errno == ENOTDIR) {
+		bds_sha256_update(h, "\x00", 1);
+	} else {
+		/* Java would call this "missing"; an unreadable path must not pass as absent. */
+		rc = bds_util_fail("stat source file '%s': %s", abs, strerror(errno));
+	}
+	if (seed)
+		bds_sha256_update(h, seed, BDS_SHA256_LEN);
+	bds_sha256_update(h, label, n);
+	bds_sha256_final(h, out);
+	free(rel);
+	free(abs);
+	free(key);
+	return rc;
+}
+
+int bds_hash_soft_digest(const struct bds_hash_options *o, struct bds_sha256 *h, const char *label,
+                         size_t n, unsigned char out[BDS_SHA256_LEN])
+{
+	int i = bds_label_main_repo_prefix(label, n);
+	if (i < 0)
+		return 0;
+	/* softDigest replaces only the FIRST ':' (unlike digest), as bazel-diff does. */
+	char *tail = bds_util_xstrndup(label + i, n - (size_t)i);
+	char *colon = strchr(tail, ':');
+	if (colon)
+		*colon = '/';
+	char *joined = bds_util_xasprintf("%s/%s", o->workspace, tail);
+	char *path = collapse_slashes(joined, strlen(joined));
+	struct stat st;
+	int is_file = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+	free(tail);
+	free(joined);
+	free(path);
+	if (!is_file)
+		return 0;
+	return bds_hash_source_digest(o, h, label, n, NULL, out) < 0 ? -1 : 1;
+}
+
+/* seed = SHA256(name || subinclude...) in proto order (SourceFile fields 1 and 3). */
+static int source_seed(struct bds_sha256 *h, const struct bds_target *t, unsigned char seed[BDS_SHA256_LEN])
+{
+	struct bds_proto_reader r;
+	struct bds_proto_field f;
+	int rc;
+	bds_sha256_update(h, t->name, t->name_len);
+	bds_proto_reader_init(&r, t->msg, t->len, t->offset);
+	while ((rc = bds_proto_next(&r, &f)) > 0)
+		if (f.number == 3 && f.wire == BDS_PROTO_LEN)
+			bds_sha256_update(h, f.data, f.len);
+	bds_sha256_final(h, seed);
+	return rc;
+}
+
+struct source_job {
+	struct bds_graph *g;
+	const struct bds_hash_options *o;
+	atomic_size_t next;
+	atomic_int failed;
+	pthread_mutex_t lock;
+	char error[1024];
+};
+
+static void *source_worker(void *arg)
+{
+	struct source_job *job = arg;
+	struct bds_sha256 h;
+	if (bds_sha256_init(&h) < 0)
+		goto fail;
+	for (;;) {
+		if (atomic_load(&job->failed))
+			break;
+		size_t i = atomic_fetch_add(&job->next, 1);
+		if (i >= job->g->count)
+			break;
+		struct bds_target *t = &job->g->targets[i];
+		if (t->type != BDS_TARGET_SOURCE_FILE)
+			continue;
+		unsigned char seed[BDS_SHA256_LEN];
+		if (source_seed(&h, t, seed) < 0 ||
+		    bds_hash_source_digest(job->o, &h, t->name, t->name_len, seed, t->source_digest) < 0)
+			goto fail;
+	}
+	bds_sha256_free(&h);
+	return NULL;
+fail:
+	pthread_mutex_lock(&job->lock);
+	if (!atomic_load(&job->failed))
+		snprintf(job->error, sizeof job->error, "%s", bds_util_error());
+	atomic_store(&job->failed, 1);
+	pthread_mutex_unlock(&job->lock);
+	bds_sha256_free(&h);
+	return NULL;
+}
+
+int bds_hash_sources(struct bds_graph *g, const struct bds_hash_options *o)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	/* Reads block on I/O more than on CPU, so a few threads per core pay off on a cold cache. */
+	int n = o->threads > 0 ? o->threads : (int)(cpus > 0 ? cpus * 2 : 2);
+	if (n > 32)
+		n = 32;
+	struct source_job job = {.g = g, .o = o};
+	atomic_init(&job.next, 0);
+	atomic_init(&job.failed, 0);
+	pthread_mutex_init(&job.lock, NULL);
+	pthread_t tids[32];
+	int started = 0;
+	for (int i = 0; i < n; i++) {
+		if (pthread_create(&tids[i], NULL, source_worker, &job) != 0)
+			break;
+		started++;
+	}
+	if (started == 0)
+		source_worker(&job); /* no threads available: do it here */
+	for (int i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+	pthread_mutex_destroy(&job.lock);
+	if (atomic_load(&job.failed))
+		return bds_util_fail("%s", job.error);
+	return 0;
+}
+
+int bds_hash_seed_from_list(const char *list_path, unsigned char out[BDS_SHA256_LEN])
+{
+	char *list = NULL;
+	size_t len = 0;
+	if (bds_util_read_file(list_path, (size_t)64 << 20, &list, &len) < 0)
+		return -1;
+	struct bds_sha256 h;
+	if (bds_sha256_init(&h) < 0) {
+		free(list);
+		return -1;
+	}
+	struct bds_strmap *seen = bds_strmap_new(64);
+	int rc = 0;
+	char *save = NULL;
+	for (char *line = strtok_r(list, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		size_t n = strlen(line);
+		if (n && line[n - 1] == '\r')
+			line[--n] = '\0';
+		if (n == 0 || bds_strmap_has(seen, line, n))
+			continue;
+		bds_strmap_put(seen, line, n, NULL);
+		if (put_file(&h, line) < 0) {
+			rc = bds_util_fail("seed file listed in '%s': %s", list_path, bds_util_error());
+			break;
+		}
+	}
+	bds_sha256_final(&h, out);
+	bds_sha256_free(&h);
+	bds_strmap_free(seen, NULL);
+	free(list);
+	return rc;
+}

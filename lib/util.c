@@ -1,0 +1,298 @@
+/* util: exit codes, diagnostics, recorded errors, checked output and bounded reads. */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *progname = "bds";
+static _Thread_local char last_error[4096];
+
+void bds_util_set_progname(const char *argv0)
+{
+	const char *slash = argv0 ? strrchr(argv0, '/') : NULL;
+	if (argv0)
+		progname = slash ? slash + 1 : argv0;
+}
+
+const char *bds_util_progname(void)
+{
+	return progname;
+}
+
+void bds_util_warn(const char *fmt, ...)
+{
+	char line[8192];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	/* One write per line so concurrent stages do not interleave mid-line. */
+	fprintf(stderr, "%s: %s\n", progname, line);
+}
+
+int bds_util_vfail(const char *fmt, va_list ap)
+{
+	vsnprintf(last_error, sizeof last_error, fmt, ap);
+	return -1;
+}
+
+int bds_util_fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	bds_util_vfail(fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+const char *bds_util_error(void)
+{
+	return last_error;
+}
+
+int bds_util_close_stdout(void)
+{
+	int failed = fflush(stdout) != 0 || ferror(stdout);
+	if (fclose(stdout) != 0)
+		failed = 1;
+	if (failed)
+		return bds_util_fail("write 'stdout': %s", strerror(errno ? errno : EIO));
+	return 0;
+}
+
+void *bds_util_xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		abort();
+	return p;
+}
+
+void *bds_util_xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (!p)
+		abort();
+	return p;
+}
+
+void *bds_util_xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+	if (!q)
+		abort();
+	return q;
+}
+
+char *bds_util_xstrdup(const char *s)
+{
+	return bds_util_xstrndup(s, strlen(s));
+}
+
+char *bds_util_xstrndup(const char *s, size_t n)
+{
+	char *p = bds_util_xmalloc(n + 1);
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *bds_util_xasprintf(const char *fmt, ...)
+{
+	va_list ap, ap2;
+	va_start(ap, fmt);
+	va_copy(ap2, ap);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		abort();
+	char *p = bds_util_xmalloc((size_t)n + 1);
+	vsnprintf(p, (size_t)n + 1, fmt, ap2);
+	va_end(ap2);
+	return p;
+}
+
+int bds_util_read_fd(int fd, size_t limit, const char *what, char **out, size_t *len)
+{
+	size_t cap = 65536, n = 0;
+	char *buf = bds_util_xmalloc(cap + 1);
+	for (;;) {
+		if (n == cap) {
+			if (cap >= limit) {
+				free(buf);
+				return bds_util_fail("read '%s': larger than the limit of %zu bytes", what, limit);
+			}
+			cap = cap * 2 > limit ? limit : cap * 2;
+			buf = bds_util_xrealloc(buf, cap + 1);
+		}
+		ssize_t r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+			free(buf);
+			return bds_util_fail("read '%s': %s", what, strerror(e));
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+int bds_util_read_file(const char *path, size_t limit, char **out, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return bds_util_fail("open '%s': %s", path, strerror(errno));
+	int rc = bds_util_read_fd(fd, limit, path, out, len);
+	close(fd);
+	return rc;
+}
+
+char **bds_util_split_list(const char *s, size_t *count)
+{
+	size_t n = 1;
+	for (const char *p = s; *p; p++)
+		n += *p == ',';
+	char **list = bds_util_xcalloc(n + 1, sizeof *list);
+	size_t k = 0;
+	const char *start = s;
+	for (const char *p = s;; p++) {
+		if (*p == ',' || *p == '\0') {
+			list[k++] = bds_util_xstrndup(start, (size_t)(p - start));
+			if (*p == '\0')
+				break;
+			start = p + 1;
+		}
+	}
+	/* Java's split drops trailing empty strings. */
+	while (k > 0 && list[k - 1][0] == '\0') {
+		free(list[--k]);
+		list[k] = NULL;
+	}
+	if (count)
+		*count = k;
+	return list;
+}
+
+void bds_util_free_list(char **list)
+{
+	if (!list)
+		return;
+	for (char **p = list; *p; p++)
+		free(*p);
+	free(list);
+}
+
+int bds_util_progress_enabled(int forced)
+{
+	return forced || isatty(STDERR_FILENO);
+}
+
+double bds_util_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Decodes the UTF-8 code point starting at s[i] (lenient: a bad byte is itself). */
+static unsigned decode_utf8(const unsigned char *s, size_t n, size_t i)
+{
+	unsigned c = s[i];
+	int extra = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 0;
+	if (extra == 0 || i + (size_t)extra >= n)
+		return c;
+	unsigned cp = c & (0x3fu >> extra);
+	for (int k = 1; k <= extra; k++)
+		cp = (cp << 6) | (s[i + (size_t)k] & 0x3fu);
+	return cp;
+}
+
+/* The first UTF-16 code unit of a code point. */
+static unsigned utf16_first_unit(unsigned cp)
+{
+	return cp >= 0x10000 ? 0xd800 + ((cp - 0x10000) >> 10) : cp;
+}
+
+int bds_util_java_cmp(const char *a, size_t an, const char *b, size_t bn)
+{
+	size_t n = an < bn ? an : bn;
+	size_t i = 0;
+	while (i < n && a[i] == b[i])
+		i++;
+	if (i == n)
+		return an < bn ? -1 : an > bn ? 1 : 0;
+	unsigned char ca = (unsigned char)a[i], cb = (unsigned char)b[i];
+	if (ca < 0x80 && cb < 0x80)
+		return ca < cb ? -1 : 1;
+	/* Back up to the start of the differing code point, then compare UTF-16 units. */
+	while (i > 0 && ((unsigned char)a[i] & 0xc0) == 0x80)
+		i--;
+	unsigned ua = utf16_first_unit(decode_utf8((const unsigned char *)a, an, i));
+	unsigned ub = utf16_first_unit(decode_utf8((const unsigned char *)b, bn, i));
+	if (ua != ub)
+		return ua < ub ? -1 : 1;
+	/* Same lead surrogate: the code points differ later in the pair; code point order works. */
+	unsigned pa = decode_utf8((const unsigned char *)a, an, i), pb = decode_utf8((const unsigned char *)b, bn, i);
+	return pa < pb ? -1 : pa > pb ? 1 : 0;
+}
+
+FILE *bds_util_atomic_open(const char *path, char **tmp_path)
+{
+	char *tmp = bds_util_xasprintf("%s.tmp.XXXXXX", path);
+	int fd = mkstemp(tmp);
+	if (fd < 0) {
+		bds_util_fail("create '%s': %s", tmp, strerror(errno));
+		free(tmp);
+		return NULL;
+	}
+	/* mkstemp creates 0600; outputs are ordinary files */
+	mode_t mask = umask(0);
+	umask(mask);
+	fchmod(fd, 0666 & ~mask);
+	FILE *f = fdopen(fd, "w");
+	if (!f) {
+		bds_util_fail("open '%s': %s", tmp, strerror(errno));
+		close(fd);
+		unlink(tmp);
+		free(tmp);
+		return NULL;
+	}
+	*tmp_path = tmp;
+	return f;
+}
+
+int bds_util_atomic_commit(FILE *f, char *tmp_path, const char *path)
+{
+	int rc = 0;
+	if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0)
+		rc = bds_util_fail("write '%s': %s", path, strerror(errno ? errno : EIO));
+	if (fclose(f) != 0 && rc == 0)
+		rc = bds_util_fail("write '%s': %s", path, strerror(errno));
+	if (rc == 0 && rename(tmp_path, path) != 0)
+		rc = bds_util_fail("rename '%s' to '%s': %s", tmp_path, path, strerror(errno));
+	if (rc != 0)
+		unlink(tmp_path);
+	free(tmp_path);
+	return rc;
+}
+
+void bds_util_atomic_discard(FILE *f, char *tmp_path)
+{
+	if (f)
+		fclose(f);
+	if (tmp_path) {
+		unlink(tmp_path);
+		free(tmp_path);
+	}
+}

@@ -1,0 +1,74 @@
+/* util: exit codes, diagnostics, recorded errors, checked output and bounded reads. */
+#ifndef BDS_UTIL_H
+#define BDS_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* Exit statuses of every binary and script (DESIGN.md). Only cmd/ returns them. */
+enum {
+	BDS_EXIT_OK = 0,
+	BDS_EXIT_FAIL = 1,
+	BDS_EXIT_COLD = 2,
+	BDS_EXIT_USAGE = 64,
+};
+
+/* Size limits shared by readers: every buffer has one. */
+#define BDS_ENVELOPE_MAX ((size_t)16 << 20)
+#define BDS_JSON_FILE_MAX ((size_t)1 << 30)
+
+void bds_util_set_progname(const char *argv0);
+const char *bds_util_progname(void);
+
+/* "prog: message" on stderr. */
+void bds_util_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Records an error message for the calling thread and returns -1, so library code can
+ * write `return bds_util_fail("read '%s': %s", path, strerror(errno));`. */
+int bds_util_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int bds_util_vfail(const char *fmt, va_list ap);
+/* The last recorded error of this thread ("" if none). */
+const char *bds_util_error(void);
+
+/* Flushes and closes stdout; -1 (error recorded) when any write failed. */
+int bds_util_close_stdout(void);
+
+/* Allocation that aborts on exhaustion: there is nothing useful to do without memory,
+ * and a crash (not exit 2) is the honest outcome. */
+void *bds_util_xmalloc(size_t n);
+void *bds_util_xcalloc(size_t n, size_t size);
+void *bds_util_xrealloc(void *p, size_t n);
+char *bds_util_xstrdup(const char *s);
+char *bds_util_xstrndup(const char *s, size_t n);
+char *bds_util_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Reads all of fd / path into a NUL-terminated buffer of at most `limit` bytes.
+ * `what` names the source in error messages. Returns 0, or -1 with the error recorded. */
+int bds_util_read_fd(int fd, size_t limit, const char *what, char **out, size_t *len);
+int bds_util_read_file(const char *path, size_t limit, char **out, size_t *len);
+
+/* Splits a comma-separated list as bazel-diff does (String.split(","): trailing empty
+ * items dropped). Returns a NULL-terminated array (free with bds_util_free_list). */
+char **bds_util_split_list(const char *s, size_t *count);
+void bds_util_free_list(char **list);
+
+/* Atomic output files: write to a temporary file beside `path`, then rename it into
+ * place, so readers never see a half-written file. open returns NULL (error recorded);
+ * commit closes, fsyncs and renames (-1 on any failure, temporary removed); discard
+ * closes and removes the temporary. */
+FILE *bds_util_atomic_open(const char *path, char **tmp_path);
+int bds_util_atomic_commit(FILE *f, char *tmp_path, const char *path);
+void bds_util_atomic_discard(FILE *f, char *tmp_path);
+
+/* True when progress lines should be shown: stderr is a terminal or `forced`. */
+int bds_util_progress_enabled(int forced);
+
+/* Compares two UTF-8 strings in Java String order (UTF-16 code units), which bazel-diff
+ * uses for every sort. Equals byte order except for supplementary characters. */
+int bds_util_java_cmp(const char *a, size_t an, const char *b, size_t bn);
+
+/* Monotonic seconds, for phase timings. */
+double bds_util_now(void);
+
+#endif
