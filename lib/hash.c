@@ -7,6 +7,8 @@
 #include "util.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,35 +26,37 @@ struct input {
 	int32_t target; /* -1 when the label is not in the query output */
 };
 
-/* A rule on the explicit DFS stack (deep graphs must not overflow the C stack). */
-struct frame {
-	int32_t rule;
-	struct input *inputs;
-	size_t count, next;
-	char *synthetic; /* storage for "//external:repo" labels */
-};
-
 struct attr {
 	struct slice name, raw;
+};
+
+/* Per-thread state of the direct phase: scratch arrays reused across rules, and caches
+ * of soft digests (per thread, so no locks; a few duplicated file reads at most). */
+struct worker {
+	struct hasher *hs;
+	struct bds_sha256 sha, direct;
+	struct attr *attrs;
+	size_t attrs_cap;
+	struct input *inputs;
+	size_t inputs_cap;
+	char *synthetic; /* storage for "//external:repo" labels */
+	size_t synthetic_cap;
+	struct slice *paths;
+	size_t paths_cap;
+	struct bds_strmap *soft; /* label -> 32-byte digest, or the NOT_FOUND marker */
+	struct bds_strmap *bzl;  /* .bzl path -> digest, or NOT_FOUND */
+	size_t unresolved;       /* inputs with no digest ("Unable to calculate digest") */
+	int failed;
+	char error[1024];
 };
 
 struct hasher {
 	struct bds_graph *g;
 	const struct bds_hash_options *o;
-	struct bds_sha256 sha;
-	struct bds_target_digest td;
-	struct frame *stack;
-	size_t depth, stack_cap;
-	struct attr *attrs;
-	size_t attrs_cap;
-	struct slice *paths;
-	size_t paths_cap;
-	struct bds_strmap *soft;     /* label -> 32-byte digest, or the NOT_FOUND marker */
-	struct bds_strmap *bzl;      /* .bzl path -> digest, or NOT_FOUND */
 	struct bds_strmap *pkg_seed; /* package -> seed (only without instantiation stacks) */
 	char sentinel[37];           /* --always-affected-tags: one random UUID per run */
-	unsigned char empty_sha[BDS_SHA256_LEN];
-	size_t unresolved; /* inputs with no digest ("Unable to calculate digest") */
+	atomic_size_t next;          /* next target index for the direct phase */
+	atomic_int failed;
 };
 
 static char not_found_marker;
@@ -74,6 +78,16 @@ static int attr_cmp(const void *a, const void *b)
 	return slice_java_cmp(&((const struct attr *)a)->name, &((const struct attr *)b)->name);
 }
 
+/* qsort only when needed: Bazel usually emits attributes and inputs already sorted. */
+static void sort_if_needed(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	for (size_t i = 1; i < n; i++)
+		if (cmp((char *)base + (i - 1) * size, (char *)base + i * size) > 0) {
+			qsort(base, n, size, cmp);
+			return;
+		}
+}
+
 static int slice_starts(struct slice s, const char *prefix)
 {
 	size_t n = strlen(prefix);
@@ -92,6 +106,17 @@ static int in_list(char **list, const char *s, size_t n)
 		if (strlen(*p) == n && memcmp(*p, s, n) == 0)
 			return 1;
 	return 0;
+}
+
+static void *grow(void *p, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return p;
+	size_t c = *cap ? *cap : 16;
+	while (c < need)
+		c *= 2;
+	*cap = c;
+	return bds_util_xrealloc(p, c * size);
 }
 
 /* The bare label of a rule input: cquery inputs carry "|configuration". */
@@ -126,67 +151,14 @@ static size_t external_alias(const struct bds_hash_options *o, struct slice in, 
 	return 11 + rn;
 }
 
-/* Collects a rule's inputs: rule_input plus //external aliases, sorted and deduplicated. */
-static int collect_inputs(struct hasher *hs, struct frame *fr)
-{
-	const struct bds_target *t = &hs->g->targets[fr->rule];
-	struct bds_proto_reader r;
-	struct bds_proto_field f;
-	int rc;
-	size_t count = 0, bytes = 0;
-	bds_proto_reader_init(&r, t->msg, t->len, t->offset);
-	while ((rc = bds_proto_next(&r, &f)) > 0)
-		if (f.number == 5 && f.wire == BDS_PROTO_LEN) {
-			count++;
-			bytes += f.len + 11;
-		}
-	if (rc < 0)
-		return -1;
-	fr->inputs = bds_util_xmalloc(2 * count * sizeof *fr->inputs);
-	fr->synthetic = bds_util_xmalloc(bytes + 1);
-	size_t k = 0, used = 0;
-	bds_proto_reader_init(&r, t->msg, t->len, t->offset);
-	while (bds_proto_next(&r, &f) > 0) {
-		if (f.number != 5 || f.wire != BDS_PROTO_LEN)
-			continue;
-		struct slice in = {(const char *)f.data, f.len};
-		fr->inputs[k++].label = in;
-		size_t an = external_alias(hs->o, in, fr->synthetic + used);
-		if (an) {
-			fr->inputs[k++].label = (struct slice){fr->synthetic + used, an};
-			used += an;
-		}
-	}
-	qsort(fr->inputs, k, sizeof *fr->inputs, input_cmp);
-	size_t out = 0;
-	for (size_t i = 0; i < k; i++) {
-		if (out > 0 && fr->inputs[out - 1].label.n == fr->inputs[i].label.n &&
-		    memcmp(fr->inputs[out - 1].label.p, fr->inputs[i].label.p, fr->inputs[i].label.n) == 0)
-			continue;
-		fr->inputs[out] = fr->inputs[i];
-		struct slice bare = bare_label(fr->inputs[out].label);
-		fr->inputs[out].target = bds_graph_find(hs->g, bare.p, bare.n);
-		out++;
-	}
-	fr->count = out;
-	fr->next = 0;
-	return 0;
-}
-
-/* The rule whose hash an input folds in: a rule, or a generated file's rule; else -1. */
-static int32_t input_rule(const struct hasher *hs, const struct input *in)
-{
-	return in->target >= 0 ? hs->g->targets[in->target].rule : -1;
-}
-
 /* softDigest with a per-run cache (bazel-diff memoises it too). 1 found, 0 not, -1 error. */
-static int soft_digest_cached(struct hasher *hs, struct bds_strmap *cache, const char *label, size_t n,
+static int soft_digest_cached(struct worker *w, struct bds_strmap *cache, const char *label, size_t n,
                               unsigned char out[BDS_SHA256_LEN])
 {
 	void *v = bds_strmap_get(cache, label, n);
 	if (!v) {
 		unsigned char d[BDS_SHA256_LEN];
-		int rc = bds_hash_soft_digest(hs->o, &hs->sha, label, n, d);
+		int rc = bds_hash_soft_digest(w->hs->o, &w->sha, label, n, d);
 		if (rc < 0)
 			return -1;
 		if (rc == 0) {
@@ -203,77 +175,65 @@ static int soft_digest_cached(struct hasher *hs, struct bds_strmap *cache, const
 	return 1;
 }
 
-/* ruleBzlSeed (spec 2.4): digests of the main-repo .bzl files of the instantiation stack.
- * Returns 1 with `out` set, or 0 when the rule has no stack. */
-static int rule_bzl_seed(struct hasher *hs, const struct bds_target *t, unsigned char out[BDS_SHA256_LEN])
+/* ruleBzlSeed (spec 2.4) over the .bzl paths collected from the instantiation stack. */
+static int rule_bzl_seed(struct worker *w, size_t n, unsigned char out[BDS_SHA256_LEN])
 {
-	struct bds_proto_reader r;
-	struct bds_proto_field f;
-	size_t n = 0;
-	int has_stack = 0;
-	bds_proto_reader_init(&r, t->msg, t->len, t->offset);
-	while (bds_proto_next(&r, &f) > 0) {
-		if (f.number != 13 || f.wire != BDS_PROTO_LEN)
-			continue;
-		has_stack = 1;
-		struct slice path = {(const char *)f.data, f.len};
-		const char *colon = memchr(path.p, ':', path.n);
-		if (colon)
-			path.n = (size_t)(colon - path.p);
-		if (!(slice_ends(path, ".bzl") || slice_ends(path, ".scl")) || slice_starts(path, "external/") ||
-		    slice_starts(path, "@") || slice_starts(path, "../"))
-			continue;
-		if (n == hs->paths_cap) {
-			hs->paths_cap = hs->paths_cap ? hs->paths_cap * 2 : 16;
-			hs->paths = bds_util_xrealloc(hs->paths, hs->paths_cap * sizeof *hs->paths);
-		}
-		hs->paths[n++] = path;
-	}
-	if (!has_stack)
-		return 0;
-	qsort(hs->paths, n, sizeof *hs->paths, slice_java_cmp);
+	sort_if_needed(w->paths, n, sizeof *w->paths, slice_java_cmp);
 	struct bds_sha256 seed;
 	if (bds_sha256_init(&seed) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		if (i > 0 && slice_java_cmp(&hs->paths[i - 1], &hs->paths[i]) == 0)
+		if (i > 0 && slice_java_cmp(&w->paths[i - 1], &w->paths[i]) == 0)
 			continue;
-		char *label = bds_util_xasprintf("//%.*s", (int)hs->paths[i].n, hs->paths[i].p);
+		char label[4096];
+		if (w->paths[i].n + 3 > sizeof label)
+			continue; /* no such file can exist: the path is longer than PATH_MAX */
+		label[0] = label[1] = '/';
+		memcpy(label + 2, w->paths[i].p, w->paths[i].n);
 		unsigned char d[BDS_SHA256_LEN];
-		int rc = soft_digest_cached(hs, hs->bzl, label, strlen(label), d);
-		free(label);
+		int rc = soft_digest_cached(w, w->bzl, label, w->paths[i].n + 2, d);
 		if (rc < 0) {
 			bds_sha256_free(&seed);
 			return -1;
 		}
 		if (rc == 1) {
-			bds_sha256_update(&seed, hs->paths[i].p, hs->paths[i].n);
+			bds_sha256_update(&seed, w->paths[i].p, w->paths[i].n);
 			bds_sha256_update(&seed, d, BDS_SHA256_LEN);
 		}
 	}
 	bds_sha256_final(&seed, out);
 	bds_sha256_free(&seed);
-	return 1;
+	return 0;
 }
 
-/* ruleDigest (spec 2.5) and the tags check, in one pass over the rule's fields. */
-static int rule_digest(struct hasher *hs, const struct bds_target *t, unsigned char out[BDS_SHA256_LEN],
-                       int *always_affected)
+/* The fields of a Rule message the hash needs, read in one pass. */
+struct rule_fields {
+	struct slice rule_class, skylark;
+	size_t n_attrs, n_inputs, n_paths;
+	int has_stack;
+};
+
+static int read_rule(struct worker *w, const struct bds_target *t, struct rule_fields *rf)
 {
 	struct bds_proto_reader r;
 	struct bds_proto_field f;
-	struct slice rule_class = {"", 0}, skylark = {"", 0};
-	size_t n = 0;
 	int rc;
+	size_t synthetic_need = 0;
+	memset(rf, 0, sizeof *rf);
+	rf->rule_class = rf->skylark = (struct slice){"", 0};
 	bds_proto_reader_init(&r, t->msg, t->len, t->offset);
 	while ((rc = bds_proto_next(&r, &f)) > 0) {
 		if (f.wire != BDS_PROTO_LEN)
 			continue;
-		if (f.number == 2) {
-			rule_class = (struct slice){(const char *)f.data, f.len};
-		} else if (f.number == 12) {
-			skylark = (struct slice){(const char *)f.data, f.len};
-		} else if (f.number == 4) {
+		struct slice v = {(const char *)f.data, f.len};
+		switch (f.number) {
+		case 2:
+			rf->rule_class = v;
+			break;
+		case 12:
+			rf->skylark = v;
+			break;
+		case 4: {
 			struct bds_proto_reader ar;
 			struct bds_proto_field af;
 			struct slice name = {"", 0};
@@ -285,162 +245,301 @@ static int rule_digest(struct hasher *hs, const struct bds_target *t, unsigned c
 				}
 			if (rc < 0)
 				return -1;
-			if (n == hs->attrs_cap) {
-				hs->attrs_cap = hs->attrs_cap ? hs->attrs_cap * 2 : 64;
-				hs->attrs = bds_util_xrealloc(hs->attrs, hs->attrs_cap * sizeof *hs->attrs);
-			}
-			hs->attrs[n++] = (struct attr){name, {(const char *)f.data, f.len}};
+			w->attrs = grow(w->attrs, &w->attrs_cap, rf->n_attrs + 1, sizeof *w->attrs);
+			w->attrs[rf->n_attrs++] = (struct attr){name, v};
+			break;
+		}
+		case 5:
+			/* room for the input and its possible //external alias */
+			w->inputs = grow(w->inputs, &w->inputs_cap, rf->n_inputs + 2, sizeof *w->inputs);
+			w->inputs[rf->n_inputs++].label = v;
+			synthetic_need += v.n + 11;
+			break;
+		case 13: {
+			rf->has_stack = 1;
+			const char *colon = memchr(v.p, ':', v.n);
+			if (colon)
+				v.n = (size_t)(colon - v.p);
+			if (!(slice_ends(v, ".bzl") || slice_ends(v, ".scl")) || slice_starts(v, "external/") ||
+			    slice_starts(v, "@") || slice_starts(v, "../"))
+				break;
+			w->paths = grow(w->paths, &w->paths_cap, rf->n_paths + 1, sizeof *w->paths);
+			w->paths[rf->n_paths++] = v;
+			break;
+		}
 		}
 	}
 	if (rc < 0)
 		return -1;
-	/* tags: the first attribute named "tags", its string_list_value entries */
-	*always_affected = 0;
-	if (hs->o->always_affected_tags && hs->o->always_affected_tags[0]) {
-		for (size_t i = 0; i < n; i++) {
-			if (hs->attrs[i].name.n != 4 || memcmp(hs->attrs[i].name.p, "tags", 4) != 0)
-				continue;
-			struct bds_proto_reader ar;
-			struct bds_proto_field af;
-			bds_proto_reader_init(&ar, (const uint8_t *)hs->attrs[i].raw.p, hs->attrs[i].raw.n, 0);
-			while (bds_proto_next(&ar, &af) > 0)
-				if (af.number == 6 && af.wire == BDS_PROTO_LEN &&
-				    in_list(hs->o->always_affected_tags, (const char *)af.data, af.len))
-					*always_affected = 1;
-			break;
+	/* //external aliases, then sort and deduplicate (BazelRule.ruleInputList) */
+	w->synthetic = grow(w->synthetic, &w->synthetic_cap, synthetic_need + 1, 1);
+	size_t raw = rf->n_inputs, k = raw, used = 0;
+	for (size_t i = 0; i < raw; i++) {
+		size_t an = external_alias(w->hs->o, w->inputs[i].label, w->synthetic + used);
+		if (an) {
+			w->inputs[k++].label = (struct slice){w->synthetic + used, an};
+			used += an;
 		}
 	}
-	qsort(hs->attrs, n, sizeof *hs->attrs, attr_cmp);
-	bds_sha256_update(&hs->sha, rule_class.p, rule_class.n);
-	bds_sha256_update(&hs->sha, t->name, t->name_len);
-	bds_sha256_update(&hs->sha, skylark.p, skylark.n);
-	for (size_t i = 0; i < n; i++) {
-		struct slice nm = hs->attrs[i].name;
+	sort_if_needed(w->inputs, k, sizeof *w->inputs, input_cmp);
+	size_t out = 0;
+	for (size_t i = 0; i < k; i++) {
+		if (out > 0 && w->inputs[out - 1].label.n == w->inputs[i].label.n &&
+		    memcmp(w->inputs[out - 1].label.p, w->inputs[i].label.p, w->inputs[i].label.n) == 0)
+			continue;
+		w->inputs[out] = w->inputs[i];
+		struct slice bare = bare_label(w->inputs[out].label);
+		w->inputs[out].target = bds_graph_find(w->hs->g, bare.p, bare.n);
+		out++;
+	}
+	rf->n_inputs = out;
+	return 0;
+}
+
+/* Does the rule's first "tags" attribute hold one of --always-affected-tags? */
+static int always_affected(const struct worker *w, const struct rule_fields *rf)
+{
+	char **tags = w->hs->o->always_affected_tags;
+	if (!tags || !tags[0])
+		return 0;
+	for (size_t i = 0; i < rf->n_attrs; i++) {
+		if (w->attrs[i].name.n != 4 || memcmp(w->attrs[i].name.p, "tags", 4) != 0)
+			continue;
+		struct bds_proto_reader ar;
+		struct bds_proto_field af;
+		bds_proto_reader_init(&ar, (const uint8_t *)w->attrs[i].raw.p, w->attrs[i].raw.n, 0);
+		while (bds_proto_next(&ar, &af) > 0)
+			if (af.number == 6 && af.wire == BDS_PROTO_LEN && in_list(tags, (const char *)af.data, af.len))
+				return 1;
+		return 0;
+	}
+	return 0;
+}
+
+/* The direct digest of a rule (spec 2.6) and its dependency list. The direct digest
+ * does not depend on any other rule's hash, so rules are processed in parallel; only
+ * `overall` needs the graph order (overall_phase). */
+static int hash_rule_direct(struct worker *w, int32_t index)
+{
+	struct hasher *hs = w->hs;
+	struct bds_target *t = &hs->g->targets[index];
+	struct rule_fields rf;
+	unsigned char d[BDS_SHA256_LEN];
+	if (read_rule(w, t, &rf) < 0)
+		return -1;
+	int always = always_affected(w, &rf);
+
+	/* ruleDigest (spec 2.5): attributes sorted by name, generator_location skipped */
+	sort_if_needed(w->attrs, rf.n_attrs, sizeof *w->attrs, attr_cmp);
+	bds_sha256_update(&w->sha, rf.rule_class.p, rf.rule_class.n);
+	bds_sha256_update(&w->sha, t->name, t->name_len);
+	bds_sha256_update(&w->sha, rf.skylark.p, rf.skylark.n);
+	for (size_t i = 0; i < rf.n_attrs; i++) {
+		struct slice nm = w->attrs[i].name;
 		if ((nm.n == 18 && memcmp(nm.p, "generator_location", 18) == 0) ||
 		    in_list(hs->o->ignored_attrs, nm.p, nm.n))
 			continue;
-		bds_sha256_update(&hs->sha, hs->attrs[i].raw.p, hs->attrs[i].raw.n);
+		bds_sha256_update(&w->sha, w->attrs[i].raw.p, w->attrs[i].raw.n);
 	}
-	bds_sha256_final(&hs->sha, out);
-	return 0;
-}
+	bds_sha256_final(&w->sha, d);
 
-/* RuleHasher.digest (spec 2.6) for a rule whose dependencies are all hashed. */
-static int hash_rule(struct hasher *hs, struct frame *fr)
-{
-	struct bds_target *t = &hs->g->targets[fr->rule];
-	unsigned char d[BDS_SHA256_LEN];
-	int always;
-	if (rule_digest(hs, t, d, &always) < 0)
-		return -1;
-	bds_target_digest_direct(&hs->td, d, sizeof d);
-	bds_target_digest_direct(&hs->td, hs->o->seed, BDS_SHA256_LEN);
-	int rc = rule_bzl_seed(hs, t, d);
-	if (rc < 0)
-		return -1;
-	if (rc == 1) {
-		bds_target_digest_direct(&hs->td, d, sizeof d);
+	bds_sha256_update(&w->direct, d, sizeof d);
+	bds_sha256_update(&w->direct, hs->o->seed, BDS_SHA256_LEN);
+	if (rf.has_stack) {
+		if (rule_bzl_seed(w, rf.n_paths, d) < 0)
+			return -1;
+		bds_sha256_update(&w->direct, d, sizeof d);
 	} else if (hs->pkg_seed) {
 		const unsigned char *ps = bds_strmap_get(hs->pkg_seed, t->name, bds_label_package_len(t->name, t->name_len));
 		if (ps)
-			bds_target_digest_direct(&hs->td, ps, BDS_SHA256_LEN);
+			bds_sha256_update(&w->direct, ps, BDS_SHA256_LEN);
 	}
 	if (always)
-		bds_target_digest_direct(&hs->td, hs->sentinel, 36);
-	if (hs->o->track_deps)
-		t->deps = bds_util_xmalloc((fr->count ? fr->count : 1) * sizeof *t->deps);
-	for (size_t i = 0; i < fr->count; i++) {
-		struct input *in = &fr->inputs[i];
-		struct slice bare = bare_label(in->label);
-		bds_target_digest_direct(&hs->td, in->label.p, in->label.n);
-		int32_t dep = input_rule(hs, in);
-		if (dep < 0 && in->target >= 0) { /* a source-file target */
-			bds_target_digest_direct(&hs->td, hs->g->targets[in->target].source_digest, BDS_SHA256_LEN);
-		} else if (dep >= 0 && dep != fr->rule) {
-			bds_target_digest_transitive(&hs->td, hs->g->targets[dep].overall);
-			if (t->deps)
-				t->deps[t->n_deps++] = in->target;
+		bds_sha256_update(&w->direct, hs->sentinel, 36);
+
+	t->deps = bds_util_xmalloc((rf.n_inputs ? rf.n_inputs : 1) * sizeof *t->deps);
+	t->n_deps = 0;
+	for (size_t i = 0; i < rf.n_inputs; i++) {
+		struct input *in = &w->inputs[i];
+		bds_sha256_update(&w->direct, in->label.p, in->label.n);
+		int32_t dep = in->target >= 0 ? hs->g->targets[in->target].rule : -1;
+		if (dep < 0 && in->target >= 0) { /* a source-file target: its raw digest */
+			bds_sha256_update(&w->direct, hs->g->targets[in->target].source_digest, BDS_SHA256_LEN);
+		} else if (dep >= 0 && dep != index) { /* folded into overall, in this order */
+			t->deps[t->n_deps++] = in->target;
 		} else { /* unknown label, or the rule's own output */
-			rc = soft_digest_cached(hs, hs->soft, bare.p, bare.n, d);
+			struct slice bare = bare_label(in->label);
+			int rc = soft_digest_cached(w, w->soft, bare.p, bare.n, d);
 			if (rc < 0)
 				return -1;
 			if (rc == 1)
-				bds_target_digest_direct(&hs->td, d, sizeof d);
+				bds_sha256_update(&w->direct, d, sizeof d);
 			else
-				hs->unresolved++;
+				w->unresolved++;
 		}
 	}
-	bds_target_digest_finish(&hs->td, t->overall, t->direct);
-	t->state = DONE;
+	bds_sha256_final(&w->direct, t->direct);
 	return 0;
 }
 
-static void pop_frame(struct hasher *hs)
+static void free_digest(void *v)
 {
-	struct frame *fr = &hs->stack[--hs->depth];
-	free(fr->inputs);
-	free(fr->synthetic);
+	if (v != NOT_FOUND)
+		free(v);
 }
 
-static int push_frame(struct hasher *hs, int32_t rule)
-{
-	if (hs->depth == hs->stack_cap) {
-		hs->stack_cap = hs->stack_cap ? hs->stack_cap * 2 : 256;
-		hs->stack = bds_util_xrealloc(hs->stack, hs->stack_cap * sizeof *hs->stack);
-	}
-	struct frame *fr = &hs->stack[hs->depth++];
-	memset(fr, 0, sizeof *fr);
-	fr->rule = rule;
-	hs->g->targets[rule].state = IN_PROGRESS;
-	return collect_inputs(hs, fr);
-}
+#define CHUNK 64 /* rules claimed at once by a worker */
 
-/* "Circular dependency detected: a -> b -> a" from the DFS stack. */
-static int cycle_error(struct hasher *hs, int32_t begin)
+static void *direct_worker(void *arg)
 {
-	size_t cap = 4096, len = 0;
-	char *msg = bds_util_xmalloc(cap);
-	len += (size_t)snprintf(msg, cap, "circular dependency detected: %.*s",
-	                        (int)hs->g->targets[begin].name_len, hs->g->targets[begin].name);
-	size_t from = 0;
-	for (size_t i = 0; i < hs->depth; i++)
-		if (hs->stack[i].rule == begin)
-			from = i + 1;
-	for (size_t i = from; i <= hs->depth && len < cap; i++) {
-		const struct bds_target *t = &hs->g->targets[i < hs->depth ? hs->stack[i].rule : begin];
-		len += (size_t)snprintf(msg + len, cap - len, " -> %.*s", (int)t->name_len, t->name);
-	}
-	bds_util_fail("%s", msg);
-	free(msg);
-	return -1;
-}
-
-static int hash_from(struct hasher *hs, int32_t root)
-{
-	if (push_frame(hs, root) < 0)
-		return -1;
-	while (hs->depth > 0) {
-		struct frame *fr = &hs->stack[hs->depth - 1];
-		int pushed = 0;
-		while (fr->next < fr->count) {
-			int32_t dep = input_rule(hs, &fr->inputs[fr->next]);
-			if (dep >= 0 && dep != fr->rule && hs->g->targets[dep].state != DONE) {
-				if (hs->g->targets[dep].state == IN_PROGRESS)
-					return cycle_error(hs, dep);
-				if (push_frame(hs, dep) < 0)
-					return -1;
-				pushed = 1;
-				break;
+	struct worker *w = arg;
+	struct hasher *hs = w->hs;
+	size_t n = hs->g->count;
+	while (!atomic_load(&hs->failed)) {
+		size_t start = atomic_fetch_add(&hs->next, CHUNK);
+		if (start >= n)
+			break;
+		size_t end = start + CHUNK < n ? start + CHUNK : n;
+		for (size_t i = start; i < end; i++) {
+			if (hs->g->targets[i].type != BDS_TARGET_RULE)
+				continue;
+			if (hash_rule_direct(w, (int32_t)i) < 0) {
+				w->failed = 1;
+				snprintf(w->error, sizeof w->error, "%s", bds_util_error());
+				atomic_store(&hs->failed, 1);
+				return NULL;
 			}
-			fr->next++;
 		}
-		if (pushed)
-			continue;
-		if (hash_rule(hs, fr) < 0)
-			return -1;
-		pop_frame(hs);
 	}
+	return NULL;
+}
+
+static int worker_init(struct worker *w, struct hasher *hs)
+{
+	memset(w, 0, sizeof *w);
+	w->hs = hs;
+	if (bds_sha256_init(&w->sha) < 0)
+		return -1;
+	if (bds_sha256_init(&w->direct) < 0) {
+		bds_sha256_free(&w->sha);
+		return -1;
+	}
+	w->soft = bds_strmap_new(256);
+	w->bzl = bds_strmap_new(64);
 	return 0;
+}
+
+static void worker_free(struct worker *w)
+{
+	bds_sha256_free(&w->sha);
+	bds_sha256_free(&w->direct);
+	free(w->attrs);
+	free(w->inputs);
+	free(w->synthetic);
+	free(w->paths);
+	bds_strmap_free(w->soft, free_digest);
+	bds_strmap_free(w->bzl, free_digest);
+}
+
+#define MAX_THREADS 32
+
+static int direct_phase(struct hasher *hs)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int n = hs->o->threads > 0 ? hs->o->threads : (int)(cpus > 0 ? cpus : 1);
+	if (n > MAX_THREADS)
+		n = MAX_THREADS;
+	struct worker workers[MAX_THREADS];
+	pthread_t tids[MAX_THREADS];
+	int ready = 0, started = 0, rc = 0;
+	atomic_init(&hs->next, 0);
+	atomic_init(&hs->failed, 0);
+	for (; ready < n; ready++)
+		if (worker_init(&workers[ready], hs) < 0)
+			break;
+	if (ready == 0)
+		return -1;
+	for (int i = 1; i < ready; i++) {
+		if (pthread_create(&tids[i], NULL, direct_worker, &workers[i]) != 0)
+			break;
+		started = i;
+	}
+	direct_worker(&workers[0]); /* the calling thread works too */
+	for (int i = 1; i <= started; i++)
+		pthread_join(tids[i], NULL);
+	for (int i = 0; i < ready; i++) {
+		if (workers[i].failed && rc == 0)
+			rc = bds_util_fail("%s", workers[i].error);
+		worker_free(&workers[i]);
+	}
+	return rc;
+}
+
+/* "circular dependency detected: a -> b -> a" from the DFS stack. */
+struct visit {
+	int32_t rule;
+	uint32_t next;
+};
+
+static int cycle_error(const struct bds_graph *g, const struct visit *stack, size_t depth, int32_t begin)
+{
+	char msg[4096];
+	size_t len = (size_t)snprintf(msg, sizeof msg, "circular dependency detected: %.*s",
+	                              (int)g->targets[begin].name_len, g->targets[begin].name);
+	size_t from = 0;
+	for (size_t i = 0; i < depth; i++)
+		if (stack[i].rule == begin)
+			from = i + 1;
+	for (size_t i = from; i <= depth && len < sizeof msg; i++) {
+		const struct bds_target *t = &g->targets[i < depth ? stack[i].rule : begin];
+		len += (size_t)snprintf(msg + len, sizeof msg - len, " -> %.*s", (int)t->name_len, t->name);
+	}
+	return bds_util_fail("%s", msg);
+}
+
+/* overall = SHA256(overall of each dependency, in input order || direct), in dependency
+ * order over an explicit stack (deep graphs must not overflow the C stack). */
+static int overall_phase(struct bds_graph *g)
+{
+	struct bds_sha256 sha;
+	struct visit *stack = NULL;
+	size_t cap = 0, depth = 0;
+	int rc = 0;
+	if (bds_sha256_init(&sha) < 0)
+		return -1;
+	for (size_t root = 0; root < g->count && rc == 0; root++) {
+		if (g->targets[root].type != BDS_TARGET_RULE || g->targets[root].state == DONE)
+			continue;
+		stack = grow(stack, &cap, 1, sizeof *stack);
+		stack[depth++] = (struct visit){(int32_t)root, 0};
+		g->targets[root].state = IN_PROGRESS;
+		while (depth > 0 && rc == 0) {
+			struct visit *v = &stack[depth - 1];
+			struct bds_target *t = &g->targets[v->rule];
+			if (v->next < t->n_deps) {
+				int32_t dep = g->targets[t->deps[v->next]].rule;
+				if (g->targets[dep].state == DONE) {
+					v->next++;
+				} else if (g->targets[dep].state == IN_PROGRESS) {
+					rc = cycle_error(g, stack, depth, dep);
+				} else {
+					stack = grow(stack, &cap, depth + 1, sizeof *stack);
+					stack[depth++] = (struct visit){dep, 0};
+					g->targets[dep].state = IN_PROGRESS;
+				}
+				continue;
+			}
+			for (uint32_t i = 0; i < t->n_deps; i++)
+				bds_sha256_update(&sha, g->targets[g->targets[t->deps[i]].rule].overall, BDS_SHA256_LEN);
+			bds_sha256_update(&sha, t->direct, BDS_SHA256_LEN);
+			bds_sha256_final(&sha, t->overall);
+			t->state = DONE;
+			depth--;
+		}
+	}
+	free(stack);
+	bds_sha256_free(&sha);
+	return rc;
 }
 
 /* Package .bzl seeds (spec 2.4 fallback), used only when no rule has a stack. */
@@ -455,7 +554,7 @@ static int pkg_label_cmp(const void *a, const void *b)
 	return c ? c : slice_java_cmp(&x->label, &y->label);
 }
 
-static int package_seeds(struct hasher *hs)
+static int package_seeds(struct hasher *hs, struct worker *w)
 {
 	struct bds_graph *g = hs->g;
 	struct pkg_label *pl = NULL;
@@ -492,7 +591,7 @@ static int package_seeds(struct hasher *hs)
 			if (j > i && slice_java_cmp(&pl[j].label, &pl[j - 1].label) == 0)
 				continue;
 			unsigned char d[BDS_SHA256_LEN];
-			int found = soft_digest_cached(hs, hs->bzl, pl[j].label.p, pl[j].label.n, d);
+			int found = soft_digest_cached(w, w->bzl, pl[j].label.p, pl[j].label.n, d);
 			if (found < 0) {
 				rc = -1;
 				break;
@@ -514,12 +613,6 @@ static int package_seeds(struct hasher *hs)
 	bds_sha256_free(&seed);
 	free(pl);
 	return rc;
-}
-
-static void free_digest(void *v)
-{
-	if (v != NOT_FOUND)
-		free(v);
 }
 
 /* A random UUID string, as bazel-diff's UUID.randomUUID(): a per-run sentinel. */
@@ -544,61 +637,49 @@ static int random_uuid(char out[37])
 int bds_hash_graph(struct bds_graph *g, const struct bds_hash_options *o)
 {
 	struct hasher hs = {.g = g, .o = o};
+	struct bds_sha256 sha;
 	int rc = -1;
-	int sha_ok = 0, td_ok = 0;
-	hs.soft = bds_strmap_new(1024);
-	hs.bzl = bds_strmap_new(256);
-	if (bds_sha256_init(&hs.sha) < 0)
-		goto out;
-	sha_ok = 1;
-	if (bds_target_digest_init(&hs.td) < 0)
-		goto out;
-	td_ok = 1;
+	if (bds_sha256_init(&sha) < 0)
+		return -1;
 	if (o->always_affected_tags && o->always_affected_tags[0] && random_uuid(hs.sentinel) < 0)
 		goto out;
 	if (bds_graph_link(g) < 0 || bds_hash_sources(g, o) < 0)
 		goto out;
-	if (!g->has_instantiation_stacks && package_seeds(&hs) < 0)
-		goto out;
-	for (size_t i = 0; i < g->count; i++)
-		if (g->targets[i].type == BDS_TARGET_RULE && g->targets[i].state != DONE && hash_from(&hs, (int32_t)i) < 0)
+	if (!g->has_instantiation_stacks) {
+		struct worker w;
+		if (worker_init(&w, &hs) < 0)
 			goto out;
+		int prc = package_seeds(&hs, &w);
+		worker_free(&w);
+		if (prc < 0)
+			goto out;
+	}
+	if (direct_phase(&hs) < 0 || overall_phase(g) < 0)
+		goto out;
 	/* Source files: SHA256(raw digest || seed || package seed); generated files: their rule. */
 	for (size_t i = 0; i < g->count; i++) {
 		struct bds_target *t = &g->targets[i];
 		if (t->type == BDS_TARGET_SOURCE_FILE) {
-			bds_sha256_update(&hs.sha, t->source_digest, BDS_SHA256_LEN);
-			bds_sha256_update(&hs.sha, o->seed, BDS_SHA256_LEN);
+			bds_sha256_update(&sha, t->source_digest, BDS_SHA256_LEN);
+			bds_sha256_update(&sha, o->seed, BDS_SHA256_LEN);
 			const unsigned char *ps =
 				hs.pkg_seed ? bds_strmap_get(hs.pkg_seed, t->name, bds_label_package_len(t->name, t->name_len)) : NULL;
 			if (ps)
-				bds_sha256_update(&hs.sha, ps, BDS_SHA256_LEN);
-			bds_sha256_final(&hs.sha, t->overall);
+				bds_sha256_update(&sha, ps, BDS_SHA256_LEN);
+			bds_sha256_final(&sha, t->overall);
 			memcpy(t->direct, t->overall, BDS_SHA256_LEN);
 		} else if (t->type == BDS_TARGET_GENERATED_FILE) {
 			memcpy(t->overall, g->targets[t->rule].overall, BDS_SHA256_LEN);
 			memcpy(t->direct, g->targets[t->rule].direct, BDS_SHA256_LEN);
-			if (o->track_deps) {
-				t->deps = bds_util_xmalloc(sizeof *t->deps);
-				t->deps[0] = t->rule;
-				t->n_deps = 1;
-			}
+			t->deps = bds_util_xmalloc(sizeof *t->deps);
+			t->deps[0] = t->rule;
+			t->n_deps = 1;
 		}
 	}
 	rc = 0;
 out:
-	while (hs.depth > 0)
-		pop_frame(&hs);
-	free(hs.stack);
-	free(hs.attrs);
-	free(hs.paths);
-	bds_strmap_free(hs.soft, free_digest);
-	bds_strmap_free(hs.bzl, free_digest);
 	bds_strmap_free(hs.pkg_seed, free);
-	if (td_ok)
-		bds_target_digest_free(&hs.td);
-	if (sha_ok)
-		bds_sha256_free(&hs.sha);
+	bds_sha256_free(&sha);
 	return rc;
 }
 
