@@ -24,18 +24,22 @@ const char *bds_target_type_name(int type)
 	return "Unknown";
 }
 
-static void index_insert(int32_t *index, size_t cap, const struct bds_target *targets, int32_t i)
+/* Index slots keep the label's hash beside the target, so a probe rarely touches the
+ * (cache-cold) target itself. */
+static void index_insert(struct bds_graph_slot *index, size_t cap, const struct bds_target *targets, int32_t i)
 {
-	size_t h = (size_t)XXH3_64bits(targets[i].name, targets[i].name_len) & (cap - 1);
-	while (index[h] >= 0)
-		h = (h + 1) & (cap - 1);
-	index[h] = i;
+	uint64_t h = XXH3_64bits(targets[i].name, targets[i].name_len);
+	size_t at = (size_t)h & (cap - 1);
+	while (index[at].target >= 0)
+		at = (at + 1) & (cap - 1);
+	index[at].hash = (uint32_t)(h >> 32);
+	index[at].target = i;
 }
 
 static void index_grow(struct bds_graph *g)
 {
 	size_t cap = g->index_cap ? g->index_cap * 2 : 1024;
-	int32_t *index = bds_util_xmalloc(cap * sizeof *index);
+	struct bds_graph_slot *index = bds_util_xmalloc(cap * sizeof *index);
 	memset(index, 0xff, cap * sizeof *index);
 	for (size_t i = 0; i < g->count; i++)
 		index_insert(index, cap, g->targets, (int32_t)i);
@@ -48,15 +52,19 @@ int32_t bds_graph_find(const struct bds_graph *g, const char *name, size_t n)
 {
 	if (!g->index_cap)
 		return -1;
-	size_t h = (size_t)XXH3_64bits(name, n) & (g->index_cap - 1);
+	uint64_t h = XXH3_64bits(name, n);
+	uint32_t tag = (uint32_t)(h >> 32);
+	size_t at = (size_t)h & (g->index_cap - 1);
 	for (;;) {
-		int32_t i = g->index[h];
+		int32_t i = g->index[at].target;
 		if (i < 0)
 			return -1;
-		const struct bds_target *t = &g->targets[i];
-		if (t->name_len == n && memcmp(t->name, name, n) == 0)
-			return i;
-		h = (h + 1) & (g->index_cap - 1);
+		if (g->index[at].hash == tag) {
+			const struct bds_target *t = &g->targets[i];
+			if (t->name_len == n && memcmp(t->name, name, n) == 0)
+				return i;
+		}
+		at = (at + 1) & (g->index_cap - 1);
 	}
 }
 

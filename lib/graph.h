@@ -32,10 +32,15 @@ struct bds_target {
 	unsigned char direct[BDS_SHA256_LEN];
 };
 
+struct bds_graph_slot {
+	uint32_t hash;  /* high bits of the label's XXH3 */
+	int32_t target; /* -1: empty */
+};
+
 struct bds_graph {
 	struct bds_target *targets;
 	size_t count, cap;
-	int32_t *index; /* open addressing over labels: target index or -1 */
+	struct bds_graph_slot *index; /* open addressing over labels */
 	size_t index_cap;
 	int has_instantiation_stacks;
 	size_t dropped_groups; /* package and environment groups, dropped as bazel-diff does */

@@ -145,50 +145,49 @@ char *bds_json_error_message(jv invalid)
 	return out;
 }
 
-void bds_json_put_string(FILE *out, const char *s, size_t n)
+size_t bds_json_escape_into(char *dst, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	putc('"', out);
-	size_t run = 0; /* start of the pending unescaped run */
+	char *d = dst;
+	*d++ = '"';
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		const char *esc = NULL;
-		char u[7];
 		int is2028 = c == 0xe2 && i + 2 < n && (unsigned char)s[i + 1] == 0x80 &&
 		             ((unsigned char)s[i + 2] == 0xa8 || (unsigned char)s[i + 2] == 0xa9);
-		if (c == '"')
-			esc = "\\\"";
-		else if (c == '\\')
-			esc = "\\\\";
-		else if (c == '\n')
-			esc = "\\n";
-		else if (c == '\r')
-			esc = "\\r";
-		else if (c == '\t')
-			esc = "\\t";
-		else if (c == '\b')
-			esc = "\\b";
-		else if (c == '\f')
-			esc = "\\f";
-		else if (c < 0x20 || is2028) {
-			unsigned cp = is2028 ? (0x2028u | ((unsigned char)s[i + 2] & 1u)) : c;
-			u[0] = '\\';
-			u[1] = 'u';
-			u[2] = hex[(cp >> 12) & 15];
-			u[3] = hex[(cp >> 8) & 15];
-			u[4] = hex[(cp >> 4) & 15];
-			u[5] = hex[cp & 15];
-			u[6] = '\0';
-			esc = u;
-		}
-		if (!esc)
+		if (c >= 0x20 && c != '"' && c != '\\' && !is2028) {
+			*d++ = (char)c;
 			continue;
-		fwrite(s + run, 1, i - run, out);
-		fputs(esc, out);
-		if (is2028)
-			i += 2;
-		run = i + 1;
+		}
+		*d++ = '\\';
+		switch (c) {
+		case '"': *d++ = '"'; break;
+		case '\\': *d++ = '\\'; break;
+		case '\n': *d++ = 'n'; break;
+		case '\r': *d++ = 'r'; break;
+		case '\t': *d++ = 't'; break;
+		case '\b': *d++ = 'b'; break;
+		case '\f': *d++ = 'f'; break;
+		default: {
+			unsigned cp = is2028 ? (0x2028u | ((unsigned char)s[i + 2] & 1u)) : c;
+			*d++ = 'u';
+			*d++ = hex[(cp >> 12) & 15];
+			*d++ = hex[(cp >> 8) & 15];
+			*d++ = hex[(cp >> 4) & 15];
+			*d++ = hex[cp & 15];
+			if (is2028)
+				i += 2;
+		}
+		}
 	}
-	fwrite(s + run, 1, n - run, out);
-	putc('"', out);
+	*d++ = '"';
+	return (size_t)(d - dst);
+}
+
+void bds_json_put_string(FILE *out, const char *s, size_t n)
+{
+	char small[1024];
+	char *buf = 6 * n + 2 <= sizeof small ? small : bds_util_xmalloc(6 * n + 2);
+	fwrite(buf, 1, bds_json_escape_into(buf, s, n), out);
+	if (buf != small)
+		free(buf);
 }

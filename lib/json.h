@@ -36,5 +36,7 @@ char *bds_json_error_message(jv invalid);
 /* Appends `s` (n bytes) as a JSON string literal, escaped as Gson does with HTML
  * escaping off: quote, backslash, control characters, U+2028 and U+2029. */
 void bds_json_put_string(FILE *out, const char *s, size_t n);
+/* The same into `dst`, which must hold 6 * n + 2 bytes; returns the bytes written. */
+size_t bds_json_escape_into(char *dst, const char *s, size_t n);
 
 #endif

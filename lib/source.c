@@ -87,12 +87,9 @@ static char *external_root(const struct bds_hash_options *o, const char *repo)
 	return bds_util_xasprintf("%s/external/%s", base, repo);
 }
 
-/* Hashes the file's bytes into h. */
-static int put_file(struct bds_sha256 *h, const char *path)
+/* Hashes the bytes of an open file into h. */
+static int put_fd(struct bds_sha256 *h, int fd, const char *path)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return bds_util_fail("read '%s': %s", path, strerror(errno));
 	char *buf = bds_util_xmalloc(READ_CHUNK);
 	int rc = 0;
 	for (;;) {
@@ -108,6 +105,46 @@ static int put_file(struct bds_sha256 *h, const char *path)
 		bds_sha256_update(h, buf, (size_t)r);
 	}
 	free(buf);
+	return rc;
+}
+
+/* Hashes the file's bytes into h. */
+static int put_file(struct bds_sha256 *h, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return bds_util_fail("read '%s': %s", path, strerror(errno));
+	int rc = put_fd(h, fd, path);
+	close(fd);
+	return rc;
+}
+
+/* The bytes of spec 2.2 for the file at `abs` when no content hash replaces it:
+ * [content] 0x01 exec for a regular file, nothing for a directory, 0x00 if missing.
+ * One open + fstat instead of stat + open: on 50k files the path walks add up. */
+static int put_source_file(const struct bds_hash_options *o, struct bds_sha256 *h, const char *abs)
+{
+	struct stat st;
+	/* O_NONBLOCK: opening a FIFO must not hang; it changes nothing for regular files */
+	int fd = open(abs, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) {
+			bds_sha256_update(h, "\x00", 1); /* missing, as Java's File.exists() sees it */
+			return 0;
+		}
+		/* Java would call this "missing"; an unreadable path must not pass as absent. */
+		return bds_util_fail("open source file '%s': %s", abs, strerror(errno));
+	}
+	int rc = 0;
+	if (fstat(fd, &st) != 0) {
+		rc = bds_util_fail("stat source file '%s': %s", abs, strerror(errno));
+	} else if (S_ISREG(st.st_mode)) {
+		if (!o->modified || bds_strmap_has(o->modified, abs, strlen(abs)))
+			rc = put_fd(h, fd, abs);
+		bds_sha256_update(h, "\x01", 1);
+		bds_sha256_update(h, (st.st_mode & S_IXUSR) ? "\x01" : "\x00", 1);
+	}
+	/* a directory (or any other non-regular file) contributes nothing, as in bazel-diff */
 	close(fd);
 	return rc;
 }
@@ -151,19 +188,8 @@ int bds_hash_source_digest(const struct bds_hash_options *o, struct bds_sha256 *
 		bds_sha256_update(h, content, strlen(content));
 		bds_sha256_update(h, "\x01", 1);
 		bds_sha256_update(h, exec ? "\x01" : "\x00", 1);
-	} else if (stat(abs, &st) == 0) {
-		if (S_ISREG(st.st_mode)) {
-			if (!o->modified || bds_strmap_has(o->modified, abs, strlen(abs)))
-				rc = put_file(h, abs);
-			bds_sha256_update(h, "\x01", 1);
-			bds_sha256_update(h, (st.st_mode & S_IXUSR) ? "\x01" : "\x00", 1);
-		}
-		/* a directory contributes nothing: bazel-diff does not hash its contents */
-	} else if (errno == ENOENT || errno == ENOTDIR) {
-		bds_sha256_update(h, "\x00", 1);
 	} else {
-		/* Java would call this "missing"; an unreadable path must not pass as absent. */
-		rc = bds_util_fail("stat source file '%s': %s", abs, strerror(errno));
+		rc = put_source_file(o, h, abs);
 	}
 	if (seed)
 		bds_sha256_update(h, seed, BDS_SHA256_LEN);
