@@ -19,13 +19,15 @@ CMD_SRC := $(wildcard cmd/bds-*.c)
 BINS    := $(CMD_SRC:cmd/%.c=$(BUILD)/bin/%)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNITS   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 SCRIPTS := $(wildcard scripts/bds-*)
 MANS    := $(wildcard man/*.[1-9])
 HEADERS := $(wildcard lib/*.h)
 
 .PHONY: all check check-unit check-vm asan lint demo deps install bench fuzz clean
 
-all: $(BINS) $(UNITS)
+all: $(BINS) $(UNITS) $(BENCHES)
 
 $(BUILD)/lib/%.o: lib/%.c $(HEADERS) | $(BUILD)/lib
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -39,7 +41,10 @@ $(BUILD)/bin/%: cmd/%.c $(BUILD)/lib/libbds.a $(HEADERS) | $(BUILD)/bin
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/lib/libbds.a $(HEADERS) | $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/lib/libbds.a $(ALL_LDLIBS)
 
-$(BUILD)/lib $(BUILD)/bin $(BUILD)/tests:
+$(BUILD)/bench/%: bench/%.c $(BUILD)/lib/libbds.a $(HEADERS) | $(BUILD)/bench
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/lib/libbds.a $(ALL_LDLIBS)
+
+$(BUILD)/lib $(BUILD)/bin $(BUILD)/tests $(BUILD)/bench:
 	mkdir -p $@
 
 # deps installs what a fresh Debian 12 machine lacks; both README commands run it.

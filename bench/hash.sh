@@ -1,0 +1,61 @@
+#!/bin/sh
+# hash.sh: bds-hash's cost next to the warm `bazel query` that feeds it, measured side by
+# side in one run on a generated workspace (not part of `make check`).
+#   bench/hash.sh [--targets N] [--runs R] [--dir DIR]
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+targets=200000 runs=5 dir=""
+while [ $# -gt 0 ]; do
+	case $1 in
+	--targets) targets=$2; shift 2 ;;
+	--runs) runs=$2; shift 2 ;;
+	--dir) dir=$2; shift 2 ;;
+	*) echo "usage: bench/hash.sh [--targets N] [--runs R] [--dir DIR]" >&2; exit 64 ;;
+	esac
+done
+[ -n "$dir" ] || dir=${TMPDIR:-/tmp}/bds-bench-hash-$targets
+mkdir -p "$dir"
+ws=$dir/ws
+hash_bin=$top/build/bin/bds-hash
+bazel() { command bazel --output_user_root="$dir/bazel-root" --nohome_rc "$@"; }
+now() { date +%s.%N; }
+median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+
+[ -d "$ws/.git" ] || "$top/bench/gen-workspace" "$ws" --targets "$targets" >/dev/null
+printf '%s\n' "'//external:all-targets' + '//...:all-targets'" > "$dir/query.txt"
+cd "$ws"
+trap 'cd "$ws" && bazel shutdown >/dev/null 2>&1 || true' EXIT
+query() {
+	bazel query --output streamed_proto --proto:instantiation_stack --order_output=no \
+		--query_file "$dir/query.txt" 2>>"$dir/query.log"
+}
+echo "bench/hash.sh: warming the Bazel server on $targets targets" >&2
+query > "$dir/q.bin"
+query > "$dir/q.bin"
+
+: > "$dir/t-query"; : > "$dir/t-pipe"; : > "$dir/t-hash"; : > "$dir/rss"
+i=0
+while [ "$i" -lt "$runs" ]; do
+	t0=$(now); query > "$dir/q.bin"; t1=$(now)
+	echo "$t1 - $t0" | bc >> "$dir/t-query"
+	t0=$(now); query | "$hash_bin" -w "$ws" > "$dir/h-pipe.json"; t1=$(now)
+	echo "$t1 - $t0" | bc >> "$dir/t-pipe"
+	/usr/bin/time -f '%e %M' -o "$dir/time.out" "$hash_bin" -w "$ws" < "$dir/q.bin" > "$dir/h.json"
+	cut -d' ' -f1 "$dir/time.out" >> "$dir/t-hash"
+	cut -d' ' -f2 "$dir/time.out" >> "$dir/rss"
+	cmp -s "$dir/h.json" "$dir/h-pipe.json" || { echo "bench/hash.sh: piped and file hashes differ" >&2; exit 1; }
+	i=$((i + 1))
+done
+
+size=$(wc -c < "$dir/q.bin")
+q=$(median < "$dir/t-query"); p=$(median < "$dir/t-pipe"); h=$(median < "$dir/t-hash")
+rss=$(median < "$dir/rss")
+count=$(jq length "$dir/h.json")
+echo "| targets | query output | warm query | query \| bds-hash | bds-hash alone | bds-hash / query | peak RSS | RSS / output |"
+echo "|---|---|---|---|---|---|---|---|"
+awk -v n="$count" -v s="$size" -v q="$q" -v p="$p" -v h="$h" -v r="$rss" 'BEGIN {
+	printf "| %d | %.0f MB | %.2f s | %.2f s | %.2f s | %.1f %% | %.0f MB | %.2fx |\n",
+		n, s / 1e6, q, p, h, 100 * h / q, r / 1024, r * 1024 / s }'
+"$top/build/bench/decode-bench" "$dir/q.bin" 5
+echo "(median of $runs runs; $(nproc) cores)"
