@@ -1,0 +1,220 @@
+/* bds-diff: bazel-diff-compatible impacted targets between two hashes files. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diff.h"
+#include "envelope.h"
+#include "json.h"
+#include "util.h"
+
+static const char usage_text[] =
+	"usage: bds-diff [--target-type T,...] [--dep-edges DEPS.json] [--exclude-external]\n"
+	"                [-o OUT] [FROM.json TO.json]\n"
+	"       without files, reads the pipeline envelope on stdin (hashes.base, hashes.target)\n";
+
+struct args {
+	const char *from, *to, *dep_edges, *output;
+	char **types;
+	int exclude_external;
+};
+
+enum { OPT_TARGET_TYPE = 256, OPT_DEPS, OPT_EXCLUDE_EXTERNAL };
+
+static int usage(const char *why)
+{
+	if (why)
+		bds_util_warn("%s", why);
+	fputs(usage_text, stderr);
+	return BDS_EXIT_USAGE;
+}
+
+/* 0 to proceed, -1 after --help, else an exit status. */
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	static const struct option opts[] = {
+		{"target-type", required_argument, NULL, OPT_TARGET_TYPE},
+		{"dep-edges", required_argument, NULL, OPT_DEPS},
+		{"exclude-external", no_argument, NULL, OPT_EXCLUDE_EXTERNAL},
+		{"output", required_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_TARGET_TYPE:
+			bds_util_free_list(a->types);
+			a->types = bds_util_split_list(optarg, NULL);
+			break;
+		case OPT_DEPS: a->dep_edges = optarg; break;
+		case OPT_EXCLUDE_EXTERNAL: a->exclude_external = 1; break;
+		case 'o': a->output = optarg; break;
+		case 'h': fputs(usage_text, stdout); return -1;
+		default: return usage(NULL);
+		}
+	}
+	if (argc - optind == 2) {
+		a->from = argv[optind];
+		a->to = argv[optind + 1];
+	} else if (argc - optind != 0) {
+		return usage("expected two hashes files, or none to read the envelope");
+	}
+	return 0;
+}
+
+/* Envelope mode: the base and target hashes paths. Returns 0, BDS_EXIT_COLD (the cold
+ * envelope already written through) or BDS_EXIT_FAIL (message printed). */
+static int from_envelope(char **from, char **to)
+{
+	jv env;
+	switch (bds_envelope_begin(stdin, stdout, &env)) {
+	case BDS_ENVELOPE_COLD: return BDS_EXIT_COLD;
+	case BDS_ENVELOPE_ERROR: bds_util_warn("%s", bds_util_error()); return BDS_EXIT_FAIL;
+	case BDS_ENVELOPE_PROCEED: break;
+	}
+	jv hashes = bds_json_get(env, "hashes", JV_KIND_OBJECT);
+	if (!jv_is_valid(hashes)) {
+		if (jv_invalid_has_msg(jv_copy(hashes))) {
+			char *msg = bds_json_error_message(hashes);
+			bds_util_warn("envelope: %s", msg);
+			free(msg);
+		} else {
+			jv_free(hashes);
+			bds_util_warn("envelope: key 'hashes' is missing (no stage hashed the target)");
+		}
+		return BDS_EXIT_FAIL;
+	}
+	const char *keys[2] = {"base", "target"};
+	char **outs[2] = {from, to};
+	for (int i = 0; i < 2; i++) {
+		int rc = bds_json_get_string(jv_copy(hashes), keys[i], outs[i]);
+		if (rc < 0) {
+			bds_util_warn("envelope: %s", bds_util_error());
+		} else if (rc == 1) {
+			bds_util_warn("envelope: key 'hashes.%s' is missing", keys[i]);
+		} else if ((*outs[i])[0] != '/') {
+			bds_util_warn("envelope: key 'hashes.%s': '%s' is not an absolute path", keys[i], *outs[i]);
+			rc = -1;
+		}
+		if (rc != 0) {
+			jv_free(hashes);
+			return BDS_EXIT_FAIL;
+		}
+	}
+	jv_free(hashes);
+	return 0;
+}
+
+struct warn_state {
+	size_t shown, total;
+};
+
+/* The fallback of bazel-diff issue #268, which warns per label: a few lines, then a count. */
+static void warn_fallback(const char *label, size_t n, int no_entry, void *arg)
+{
+	struct warn_state *w = arg;
+	if (w->shown++ < 10)
+		bds_util_warn("warning: '%.*s' was indirectly impacted, but %s: distance 0 (see bazel-diff issue #268)",
+		              (int)n, label,
+		              no_entry ? "has no entry in the dep-edges file" : "none of its deps there is impacted");
+	w->total++;
+}
+
+static void warn_type_mismatch(const struct bds_diff_hashes *from, const struct bds_diff_hashes *to)
+{
+	int from_typed = from->typed && !from->untyped, to_typed = to->typed && !to->untyped;
+	int from_untyped = from->untyped && !from->typed, to_untyped = to->untyped && !to->typed;
+	if ((from_typed && to_untyped) || (from_untyped && to_typed))
+		bds_util_warn("warning: '%s' %s target types and '%s' %s: every target compares as changed "
+		              "(hash both with the same --include-target-type)",
+		              from->path, from_typed ? "has" : "lacks", to->path, to_typed ? "has" : "lacks");
+}
+
+static int write_output(const struct args *a, const struct bds_diff_result *r)
+{
+	FILE *f = stdout;
+	char *tmp = NULL;
+	if (a->output && !(f = bds_util_atomic_open(a->output, &tmp)))
+		return -1;
+	int rc = a->dep_edges ? bds_diff_write_distances(f, r) : bds_diff_write_labels(f, r);
+	if (!a->output)
+		return rc;
+	if (rc < 0) {
+		bds_util_atomic_discard(f, tmp);
+		return -1;
+	}
+	return bds_util_atomic_commit(f, tmp, a->output);
+}
+
+static int run(const struct args *a)
+{
+	struct bds_diff_hashes from = {0}, to = {0};
+	struct bds_diff_deps deps = {0};
+	struct bds_diff_result r = {0};
+	struct warn_state w = {0};
+	char *env_from = NULL, *env_to = NULL;
+	int rc = BDS_EXIT_FAIL;
+
+	if (!a->from) {
+		int erc = from_envelope(&env_from, &env_to);
+		if (erc != 0) {
+			rc = erc;
+			goto out;
+		}
+	}
+	if (bds_diff_read_hashes(a->from ? a->from : env_from, &from) < 0 ||
+	    bds_diff_read_hashes(a->to ? a->to : env_to, &to) < 0)
+		goto fail;
+	if (a->dep_edges && bds_diff_read_deps(a->dep_edges, &deps) < 0)
+		goto fail;
+	if (from.module_graph && to.module_graph &&
+	    (from.module_graph_len != to.module_graph_len ||
+	     memcmp(from.module_graph, to.module_graph, from.module_graph_len) != 0)) {
+		bds_util_fail("'%s' and '%s' have different module graphs: bazel-diff's bzlmod path (spec 4.4) is "
+		              "not implemented",
+		              from.path, to.path);
+		goto fail;
+	}
+	warn_type_mismatch(&from, &to);
+	bds_diff_impacted(&from, &to, &r);
+	if (a->dep_edges) {
+		if (bds_diff_distances(&r, &to, &deps, warn_fallback, &w) < 0)
+			goto fail;
+		if (w.total > w.shown)
+			bds_util_warn("warning: %zu more labels fell back to distance 0", w.total - w.shown);
+	}
+	bds_diff_sort(&r);
+	if (bds_diff_filter(&r, a->types, a->exclude_external, to.path) < 0 || write_output(a, &r) < 0)
+		goto fail;
+	rc = BDS_EXIT_OK;
+	goto out;
+fail:
+	bds_util_warn("%s", bds_util_error());
+out:
+	bds_diff_free_result(&r);
+	bds_diff_free_deps(&deps);
+	bds_diff_free_hashes(&from);
+	bds_diff_free_hashes(&to);
+	free(env_from);
+	free(env_to);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = {0};
+	bds_util_set_progname(argv[0]);
+	int rc = parse_args(argc, argv, &a);
+	if (rc == 0)
+		rc = run(&a);
+	else if (rc < 0)
+		rc = BDS_EXIT_OK;
+	bds_util_free_list(a.types);
+	if (bds_util_close_stdout() < 0) {
+		bds_util_warn("%s", bds_util_error());
+		if (rc == BDS_EXIT_OK || rc == BDS_EXIT_COLD)
+			rc = BDS_EXIT_FAIL;
+	}
+	return rc;
+}
