@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -330,7 +331,11 @@ int bds_hash_seed_from_list(const char *list_path, unsigned char out[BDS_SHA256_
 			continue;
 		bds_strmap_put(seen, line, n, NULL);
 		if (put_file(&h, line) < 0) {
-			rc = bds_util_fail("seed file listed in '%s': %s", list_path, bds_util_error());
+			/* copy first: bds_util_fail formats into the buffer bds_util_error returns,
+			 * so passing it as an argument garbled the message */
+			char why[1024];
+			snprintf(why, sizeof why, "%s", bds_util_error());
+			rc = bds_util_fail("seed file listed in '%s': %s", list_path, why);
 			break;
 		}
 	}
