@@ -190,7 +190,9 @@ true" ]
 	printf 'filegroup(name = "x", srcs = [":y"])\n\nfilegroup(name = "y", srcs = [":x"])\n' > "$WS/cyc/BUILD"
 	run -1 --separate-stderr hash_workspace "$WS" "$AFTER"
 	[ "$output" = "" ]
-	[[ "$stderr" == *"bds-hash: circular dependency detected: //cyc:x -> //cyc:y -> //cyc:x"* ]]
+	# --order_output=no: the cycle may be entered from either rule
+	[[ "$stderr" == *"bds-hash: circular dependency detected: //cyc:x -> //cyc:y -> //cyc:x"* ||
+	   "$stderr" == *"bds-hash: circular dependency detected: //cyc:y -> //cyc:x -> //cyc:y"* ]]
 	[ ! -e "$AFTER" ]
 }
 
@@ -205,4 +207,230 @@ true" ]
 	run -1 --separate-stderr bds-hash -w "$BATS_TEST_TMPDIR" < "$BATS_TEST_TMPDIR/cyc.bin"
 	[ "$output" = "" ]
 	[ "$stderr" = "bds-hash: circular dependency detected: //:a -> //:b -> //:a" ]
+}
+
+# --- options ------------------------------------------------------------------------------
+
+@test "--include-target-type: Type#<64hex>~<64hex>; SourceFile overall==direct; GeneratedFile == its rule" {
+	run -0 bds-hash -w "$WS" --include-target-type -o "$AFTER" < "$STREAM"
+	[ "$output" = "" ]
+	run -0 jq -r 'to_entries[] | select(.value | test("^(Rule|SourceFile|GeneratedFile)#[0-9a-f]{64}~[0-9a-f]{64}$") | not) | .key' "$AFTER"
+	[ "$output" = "" ]
+	run -0 jq -r '.["//a:a.txt"], .["//a:gen"], .["//a:gen.out"], .["//m:d_a.out"], .["//m:d_a"]' "$AFTER"
+	src=${lines[0]} rule=${lines[1]} gen=${lines[2]} mgen=${lines[3]} mrule=${lines[4]}
+	[[ "$src" == SourceFile#* ]]
+	s=${src#SourceFile#}
+	[ "${s%~*}" = "${s#*~}" ]
+	[ "$gen" = "GeneratedFile#${rule#Rule#}" ]
+	[ "$mgen" = "GeneratedFile#${mrule#Rule#}" ]
+	# without the prefix the values are the untyped ones
+	run -0 jq -r 'to_entries | map(.key + " " + (.value | sub("^[A-Za-z]+#"; ""))) | .[]' "$AFTER"
+	typed=$output
+	run -0 jq -r 'to_entries | map(.key + " " + .value) | .[]' "$BASE"
+	[ "$typed" = "$output" ]
+	# every source file is SourceFile, every generated file GeneratedFile
+	run -0 jq -r '[.[] | split("#")[0]] | group_by(.) | map("\(.[0]) \(length)") | .[]' "$AFTER"
+	[ "${lines[0]}" = "GeneratedFile 4" ]
+}
+
+@test "--target-type keeps only the listed types, values unchanged" {
+	run -0 bds-hash -w "$WS" --target-type Rule,GeneratedFile --include-target-type -o "$AFTER" < "$STREAM"
+	run -0 jq -r '[.[] | split("#")[0]] | unique | .[]' "$AFTER"
+	[ "$output" = "GeneratedFile
+Rule" ]
+	run -0 jq -r '.["//a:gen"]' "$AFTER"
+	[ "$output" = "Rule#$(jq -r '.["//a:gen"]' "$BASE")" ]
+	run -0 --separate-stderr bds-hash -w "$WS" --target-type SourceFile < "$STREAM"
+	[ "$(printf '%s' "$output" | jq -r 'keys | map(select(startswith("//a:"))) | join(" ")')" = "//a:BUILD //a:a.txt //a:b.txt //a:c.txt" ]
+	# the filter applies to the dep edges too: source files have none, so nothing is left
+	run -0 bds-hash -w "$WS" --target-type SourceFile --dep-edges "$BATS_TEST_TMPDIR/deps.json" -o "$AFTER" < "$STREAM"
+	[ "$(cat "$BATS_TEST_TMPDIR/deps.json")" = "{}" ]
+}
+
+@test "--dep-edges: exact JSON on a small graph; on the workspace, rule and generated-file inputs only" {
+	printf '[{"rule": "//:a", "inputs": ["//:b.out", "//:s.txt", "//:c", "//:zz_unknown"]},
+	         {"generated": "//:b.out", "by": "//:b"}, {"rule": "//:b"}, {"rule": "//:c"},
+	         {"source": "//:s.txt"}, {"package_group": "//:pg"}]' | make_proto > "$BATS_TEST_TMPDIR/g.bin"
+	run -0 bds-hash -w "$BATS_TEST_TMPDIR" --dep-edges "$BATS_TEST_TMPDIR/deps.json" -o "$AFTER" < "$BATS_TEST_TMPDIR/g.bin"
+	printf '{\n  "//:a": [\n    "//:b.out",\n    "//:c"\n  ],\n  "//:b": [],\n  "//:b.out": [\n    "//:b"\n  ],\n  "//:c": []\n}' \
+		> "$BATS_TEST_TMPDIR/expected.json"
+	cmp "$BATS_TEST_TMPDIR/expected.json" "$BATS_TEST_TMPDIR/deps.json"
+	# the hashes do not depend on whether edges are tracked
+	run -0 bds-hash -w "$BATS_TEST_TMPDIR" < "$BATS_TEST_TMPDIR/g.bin"
+	[ "$output" = "$(cat "$AFTER")" ]
+
+	run -0 bds-hash -w "$WS" --dep-edges "$BATS_TEST_TMPDIR/deps.json" -o "$AFTER" < "$STREAM"
+	cmp "$BASE" "$AFTER"
+	run -0 jq -c '{"//a:gen2", "//a:gen", "//a:gen.out", "//a:srcs", "//a:uses_ext", "//r:uses_one", "//m:d_a"}' \
+		"$BATS_TEST_TMPDIR/deps.json"
+	[ "$output" = '{"//a:gen2":["//a:gen.out","//external:bazel_tools"],"//a:gen":["//a:srcs","//external:bazel_tools"],"//a:gen.out":["//a:gen"],"//a:srcs":[],"//a:uses_ext":["//external:bazel_tools","//external:extrepo"],"//r:uses_one":["//r:one"],"//m:d_a":["//external:bazel_tools"]}' ]
+	run -0 jq -r 'keys - ($hashes[0] | to_entries | map(select(.value | startswith("SourceFile") | not)) | map(.key)) | length' \
+		--slurpfile hashes <(bds-hash -w "$WS" --include-target-type < "$STREAM") "$BATS_TEST_TMPDIR/deps.json"
+	[ "$output" = 0 ]
+	run -0 jq 'has("//a:a.txt")' "$BATS_TEST_TMPDIR/deps.json"
+	[ "$output" = false ]
+}
+
+@test "--seed-filepaths: the seed changes every hash; paths are relative to the current directory" {
+	cd "$BATS_TEST_TMPDIR"
+	printf 'one\n' > seed.txt
+	printf 'seed.txt\n\nseed.txt\n' > seeds
+	run -0 bds-hash -w "$WS" --seed-filepaths seeds -o one.json < "$STREAM"
+	printf 'two\n' > seed.txt
+	run -0 bds-hash -w "$WS" --seed-filepaths seeds -o two.json < "$STREAM"
+	all=$(jq -r 'keys[]' "$BASE")
+	[ "$(changed_keys "$BASE" one.json)" = "$all" ]
+	[ "$(changed_keys one.json two.json)" = "$all" ]
+	# a duplicate line is read once: the seed of "one" listed twice is the seed of "one"
+	printf 'one\n' > seed.txt
+	printf 'seed.txt\n' > seeds1
+	run -0 bds-hash -w "$WS" --seed-filepaths seeds1 -o again.json < "$STREAM"
+	cmp one.json again.json
+	# an empty list hashes as no seed at all
+	: > empty
+	run -0 bds-hash -w "$WS" --seed-filepaths empty -o none.json < "$STREAM"
+	cmp "$BASE" none.json
+	run -1 --separate-stderr bds-hash -w "$WS" --seed-filepaths missing-list < "$STREAM"
+	[ "$output" = "" ]
+	[[ "$stderr" == "bds-hash: "*"missing-list"* ]]
+	printf 'no-such-seed\n' > bad
+	run -1 --separate-stderr bds-hash -w "$WS" --seed-filepaths bad < "$STREAM"
+	[ "$stderr" = "bds-hash: seed file listed in 'bad': read 'no-such-seed': No such file or directory" ]
+}
+
+@test "--ignored-attrs: an ignored attribute's edit changes nothing else" {
+	sed -i '/name = "gen2"/s/cmd = "cp \$< \$@"/cmd = "cp -f $< $@"/' "$WS/a/BUILD"
+	query_stream "$WS" "$BATS_TEST_TMPDIR/edited.bin"
+	bds-hash -w "$WS" --ignored-attrs cmd -o "$BATS_TEST_TMPDIR/ign-base.json" < "$STREAM"
+	bds-hash -w "$WS" --ignored-attrs cmd -o "$BATS_TEST_TMPDIR/ign-after.json" < "$BATS_TEST_TMPDIR/edited.bin"
+	bds-hash -w "$WS" -o "$AFTER" < "$BATS_TEST_TMPDIR/edited.bin"
+	# both runs read the edited a/BUILD: with cmd ignored the two streams hash the same;
+	# without the option gen2 moves
+	expect_changed "$BATS_TEST_TMPDIR/ign-base.json" "$BATS_TEST_TMPDIR/ign-after.json"
+	expect_changed "$BASE" "$AFTER" //a:BUILD //a:gen2 //a:gen2.out
+	# ignoring an attribute changes the rule digests, not the source files
+	run -0 changed_keys "$BASE" "$BATS_TEST_TMPDIR/ign-base.json"
+	[[ "$output" == *"//a:gen2"* ]]
+	[[ "$output" != *"//a:a.txt"* ]]
+	# generator_location is always ignored: a macro call moved down a line changes nothing
+	reset_ws "$WS"
+	sed -i 's/^double(/\n&/' "$WS/m/BUILD"
+	hash_workspace "$WS" "$AFTER"
+	expect_changed "$BASE" "$AFTER" //m:BUILD
+}
+
+@test "--content-hashes: the given string replaces the file's content" {
+	printf '{"a/a.txt": "v1"}' > "$BATS_TEST_TMPDIR/ch.json"
+	run -0 bds-hash -w "$WS" --content-hashes "$BATS_TEST_TMPDIR/ch.json" -o "$BATS_TEST_TMPDIR/v1.json" < "$STREAM"
+	expect_changed "$BASE" "$BATS_TEST_TMPDIR/v1.json" //a:a.txt //a:srcs //a:gen //a:gen.out //a:gen2 //a:gen2.out
+	# the file's bytes are not read: editing it changes nothing
+	printf 'a2\n' > "$WS/a/a.txt"
+	run -0 bds-hash -w "$WS" --content-hashes "$BATS_TEST_TMPDIR/ch.json" -o "$AFTER" < "$STREAM"
+	cmp "$BATS_TEST_TMPDIR/v1.json" "$AFTER"
+	# but its owner exec bit is
+	chmod u+x "$WS/a/a.txt"
+	run -0 bds-hash -w "$WS" --content-hashes "$BATS_TEST_TMPDIR/ch.json" -o "$AFTER" < "$STREAM"
+	expect_changed "$BATS_TEST_TMPDIR/v1.json" "$AFTER" //a:a.txt //a:srcs //a:gen //a:gen.out //a:gen2 //a:gen2.out
+	# a content string equal to the file's bytes hashes as the file itself
+	reset_ws "$WS"
+	printf '{"a/a.txt": "a\\n"}' > "$BATS_TEST_TMPDIR/same.json"
+	run -0 bds-hash -w "$WS" --content-hashes "$BATS_TEST_TMPDIR/same.json" -o "$AFTER" < "$STREAM"
+	cmp "$BASE" "$AFTER"
+	# bad files
+	printf '["a"]' > "$BATS_TEST_TMPDIR/bad.json"
+	run -1 --separate-stderr bds-hash -w "$WS" --content-hashes "$BATS_TEST_TMPDIR/bad.json" < "$STREAM"
+	[[ "$stderr" == *"expected an object"* ]]
+	printf '{"a/a.txt": 1}' > "$BATS_TEST_TMPDIR/bad.json"
+	run -1 --separate-stderr bds-hash -w "$WS" --content-hashes "$BATS_TEST_TMPDIR/bad.json" < "$STREAM"
+	[[ "$stderr" == *"key 'a/a.txt': expected string"* ]]
+	run -1 --separate-stderr bds-hash -w "$WS" --content-hashes "$BATS_TEST_TMPDIR/none.json" < "$STREAM"
+	[[ "$stderr" == *"none.json"* ]]
+}
+
+@test "--modified-filepaths: only the listed files' contents are read" {
+	printf 'a/a.txt\n' > "$BATS_TEST_TMPDIR/modified"
+	run -0 bds-hash -w "$WS" --modified-filepaths "$BATS_TEST_TMPDIR/modified" -o "$BATS_TEST_TMPDIR/m0.json" < "$STREAM"
+	# every other source file hashes without its bytes
+	run -0 changed_keys "$BASE" "$BATS_TEST_TMPDIR/m0.json"
+	[[ "$output" == *"//a:b.txt"* ]]
+	[[ "$output" != *"//a:a.txt"* ]]
+	printf 'b2\n' > "$WS/a/b.txt"
+	run -0 bds-hash -w "$WS" --modified-filepaths "$BATS_TEST_TMPDIR/modified" -o "$AFTER" < "$STREAM"
+	expect_changed "$BATS_TEST_TMPDIR/m0.json" "$AFTER"
+	printf 'a2\n' > "$WS/a/a.txt"
+	run -0 bds-hash -w "$WS" --modified-filepaths "$BATS_TEST_TMPDIR/modified" -o "$AFTER" < "$STREAM"
+	expect_changed "$BATS_TEST_TMPDIR/m0.json" "$AFTER" //a:a.txt //a:srcs //a:gen //a:gen.out //a:gen2 //a:gen2.out
+	# absolute paths work too; an empty list means "read everything"
+	printf '%s/a/a.txt\n' "$WS" > "$BATS_TEST_TMPDIR/modified-abs"
+	run -0 bds-hash -w "$WS" --modified-filepaths "$BATS_TEST_TMPDIR/modified-abs" -o "$BATS_TEST_TMPDIR/abs.json" < "$STREAM"
+	cmp "$AFTER" "$BATS_TEST_TMPDIR/abs.json"
+	reset_ws "$WS"
+	: > "$BATS_TEST_TMPDIR/empty"
+	run -0 bds-hash -w "$WS" --modified-filepaths "$BATS_TEST_TMPDIR/empty" -o "$AFTER" < "$STREAM"
+	cmp "$BASE" "$AFTER"
+}
+
+@test "--always-affected-tags: two runs differ only for the tagged rule and its dependants" {
+	bds-hash -w "$WS" --always-affected-tags scan,other -o "$BATS_TEST_TMPDIR/r1.json" < "$STREAM"
+	bds-hash -w "$WS" --always-affected-tags scan,other -o "$BATS_TEST_TMPDIR/r2.json" < "$STREAM"
+	expect_changed "$BATS_TEST_TMPDIR/r1.json" "$BATS_TEST_TMPDIR/r2.json" //a:gen //a:gen.out //a:gen2 //a:gen2.out
+	expect_changed "$BASE" "$BATS_TEST_TMPDIR/r1.json" //a:gen //a:gen.out //a:gen2 //a:gen2.out
+	# a tag nobody carries mixes in nothing
+	bds-hash -w "$WS" --always-affected-tags nobody -o "$AFTER" < "$STREAM"
+	cmp "$BASE" "$AFTER"
+}
+
+@test "determinism: repeated runs and any thread count give byte-identical output" {
+	bds-hash -w "$WS" -o "$BATS_TEST_TMPDIR/1.json" < "$STREAM"
+	bds-hash -w "$WS" --threads 1 -o "$BATS_TEST_TMPDIR/2.json" < "$STREAM"
+	bds-hash -w "$WS" --threads 32 < "$STREAM" > "$BATS_TEST_TMPDIR/3.json"
+	cmp "$BASE" "$BATS_TEST_TMPDIR/1.json"
+	cmp "$BASE" "$BATS_TEST_TMPDIR/2.json"
+	cmp "$BASE" "$BATS_TEST_TMPDIR/3.json"
+	# the workspace may be given relative, with a trailing slash
+	cd "$WS/.."
+	bds-hash -w "ws/" < "$STREAM" > "$BATS_TEST_TMPDIR/4.json"
+	cmp "$BASE" "$BATS_TEST_TMPDIR/4.json"
+}
+
+# --- output format ------------------------------------------------------------------------
+
+@test "format: a hand-checked graph, Gson pretty print, no trailing newline" {
+	printf '[{"rule": "//:r"}, {"source": "//:s.txt"}, {"rule": "//:u", "inputs": ["//:s.txt", "//:r"]}]' |
+		make_proto > "$BATS_TEST_TMPDIR/tiny.bin"
+	mkdir "$BATS_TEST_TMPDIR/empty-ws"
+	run -0 bds-hash -w "$BATS_TEST_TMPDIR/empty-ws" -o "$AFTER" < "$BATS_TEST_TMPDIR/tiny.bin"
+	# the spec's formulas written out (sections 2.2, 2.5, 2.6): no stack, no seed files
+	python3 - "$BATS_TEST_TMPDIR/expected" <<-'PY'
+	import hashlib, sys
+	def H(*p): return hashlib.sha256(b"".join(p)).digest()
+	E = H()
+	direct_r = H(H(b"genrule", b"//:r"), E)
+	overall_r = H(direct_r)
+	src = H(b"\x00", H(b"//:s.txt"), b"//:s.txt")  # missing file: 0x00 marker
+	s = H(src, E)
+	direct_u = H(H(b"genrule", b"//:u"), E, b"//:r", b"//:s.txt", src)
+	overall_u = H(overall_r, direct_u)
+	v = lambda o, d: o.hex() + "~" + d.hex()
+	open(sys.argv[1], "w").write('{\n  "//:r": "%s",\n  "//:s.txt": "%s",\n  "//:u": "%s"\n}'
+	                             % (v(overall_r, direct_r), v(s, s), v(overall_u, direct_u)))
+	PY
+	cmp "$BATS_TEST_TMPDIR/expected" "$AFTER"
+	# stdout carries the same bytes
+	bds-hash -w "$BATS_TEST_TMPDIR/empty-ws" < "$BATS_TEST_TMPDIR/tiny.bin" > "$BATS_TEST_TMPDIR/stdout.json"
+	cmp "$BATS_TEST_TMPDIR/expected" "$BATS_TEST_TMPDIR/stdout.json"
+	# the file now exists and is empty: 0x01 marker, owner exec bit 0x00
+	: > "$BATS_TEST_TMPDIR/empty-ws/s.txt"
+	run -0 bds-hash -w "$BATS_TEST_TMPDIR/empty-ws" --include-target-type < "$BATS_TEST_TMPDIR/tiny.bin"
+	s=$(python3 -c 'import hashlib as h; E=h.sha256().digest(); d=h.sha256(b"\x01\x00"+h.sha256(b"//:s.txt").digest()+b"//:s.txt").digest(); x=h.sha256(d+E).hexdigest(); print(x+"~"+x)')
+	[ "${lines[2]}" = "  \"//:s.txt\": \"SourceFile#$s\"," ]
+}
+
+@test "format: only package groups gives {} exactly; labels are JSON-escaped" {
+	printf '[{"package_group": "//:pg"}]' | make_proto > "$BATS_TEST_TMPDIR/pg.bin"
+	bds-hash -w "$BATS_TEST_TMPDIR" < "$BATS_TEST_TMPDIR/pg.bin" > "$AFTER"
+	[ "$(od -An -c "$AFTER" | tr -d ' ')" = "{}" ]
+	printf '[{"rule": "//:q\\"b\\\\s"}]' | make_proto > "$BATS_TEST_TMPDIR/q.bin"
+	run -0 bds-hash -w "$BATS_TEST_TMPDIR" < "$BATS_TEST_TMPDIR/q.bin"
+	[[ "${lines[1]}" == '  "//:q\"b\\s": "'* ]]
 }
