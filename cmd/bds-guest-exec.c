@@ -1,0 +1,458 @@
+/* bds-guest-exec: runs one command where the envelope's vm lives (a guest over ssh, or the
+ * host for the local driver), with files moved in before and out after. */
+#define _DEFAULT_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "envelope.h"
+#include "exec.h"
+#include "json.h"
+#include "ssh.h"
+#include "util.h"
+
+static const char usage_text[] =
+	"usage: bds-guest-exec [--put LOCAL:REMOTE]... [--get REMOTE:LOCAL]... [--stdout FILE]\n"
+	"                      [--timeout SEC] [--ready-timeout SEC] -- COMMAND [ARG...]\n"
+	"       reads the envelope on stdin, writes it with `exec` added on stdout\n";
+
+#define STAGE "bds-guest-exec"
+#define DEFAULT_TIMEOUT 3600.0
+#define DEFAULT_READY_TIMEOUT 60.0
+#define MAX_SECONDS 1e7
+
+struct transfer {
+	char *from, *to; /* --put: local, remote; --get: remote, local */
+};
+
+struct args {
+	struct transfer *puts, *gets;
+	size_t nputs, ngets;
+	const char *stdout_path;
+	char *stdout_abs;
+	double timeout, ready_timeout;
+	char **argv;
+};
+
+enum { OPT_PUT = 256, OPT_GET, OPT_STDOUT, OPT_TIMEOUT, OPT_READY };
+
+static int usage(const char *why)
+{
+	if (why)
+		bds_util_warn("%s", why);
+	fputs(usage_text, stderr);
+	return BDS_EXIT_USAGE;
+}
+
+static int parse_seconds(const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !(v > 0) || v > MAX_SECONDS)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int add_transfer(struct transfer **list, size_t *n, const char *spec)
+{
+	const char *colon = strchr(spec, ':');
+	if (!colon || colon == spec || !colon[1])
+		return -1;
+	*list = bds_util_xrealloc(*list, (*n + 1) * sizeof **list);
+	(*list)[*n].from = bds_util_xstrndup(spec, (size_t)(colon - spec));
+	(*list)[*n].to = bds_util_xstrdup(colon + 1);
+	(*n)++;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	static const struct option opts[] = {
+		{"put", required_argument, NULL, OPT_PUT},
+		{"get", required_argument, NULL, OPT_GET},
+		{"stdout", required_argument, NULL, OPT_STDOUT},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"ready-timeout", required_argument, NULL, OPT_READY},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	a->timeout = DEFAULT_TIMEOUT;
+	a->ready_timeout = DEFAULT_READY_TIMEOUT;
+	/* '+': stop at the first non-option, so the command's own options stay its own */
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_PUT:
+			if (add_transfer(&a->puts, &a->nputs, optarg) < 0)
+				return usage("--put takes LOCAL:REMOTE");
+			break;
+		case OPT_GET:
+			if (add_transfer(&a->gets, &a->ngets, optarg) < 0)
+				return usage("--get takes REMOTE:LOCAL");
+			break;
+		case OPT_STDOUT:
+			if (!*optarg)
+				return usage("--stdout takes a file name");
+			a->stdout_path = optarg;
+			break;
+		case OPT_TIMEOUT:
+			if (parse_seconds(optarg, &a->timeout) < 0)
+				return usage("--timeout takes a number of seconds greater than 0");
+			break;
+		case OPT_READY:
+			if (parse_seconds(optarg, &a->ready_timeout) < 0)
+				return usage("--ready-timeout takes a number of seconds greater than 0");
+			break;
+		case 'h': fputs(usage_text, stdout); return -1;
+		default: return usage(NULL);
+		}
+	}
+	if (optind < 2 || strcmp(argv[optind - 1], "--") != 0)
+		return usage("missing -- before the command");
+	if (optind == argc)
+		return usage("missing command after --");
+	a->argv = argv + optind;
+	return 0;
+}
+
+/* Absolute form of a path, without resolving symlinks (the file may not exist yet). */
+static char *absolute(const char *path, const char *base)
+{
+	if (path[0] == '/')
+		return bds_util_xstrdup(path);
+	if (base)
+		return bds_util_xasprintf("%s/%s", base, path);
+	char *cwd = getcwd(NULL, 0);
+	if (!cwd)
+		return NULL;
+	char *abs = bds_util_xasprintf("%s/%s", cwd, path);
+	free(cwd);
+	return abs;
+}
+
+static char *command_text(char **argv)
+{
+	size_t n = 1;
+	for (char **a = argv; *a; a++)
+		n += strlen(*a) + 1;
+	char *s = bds_util_xmalloc(n), *p = s;
+	for (char **a = argv; *a; a++) {
+		if (a != argv)
+			*p++ = ' ';
+		size_t l = strlen(*a);
+		memcpy(p, *a, l);
+		p += l;
+	}
+	*p = '\0';
+	return s;
+}
+
+/* Local transport copy, atomic on the receiving side, permission bits kept. */
+static int copy_file(const char *from, const char *to)
+{
+	int rc = -1;
+	char *tmp = NULL, buf[65536];
+	FILE *f = NULL;
+	struct stat st;
+	int fd = open(from, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		bds_util_fail("read '%s': %s", from, strerror(errno));
+		goto done;
+	}
+	f = bds_util_atomic_open(to, &tmp);
+	if (!f)
+		goto done;
+	fchmod(fileno(f), st.st_mode & 0777);
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			bds_util_fail("read '%s': %s", from, strerror(errno));
+			goto done;
+		}
+		if (n == 0)
+			break;
+		if (bds_exec_write_all(fileno(f), buf, (size_t)n) < 0) {
+			bds_util_fail("write '%s': %s", tmp, strerror(errno));
+			goto done;
+		}
+	}
+	rc = bds_util_atomic_commit(f, tmp, to);
+	f = NULL;
+	tmp = NULL;
+done:
+	bds_util_atomic_discard(f, tmp);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* Where the command's stdout goes: the temporary of --stdout FILE, or our stderr. */
+struct output {
+	FILE *f;
+	char *tmp;
+	int fd;
+};
+
+static int output_open(struct output *o, const char *path)
+{
+	o->fd = 2;
+	if (!path)
+		return 0;
+	o->f = bds_util_atomic_open(path, &o->tmp);
+	if (!o->f)
+		return -1;
+	o->fd = fileno(o->f);
+	return 0;
+}
+
+/* The command's outcome: 0 success, -1 failure (reported). */
+static int judge(const struct args *a, const struct bds_exec_result *res)
+{
+	char *why = bds_exec_describe_failure(res, a->timeout);
+	if (!why)
+		return 0;
+	char *cmd = command_text(a->argv);
+	bds_util_warn("command '%s' failed: %s", cmd, why);
+	free(cmd);
+	free(why);
+	return -1;
+}
+
+static int run_local(const struct args *a, jv vm, struct bds_exec_result *res)
+{
+	int rc = -1;
+	char *worktree = NULL, *path = NULL;
+	struct output out = {NULL, NULL, 2};
+	if (bds_json_get_string(vm, "worktree", &worktree) != 0) {
+		bds_util_warn("envelope has no string 'vm.worktree' (the local transport runs commands there)");
+		goto done;
+	}
+	for (size_t i = 0; i < a->nputs; i++) {
+		free(path);
+		path = absolute(a->puts[i].to, worktree);
+		if (copy_file(a->puts[i].from, path) < 0) {
+			bds_util_warn("put '%s': %s", a->puts[i].from, bds_util_error());
+			goto done;
+		}
+	}
+	if (output_open(&out, a->stdout_path) < 0 ||
+	    bds_exec_run(a->argv, worktree, out.fd, 2, bds_util_now() + a->timeout, res) < 0) {
+		bds_util_warn("%s", bds_util_error());
+		goto done;
+	}
+	if (judge(a, res) < 0)
+		goto done;
+	for (size_t i = 0; i < a->ngets; i++) {
+		free(path);
+		path = absolute(a->gets[i].from, worktree);
+		if (copy_file(path, a->gets[i].to) < 0) {
+			bds_util_warn("get '%s': %s", a->gets[i].from, bds_util_error());
+			goto done;
+		}
+	}
+	if (out.f) {
+		int c = bds_util_atomic_commit(out.f, out.tmp, a->stdout_path);
+		out.f = NULL, out.tmp = NULL;
+		if (c < 0) {
+			bds_util_warn("%s", bds_util_error());
+			goto done;
+		}
+	}
+	rc = 0;
+done:
+	bds_util_atomic_discard(out.f, out.tmp);
+	free(path);
+	free(worktree);
+	return rc;
+}
+
+static int is_hex64(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++)
+		if (!strchr("0123456789abcdefABCDEF", s[n]))
+			return 0;
+	return n == 64;
+}
+
+/* Returns 0 ok, -1 failure (reported), 1 cold (*reason set). */
+static int run_ssh(const struct args *a, jv guest, struct bds_exec_result *res, char **reason)
+{
+	int rc = -1, unreachable = 0;
+	char *host = NULL, *user = NULL, *key = NULL, *pin = NULL, *command = NULL;
+	double port = 22;
+	struct bds_ssh *s = NULL;
+	struct output out = {NULL, NULL, 2};
+	if (bds_json_get_string(jv_copy(guest), "host", &host) != 0 ||
+	    bds_json_get_string(jv_copy(guest), "user", &user) != 0 ||
+	    bds_json_get_string(jv_copy(guest), "key", &key) != 0 ||
+	    bds_json_get_string(jv_copy(guest), "host_key_sha256", &pin) != 0 ||
+	    bds_json_get_number(jv_copy(guest), "port", &port) < 0) {
+		bds_util_warn("envelope 'vm.guest' needs strings host, user, key, host_key_sha256 and a number port");
+		goto done;
+	}
+	if (port < 1 || port > 65535 || port != (double)(int)port) {
+		bds_util_warn("envelope 'vm.guest.port' is not a port number: %g", port);
+		goto done;
+	}
+	if (!is_hex64(pin)) {
+		bds_util_warn("envelope 'vm.guest.host_key_sha256' is not 64 hex digits: '%s'", pin);
+		goto done;
+	}
+	struct bds_ssh_guest g = {host, (int)port, user, key, pin};
+	double now = bds_util_now();
+	s = bds_ssh_connect(&g, now + a->ready_timeout, now + a->timeout, &unreachable);
+	if (!s) {
+		if (unreachable) {
+			*reason = bds_util_xstrdup(bds_util_error());
+			rc = 1;
+		} else {
+			bds_util_warn("%s", bds_util_error());
+		}
+		goto done;
+	}
+	for (size_t i = 0; i < a->nputs; i++)
+		if (bds_ssh_put(s, a->puts[i].from, a->puts[i].to, bds_util_now() + a->timeout) < 0) {
+			bds_util_warn("put '%s': %s", a->puts[i].from, bds_util_error());
+			goto done;
+		}
+	command = bds_ssh_quote_argv(a->argv);
+	if (output_open(&out, a->stdout_path) < 0 ||
+	    bds_ssh_exec(s, command, out.fd, 2, bds_util_now() + a->timeout, res) < 0) {
+		bds_util_warn("%s", bds_util_error());
+		goto done;
+	}
+	if (judge(a, res) < 0)
+		goto done;
+	for (size_t i = 0; i < a->ngets; i++)
+		if (bds_ssh_get(s, a->gets[i].from, a->gets[i].to, bds_util_now() + a->timeout) < 0) {
+			bds_util_warn("get '%s': %s", a->gets[i].from, bds_util_error());
+			goto done;
+		}
+	if (out.f) {
+		int c = bds_util_atomic_commit(out.f, out.tmp, a->stdout_path);
+		out.f = NULL, out.tmp = NULL;
+		if (c < 0) {
+			bds_util_warn("%s", bds_util_error());
+			goto done;
+		}
+	}
+	rc = 0;
+done:
+	bds_util_atomic_discard(out.f, out.tmp);
+	bds_ssh_close(s);
+	jv_free(guest);
+	free(command);
+	free(host);
+	free(user);
+	free(key);
+	free(pin);
+	return rc;
+}
+
+static jv exec_result(const struct args *a, const struct bds_exec_result *res)
+{
+	jv cmd = jv_array();
+	for (char **p = a->argv; *p; p++)
+		cmd = jv_array_append(cmd, jv_string(*p));
+	jv e = jv_object();
+	e = jv_object_set(e, jv_string("command"), cmd);
+	e = jv_object_set(e, jv_string("status"), jv_number(res->status));
+	e = jv_object_set(e, jv_string("seconds"), jv_number((double)(long long)(res->seconds * 1000 + 0.5) / 1000));
+	if (a->stdout_abs)
+		e = jv_object_set(e, jv_string("stdout"), jv_string(a->stdout_abs));
+	return e;
+}
+
+int main(int argc, char **argv)
+{
+	int rc = BDS_EXIT_FAIL;
+	struct args a = {0};
+	jv env = jv_null();
+	char *reason = NULL;
+
+	bds_util_set_progname(argv[0]);
+	/* a closed reader must give a write error, not kill us before the child is reaped */
+	signal(SIGPIPE, SIG_IGN);
+	int p = parse_args(argc, argv, &a);
+	if (p != 0) {
+		rc = p < 0 ? BDS_EXIT_OK : p;
+		goto done;
+	}
+	if (a.stdout_path && !(a.stdout_abs = absolute(a.stdout_path, NULL))) {
+		bds_util_warn("resolve '%s': %s", a.stdout_path, strerror(errno));
+		goto done;
+	}
+	switch (bds_envelope_begin(stdin, stdout, &env)) {
+	case BDS_ENVELOPE_COLD:
+		rc = bds_util_close_stdout() < 0 ? BDS_EXIT_FAIL : BDS_EXIT_COLD;
+		goto done;
+	case BDS_ENVELOPE_ERROR:
+		bds_util_warn("%s", bds_util_error());
+		goto done;
+	case BDS_ENVELOPE_PROCEED:
+		break;
+	}
+	jv vm = bds_json_get(jv_copy(env), "vm", JV_KIND_OBJECT);
+	if (!jv_is_valid(vm)) {
+		jv_free(vm);
+		bds_util_warn("envelope has no object 'vm' (run bds-vm-restore first)");
+		goto done;
+	}
+	jv guest = bds_json_get(jv_copy(vm), "guest", JV_KIND_OBJECT);
+	struct bds_exec_result res;
+	memset(&res, 0, sizeof res);
+	int r;
+	if (jv_is_valid(guest)) {
+		jv_free(vm);
+		r = run_ssh(&a, guest, &res, &reason);
+	} else if (jv_invalid_has_msg(jv_copy(guest))) {
+		jv_free(guest);
+		jv_free(vm);
+		bds_util_warn("envelope 'vm.guest' is not an object");
+		goto done;
+	} else {
+		jv_free(guest);
+		r = run_local(&a, vm, &res);
+	}
+	if (r < 0)
+		goto done;
+	if (r > 0) {
+		bds_util_warn("cold: %s", reason);
+		env = bds_envelope_set_cold(env, STAGE, reason);
+		if (bds_envelope_write(stdout, env) == 0 && bds_util_close_stdout() == 0)
+			rc = BDS_EXIT_COLD;
+		else
+			bds_util_warn("%s", bds_util_error());
+		env = jv_null();
+		goto done;
+	}
+	env = jv_object_set(env, jv_string("exec"), exec_result(&a, &res));
+	if (bds_envelope_write(stdout, env) < 0 || bds_util_close_stdout() < 0) {
+		env = jv_null();
+		bds_util_warn("%s", bds_util_error());
+		goto done;
+	}
+	env = jv_null();
+	rc = BDS_EXIT_OK;
+done:
+	jv_free(env);
+	for (size_t i = 0; i < a.nputs; i++)
+		free(a.puts[i].from), free(a.puts[i].to);
+	for (size_t i = 0; i < a.ngets; i++)
+		free(a.gets[i].from), free(a.gets[i].to);
+	free(a.puts);
+	free(a.gets);
+	free(a.stdout_abs);
+	free(reason);
+	return rc;
+}

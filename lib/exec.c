@@ -1,0 +1,238 @@
+/* exec: local child processes with a deadline, their output pumped to given descriptors. */
+#define _DEFAULT_SOURCE /* setpgid, kill */
+#include "exec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+/* After the command exits, its output is drained until EOF; a descendant that keeps the
+ * pipes open is given this much silence before we stop listening. */
+#define DRAIN_GRACE_MS 500
+
+int bds_exec_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+				poll(&pfd, 1, 1000);
+				continue;
+			}
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+const char *bds_exec_signal_name(int sig, char buf[16])
+{
+	static const struct {
+		int sig;
+		const char *name;
+	} names[] = {
+		{SIGHUP, "HUP"},   {SIGINT, "INT"},   {SIGQUIT, "QUIT"}, {SIGILL, "ILL"},   {SIGTRAP, "TRAP"},
+		{SIGABRT, "ABRT"}, {SIGBUS, "BUS"},   {SIGFPE, "FPE"},   {SIGKILL, "KILL"}, {SIGUSR1, "USR1"},
+		{SIGSEGV, "SEGV"}, {SIGUSR2, "USR2"}, {SIGPIPE, "PIPE"}, {SIGALRM, "ALRM"}, {SIGTERM, "TERM"},
+		{SIGXCPU, "XCPU"}, {SIGXFSZ, "XFSZ"}, {SIGSYS, "SYS"},
+	};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (names[i].sig == sig)
+			return names[i].name;
+	snprintf(buf, 16, "%d", sig);
+	return buf;
+}
+
+char *bds_exec_describe_failure(const struct bds_exec_result *res, double timeout)
+{
+	if (res->timed_out)
+		return bds_util_xasprintf("timed out after %g s (killed)", timeout);
+	if (res->signal[0])
+		return bds_util_xasprintf("killed by signal SIG%s", res->signal);
+	if (res->status != 0)
+		return bds_util_xasprintf("exit status %d", res->status);
+	return NULL;
+}
+
+static int remaining_ms(double deadline, int cap)
+{
+	if (deadline <= 0)
+		return cap;
+	double left = deadline - bds_util_now();
+	if (left <= 0)
+		return 0;
+	double ms = left * 1000.0 + 1;
+	return ms < cap ? (int)ms : cap;
+}
+
+/* Child side: never returns. Reports an exec failure's errno through `report`. */
+static void child(char *const argv[], const char *cwd, int out_w, int err_w, int report)
+{
+	int e;
+	setpgid(0, 0);
+	signal(SIGPIPE, SIG_DFL);
+	int null = open("/dev/null", O_RDONLY);
+	if (null < 0 || dup2(null, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
+		goto fail;
+	if (cwd && chdir(cwd) != 0)
+		goto fail;
+	execvp(argv[0], argv);
+fail:
+	e = errno;
+	if (write(report, &e, sizeof e) < 0) {
+		/* nothing left to tell anyone */
+	}
+	_exit(127);
+}
+
+static void fill_status(struct bds_exec_result *res, int wstatus)
+{
+	if (WIFSIGNALED(wstatus)) {
+		char buf[16];
+		snprintf(res->signal, sizeof res->signal, "%s", bds_exec_signal_name(WTERMSIG(wstatus), buf));
+	} else {
+		res->status = WEXITSTATUS(wstatus);
+	}
+}
+
+int bds_exec_run(char *const argv[], const char *cwd, int out_fd, int err_fd, double deadline,
+                 struct bds_exec_result *res)
+{
+	int rc = -1;
+	int out_p[2] = {-1, -1}, err_p[2] = {-1, -1}, rep_p[2] = {-1, -1};
+	pid_t pid = -1;
+	int reaped = 0, wstatus = 0;
+	char buf[65536];
+
+	memset(res, 0, sizeof *res);
+	double start = bds_util_now();
+	if (pipe(out_p) || pipe(err_p) || pipe(rep_p)) {
+		bds_util_fail("create pipe: %s", strerror(errno));
+		goto done;
+	}
+	fcntl(rep_p[1], F_SETFD, FD_CLOEXEC);
+	fcntl(out_p[0], F_SETFD, FD_CLOEXEC);
+	fcntl(err_p[0], F_SETFD, FD_CLOEXEC);
+	fcntl(rep_p[0], F_SETFD, FD_CLOEXEC);
+	pid = fork();
+	if (pid < 0) {
+		bds_util_fail("fork: %s", strerror(errno));
+		goto done;
+	}
+	if (pid == 0)
+		child(argv, cwd, out_p[1], err_p[1], rep_p[1]);
+	/* both sides set the group, so a kill right after fork cannot miss it */
+	setpgid(pid, pid);
+	close(out_p[1]), out_p[1] = -1;
+	close(err_p[1]), err_p[1] = -1;
+	close(rep_p[1]), rep_p[1] = -1;
+
+	int child_errno = 0;
+	ssize_t got;
+	while ((got = read(rep_p[0], &child_errno, sizeof child_errno)) < 0 && errno == EINTR)
+		;
+	if (got == (ssize_t)sizeof child_errno) {
+		waitpid(pid, &wstatus, 0);
+		reaped = 1;
+		bds_util_fail("run '%s'%s%s: %s", argv[0], cwd ? " in " : "", cwd ? cwd : "", strerror(child_errno));
+		goto done;
+	}
+
+	struct pollfd pfd[2] = {{.fd = out_p[0], .events = POLLIN}, {.fd = err_p[0], .events = POLLIN}};
+	int targets[2] = {out_fd, err_fd};
+	int *sources[2] = {&out_p[0], &err_p[0]};
+	int open_streams = 2;
+	while (open_streams > 0) {
+		if (!reaped && waitpid(pid, &wstatus, WNOHANG) == pid)
+			reaped = 1;
+		if (!reaped && deadline > 0 && bds_util_now() >= deadline) {
+			kill(-pid, SIGKILL);
+			res->timed_out = 1;
+			break;
+		}
+		if (reaped && deadline > 0 && bds_util_now() >= deadline)
+			break; /* a descendant keeps writing after the command ended */
+		/* short polls while the child runs, to notice an exit whose pipes a descendant holds */
+		int ms = reaped ? DRAIN_GRACE_MS : remaining_ms(deadline, 100);
+		int n = poll(pfd, 2, ms);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			bds_util_fail("poll: %s", strerror(errno));
+			kill(-pid, SIGKILL);
+			goto done;
+		}
+		if (n == 0) {
+			if (reaped)
+				break; /* exited, and whoever holds the pipes is silent */
+			continue;
+		}
+		for (int i = 0; i < 2; i++) {
+			if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			ssize_t r = read(pfd[i].fd, buf, sizeof buf);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0) {
+				close(pfd[i].fd);
+				pfd[i].fd = *sources[i] = -1;
+				open_streams--;
+				continue;
+			}
+			if (bds_exec_write_all(targets[i], buf, (size_t)r) < 0) {
+				bds_util_fail("copy the output of '%s': %s", argv[0], strerror(errno));
+				kill(-pid, SIGKILL);
+				goto done;
+			}
+		}
+	}
+	if (!reaped) {
+		/* pipes closed (or the deadline passed); the deadline still bounds the wait */
+		for (;;) {
+			pid_t w = waitpid(pid, &wstatus, WNOHANG);
+			if (w == pid || (w < 0 && errno != EINTR)) {
+				reaped = w == pid;
+				break;
+			}
+			if (!res->timed_out && deadline > 0 && bds_util_now() >= deadline) {
+				kill(-pid, SIGKILL);
+				res->timed_out = 1;
+			}
+			struct timespec ts = {0, 2 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	fill_status(res, wstatus);
+	rc = 0;
+done:
+	if (pid > 0 && !reaped) {
+		kill(-pid, SIGKILL);
+		while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
+			;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (out_p[i] >= 0)
+			close(out_p[i]);
+		if (err_p[i] >= 0)
+			close(err_p[i]);
+		if (rep_p[i] >= 0)
+			close(rep_p[i]);
+	}
+	res->seconds = bds_util_now() - start;
+	return rc;
+}

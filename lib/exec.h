@@ -1,0 +1,34 @@
+/* exec: local child processes with a deadline, their output pumped to given descriptors. */
+#ifndef BDS_EXEC_H
+#define BDS_EXEC_H
+
+#include <stddef.h>
+
+/* How a command ended, for the local and the ssh transport alike. */
+struct bds_exec_result {
+	int status;      /* exit status; meaningful when signal is "" and timed_out is 0 */
+	char signal[32]; /* "" or the signal's name without "SIG" ("KILL", "TERM") */
+	int timed_out;   /* the deadline expired and the command was killed */
+	double seconds;  /* wall time from start to reaped */
+};
+
+/* Runs argv[0] (searched in PATH) in `cwd` (NULL: ours), stdin from /dev/null, in a
+ * process group of its own. Its stdout is copied to out_fd and its stderr to err_fd as it
+ * comes. At `deadline` (bds_util_now() seconds; <= 0: none) the whole group is killed.
+ * The child is always reaped. Returns 0 when the command ran (whatever its status: see
+ * `res`), or -1 with the error recorded (it could not be started, or a copy failed). */
+int bds_exec_run(char *const argv[], const char *cwd, int out_fd, int err_fd, double deadline,
+                 struct bds_exec_result *res);
+
+/* Writes all of buf, retrying on EINTR and short writes, waiting on EAGAIN.
+ * Returns 0 or -1 (errno set). */
+int bds_exec_write_all(int fd, const void *buf, size_t len);
+
+/* "KILL" for SIGKILL and so on; the number as text for unknown signals. */
+const char *bds_exec_signal_name(int sig, char buf[16]);
+
+/* The reason part of "command 'X' failed: REASON": "exit status N", "killed by signal
+ * SIGX" or "timed out after N s". Malloc'd; NULL when the command succeeded. */
+char *bds_exec_describe_failure(const struct bds_exec_result *res, double timeout);
+
+#endif
