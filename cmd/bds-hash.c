@@ -72,7 +72,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 	};
 	int c;
 	char *end;
-	while ((c = getopt_long(argc, argv, "w:o:h", opts, NULL)) != -1) {
+	opterr = 0; /* getopt's own messages carry the full argv[0], not "bds-hash:" */
+	while ((c = getopt_long(argc, argv, ":w:o:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'w': a->workspace = optarg; break;
 		case 'o': a->output = optarg; break;
@@ -99,7 +100,12 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		case OPT_PROGRESS: a->progress = 1; break;
 		case 'h': fputs(usage_text, stdout); return -1;
-		default: return usage(NULL);
+		case ':':
+			bds_util_warn("option '%s' needs an argument", argv[optind - 1]);
+			return usage(NULL);
+		default:
+			bds_util_warn("unknown option '%s'", argv[optind - 1]);
+			return usage(NULL);
 		}
 	}
 	if (optind != argc)
@@ -204,9 +210,14 @@ static int run(struct args *a)
 	int progress = bds_util_progress_enabled(a->progress);
 	double t0 = bds_util_now();
 
-	errno = 0;
-	if (!realpath(a->workspace, workspace) || stat(workspace, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		bds_util_warn("workspace '%s': %s", a->workspace, errno ? strerror(errno) : "not a directory");
+	/* realpath may leave errno set on success, so errno is reported only on failure: a
+	 * regular file given as the workspace used to print "Invalid argument". */
+	if (!realpath(a->workspace, workspace) || stat(workspace, &st) != 0) {
+		bds_util_warn("workspace '%s': %s", a->workspace, strerror(errno));
+		return BDS_EXIT_FAIL;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		bds_util_warn("workspace '%s': not a directory", a->workspace);
 		return BDS_EXIT_FAIL;
 	}
 	o.workspace = workspace;
