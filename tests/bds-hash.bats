@@ -434,3 +434,126 @@ Rule" ]
 	run -0 bds-hash -w "$BATS_TEST_TMPDIR" < "$BATS_TEST_TMPDIR/q.bin"
 	[[ "${lines[1]}" == '  "//:q\"b\\s": "'* ]]
 }
+
+# --- bad input ----------------------------------------------------------------------------
+
+@test "garbage on stdin: exit 1 with the byte offset" {
+	run -1 --separate-stderr bds-hash -w "$WS" <<< "hello world, this is not a protobuf stream at all; it runs long enough to fill the 104 bytes its first byte announces. yes."
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-hash: malformed protobuf at byte 6: unknown wire type" ]
+	run -1 --separate-stderr bds-hash -w "$WS" < <(printf '\003\377\377\377')
+	[ "$stderr" = "bds-hash: malformed protobuf at byte 1: truncated field key" ]
+	run -1 --separate-stderr bds-hash -w "$WS" < <(printf '\002\013\000')
+	[ "$stderr" = "bds-hash: malformed protobuf at byte 1: group wire type (not used by build.proto)" ]
+	# a Target whose rule runs past its end, inside an otherwise valid stream
+	head -c 200 "$STREAM" > "$BATS_TEST_TMPDIR/s.bin"
+	run -1 --separate-stderr bds-hash -w "$WS" < <(cat "$STREAM"; printf '\004\022\010\012\001')
+	[[ "$stderr" == "bds-hash: malformed protobuf at byte "*": length runs past the end of the message" ]]
+	# an unknown target type, and a rule without its message
+	run -1 --separate-stderr bds-hash -w "$WS" < <(printf '\002\010\011')
+	[ "$stderr" = "bds-hash: malformed target at byte 1: unknown target type 9" ]
+	run -1 --separate-stderr bds-hash -w "$WS" < <(printf '\002\010\001')
+	[ "$stderr" = "bds-hash: malformed target at byte 1: Rule without its message" ]
+	# a generated file whose rule is not in the stream
+	printf '[{"generated": "//:o", "by": "//:gone"}]' | make_proto > "$BATS_TEST_TMPDIR/orphan.bin"
+	run -1 --separate-stderr bds-hash -w "$WS" < "$BATS_TEST_TMPDIR/orphan.bin"
+	[ "$stderr" = "bds-hash: not possible to traverse the build graph: generated file '//:o' has no generating rule '//:gone' in the query output" ]
+}
+
+@test "truncated stream: exit 1 naming the byte offset of the cut message" {
+	size=$(stat -c %s "$STREAM")
+	cut=$((size / 2))
+	# the offset of the length prefix of the message the cut falls in, and its sizes
+	read -r start announced present < <(python3 -c '
+import sys
+data, cut = open(sys.argv[1], "rb").read(), int(sys.argv[2])
+i = 0
+while True:
+    n = s = 0; j = i
+    while True:
+        b = data[j]; j += 1; n |= (b & 0x7f) << s; s += 7
+        if not b & 0x80: break
+    if j + n > cut: print(i, n, cut - j); break
+    i = j + n' "$STREAM" "$cut")
+	run -1 --separate-stderr bds-hash -w "$WS" < <(head -c "$cut" "$STREAM")
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-hash: read 'stdin': truncated message at byte $start ($announced bytes announced, $present bytes present)" ] ||
+		[ "$stderr" = "bds-hash: read 'stdin': truncated message at byte $start ($announced bytes announced, $present present)" ]
+	# cut inside a two-byte length prefix
+	run -1 --separate-stderr bds-hash -w "$WS" < <(head -c "$start" "$STREAM"; printf '\377')
+	[ "$stderr" = "bds-hash: read 'stdin': truncated length prefix at byte $start" ]
+	# a length prefix over 10 bytes, and one announcing more than the 256 MiB limit
+	run -1 --separate-stderr bds-hash -w "$WS" < <(printf '\377\377\377\377\377\377\377\377\377\377\377')
+	[ "$stderr" = "bds-hash: read 'stdin': bad length prefix at byte 0" ]
+	run -1 --separate-stderr bds-hash -w "$WS" < <(printf '\377\377\377\377\177')
+	[ "$stderr" = "bds-hash: read 'stdin': message of 34359738367 bytes at byte 0 exceeds the limit of 268435456" ]
+}
+
+@test "empty stdin: exit 1" {
+	run -1 --separate-stderr bds-hash -w "$WS" < /dev/null
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-hash: read 'stdin': empty input (did the bazel query fail?)" ]
+	[ ! -e "$AFTER" ]
+	run -1 bds-hash -w "$WS" -o "$AFTER" < /dev/null
+	[ ! -e "$AFTER" ]
+}
+
+@test "missing or wrong workspace: exit 1 before reading stdin" {
+	run -1 --separate-stderr bds-hash -w "$BATS_TEST_TMPDIR/nonexistent" < "$STREAM"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-hash: workspace '$BATS_TEST_TMPDIR/nonexistent': No such file or directory" ]
+	run -1 --separate-stderr bds-hash -w "$STREAM" < "$STREAM"
+	[ "$stderr" = "bds-hash: workspace '$STREAM': not a directory" ]
+}
+
+@test "unreadable source file: exit 1 naming the file, no output file (run as nobody)" {
+	copy=$(mktemp -d /tmp/bds-hash-nobody.XXXXXX)
+	cp -r "$WS" "$copy/ws"
+	cp "$STREAM" "$copy/stream.bin"
+	chmod -R a+rX "$copy"
+	chmod 1777 "$copy"
+	chmod 000 "$copy/ws/a/b.txt"
+	as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+	run -1 --separate-stderr as_nobody "$BDS_BUILD/bin/bds-hash" -w "$copy/ws" -o "$copy/out.json" < "$copy/stream.bin"
+	status_copy=$status stderr_copy=$stderr
+	[ ! -e "$copy/out.json" ]
+	# readable again: the copy hashes as the original
+	chmod 644 "$copy/ws/a/b.txt"
+	run -0 as_nobody "$BDS_BUILD/bin/bds-hash" -w "$copy/ws" -o "$copy/out.json" < "$copy/stream.bin"
+	run -0 changed_keys "$BASE" "$copy/out.json"
+	rm -rf "$copy"
+	[ "$status_copy" -eq 1 ]
+	[ "$stderr_copy" = "bds-hash: open source file '$copy/ws/a/b.txt': Permission denied" ]
+	[ "$output" = "" ]
+}
+
+@test "usage errors exit 64, --help exits 0" {
+	run -64 --separate-stderr bds-hash < "$STREAM"
+	[ "$output" = "" ]
+	[ "${stderr_lines[0]}" = "bds-hash: missing -w WORKSPACE" ]
+	[[ "${stderr_lines[1]}" == "usage: bds-hash -w WORKSPACE "* ]]
+	run -64 --separate-stderr bds-hash -w "$WS" --bogus < "$STREAM"
+	[ "${stderr_lines[0]}" = "bds-hash: unknown option '--bogus'" ]
+	run -64 --separate-stderr bds-hash -w "$WS" --seed-filepaths
+	[ "${stderr_lines[0]}" = "bds-hash: option '--seed-filepaths' needs an argument" ]
+	for n in 0 33 -1 abc 4x ""; do
+		run -64 --separate-stderr bds-hash -w "$WS" --threads "$n" < "$STREAM"
+		[ "${stderr_lines[0]}" = "bds-hash: --threads takes a number from 1 to 32" ]
+	done
+	run -64 --separate-stderr bds-hash -w "$WS" --target-type Rule,Foo < "$STREAM"
+	[ "${stderr_lines[0]}" = "bds-hash: unknown target type 'Foo' (expected Rule, SourceFile or GeneratedFile)" ]
+	run -64 --separate-stderr bds-hash -w "$WS" extra < "$STREAM"
+	[ "${stderr_lines[0]}" = "bds-hash: unexpected argument" ]
+	run -64 --separate-stderr bds-hash -w "$WS" --fine-grained-repos @extrepo < "$STREAM"
+	[ "${stderr_lines[0]}" = "bds-hash: --fine-grained-repos needs --output-base (from \`bazel info output_base\`)" ]
+	run -0 --separate-stderr bds-hash --help
+	[[ "${lines[0]}" == "usage: bds-hash -w WORKSPACE "* ]]
+	[ "$stderr" = "" ]
+}
+
+@test "a failed write is exit 1" {
+	run -1 --separate-stderr bds-hash -w "$WS" -o "$BATS_TEST_TMPDIR/no/such/dir/out.json" < "$STREAM"
+	[[ "$stderr" == "bds-hash: "*"no/such/dir"* ]]
+	run -1 --separate-stderr bash -c 'bds-hash -w "$1" < "$2" > /dev/full' _ "$WS" "$STREAM"
+	[[ "$stderr" == "bds-hash: "* ]]
+}
