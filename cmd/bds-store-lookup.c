@@ -1,0 +1,304 @@
+/* bds-store-lookup: finds the nearest first-parent ancestor of the target with a verified
+ * store entry for the envelope's fingerprint, and fetches it into the local cache. */
+#define _XOPEN_SOURCE 700
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "envelope.h"
+#include "json.h"
+#include "store.h"
+#include "util.h"
+
+#define STAGE "bds-store-lookup"
+#define GIT_TIMEOUT_MS 60000
+#define MAX_DISTANCE_LIMIT 100000L
+
+static const char usage_text[] =
+	"usage: bds-store-lookup --store STORE --target REV [--max-distance N] [--cache DIR]\n"
+	"       reads an envelope on stdin, writes it with `target` and `snapshot` on stdout\n";
+
+struct args {
+	const char *store, *target, *cache;
+	long max_distance;
+};
+
+static int usage(const char *why)
+{
+	if (why)
+		bds_util_warn("%s", why);
+	fputs(usage_text, stderr);
+	return BDS_EXIT_USAGE;
+}
+
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	static const struct option opts[] = {
+		{"store", required_argument, NULL, 's'},
+		{"target", required_argument, NULL, 't'},
+		{"max-distance", required_argument, NULL, 'n'},
+		{"cache", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	char *end;
+	a->max_distance = 64;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': a->store = optarg; break;
+		case 't': a->target = optarg; break;
+		case 'c': a->cache = optarg; break;
+		case 'n':
+			errno = 0;
+			a->max_distance = strtol(optarg, &end, 10);
+			if (errno || *end || !*optarg || a->max_distance < 0 || a->max_distance > MAX_DISTANCE_LIMIT)
+				return usage("--max-distance takes a number from 0 to 100000");
+			break;
+		case 'h': fputs(usage_text, stdout); return -1;
+		default: return usage(NULL);
+		}
+	}
+	if (optind != argc)
+		return usage("unexpected argument");
+	if (!a->store)
+		return usage("missing --store STORE");
+	if (!a->target)
+		return usage("missing --target REV");
+	if (!a->cache || !*a->cache)
+		a->cache = NULL;
+	return 0;
+}
+
+/* Runs git with a deadline, capturing at most `limit` bytes of stdout. Returns git's exit
+ * status, or -1 (error recorded). */
+static int git(const char *const *argv, size_t limit, char **out)
+{
+	int fds[2];
+	if (pipe(fds) != 0)
+		return bds_util_fail("pipe: %s", strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return bds_util_fail("fork: %s", strerror(errno));
+	}
+	if (pid == 0) {
+		dup2(fds[1], STDOUT_FILENO);
+		close(fds[0]);
+		close(fds[1]);
+		execvp("git", (char *const *)argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	size_t len = 0, cap = 4096;
+	char *buf = bds_util_xmalloc(cap + 1);
+	int rc = 0;
+	double deadline = bds_util_now() + GIT_TIMEOUT_MS / 1000.0;
+	for (;;) {
+		int left = (int)((deadline - bds_util_now()) * 1000);
+		struct pollfd p = {.fd = fds[0], .events = POLLIN};
+		int r = left > 0 ? poll(&p, 1, left) : 0;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			rc = bds_util_fail("git %s: no answer within %d s", argv[3], GIT_TIMEOUT_MS / 1000);
+			kill(pid, SIGKILL);
+			break;
+		}
+		if (len == cap) {
+			if (cap >= limit) {
+				rc = bds_util_fail("git %s: output larger than %zu bytes", argv[3], limit);
+				kill(pid, SIGKILL);
+				break;
+			}
+			cap *= 2;
+			buf = bds_util_xrealloc(buf, cap + 1);
+		}
+		ssize_t n = read(fds[0], buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fds[0]);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	buf[len] = '\0';
+	if (rc < 0) {
+		free(buf);
+		return -1;
+	}
+	*out = buf;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* The cache directory, absolute: --cache, $BDS_CACHE, or ~/.cache/bds. */
+static char *cache_dir(const char *opt)
+{
+	const char *c = opt ? opt : getenv("BDS_CACHE");
+	char *dir;
+	if (c && *c) {
+		dir = bds_util_xstrdup(c);
+	} else {
+		const char *home = getenv("HOME");
+		if (!home || !*home) {
+			bds_util_fail("no cache directory: set BDS_CACHE or HOME, or give --cache");
+			return NULL;
+		}
+		dir = bds_util_xasprintf("%s/.cache/bds", home);
+	}
+	if (dir[0] != '/') {
+		char cwd[4096];
+		if (!getcwd(cwd, sizeof cwd)) {
+			bds_util_fail("getcwd: %s", strerror(errno));
+			free(dir);
+			return NULL;
+		}
+		char *abs = bds_util_xasprintf("%s/%s", cwd, dir);
+		free(dir);
+		dir = abs;
+	}
+	return dir;
+}
+
+/* Reads the keys this stage needs. 0, or -1 (error recorded). */
+static int read_input(jv env, char **ws, char **fp, char **driver)
+{
+	int r = bds_json_get_string(jv_copy(env), "workspace", ws);
+	if (r != 0 || (*ws)[0] != '/')
+		return r < 0 ? -1 : bds_util_fail("envelope: `workspace` must be an absolute path");
+	jv f = bds_json_get(jv_copy(env), "fingerprint", JV_KIND_OBJECT);
+	if (!jv_is_valid(f)) {
+		jv_free(f);
+		return bds_util_fail("envelope: no `fingerprint` object (run bds-fingerprint first)");
+	}
+	r = bds_json_get_string(f, "key", fp);
+	if (r != 0 || !bds_store_is_hex(*fp, 32))
+		return bds_util_fail("envelope: `fingerprint.key` must be 32 lowercase hex digits");
+	r = bds_json_get_string(jv_copy(env), "driver", driver);
+	if (r != 0)
+		return r < 0 ? -1 : bds_util_fail("envelope: no `driver`");
+	return 0;
+}
+
+static int finish(jv env, int code)
+{
+	if (bds_envelope_write(stdout, env) < 0 || bds_util_close_stdout() < 0) {
+		bds_util_warn("%s", bds_util_error());
+		return BDS_EXIT_FAIL;
+	}
+	return code;
+}
+
+static int lookup(const struct args *a, struct bds_store *store)
+{
+	jv env;
+	int code = BDS_EXIT_FAIL;
+	char *ws = NULL, *fp = NULL, *driver = NULL, *sha = NULL, *revs = NULL, *cache = NULL, *dir = NULL;
+	switch (bds_envelope_begin(stdin, stdout, &env)) {
+	case BDS_ENVELOPE_COLD:
+		return bds_util_close_stdout() < 0 ? BDS_EXIT_FAIL : BDS_EXIT_COLD;
+	case BDS_ENVELOPE_ERROR:
+		bds_util_warn("%s", bds_util_error());
+		return BDS_EXIT_FAIL;
+	case BDS_ENVELOPE_PROCEED:
+		break;
+	}
+	if (read_input(jv_copy(env), &ws, &fp, &driver) < 0 || !(cache = cache_dir(a->cache))) {
+		bds_util_warn("%s", bds_util_error());
+		goto out;
+	}
+	char *spec = bds_util_xasprintf("%s^{commit}", a->target);
+	const char *rp[] = {"git", "-C", ws, "rev-parse", "--verify", "--quiet", spec, NULL};
+	int r = git(rp, 4096, &sha);
+	free(spec);
+	if (r < 0) {
+		bds_util_warn("%s", bds_util_error());
+		goto out;
+	}
+	sha[strcspn(sha, "\n")] = '\0';
+	if (r != 0 || !bds_store_is_hex(sha, 40)) {
+		bds_util_warn("unknown revision '%s' in '%s'", a->target, ws);
+		goto out;
+	}
+	env = jv_object_set(env, jv_string("target"), jv_string(sha));
+
+	char count[64];
+	snprintf(count, sizeof count, "--max-count=%ld", a->max_distance + 1);
+	const char *rl[] = {"git", "-C", ws, "rev-list", "--first-parent", count, sha, NULL};
+	if ((r = git(rl, (size_t)(a->max_distance + 1) * 41 + 4096, &revs)) != 0) {
+		if (r < 0)
+			bds_util_warn("%s", bds_util_error());
+		else
+			bds_util_warn("git rev-list failed in '%s' (status %d)", ws, r);
+		goto out;
+	}
+	long distance = 0;
+	for (char *save = NULL, *rev = strtok_r(revs, "\n", &save); rev && distance <= a->max_distance;
+	     rev = strtok_r(NULL, "\n", &save), distance++) {
+		jv md = jv_invalid();
+		int st = bds_store_fetch(store, fp, rev, driver, cache, &dir, &md);
+		if (st == BDS_STORE_ABSENT)
+			continue;
+		if (st == BDS_STORE_ERROR) {
+			bds_util_warn("%s", bds_util_error());
+			goto out;
+		}
+		if (st != BDS_STORE_FOUND) {
+			bds_util_warn("cold: %s", bds_util_error());
+			code = finish(bds_envelope_set_cold(env, STAGE, bds_util_error()), BDS_EXIT_COLD);
+			env = jv_invalid();
+			goto out;
+		}
+		jv snap = jv_object();
+		snap = jv_object_set(snap, jv_string("store"), jv_string(a->store));
+		snap = jv_object_set(snap, jv_string("fingerprint"), jv_string(fp));
+		snap = jv_object_set(snap, jv_string("base"), jv_string(rev));
+		snap = jv_object_set(snap, jv_string("distance"), jv_number((double)distance));
+		snap = jv_object_set(snap, jv_string("dir"), jv_string(dir));
+		snap = jv_object_set(snap, jv_string("metadata"), md);
+		code = finish(jv_object_set(env, jv_string("snapshot"), snap), BDS_EXIT_OK);
+		env = jv_invalid();
+		goto out;
+	}
+	char *reason = bds_util_xasprintf("no snapshot for fingerprint %s within %ld first-parent ancestors of %s",
+	                                  fp, a->max_distance, sha);
+	bds_util_warn("cold: %s", reason);
+	code = finish(bds_envelope_set_cold(env, STAGE, reason), BDS_EXIT_COLD);
+	env = jv_invalid();
+	free(reason);
+out:
+	jv_free(env);
+	free(ws);
+	free(fp);
+	free(driver);
+	free(sha);
+	free(revs);
+	free(cache);
+	free(dir);
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	bds_util_set_progname(argv[0]);
+	struct args a = {0};
+	int r = parse_args(argc, argv, &a);
+	if (r != 0)
+		return r < 0 ? BDS_EXIT_OK : r;
+	struct bds_store *store = bds_store_open(a.store);
+	if (!store)
+		return usage(bds_util_error());
+	int code = lookup(&a, store);
+	bds_store_close(store);
+	return code;
+}

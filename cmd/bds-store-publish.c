@@ -1,0 +1,131 @@
+/* bds-store-publish: publishes the envelope's `entry` to the store so that no reader ever
+ * sees it half-written. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "envelope.h"
+#include "json.h"
+#include "store.h"
+#include "util.h"
+
+static const char usage_text[] =
+	"usage: bds-store-publish --store STORE\n"
+	"       reads an envelope with `entry` on stdin, writes it with `published` on stdout\n";
+
+static int usage(const char *why)
+{
+	if (why)
+		bds_util_warn("%s", why);
+	fputs(usage_text, stderr);
+	return BDS_EXIT_USAGE;
+}
+
+static int parse_args(int argc, char **argv, const char **store)
+{
+	static const struct option opts[] = {
+		{"store", required_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': *store = optarg; break;
+		case 'h': fputs(usage_text, stdout); return -1;
+		default: return usage(NULL);
+		}
+	}
+	if (optind != argc)
+		return usage("unexpected argument");
+	if (!*store)
+		return usage("missing --store STORE");
+	return 0;
+}
+
+struct entry {
+	char *dir, *fp, *base, *driver;
+	jv state;
+};
+
+/* Reads and checks `entry`. 0, or -1 (error recorded). */
+static int read_entry(jv env, struct entry *e)
+{
+	int rc = -1;
+	jv ent = bds_json_get(env, "entry", JV_KIND_OBJECT);
+	if (!jv_is_valid(ent)) {
+		jv_free(ent);
+		return bds_util_fail("envelope: no `entry` object (run bds-vm-snapshot first)");
+	}
+	if (bds_json_get_string(jv_copy(ent), "dir", &e->dir) != 0 || e->dir[0] != '/')
+		bds_util_fail("envelope: `entry.dir` must be an absolute path");
+	else if (bds_json_get_string(jv_copy(ent), "fingerprint", &e->fp) != 0 || !bds_store_is_hex(e->fp, 32))
+		bds_util_fail("envelope: `entry.fingerprint` must be 32 lowercase hex digits");
+	else if (bds_json_get_string(jv_copy(ent), "base", &e->base) != 0 || !bds_store_is_hex(e->base, 40))
+		bds_util_fail("envelope: `entry.base` must be a 40-hex commit sha");
+	else if (bds_json_get_string(jv_copy(ent), "driver", &e->driver) != 0 || !*e->driver)
+		bds_util_fail("envelope: `entry.driver` must be a driver name");
+	else
+		rc = 0;
+	if (rc == 0) {
+		e->state = bds_json_get(jv_copy(ent), "metadata", JV_KIND_OBJECT);
+		if (!jv_is_valid(e->state)) {
+			int wrong = jv_invalid_has_msg(jv_copy(e->state));
+			jv_free(e->state);
+			e->state = jv_object(); /* absent: no driver state */
+			if (wrong)
+				rc = bds_util_fail("envelope: `entry.metadata` must be an object");
+		}
+	}
+	jv_free(ent);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	bds_util_set_progname(argv[0]);
+	const char *spec = NULL;
+	int r = parse_args(argc, argv, &spec);
+	if (r != 0)
+		return r < 0 ? BDS_EXIT_OK : r;
+	struct bds_store *store = bds_store_open(spec);
+	if (!store)
+		return usage(bds_util_error());
+	int code = BDS_EXIT_FAIL;
+	struct entry e = {.state = jv_null()};
+	jv env;
+	switch (bds_envelope_begin(stdin, stdout, &env)) {
+	case BDS_ENVELOPE_COLD:
+		code = bds_util_close_stdout() < 0 ? BDS_EXIT_FAIL : BDS_EXIT_COLD;
+		goto out;
+	case BDS_ENVELOPE_ERROR:
+		bds_util_warn("%s", bds_util_error());
+		goto out;
+	case BDS_ENVELOPE_PROCEED:
+		break;
+	}
+	if (read_entry(jv_copy(env), &e) < 0 ||
+	    bds_store_publish(store, e.dir, e.fp, e.base, e.driver, jv_copy(e.state)) < 0) {
+		bds_util_warn("%s", bds_util_error());
+		goto out;
+	}
+	jv pub = jv_object();
+	pub = jv_object_set(pub, jv_string("store"), jv_string(spec));
+	pub = jv_object_set(pub, jv_string("fingerprint"), jv_string(e.fp));
+	pub = jv_object_set(pub, jv_string("base"), jv_string(e.base));
+	env = jv_object_set(env, jv_string("published"), pub);
+	if (bds_envelope_write(stdout, env) < 0 || bds_util_close_stdout() < 0)
+		bds_util_warn("%s", bds_util_error());
+	else
+		code = BDS_EXIT_OK;
+	env = jv_null();
+out:
+	jv_free(env);
+	jv_free(e.state);
+	free(e.dir);
+	free(e.fp);
+	free(e.base);
+	free(e.driver);
+	bds_store_close(store);
+	return code;
+}

@@ -1,0 +1,279 @@
+/* store-file: the local-directory store backend, and directory helpers shared with the cache. */
+#define _GNU_SOURCE /* renameat2, RENAME_EXCHANGE, nftw */
+#include "store-impl.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int bds_store_mkdirs(const char *path)
+{
+	char *p = bds_util_xstrdup(path);
+	int rc = 0;
+	for (char *q = p + 1;; q++) {
+		if (*q != '/' && *q != '\0')
+			continue;
+		char c = *q;
+		*q = '\0';
+		if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+			rc = bds_util_fail("create '%s': %s", p, strerror(errno));
+			break;
+		}
+		*q = c;
+		if (c == '\0')
+			break;
+	}
+	free(p);
+	return rc;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+void bds_store_remove_tree(const char *path)
+{
+	nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int fsync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return bds_util_fail("open '%s': %s", path, strerror(errno));
+	int rc = fsync(fd) == 0 || errno == EINVAL ? 0 : bds_util_fail("sync '%s': %s", path, strerror(errno));
+	close(fd);
+	return rc;
+}
+
+/* Readers must see the whole old entry or the whole new one, and (when the filesystem
+ * allows) never nothing: RENAME_EXCHANGE swaps both names in one step. Filesystems
+ * without renameat2 flags get rename-away-then-in, with a short window of absence (a
+ * reader then takes an older ancestor or goes cold, never wrong). */
+int bds_store_replace_dir(const char *tmp, const char *final)
+{
+	for (int tries = 0; tries < 8; tries++) {
+		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE) == 0)
+			return 0;
+		if (errno == EINVAL || errno == ENOSYS)
+			break;
+		if (errno != EEXIST && errno != ENOTEMPTY)
+			return bds_util_fail("rename '%s' to '%s': %s", tmp, final, strerror(errno));
+		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_EXCHANGE) == 0) {
+			bds_store_remove_tree(tmp); /* now the old entry */
+			return 0;
+		}
+		if (errno == EINVAL || errno == ENOSYS)
+			break;
+		if (errno != ENOENT) /* ENOENT: removed meanwhile, try again */
+			return bds_util_fail("rename '%s' to '%s': %s", tmp, final, strerror(errno));
+	}
+	char *old = bds_util_xasprintf("%s.old-XXXXXX", final);
+	int rc = 0;
+	if (!mkdtemp(old)) {
+		rc = bds_util_fail("create '%s': %s", old, strerror(errno));
+	} else if (rename(final, old) != 0 && errno != ENOENT) {
+		rc = bds_util_fail("rename '%s' to '%s': %s", final, old, strerror(errno));
+	} else if (rename(tmp, final) != 0) {
+		rc = bds_util_fail("rename '%s' to '%s': %s", tmp, final, strerror(errno));
+	}
+	bds_store_remove_tree(old);
+	free(old);
+	return rc;
+}
+
+static char *file_path(struct bds_store *s, const char *key)
+{
+	return bds_util_xasprintf("%s/%s", s->root, key);
+}
+
+static char *file_where(struct bds_store *s, const char *key)
+{
+	return file_path(s, key);
+}
+
+static int file_get(struct bds_store *s, const char *key, struct bds_store_sink *sink)
+{
+	char *path = file_path(s, key);
+	int st = BDS_STORE_FOUND;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			st = BDS_STORE_ABSENT;
+		else
+			st = bds_util_fail("open '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	struct stat sb;
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		bds_util_fail("%s: not a regular file", path);
+		st = BDS_STORE_INVALID;
+		goto out;
+	}
+	if (bds_store_copy_fd(fd, path, sink) < 0)
+		st = sink->too_big ? BDS_STORE_INVALID : BDS_STORE_ERROR;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return st;
+}
+
+struct file_txn {
+	char *fpdir, *tmp, *final;
+};
+
+static void file_abort(struct bds_store *s, void *t)
+{
+	(void)s;
+	struct file_txn *x = t;
+	if (!x)
+		return;
+	if (x->tmp)
+		bds_store_remove_tree(x->tmp);
+	free(x->fpdir);
+	free(x->tmp);
+	free(x->final);
+	free(x);
+}
+
+static int file_begin(struct bds_store *s, const char *fp, const char *base, void **txn)
+{
+	struct file_txn *x = bds_util_xcalloc(1, sizeof *x);
+	x->fpdir = bds_util_xasprintf("%s/%s", s->root, fp);
+	x->final = bds_util_xasprintf("%s/%s", x->fpdir, base);
+	if (bds_store_mkdirs(x->fpdir) < 0)
+		goto fail;
+	/* The staging directory is a hidden sibling: same filesystem, so rename is atomic,
+	 * and never taken for an entry (not a commit sha). */
+	x->tmp = bds_util_xasprintf("%s/.tmp-%s-XXXXXX", x->fpdir, base);
+	if (!mkdtemp(x->tmp)) {
+		bds_util_fail("create '%s': %s", x->tmp, strerror(errno));
+		free(x->tmp);
+		x->tmp = NULL;
+		goto fail;
+	}
+	mode_t mask = umask(0);
+	umask(mask);
+	chmod(x->tmp, 0777 & ~mask);
+	*txn = x;
+	return 0;
+fail:
+	file_abort(s, x);
+	return -1;
+}
+
+/* Copies src into the staging directory, keeping holes, then syncs it. */
+static int file_put_file(struct bds_store *s, void *t, const char *name, const char *path, uint64_t size)
+{
+	(void)s;
+	struct file_txn *x = t;
+	char *dst = bds_util_xasprintf("%s/%s", x->tmp, name);
+	int rc = -1, out = -1;
+	struct bds_store_sink k = {.fd = -1};
+	int in = open(path, O_RDONLY | O_CLOEXEC);
+	if (in < 0) {
+		bds_util_fail("open '%s': %s", path, strerror(errno));
+		goto done;
+	}
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (out < 0) {
+		bds_util_fail("create '%s': %s", dst, strerror(errno));
+		goto done;
+	}
+	bds_store_sink_init(&k, out, size);
+	if (bds_store_copy_fd(in, path, &k) < 0 || bds_store_sink_finish(&k) < 0) {
+		if (k.too_big)
+			bds_util_fail("copy '%s': it grew while being published", path);
+		else if (k.failed)
+			bds_util_fail("write '%s': %s", dst, bds_util_error());
+		goto done;
+	}
+	if (k.size != size) {
+		bds_util_fail("copy '%s': it changed size while being published", path);
+		goto done;
+	}
+	if (fsync(out) != 0) {
+		bds_util_fail("sync '%s': %s", dst, strerror(errno));
+		goto done;
+	}
+	rc = 0;
+done:
+	bds_store_sink_free(&k);
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	free(dst);
+	return rc;
+}
+
+static int file_put_bytes(struct bds_store *s, void *t, const char *name, const char *buf, size_t len)
+{
+	(void)s;
+	struct file_txn *x = t;
+	char *dst = bds_util_xasprintf("%s/%s", x->tmp, name);
+	int rc = 0;
+	int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		rc = bds_util_fail("create '%s': %s", dst, strerror(errno));
+		goto out;
+	}
+	size_t done = 0;
+	while (done < len) {
+		ssize_t w = write(fd, buf + done, len - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			rc = bds_util_fail("write '%s': %s", dst, strerror(errno));
+			goto out;
+		}
+		done += (size_t)w;
+	}
+	if (fsync(fd) != 0)
+		rc = bds_util_fail("sync '%s': %s", dst, strerror(errno));
+out:
+	if (fd >= 0)
+		close(fd);
+	free(dst);
+	return rc;
+}
+
+static int file_commit(struct bds_store *s, void *t)
+{
+	struct file_txn *x = t;
+	int rc = fsync_path(x->tmp);
+	if (rc == 0)
+		rc = bds_store_replace_dir(x->tmp, x->final);
+	if (rc == 0) {
+		free(x->tmp);
+		x->tmp = NULL;
+		rc = fsync_path(x->fpdir);
+	}
+	file_abort(s, x);
+	return rc;
+}
+
+const struct bds_store_ops bds_store_file_ops = {
+	.get = file_get,
+	.where = file_where,
+	.begin = file_begin,
+	.put_file = file_put_file,
+	.put_bytes = file_put_bytes,
+	.commit = file_commit,
+	.abort = file_abort,
+	.close = NULL,
+};

@@ -1,0 +1,397 @@
+/* store-http: the HTTP(S) store backend (GET/PUT/DELETE, e.g. nginx WebDAV) and S3 over it
+ * (the same requests signed with libcurl's SigV4, path-style under AWS_ENDPOINT_URL). */
+#include "store-impl.h"
+#include "util.h"
+#include "version.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CONNECT_TIMEOUT 5L
+#define DEFAULT_TIMEOUT 3600L /* per request; BDS_STORE_TIMEOUT overrides */
+#define LOW_SPEED_BYTES 1024L
+#define LOW_SPEED_TIME 30L
+#define ERR_BODY_MAX 1024
+
+struct http {
+	CURL *curl;
+	char *config_error; /* found by bds_store_s3_init, reported at the first request */
+	struct curl_slist *headers;
+	char *region;
+	long timeout;
+	int signed_requests;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+int bds_store_s3_init(struct bds_store *s)
+{
+	struct http *h = bds_util_xcalloc(1, sizeof *h);
+	s->impl = h;
+	s->ops = &bds_store_http_ops;
+	const char *region = getenv("AWS_REGION");
+	if (!region || !*region)
+		region = getenv("AWS_DEFAULT_REGION");
+	if (!region || !*region)
+		region = "us-east-1";
+	for (const char *p = region; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+			h->config_error = bds_util_xasprintf("AWS_REGION '%s': not a region name", region);
+	const char *endpoint = getenv("AWS_ENDPOINT_URL");
+	const char *sep = *s->prefix ? "/" : "";
+	if (endpoint && *endpoint) {
+		if (strncmp(endpoint, "http://", 7) != 0 && strncmp(endpoint, "https://", 8) != 0)
+			h->config_error = bds_util_xasprintf("AWS_ENDPOINT_URL '%s': expected http(s)://host[:port]",
+			                                     endpoint);
+		size_t n = strlen(endpoint);
+		while (n > 0 && endpoint[n - 1] == '/')
+			n--;
+		/* path-style: S3-compatible servers (MinIO, Ceph, s3rver) all accept it */
+		s->root = bds_util_xasprintf("%.*s/%s%s%s", (int)n, endpoint, s->bucket, sep, s->prefix);
+	} else {
+		s->root = bds_util_xasprintf("https://%s.s3.%s.amazonaws.com%s%s", s->bucket, region, sep, s->prefix);
+	}
+	h->region = bds_util_xstrdup(region);
+	return 0;
+}
+
+static void http_close(struct bds_store *s)
+{
+	struct http *h = s->impl;
+	if (!h)
+		return;
+	if (h->curl)
+		curl_easy_cleanup(h->curl);
+	curl_slist_free_all(h->headers);
+	free(h->region);
+	free(h->config_error);
+	free(h);
+	s->impl = NULL;
+}
+
+/* The curl handle and settings, made at the first request so that a bad environment is
+ * reported as a failure of that request. */
+static struct http *http_impl(struct bds_store *s)
+{
+	struct http *h = s->impl;
+	if (h && h->curl)
+		return h;
+	if (!h)
+		s->impl = h = bds_util_xcalloc(1, sizeof *h);
+	if (h->config_error) {
+		bds_util_fail("store '%s': %s", s->spec, h->config_error);
+		return NULL;
+	}
+	h->timeout = DEFAULT_TIMEOUT;
+	const char *t = getenv("BDS_STORE_TIMEOUT");
+	if (t && *t) {
+		char *end;
+		errno = 0;
+		long v = strtol(t, &end, 10);
+		if (errno || *end || v < 1 || v > 86400) {
+			bds_util_fail("BDS_STORE_TIMEOUT '%s': expected seconds from 1 to 86400", t);
+			return NULL;
+		}
+		h->timeout = v;
+	}
+	if (s->s3) {
+		const char *id = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
+		int has_id = id && *id, has_secret = secret && *secret;
+		if (has_id != has_secret) {
+			bds_util_fail("store '%s': %s is set but %s is not", s->spec,
+			              has_id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+			              has_id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+			return NULL;
+		}
+		h->signed_requests = has_id;
+		/* The payload is not hashed into the signature (we stream files of any size);
+		 * integrity comes from the XXH3-128 in metadata.json. */
+		h->headers = curl_slist_append(h->headers, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
+		const char *token = getenv("AWS_SESSION_TOKEN");
+		if (token && *token) {
+			char *hdr = bds_util_xasprintf("x-amz-security-token: %s", token);
+			h->headers = curl_slist_append(h->headers, hdr);
+			free(hdr);
+		}
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	h->curl = curl_easy_init();
+	if (!h->curl) {
+		bds_util_fail("store '%s': cannot initialise libcurl", s->spec);
+		return NULL;
+	}
+	return h;
+}
+
+struct xfer {
+	CURL *curl;
+	struct bds_store_sink *sink; /* GET: where a 200 body goes */
+	char err[ERR_BODY_MAX + 1];  /* the start of any other body, for messages */
+	size_t errlen;
+	int fd;                      /* PUT from a file */
+	const char *mem;             /* PUT from memory */
+	uint64_t size, pos;
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+	struct xfer *x = ud;
+	size_t len = size * n;
+	long code = 0;
+	curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &code);
+	if (code == 200 && x->sink)
+		return bds_store_sink_write(x->sink, p, len) < 0 ? 0 : len;
+	size_t room = ERR_BODY_MAX - x->errlen;
+	size_t c = len < room ? len : room;
+	memcpy(x->err + x->errlen, p, c);
+	x->errlen += c;
+	x->err[x->errlen] = '\0';
+	return len;
+}
+
+static size_t on_read(char *p, size_t size, size_t n, void *ud)
+{
+	struct xfer *x = ud;
+	size_t want = size * n;
+	if (x->size - x->pos < want)
+		want = (size_t)(x->size - x->pos);
+	if (want == 0)
+		return 0;
+	if (x->mem) {
+		memcpy(p, x->mem + x->pos, want);
+		x->pos += want;
+		return want;
+	}
+	ssize_t r;
+	do
+		r = pread(x->fd, p, want, (off_t)x->pos);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0) /* a short file: abort rather than send a wrong length */
+		return CURL_READFUNC_ABORT;
+	x->pos += (uint64_t)r;
+	return (size_t)r;
+}
+
+static int on_seek(void *ud, curl_off_t off, int origin)
+{
+	struct xfer *x = ud;
+	if (origin != SEEK_SET || off < 0 || (uint64_t)off > x->size)
+		return CURL_SEEKFUNC_CANTSEEK;
+	x->pos = (uint64_t)off;
+	return CURL_SEEKFUNC_OK;
+}
+
+/* The S3 error code of an XML error body, or "". */
+static void s3_code(const char *body, char *out, size_t cap)
+{
+	out[0] = '\0';
+	const char *a = strstr(body, "<Code>");
+	const char *b = a ? strstr(a, "</Code>") : NULL;
+	if (!a || !b || (size_t)(b - a - 6) >= cap - 3)
+		return;
+	snprintf(out, cap, " (%.*s)", (int)(b - a - 6), a + 6);
+}
+
+static int unreachable(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_WEIRD_SERVER_REPLY:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static char *url_of(struct bds_store *s, const char *key)
+{
+	return bds_util_xasprintf("%s/%s", s->root, key);
+}
+
+/* One request. Returns a bds_store_status: FOUND for any 2xx, ABSENT for 404/410,
+ * UNAVAILABLE (network, timeout, 408/429/5xx), INVALID (body over the sink's limit),
+ * ERROR (credentials, other statuses, local I/O). *code gets the HTTP status. */
+static int request(struct bds_store *s, const char *method, const char *key, struct xfer *x, long *code)
+{
+	struct http *h = http_impl(s);
+	if (!h)
+		return BDS_STORE_ERROR;
+	char *url = url_of(s, key);
+	CURL *c = h->curl;
+	curl_easy_reset(c);
+	x->curl = c;
+	h->errbuf[0] = '\0';
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "bds/" BDS_VERSION);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, h->timeout);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, h->timeout < CONNECT_TIMEOUT ? h->timeout : CONNECT_TIMEOUT);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, LOW_SPEED_BYTES);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->timeout < LOW_SPEED_TIME ? h->timeout : LOW_SPEED_TIME);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+	if (h->headers)
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, h->headers);
+	if (s->s3 && h->signed_requests) {
+		char *sig = bds_util_xasprintf("aws:amz:%s:s3", h->region);
+		curl_easy_setopt(c, CURLOPT_AWS_SIGV4, sig); /* curl copies strings */
+		free(sig);
+		curl_easy_setopt(c, CURLOPT_USERNAME, getenv("AWS_ACCESS_KEY_ID"));
+		curl_easy_setopt(c, CURLOPT_PASSWORD, getenv("AWS_SECRET_ACCESS_KEY"));
+	} else if (!s->s3) {
+		curl_easy_setopt(c, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
+	}
+	if (strcmp(method, "PUT") == 0) {
+		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(c, CURLOPT_READDATA, x);
+		curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, on_seek);
+		curl_easy_setopt(c, CURLOPT_SEEKDATA, x);
+		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->size);
+	} else if (strcmp(method, "DELETE") == 0) {
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
+	} else {
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	}
+	CURLcode rc = curl_easy_perform(c);
+	*code = 0;
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, code);
+	int st;
+	char s3err[96];
+	s3_code(x->err, s3err, sizeof s3err);
+	const char *why = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
+	if (rc != CURLE_OK && x->sink && x->sink->too_big) {
+		st = BDS_STORE_INVALID; /* the caller names the limit */
+	} else if (rc != CURLE_OK && x->sink && x->sink->failed) {
+		st = bds_util_fail("%s %s: %s", method, url, bds_util_error());
+	} else if (rc != CURLE_OK && unreachable(rc)) {
+		bds_util_fail("%s %s: %s", method, url, why);
+		st = BDS_STORE_UNAVAILABLE;
+	} else if (rc != CURLE_OK) {
+		st = bds_util_fail("%s %s: %s", method, url, why);
+	} else if (*code >= 200 && *code < 300) {
+		st = BDS_STORE_FOUND;
+	} else if (*code == 404 || *code == 410) {
+		st = BDS_STORE_ABSENT;
+	} else if (*code == 401 || *code == 403) {
+		st = bds_util_fail("%s %s: HTTP %ld%s: access denied, check the credentials (%s)", method, url,
+		                   *code, s3err,
+		                   s->s3 ? "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN" : "~/.netrc");
+	} else if (*code == 408 || *code == 429 || *code >= 500) {
+		bds_util_fail("%s %s: HTTP %ld%s", method, url, *code, s3err);
+		st = BDS_STORE_UNAVAILABLE;
+	} else {
+		st = bds_util_fail("%s %s: unexpected HTTP status %ld%s", method, url, *code, s3err);
+	}
+	free(url);
+	return st;
+}
+
+static int http_get(struct bds_store *s, const char *key, struct bds_store_sink *sink)
+{
+	struct xfer x = {.sink = sink, .fd = -1};
+	long code;
+	return request(s, "GET", key, &x, &code);
+}
+
+static char *http_where(struct bds_store *s, const char *key)
+{
+	return url_of(s, key);
+}
+
+struct http_txn {
+	char *fp, *base;
+};
+
+static void http_abort(struct bds_store *s, void *t)
+{
+	(void)s;
+	struct http_txn *x = t;
+	if (!x)
+		return;
+	free(x->fp);
+	free(x->base);
+	free(x);
+}
+
+static int http_begin(struct bds_store *s, const char *fp, const char *base, void **txn)
+{
+	/* Remove the old commit marker first: a republish killed half-way then leaves an
+	 * entry that does not exist rather than one that fails verification. Servers that
+	 * do not allow DELETE (405, 501) keep the old marker; readers still verify. */
+	char *key = bds_util_xasprintf("%s/%s/metadata.json", fp, base);
+	struct xfer x = {.fd = -1};
+	long code = 0;
+	int st = request(s, "DELETE", key, &x, &code);
+	free(key);
+	if (st != BDS_STORE_FOUND && st != BDS_STORE_ABSENT && code != 405 && code != 501)
+		return -1;
+	struct http_txn *t = bds_util_xcalloc(1, sizeof *t);
+	t->fp = bds_util_xstrdup(fp);
+	t->base = bds_util_xstrdup(base);
+	*txn = t;
+	return 0;
+}
+
+static int put(struct bds_store *s, struct http_txn *t, const char *name, struct xfer *x)
+{
+	char *key = bds_util_xasprintf("%s/%s/%s", t->fp, t->base, name);
+	long code = 0;
+	int st = request(s, "PUT", key, x, &code);
+	if (st == BDS_STORE_ABSENT) {
+		char *url = url_of(s, key);
+		bds_util_fail("PUT %s: HTTP %ld (does the server allow PUT?)", url, code);
+		free(url);
+	}
+	free(key);
+	return st == BDS_STORE_FOUND ? 0 : -1;
+}
+
+static int http_put_file(struct bds_store *s, void *t, const char *name, const char *path, uint64_t size)
+{
+	struct xfer x = {.size = size};
+	x.fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (x.fd < 0)
+		return bds_util_fail("open '%s': %s", path, strerror(errno));
+	int rc = put(s, t, name, &x);
+	close(x.fd);
+	return rc;
+}
+
+static int http_put_bytes(struct bds_store *s, void *t, const char *name, const char *buf, size_t len)
+{
+	struct xfer x = {.fd = -1, .mem = buf, .size = len};
+	return put(s, t, name, &x);
+}
+
+static int http_commit(struct bds_store *s, void *t)
+{
+	http_abort(s, t);
+	return 0;
+}
+
+const struct bds_store_ops bds_store_http_ops = {
+	.get = http_get,
+	.where = http_where,
+	.begin = http_begin,
+	.put_file = http_put_file,
+	.put_bytes = http_put_bytes,
+	.commit = http_commit,
+	.abort = http_abort,
+	.close = http_close,
+};

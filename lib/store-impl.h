@@ -1,0 +1,73 @@
+/* store-impl: what store.c shares with its backends (store-file.c, store-http.c). Not for cmd/. */
+#ifndef BDS_STORE_IMPL_H
+#define BDS_STORE_IMPL_H
+
+#include "store.h"
+
+#include <stdint.h>
+#include <xxhash.h>
+
+/* Where fetched bytes go: a bounded memory buffer (fd < 0) or a file written sparsely
+ * (all-zero 4 KiB blocks become holes). Everything written is counted and hashed. */
+struct bds_store_sink {
+	int fd;             /* destination file, or -1 for memory */
+	char *buf;          /* memory: the bytes; file: pending bytes not yet written */
+	size_t len, cap;
+	uint64_t limit;     /* more than this many bytes is an error (too_big set) */
+	uint64_t size;      /* bytes received */
+	uint64_t flushed;   /* file: bytes already written or skipped */
+	int too_big;
+	int failed;         /* a local write failed (error recorded) */
+	XXH3_state_t *xx;
+};
+
+void bds_store_sink_init(struct bds_store_sink *k, int fd, uint64_t limit);
+/* 0, or -1: over the limit (too_big) or a write error (failed, error recorded). */
+int bds_store_sink_write(struct bds_store_sink *k, const void *p, size_t n);
+/* Appends n zero bytes (a hole of the source). */
+int bds_store_sink_zeros(struct bds_store_sink *k, uint64_t n);
+/* File: writes what is pending and sets the length. 0 or -1 (error recorded). */
+int bds_store_sink_finish(struct bds_store_sink *k);
+/* Canonical XXH128 hex (high 64 bits first) of what was written; out has 33 bytes. */
+void bds_store_sink_digest(struct bds_store_sink *k, char out[33]);
+void bds_store_sink_free(struct bds_store_sink *k);
+
+/* Reads fd from its start into the sink, skipping holes with SEEK_DATA/SEEK_HOLE.
+ * `what` names the source in errors. 0, or -1 (too_big, or error recorded). */
+int bds_store_copy_fd(int fd, const char *what, struct bds_store_sink *k);
+
+/* Backends. Keys are "<fp>/<base>/<name>". get returns a bds_store_status (FOUND for
+ * "transferred"); the put family and begin/commit return 0 or -1 (error recorded). */
+struct bds_store_ops {
+	int (*get)(struct bds_store *s, const char *key, struct bds_store_sink *sink);
+	char *(*where)(struct bds_store *s, const char *key); /* path or URL for messages */
+	int (*begin)(struct bds_store *s, const char *fp, const char *base, void **txn);
+	int (*put_file)(struct bds_store *s, void *txn, const char *name, const char *path, uint64_t size);
+	int (*put_bytes)(struct bds_store *s, void *txn, const char *name, const char *buf, size_t len);
+	int (*commit)(struct bds_store *s, void *txn);
+	void (*abort)(struct bds_store *s, void *txn);
+	void (*close)(struct bds_store *s);
+};
+
+struct bds_store {
+	const struct bds_store_ops *ops;
+	char *spec;   /* as given */
+	char *root;   /* file: the directory; http/s3: base URL (no trailing slash) */
+	int s3;
+	char *bucket, *prefix; /* s3 only */
+	void *impl;   /* backend state */
+};
+
+extern const struct bds_store_ops bds_store_file_ops;
+extern const struct bds_store_ops bds_store_http_ops;
+
+/* Sets s->root for s3 (endpoint from the environment) and s->ops. */
+int bds_store_s3_init(struct bds_store *s);
+
+/* Local-directory helpers, also used for the cache. */
+int bds_store_mkdirs(const char *path);
+/* Puts directory `tmp` at `final` atomically, replacing (and deleting) what was there. */
+int bds_store_replace_dir(const char *tmp, const char *final);
+void bds_store_remove_tree(const char *path);
+
+#endif

@@ -1,0 +1,830 @@
+/* store: STORE parsing, metadata.json build and verification, verified fetch and publish. */
+#define _GNU_SOURCE /* SEEK_DATA, SEEK_HOLE; mkdtemp */
+#include "store.h"
+
+#include "json.h"
+#include "store-impl.h"
+#include "util.h"
+#include "version.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define METADATA "metadata.json"
+#define METADATA_MAX ((uint64_t)1 << 20)
+#define SINK_BUF ((size_t)1 << 20)
+#define BLOCK 4096
+/* Times an entry is re-read when it changed under us (a concurrent republish). */
+#define FETCH_ATTEMPTS 3
+
+int bds_store_is_hex(const char *s, size_t n)
+{
+	if (!s || strlen(s) != n)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* File names inside an entry: plain, URL-safe, never hidden (".tmp-" is ours). */
+static int valid_name(const char *n)
+{
+	size_t len = strlen(n);
+	if (len == 0 || len > 255 || n[0] == '.')
+		return 0;
+	for (const char *p = n; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '.' || *p == '_' || *p == '-'))
+			return 0;
+	return 1;
+}
+
+/* ---- STORE syntax ---- */
+
+static char *strip_slashes(const char *s)
+{
+	size_t n = strlen(s);
+	while (n > 1 && s[n - 1] == '/')
+		n--;
+	return bds_util_xstrndup(s, n);
+}
+
+/* Characters allowed in an S3 bucket/prefix, so that the SigV4 canonical path is the
+ * path as written (no percent-encoding ambiguity). */
+static int valid_s3_path(const char *p)
+{
+	for (; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '.' || *p == '_' || *p == '-' || *p == '/' || *p == '~'))
+			return 0;
+	return 1;
+}
+
+struct bds_store *bds_store_open(const char *spec)
+{
+	struct bds_store *s = bds_util_xcalloc(1, sizeof *s);
+	s->spec = bds_util_xstrdup(spec);
+	if (spec[0] == '/' || strncmp(spec, "file://", 7) == 0) {
+		const char *path = spec[0] == '/' ? spec : spec + 7;
+		if (strncmp(path, "localhost/", 10) == 0)
+			path += 9;
+		if (path[0] != '/') {
+			bds_util_fail("store '%s': a file store needs an absolute path (file:///abs/dir)", spec);
+			goto fail;
+		}
+		s->ops = &bds_store_file_ops;
+		s->root = strip_slashes(path);
+		return s;
+	}
+	if (strncmp(spec, "http://", 7) == 0 || strncmp(spec, "https://", 8) == 0) {
+		const char *host = strstr(spec, "://") + 3;
+		size_t hostlen = strcspn(host, "/?#");
+		if (hostlen == 0 || memchr(host, '@', hostlen)) {
+			bds_util_fail("store '%s': expected http(s)://host[:port]/path without credentials "
+			              "(put them in ~/.netrc)", spec);
+			goto fail;
+		}
+		if (strpbrk(host, "?#")) {
+			bds_util_fail("store '%s': a query or fragment is not allowed", spec);
+			goto fail;
+		}
+		s->ops = &bds_store_http_ops;
+		s->root = strip_slashes(spec);
+		if (s->root[strlen(s->root) - 1] == '/')
+			s->root[strlen(s->root) - 1] = '\0';
+		return s;
+	}
+	if (strncmp(spec, "s3://", 5) == 0) {
+		const char *b = spec + 5;
+		size_t blen = strcspn(b, "/");
+		if (blen == 0 || !valid_s3_path(b)) {
+			bds_util_fail("store '%s': expected s3://bucket[/prefix] (letters, digits, . _ - ~ /)", spec);
+			goto fail;
+		}
+		s->s3 = 1;
+		s->bucket = bds_util_xstrndup(b, blen);
+		const char *pfx = b + blen;
+		while (*pfx == '/')
+			pfx++;
+		s->prefix = strip_slashes(pfx);
+		if (strcmp(s->prefix, "/") == 0)
+			s->prefix[0] = '\0';
+		if (bds_store_s3_init(s) < 0)
+			goto fail;
+		return s;
+	}
+	bds_util_fail("store '%s': unknown scheme (expected /abs/dir, file://, http://, https:// or s3://)", spec);
+fail:
+	bds_store_close(s);
+	return NULL;
+}
+
+void bds_store_close(struct bds_store *s)
+{
+	if (!s)
+		return;
+	if (s->ops && s->ops->close)
+		s->ops->close(s);
+	free(s->spec);
+	free(s->root);
+	free(s->bucket);
+	free(s->prefix);
+	free(s);
+}
+
+/* ---- sinks ---- */
+
+void bds_store_sink_init(struct bds_store_sink *k, int fd, uint64_t limit)
+{
+	memset(k, 0, sizeof *k);
+	k->fd = fd;
+	k->limit = limit;
+	k->xx = XXH3_createState();
+	if (!k->xx)
+		abort();
+	XXH3_128bits_reset(k->xx);
+	if (fd >= 0) {
+		k->cap = SINK_BUF;
+		k->buf = bds_util_xmalloc(k->cap);
+	}
+}
+
+void bds_store_sink_free(struct bds_store_sink *k)
+{
+	if (!k)
+		return;
+	free(k->buf);
+	k->buf = NULL;
+	if (k->xx)
+		XXH3_freeState(k->xx);
+	k->xx = NULL;
+}
+
+static int all_zero(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
+/* Writes the pending bytes of a file sink, leaving all-zero blocks as holes. */
+static int sink_flush(struct bds_store_sink *k)
+{
+	size_t i = 0;
+	while (i < k->len) {
+		size_t n = k->len - i < BLOCK ? k->len - i : BLOCK;
+		if (all_zero(k->buf + i, n)) {
+			i += n;
+			continue;
+		}
+		size_t start = i;
+		while (i < k->len) {
+			n = k->len - i < BLOCK ? k->len - i : BLOCK;
+			if (all_zero(k->buf + i, n))
+				break;
+			i += n;
+		}
+		size_t done = 0;
+		while (done < i - start) {
+			ssize_t w = pwrite(k->fd, k->buf + start + done, i - start - done,
+			                   (off_t)(k->flushed + start + done));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				k->failed = 1;
+				return bds_util_fail("write: %s", strerror(errno));
+			}
+			done += (size_t)w;
+		}
+	}
+	k->flushed += k->len;
+	k->len = 0;
+	return 0;
+}
+
+int bds_store_sink_write(struct bds_store_sink *k, const void *p, size_t n)
+{
+	if (k->failed || k->too_big)
+		return -1;
+	if (k->size + n > k->limit) {
+		k->too_big = 1;
+		return -1;
+	}
+	XXH3_128bits_update(k->xx, p, n);
+	k->size += n;
+	const char *src = p;
+	while (n > 0) {
+		if (k->len == k->cap) {
+			if (k->fd >= 0) {
+				if (sink_flush(k) < 0)
+					return -1;
+			} else {
+				k->cap = k->cap ? k->cap * 2 : 65536;
+				k->buf = bds_util_xrealloc(k->buf, k->cap);
+			}
+		}
+		size_t c = k->cap - k->len < n ? k->cap - k->len : n;
+		memcpy(k->buf + k->len, src, c);
+		k->len += c;
+		src += c;
+		n -= c;
+	}
+	return 0;
+}
+
+int bds_store_sink_zeros(struct bds_store_sink *k, uint64_t n)
+{
+	static const char zero[65536];
+	if (k->fd < 0) {
+		while (n > 0) {
+			size_t c = n < sizeof zero ? (size_t)n : sizeof zero;
+			if (bds_store_sink_write(k, zero, c) < 0)
+				return -1;
+			n -= c;
+		}
+		return 0;
+	}
+	if (k->failed || k->too_big)
+		return -1;
+	if (k->size + n > k->limit) {
+		k->too_big = 1;
+		return -1;
+	}
+	if (sink_flush(k) < 0)
+		return -1;
+	k->size += n;
+	k->flushed += n;
+	while (n > 0) {
+		size_t c = n < sizeof zero ? (size_t)n : sizeof zero;
+		XXH3_128bits_update(k->xx, zero, c);
+		n -= c;
+	}
+	return 0;
+}
+
+int bds_store_sink_finish(struct bds_store_sink *k)
+{
+	if (k->fd < 0 || k->failed)
+		return k->failed ? -1 : 0;
+	if (sink_flush(k) < 0)
+		return -1;
+	if (ftruncate(k->fd, (off_t)k->size) != 0) {
+		k->failed = 1;
+		return bds_util_fail("truncate: %s", strerror(errno));
+	}
+	return 0;
+}
+
+void bds_store_sink_digest(struct bds_store_sink *k, char out[33])
+{
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(k->xx));
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < sizeof c.digest; i++) {
+		out[2 * i] = hex[c.digest[i] >> 4];
+		out[2 * i + 1] = hex[c.digest[i] & 15];
+	}
+	out[32] = '\0';
+}
+
+int bds_store_copy_fd(int fd, const char *what, struct bds_store_sink *k)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return bds_util_fail("stat '%s': %s", what, strerror(errno));
+	off_t end = st.st_size, pos = 0;
+	char *buf = bds_util_xmalloc(SINK_BUF);
+	int rc = -1;
+	while (pos < end) {
+		off_t data = lseek(fd, pos, SEEK_DATA);
+		if (data < 0)
+			data = errno == ENXIO ? end : pos; /* ENXIO: only a hole is left */
+		if (data > end)
+			data = end;
+		if (data > pos) {
+			if (bds_store_sink_zeros(k, (uint64_t)(data - pos)) < 0)
+				goto out;
+			pos = data;
+		}
+		if (pos >= end)
+			break;
+		off_t hole = lseek(fd, pos, SEEK_HOLE);
+		if (hole < 0 || hole > end)
+			hole = end;
+		while (pos < hole) {
+			size_t want = (uint64_t)(hole - pos) < SINK_BUF ? (size_t)(hole - pos) : SINK_BUF;
+			ssize_t r = pread(fd, buf, want, pos);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0) {
+				bds_util_fail("read '%s': %s", what, strerror(errno));
+				goto out;
+			}
+			if (r == 0) { /* shrank while we read: the size check will tell */
+				end = pos;
+				break;
+			}
+			if (bds_store_sink_write(k, buf, (size_t)r) < 0)
+				goto out;
+			pos += r;
+		}
+	}
+	rc = 0;
+out:
+	free(buf);
+	if (rc < 0 && k->failed)
+		bds_util_fail("write copy of '%s': %s", what, bds_util_error());
+	return rc;
+}
+
+/* Size and XXH3-128 of a local file (holes read as zeros). */
+static int hash_path(const char *path, uint64_t *size, char hex[33])
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return bds_util_fail("open '%s': %s", path, strerror(errno));
+	struct bds_store_sink k; /* used for its hash state only */
+	bds_store_sink_init(&k, -1, UINT64_MAX);
+	int rc = 0;
+	char *buf = bds_util_xmalloc(SINK_BUF);
+	for (;;) {
+		ssize_t r = read(fd, buf, SINK_BUF);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = bds_util_fail("read '%s': %s", path, strerror(errno));
+			break;
+		}
+		if (r == 0)
+			break;
+		XXH3_128bits_update(k.xx, buf, (size_t)r);
+		k.size += (uint64_t)r;
+	}
+	free(buf);
+	close(fd);
+	if (rc == 0) {
+		*size = k.size;
+		bds_store_sink_digest(&k, hex);
+	}
+	bds_store_sink_free(&k);
+	return rc;
+}
+
+/* ---- metadata.json ---- */
+
+static char *iso8601_now(void)
+{
+	char buf[32];
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return bds_util_xstrdup(buf);
+}
+
+/* Checks a parsed metadata.json against the entry it was found as. 0 or -1 (recorded). */
+static int check_metadata(jv md, const char *fp, const char *base, const char *driver)
+{
+	int rc = -1;
+	char *s = NULL;
+	double format = 0;
+	if (jv_get_kind(md) != JV_KIND_OBJECT) {
+		bds_util_fail(METADATA ": not an object");
+		goto out;
+	}
+	if (bds_json_get_number(jv_copy(md), "format", &format) != 0 || format != 1) {
+		bds_util_fail(METADATA ": format is not 1");
+		goto out;
+	}
+	if (bds_json_get_string(jv_copy(md), "fingerprint", &s) != 0 || strcmp(s, fp) != 0) {
+		bds_util_fail(METADATA ": fingerprint is not %s", fp);
+		goto out;
+	}
+	free(s);
+	s = NULL;
+	if (bds_json_get_string(jv_copy(md), "base", &s) != 0 || strcmp(s, base) != 0) {
+		bds_util_fail(METADATA ": base is not %s", base);
+		goto out;
+	}
+	free(s);
+	s = NULL;
+	if (bds_json_get_string(jv_copy(md), "driver", &s) != 0 || (driver && strcmp(s, driver) != 0)) {
+		bds_util_fail(METADATA ": driver is not %s", driver ? driver : "a string");
+		goto out;
+	}
+	jv files = bds_json_get(jv_copy(md), "files", JV_KIND_OBJECT);
+	if (!jv_is_valid(files)) {
+		jv_free(files);
+		bds_util_fail(METADATA ": no files object");
+		goto out;
+	}
+	int has_base = 0, bad = 0;
+	jv_object_foreach(files, name, info) {
+		const char *n = jv_string_value(name);
+		double size = -1;
+		char *hash = NULL;
+		if (!bad && (!valid_name(n) || strcmp(n, METADATA) == 0)) {
+			bds_util_fail(METADATA ": bad file name '%s'", n);
+			bad = 1;
+		}
+		if (!bad && (jv_get_kind(info) != JV_KIND_OBJECT ||
+		             bds_json_get_number(jv_copy(info), "size", &size) != 0 || size < 0 ||
+		             size > 9007199254740992.0 || size != (double)(uint64_t)size ||
+		             bds_json_get_string(jv_copy(info), "xxh3_128", &hash) != 0 ||
+		             !bds_store_is_hex(hash, 32))) {
+			bds_util_fail(METADATA ": bad size or xxh3_128 for '%s'", n);
+			bad = 1;
+		}
+		has_base |= strcmp(n, "base_hashes.json") == 0;
+		free(hash);
+		jv_free(name);
+		jv_free(info);
+	}
+	jv_free(files);
+	if (bad)
+		goto out;
+	if (!has_base) {
+		bds_util_fail(METADATA ": lists no base_hashes.json");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(s);
+	jv_free(md);
+	return rc;
+}
+
+/* Verifies the files of a local entry copy against `files`. 0, or -1 (recorded). */
+static int verify_local(const char *dir, jv files)
+{
+	int rc = 0;
+	jv_object_foreach(files, name, info) {
+		if (rc == 0) {
+			char *path = bds_util_xasprintf("%s/%s", dir, jv_string_value(name));
+			char hex[33];
+			uint64_t size = 0;
+			double want_size = 0;
+			char *want_hash = NULL;
+			bds_json_get_number(jv_copy(info), "size", &want_size);
+			bds_json_get_string(jv_copy(info), "xxh3_128", &want_hash);
+			if (hash_path(path, &size, hex) < 0)
+				rc = -1;
+			else if (size != (uint64_t)want_size || strcmp(hex, want_hash) != 0)
+				rc = bds_util_fail("%s: size or xxh3_128 changed", jv_string_value(name));
+			free(want_hash);
+			free(path);
+		}
+		jv_free(name);
+		jv_free(info);
+	}
+	jv_free(files);
+	return rc;
+}
+
+static char *key_of(const char *fp, const char *base, const char *name)
+{
+	return bds_util_xasprintf("%s/%s/%s", fp, base, name);
+}
+
+/* Where the entry lives, for messages ("<store>/<fp>/<base>"). */
+static char *entry_where(struct bds_store *s, const char *fp, const char *base)
+{
+	char *k = key_of(fp, base, METADATA);
+	char *w = s->ops->where(s, k);
+	free(k);
+	size_t n = strlen(w), m = strlen("/" METADATA);
+	if (n > m)
+		w[n - m] = '\0';
+	return w;
+}
+
+/* Reads metadata.json bytes. Returns a status; on FOUND, buf and len are set. */
+static int get_metadata(struct bds_store *s, const char *fp, const char *base, char **buf, size_t *len)
+{
+	char *key = key_of(fp, base, METADATA);
+	struct bds_store_sink k;
+	bds_store_sink_init(&k, -1, METADATA_MAX);
+	int st = s->ops->get(s, key, &k);
+	if (st == BDS_STORE_INVALID && k.too_big) {
+		char *w = s->ops->where(s, key);
+		bds_util_fail("%s: larger than %llu bytes", w, (unsigned long long)METADATA_MAX);
+		free(w);
+	}
+	if (st == BDS_STORE_FOUND) {
+		*buf = k.buf ? k.buf : bds_util_xstrdup("");
+		*len = k.len;
+		k.buf = NULL;
+	}
+	bds_store_sink_free(&k);
+	free(key);
+	return st;
+}
+
+/* Fetches one listed file into dir/name, checking its size and hash on the way. */
+static int fetch_file(struct bds_store *s, const char *fp, const char *base, const char *dir,
+                      const char *name, jv info)
+{
+	double want_size = 0;
+	char *want_hash = NULL, hex[33];
+	bds_json_get_number(jv_copy(info), "size", &want_size);
+	bds_json_get_string(info, "xxh3_128", &want_hash);
+	char *key = key_of(fp, base, name);
+	char *path = bds_util_xasprintf("%s/%s", dir, name);
+	char *w = s->ops->where(s, key);
+	struct bds_store_sink k = {.fd = -1};
+	int st = BDS_STORE_ERROR;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		bds_util_fail("create '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	bds_store_sink_init(&k, fd, (uint64_t)want_size);
+	st = s->ops->get(s, key, &k);
+	if (st == BDS_STORE_FOUND && bds_store_sink_finish(&k) < 0) {
+		bds_util_fail("write '%s': %s", path, bds_util_error());
+		st = BDS_STORE_ERROR;
+	}
+	if (st == BDS_STORE_ABSENT) {
+		bds_util_fail("%s: listed in " METADATA " but missing", w);
+		st = BDS_STORE_INVALID;
+	} else if (k.too_big) {
+		bds_util_fail("%s: larger than the %.0f bytes listed in " METADATA, w, want_size);
+		st = BDS_STORE_INVALID;
+	} else if (st == BDS_STORE_FOUND) {
+		bds_store_sink_digest(&k, hex);
+		if (k.size != (uint64_t)want_size) {
+			bds_util_fail("%s: size %llu, " METADATA " lists %.0f", w, (unsigned long long)k.size, want_size);
+			st = BDS_STORE_INVALID;
+		} else if (strcmp(hex, want_hash) != 0) {
+			bds_util_fail("%s: xxh3_128 %s, " METADATA " lists %s", w, hex, want_hash);
+			st = BDS_STORE_INVALID;
+		}
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	bds_store_sink_free(&k);
+	free(w);
+	free(path);
+	free(key);
+	free(want_hash);
+	return st;
+}
+
+/* One attempt at a fetch. *md_bytes receives the metadata.json read (for the retry check). */
+static int fetch_once(struct bds_store *s, const char *fp, const char *base, const char *driver,
+                      const char *cache_dir, char **dir, jv *metadata, char **md_bytes, size_t *md_len)
+{
+	char *buf = NULL, *fpdir = NULL, *final = NULL, *tmp = NULL, *cached = NULL, *ew = NULL;
+	size_t len = 0, clen = 0;
+	jv md = jv_invalid(), files = jv_invalid();
+	int st = get_metadata(s, fp, base, &buf, &len);
+	if (st != BDS_STORE_FOUND)
+		goto out;
+	*md_bytes = bds_util_xstrndup(buf, len);
+	*md_len = len;
+	ew = entry_where(s, fp, base);
+	md = bds_json_parse(buf, len, METADATA);
+	if (!jv_is_valid(md)) {
+		char *msg = bds_json_error_message(md);
+		md = jv_invalid();
+		bds_util_fail("entry %s: %s", ew, msg);
+		free(msg);
+		st = BDS_STORE_INVALID;
+		goto out;
+	}
+	if (check_metadata(jv_copy(md), fp, base, driver) < 0) {
+		bds_util_fail("entry %s: %s", ew, bds_util_error());
+		st = BDS_STORE_INVALID;
+		goto out;
+	}
+	files = jv_object_get(jv_copy(md), jv_string("files"));
+
+	fpdir = bds_util_xasprintf("%s/%s", cache_dir, fp);
+	final = bds_util_xasprintf("%s/%s", fpdir, base);
+	/* A cached copy is reused only if it is the same entry (byte-identical metadata.json,
+	 * so a republished entry is fetched again) and its files still verify: re-hashing
+	 * costs a read at XXH3 speed and catches a cache damaged since. */
+	char *cached_md = bds_util_xasprintf("%s/" METADATA, final);
+	if (bds_util_read_file(cached_md, METADATA_MAX, &cached, &clen) == 0 && clen == len &&
+	    memcmp(cached, buf, len) == 0 && verify_local(final, jv_copy(files)) == 0) {
+		free(cached_md);
+		st = BDS_STORE_FOUND;
+		goto found;
+	}
+	free(cached_md);
+
+	st = BDS_STORE_ERROR;
+	if (bds_store_mkdirs(fpdir) < 0)
+		goto out;
+	tmp = bds_util_xasprintf("%s/.tmp-%s-XXXXXX", fpdir, base);
+	if (!mkdtemp(tmp)) {
+		bds_util_fail("create '%s': %s", tmp, strerror(errno));
+		free(tmp);
+		tmp = NULL;
+		goto out;
+	}
+	st = BDS_STORE_FOUND;
+	jv_object_foreach(files, name, info) {
+		st = fetch_file(s, fp, base, tmp, jv_string_value(name), jv_copy(info));
+		jv_free(name);
+		jv_free(info);
+		if (st != BDS_STORE_FOUND)
+			break;
+	}
+	if (st != BDS_STORE_FOUND) {
+		if (st == BDS_STORE_INVALID)
+			bds_util_fail("entry %s failed verification: %s", ew, bds_util_error());
+		goto out;
+	}
+	char *tmp_md = bds_util_xasprintf("%s/" METADATA, tmp);
+	FILE *f = fopen(tmp_md, "w");
+	int werr = !f || fwrite(buf, 1, len, f) != len;
+	if (f && fclose(f) != 0)
+		werr = 1;
+	if (werr) {
+		bds_util_fail("write '%s': %s", tmp_md, strerror(errno ? errno : EIO));
+		free(tmp_md);
+		st = BDS_STORE_ERROR;
+		goto out;
+	}
+	free(tmp_md);
+	if (bds_store_replace_dir(tmp, final) < 0) {
+		st = BDS_STORE_ERROR;
+		goto out;
+	}
+	free(tmp);
+	tmp = NULL;
+	st = BDS_STORE_FOUND;
+found:
+	*dir = final;
+	final = NULL;
+	*metadata = md;
+	md = jv_invalid();
+out:
+	if (tmp)
+		bds_store_remove_tree(tmp);
+	jv_free(files);
+	jv_free(md);
+	free(tmp);
+	free(final);
+	free(fpdir);
+	free(cached);
+	free(buf);
+	free(ew);
+	return st;
+}
+
+int bds_store_fetch(struct bds_store *s, const char *fp, const char *base, const char *driver,
+                    const char *cache_dir, char **dir, jv *metadata)
+{
+	if (cache_dir[0] != '/')
+		return bds_util_fail("cache '%s': not an absolute path", cache_dir);
+	int st = BDS_STORE_ERROR;
+	for (int attempt = 0; attempt < FETCH_ATTEMPTS; attempt++) {
+		char *md1 = NULL, *md2 = NULL;
+		size_t l1 = 0, l2 = 0;
+		st = fetch_once(s, fp, base, driver, cache_dir, dir, metadata, &md1, &l1);
+		if (st != BDS_STORE_INVALID || !md1) {
+			free(md1);
+			return st;
+		}
+		/* Verification failed: if metadata.json changed meanwhile, an entry was being
+		 * republished under us; try again. Otherwise the entry is bad. */
+		char *msg = bds_util_xstrdup(bds_util_error());
+		int st2 = get_metadata(s, fp, base, &md2, &l2);
+		int changed = st2 == BDS_STORE_FOUND && (l1 != l2 || memcmp(md1, md2, l1) != 0);
+		bds_util_fail("%s", msg);
+		free(msg);
+		free(md1);
+		free(md2);
+		if (!changed)
+			return st;
+	}
+	return st;
+}
+
+/* ---- publish ---- */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The regular files of dir, sorted; anything else is an error. */
+static char **list_entry(const char *dir, size_t *count)
+{
+	DIR *d = opendir(dir);
+	if (!d) {
+		bds_util_fail("open '%s': %s", dir, strerror(errno));
+		return NULL;
+	}
+	size_t n = 0, cap = 8;
+	char **names = bds_util_xcalloc(cap + 1, sizeof *names);
+	struct dirent *e;
+	int bad = 0, has_base = 0;
+	while (!bad && (errno = 0, e = readdir(d))) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		char *path = bds_util_xasprintf("%s/%s", dir, e->d_name);
+		struct stat st;
+		if (lstat(path, &st) != 0)
+			bad = bds_util_fail("stat '%s': %s", path, strerror(errno));
+		else if (!S_ISREG(st.st_mode))
+			bad = bds_util_fail("entry '%s': not a regular file (an entry holds only files)", path);
+		else if (!valid_name(e->d_name))
+			bad = bds_util_fail("entry '%s': file name not allowed (letters, digits, . _ -, "
+			                    "not starting with '.')", path);
+		else if (strcmp(e->d_name, METADATA) == 0)
+			bad = bds_util_fail("entry '%s': " METADATA " is written by bds-store-publish", path);
+		free(path);
+		if (bad)
+			break;
+		has_base |= strcmp(e->d_name, "base_hashes.json") == 0;
+		if (n == cap) {
+			cap *= 2;
+			names = bds_util_xrealloc(names, (cap + 1) * sizeof *names);
+		}
+		names[n++] = bds_util_xstrdup(e->d_name);
+		names[n] = NULL;
+	}
+	if (!bad && errno)
+		bad = bds_util_fail("read '%s': %s", dir, strerror(errno));
+	closedir(d);
+	if (!bad && !has_base)
+		bad = bds_util_fail("entry '%s': no base_hashes.json", dir);
+	if (bad) {
+		bds_util_free_list(names);
+		return NULL;
+	}
+	qsort(names, n, sizeof *names, cmp_str);
+	*count = n;
+	return names;
+}
+
+int bds_store_publish(struct bds_store *s, const char *dir, const char *fp, const char *base,
+                      const char *driver, jv driver_state)
+{
+	int rc = -1;
+	void *txn = NULL;
+	char *created = NULL, *line = NULL;
+	size_t count = 0;
+	char **names = list_entry(dir, &count);
+	jv files = jv_object();
+	if (!names)
+		goto out;
+	if (s->ops->begin(s, fp, base, &txn) < 0)
+		goto out;
+	for (size_t i = 0; i < count; i++) {
+		char *path = bds_util_xasprintf("%s/%s", dir, names[i]);
+		uint64_t size = 0;
+		char hex[33];
+		int r = hash_path(path, &size, hex);
+		if (r == 0)
+			r = s->ops->put_file(s, txn, names[i], path, size);
+		free(path);
+		if (r < 0)
+			goto out;
+		jv info = jv_object();
+		info = jv_object_set(info, jv_string("size"), jv_number((double)size));
+		info = jv_object_set(info, jv_string("xxh3_128"), jv_string(hex));
+		files = jv_object_set(files, jv_string(names[i]), info);
+	}
+	created = iso8601_now();
+	jv md = jv_object();
+	md = jv_object_set(md, jv_string("format"), jv_number(1));
+	md = jv_object_set(md, jv_string("fingerprint"), jv_string(fp));
+	md = jv_object_set(md, jv_string("base"), jv_string(base));
+	md = jv_object_set(md, jv_string("driver"), jv_string(driver));
+	md = jv_object_set(md, jv_string("created_at"), jv_string(created));
+	md = jv_object_set(md, jv_string("bds_version"), jv_string(BDS_VERSION));
+	md = jv_object_set(md, jv_string("files"), files);
+	files = jv_invalid();
+	md = jv_object_set(md, jv_string("driver_state"), driver_state);
+	driver_state = jv_invalid();
+	char *one = bds_json_dump_line(md);
+	line = bds_util_xasprintf("%s\n", one);
+	free(one);
+	/* metadata.json last: it is the commit marker */
+	if (s->ops->put_bytes(s, txn, METADATA, line, strlen(line)) < 0)
+		goto out;
+	rc = s->ops->commit(s, txn);
+	txn = NULL;
+out:
+	if (txn)
+		s->ops->abort(s, txn);
+	jv_free(files);
+	jv_free(driver_state);
+	bds_util_free_list(names);
+	free(created);
+	free(line);
+	return rc;
+}
