@@ -578,7 +578,8 @@ static int package_seeds(struct hasher *hs, struct worker *w)
 			                             {(const char *)f.data, f.len}};
 		}
 	}
-	qsort(pl, n, sizeof *pl, pkg_label_cmp);
+	if (n > 1) /* qsort(NULL, 0, ...) is undefined: no source file had a subinclude */
+		qsort(pl, n, sizeof *pl, pkg_label_cmp);
 	hs->pkg_seed = bds_strmap_new(64);
 	struct bds_sha256 seed;
 	if (bds_sha256_init(&seed) < 0) {
