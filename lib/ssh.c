@@ -74,6 +74,10 @@ static int wait_socket(struct bds_ssh *s, double deadline)
 		pfd.events |= POLLOUT;
 	if (!pfd.events)
 		pfd.events = POLLIN;
+	/* sshd leaves Nagle on for sessions without a pty, so its small packets wait for our
+	 * ACKs: acknowledge at once instead of after the 40 ms delayed-ACK timer */
+	int one = 1;
+	setsockopt(s->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
 	if (poll(&pfd, 1, poll_ms(deadline)) < 0 && errno != EINTR)
 		return -1;
 	return expired(deadline) ? -1 : 0;
