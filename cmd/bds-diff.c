@@ -41,7 +41,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{NULL, 0, NULL, 0},
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+	opterr = 0; /* our own messages, with the short program name */
+	while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_TARGET_TYPE:
 			bds_util_free_list(a->types);
@@ -51,7 +52,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case OPT_EXCLUDE_EXTERNAL: a->exclude_external = 1; break;
 		case 'o': a->output = optarg; break;
 		case 'h': fputs(usage_text, stdout); return -1;
-		default: return usage(NULL);
+		case ':': bds_util_warn("option '%s' needs an argument", argv[optind - 1]); return usage(NULL);
+		default: bds_util_warn("unknown option '%s'", argv[optind - 1]); return usage(NULL);
 		}
 	}
 	if (argc - optind == 2) {
@@ -90,7 +92,7 @@ static int from_envelope(char **from, char **to)
 	for (int i = 0; i < 2; i++) {
 		int rc = bds_json_get_string(jv_copy(hashes), keys[i], outs[i]);
 		if (rc < 0) {
-			bds_util_warn("envelope: %s", bds_util_error());
+			bds_util_warn("envelope 'hashes': %s", bds_util_error());
 		} else if (rc == 1) {
 			bds_util_warn("envelope: key 'hashes.%s' is missing", keys[i]);
 		} else if ((*outs[i])[0] != '/') {
@@ -117,7 +119,7 @@ static void warn_fallback(const char *label, size_t n, int no_entry, void *arg)
 	if (w->shown++ < 10)
 		bds_util_warn("warning: '%.*s' was indirectly impacted, but %s: distance 0 (see bazel-diff issue #268)",
 		              (int)n, label,
-		              no_entry ? "has no entry in the dep-edges file" : "none of its deps there is impacted");
+		              no_entry ? "has no entry in the dep-edges file" : "none of its deps in the dep-edges file is impacted");
 	w->total++;
 }
 
@@ -126,9 +128,9 @@ static void warn_type_mismatch(const struct bds_diff_hashes *from, const struct 
 	int from_typed = from->typed && !from->untyped, to_typed = to->typed && !to->untyped;
 	int from_untyped = from->untyped && !from->typed, to_untyped = to->untyped && !to->typed;
 	if ((from_typed && to_untyped) || (from_untyped && to_typed))
-		bds_util_warn("warning: '%s' %s target types and '%s' %s: every target compares as changed "
+		bds_util_warn("warning: '%s' has target types and '%s' has none: every target compares as changed "
 		              "(hash both with the same --include-target-type)",
-		              from->path, from_typed ? "has" : "lacks", to->path, to_typed ? "has" : "lacks");
+		              from_typed ? from->path : to->path, from_typed ? to->path : from->path);
 }
 
 static int write_output(const struct args *a, const struct bds_diff_result *r)
@@ -211,10 +213,10 @@ int main(int argc, char **argv)
 	else if (rc < 0)
 		rc = BDS_EXIT_OK;
 	bds_util_free_list(a.types);
-	if (bds_util_close_stdout() < 0) {
+	/* a failed write already reported by run() is not reported twice */
+	if (bds_util_close_stdout() < 0 && (rc == BDS_EXIT_OK || rc == BDS_EXIT_COLD)) {
 		bds_util_warn("%s", bds_util_error());
-		if (rc == BDS_EXIT_OK || rc == BDS_EXIT_COLD)
-			rc = BDS_EXIT_FAIL;
+		rc = BDS_EXIT_FAIL;
 	}
 	return rc;
 }

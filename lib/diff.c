@@ -265,7 +265,7 @@ static int p_skip(struct parser *p, int depth)
 	case 'n':
 		return p_literal(p, "null");
 	case -1:
-		return p_fail(p, p->pos, "unexpected end of input");
+		return p_fail(p, p->pos, "expected a value");
 	default:
 		if (c == '-' || is_digit(c))
 			return p_number(p);
@@ -389,7 +389,7 @@ static int p_member(struct parser *p, int *first, char **key, size_t *klen)
 	if (p_string(p, 1, key, klen) < 0 || p_expect(p, ':', "expected ':'") < 0)
 		return -1;
 	if (p_peek(p) == -1)
-		return p_fail(p, p->pos, "unexpected end of input");
+		return p_fail(p, p->pos, "expected a value");
 	return 1;
 }
 
