@@ -19,6 +19,8 @@
  * pipes open is given this much silence before we stop listening. */
 #define DRAIN_GRACE_MS 500
 
+volatile sig_atomic_t bds_exec_interrupt;
+
 int bds_exec_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
@@ -60,6 +62,9 @@ const char *bds_exec_signal_name(int sig, char buf[16])
 
 char *bds_exec_describe_failure(const struct bds_exec_result *res, double timeout)
 {
+	char buf[16];
+	if (res->interrupted)
+		return bds_util_xasprintf("interrupted by SIG%s (killed)", bds_exec_signal_name(res->interrupted, buf));
 	if (res->timed_out)
 		return bds_util_xasprintf("timed out after %g s (killed)", timeout);
 	if (res->signal[0])
@@ -78,6 +83,20 @@ static int remaining_ms(double deadline, int cap)
 		return 0;
 	double ms = left * 1000.0 + 1;
 	return ms < cap ? (int)ms : cap;
+}
+
+/* Whether the command must be stopped now; says why in res. */
+static int stop(struct bds_exec_result *res, double deadline)
+{
+	if (bds_exec_interrupt) {
+		res->interrupted = bds_exec_interrupt;
+		return 1;
+	}
+	if (deadline > 0 && bds_util_now() >= deadline) {
+		res->timed_out = 1;
+		return 1;
+	}
+	return 0;
 }
 
 /* Child side: never returns. Reports an exec failure's errno through `report`. */
@@ -160,12 +179,11 @@ int bds_exec_run(char *const argv[], const char *cwd, int out_fd, int err_fd, do
 	while (open_streams > 0) {
 		if (!reaped && waitpid(pid, &wstatus, WNOHANG) == pid)
 			reaped = 1;
-		if (!reaped && deadline > 0 && bds_util_now() >= deadline) {
+		if (!reaped && stop(res, deadline)) {
 			kill(-pid, SIGKILL);
-			res->timed_out = 1;
 			break;
 		}
-		if (reaped && deadline > 0 && bds_util_now() >= deadline)
+		if (reaped && (bds_exec_interrupt || (deadline > 0 && bds_util_now() >= deadline)))
 			break; /* a descendant keeps writing after the command ended */
 		/* short polls while the child runs, to notice an exit whose pipes a descendant holds */
 		int ms = reaped ? DRAIN_GRACE_MS : remaining_ms(deadline, 100);
@@ -209,10 +227,8 @@ int bds_exec_run(char *const argv[], const char *cwd, int out_fd, int err_fd, do
 				reaped = w == pid;
 				break;
 			}
-			if (!res->timed_out && deadline > 0 && bds_util_now() >= deadline) {
+			if (!res->timed_out && !res->interrupted && stop(res, deadline))
 				kill(-pid, SIGKILL);
-				res->timed_out = 1;
-			}
 			struct timespec ts = {0, 2 * 1000 * 1000};
 			nanosleep(&ts, NULL);
 		}

@@ -2,13 +2,20 @@
 #ifndef BDS_EXEC_H
 #define BDS_EXEC_H
 
+#include <signal.h>
 #include <stddef.h>
+
+/* Set to a signal number by the caller's handler (installed without SA_RESTART, so waits
+ * wake up) to stop the running command: it is killed as at a deadline, res->interrupted
+ * is set, and other waits of exec and ssh give up. */
+extern volatile sig_atomic_t bds_exec_interrupt;
 
 /* How a command ended, for the local and the ssh transport alike. */
 struct bds_exec_result {
 	int status;      /* exit status; meaningful when signal is "" and timed_out is 0 */
 	char signal[32]; /* "" or the signal's name without "SIG" ("KILL", "TERM") */
 	int timed_out;   /* the deadline expired and the command was killed */
+	int interrupted; /* bds_exec_interrupt's signal when it made us kill the command */
 	double seconds;  /* wall time from start to reaped */
 };
 
@@ -28,7 +35,8 @@ int bds_exec_write_all(int fd, const void *buf, size_t len);
 const char *bds_exec_signal_name(int sig, char buf[16]);
 
 /* The reason part of "command 'X' failed: REASON": "exit status N", "killed by signal
- * SIGX" or "timed out after N s". Malloc'd; NULL when the command succeeded. */
+ * SIGX", "timed out after N s (killed)" or "interrupted by SIGX (killed)". Malloc'd; NULL
+ * when the command succeeded. */
 char *bds_exec_describe_failure(const struct bds_exec_result *res, double timeout);
 
 #endif

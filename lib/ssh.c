@@ -44,9 +44,19 @@ static const char *last_error(struct bds_ssh *s)
 	return msg && *msg ? msg : "unknown libssh2 error";
 }
 
+/* Non-zero while cleaning up: those waits keep their own short deadlines even after an
+ * interrupt, so the remote kill, channel close and disconnect still go out. */
+static int cleaning;
+
 static int expired(double deadline)
 {
-	return deadline > 0 && bds_util_now() >= deadline;
+	return (bds_exec_interrupt && !cleaning) || (deadline > 0 && bds_util_now() >= deadline);
+}
+
+/* Why a wait gave up, for messages. */
+static const char *stopped(void)
+{
+	return bds_exec_interrupt && !cleaning ? "interrupted" : "timed out";
 }
 
 static int poll_ms(double deadline)
@@ -142,10 +152,11 @@ static int tcp_connect(const struct bds_ssh_guest *g, double deadline, char *rea
 static void session_drop(struct bds_ssh *s)
 {
 	if (s->session) {
-		libssh2_session_set_blocking(s->session, 0);
+		cleaning++;
 		double until = bds_util_now() + 1;
 		while (libssh2_session_free(s->session) == LIBSSH2_ERROR_EAGAIN && bds_util_now() < until)
 			wait_socket(s, until);
+		cleaning--;
 		s->session = NULL;
 	}
 	if (s->fd >= 0)
@@ -221,7 +232,7 @@ static int authenticate(struct bds_ssh *s, const struct bds_ssh_guest *g, double
 	while ((rc = libssh2_userauth_publickey_fromfile_ex(s->session, g->user, (unsigned)strlen(g->user), NULL,
 	                                                    g->key, NULL)) == LIBSSH2_ERROR_EAGAIN)
 		if (wait_socket(s, deadline) < 0)
-			return bds_util_fail("authenticate to %s: timed out", s->where);
+			return bds_util_fail("authenticate to %s: %s", s->where, stopped());
 	if (rc != 0)
 		return bds_util_fail("authenticate as '%s' to %s with key '%s': %s (%s)", g->user, s->where, g->key,
 		                     last_error(s), AUTH_HINT);
@@ -252,6 +263,10 @@ struct bds_ssh *bds_ssh_connect(const struct bds_ssh_guest *g, double ready_dead
 			break;
 		if (rc < 0)
 			goto fail;
+		if (bds_exec_interrupt) {
+			bds_util_fail("connect to %s: interrupted", s->where);
+			goto fail;
+		}
 		double now = bds_util_now();
 		if (ready_deadline > 0 && now + backoff >= ready_deadline) {
 			*unreachable = 1;
@@ -273,6 +288,7 @@ void bds_ssh_close(struct bds_ssh *s)
 {
 	if (!s)
 		return;
+	cleaning++;
 	double until = bds_util_now() + 1;
 	if (s->sftp) {
 		while (libssh2_sftp_shutdown(s->sftp) == LIBSSH2_ERROR_EAGAIN && wait_socket(s, until) == 0)
@@ -284,6 +300,7 @@ void bds_ssh_close(struct bds_ssh *s)
 		       wait_socket(s, until) == 0)
 			;
 	session_drop(s);
+	cleaning--;
 	free(s->where);
 	free(s);
 }
@@ -321,7 +338,7 @@ static LIBSSH2_CHANNEL *open_channel(struct bds_ssh *s, double deadline)
 	while (!(ch = libssh2_channel_open_session(s->session)) &&
 	       libssh2_session_last_errno(s->session) == LIBSSH2_ERROR_EAGAIN)
 		if (wait_socket(s, deadline) < 0) {
-			bds_util_fail("open a channel to %s: timed out", s->where);
+			bds_util_fail("open a channel to %s: %s", s->where, stopped());
 			return NULL;
 		}
 	if (!ch)
@@ -339,9 +356,11 @@ static void channel_finish(struct bds_ssh *s, LIBSSH2_CHANNEL *ch, double deadli
 
 static void channel_free(struct bds_ssh *s, LIBSSH2_CHANNEL *ch)
 {
+	cleaning++;
 	double until = bds_util_now() + 1;
 	while (libssh2_channel_free(ch) == LIBSSH2_ERROR_EAGAIN && wait_socket(s, until) == 0)
 		;
+	cleaning--;
 }
 
 /* The stderr filter that takes the pid line out of the stream. */
@@ -398,7 +417,7 @@ static int run_quiet(struct bds_ssh *s, const char *command, double deadline)
 		if (wait_socket(s, deadline) < 0)
 			break;
 	if (rc != 0) {
-		bds_util_fail("run a command on %s: %s", s->where, rc == LIBSSH2_ERROR_EAGAIN ? "timed out" : last_error(s));
+		bds_util_fail("run a command on %s: %s", s->where, rc == LIBSSH2_ERROR_EAGAIN ? stopped() : last_error(s));
 		channel_free(s, ch);
 		return -1;
 	}
@@ -426,7 +445,17 @@ static void kill_remote_group(struct bds_ssh *s, long pid)
 		return;
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "kill -s KILL -- -%ld 2>/dev/null || kill -s KILL %ld 2>/dev/null", pid, pid);
+	cleaning++;
 	run_quiet(s, cmd, bds_util_now() + 5);
+	cleaning--;
+}
+
+static void mark_stopped(struct bds_exec_result *res)
+{
+	if (bds_exec_interrupt)
+		res->interrupted = bds_exec_interrupt;
+	else
+		res->timed_out = 1;
 }
 
 int bds_ssh_exec(struct bds_ssh *s, const char *command, int out_fd, int err_fd, double deadline,
@@ -449,7 +478,7 @@ int bds_ssh_exec(struct bds_ssh *s, const char *command, int out_fd, int err_fd,
 		if (wait_socket(s, deadline) < 0)
 			break;
 	if (r == LIBSSH2_ERROR_EAGAIN) {
-		res->timed_out = 1;
+		mark_stopped(res);
 		rc = 0;
 		goto done;
 	}
@@ -496,7 +525,7 @@ int bds_ssh_exec(struct bds_ssh *s, const char *command, int out_fd, int err_fd,
 		if (libssh2_channel_eof(ch))
 			break;
 		if (wait_socket(s, deadline) < 0) {
-			res->timed_out = 1;
+			mark_stopped(res);
 			kill_remote_group(s, pf->done ? pf->pid : 0);
 			rc = 0;
 			goto done;
@@ -518,8 +547,11 @@ done:
 	if (signame)
 		libssh2_free(s->session, signame);
 	if (ch) {
-		if (res->timed_out)
+		if (res->timed_out || res->interrupted) {
+			cleaning++;
 			channel_finish(s, ch, bds_util_now() + 2);
+			cleaning--;
+		}
 		channel_free(s, ch);
 	}
 	res->seconds = bds_util_now() - start;
@@ -536,7 +568,7 @@ static int sftp_start(struct bds_ssh *s, double deadline)
 	while (!(s->sftp = libssh2_sftp_init(s->session)) &&
 	       libssh2_session_last_errno(s->session) == LIBSSH2_ERROR_EAGAIN)
 		if (wait_socket(s, deadline) < 0)
-			return bds_util_fail("start sftp on %s: timed out", s->where);
+			return bds_util_fail("start sftp on %s: %s", s->where, stopped());
 	if (!s->sftp)
 		return bds_util_fail("start sftp on %s: %s", s->where, last_error(s));
 	return 0;
@@ -565,7 +597,7 @@ static LIBSSH2_SFTP_HANDLE *sftp_open(struct bds_ssh *s, const char *path, unsig
 	while (!(h = libssh2_sftp_open_ex(s->sftp, path, (unsigned)strlen(path), flags, mode, LIBSSH2_SFTP_OPENFILE)) &&
 	       libssh2_session_last_errno(s->session) == LIBSSH2_ERROR_EAGAIN)
 		if (wait_socket(s, deadline) < 0) {
-			bds_util_fail("open '%s' on %s: timed out", path, s->where);
+			bds_util_fail("open '%s' on %s: %s", path, s->where, stopped());
 			return NULL;
 		}
 	if (!h)
@@ -584,10 +616,12 @@ static int sftp_close(struct bds_ssh *s, LIBSSH2_SFTP_HANDLE *h, double deadline
 
 static void sftp_unlink(struct bds_ssh *s, const char *path)
 {
+	cleaning++;
 	double until = bds_util_now() + 5;
 	while (libssh2_sftp_unlink_ex(s->sftp, path, (unsigned)strlen(path)) == LIBSSH2_ERROR_EAGAIN &&
 	       wait_socket(s, until) == 0)
 		;
+	cleaning--;
 }
 
 static char *temp_name(const char *path)
@@ -614,7 +648,7 @@ static int remote_rename(struct bds_ssh *s, const char *from, const char *to, do
 	                                    LIBSSH2_SFTP_RENAME_OVERWRITE | LIBSSH2_SFTP_RENAME_ATOMIC |
 	                                        LIBSSH2_SFTP_RENAME_NATIVE)) == LIBSSH2_ERROR_EAGAIN)
 		if (wait_socket(s, deadline) < 0)
-			return bds_util_fail("rename '%s' on %s: timed out", to, s->where);
+			return bds_util_fail("rename '%s' on %s: %s", to, s->where, stopped());
 	if (rc == 0)
 		return 0;
 	char *const argv[] = {"mv", "-f", "--", (char *)from, (char *)to, NULL};
@@ -661,7 +695,7 @@ int bds_ssh_put(struct bds_ssh *s, const char *local, const char *remote, double
 			ssize_t w = libssh2_sftp_write(h, buf + off, (size_t)n - off);
 			if (w == LIBSSH2_ERROR_EAGAIN) {
 				if (wait_socket(s, deadline) < 0) {
-					bds_util_fail("put '%s' to %s:%s: timed out", local, s->where, remote);
+					bds_util_fail("put '%s' to %s:%s: %s", local, s->where, remote, stopped());
 					goto done;
 				}
 				continue;
@@ -676,7 +710,7 @@ int bds_ssh_put(struct bds_ssh *s, const char *local, const char *remote, double
 	int c = sftp_close(s, h, deadline);
 	h = NULL;
 	if (c != 0) {
-		bds_util_fail("write '%s' on %s: %s", tmp, s->where, c < 0 ? sftp_error(s, c) : "timed out");
+		bds_util_fail("write '%s' on %s: %s", tmp, s->where, c < 0 ? sftp_error(s, c) : stopped());
 		goto done;
 	}
 	if (remote_rename(s, tmp, remote, deadline) < 0)
@@ -720,7 +754,7 @@ int bds_ssh_get(struct bds_ssh *s, const char *remote, const char *local, double
 		ssize_t n = libssh2_sftp_read(h, buf, IO_CHUNK);
 		if (n == LIBSSH2_ERROR_EAGAIN) {
 			if (wait_socket(s, deadline) < 0) {
-				bds_util_fail("get %s:%s to '%s': timed out", s->where, remote, local);
+				bds_util_fail("get %s:%s to '%s': %s", s->where, remote, local, stopped());
 				goto done;
 			}
 			continue;

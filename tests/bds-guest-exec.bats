@@ -157,6 +157,25 @@ two" ]
 	process_gone "$(cat "$T/pid")"
 }
 
+# interrupt_test ENVELOPE: SIGTERM to a running bds-guest-exec kills the command's whole
+# process group (which does not get the signal itself) and fails with 1.
+interrupt_test() {
+	bds-guest-exec -- sh -c 'sleep 30 & echo $! > "$0.tmp" && mv "$0.tmp" "$0"; wait' "$T/pid" \
+		<<<"$1" >"$T/out" 2>"$T/err" 3>&- &
+	local gx=$! rc=0 _
+	for _ in $(seq 100); do [ -e "$T/pid" ] && break; sleep 0.05; done
+	kill -TERM "$gx"
+	wait "$gx" || rc=$?
+	[ "$rc" = 1 ]
+	[ "$(cat "$T/out")" = "" ]
+	[ "$(cat "$T/err")" = "bds-guest-exec: command 'sh -c sleep 30 & echo \$! > \"\$0.tmp\" && mv \"\$0.tmp\" \"\$0\"; wait $T/pid' failed: interrupted by SIGTERM (killed)" ]
+	process_gone "$(cat "$T/pid")"
+}
+
+@test "local: SIGTERM kills the command's process group and is 1" {
+	interrupt_test "$LOCAL_ENV"
+}
+
 @test "local: --put and --get copy atomically, relative to the worktree, modes kept" {
 	printf 'payload\n' > "$T/in"
 	chmod 750 "$T/in"
@@ -252,6 +271,10 @@ out" ]
 	[ "$output" = "" ]
 	[ "$stderr" = "bds-guest-exec: command 'sh -c sleep 30 & echo \$! > \"\$0\"; wait $T/pid' failed: timed out after 1 s (killed)" ]
 	process_gone "$(cat "$T/pid")"
+}
+
+@test "ssh: SIGTERM kills the remote process group and is 1" {
+	interrupt_test "$GUEST_ENV"
 }
 
 @test "ssh: put and get of a 50 MB file over sftp, atomic, replacing existing files" {
