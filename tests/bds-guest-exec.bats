@@ -360,6 +360,14 @@ out" ]
 	[ "$stderr" = "bds-guest-exec: read key '$T/missing': No such file or directory (the key must be an unencrypted ed25519 key: libssh2 1.10 cannot sign RSA with SHA-2, which OpenSSH 9 requires)" ]
 }
 
+@test "ssh: an RSA key, even one the guest trusts, is 1 with the ed25519 hint" {
+	ssh-keygen -q -t rsa -b 2048 -N '' -f "$T/rsa"
+	cat "$T/rsa.pub" >> "$SSH_DIR/authorized_keys"
+	run -1 --separate-stderr bds-guest-exec -- true <<<"$(guest_envelope "$SSH_PORT" "$T/rsa")"
+	[ "$output" = "" ]
+	[[ "$stderr" == "bds-guest-exec: authenticate as 'root' to 127.0.0.1:$SSH_PORT with key '$T/rsa': "*"libssh2 1.10 cannot sign RSA with SHA-2, which OpenSSH 9 requires)" ]]
+}
+
 @test "ssh: a key the guest does not trust is 1" {
 	ssh-keygen -q -t ed25519 -N '' -f "$T/other"
 	run -1 --separate-stderr bds-guest-exec -- true <<<"$(guest_envelope "$SSH_PORT" "$T/other")"
