@@ -20,6 +20,15 @@ setup() {
 	GUEST_ENV=$(guest_envelope)
 }
 
+# Servers a test starts in the background, stopped whatever the test's outcome.
+teardown() {
+	local pid
+	for pid in ${BG_PIDS:-}; do
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+}
+
 # canon JSON: the envelope line with the value of exec.seconds replaced by S, after
 # checking that it is a number.
 canon() {
@@ -332,10 +341,9 @@ out" ]
 	# a listener that never writes a banner
 	perl -MIO::Socket::INET -e '$s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $ARGV[0],
 		Listen => 16, ReuseAddr => 1) or die; sleep 20' "$port" 3>&- &
-	silent=$!
+	BG_PIDS=$!
 	for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
 	run -2 --separate-stderr bds-guest-exec --ready-timeout 1 -- true <<<"$(guest_envelope "$port")"
-	kill "$silent"
 	[[ "$(jq -r .cold.reason <<<"$output")" == "guest 127.0.0.1:$port unreachable after "*"s: no SSH banner or key exchange within the deadline" ]]
 }
 
@@ -345,9 +353,8 @@ out" ]
 	# a second sshd (same keys) on the new port, started after bds-guest-exec begins polling
 	sed "s/^Port .*/Port $port/; s|^PidFile .*|PidFile $T/late.pid|" "$SSH_DIR/sshd_config" > "$T/late_config"
 	(sleep 1; exec /usr/sbin/sshd -f "$T/late_config" -D -e 2>"$T/late.log") 3>&- &
-	late=$!
+	BG_PIDS=$!
 	run -0 --separate-stderr bds-guest-exec --ready-timeout 15 -- echo up <<<"$env"
-	kill "$late" 2>/dev/null || true
 	[ "$stderr" = "up" ]
 }
 
