@@ -199,7 +199,7 @@ static int file_put_file(struct bds_store *s, void *t, const char *name, const c
 		if (k.too_big)
 			bds_util_fail("copy '%s': it grew while being published", path);
 		else if (k.failed)
-			bds_util_fail("write '%s': %s", dst, bds_util_error());
+			bds_store_fail_with("copy to '%s'", dst);
 		goto done;
 	}
 	if (k.size != size) {

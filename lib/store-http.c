@@ -278,7 +278,7 @@ static int request(struct bds_store *s, const char *method, const char *key, str
 	if (rc != CURLE_OK && x->sink && x->sink->too_big) {
 		st = BDS_STORE_INVALID; /* the caller names the limit */
 	} else if (rc != CURLE_OK && x->sink && x->sink->failed) {
-		st = bds_util_fail("%s %s: %s", method, url, bds_util_error());
+		st = bds_store_fail_with("%s %s", method, url);
 	} else if (rc != CURLE_OK && unreachable(rc)) {
 		bds_util_fail("%s %s: %s", method, url, why);
 		st = BDS_STORE_UNAVAILABLE;

@@ -64,6 +64,9 @@ extern const struct bds_store_ops bds_store_http_ops;
 /* Sets s->root for s3 (endpoint from the environment) and s->ops. */
 int bds_store_s3_init(struct bds_store *s);
 
+/* Records "<fmt...>: <the error recorded before>" and returns -1. */
+int bds_store_fail_with(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Local-directory helpers, also used for the cache. */
 int bds_store_mkdirs(const char *path);
 /* Puts directory `tmp` at `final` atomically, replacing (and deleting) what was there. */

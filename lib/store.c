@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@
 #define SINK_BUF ((size_t)1 << 20)
 #define BLOCK 4096
 /* Times an entry is re-read when it changed under us (a concurrent republish). */
-#define FETCH_ATTEMPTS 3
+#define FETCH_ATTEMPTS 5
 
 int bds_store_is_hex(const char *s, size_t n)
 {
@@ -44,6 +45,19 @@ static int valid_name(const char *n)
 		      *p == '.' || *p == '_' || *p == '-'))
 			return 0;
 	return 1;
+}
+
+int bds_store_fail_with(const char *fmt, ...)
+{
+	char *prev = bds_util_xstrdup(bds_util_error());
+	char ctx[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(ctx, sizeof ctx, fmt, ap);
+	va_end(ap);
+	bds_util_fail("%s: %s", ctx, prev);
+	free(prev);
+	return -1;
 }
 
 /* ---- STORE syntax ---- */
@@ -341,7 +355,7 @@ int bds_store_copy_fd(int fd, const char *what, struct bds_store_sink *k)
 out:
 	free(buf);
 	if (rc < 0 && k->failed)
-		bds_util_fail("write copy of '%s': %s", what, bds_util_error());
+		bds_store_fail_with("copy of '%s'", what);
 	return rc;
 }
 
@@ -538,7 +552,6 @@ static int fetch_file(struct bds_store *s, const char *fp, const char *base, con
 	bds_json_get_string(info, "xxh3_128", &want_hash);
 	char *key = key_of(fp, base, name);
 	char *path = bds_util_xasprintf("%s/%s", dir, name);
-	char *w = s->ops->where(s, key);
 	struct bds_store_sink k = {.fd = -1};
 	int st = BDS_STORE_ERROR;
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
@@ -549,22 +562,22 @@ static int fetch_file(struct bds_store *s, const char *fp, const char *base, con
 	bds_store_sink_init(&k, fd, (uint64_t)want_size);
 	st = s->ops->get(s, key, &k);
 	if (st == BDS_STORE_FOUND && bds_store_sink_finish(&k) < 0) {
-		bds_util_fail("write '%s': %s", path, bds_util_error());
+		bds_store_fail_with("'%s'", path);
 		st = BDS_STORE_ERROR;
 	}
 	if (st == BDS_STORE_ABSENT) {
-		bds_util_fail("%s: listed in " METADATA " but missing", w);
+		bds_util_fail("%s: listed in " METADATA " but missing", name);
 		st = BDS_STORE_INVALID;
 	} else if (k.too_big) {
-		bds_util_fail("%s: larger than the %.0f bytes listed in " METADATA, w, want_size);
+		bds_util_fail("%s: larger than the %.0f bytes listed in " METADATA, name, want_size);
 		st = BDS_STORE_INVALID;
 	} else if (st == BDS_STORE_FOUND) {
 		bds_store_sink_digest(&k, hex);
 		if (k.size != (uint64_t)want_size) {
-			bds_util_fail("%s: size %llu, " METADATA " lists %.0f", w, (unsigned long long)k.size, want_size);
+			bds_util_fail("%s: size %llu, " METADATA " lists %.0f", name, (unsigned long long)k.size, want_size);
 			st = BDS_STORE_INVALID;
 		} else if (strcmp(hex, want_hash) != 0) {
-			bds_util_fail("%s: xxh3_128 %s, " METADATA " lists %s", w, hex, want_hash);
+			bds_util_fail("%s: xxh3_128 %s, " METADATA " lists %s", name, hex, want_hash);
 			st = BDS_STORE_INVALID;
 		}
 	}
@@ -572,7 +585,6 @@ out:
 	if (fd >= 0)
 		close(fd);
 	bds_store_sink_free(&k);
-	free(w);
 	free(path);
 	free(key);
 	free(want_hash);
@@ -602,7 +614,7 @@ static int fetch_once(struct bds_store *s, const char *fp, const char *base, con
 		goto out;
 	}
 	if (check_metadata(jv_copy(md), fp, base, driver) < 0) {
-		bds_util_fail("entry %s: %s", ew, bds_util_error());
+		bds_store_fail_with("entry %s", ew);
 		st = BDS_STORE_INVALID;
 		goto out;
 	}
@@ -642,7 +654,7 @@ static int fetch_once(struct bds_store *s, const char *fp, const char *base, con
 	}
 	if (st != BDS_STORE_FOUND) {
 		if (st == BDS_STORE_INVALID)
-			bds_util_fail("entry %s failed verification: %s", ew, bds_util_error());
+			bds_store_fail_with("entry %s failed verification", ew);
 		goto out;
 	}
 	char *tmp_md = bds_util_xasprintf("%s/" METADATA, tmp);

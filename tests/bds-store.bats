@@ -1,0 +1,520 @@
+# bds-store-lookup and bds-store-publish against a local directory, nginx (WebDAV PUT) and
+# s3rver (S3), the servers started on loopback for this file.
+
+load helpers
+load store-helpers
+
+FP=0123456789abcdef0123456789abcdef
+
+setup_file() {
+	REPO="$BATS_FILE_TMPDIR/repo"
+	new_workspace "$REPO"
+	ROOT=$(commit_all "$REPO" root)
+	echo 1 > "$REPO/f"
+	BASE=$(commit_all "$REPO" base)
+	echo 2 > "$REPO/f"
+	MID=$(commit_all "$REPO" mid)
+	echo 3 > "$REPO/f"
+	TARGET=$(commit_all "$REPO" target)
+	# a branch from before the base: not a descendant of any entry
+	git -C "$REPO" checkout -q -b other "$ROOT"
+	echo other > "$REPO/g"
+	OTHER=$(commit_all "$REPO" other)
+	git -C "$REPO" checkout -q -
+	export REPO ROOT BASE MID TARGET OTHER
+	start_nginx
+	start_s3rver
+}
+
+teardown_file() {
+	stop_store_servers
+}
+
+setup() {
+	CACHE="$BATS_TEST_TMPDIR/cache"
+	ENTRY="$BATS_TEST_TMPDIR/entry"
+	export BDS_CACHE="$CACHE"
+}
+
+# store_of KIND: a fresh store location of this test for backend file, http or s3.
+store_of() {
+	case $1 in
+	file) echo "$BATS_TEST_TMPDIR/store" ;;
+	http) echo "$NGINX_URL/dav/t$BATS_TEST_NUMBER" ;;
+	s3) echo "s3://$S3_BUCKET/p/t$BATS_TEST_NUMBER" ;;
+	esac
+}
+
+# make_entry DIR VALUE: base_hashes.json plus a 5 MB mostly-sparse "disk".
+make_entry() {
+	mkdir -p "$1"
+	printf '{"//pkg:a":"%s"}\n' "$2" > "$1/base_hashes.json"
+	rm -f "$1/disk"
+	truncate -s 5M "$1/disk"
+	printf 'head' | dd of="$1/disk" conv=notrunc status=none
+	printf '%s' "$2" | dd of="$1/disk" bs=1 seek=3000000 conv=notrunc status=none
+}
+
+publish_envelope() { # DIR BASE
+	jq -nc --arg d "$1" --arg fp "$FP" --arg b "$2" --arg ws "$REPO" \
+		'{workspace: $ws, entry: {dir: $d, fingerprint: $fp, base: $b, driver: "local",
+		  metadata: {pid: 42, output_base: "/x"}}}'
+}
+
+lookup_envelope() {
+	jq -nc --arg ws "$REPO" --arg fp "$FP" \
+		'{workspace: $ws, fingerprint: {key: $fp, components: {bds: "0.1.0"}}, driver: "local"}'
+}
+
+publish() { # STORE DIR BASE
+	publish_envelope "$2" "$3" | bds-store-publish --store "$1" >/dev/null
+}
+
+lookup() { # STORE REV [options]
+	local store=$1 rev=$2
+	shift 2
+	lookup_envelope | bds-store-lookup --store "$store" --target "$rev" "$@"
+}
+
+# key_file KIND STORE KEY: the server-side file of KEY (file and http backends).
+key_file() {
+	case $1 in
+	file) echo "$2/$3" ;;
+	http) echo "$NGINX_ROOT/dav/t$BATS_TEST_NUMBER/$3" ;;
+	esac
+}
+
+# flip_byte KIND STORE KEY: changes one byte of a stored object, size unchanged.
+flip_byte() {
+	local f
+	if [ "$1" = s3 ]; then
+		f="$BATS_TEST_TMPDIR/obj"
+		s3_curl -o "$f" "$AWS_ENDPOINT_URL/$S3_BUCKET/p/t$BATS_TEST_NUMBER/$3"
+	else
+		f=$(key_file "$1" "$2" "$3")
+	fi
+	printf 'X' | dd of="$f" bs=1 seek=3 conv=notrunc status=none
+	if [ "$1" = s3 ]; then
+		s3_curl -T "$f" "$AWS_ENDPOINT_URL/$S3_BUCKET/p/t$BATS_TEST_NUMBER/$3" >/dev/null
+	fi
+}
+
+delete_key() { # KIND STORE KEY
+	if [ "$1" = s3 ]; then
+		s3_curl -X DELETE "$AWS_ENDPOINT_URL/$S3_BUCKET/p/t$BATS_TEST_NUMBER/$3"
+	else
+		rm "$(key_file "$1" "$2" "$3")"
+	fi
+}
+
+xxh() { xxh128sum "$1" | cut -d' ' -f1; }
+
+# The lookup output expected for ENTRY published as BASE, found at DISTANCE (created_at
+# compared separately).
+expected_lookup() { # STORE DISTANCE
+	jq -nc --arg ws "$REPO" --arg fp "$FP" --arg b "$BASE" --arg t "$TARGET" --arg s "$1" \
+		--argjson d "$2" --arg dir "$CACHE/$FP/$BASE" \
+		--arg bh "$(xxh "$ENTRY/base_hashes.json")" --argjson bs "$(stat -c %s "$ENTRY/base_hashes.json")" \
+		--arg dh "$(xxh "$ENTRY/disk")" \
+		'{workspace: $ws, fingerprint: {key: $fp, components: {bds: "0.1.0"}}, driver: "local",
+		  target: $t,
+		  snapshot: {store: $s, fingerprint: $fp, base: $b, distance: $d, dir: $dir,
+		    metadata: {format: 1, fingerprint: $fp, base: $b, driver: "local", bds_version: "0.1.0",
+		      files: {"base_hashes.json": {size: $bs, xxh3_128: $bh},
+		              disk: {size: 5242880, xxh3_128: $dh}},
+		      driver_state: {pid: 42, output_base: "/x"}}}}'
+}
+
+check_roundtrip() { # KIND
+	local store
+	store=$(store_of "$1")
+	make_entry "$ENTRY" v1
+	run -0 --separate-stderr bds-store-publish --store "$store" < <(publish_envelope "$ENTRY" "$BASE")
+	[ "$output" = "$(publish_envelope "$ENTRY" "$BASE" | jq -cS --arg s "$store" --arg fp "$FP" \
+		--arg b "$BASE" '. + {published: {store: $s, fingerprint: $fp, base: $b}}')" ]
+	[ "$stderr" = "" ]
+
+	run -0 --separate-stderr lookup "$store" "$TARGET"
+	[ "$(jq -cS 'del(.snapshot.metadata.created_at)' <<<"$output")" = "$(expected_lookup "$store" 2 | jq -cS .)" ]
+	[[ "$(jq -r .snapshot.metadata.created_at <<<"$output")" =~ ^20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z$ ]]
+	[ "$stderr" = "" ]
+	cmp "$ENTRY/base_hashes.json" "$CACHE/$FP/$BASE/base_hashes.json"
+	cmp "$ENTRY/disk" "$CACHE/$FP/$BASE/disk"
+	# the metadata in the envelope is the cached metadata.json
+	[ "$(jq -cS . "$CACHE/$FP/$BASE/metadata.json")" = "$(jq -cS .snapshot.metadata <<<"$output")" ]
+	# sparse stays sparse in the cache (5 MB apparent, a few blocks allocated)
+	[ "$(du -k "$CACHE/$FP/$BASE/disk" | cut -f1)" -lt 1024 ]
+}
+
+@test "file store: publish, then lookup at distance 2 gives the exact snapshot and identical files" {
+	check_roundtrip file
+	store=$(store_of file)
+	[ "$(du -k "$store/$FP/$BASE/disk" | cut -f1)" -lt 1024 ]
+	# nothing but the entry in the store
+	[ "$(ls -A "$store/$FP")" = "$BASE" ]
+}
+
+@test "file:// store: publish and lookup" {
+	make_entry "$ENTRY" v1
+	publish "file://$BATS_TEST_TMPDIR/store" "$ENTRY" "$BASE"
+	[ -f "$BATS_TEST_TMPDIR/store/$FP/$BASE/metadata.json" ]
+	run -0 lookup "file://$BATS_TEST_TMPDIR/store" "$TARGET"
+	[ "$(jq -c .snapshot.distance <<<"$output")" = 2 ]
+}
+
+@test "http store (nginx): publish, then lookup at distance 2 gives the exact snapshot and identical files" {
+	check_roundtrip http
+	cmp "$ENTRY/disk" "$NGINX_ROOT/dav/t$BATS_TEST_NUMBER/$FP/$BASE/disk"
+}
+
+@test "s3 store (s3rver): publish, then lookup at distance 2 gives the exact snapshot and identical files" {
+	check_roundtrip s3
+}
+
+check_empty() { # KIND
+	local store
+	store=$(store_of "$1")
+	run -2 --separate-stderr lookup "$store" "$TARGET"
+	local reason="no snapshot for fingerprint $FP within 64 first-parent ancestors of $TARGET"
+	[ "$output" = "$(lookup_envelope | jq -cS --arg t "$TARGET" --arg r "$reason" \
+		'. + {target: $t, cold: {stage: "bds-store-lookup", reason: $r}}')" ]
+	[ "$stderr" = "bds-store-lookup: cold: $reason" ]
+}
+
+@test "file store: empty store is cold (2) with the exact envelope" {
+	check_empty file
+}
+
+@test "http store: empty store is cold (2) with the exact envelope" {
+	check_empty http
+}
+
+@test "s3 store: empty store is cold (2) with the exact envelope" {
+	check_empty s3
+}
+
+check_not_descendant() { # KIND
+	local store
+	store=$(store_of "$1")
+	make_entry "$ENTRY" v1
+	publish "$store" "$ENTRY" "$BASE"
+	run -2 --separate-stderr lookup "$store" "$OTHER"
+	[ "$(jq -r .cold.reason <<<"$output")" = "no snapshot for fingerprint $FP within 64 first-parent ancestors of $OTHER" ]
+	[ "$(jq -r .target <<<"$output")" = "$OTHER" ]
+	# the base itself is found at distance 0; an ancestor of the base is not a descendant
+	run -0 lookup "$store" "$BASE"
+	[ "$(jq -c .snapshot.distance <<<"$output")" = 0 ]
+	run -2 lookup "$store" "$ROOT"
+}
+
+@test "file store: a target that descends from no entry is cold (2)" {
+	check_not_descendant file
+}
+
+@test "http store: a target that descends from no entry is cold (2)" {
+	check_not_descendant http
+}
+
+@test "s3 store: a target that descends from no entry is cold (2)" {
+	check_not_descendant s3
+}
+
+check_corrupt() { # KIND
+	local store
+	store=$(store_of "$1")
+	make_entry "$ENTRY" v1
+	publish "$store" "$ENTRY" "$BASE"
+	flip_byte "$1" "$store" "$FP/$BASE/base_hashes.json"
+	run -2 --separate-stderr lookup "$store" "$TARGET"
+	reason=$(jq -r .cold.reason <<<"$output")
+	[[ "$reason" == "entry "*"/$FP/$BASE failed verification: base_hashes.json: xxh3_128 "*", metadata.json lists $(xxh "$ENTRY/base_hashes.json")" ]]
+	[ "$stderr" = "bds-store-lookup: cold: $reason" ]
+	[ "$(jq -r .cold.stage <<<"$output")" = bds-store-lookup ]
+	# never used: nothing in the cache, and not silently replaced by an older ancestor
+	[ ! -e "$CACHE/$FP/$BASE" ]
+	[ "$(jq 'has("snapshot")' <<<"$output")" = false ]
+}
+
+@test "file store: an entry with one byte flipped is cold (2), the reason names base_hashes.json" {
+	check_corrupt file
+}
+
+@test "http store: an entry with one byte flipped is cold (2), the reason names base_hashes.json" {
+	check_corrupt http
+}
+
+@test "s3 store: an entry with one byte flipped is cold (2), the reason names base_hashes.json" {
+	check_corrupt s3
+}
+
+check_no_metadata() { # KIND
+	local store
+	store=$(store_of "$1")
+	make_entry "$ENTRY" v1
+	publish "$store" "$ENTRY" "$BASE"
+	delete_key "$1" "$store" "$FP/$BASE/metadata.json"
+	run -2 lookup "$store" "$TARGET"
+	[ "$(jq -r .cold.reason <<<"${lines[-1]}")" = "no snapshot for fingerprint $FP within 64 first-parent ancestors of $TARGET" ]
+	[ ! -e "$CACHE/$FP/$BASE" ]
+}
+
+@test "file store: an entry without metadata.json does not exist (2)" {
+	check_no_metadata file
+}
+
+@test "http store: an entry without metadata.json does not exist (2)" {
+	check_no_metadata http
+}
+
+@test "s3 store: an entry without metadata.json does not exist (2)" {
+	check_no_metadata s3
+}
+
+@test "file store: a publish killed half-way leaves nothing visible" {
+	store=$(store_of file)
+	mkdir -p "$ENTRY"
+	echo '{}' > "$ENTRY/base_hashes.json"
+	yes 0123456789abcdef | head -c 20000000 > "$ENTRY/disk"
+	# RLIMIT_FSIZE kills the publisher (SIGXFSZ) in the middle of copying disk
+	run -153 bash -c 'ulimit -f 2048; exec bds-store-publish --store "$1" < "$2"' _ "$store" \
+		<(publish_envelope "$ENTRY" "$BASE")
+	[ ! -e "$store/$FP/$BASE" ]
+	tmp=$(echo "$store/$FP"/.tmp-"$BASE"-*)
+	[ -d "$tmp" ] && [ ! -e "$tmp/metadata.json" ]
+	run -2 lookup "$store" "$TARGET"
+	[ "$(jq -r .cold.reason <<<"${lines[-1]}")" = "no snapshot for fingerprint $FP within 64 first-parent ancestors of $TARGET" ]
+	# a later publish succeeds beside the leftover
+	rm "$ENTRY/disk"
+	publish "$store" "$ENTRY" "$BASE"
+	run -0 lookup "$store" "$TARGET"
+}
+
+check_republish() { # KIND
+	local store
+	store=$(store_of "$1")
+	make_entry "$ENTRY" v1
+	publish "$store" "$ENTRY" "$BASE"
+	run -0 lookup "$store" "$TARGET"
+	[ "$(cat "$CACHE/$FP/$BASE/base_hashes.json")" = '{"//pkg:a":"v1"}' ]
+	make_entry "$ENTRY" v2-longer
+	publish "$store" "$ENTRY" "$BASE"
+	run -0 lookup "$store" "$TARGET"
+	# the republished entry replaces the cached one
+	[ "$(cat "$CACHE/$FP/$BASE/base_hashes.json")" = '{"//pkg:a":"v2-longer"}' ]
+	cmp "$ENTRY/disk" "$CACHE/$FP/$BASE/disk"
+	[ "$(jq -r '.snapshot.metadata.files["base_hashes.json"].xxh3_128' <<<"$output")" = "$(xxh "$ENTRY/base_hashes.json")" ]
+	[ "$(ls -A "$CACHE/$FP")" = "$BASE" ]
+}
+
+@test "file store: republishing the same (fingerprint, base) replaces the entry" {
+	check_republish file
+	store=$(store_of file)
+	[ "$(ls -A "$store/$FP")" = "$BASE" ]
+	[ "$(cat "$store/$FP/$BASE/base_hashes.json")" = '{"//pkg:a":"v2-longer"}' ]
+}
+
+@test "http store: republishing the same (fingerprint, base) replaces the entry" {
+	check_republish http
+}
+
+@test "s3 store: republishing the same (fingerprint, base) replaces the entry" {
+	check_republish s3
+}
+
+@test "file store: readers never see a missing or mixed entry while it is republished" {
+	store=$(store_of file)
+	make_entry "$BATS_TEST_TMPDIR/e1" v1
+	make_entry "$BATS_TEST_TMPDIR/e2" v2-longer
+	publish "$store" "$BATS_TEST_TMPDIR/e1" "$BASE"
+	(
+		for i in 1 2 3 4 5 6 7 8 9 10; do
+			publish "$store" "$BATS_TEST_TMPDIR/e2" "$BASE"
+			publish "$store" "$BATS_TEST_TMPDIR/e1" "$BASE"
+		done
+	) 3>&- &
+	writer=$!
+	for n in $(seq 15); do
+		run -0 lookup "$store" "$TARGET" --cache "$BATS_TEST_TMPDIR/c$n"
+		got=$(cat "$BATS_TEST_TMPDIR/c$n/$FP/$BASE/base_hashes.json")
+		[ "$got" = '{"//pkg:a":"v1"}' ] || [ "$got" = '{"//pkg:a":"v2-longer"}' ]
+	done
+	wait "$writer"
+	[ "$(ls -A "$store/$FP")" = "$BASE" ]
+}
+
+@test "a verified cache entry is reused; a damaged one is fetched again" {
+	store=$(store_of http)
+	make_entry "$ENTRY" v1
+	publish "$store" "$ENTRY" "$BASE"
+	run -0 lookup "$store" "$TARGET"
+	# without the data file on the server, only the cache can answer
+	mv "$NGINX_ROOT/dav/t$BATS_TEST_NUMBER/$FP/$BASE/disk" "$BATS_TEST_TMPDIR/disk.saved"
+	run -0 lookup "$store" "$TARGET"
+	cmp "$ENTRY/disk" "$CACHE/$FP/$BASE/disk"
+	# a damaged cache copy is not trusted: it is fetched again
+	printf 'X' | dd of="$CACHE/$FP/$BASE/disk" bs=1 seek=10 conv=notrunc status=none
+	run -2 lookup "$store" "$TARGET"
+	[[ "$(jq -r .cold.reason <<<"${lines[-1]}")" == "entry $store/$FP/$BASE failed verification: disk: listed in metadata.json but missing" ]]
+	mv "$BATS_TEST_TMPDIR/disk.saved" "$NGINX_ROOT/dav/t$BATS_TEST_NUMBER/$FP/$BASE/disk"
+	run -0 lookup "$store" "$TARGET"
+	cmp "$ENTRY/disk" "$CACHE/$FP/$BASE/disk"
+}
+
+@test "--max-distance bounds the walk: 0 is the target itself" {
+	store=$(store_of file)
+	make_entry "$ENTRY" v1
+	publish "$store" "$ENTRY" "$BASE"
+	run -2 lookup "$store" "$TARGET" --max-distance 0
+	[ "$(jq -r .cold.reason <<<"${lines[-1]}")" = "no snapshot for fingerprint $FP within 0 first-parent ancestors of $TARGET" ]
+	run -2 lookup "$store" "$TARGET" --max-distance 1
+	run -0 lookup "$store" "$TARGET" --max-distance 2
+	[ "$(jq -c .snapshot.distance <<<"$output")" = 2 ]
+	run -0 lookup "$store" "$BASE" --max-distance 0
+	[ "$(jq -c .snapshot.distance <<<"$output")" = 0 ]
+	run -0 lookup "$store" "$MID" --max-distance 1
+	[ "$(jq -c .snapshot.distance <<<"$output")" = 1 ]
+	run -64 lookup "$store" "$TARGET" --max-distance -1
+	run -64 lookup "$store" "$TARGET" --max-distance x
+}
+
+@test "the nearest entry wins" {
+	store=$(store_of file)
+	make_entry "$ENTRY" v1
+	publish "$store" "$ENTRY" "$BASE"
+	publish "$store" "$ENTRY" "$MID"
+	run -0 lookup "$store" "$TARGET"
+	[ "$(jq -r '.snapshot | "\(.base) \(.distance)"' <<<"$output")" = "$MID 1" ]
+}
+
+@test "a cold envelope passes through both binaries byte-identical (2)" {
+	cold='{"cold":{"reason":"upstream said so","stage":"bds-fingerprint"},"workspace":"/w","zz":[1,2]}'
+	run -2 --separate-stderr bds-store-lookup --store "$(store_of file)" --target HEAD <<<"$cold"
+	[ "$output" = "$cold" ]
+	[ "$stderr" = "" ]
+	run -2 --separate-stderr bds-store-publish --store "$(store_of http)" <<<"$cold"
+	[ "$output" = "$cold" ]
+	[ "$stderr" = "" ]
+	[ ! -e "$(store_of file)" ]
+}
+
+@test "empty or invalid input fails (1), never cold" {
+	for cmd in "bds-store-lookup --target HEAD" bds-store-publish; do
+		run -1 --separate-stderr $cmd --store "$(store_of file)" < /dev/null
+		[ "$output" = "" ]
+		[[ "$stderr" == *"empty input"* ]]
+		run -1 --separate-stderr $cmd --store "$(store_of file)" <<<'{"workspace":'
+		[ "$output" = "" ]
+		[[ "$stderr" == *"read envelope"* ]]
+		run -1 $cmd --store "$(store_of file)" <<<'[1]'
+	done
+}
+
+@test "usage errors (64): missing --store or --target, unknown scheme, relative path" {
+	run -64 bds-store-lookup --target HEAD < /dev/null
+	[[ "$output" == *"missing --store STORE"* ]]
+	run -64 bds-store-lookup --store /tmp/x < /dev/null
+	[[ "$output" == *"missing --target REV"* ]]
+	run -64 bds-store-publish < /dev/null
+	[[ "$output" == *"missing --store STORE"* ]]
+	run -64 bds-store-publish --store ftp://host/x < /dev/null
+	[[ "$output" == *"store 'ftp://host/x': unknown scheme"* ]]
+	run -64 bds-store-lookup --store relative/dir --target HEAD < /dev/null
+	[[ "$output" == *"unknown scheme"* ]]
+	run -64 bds-store-lookup --store http://user:pw@h/x --target HEAD < /dev/null
+	[[ "$output" == *"without credentials"* ]]
+	run -64 bds-store-publish --store s3:// < /dev/null
+	run -64 bds-store-publish --store /x extra < /dev/null
+	run -0 bds-store-lookup --help
+	[[ "$output" == usage:* ]]
+}
+
+@test "bad envelopes fail (1): unknown target, missing keys" {
+	store=$(store_of file)
+	run -1 --separate-stderr bds-store-lookup --store "$store" --target no-such-rev < <(lookup_envelope)
+	[ "$stderr" = "bds-store-lookup: unknown revision 'no-such-rev' in '$REPO'" ]
+	run -1 --separate-stderr bds-store-lookup --store "$store" --target HEAD <<<'{"workspace":"/w","driver":"local"}'
+	[[ "$stderr" == *"no \`fingerprint\` object"* ]]
+	run -1 --separate-stderr bds-store-lookup --store "$store" --target HEAD <<<'{"workspace":"/w","driver":"local","fingerprint":{"key":"ABC"}}'
+	[[ "$stderr" == *"32 lowercase hex"* ]]
+	run -1 --separate-stderr bds-store-publish --store "$store" <<<'{"workspace":"/w"}'
+	[[ "$stderr" == *"no \`entry\` object"* ]]
+	mkdir -p "$ENTRY"
+	run -1 --separate-stderr bds-store-publish --store "$store" < <(publish_envelope "$ENTRY" "$BASE")
+	[ "$stderr" = "bds-store-publish: entry '$ENTRY': no base_hashes.json" ]
+	echo '{}' > "$ENTRY/base_hashes.json"
+	mkdir "$ENTRY/sub"
+	run -1 --separate-stderr bds-store-publish --store "$store" < <(publish_envelope "$ENTRY" "$BASE")
+	[[ "$stderr" == *"'$ENTRY/sub': not a regular file"* ]]
+	[ ! -e "$store/$FP/$BASE" ]
+}
+
+@test "metadata.json naming another driver or base fails verification (2)" {
+	store=$(store_of file)
+	make_entry "$ENTRY" v1
+	publish "$store" "$ENTRY" "$BASE"
+	run -2 bds-store-lookup --store "$store" --target "$TARGET" \
+		< <(lookup_envelope | jq -c '.driver = "qemu"')
+	[[ "$(jq -r .cold.reason <<<"${lines[-1]}")" == "entry $store/$FP/$BASE: metadata.json: driver is not qemu" ]]
+	mv "$store/$FP/$BASE" "$store/$FP/$MID"
+	run -2 lookup "$store" "$TARGET"
+	[[ "$(jq -r .cold.reason <<<"${lines[-1]}")" == "entry $store/$FP/$MID: metadata.json: base is not $MID" ]]
+	echo 'not json' > "$store/$FP/$MID/metadata.json"
+	run -2 lookup "$store" "$TARGET"
+	[[ "$(jq -r .cold.reason <<<"${lines[-1]}")" == "entry $store/$FP/$MID: parse 'metadata.json': "* ]]
+}
+
+@test "unreachable http store is cold (2) with the URL in the message" {
+	port=$(random_port)
+	run -2 --separate-stderr lookup "http://127.0.0.1:$port/x" "$TARGET"
+	url="http://127.0.0.1:$port/x/$FP/$TARGET/metadata.json"
+	[[ "$stderr" == "bds-store-lookup: cold: GET $url: "*"onnect"* ]]
+	[[ "$(jq -r .cold.reason <<<"$output")" == "GET $url: "* ]]
+	# publishing there is a failure, not cold
+	make_entry "$ENTRY" v1
+	run -1 --separate-stderr bds-store-publish --store "http://127.0.0.1:$port/x" < <(publish_envelope "$ENTRY" "$BASE")
+	[[ "$stderr" == "bds-store-publish: DELETE http://127.0.0.1:$port/x/$FP/$BASE/metadata.json: "* ]]
+}
+
+@test "unreachable s3 endpoint is cold (2) with the URL in the message" {
+	port=$(random_port)
+	AWS_ENDPOINT_URL="http://127.0.0.1:$port" run -2 --separate-stderr lookup "s3://$S3_BUCKET/p" "$TARGET"
+	[[ "$stderr" == "bds-store-lookup: cold: GET http://127.0.0.1:$port/$S3_BUCKET/p/$FP/$TARGET/metadata.json: "* ]]
+}
+
+@test "a server error (503) is cold (2) with the URL" {
+	run -2 --separate-stderr lookup "$NGINX_URL/broken/x" "$TARGET"
+	[ "$stderr" = "bds-store-lookup: cold: GET $NGINX_URL/broken/x/$FP/$TARGET/metadata.json: HTTP 503" ]
+}
+
+@test "a store that never answers is cold (2) within BDS_STORE_TIMEOUT" {
+	port=$(random_port)
+	node -e 'require("net").createServer(() => {}).listen(+process.argv[1], "127.0.0.1")' "$port" 3>&- &
+	pid=$!
+	wait_port "$port" "$pid"
+	start=$(date +%s)
+	BDS_STORE_TIMEOUT=1 run -2 --separate-stderr lookup "http://127.0.0.1:$port/x" "$TARGET"
+	kill "$pid"
+	wait "$pid" || true
+	[ $(($(date +%s) - start)) -le 5 ]
+	[[ "$stderr" == "bds-store-lookup: cold: GET http://127.0.0.1:$port/x/$FP/$TARGET/metadata.json: "*"imed out"* ]]
+	BDS_STORE_TIMEOUT=0 run -1 lookup "http://127.0.0.1:$port/x" "$TARGET"
+	[[ "$output" == *"BDS_STORE_TIMEOUT '0'"* ]]
+}
+
+@test "HTTP 403 is a failure (1) with a clear message, not cold" {
+	run -1 --separate-stderr lookup "$NGINX_URL/forbidden/x" "$TARGET"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-store-lookup: GET $NGINX_URL/forbidden/x/$FP/$TARGET/metadata.json: HTTP 403: access denied, check the credentials (~/.netrc)" ]
+}
+
+@test "bad S3 credentials are a failure (1) with a clear message, for lookup and publish" {
+	# s3rver checks the access key id (not the SigV4 signature itself)
+	AWS_ACCESS_KEY_ID=WRONG run -1 --separate-stderr lookup "s3://$S3_BUCKET/p" "$TARGET"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-store-lookup: GET $AWS_ENDPOINT_URL/$S3_BUCKET/p/$FP/$TARGET/metadata.json: HTTP 403 (InvalidAccessKeyId): access denied, check the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)" ]
+	make_entry "$ENTRY" v1
+	AWS_ACCESS_KEY_ID=WRONG run -1 --separate-stderr bds-store-publish --store "s3://$S3_BUCKET/p" < <(publish_envelope "$ENTRY" "$BASE")
+	[[ "$stderr" == *"HTTP 403 (InvalidAccessKeyId): access denied"* ]]
+	AWS_SECRET_ACCESS_KEY= run -1 --separate-stderr lookup "s3://$S3_BUCKET/p" "$TARGET"
+	[ "$stderr" = "bds-store-lookup: store 's3://$S3_BUCKET/p': AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not" ]
+}

@@ -1,0 +1,127 @@
+# Store test servers: nginx (WebDAV PUT/DELETE) and s3rver on random loopback ports.
+# Load after helpers. start_* run in setup_file and record their state under
+# $BATS_FILE_TMPDIR; stop_store_servers (teardown_file) stops them.
+
+S3RVER="$BDS_TOP/build/npm/node_modules/.bin/s3rver"
+S3_BUCKET=bds
+
+# port_in_use PORT: does something accept connections on 127.0.0.1:PORT?
+port_in_use() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# random_port: a port nothing listens on now (a start retries if it loses a race).
+random_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		port_in_use "$p" || break
+	done
+	echo "$p"
+}
+
+# wait_port PORT PID: until PORT accepts (0) or PID dies / 10 s pass (1).
+wait_port() {
+	local i
+	for i in $(seq 100); do
+		port_in_use "$1" && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# start_nginx: sets NGINX_PORT, NGINX_ROOT (the served directory) and NGINX_URL.
+# /dav/ accepts PUT and DELETE; /broken/ answers 503 and /forbidden/ 403.
+start_nginx() {
+	local dir="$BATS_FILE_TMPDIR/nginx" try
+	mkdir -p "$dir/root/dav" "$dir/tmp"
+	NGINX_ROOT="$dir/root"
+	for try in 1 2 3 4 5; do
+		NGINX_PORT=$(random_port)
+		cat > "$dir/nginx.conf" <<-EOF
+			daemon on;
+			master_process off;
+			pid $dir/nginx.pid;
+			error_log $dir/error.log warn;
+			events { worker_connections 64; }
+			http {
+			    access_log off;
+			    client_body_temp_path $dir/tmp/body;
+			    proxy_temp_path $dir/tmp/proxy;
+			    fastcgi_temp_path $dir/tmp/fastcgi;
+			    client_max_body_size 0;
+			    server {
+			        listen 127.0.0.1:$NGINX_PORT;
+			        root $dir/root;
+			        location /dav/ {
+			            dav_methods PUT DELETE MOVE;
+			            create_full_put_path on;
+			            dav_access user:rw group:r all:r;
+			        }
+			        location /broken/ { return 503; }
+			        location /forbidden/ { return 403; }
+			    }
+			}
+		EOF
+		rm -f "$dir/nginx.pid"
+		if nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf" 2>>"$dir/start.log" &&
+			wait_port "$NGINX_PORT" "$(cat "$dir/nginx.pid")"; then
+			NGINX_URL="http://127.0.0.1:$NGINX_PORT"
+			export NGINX_PORT NGINX_ROOT NGINX_URL
+			return 0
+		fi
+	done
+	cat "$dir/start.log" "$dir/error.log" >&2
+	return 1
+}
+
+# start_s3rver: sets S3_PORT and the AWS_* environment for bucket $S3_BUCKET.
+start_s3rver() {
+	local dir="$BATS_FILE_TMPDIR/s3rver" try pid
+	mkdir -p "$dir/data"
+	for try in 1 2 3 4 5; do
+		S3_PORT=$(random_port)
+		"$S3RVER" -d "$dir/data" -a 127.0.0.1 -p "$S3_PORT" --silent \
+			--configure-bucket "$S3_BUCKET" >"$dir/log" 2>&1 3>&- &
+		pid=$!
+		echo "$pid" > "$dir/pid"
+		if wait_port "$S3_PORT" "$pid"; then
+			export S3_PORT
+			export AWS_ENDPOINT_URL="http://127.0.0.1:$S3_PORT"
+			export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1
+			unset AWS_SESSION_TOKEN AWS_DEFAULT_REGION
+			return 0
+		fi
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	cat "$dir/log" >&2
+	return 1
+}
+
+stop_store_servers() {
+	local f pid
+	f="$BATS_FILE_TMPDIR/nginx/nginx.pid"
+	if [ -s "$f" ]; then
+		pid=$(cat "$f")
+		kill -QUIT "$pid" 2>/dev/null || true
+		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$pid" 2>/dev/null || true
+		rm -f "$f"
+	fi
+	f="$BATS_FILE_TMPDIR/s3rver/pid"
+	if [ -s "$f" ]; then
+		pid=$(cat "$f")
+		kill "$pid" 2>/dev/null || true
+		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$pid" 2>/dev/null || true
+		rm -f "$f"
+	fi
+}
+
+# s3_curl ARGS...: curl signed for s3rver (to tamper with objects behind bds's back).
+s3_curl() {
+	curl -sS -f --aws-sigv4 "aws:amz:$AWS_REGION:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+		-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$@"
+}
