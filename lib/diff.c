@@ -839,16 +839,6 @@ void bds_diff_impacted(const struct bds_diff_hashes *from, const struct bds_diff
 	}
 }
 
-/* The item for a dependency label, or NULL when that label is not impacted. */
-static struct bds_diff_item *item_for(struct bds_diff_result *r, const struct bds_diff_hashes *to, const char *s,
-                                      size_t n)
-{
-	size_t i = index_get(to->index, s, n);
-	if (!i || !r->item_of_target[i - 1])
-		return NULL;
-	return &r->items[r->item_of_target[i - 1] - 1];
-}
-
 /* pkg(x) = x.split(":")[0] */
 static size_t pkg_len(const char *s, size_t n)
 {
@@ -856,95 +846,120 @@ static size_t pkg_len(const char *s, size_t n)
 	return c ? (size_t)(c - s) : n;
 }
 
-struct frame {
-	size_t item;
-	size_t next; /* next dep to visit */
+#define UNRESOLVED SIZE_MAX
+
+/* The distance pass resolves each label at most once: edges to item numbers, items to
+ * their dep lists. */
+struct dist {
+	struct bds_diff_result *r;
+	const struct bds_diff_hashes *to;
+	const struct bds_diff_deps *deps;
+	size_t *edge;         /* per dep label: item index + 1, 0 when not impacted, or UNRESOLVED */
+	unsigned char *state; /* per item */
+	struct frame {
+		size_t item;
+		const struct bds_diff_list *list; /* NULL: no entry in the dep-edges file */
+		size_t next;                      /* next dep to visit */
+	} *stack;
 };
 
 enum { UNSEEN = 0, ACTIVE, DONE };
 
+/* The item a dep label names (index + 1), or 0 when that label is not impacted. */
+static size_t edge_item(struct dist *x, size_t k)
+{
+	if (x->edge[k] == UNRESOLVED) {
+		const struct bds_diff_str *d = &x->deps->labels[k];
+		size_t t = index_get(x->to->index, d->s, d->n);
+		x->edge[k] = t ? x->r->item_of_target[t - 1] : 0;
+	}
+	return x->edge[k];
+}
+
+/* Computes the item `root` and everything it needs, depth first, on an explicit stack
+ * (dependency chains can be deeper than the C stack). */
+static int distance_of(struct dist *x, size_t root, void (*warn)(const char *, size_t, int, void *), void *arg)
+{
+	struct bds_diff_item *items = x->r->items;
+	size_t top = 0;
+	x->stack[top++] = (struct frame){root, NULL, 0};
+	while (top > 0) {
+		struct frame *f = &x->stack[top - 1];
+		struct bds_diff_item *it = &items[f->item];
+		if (x->state[f->item] == UNSEEN) {
+			size_t li = it->direct ? 0 : index_get(x->deps->index, it->to->label, it->to->label_len);
+			const struct bds_diff_list *l = li ? &x->deps->lists[li - 1] : NULL;
+			int impacted = 0;
+			for (size_t k = 0; l && k < l->n && !impacted; k++)
+				impacted = edge_item(x, l->first + k) != 0;
+			if (it->direct || !impacted) {
+				/* DIRECT; or the fallback of bazel-diff issue #268 */
+				if (!it->direct && warn)
+					warn(it->to->label, it->to->label_len, l == NULL, arg);
+				it->target_distance = it->package_distance = 0;
+				x->state[f->item] = DONE;
+				top--;
+				continue;
+			}
+			f->list = l;
+			x->state[f->item] = ACTIVE;
+		}
+		/* descend into the next dependency not computed yet */
+		const struct bds_diff_list *l = f->list;
+		size_t child = 0;
+		for (; f->next < l->n; f->next++) {
+			size_t di = edge_item(x, l->first + f->next);
+			if (!di || x->state[di - 1] == DONE)
+				continue;
+			if (x->state[di - 1] == ACTIVE)
+				return bds_util_fail("dep-edges '%s': dependency cycle through '%s'", x->deps->path,
+				                     it->to->label);
+			child = di;
+			break;
+		}
+		if (child) {
+			x->stack[top++] = (struct frame){child - 1, NULL, 0};
+			continue;
+		}
+		/* all dependencies done: the two minima, independently */
+		int td = -1, pd = -1;
+		size_t lp = pkg_len(it->to->label, it->to->label_len);
+		for (size_t k = 0; k < l->n; k++) {
+			size_t di = edge_item(x, l->first + k);
+			if (!di)
+				continue;
+			const struct bds_diff_str *d = &x->deps->labels[l->first + k];
+			int cross = !same(it->to->label, lp, d->s, pkg_len(d->s, d->n));
+			int t1 = items[di - 1].target_distance + 1, p1 = items[di - 1].package_distance + cross;
+			if (td < 0 || t1 < td)
+				td = t1;
+			if (pd < 0 || p1 < pd)
+				pd = p1;
+		}
+		it->target_distance = td;
+		it->package_distance = pd;
+		x->state[f->item] = DONE;
+		top--;
+	}
+	return 0;
+}
+
 int bds_diff_distances(struct bds_diff_result *r, const struct bds_diff_hashes *to, const struct bds_diff_deps *deps,
                        void (*warn)(const char *label, size_t n, int no_entry, void *arg), void *arg)
 {
-	/* An explicit stack: dependency chains can be deeper than the C stack. */
-	unsigned char *state = bds_util_xcalloc(r->count ? r->count : 1, 1);
-	struct frame *stack = bds_util_xmalloc((r->count ? r->count : 1) * sizeof *stack);
+	struct dist x = {r, to, deps, NULL, NULL, NULL};
 	int rc = 0;
-	for (size_t root = 0; root < r->count && rc == 0; root++) {
-		if (state[root] == DONE)
-			continue;
-		size_t top = 0;
-		stack[top++] = (struct frame){root, 0};
-		while (top > 0) {
-			struct frame *f = &stack[top - 1];
-			struct bds_diff_item *it = &r->items[f->item];
-			const struct bds_diff_list *l = NULL;
-			size_t li = 0;
-			if (!it->direct)
-				li = index_get(deps->index, it->to->label, it->to->label_len);
-			if (li)
-				l = &deps->lists[li - 1];
-			if (state[f->item] == UNSEEN) {
-				size_t impacted = 0;
-				for (size_t k = 0; l && k < l->n && !impacted; k++)
-					impacted += item_for(r, to, deps->labels[l->first + k].s, deps->labels[l->first + k].n) != NULL;
-				if (it->direct || !impacted) {
-					/* DIRECT; or the fallback of bazel-diff issue #268 */
-					if (!it->direct && warn)
-						warn(it->to->label, it->to->label_len, l == NULL, arg);
-					it->target_distance = it->package_distance = 0;
-					state[f->item] = DONE;
-					top--;
-					continue;
-				}
-				state[f->item] = ACTIVE;
-			}
-			/* descend into the next dependency not computed yet */
-			int pushed = 0;
-			while (f->next < l->n) {
-				const struct bds_diff_str *d = &deps->labels[l->first + f->next];
-				struct bds_diff_item *di = item_for(r, to, d->s, d->n);
-				size_t dix = di ? (size_t)(di - r->items) : 0;
-				if (!di || state[dix] == DONE) {
-					f->next++;
-					continue;
-				}
-				if (state[dix] == ACTIVE) {
-					rc = bds_util_fail("dep-edges '%s': dependency cycle through '%s'", deps->path, it->to->label);
-					break;
-				}
-				stack[top++] = (struct frame){dix, 0};
-				pushed = 1;
-				break;
-			}
-			if (rc)
-				break;
-			if (pushed)
-				continue;
-			/* all dependencies done: the two minima, independently */
-			int td = -1, pd = -1;
-			size_t lp = pkg_len(it->to->label, it->to->label_len);
-			for (size_t k = 0; k < l->n; k++) {
-				const struct bds_diff_str *d = &deps->labels[l->first + k];
-				struct bds_diff_item *di = item_for(r, to, d->s, d->n);
-				if (!di)
-					continue;
-				size_t dp = pkg_len(d->s, d->n);
-				int cross = !same(it->to->label, lp, d->s, dp);
-				int t1 = di->target_distance + 1, p1 = di->package_distance + cross;
-				if (td < 0 || t1 < td)
-					td = t1;
-				if (pd < 0 || p1 < pd)
-					pd = p1;
-			}
-			it->target_distance = td;
-			it->package_distance = pd;
-			state[f->item] = DONE;
-			top--;
-		}
-	}
-	free(stack);
-	free(state);
+	x.edge = bds_util_xmalloc((deps->nlabels ? deps->nlabels : 1) * sizeof *x.edge);
+	for (size_t k = 0; k < deps->nlabels; k++)
+		x.edge[k] = UNRESOLVED;
+	x.state = bds_util_xcalloc(r->count ? r->count : 1, 1);
+	x.stack = bds_util_xmalloc((r->count ? r->count : 1) * sizeof *x.stack);
+	for (size_t i = 0; i < r->count && rc == 0; i++)
+		if (x.state[i] != DONE)
+			rc = distance_of(&x, i, warn, arg);
+	free(x.stack);
+	free(x.state);
+	free(x.edge);
 	return rc;
 }
 
