@@ -346,12 +346,18 @@ static LIBSSH2_CHANNEL *open_channel(struct bds_ssh *s, double deadline)
 	return ch;
 }
 
-static void channel_finish(struct bds_ssh *s, LIBSSH2_CHANNEL *ch, double deadline)
+/* Closes our side and waits for the guest's close, which comes after the exit status.
+ * Returns 0, or -1 when the deadline passed first (the command may still run). */
+static int channel_finish(struct bds_ssh *s, LIBSSH2_CHANNEL *ch, double deadline)
 {
-	while (libssh2_channel_close(ch) == LIBSSH2_ERROR_EAGAIN && wait_socket(s, deadline) == 0)
-		;
-	while (libssh2_channel_wait_closed(ch) == LIBSSH2_ERROR_EAGAIN && wait_socket(s, deadline) == 0)
-		;
+	int rc;
+	while ((rc = libssh2_channel_close(ch)) == LIBSSH2_ERROR_EAGAIN)
+		if (wait_socket(s, deadline) < 0)
+			return -1;
+	while ((rc = libssh2_channel_wait_closed(ch)) == LIBSSH2_ERROR_EAGAIN)
+		if (wait_socket(s, deadline) < 0)
+			return -1;
+	return rc == 0 ? 0 : -1;
 }
 
 static void channel_free(struct bds_ssh *s, LIBSSH2_CHANNEL *ch)
@@ -496,6 +502,8 @@ int bds_ssh_exec(struct bds_ssh *s, const char *command, int out_fd, int err_fd,
 	 * deadlocks as soon as the command writes enough to the other. */
 	for (;;) {
 		int progress = 0, failed = 0;
+		if (expired(deadline))
+			goto stop; /* even while output keeps coming */
 		ssize_t n = libssh2_channel_read(ch, buf, IO_CHUNK);
 		if (n > 0) {
 			progress = 1;
@@ -524,24 +532,31 @@ int bds_ssh_exec(struct bds_ssh *s, const char *command, int out_fd, int err_fd,
 			continue;
 		if (libssh2_channel_eof(ch))
 			break;
-		if (wait_socket(s, deadline) < 0) {
-			mark_stopped(res);
-			kill_remote_group(s, pf->done ? pf->pid : 0);
-			rc = 0;
-			goto done;
-		}
+		if (wait_socket(s, deadline) < 0)
+			goto stop;
 	}
 	if (pf->len > 0 && bds_exec_write_all(err_fd, pf->line, pf->len) < 0) {
 		bds_util_fail("write the command's error output: %s", strerror(errno));
 		goto done;
 	}
-	channel_finish(s, ch, deadline);
+	/* the command closed its output but may still run: the exit status needs the close */
+	if (channel_finish(s, ch, deadline) < 0) {
+		if (expired(deadline))
+			goto stop;
+		bds_util_fail("wait for the command's end on %s: %s", s->where, last_error(s));
+		goto done;
+	}
 	size_t siglen = 0;
 	libssh2_channel_get_exit_signal(ch, &signame, &siglen, NULL, NULL, NULL, NULL);
 	if (signame && siglen > 0)
 		snprintf(res->signal, sizeof res->signal, "%.*s", (int)siglen, signame);
 	else
 		res->status = libssh2_channel_get_exit_status(ch);
+	rc = 0;
+	goto done;
+stop:
+	mark_stopped(res);
+	kill_remote_group(s, pf->done ? pf->pid : 0);
 	rc = 0;
 done:
 	if (signame)

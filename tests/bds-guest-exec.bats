@@ -282,6 +282,28 @@ out" ]
 	process_gone "$(cat "$T/pid")"
 }
 
+@test "ssh: --timeout stops a command that never stops writing" {
+	start=$(date +%s)
+	run -1 --separate-stderr bds-guest-exec --timeout 1 --stdout "$T/out" -- sh -c 'while :; do echo y; done' <<<"$GUEST_ENV"
+	[ "$(($(date +%s) - start))" -le 5 ]
+	[ "$stderr" = "bds-guest-exec: command 'sh -c while :; do echo y; done' failed: timed out after 1 s (killed)" ]
+	[ ! -e "$T/out" ]
+}
+
+@test "ssh: --timeout stops a command that closed its output but keeps running" {
+	start=$(date +%s)
+	run -1 --separate-stderr bds-guest-exec --timeout 1 -- sh -c 'echo $$ > "$0"; exec >/dev/null 2>&1; sleep 30' "$T/pid" <<<"$GUEST_ENV"
+	[ "$(($(date +%s) - start))" -le 5 ]
+	[ "$stderr" = "bds-guest-exec: command 'sh -c echo \$\$ > \"\$0\"; exec >/dev/null 2>&1; sleep 30 $T/pid' failed: timed out after 1 s (killed)" ]
+	process_gone "$(cat "$T/pid")"
+}
+
+@test "local: --timeout stops a command that closed its output but keeps running" {
+	run -1 --separate-stderr bds-guest-exec --timeout 1 -- sh -c 'echo $$ > "$0"; exec >/dev/null 2>&1; sleep 30' "$T/pid" <<<"$LOCAL_ENV"
+	[ "$stderr" = "bds-guest-exec: command 'sh -c echo \$\$ > \"\$0\"; exec >/dev/null 2>&1; sleep 30 $T/pid' failed: timed out after 1 s (killed)" ]
+	process_gone "$(cat "$T/pid")"
+}
+
 @test "ssh: SIGTERM kills the remote process group and is 1" {
 	interrupt_test "$GUEST_ENV"
 }
