@@ -171,12 +171,12 @@ static char *cache_dir(const char *opt)
 }
 
 /* Reads the keys this stage needs. 0, or -1 (error recorded). */
-static int read_input(jv env, char **ws, char **fp, char **driver)
+static int read_input(const jv *env, char **ws, char **fp, char **driver)
 {
-	int r = bds_json_get_string(jv_copy(env), "workspace", ws);
+	int r = bds_json_get_string(jv_copy(*env), "workspace", ws);
 	if (r != 0 || (*ws)[0] != '/')
 		return r < 0 ? -1 : bds_util_fail("envelope: `workspace` must be an absolute path");
-	jv f = bds_json_get(jv_copy(env), "fingerprint", JV_KIND_OBJECT);
+	jv f = bds_json_get(jv_copy(*env), "fingerprint", JV_KIND_OBJECT);
 	if (!jv_is_valid(f)) {
 		jv_free(f);
 		return bds_util_fail("envelope: no `fingerprint` object (run bds-fingerprint first)");
@@ -184,7 +184,7 @@ static int read_input(jv env, char **ws, char **fp, char **driver)
 	r = bds_json_get_string(f, "key", fp);
 	if (r != 0 || !bds_store_is_hex(*fp, 32))
 		return bds_util_fail("envelope: `fingerprint.key` must be 32 lowercase hex digits");
-	r = bds_json_get_string(jv_copy(env), "driver", driver);
+	r = bds_json_get_string(jv_copy(*env), "driver", driver);
 	if (r != 0)
 		return r < 0 ? -1 : bds_util_fail("envelope: no `driver`");
 	return 0;
@@ -213,7 +213,7 @@ static int lookup(const struct args *a, struct bds_store *store)
 	case BDS_ENVELOPE_PROCEED:
 		break;
 	}
-	if (read_input(jv_copy(env), &ws, &fp, &driver) < 0 || !(cache = cache_dir(a->cache))) {
+	if (read_input(&env, &ws, &fp, &driver) < 0 || !(cache = cache_dir(a->cache))) {
 		bds_util_warn("%s", bds_util_error());
 		goto out;
 	}

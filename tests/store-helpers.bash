@@ -22,8 +22,7 @@ random_port() {
 
 # wait_port PORT PID: until PORT accepts (0) or PID dies / 10 s pass (1).
 wait_port() {
-	local i
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		port_in_use "$1" && return 0
 		kill -0 "$2" 2>/dev/null || return 1
 		sleep 0.1
@@ -34,10 +33,10 @@ wait_port() {
 # start_nginx: sets NGINX_PORT, NGINX_ROOT (the served directory) and NGINX_URL.
 # /dav/ accepts PUT and DELETE; /broken/ answers 503 and /forbidden/ 403.
 start_nginx() {
-	local dir="$BATS_FILE_TMPDIR/nginx" try
+	local dir="$BATS_FILE_TMPDIR/nginx"
 	mkdir -p "$dir/root/dav" "$dir/tmp"
 	NGINX_ROOT="$dir/root"
-	for try in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		NGINX_PORT=$(random_port)
 		cat > "$dir/nginx.conf" <<-EOF
 			daemon on;
@@ -78,9 +77,9 @@ start_nginx() {
 
 # start_s3rver: sets S3_PORT and the AWS_* environment for bucket $S3_BUCKET.
 start_s3rver() {
-	local dir="$BATS_FILE_TMPDIR/s3rver" try pid
+	local dir="$BATS_FILE_TMPDIR/s3rver" pid
 	mkdir -p "$dir/data"
-	for try in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		S3_PORT=$(random_port)
 		"$S3RVER" -d "$dir/data" -a 127.0.0.1 -p "$S3_PORT" --silent \
 			--configure-bucket "$S3_BUCKET" >"$dir/log" 2>&1 3>&- &
