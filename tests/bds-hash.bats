@@ -557,3 +557,16 @@ while True:
 	run -1 --separate-stderr bash -c 'bds-hash -w "$1" < "$2" > /dev/full' _ "$WS" "$STREAM"
 	[[ "$stderr" == "bds-hash: "* ]]
 }
+
+@test "--fine-grained-repos: a repository's files are hashed by content (through bds-generate-hashes)" {
+	hash_workspace "$WS" "$BATS_TEST_TMPDIR/fg0.json" --fine-grained-repos @extrepo
+	run -0 jq -r 'keys[] | select(startswith("@"))' "$BATS_TEST_TMPDIR/fg0.json"
+	[ "$output" = "@extrepo//:BUILD
+@extrepo//:f.txt" ]
+	printf 'changed\n' > "$EXT/ext1/f.txt"
+	run hash_workspace "$WS" "$AFTER" --fine-grained-repos @extrepo
+	printf 'external\n' > "$EXT/ext1/f.txt"
+	[ "$status" -eq 0 ]
+	# not collapsed to //external:extrepo any more: the file's digest reaches its dependant
+	expect_changed "$BATS_TEST_TMPDIR/fg0.json" "$AFTER" //a:uses_ext //a:uses_ext.out @extrepo//:f.txt
+}
