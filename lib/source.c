@@ -126,6 +126,23 @@ static int put_file(struct bds_sha256 *h, const char *path)
 static int put_source_file(const struct bds_hash_options *o, struct bds_sha256 *h, const char *abs)
 {
 	struct stat st;
+	if (o->modified && !bds_strmap_has(o->modified, abs, strlen(abs))) {
+		/* Not in --modified-filepaths: bazel-diff never opens it (exists/isFile only), so
+		 * neither do we: opening it made an unreadable file fail the run and cost a
+		 * syscall per file that the option exists to avoid. */
+		if (stat(abs, &st) != 0) {
+			if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) {
+				bds_sha256_update(h, "\x00", 1);
+				return 0;
+			}
+			return bds_util_fail("stat source file '%s': %s", abs, strerror(errno));
+		}
+		if (S_ISREG(st.st_mode)) {
+			bds_sha256_update(h, "\x01", 1);
+			bds_sha256_update(h, (st.st_mode & S_IXUSR) ? "\x01" : "\x00", 1);
+		}
+		return 0;
+	}
 	/* O_NONBLOCK: opening a FIFO must not hang; it changes nothing for regular files */
 	int fd = open(abs, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
@@ -140,8 +157,7 @@ static int put_source_file(const struct bds_hash_options *o, struct bds_sha256 *
 	if (fstat(fd, &st) != 0) {
 		rc = bds_util_fail("stat source file '%s': %s", abs, strerror(errno));
 	} else if (S_ISREG(st.st_mode)) {
-		if (!o->modified || bds_strmap_has(o->modified, abs, strlen(abs)))
-			rc = put_fd(h, fd, abs);
+		rc = put_fd(h, fd, abs); /* unlisted files under --modified-filepaths returned above */
 		bds_sha256_update(h, "\x01", 1);
 		bds_sha256_update(h, (st.st_mode & S_IXUSR) ? "\x01" : "\x00", 1);
 	}
