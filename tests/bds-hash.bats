@@ -517,8 +517,16 @@ while True:
 	run -1 --separate-stderr as_nobody "$BDS_BUILD/bin/bds-hash" -w "$copy/ws" -o "$copy/out.json" < "$copy/stream.bin"
 	status_copy=$status stderr_copy=$stderr
 	[ ! -e "$copy/out.json" ]
+	# --modified-filepaths without it: like bazel-diff, the file is not opened, only stat'ed
+	printf 'a/a.txt\n' > "$copy/modified"
+	chmod 644 "$copy/modified"
+	run -0 as_nobody "$BDS_BUILD/bin/bds-hash" -w "$copy/ws" --modified-filepaths "$copy/modified" \
+		-o "$copy/m-unreadable.json" < "$copy/stream.bin"
 	# readable again: the copy hashes as the original
 	chmod 644 "$copy/ws/a/b.txt"
+	run -0 as_nobody "$BDS_BUILD/bin/bds-hash" -w "$copy/ws" --modified-filepaths "$copy/modified" \
+		-o "$copy/m-readable.json" < "$copy/stream.bin"
+	run -0 cmp "$copy/m-unreadable.json" "$copy/m-readable.json"
 	run -0 as_nobody "$BDS_BUILD/bin/bds-hash" -w "$copy/ws" -o "$copy/out.json" < "$copy/stream.bin"
 	run -0 changed_keys "$BASE" "$copy/out.json"
 	rm -rf "$copy"
