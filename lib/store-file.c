@@ -3,6 +3,7 @@
 #include "store-impl.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 int bds_store_mkdirs(const char *path)
@@ -47,6 +49,26 @@ static int remove_one(const char *path, const struct stat *st, int flag, struct 
 void bds_store_remove_tree(const char *path)
 {
 	nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void bds_store_sweep(const char *fpdir)
+{
+	DIR *d = opendir(fpdir);
+	if (!d)
+		return;
+	time_t cutoff = time(NULL) - 24 * 3600;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, ".tmp-", 5) != 0 && !strstr(e->d_name, ".old-"))
+			continue;
+		char *path = bds_util_xasprintf("%s/%s", fpdir, e->d_name);
+		struct stat st;
+		/* a day-old staging directory belongs to a dead process: no copy takes that long */
+		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_mtime < cutoff)
+			bds_store_remove_tree(path);
+		free(path);
+	}
+	closedir(d);
 }
 
 static int fsync_path(const char *path)
@@ -157,6 +179,7 @@ static int file_begin(struct bds_store *s, const char *fp, const char *base, voi
 	x->final = bds_util_xasprintf("%s/%s", x->fpdir, base);
 	if (bds_store_mkdirs(x->fpdir) < 0)
 		goto fail;
+	bds_store_sweep(x->fpdir);
 	/* The staging directory is a hidden sibling: same filesystem, so rename is atomic,
 	 * and never taken for an entry (not a commit sha). */
 	x->tmp = bds_util_xasprintf("%s/.tmp-%s-XXXXXX", x->fpdir, base);

@@ -72,5 +72,8 @@ int bds_store_mkdirs(const char *path);
 /* Puts directory `tmp` at `final` atomically, replacing (and deleting) what was there. */
 int bds_store_replace_dir(const char *tmp, const char *final);
 void bds_store_remove_tree(const char *path);
+/* Removes leftovers of killed publishes and fetches (".tmp-*", "*.old-*") older than a
+ * day from a <fingerprint> directory. Best effort. */
+void bds_store_sweep(const char *fpdir);
 
 #endif

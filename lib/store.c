@@ -637,6 +637,7 @@ static int fetch_once(struct bds_store *s, const char *fp, const char *base, con
 	st = BDS_STORE_ERROR;
 	if (bds_store_mkdirs(fpdir) < 0)
 		goto out;
+	bds_store_sweep(fpdir);
 	tmp = bds_util_xasprintf("%s/.tmp-%s-XXXXXX", fpdir, base);
 	if (!mkdtemp(tmp)) {
 		bds_util_fail("create '%s': %s", tmp, strerror(errno));

@@ -342,6 +342,34 @@ check_republish() { # KIND
 	[ "$(ls -A "$store/$FP")" = "$BASE" ]
 }
 
+@test "concurrent lookups sharing one cache all succeed" {
+	store=$(store_of http)
+	make_entry "$ENTRY" v1
+	publish "$store" "$ENTRY" "$BASE"
+	pids=()
+	for n in 1 2 3 4; do
+		lookup "$store" "$TARGET" > "$BATS_TEST_TMPDIR/out$n" 3>&- &
+		pids+=($!)
+	done
+	for pid in "${pids[@]}"; do
+		wait "$pid"
+	done
+	for n in 1 2 3 4; do
+		[ "$(jq -r .snapshot.dir "$BATS_TEST_TMPDIR/out$n")" = "$CACHE/$FP/$BASE" ]
+	done
+	cmp "$ENTRY/disk" "$CACHE/$FP/$BASE/disk"
+	[ "$(ls -A "$CACHE/$FP")" = "$BASE" ]
+}
+
+@test "leftovers of killed publishes older than a day are swept" {
+	store=$(store_of file)
+	mkdir -p "$store/$FP/.tmp-$BASE-old" "$store/$FP/.tmp-$BASE-new"
+	touch -d '2 days ago' "$store/$FP/.tmp-$BASE-old"
+	make_entry "$ENTRY" v1
+	publish "$store" "$ENTRY" "$BASE"
+	[ "$(ls -A "$store/$FP" | sort | tr '\n' ' ')" = ".tmp-$BASE-new $BASE " ]
+}
+
 @test "a verified cache entry is reused; a damaged one is fetched again" {
 	store=$(store_of http)
 	make_entry "$ENTRY" v1
