@@ -71,6 +71,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		return usage("missing --store STORE");
 	if (!a->target)
 		return usage("missing --target REV");
+	if (a->target[0] == '-' || !*a->target)
+		return usage("--target takes a revision, not an option");
 	if (!a->cache || !*a->cache)
 		a->cache = NULL;
 	return 0;

@@ -450,6 +450,8 @@ check_republish() { # KIND
 	[[ "$output" == *"unknown scheme"* ]]
 	run -64 bds-store-lookup --store http://user:pw@h/x --target HEAD < /dev/null
 	[[ "$output" == *"without credentials"* ]]
+	run -64 bds-store-lookup --store /tmp/x --target --all < /dev/null
+	[[ "$output" == *"--target takes a revision"* ]]
 	run -64 bds-store-publish --store s3:// < /dev/null
 	run -64 bds-store-publish --store /x extra < /dev/null
 	run -0 bds-store-lookup --help
@@ -545,4 +547,29 @@ check_republish() { # KIND
 	[[ "$stderr" == *"HTTP 403 (InvalidAccessKeyId): access denied"* ]]
 	AWS_SECRET_ACCESS_KEY= run -1 --separate-stderr lookup "s3://$S3_BUCKET/p" "$TARGET"
 	[ "$stderr" = "bds-store-lookup: store 's3://$S3_BUCKET/p': AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not" ]
+}
+
+@test "S3 requests are SigV4-signed for the region, with the session token and an unsigned payload" {
+	port=$(random_port)
+	node -e '
+		const fs = require("fs");
+		require("http").createServer((q, r) => {
+			fs.appendFileSync(process.argv[2], JSON.stringify({m: q.method, u: q.url, h: q.headers}) + "\n");
+			r.statusCode = 404;
+			r.end();
+		}).listen(+process.argv[1], "127.0.0.1");' "$port" "$BATS_TEST_TMPDIR/requests" 3>&- &
+	pid=$!
+	wait_port "$port" "$pid"
+	AWS_ENDPOINT_URL="http://127.0.0.1:$port/" AWS_REGION=eu-west-3 AWS_SESSION_TOKEN=tok3n \
+		AWS_SECRET_ACCESS_KEY=sekr1t run -2 lookup "s3://bkt/some/prefix" "$TARGET" --max-distance 0
+	kill "$pid"
+	wait "$pid" || true
+	req=$(head -n 1 "$BATS_TEST_TMPDIR/requests")
+	[ "$(jq -r '"\(.m) \(.u)"' <<<"$req")" = "GET /bkt/some/prefix/$FP/$TARGET/metadata.json" ]
+	[ "$(jq -r '.h["x-amz-security-token"]' <<<"$req")" = tok3n ]
+	[ "$(jq -r '.h["x-amz-content-sha256"]' <<<"$req")" = UNSIGNED-PAYLOAD ]
+	auth=$(jq -r .h.authorization <<<"$req")
+	[[ "$auth" == "AWS4-HMAC-SHA256 Credential=S3RVER/"*"/eu-west-3/s3/aws4_request, SignedHeaders="*"x-amz-content-sha256"*"x-amz-security-token"* ]]
+	# the secret never travels
+	run -1 grep -c sekr1t "$BATS_TEST_TMPDIR/requests"
 }
