@@ -164,3 +164,45 @@ assert_clean() {
 //external:r' ]
 	assert_clean
 }
+
+# A repository whose Bazel workspace is a subdirectory: s0, s1 (one source edit), s2 (a BUILD
+# file that does not parse).
+make_subdir_repo() {
+	R="$BATS_TEST_TMPDIR/repo"
+	new_workspace "$R/ws"
+	(
+		cd "$R/ws"
+		mv .git ..
+		printf 'filegroup(name = "x", srcs = ["x.txt"])\n' > BUILD
+		echo 1 > x.txt
+		cd ..
+		git add -A && git commit -q -m s0 && git tag s0
+		echo 2 > ws/x.txt
+		git commit -q -am s1 && git tag s1
+		echo 'filegroup(name = ' > ws/BUILD
+		git commit -q -am s2 && git tag s2
+	)
+}
+
+@test "a workspace in a subdirectory of the repository, with the user's own --output_base" {
+	make_subdir_repo
+	run -0 --separate-stderr bds-cold -w "$R/ws" --base s0 --target s1 -so "--output_base=$BATS_TEST_TMPDIR/ob"
+	[ "$output" = '//:x
+//:x.txt' ]
+	# the server of that output base was shut down too
+	[ -d "$BATS_TEST_TMPDIR/ob" ]
+	[ -z "$(ps -eo args | grep -F "$BATS_TEST_TMPDIR/ob" | grep -v grep || true)" ]
+	[ -z "$(ls -A "$TMPDIR")" ]
+	[ "$(git -C "$R" worktree list --porcelain | grep -c '^worktree ')" -eq 1 ]
+}
+
+@test "a failed hashing run exits 1 and still cleans up" {
+	make_subdir_repo
+	run -1 --separate-stderr bds-cold -w "$R/ws" --base s1 --target s2
+	[ "$output" = "" ]
+	[[ "$stderr" == *"bds-cold: hashing target ($(git -C "$R" rev-parse s2)) failed"* ]]
+	[[ "$stderr" == *"bds-cold: hash base "* ]]
+	[ -z "$(ls -A "$TMPDIR")" ]
+	[ "$(git -C "$R" worktree list --porcelain | grep -c '^worktree ')" -eq 1 ]
+	[ -z "$(ps -eo args | grep -F "$TMPDIR/bds-cold" | grep -v grep || true)" ]
+}
