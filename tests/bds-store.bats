@@ -549,27 +549,26 @@ check_republish() { # KIND
 	[ "$stderr" = "bds-store-lookup: store 's3://$S3_BUCKET/p': AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not" ]
 }
 
-@test "S3 requests are SigV4-signed for the region, with the session token and an unsigned payload" {
+@test "S3 requests carry a valid SigV4 signature for the region, the session token and an unsigned payload" {
 	port=$(random_port)
-	node -e '
-		const fs = require("fs");
-		require("http").createServer((q, r) => {
-			fs.appendFileSync(process.argv[2], JSON.stringify({m: q.method, u: q.url, h: q.headers}) + "\n");
-			r.statusCode = 404;
-			r.end();
-		}).listen(+process.argv[1], "127.0.0.1");' "$port" "$BATS_TEST_TMPDIR/requests" 3>&- &
+	node "$BDS_TOP/tests/fixtures/sigv4-check-server.js" "$port" sekr1t "$BATS_TEST_TMPDIR/requests" 3>&- &
 	pid=$!
 	wait_port "$port" "$pid"
-	AWS_ENDPOINT_URL="http://127.0.0.1:$port/" AWS_REGION=eu-west-3 AWS_SESSION_TOKEN=tok3n \
-		AWS_SECRET_ACCESS_KEY=sekr1t run -2 lookup "s3://bkt/some/prefix" "$TARGET" --max-distance 0
+	export AWS_ENDPOINT_URL="http://127.0.0.1:$port/" AWS_REGION=eu-west-3 AWS_SESSION_TOKEN=tok3n \
+		AWS_SECRET_ACCESS_KEY=sekr1t
+	run -2 lookup "s3://bkt/some/prefix" "$TARGET" --max-distance 0
+	make_entry "$ENTRY" v1
+	run -0 publish "s3://bkt/some/prefix" "$ENTRY" "$BASE"
 	kill "$pid"
 	wait "$pid" || true
 	req=$(head -n 1 "$BATS_TEST_TMPDIR/requests")
 	[ "$(jq -r '"\(.m) \(.u)"' <<<"$req")" = "GET /bkt/some/prefix/$FP/$TARGET/metadata.json" ]
 	[ "$(jq -r '.h["x-amz-security-token"]' <<<"$req")" = tok3n ]
 	[ "$(jq -r '.h["x-amz-content-sha256"]' <<<"$req")" = UNSIGNED-PAYLOAD ]
-	auth=$(jq -r .h.authorization <<<"$req")
-	[[ "$auth" == "AWS4-HMAC-SHA256 Credential=S3RVER/"*"/eu-west-3/s3/aws4_request, SignedHeaders="*"x-amz-content-sha256"*"x-amz-security-token"* ]]
+	[[ "$(jq -r .h.authorization <<<"$req")" == "AWS4-HMAC-SHA256 Credential=S3RVER/"*"/eu-west-3/s3/aws4_request, SignedHeaders="*"x-amz-security-token"* ]]
+	# every request (GET, DELETE, PUT of data, PUT of metadata.json last) verifies
+	[ "$(jq -r '"\(.m) \(.u | split("/") | last) \(.sig)"' "$BATS_TEST_TMPDIR/requests" | tr '\n' ,)" = \
+		"GET metadata.json ok,DELETE metadata.json ok,PUT base_hashes.json ok,PUT disk ok,PUT metadata.json ok," ]
 	# the secret never travels
 	run -1 grep -c sekr1t "$BATS_TEST_TMPDIR/requests"
 }
