@@ -521,10 +521,10 @@ static int value_error(const char *path, const char *key, const char *v, size_t 
 	                     vn > 200 ? 200 : (int)vn, v);
 }
 
-/* Parses an object of label -> value strings at p->pos into h. With `strict_kinds` 0 the
- * top-level object of an unknown format is being scanned: a non-string value is
- * remembered (in *bad_key, *bad_kind) and skipped instead of failing, and the members
- * "hashes" and "metadata" are located. */
+/* Parses an object of label -> value strings at p->pos into h. With a `scan`, the
+ * top-level object of a file of unknown format is being read: the first bad member is
+ * remembered instead of failing (it is an error only in a flat file), and the members
+ * "hashes" and "metadata" are located and skipped, leaving their bytes untouched. */
 struct scan {
 	size_t hashes_at, metadata_at; /* offset + 1 of the value, 0 if absent */
 	char *bad_key, *bad_value;     /* the first bad member */
