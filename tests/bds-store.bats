@@ -30,6 +30,13 @@ teardown_file() {
 	stop_store_servers
 }
 
+# Servers a single test starts record their pid in $BATS_TEST_TMPDIR/server.pid.
+teardown() {
+	if [ -s "$BATS_TEST_TMPDIR/server.pid" ]; then
+		kill "$(cat "$BATS_TEST_TMPDIR/server.pid")" 2>/dev/null || true
+	fi
+}
+
 setup() {
 	CACHE="$BATS_TEST_TMPDIR/cache"
 	ENTRY="$BATS_TEST_TMPDIR/entry"
@@ -520,6 +527,7 @@ check_republish() { # KIND
 	port=$(random_port)
 	node -e 'require("net").createServer(() => {}).listen(+process.argv[1], "127.0.0.1")' "$port" 3>&- &
 	pid=$!
+	echo "$pid" > "$BATS_TEST_TMPDIR/server.pid"
 	wait_port "$port" "$pid"
 	start=$(date +%s)
 	BDS_STORE_TIMEOUT=1 run -2 --separate-stderr lookup "http://127.0.0.1:$port/x" "$TARGET"
@@ -553,6 +561,7 @@ check_republish() { # KIND
 	port=$(random_port)
 	node "$BDS_TOP/tests/fixtures/sigv4-check-server.js" "$port" sekr1t "$BATS_TEST_TMPDIR/requests" 3>&- &
 	pid=$!
+	echo "$pid" > "$BATS_TEST_TMPDIR/server.pid"
 	wait_port "$port" "$pid"
 	export AWS_ENDPOINT_URL="http://127.0.0.1:$port/" AWS_REGION=eu-west-3 AWS_SESSION_TOKEN=tok3n \
 		AWS_SECRET_ACCESS_KEY=sekr1t
