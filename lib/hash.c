@@ -250,8 +250,10 @@ static int read_rule(struct worker *w, const struct bds_target *t, struct rule_f
 			break;
 		}
 		case 5:
-			/* room for the input and its possible //external alias */
-			w->inputs = grow(w->inputs, &w->inputs_cap, rf->n_inputs + 2, sizeof *w->inputs);
+			/* Room for every input read so far and each one's possible //external alias:
+			 * the aliases are appended after the last input, so 2N entries. (Reserving
+			 * N + 1 overflowed the heap on a rule with more than 8 @repo inputs.) */
+			w->inputs = grow(w->inputs, &w->inputs_cap, 2 * (rf->n_inputs + 1), sizeof *w->inputs);
 			w->inputs[rf->n_inputs++].label = v;
 			synthetic_need += v.n + 11;
 			break;
