@@ -578,3 +578,23 @@ while True:
 	# not collapsed to //external:extrepo any more: the file's digest reaches its dependant
 	expect_changed "$BATS_TEST_TMPDIR/fg0.json" "$AFTER" //a:uses_ext //a:uses_ext.out @extrepo//:f.txt
 }
+
+@test "a rule with many external inputs: every //external alias is kept (agrees with the model)" {
+	# each @repo input adds a //external:repo alias before deduplication: 2N entries
+	python3 -c '
+import json
+ins = ["@r%d//pkg:f%d" % (i % 3, i) for i in range(40)] + ["//:s.txt"]
+print(json.dumps([{"rule": "//:many", "inputs": ins, "stack": ["BUILD:1:1: <toplevel>"]},
+                  {"rule": "//external:r1", "class": "local_repository"},
+                  {"source": "//:s.txt"}]))' | make_proto > "$BATS_TEST_TMPDIR/many.bin"
+	mkdir "$BATS_TEST_TMPDIR/w"
+	printf 's\n' > "$BATS_TEST_TMPDIR/w/s.txt"
+	run -0 bds-hash -w "$BATS_TEST_TMPDIR/w" --include-target-type --dep-edges "$BATS_TEST_TMPDIR/deps.json" \
+		-o "$AFTER" < "$BATS_TEST_TMPDIR/many.bin"
+	python3 "$HASH_FIXTURES/model.py" "$BATS_TEST_TMPDIR/w" --include-target-type < "$BATS_TEST_TMPDIR/many.bin" \
+		> "$BATS_TEST_TMPDIR/model.json"
+	run -0 jq -cS . "$AFTER"
+	[ "$output" = "$(cat "$BATS_TEST_TMPDIR/model.json")" ]
+	run -0 jq -c '.["//:many"]' "$BATS_TEST_TMPDIR/deps.json"
+	[ "$output" = '["//external:r1"]' ]
+}
