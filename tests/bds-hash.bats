@@ -559,7 +559,18 @@ while True:
 	[ "$stderr" = "" ]
 }
 
-@test "a failed write is exit 1" {
+@test "a failed write is exit 1; a device given as -o is written, never replaced" {
+	run -1 --separate-stderr bds-hash -w "$WS" -o /dev/full < "$STREAM"
+	[[ "$stderr" == "bds-hash: write hashes: No space left on device" ]]
+	[ -c /dev/full ]
+	run -0 bds-hash -w "$WS" -o /dev/null --dep-edges /dev/null < "$STREAM"
+	[ -c /dev/null ]
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	cat "$BATS_TEST_TMPDIR/fifo" > "$AFTER" &
+	run -0 bds-hash -w "$WS" -o "$BATS_TEST_TMPDIR/fifo" < "$STREAM"
+	wait
+	[ -p "$BATS_TEST_TMPDIR/fifo" ]
+	cmp "$BASE" "$AFTER"
 	run -1 --separate-stderr bds-hash -w "$WS" -o "$BATS_TEST_TMPDIR/no/such/dir/out.json" < "$STREAM"
 	[[ "$stderr" == "bds-hash: "*"no/such/dir"* ]]
 	run -1 --separate-stderr bash -c 'bds-hash -w "$1" < "$2" > /dev/full' _ "$WS" "$STREAM"
