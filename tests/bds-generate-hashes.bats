@@ -133,3 +133,15 @@ Rule" ]
 	[ "$output" = true ]
 	[ "$(ls -a "$BATS_TEST_TMPDIR" | grep -c '^out.json')" = 1 ]
 }
+
+@test "a device as OUT is written to, not replaced" {
+	run -0 bds-generate-hashes -w "$WS" /dev/null
+	[ -c /dev/null ]
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	cat "$BATS_TEST_TMPDIR/fifo" > "$OUT" &
+	run -0 bds-generate-hashes -w "$WS" "$BATS_TEST_TMPDIR/fifo"
+	wait
+	[ -p "$BATS_TEST_TMPDIR/fifo" ]
+	run -0 jq -r '.["//q:q"] | test("^[0-9a-f]{64}~[0-9a-f]{64}$")' "$OUT"
+	[ "$output" = true ]
+}
