@@ -37,7 +37,10 @@ void bds_util_warn(const char *fmt, ...)
 
 int bds_util_vfail(const char *fmt, va_list ap)
 {
-	vsnprintf(last_error, sizeof last_error, fmt, ap);
+	/* Format aside first: callers may pass bds_util_error() itself as an argument. */
+	char msg[sizeof last_error];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	memcpy(last_error, msg, sizeof msg);
 	return -1;
 }
 

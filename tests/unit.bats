@@ -1,6 +1,6 @@
 # Runs the C unit tests (tests/unit/*.c): golden vectors of the compat spec and helpers.
 
-bats_require_minimum_version 1.5.0
+load helpers
 
 @test "unit-golden: bazel-diff golden vectors and label helpers" {
 	run -0 "$BDS_BUILD/tests/unit-golden"
