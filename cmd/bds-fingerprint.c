@@ -1,0 +1,95 @@
+/* bds-fingerprint: the first pipeline stage: the cache key of the workspace's graph. */
+#define _XOPEN_SOURCE 700 /* realpath */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "envelope.h"
+#include "fingerprint.h"
+#include "json.h"
+#include "util.h"
+
+static const char usage_text[] =
+	"usage: bds-fingerprint -w WORKSPACE [--rev REV] [--driver local] [--bazel CMD]\n"
+	"                       [bds-hash options ...]\n";
+
+static int usage(const char *why)
+{
+	if (why)
+		bds_util_warn("%s", why);
+	fputs(usage_text, stderr);
+	return BDS_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	bds_util_set_progname(argv[0]);
+	const char *workspace = NULL, *rev = NULL, *driver = "local";
+	const char *bazel = getenv("BAZEL") && *getenv("BAZEL") ? getenv("BAZEL") : "bazel";
+	char **hash_options = bds_util_xcalloc((size_t)argc + 1, sizeof *hash_options);
+	size_t n = 0;
+	int rc = BDS_EXIT_FAIL;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		int has_value = i + 1 < argc;
+		if ((!strcmp(a, "-w") || !strcmp(a, "--workspace")) && has_value)
+			workspace = argv[++i];
+		else if (!strcmp(a, "--rev") && has_value)
+			rev = argv[++i];
+		else if (!strcmp(a, "--driver") && has_value)
+			driver = argv[++i];
+		else if (!strcmp(a, "--bazel") && has_value)
+			bazel = argv[++i];
+		else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(usage_text, stdout);
+			free(hash_options);
+			return BDS_EXIT_OK;
+		} else if (!strcmp(a, "-w") || !strcmp(a, "--workspace") || !strcmp(a, "--rev") ||
+		           !strcmp(a, "--driver") || !strcmp(a, "--bazel")) {
+			free(hash_options);
+			return usage("option needs a value");
+		} else
+			hash_options[n++] = argv[i]; /* bds-hash options, verbatim */
+	}
+	if (!workspace) {
+		free(hash_options);
+		return usage("missing -w WORKSPACE");
+	}
+	if (strcmp(driver, "local") != 0) {
+		free(hash_options);
+		return usage("unknown --driver (this build has: local)");
+	}
+	char ws[PATH_MAX];
+	struct stat st;
+	errno = 0;
+	if (!realpath(workspace, ws) || stat(ws, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		bds_util_warn("workspace '%s': %s", workspace, errno ? strerror(errno) : "not a directory");
+		free(hash_options);
+		return BDS_EXIT_FAIL;
+	}
+	struct bds_fingerprint_input in = {ws, rev, bazel, driver, hash_options};
+	jv options = jv_null();
+	jv fp = bds_fingerprint_compute(&in, &options);
+	if (!jv_is_valid(fp)) {
+		char *msg = bds_json_error_message(fp);
+		bds_util_warn("%s", msg);
+		free(msg);
+		jv_free(options);
+		goto out;
+	}
+	jv env = jv_object();
+	env = jv_object_set(env, jv_string("workspace"), jv_string(ws));
+	env = jv_object_set(env, jv_string("driver"), jv_string(driver));
+	env = jv_object_set(env, jv_string("fingerprint"), fp);
+	env = jv_object_set(env, jv_string("hash_options"), options);
+	if (bds_envelope_write(stdout, env) < 0 || bds_util_close_stdout() < 0) {
+		bds_util_warn("%s", bds_util_error());
+		goto out;
+	}
+	rc = BDS_EXIT_OK;
+out:
+	free(hash_options);
+	return rc;
+}

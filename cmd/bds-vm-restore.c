@@ -1,0 +1,116 @@
+/* bds-vm-restore: starts the warm machine: reattaches to a recorded one (consume, the
+ * envelope has `snapshot`) or boots a fresh one for --base (record). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "driver.h"
+#include "envelope.h"
+#include "json.h"
+#include "store.h"
+#include "util.h"
+
+static const char usage_text[] =
+	"usage: bds-vm-restore [--driver local] [--base SHA] [--bazel CMD]\n"
+	"                      [--lock-owner PID] [--lock-timeout SEC]   < envelope\n";
+
+static int usage(const char *why)
+{
+	if (why)
+		bds_util_warn("%s", why);
+	fputs(usage_text, stderr);
+	return BDS_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"driver", required_argument, NULL, 'd'},   {"base", required_argument, NULL, 'b'},
+		{"bazel", required_argument, NULL, 'z'},    {"lock-owner", required_argument, NULL, 'o'},
+		{"lock-timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	bds_util_set_progname(argv[0]);
+	const char *driver_name = NULL;
+	struct bds_driver_args a = {.lock_owner = (long)getppid(), .lock_timeout = 60};
+	a.bazel = getenv("BAZEL") && *getenv("BAZEL") ? getenv("BAZEL") : "bazel";
+	int c;
+	char *end;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': driver_name = optarg; break;
+		case 'b': a.base = optarg; break;
+		case 'z': a.bazel = optarg; break;
+		case 'o':
+			a.lock_owner = strtol(optarg, &end, 10);
+			if (*end || a.lock_owner <= 0)
+				return usage("--lock-owner takes a pid");
+			break;
+		case 't':
+			a.lock_timeout = strtod(optarg, &end);
+			if (*end || a.lock_timeout < 0 || a.lock_timeout > 86400)
+				return usage("--lock-timeout takes seconds from 0 to 86400");
+			break;
+		case 'h': fputs(usage_text, stdout); return BDS_EXIT_OK;
+		default: return usage("unknown option or missing value");
+		}
+	}
+	if (optind != argc)
+		return usage("unexpected argument");
+	if (a.base && !bds_store_is_hex(a.base, strlen(a.base)))
+		return usage("--base takes a full 40-hex commit sha");
+
+	jv env;
+	switch (bds_envelope_begin(stdin, stdout, &env)) {
+	case BDS_ENVELOPE_ERROR: bds_util_warn("%s", bds_util_error()); return BDS_EXIT_FAIL;
+	case BDS_ENVELOPE_COLD: return bds_util_close_stdout() < 0 ? BDS_EXIT_FAIL : BDS_EXIT_COLD;
+	case BDS_ENVELOPE_PROCEED: break;
+	}
+	int rc = BDS_EXIT_FAIL;
+	char *env_driver = NULL;
+	if (!driver_name && bds_json_get_string(jv_copy(env), "driver", &env_driver) == 0)
+		driver_name = env_driver;
+	const struct bds_driver *d = bds_driver_find(driver_name ? driver_name : "local");
+	char *cache = bds_driver_cache_dir();
+	a.cache = cache;
+	a.env = env;
+	int restore = jv_object_has(jv_copy(env), jv_string("snapshot"));
+	jv vm = jv_null();
+	enum bds_driver_status st;
+	if (!d) {
+		bds_util_warn("unknown driver '%s' (this build has: local)", driver_name);
+		goto out;
+	}
+	if (!restore && !a.base) {
+		bds_util_warn("no snapshot in the envelope and no --base: nothing to restore or boot");
+		rc = BDS_EXIT_USAGE;
+		goto out;
+	}
+	st = restore ? d->restore(&a, &vm) : d->boot(&a, &vm);
+	if (st == BDS_DRIVER_FAIL) {
+		bds_util_warn("%s", bds_util_error());
+		goto out;
+	}
+	if (st == BDS_DRIVER_COLD) {
+		bds_util_warn("cold: %s", bds_util_error());
+		env = bds_envelope_set_cold(env, "bds-vm-restore", bds_util_error());
+		rc = BDS_EXIT_COLD;
+	} else {
+		env = jv_object_set(env, jv_string("vm"), vm);
+		vm = jv_null();
+		rc = BDS_EXIT_OK;
+	}
+	if (bds_envelope_write(stdout, jv_copy(env)) < 0 || bds_util_close_stdout() < 0) {
+		bds_util_warn("%s", bds_util_error());
+		rc = BDS_EXIT_FAIL;
+	}
+out:
+	jv_free(vm);
+	jv_free(env);
+	free(cache);
+	free(env_driver);
+	return rc;
+}

@@ -1,0 +1,296 @@
+/* driver-local: the warm state is a live Bazel server with its own output base and a
+ * dedicated git worktree, kept on this host between record and consume. Restore means
+ * reattaching to it; if it is gone, the consume is cold. */
+#include "driver.h"
+
+#include "exec.h"
+#include "json.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define GIT_TIMEOUT 600.0
+
+static int mkdir_p(const char *path)
+{
+	char *p = bds_util_xstrdup(path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+			int e = errno;
+			free(p);
+			return bds_util_fail("create '%s': %s", path, strerror(e));
+		}
+		*s = '/';
+	}
+	int rc = mkdir(p, 0755) != 0 && errno != EEXIST ? bds_util_fail("create '%s': %s", path, strerror(errno)) : 0;
+	free(p);
+	return rc;
+}
+
+/* Runs git quietly (its messages go to our stderr); 0 when it exited 0. */
+static int git(char *const argv[])
+{
+	struct bds_exec_result res;
+	if (bds_exec_run(argv, NULL, 2, 2, bds_util_now() + GIT_TIMEOUT, &res) < 0)
+		return -1;
+	if (res.timed_out || res.signal[0] || res.status != 0) {
+		char *why = bds_exec_describe_failure(&res, GIT_TIMEOUT);
+		bds_util_fail("command 'git %s' failed: %s", argv[3] ? argv[3] : "", why ? why : "");
+		free(why);
+		return -1;
+	}
+	return 0;
+}
+
+static int is_dir(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static jv local_vm(const char *base, const char *state_dir, const char *bazel)
+{
+	jv vm = jv_object();
+	vm = jv_object_set(vm, jv_string("driver"), jv_string("local"));
+	vm = jv_object_set(vm, jv_string("base"), jv_string(base));
+	vm = jv_object_set(vm, jv_string("state_dir"), jv_string(state_dir));
+	vm = jv_object_set(vm, jv_string("worktree"), jv_string_fmt("%s/worktree", state_dir));
+	vm = jv_object_set(vm, jv_string("output_base"), jv_string_fmt("%s/output_base", state_dir));
+	vm = jv_object_set(vm, jv_string("lock"), jv_string_fmt("%s/lock", state_dir));
+	vm = jv_object_set(vm, jv_string("bazel"), jv_string(bazel));
+	return jv_object_set(vm, jv_string("startup_options"),
+	                     jv_array_append(jv_array(), jv_string_fmt("--output_base=%s/output_base", state_dir)));
+}
+
+static int pid_alive(long pid)
+{
+	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+/* Takes the entry's lock: a directory whose `owner` file names the pid holding it. A lock
+ * whose owner is dead is stale and taken over. 0 taken, 1 busy until the deadline. */
+static int take_lock(const char *lock, long owner, double timeout)
+{
+	double deadline = bds_util_now() + timeout;
+	char *owner_file = bds_util_xasprintf("%s/owner", lock);
+	int rc = 1;
+	for (;;) {
+		if (mkdir(lock, 0755) == 0) {
+			FILE *f = fopen(owner_file, "w");
+			if (!f || fprintf(f, "%ld\n", owner) < 0 || fclose(f) != 0) {
+				rc = bds_util_fail("write '%s': %s", owner_file, strerror(errno));
+				rmdir(lock);
+			} else {
+				rc = 0;
+			}
+			break;
+		}
+		if (errno != EEXIST) {
+			rc = bds_util_fail("create '%s': %s", lock, strerror(errno));
+			break;
+		}
+		char *text = NULL;
+		size_t len = 0;
+		long holder = 0;
+		if (bds_util_read_file(owner_file, 64, &text, &len) == 0)
+			holder = strtol(text, NULL, 10);
+		free(text);
+		if (holder > 0 && !pid_alive(holder)) {
+			/* stale: its owner died without releasing it */
+			unlink(owner_file);
+			rmdir(lock);
+			continue;
+		}
+		if (bds_util_now() >= deadline)
+			break;
+		struct timespec ts = {0, 50 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	free(owner_file);
+	return rc;
+}
+
+static void release_lock(const char *lock)
+{
+	char *owner_file = bds_util_xasprintf("%s/owner", lock);
+	unlink(owner_file);
+	rmdir(lock);
+	free(owner_file);
+}
+
+static enum bds_driver_status local_boot(const struct bds_driver_args *a, jv *vm)
+{
+	char *fp = NULL, *ws = NULL;
+	enum bds_driver_status st = BDS_DRIVER_FAIL;
+	if (bds_json_get_string(jv_copy(a->env), "workspace", &ws) != 0 ||
+	    bds_json_get_string(bds_json_get(jv_copy(a->env), "fingerprint", JV_KIND_OBJECT), "key", &fp) != 0) {
+		bds_util_fail("envelope: needs workspace and fingerprint.key");
+		goto out;
+	}
+	char *state_dir = bds_util_xasprintf("%s/local/%s/%s", a->cache, fp, a->base);
+	char *worktree = bds_util_xasprintf("%s/worktree", state_dir);
+	char *lock = bds_util_xasprintf("%s/lock", state_dir);
+	if (mkdir_p(state_dir) == 0) {
+		int busy = take_lock(lock, a->lock_owner, a->lock_timeout);
+		if (busy < 0)
+			goto done;
+		if (busy) {
+			bds_util_fail("the local warm state of %s/%s is busy (lock '%s')", fp, a->base, lock);
+			goto done;
+		}
+		/* A re-record of the same base reuses a worktree that is still registered (its
+		 * server is warm); anything else starts from a fresh worktree. */
+		char *prune[] = {"git", "-C", ws, "worktree", "prune", NULL};
+		char *add[] = {"git", "-C", ws, "worktree", "add", "--quiet", "--detach", "--force", worktree, (char *)a->base, NULL};
+		char *gitfile = bds_util_xasprintf("%s/.git", worktree);
+		int reuse = access(gitfile, F_OK) == 0;
+		free(gitfile);
+		if (reuse || (git(prune) == 0 && git(add) == 0)) {
+			*vm = local_vm(a->base, state_dir, a->bazel);
+			st = BDS_DRIVER_OK;
+		}
+		if (st != BDS_DRIVER_OK)
+			release_lock(lock);
+	}
+done:
+	free(state_dir);
+	free(worktree);
+	free(lock);
+out:
+	free(fp);
+	free(ws);
+	return st;
+}
+
+/* The Bazel server of an output base: its pid, if that process is alive and serves it. */
+static long server_pid(const char *output_base)
+{
+	char *pid_file = bds_util_xasprintf("%s/server/server.pid.txt", output_base);
+	char *text = NULL;
+	size_t len = 0;
+	long pid = 0;
+	if (bds_util_read_file(pid_file, 64, &text, &len) == 0)
+		pid = strtol(text, NULL, 10);
+	free(text);
+	free(pid_file);
+	if (!pid_alive(pid))
+		return 0;
+	/* the pid may have been reused: the server's command line names its output base */
+	char *cmdline_file = bds_util_xasprintf("/proc/%ld/cmdline", pid);
+	char *cmd = NULL;
+	int ours = 0;
+	if (bds_util_read_file(cmdline_file, (size_t)1 << 20, &cmd, &len) == 0) {
+		for (size_t i = 0; i < len; i++)
+			if (cmd[i] == '\0')
+				cmd[i] = ' ';
+		ours = strstr(cmd, output_base) != NULL;
+	}
+	free(cmd);
+	free(cmdline_file);
+	return ours ? pid : 0;
+}
+
+static enum bds_driver_status local_restore(const struct bds_driver_args *a, jv *vm)
+{
+	jv snap = bds_json_get(jv_copy(a->env), "snapshot", JV_KIND_OBJECT);
+	char *base = NULL, *state_dir = NULL, *fp = NULL;
+	enum bds_driver_status st = BDS_DRIVER_FAIL;
+	if (!jv_is_valid(snap) || bds_json_get_string(jv_copy(snap), "base", &base) != 0 ||
+	    bds_json_get_string(jv_copy(snap), "fingerprint", &fp) != 0 ||
+	    bds_json_get_string(bds_json_get(bds_json_get(jv_copy(snap), "metadata", JV_KIND_OBJECT), "driver_state",
+	                                     JV_KIND_OBJECT),
+	                        "state_dir", &state_dir) != 0) {
+		bds_util_fail("envelope: needs snapshot.base, snapshot.fingerprint and "
+		              "snapshot.metadata.driver_state.state_dir (a local-driver entry)");
+		goto out;
+	}
+	jv v = local_vm(base, state_dir, a->bazel);
+	char *worktree = NULL, *output_base = NULL, *lock = NULL;
+	bds_json_get_string(jv_copy(v), "worktree", &worktree);
+	bds_json_get_string(jv_copy(v), "output_base", &output_base);
+	bds_json_get_string(jv_copy(v), "lock", &lock);
+	if (!is_dir(worktree) || !is_dir(output_base)) {
+		bds_util_fail("the local warm state of %s/%s is gone (no '%s')", fp, base, worktree);
+		st = BDS_DRIVER_COLD;
+	} else if (!server_pid(output_base)) {
+		bds_util_fail("the local warm Bazel server of %s/%s is gone (output base '%s')", fp, base, output_base);
+		st = BDS_DRIVER_COLD;
+	} else {
+		int busy = take_lock(lock, a->lock_owner, a->lock_timeout);
+		if (busy == 0) {
+			*vm = jv_copy(v);
+			st = BDS_DRIVER_OK;
+		} else if (busy > 0) {
+			bds_util_fail("the local warm state of %s/%s stayed busy for %.0fs (lock '%s')", fp, base,
+			              a->lock_timeout, lock);
+			st = BDS_DRIVER_COLD;
+		}
+	}
+	jv_free(v);
+	free(worktree);
+	free(output_base);
+	free(lock);
+out:
+	jv_free(snap);
+	free(base);
+	free(state_dir);
+	free(fp);
+	return st;
+}
+
+static enum bds_driver_status local_state(const struct bds_driver_args *a, jv *state)
+{
+	jv vm = bds_json_get(jv_copy(a->env), "vm", JV_KIND_OBJECT);
+	char *state_dir = NULL, *output_base = NULL;
+	if (!jv_is_valid(vm) || bds_json_get_string(jv_copy(vm), "state_dir", &state_dir) != 0 ||
+	    bds_json_get_string(jv_copy(vm), "output_base", &output_base) != 0) {
+		jv_free(vm);
+		free(state_dir);
+		free(output_base);
+		return bds_util_fail("envelope: needs vm.state_dir and vm.output_base (a local-driver vm)");
+	}
+	long pid = server_pid(output_base);
+	enum bds_driver_status st = BDS_DRIVER_OK;
+	if (!pid) {
+		bds_util_fail("no live Bazel server for output base '%s': the warm-up query did not run", output_base);
+		st = BDS_DRIVER_FAIL;
+	} else {
+		char host[256] = "";
+		gethostname(host, sizeof host - 1);
+		jv s = jv_object();
+		s = jv_object_set(s, jv_string("state_dir"), jv_string(state_dir));
+		s = jv_object_set(s, jv_string("output_base"), jv_string(output_base));
+		s = jv_object_set(s, jv_string("server_pid"), jv_number((double)pid));
+		*state = jv_object_set(s, jv_string("host"), jv_string(host));
+	}
+	jv_free(vm);
+	free(state_dir);
+	free(output_base);
+	return st;
+}
+
+static const struct bds_driver local_driver = {"local", local_boot, local_restore, local_state};
+
+const struct bds_driver *bds_driver_find(const char *name)
+{
+	return strcmp(name, "local") == 0 ? &local_driver : NULL;
+}
+
+char *bds_driver_cache_dir(void)
+{
+	const char *c = getenv("BDS_CACHE");
+	if (c && *c)
+		return bds_util_xstrdup(c);
+	const char *home = getenv("HOME");
+	return bds_util_xasprintf("%s/.cache/bds", home && *home ? home : "/tmp");
+}
