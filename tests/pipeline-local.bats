@@ -1,0 +1,203 @@
+# Record and consume end to end with the local driver, on a real Bazel workspace and real
+# git: every warm answer must be byte-identical to the cold path's (bds-cold).
+
+load helpers
+load store-helpers
+
+setup_file() {
+	export BDS_CACHE="$BATS_FILE_TMPDIR/cache"
+	export WS="$BATS_FILE_TMPDIR/ws"
+	export STORE="$BATS_FILE_TMPDIR/store"
+	new_workspace "$WS"
+	mkdir -p "$WS/lib" "$WS/app" "$WS/tools" "$WS/old"
+	cat > "$WS/tools/defs.bzl" <<-'EOF2'
+		def twice(name, src):
+		    native.genrule(name = name, srcs = [src], outs = [name + ".out"], cmd = "cat $< $< > $@")
+	EOF2
+	printf '' > "$WS/tools/BUILD"
+	printf 'a\n' > "$WS/lib/a.txt"
+	printf 'b\n' > "$WS/lib/b.txt"
+	cat > "$WS/lib/BUILD" <<-'EOF2'
+		load("//tools:defs.bzl", "twice")
+		filegroup(name = "fg", srcs = ["a.txt", "b.txt"], visibility = ["//visibility:public"])
+		genrule(name = "gen", srcs = [":fg"], outs = ["gen.out"], cmd = "cat $(SRCS) > $@",
+		        visibility = ["//visibility:public"])
+		twice(name = "tw", src = "a.txt")
+	EOF2
+	cat > "$WS/app/BUILD" <<-'EOF2'
+		genrule(name = "app", srcs = ["//lib:gen"], outs = ["app.out"], cmd = "cp $< $@")
+	EOF2
+	printf 'o\n' > "$WS/old/o.txt"
+	printf 'filegroup(name = "old", srcs = ["o.txt"])\nfilegroup(name = "gone", srcs = ["o.txt"])\n' > "$WS/old/BUILD"
+	BASE=$(commit_all "$WS" base)
+	export BASE
+	bds-record -w "$WS" --base "$BASE" --store "$STORE" --include-target-type 2>"$BATS_FILE_TMPDIR/record.err"
+}
+
+teardown_file() {
+	for ob in "$BDS_CACHE"/local/*/*/output_base; do
+		[ -d "$ob" ] && bazel --output_base="$ob" shutdown >/dev/null 2>&1 || true
+	done
+	stop_store_servers
+}
+
+# change NAME: a commit on its own branch from BASE, made by the commands on stdin.
+change() {
+	(
+		cd "$WS"
+		git checkout -q --detach "$BASE"
+		sh -e
+		git add -A
+		git commit -q -m "$1"
+		git rev-parse HEAD
+	)
+}
+
+# same_as_cold BASE TARGET [consume options]: consume's output equals bds-cold's.
+same_as_cold() {
+	local base=$1 target=$2
+	shift 2
+	run -0 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type "$@"
+	local warm=$output
+	run -0 --separate-stderr bds-cold -w "$WS" --base "$base" --target "$target" --include-target-type
+	[ "$warm" = "$output" ]
+	[ -n "$output" ]
+	echo "$output"
+}
+
+@test "record: the entry holds base_hashes.json and the local driver state" {
+	entry=$(echo "$STORE"/*/"$BASE")
+	[ -f "$entry/metadata.json" ]
+	[ -f "$entry/base_hashes.json" ]
+	run -0 jq -r '.driver + " " + .base + " " + (.driver_state.server_pid | type)' "$entry/metadata.json"
+	[ "$output" = "local $BASE number" ]
+	run -0 grep -c '^bds-record: ' "$BATS_FILE_TMPDIR/record.err"
+	[ "$output" -ge 7 ]
+}
+
+@test "consume: a source edit gives exactly the cold answer" {
+	t=$(change source <<<'printf "a2\n" > lib/a.txt')
+	run same_as_cold "$BASE" "$t"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "//lib:a.txt" ]
+	[[ "$output" == *"//app:app"* ]]
+}
+
+@test "consume: BUILD, .bzl, new package and deleted target edits equal the cold answers" {
+	t=$(change build <<<'sed -i "s/cat \$(SRCS)/cat \$(SRCS) \$(SRCS)/" lib/BUILD')
+	run same_as_cold "$BASE" "$t"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"//lib:gen"* ]]
+	t=$(change bzl <<<'sed -i "s/cat \$< \$</cat \$</" tools/defs.bzl')
+	run same_as_cold "$BASE" "$t"
+	[ "$status" -eq 0 ]
+	[ "$output" = $'//lib:tw.out\n//lib:tw' ]
+	t=$(change newpkg <<<'mkdir -p new && printf "filegroup(name = \"n\", srcs = [\"//lib:a.txt\"])\n" > new/BUILD')
+	run same_as_cold "$BASE" "$t"
+	[ "$status" -eq 0 ]
+	[ "$output" = $'//new:BUILD\n//new:n' ]
+	t=$(change delete <<<'printf "filegroup(name = \"old\", srcs = [\"o.txt\"])\n" > old/BUILD')
+	run same_as_cold "$BASE" "$t"
+	[ "$status" -eq 0 ]
+	[ "$output" = "//old:BUILD" ]
+}
+
+@test "consume --base: another base commit is hashed warm and still equals cold" {
+	b2=$(change b2 <<<'printf "b2\n" > lib/b.txt')
+	t=$( (cd "$WS" && git checkout -q --detach "$b2" && printf 'a3\n' > lib/a.txt && git commit -qam t && git rev-parse HEAD) )
+	run -0 --separate-stderr bds-consume -w "$WS" --base "$b2" --target "$t" --store "$STORE" --include-target-type
+	warm=$output
+	run -0 --separate-stderr bds-cold -w "$WS" --base "$b2" --target "$t" --include-target-type
+	[ "$warm" = "$output" ]
+	[[ "$output" != *"//lib:b.txt"* ]]
+	[[ "$output" == *"//lib:a.txt"* ]]
+}
+
+@test "consume: a .bazelrc or MODULE.bazel.lock change is another fingerprint: exit 2" {
+	t=$(change rc <<<'printf "query --keep_going\n" > .bazelrc')
+	run -2 --separate-stderr bds-consume -w "$WS" --target "$t" --store "$STORE" --include-target-type
+	[ "$output" = "" ]
+	[[ "$stderr" == *"bds-consume: cold: no snapshot for fingerprint"* ]]
+	t=$(change lock <<<': > MODULE.bazel.lock')
+	run -2 --separate-stderr bds-consume -w "$WS" --target "$t" --store "$STORE" --include-target-type
+	[[ "$stderr" == *"no snapshot for fingerprint"* ]]
+}
+
+@test "consume --cold: exit 2 runs the cold path and prints its answer" {
+	t=$(change rc2 <<<'printf "# comment\n" > .bazelrc && printf "a4\n" > lib/a.txt')
+	run -0 --separate-stderr bds-consume -w "$WS" --base "$BASE" --target "$t" --store "$STORE" --cold --include-target-type
+	warm=$output
+	[[ "$stderr" == *"bds-consume: cold: "* ]]
+	run -0 --separate-stderr bds-cold -w "$WS" --base "$BASE" --target "$t" --include-target-type
+	[ "$warm" = "$output" ]
+}
+
+@test "consume: an empty store, a foreign commit and other hash options are cold" {
+	run -2 --separate-stderr bds-consume -w "$WS" --target "$BASE" --store "$BATS_TEST_TMPDIR/empty" --include-target-type
+	[ "$output" = "" ]
+	orphan=$( (cd "$WS" && git checkout -q --orphan lonely && git commit -q -m lonely && git rev-parse HEAD) )
+	run -2 --separate-stderr bds-consume -w "$WS" --target "$orphan" --store "$STORE" --include-target-type
+	[[ "$stderr" == *"within 64 first-parent ancestors of $orphan"* ]]
+	run -2 --separate-stderr bds-consume -w "$WS" --target "$BASE" --store "$STORE"
+}
+
+@test "consume: a corrupted entry is cold and never used" {
+	hashes=$(echo "$STORE"/*/"$BASE"/base_hashes.json)
+	cp "$hashes" "$BATS_TEST_TMPDIR/saved"
+	# flip one byte of one hash
+	python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); i=b.index(b"~")+1; b[i]^=1; open(p,"wb").write(b)' "$hashes"
+	t=$(change corrupt <<<'printf "a5\n" > lib/a.txt')
+	# the verified copy in the cache would be reused (rightly): make lookup fetch again
+	rm -rf "${BDS_CACHE:?}/$(basename "$(dirname "$(dirname "$hashes")")")"
+	run -2 --separate-stderr bds-consume -w "$WS" --target "$t" --store "$STORE" --include-target-type
+	cp "$BATS_TEST_TMPDIR/saved" "$hashes"
+	[ "$output" = "" ]
+	[[ "$stderr" == *"base_hashes.json"* ]]
+	run same_as_cold "$BASE" "$t"
+	[ "$status" -eq 0 ]
+}
+
+@test "consume: two consumes of one entry at once both give the cold answer" {
+	t1=$(change c1 <<<'printf "x\n" > lib/a.txt')
+	t2=$(change c2 <<<'printf "y\n" > lib/b.txt')
+	bds-consume -w "$WS" --target "$t1" --store "$STORE" --include-target-type > "$BATS_TEST_TMPDIR/w1" 2>/dev/null &
+	p1=$!
+	bds-consume -w "$WS" --target "$t2" --store "$STORE" --include-target-type > "$BATS_TEST_TMPDIR/w2" 2>/dev/null &
+	p2=$!
+	wait "$p1"
+	wait "$p2"
+	run -0 --separate-stderr bds-cold -w "$WS" --base "$BASE" --target "$t1" --include-target-type
+	[ "$(cat "$BATS_TEST_TMPDIR/w1")" = "$output" ]
+	run -0 --separate-stderr bds-cold -w "$WS" --base "$BASE" --target "$t2" --include-target-type
+	[ "$(cat "$BATS_TEST_TMPDIR/w2")" = "$output" ]
+}
+
+@test "canary: identical answers exit 0" {
+	t=$(change canary <<<'printf "z\n" > lib/b.txt')
+	run -0 --separate-stderr bds-canary -w "$WS" --base "$BASE" --target "$t" --store "$STORE" --include-target-type
+	[[ "$output" =~ ^canary:\ identical\ \([0-9]+\ labels\)$ ]]
+}
+
+@test "record and consume through an HTTP store (nginx) and an S3 store (s3rver)" {
+	start_nginx
+	start_s3rver
+	t=$(change remote <<<'printf "r\n" > lib/a.txt')
+	run -0 --separate-stderr bds-cold -w "$WS" --base "$BASE" --target "$t" --include-target-type
+	cold=$output
+	for store in "$NGINX_URL/dav/bds" "s3://$S3_BUCKET/bds"; do
+		run -0 --separate-stderr bds-record -w "$WS" --base "$BASE" --store "$store" --include-target-type
+		run -0 --separate-stderr bds-consume -w "$WS" --target "$t" --store "$store" --include-target-type
+		[ "$output" = "$cold" ]
+	done
+	run -2 --separate-stderr bds-consume -w "$WS" --target "$t" --store "http://127.0.0.1:9/closed" --include-target-type
+	[[ "$stderr" == *"http://127.0.0.1:9/closed"* ]]
+}
+
+@test "consume: the warm server gone is cold (exit 2)" {
+	for ob in "$BDS_CACHE"/local/*/*/output_base; do
+		bazel --output_base="$ob" shutdown >/dev/null 2>&1
+	done
+	run -2 --separate-stderr bds-consume -w "$WS" --target "$BASE" --store "$STORE" --include-target-type
+	echo "$stderr"
+	[[ "$stderr" == *"bds-vm-restore: cold: the local warm Bazel server of "*" is gone"* ]]
+}
