@@ -1,0 +1,67 @@
+#!/bin/sh
+# consume.sh: cold (bds-cold, fresh server) vs warm (bds-consume, local driver) side by
+# side in one run, on generated workspaces, with a byte-equality check of every answer.
+#   bench/consume.sh [--targets "20000 60000"] [--runs R] [--dir DIR]
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+sizes="20000 60000" runs=3 dir=""
+while [ $# -gt 0 ]; do
+	case $1 in
+	--targets) sizes=$2; shift 2 ;;
+	--runs) runs=$2; shift 2 ;;
+	--dir) dir=$2; shift 2 ;;
+	*) echo "usage: bench/consume.sh [--targets \"N ...\"] [--runs R] [--dir DIR]" >&2; exit 64 ;;
+	esac
+done
+[ -n "$dir" ] || dir=${TMPDIR:-/tmp}/bds-bench-consume
+mkdir -p "$dir"
+PATH="$top/build/bin:$top/scripts:$PATH"
+export PATH
+export BDS_CACHE="$dir/cache"
+now() { date +%s.%N; }
+median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+shutdown_all() {
+	for ob in "$BDS_CACHE"/local/*/*/output_base; do
+		if [ -d "$ob" ]; then bazel --output_base="$ob" shutdown >/dev/null 2>&1 || true; fi
+	done
+}
+trap shutdown_all EXIT
+
+echo "| targets | cold (bds-cold) | warm (bds-consume) | speed-up | bare warm query | bds's own phases | answers equal |"
+echo "|---|---|---|---|---|---|---|"
+for n in $sizes; do
+	ws=$dir/ws-$n store=$dir/store-$n
+	[ -d "$ws/.git" ] || "$top/bench/gen-workspace" "$ws" --targets "$n" >/dev/null
+	rm -rf "$store"
+	bds-record -w "$ws" --base base --store "$store" 2>"$dir/record-$n.log"
+	: > "$dir/cold-$n"; : > "$dir/warm-$n"; : > "$dir/query-$n"
+	equal=yes i=0
+	while [ "$i" -lt "$runs" ]; do
+		t0=$(now)
+		bds-cold -w "$ws" --base base --target change > "$dir/cold.out" 2>>"$dir/cold-$n.log"
+		t1=$(now)
+		bds-consume -w "$ws" --target change --store "$store" > "$dir/warm.out" 2>>"$dir/consume-$n.log"
+		t2=$(now)
+		cmp -s "$dir/cold.out" "$dir/warm.out" || equal=NO
+		echo "$t1 - $t0" | bc >> "$dir/cold-$n"
+		echo "$t2 - $t1" | bc >> "$dir/warm-$n"
+		# the bare query on the same warm server, with nothing changed since
+		ob=$(echo "$BDS_CACHE"/local/*/*/output_base)
+		printf '%s\n' "'//external:all-targets' + '//...:all-targets'" > "$dir/q.txt"
+		t3=$(now)
+		(cd "$(dirname "$ob")/worktree" && bazel --output_base="$ob" query --output streamed_proto \
+			--proto:instantiation_stack --order_output=no --query_file "$dir/q.txt" > /dev/null 2>&1)
+		t4=$(now)
+		echo "$t4 - $t3" | bc >> "$dir/query-$n"
+		i=$((i + 1))
+	done
+	c=$(median < "$dir/cold-$n"); w=$(median < "$dir/warm-$n"); q=$(median < "$dir/query-$n")
+	awk -v n="$n" -v c="$c" -v w="$w" -v q="$q" -v e="$equal" 'BEGIN {
+		own = w - q; if (own < 0) own = 0
+		printf "| %d | %.2f s | %.2f s | %.1fx | %.2f s | %.2f s (%.0f %%) | %s |\n",
+			n, c, w, c / w, q, own, 100 * own / w, e }'
+	shutdown_all
+done
+echo "(median of $runs runs, $(nproc) cores; phase lines of the last consume:)"
+for n in $sizes; do tail -n 8 "$dir/consume-$n.log" | sed "s/^/    $n: /"; done
