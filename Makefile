@@ -64,7 +64,8 @@ asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" check
 
 lint:
-	shellcheck -s sh $(SCRIPTS) guest/bds-* 2>/dev/null || shellcheck -s sh $(SCRIPTS)
+	shellcheck -s sh $(SCRIPTS) scripts/install-deps scripts/demo $(wildcard bench/*.sh) bench/run-all \
+		$(wildcard guest/bds-* guest/build-image) tests/bin/bazel tests/fuzz/run
 	mandoc -Tlint -W warning $(MANS)
 
 demo: deps all
