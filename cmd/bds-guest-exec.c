@@ -154,11 +154,24 @@ static char *command_text(char **argv)
 	return s;
 }
 
+struct copy_sink {
+	int fd;
+	const char *path;
+};
+
+static int copy_chunk(void *arg, const char *buf, size_t n)
+{
+	struct copy_sink *k = arg;
+	if (bds_exec_write_all(k->fd, buf, n) < 0)
+		return bds_util_fail("write '%s': %s", k->path, strerror(errno));
+	return 0;
+}
+
 /* Local transport copy, atomic on the receiving side, permission bits kept. */
 static int copy_file(const char *from, const char *to)
 {
 	int rc = -1;
-	char *tmp = NULL, buf[65536];
+	char *tmp = NULL;
 	FILE *f = NULL;
 	struct stat st;
 	int fd = open(from, O_RDONLY | O_CLOEXEC);
@@ -170,21 +183,9 @@ static int copy_file(const char *from, const char *to)
 	if (!f)
 		goto done;
 	fchmod(fileno(f), st.st_mode & 0777);
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof buf);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			bds_util_fail("read '%s': %s", from, strerror(errno));
-			goto done;
-		}
-		if (n == 0)
-			break;
-		if (bds_exec_write_all(fileno(f), buf, (size_t)n) < 0) {
-			bds_util_fail("write '%s': %s", tmp, strerror(errno));
-			goto done;
-		}
-	}
+	struct copy_sink sink = {fileno(f), tmp};
+	if (bds_util_read_chunks(fd, from, 65536, copy_chunk, &sink) < 0)
+		goto done;
 	rc = bds_util_atomic_commit(f, tmp, to);
 	f = NULL;
 	tmp = NULL;

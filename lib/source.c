@@ -88,25 +88,16 @@ static char *external_root(const struct bds_hash_options *o, const char *repo)
 	return bds_util_xasprintf("%s/external/%s", base, repo);
 }
 
+static int sha_chunk(void *h, const char *buf, size_t n)
+{
+	bds_sha256_update(h, buf, n);
+	return 0;
+}
+
 /* Hashes the bytes of an open file into h. */
 static int put_fd(struct bds_sha256 *h, int fd, const char *path)
 {
-	char *buf = bds_util_xmalloc(READ_CHUNK);
-	int rc = 0;
-	for (;;) {
-		ssize_t r = read(fd, buf, READ_CHUNK);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = bds_util_fail("read '%s': %s", path, strerror(errno));
-			break;
-		}
-		if (r == 0)
-			break;
-		bds_sha256_update(h, buf, (size_t)r);
-	}
-	free(buf);
-	return rc;
+	return bds_util_read_chunks(fd, path, READ_CHUNK, sha_chunk, h);
 }
 
 /* Hashes the file's bytes into h. */

@@ -359,6 +359,14 @@ out:
 	return rc;
 }
 
+static int hash_chunk(void *arg, const char *buf, size_t n)
+{
+	struct bds_store_sink *k = arg;
+	XXH3_128bits_update(k->xx, buf, n);
+	k->size += (uint64_t)n;
+	return 0;
+}
+
 /* Size and XXH3-128 of a local file (holes read as zeros). */
 static int hash_path(const char *path, uint64_t *size, char hex[33])
 {
@@ -367,22 +375,7 @@ static int hash_path(const char *path, uint64_t *size, char hex[33])
 		return bds_util_fail("open '%s': %s", path, strerror(errno));
 	struct bds_store_sink k; /* used for its hash state only */
 	bds_store_sink_init(&k, -1, UINT64_MAX);
-	int rc = 0;
-	char *buf = bds_util_xmalloc(SINK_BUF);
-	for (;;) {
-		ssize_t r = read(fd, buf, SINK_BUF);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = bds_util_fail("read '%s': %s", path, strerror(errno));
-			break;
-		}
-		if (r == 0)
-			break;
-		XXH3_128bits_update(k.xx, buf, (size_t)r);
-		k.size += (uint64_t)r;
-	}
-	free(buf);
+	int rc = bds_util_read_chunks(fd, path, SINK_BUF, hash_chunk, &k);
 	close(fd);
 	if (rc == 0) {
 		*size = k.size;

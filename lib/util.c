@@ -161,6 +161,26 @@ int bds_util_read_file(const char *path, size_t limit, char **out, size_t *len)
 	return rc;
 }
 
+int bds_util_read_chunks(int fd, const char *what, size_t chunk,
+                         int (*fn)(void *arg, const char *buf, size_t n), void *arg)
+{
+	char *buf = bds_util_xmalloc(chunk);
+	int rc = 0;
+	for (;;) {
+		ssize_t r = read(fd, buf, chunk);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = bds_util_fail("read '%s': %s", what, strerror(errno));
+			break;
+		}
+		if (r == 0 || (rc = fn(arg, buf, (size_t)r)) < 0)
+			break;
+	}
+	free(buf);
+	return rc;
+}
+
 char **bds_util_split_list(const char *s, size_t *count)
 {
 	size_t n = 1;

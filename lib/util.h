@@ -48,6 +48,11 @@ char *bds_util_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 
 int bds_util_read_fd(int fd, size_t limit, const char *what, char **out, size_t *len);
 int bds_util_read_file(const char *path, size_t limit, char **out, size_t *len);
 
+/* Reads fd to its end in chunks of `chunk` bytes, handing each to fn. Returns 0, or -1
+ * with the error recorded (a read error naming `what`, or fn's own -1). */
+int bds_util_read_chunks(int fd, const char *what, size_t chunk,
+                         int (*fn)(void *arg, const char *buf, size_t n), void *arg);
+
 /* Splits a comma-separated list as bazel-diff does (String.split(","): trailing empty
  * items dropped). Returns a NULL-terminated array (free with bds_util_free_list). */
 char **bds_util_split_list(const char *s, size_t *count);
