@@ -75,4 +75,4 @@ for n in $sizes; do
 	shutdown_all
 done
 echo "(median of $runs runs, $(nproc) cores; phase lines of the last consume:)"
-for n in $sizes; do tail -n 8 "$dir/consume-$n.log" | sed "s/^/    $n: /"; done
+for n in $sizes; do tail -n 9 "$dir/consume-$n.log" | sed "s/^/    $n: /"; done
