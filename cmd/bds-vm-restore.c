@@ -60,7 +60,7 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		return usage("unexpected argument");
-	if (a.base && !bds_store_is_hex(a.base, strlen(a.base)))
+	if (a.base && (strlen(a.base) != 40 || !bds_store_is_hex(a.base, 40)))
 		return usage("--base takes a full 40-hex commit sha");
 
 	jv env;

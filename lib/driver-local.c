@@ -220,7 +220,8 @@ static enum bds_driver_status local_restore(const struct bds_driver_args *a, jv 
 	bds_json_get_string(jv_copy(v), "output_base", &output_base);
 	bds_json_get_string(jv_copy(v), "lock", &lock);
 	if (!is_dir(worktree) || !is_dir(output_base)) {
-		bds_util_fail("the local warm state of %s/%s is gone (no '%s')", fp, base, worktree);
+		bds_util_fail("the local warm state of %s/%s is gone (no '%s')", fp, base,
+		              is_dir(worktree) ? output_base : worktree);
 		st = BDS_DRIVER_COLD;
 	} else if (!server_pid(output_base)) {
 		bds_util_fail("the local warm Bazel server of %s/%s is gone (output base '%s')", fp, base, output_base);
