@@ -257,7 +257,17 @@ static int run(struct args *a)
 			o.modified = NULL;
 		}
 	}
-	if (bds_graph_read(&g, STDIN_FILENO, "stdin") < 0)
+	/* Source files are read while the query still streams in. */
+	struct bds_source_pool *pool = bds_source_pool_start(&o);
+	if (bds_graph_read(&g, STDIN_FILENO, "stdin", bds_source_pool_add, pool) < 0) {
+		/* the stream's error is the one to report, not a worker's */
+		char *why = bds_util_xstrdup(bds_util_error());
+		bds_source_pool_finish(pool, NULL);
+		bds_util_fail("%s", why);
+		free(why);
+		goto fail;
+	}
+	if (bds_source_pool_finish(pool, &g) < 0)
 		goto fail;
 	if (g.count == 0 && g.bytes == 0) {
 		bds_util_warn("read 'stdin': empty input (did the bazel query fail?)");

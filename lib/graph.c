@@ -157,7 +157,8 @@ static int add_target(struct bds_graph *g, const uint8_t *msg, size_t len, uint6
 	return 0;
 }
 
-int bds_graph_read(struct bds_graph *g, int fd, const char *what)
+int bds_graph_read(struct bds_graph *g, int fd, const char *what,
+                   void (*on_target)(void *arg, const struct bds_graph *g, int32_t index), void *arg)
 {
 	memset(g, 0, sizeof *g);
 	g->stream = bds_proto_stream_open(fd, what, MAX_TARGET_MESSAGE);
@@ -165,9 +166,13 @@ int bds_graph_read(struct bds_graph *g, int fd, const char *what)
 	size_t len;
 	uint64_t offset;
 	int rc;
-	while ((rc = bds_proto_stream_next(g->stream, &msg, &len, &offset)) > 0)
+	while ((rc = bds_proto_stream_next(g->stream, &msg, &len, &offset)) > 0) {
+		size_t before = g->count;
 		if (add_target(g, msg, len, offset) < 0)
 			return -1;
+		if (on_target && g->count > before)
+			on_target(arg, g, (int32_t)before);
+	}
 	g->bytes = bds_proto_stream_bytes(g->stream);
 	return rc;
 }

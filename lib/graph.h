@@ -43,14 +43,17 @@ struct bds_graph {
 	struct bds_graph_slot *index; /* open addressing over labels */
 	size_t index_cap;
 	int has_instantiation_stacks;
+	int sources_hashed; /* source_digest is set for every source file */
 	size_t dropped_groups; /* package and environment groups, dropped as bazel-diff does */
 	size_t duplicates;     /* repeated labels; the first occurrence wins */
 	uint64_t bytes;
 	struct bds_proto_stream *stream;
 };
 
-/* Reads the whole stream from fd. Returns 0, or -1 with the error recorded. */
-int bds_graph_read(struct bds_graph *g, int fd, const char *what);
+/* Reads the whole stream from fd, calling on_target (may be NULL) for every target kept,
+ * as it arrives. Returns 0, or -1 with the error recorded. */
+int bds_graph_read(struct bds_graph *g, int fd, const char *what,
+                   void (*on_target)(void *arg, const struct bds_graph *g, int32_t index), void *arg);
 /* Builds a graph over an in-memory stream (used by the fuzzer and unit tests); the buffer
  * must outlive the graph. */
 int bds_graph_parse_buffer(struct bds_graph *g, const uint8_t *data, size_t len);

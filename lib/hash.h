@@ -27,8 +27,18 @@ struct bds_hash_options {
  * the error recorded (unreadable file, cycle, ...). */
 int bds_hash_graph(struct bds_graph *g, const struct bds_hash_options *o);
 
-/* Computes the raw digest of every source-file target, on o->threads threads (source.c). */
+/* Computes the raw digest of every source-file target not hashed yet, on o->threads
+ * threads (source.c). */
 int bds_hash_sources(struct bds_graph *g, const struct bds_hash_options *o);
+
+/* The same while the graph is being read: start the pool, pass bds_source_pool_add to
+ * bds_graph_read, then finish (which also joins the threads after a failed read). */
+struct bds_source_pool;
+struct bds_source_pool *bds_source_pool_start(const struct bds_hash_options *o);
+void bds_source_pool_add(void *pool, const struct bds_graph *g, int32_t index);
+/* Waits for the workers and stores the digests in g (NULL: discard). 0, or -1 with the
+ * first worker's error. */
+int bds_source_pool_finish(struct bds_source_pool *p, struct bds_graph *g);
 
 /* The raw source-file digest of spec section 2.2 for `label`, with `seed` (NULL: none). */
 int bds_hash_source_digest(const struct bds_hash_options *o, struct bds_sha256 *h, const char *label,

@@ -247,73 +247,139 @@ static int source_seed(struct bds_sha256 *h, const struct bds_target *t, unsigne
 	return rc;
 }
 
+/* The source pool: worker threads hash source files while targets are still arriving,
+ * so reading files overlaps the query that streams them. Jobs live in fixed chunks (never
+ * moved), because the graph's target array grows under the workers' feet. */
+#define JOB_CHUNK 4096
+#define MAX_CHUNKS 16384 /* 67M source files */
+#define MAX_WORKERS 32
+
 struct source_job {
-	struct bds_graph *g;
+	struct bds_target t; /* a copy: name and message pointers into the stream's blocks */
+	int32_t index;       /* the target in the graph */
+};
+
+struct bds_source_pool {
 	const struct bds_hash_options *o;
-	atomic_size_t next;
-	atomic_int failed;
+	struct source_job *chunks[MAX_CHUNKS];
+	size_t published, next; /* guarded by lock */
+	int closed, failed;
 	pthread_mutex_t lock;
+	pthread_cond_t more;
+	pthread_t tids[MAX_WORKERS];
+	int workers;
 	char error[1024];
 };
 
+static struct source_job *job_at(struct bds_source_pool *p, size_t i)
+{
+	return &p->chunks[i / JOB_CHUNK][i % JOB_CHUNK];
+}
+
 static void *source_worker(void *arg)
 {
-	struct source_job *job = arg;
+	struct bds_source_pool *p = arg;
 	struct bds_sha256 h;
-	if (bds_sha256_init(&h) < 0)
-		goto fail;
+	int ok = bds_sha256_init(&h) == 0;
+	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		if (atomic_load(&job->failed))
+		while (ok && !p->failed && p->next >= p->published && !p->closed)
+			pthread_cond_wait(&p->more, &p->lock);
+		if (!ok || p->failed || p->next >= p->published)
 			break;
-		size_t i = atomic_fetch_add(&job->next, 1);
-		if (i >= job->g->count)
-			break;
-		struct bds_target *t = &job->g->targets[i];
-		if (t->type != BDS_TARGET_SOURCE_FILE)
-			continue;
+		struct source_job *job = job_at(p, p->next++);
+		pthread_mutex_unlock(&p->lock);
 		unsigned char seed[BDS_SHA256_LEN];
-		if (source_seed(&h, t, seed) < 0 ||
-		    bds_hash_source_digest(job->o, &h, t->name, t->name_len, seed, t->source_digest) < 0)
-			goto fail;
+		ok = source_seed(&h, &job->t, seed) == 0 &&
+		     bds_hash_source_digest(p->o, &h, job->t.name, job->t.name_len, seed, job->t.source_digest) == 0;
+		pthread_mutex_lock(&p->lock);
 	}
-	bds_sha256_free(&h);
+	if (!ok && !p->failed) {
+		p->failed = 1;
+		snprintf(p->error, sizeof p->error, "%s", bds_util_error());
+		pthread_cond_broadcast(&p->more);
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (h.ctx)
+		bds_sha256_free(&h);
 	return NULL;
-fail:
-	pthread_mutex_lock(&job->lock);
-	if (!atomic_load(&job->failed))
-		snprintf(job->error, sizeof job->error, "%s", bds_util_error());
-	atomic_store(&job->failed, 1);
-	pthread_mutex_unlock(&job->lock);
-	bds_sha256_free(&h);
-	return NULL;
+}
+
+struct bds_source_pool *bds_source_pool_start(const struct bds_hash_options *o)
+{
+	struct bds_source_pool *p = bds_util_xcalloc(1, sizeof *p);
+	p->o = o;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->more, NULL);
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	/* Reads block on I/O more than on CPU, so a few threads per core pay off on a cold cache. */
+	int n = o->threads > 0 ? o->threads : (int)(cpus > 0 ? cpus * 2 : 2);
+	if (n > MAX_WORKERS)
+		n = MAX_WORKERS;
+	for (; p->workers < n; p->workers++)
+		if (pthread_create(&p->tids[p->workers], NULL, source_worker, p) != 0)
+			break;
+	return p;
+}
+
+void bds_source_pool_add(void *pool, const struct bds_graph *g, int32_t index)
+{
+	struct bds_source_pool *p = pool;
+	const struct bds_target *t = &g->targets[index];
+	if (t->type != BDS_TARGET_SOURCE_FILE)
+		return;
+	size_t i = p->published; /* only this (the producer) thread writes it */
+	if (i / JOB_CHUNK >= MAX_CHUNKS)
+		abort(); /* 67M source files: far beyond any query output that fits in memory */
+	if (i % JOB_CHUNK == 0 && !p->chunks[i / JOB_CHUNK])
+		p->chunks[i / JOB_CHUNK] = bds_util_xmalloc(JOB_CHUNK * sizeof(struct source_job));
+	struct source_job *job = job_at(p, i);
+	job->t = *t;
+	job->index = index;
+	pthread_mutex_lock(&p->lock);
+	p->published++;
+	pthread_cond_signal(&p->more);
+	pthread_mutex_unlock(&p->lock);
+}
+
+int bds_source_pool_finish(struct bds_source_pool *p, struct bds_graph *g)
+{
+	if (!p)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	p->closed = 1;
+	pthread_cond_broadcast(&p->more);
+	pthread_mutex_unlock(&p->lock);
+	for (int i = 0; i < p->workers; i++)
+		pthread_join(p->tids[i], NULL);
+	if (p->workers == 0) /* no threads could be started: do the work here */
+		source_worker(p);
+	int rc = 0;
+	if (p->failed) {
+		rc = bds_util_fail("%s", p->error);
+	} else if (g) {
+		for (size_t i = 0; i < p->published; i++) {
+			struct source_job *job = job_at(p, i);
+			memcpy(g->targets[job->index].source_digest, job->t.source_digest, BDS_SHA256_LEN);
+		}
+		g->sources_hashed = 1;
+	}
+	for (size_t c = 0; c < MAX_CHUNKS && p->chunks[c]; c++)
+		free(p->chunks[c]);
+	pthread_cond_destroy(&p->more);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+	return rc;
 }
 
 int bds_hash_sources(struct bds_graph *g, const struct bds_hash_options *o)
 {
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	/* Reads block on I/O more than on CPU, so a few threads per core pay off on a cold cache. */
-	int n = o->threads > 0 ? o->threads : (int)(cpus > 0 ? cpus * 2 : 2);
-	if (n > 32)
-		n = 32;
-	struct source_job job = {.g = g, .o = o};
-	atomic_init(&job.next, 0);
-	atomic_init(&job.failed, 0);
-	pthread_mutex_init(&job.lock, NULL);
-	pthread_t tids[32];
-	int started = 0;
-	for (int i = 0; i < n; i++) {
-		if (pthread_create(&tids[i], NULL, source_worker, &job) != 0)
-			break;
-		started++;
-	}
-	if (started == 0)
-		source_worker(&job); /* no threads available: do it here */
-	for (int i = 0; i < started; i++)
-		pthread_join(tids[i], NULL);
-	pthread_mutex_destroy(&job.lock);
-	if (atomic_load(&job.failed))
-		return bds_util_fail("%s", job.error);
-	return 0;
+	if (g->sources_hashed)
+		return 0;
+	struct bds_source_pool *p = bds_source_pool_start(o);
+	for (size_t i = 0; i < g->count; i++)
+		bds_source_pool_add(p, g, (int32_t)i);
+	return bds_source_pool_finish(p, g);
 }
 
 int bds_hash_seed_from_list(const char *list_path, unsigned char out[BDS_SHA256_LEN])
