@@ -215,6 +215,20 @@ static int output_open(struct output *o, const char *path)
 	return 0;
 }
 
+/* Puts --stdout FILE in place once the command succeeded (no-op without --stdout). */
+static int output_commit(struct output *o, const char *path)
+{
+	if (!o->f)
+		return 0;
+	int c = bds_util_atomic_commit(o->f, o->tmp, path);
+	o->f = NULL;
+	o->tmp = NULL;
+	if (c < 0)
+		bds_util_warn("%s", bds_util_error());
+	return c;
+}
+
+
 /* The command's outcome: 0 success, -1 failure (reported). */
 static int judge(const struct args *a, const struct bds_exec_result *res)
 {
@@ -260,14 +274,8 @@ static int run_local(const struct args *a, jv vm, struct bds_exec_result *res)
 			goto done;
 		}
 	}
-	if (out.f) {
-		int c = bds_util_atomic_commit(out.f, out.tmp, a->stdout_path);
-		out.f = NULL, out.tmp = NULL;
-		if (c < 0) {
-			bds_util_warn("%s", bds_util_error());
-			goto done;
-		}
-	}
+	if (output_commit(&out, a->stdout_path) < 0)
+		goto done;
 	rc = 0;
 done:
 	bds_util_atomic_discard(out.f, out.tmp);
@@ -339,14 +347,8 @@ static int run_ssh(const struct args *a, jv guest, struct bds_exec_result *res, 
 			bds_util_warn("get '%s': %s", a->gets[i].from, bds_util_error());
 			goto done;
 		}
-	if (out.f) {
-		int c = bds_util_atomic_commit(out.f, out.tmp, a->stdout_path);
-		out.f = NULL, out.tmp = NULL;
-		if (c < 0) {
-			bds_util_warn("%s", bds_util_error());
-			goto done;
-		}
-	}
+	if (output_commit(&out, a->stdout_path) < 0)
+		goto done;
 	rc = 0;
 done:
 	bds_util_atomic_discard(out.f, out.tmp);
