@@ -271,6 +271,16 @@ static jv canonical_options(char **options)
 
 jv bds_fingerprint_compute(const struct bds_fingerprint_input *in, jv *hash_options)
 {
+	if (in->rev) {
+		/* a bad revision must fail, not read every file as absent */
+		char *spec = bds_util_xasprintf("%s^{commit}", in->rev);
+		char *argv[] = {"git", "-C", (char *)in->workspace, "rev-parse", "--verify", "--quiet", spec, NULL};
+		char *sha = capture(argv, NULL);
+		free(spec);
+		if (!sha)
+			return jv_invalid_with_msg(jv_string_fmt("--rev '%s' is not a commit of '%s'", in->rev, in->workspace));
+		free(sha);
+	}
 	jv c = jv_object();
 	size_t len = 0;
 	c = jv_object_set(c, jv_string("bds_version"), jv_string(BDS_VERSION));
