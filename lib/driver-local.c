@@ -232,7 +232,7 @@ static enum bds_driver_status local_restore(const struct bds_driver_args *a, jv 
 			*vm = jv_copy(v);
 			st = BDS_DRIVER_OK;
 		} else if (busy > 0) {
-			bds_util_fail("the local warm state of %s/%s stayed busy for %.0fs (lock '%s')", fp, base,
+			bds_util_fail("the local warm state of %s/%s stayed busy for %gs (lock '%s')", fp, base,
 			              a->lock_timeout, lock);
 			st = BDS_DRIVER_COLD;
 		}
