@@ -62,6 +62,8 @@ int main(int argc, char **argv)
 		return usage("unexpected argument");
 	if (a.base && (strlen(a.base) != 40 || !bds_store_is_hex(a.base, 40)))
 		return usage("--base takes a full 40-hex commit sha");
+	if (driver_name && !bds_driver_find(driver_name))
+		return usage("unknown --driver (this build has: local)");
 
 	jv env;
 	switch (bds_envelope_begin(stdin, stdout, &env)) {

@@ -64,6 +64,8 @@ int main(int argc, char **argv)
 		return usage("unexpected argument");
 	if (!hashes)
 		return usage("missing --base-hashes FILE");
+	if (driver_name && !bds_driver_find(driver_name))
+		return usage("unknown --driver (this build has: local)");
 
 	jv env;
 	switch (bds_envelope_begin(stdin, stdout, &env)) {

@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #define GIT_TIMEOUT 600.0
+/* A lock directory without an owner file is a taker that died between mkdir and write. */
+#define ORPHAN_LOCK_SECONDS 10
 
 static int mkdir_p(const char *path)
 {
@@ -50,6 +52,20 @@ static int git(char *const argv[])
 		return -1;
 	}
 	return 0;
+}
+
+/* Runs git with its output discarded; 0 when it exited 0. */
+static int git_quiet(char *const argv[])
+{
+	struct bds_exec_result res;
+	int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	int rc = devnull >= 0 && bds_exec_run(argv, NULL, devnull, devnull, bds_util_now() + GIT_TIMEOUT, &res) == 0 &&
+	                 !res.timed_out && !res.signal[0] && res.status == 0
+	             ? 0
+	             : -1;
+	if (devnull >= 0)
+		close(devnull);
+	return rc;
 }
 
 static int is_dir(const char *path)
@@ -105,8 +121,10 @@ static int take_lock(const char *lock, long owner, double timeout)
 		if (bds_util_read_file(owner_file, 64, &text, &len) == 0)
 			holder = strtol(text, NULL, 10);
 		free(text);
-		if (holder > 0 && !pid_alive(holder)) {
-			/* stale: its owner died without releasing it */
+		struct stat st;
+		int orphan = holder <= 0 && stat(lock, &st) == 0 && time(NULL) - st.st_mtime > ORPHAN_LOCK_SECONDS;
+		if ((holder > 0 && !pid_alive(holder)) || orphan) {
+			/* stale: its owner died without releasing it (or between mkdir and writing) */
 			unlink(owner_file);
 			rmdir(lock);
 			continue;
@@ -152,9 +170,8 @@ static enum bds_driver_status local_boot(const struct bds_driver_args *a, jv *vm
 		 * server is warm); anything else starts from a fresh worktree. */
 		char *prune[] = {"git", "-C", ws, "worktree", "prune", NULL};
 		char *add[] = {"git", "-C", ws, "worktree", "add", "--quiet", "--detach", "--force", worktree, (char *)a->base, NULL};
-		char *gitfile = bds_util_xasprintf("%s/.git", worktree);
-		int reuse = access(gitfile, F_OK) == 0;
-		free(gitfile);
+		char *check[] = {"git", "-C", worktree, "rev-parse", "--git-dir", NULL};
+		int reuse = is_dir(worktree) && git_quiet(check) == 0;
 		if (reuse || (git(prune) == 0 && git(add) == 0)) {
 			*vm = local_vm(a->base, state_dir, a->bazel);
 			st = BDS_DRIVER_OK;

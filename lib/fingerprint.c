@@ -40,11 +40,14 @@ void bds_fingerprint_xxh128_hex(const void *data, size_t len, char out[33])
 /* Runs argv and returns its stdout (malloc'd, at most 1 MiB); NULL if it failed. */
 static char *capture(char *const argv[], const char *cwd)
 {
-	char path[] = "/tmp/bds-fingerprint.XXXXXX";
+	const char *dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char *path = bds_util_xasprintf("%s/bds-fingerprint.XXXXXX", dir);
 	int fd = mkstemp(path);
+	if (fd >= 0)
+		unlink(path);
+	free(path);
 	if (fd < 0)
 		return NULL;
-	unlink(path);
 	int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	struct bds_exec_result res;
 	char *out = NULL;
@@ -311,7 +314,7 @@ jv bds_fingerprint_compute(const struct bds_fingerprint_input *in, jv *hash_opti
 	}
 	c = jv_object_set(c, jv_string("bazelrc"), rc);
 	c = jv_object_set(c, jv_string("bazel"), bazel);
-	/* The key: every component as "name=value\n", names sorted (jq's canonical dump). */
+	/* The key: XXH3-128 of the components' canonical JSON (keys sorted, compact). */
 	jv text = jv_dump_string(jv_copy(c), JV_PRINT_SORTED);
 	char hex[33];
 	bds_fingerprint_xxh128_hex(jv_string_value(text), (size_t)jv_string_length_bytes(jv_copy(text)), hex);
