@@ -57,8 +57,11 @@ check: deps
 	BDS_BUILD=$(CURDIR)/$(BUILD) bats --formatter tap --print-output-on-failure tests/
 	@echo "# bds-check: done"
 
-check-vm: deps all
-	BDS_BUILD=$(CURDIR)/$(BUILD) bats --print-output-on-failure tests/vm/
+# The guest image tests (QEMU, software emulation): slow, so not part of `make check`.
+check-vm: all
+	scripts/install-deps --vm
+	BDS_BUILD=$(CURDIR)/$(BUILD) bats --formatter tap --print-output-on-failure tests/vm/
+	@echo "# bds-check-vm: done"
 
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" check
