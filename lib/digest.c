@@ -63,41 +63,13 @@ void bds_sha256_buf(const void *data, size_t len, unsigned char out[BDS_SHA256_L
 	bds_sha256_free(&h);
 }
 
-int bds_target_digest_init(struct bds_target_digest *t)
+void bds_digest_overall(struct bds_sha256 *h, const unsigned char *const deps[], size_t n,
+                        const unsigned char direct[BDS_SHA256_LEN], unsigned char out[BDS_SHA256_LEN])
 {
-	if (bds_sha256_init(&t->overall) < 0)
-		return -1;
-	if (bds_sha256_init(&t->direct) < 0) {
-		bds_sha256_free(&t->overall);
-		return -1;
-	}
-	return 0;
-}
-
-void bds_target_digest_direct(struct bds_target_digest *t, const void *data, size_t len)
-{
-	bds_sha256_update(&t->direct, data, len);
-}
-
-void bds_target_digest_transitive(struct bds_target_digest *t, const unsigned char dep_overall[BDS_SHA256_LEN])
-{
-	bds_sha256_update(&t->overall, dep_overall, BDS_SHA256_LEN);
-}
-
-void bds_target_digest_finish(struct bds_target_digest *t, unsigned char overall[BDS_SHA256_LEN],
-                              unsigned char direct[BDS_SHA256_LEN])
-{
-	bds_sha256_final(&t->direct, direct);
-	bds_sha256_update(&t->overall, direct, BDS_SHA256_LEN);
-	bds_sha256_final(&t->overall, overall);
-}
-
-void bds_target_digest_free(struct bds_target_digest *t)
-{
-	if (!t)
-		return;
-	bds_sha256_free(&t->overall);
-	bds_sha256_free(&t->direct);
+	for (size_t i = 0; i < n; i++)
+		bds_sha256_update(h, deps[i], BDS_SHA256_LEN);
+	bds_sha256_update(h, direct, BDS_SHA256_LEN);
+	bds_sha256_final(h, out);
 }
 
 void bds_digest_hex(const unsigned char *bytes, size_t len, char *out)

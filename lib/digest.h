@@ -19,19 +19,11 @@ void bds_sha256_free(struct bds_sha256 *h);
 /* One-shot digest of a buffer. */
 void bds_sha256_buf(const void *data, size_t len, unsigned char out[BDS_SHA256_LEN]);
 
-/* bazel-diff's TargetDigest: `direct` hashes the target's own inputs; `overall` hashes
- * each dependency's overall digest, then `direct`. No separators or lengths anywhere. */
-struct bds_target_digest {
-	struct bds_sha256 overall, direct;
-};
-
-int bds_target_digest_init(struct bds_target_digest *t);
-void bds_target_digest_direct(struct bds_target_digest *t, const void *data, size_t len);
-void bds_target_digest_transitive(struct bds_target_digest *t, const unsigned char dep_overall[BDS_SHA256_LEN]);
-/* overall = SHA256(transitive... || direct). Resets both contexts for reuse. */
-void bds_target_digest_finish(struct bds_target_digest *t, unsigned char overall[BDS_SHA256_LEN],
-                              unsigned char direct[BDS_SHA256_LEN]);
-void bds_target_digest_free(struct bds_target_digest *t);
+/* bazel-diff's TargetDigest.finish(): overall = SHA256(overall of each dependency, in input
+ * order || direct). No separators or lengths anywhere. (direct is a plain SHA-256 over the
+ * target's own bytes, so it needs no helper.) `h` is a reusable context. */
+void bds_digest_overall(struct bds_sha256 *h, const unsigned char *const deps[], size_t n,
+                        const unsigned char direct[BDS_SHA256_LEN], unsigned char out[BDS_SHA256_LEN]);
 
 /* Lowercase hex of `len` bytes into out (2*len+1 bytes, NUL-terminated). */
 void bds_digest_hex(const unsigned char *bytes, size_t len, char *out);

@@ -505,7 +505,8 @@ static int overall_phase(struct bds_graph *g)
 {
 	struct bds_sha256 sha;
 	struct visit *stack = NULL;
-	size_t cap = 0, depth = 0;
+	const unsigned char **dep_overall = NULL;
+	size_t cap = 0, depth = 0, dep_cap = 0;
 	int rc = 0;
 	if (bds_sha256_init(&sha) < 0)
 		return -1;
@@ -531,15 +532,16 @@ static int overall_phase(struct bds_graph *g)
 				}
 				continue;
 			}
+			dep_overall = grow(dep_overall, &dep_cap, t->n_deps, sizeof *dep_overall);
 			for (uint32_t i = 0; i < t->n_deps; i++)
-				bds_sha256_update(&sha, g->targets[g->targets[t->deps[i]].rule].overall, BDS_SHA256_LEN);
-			bds_sha256_update(&sha, t->direct, BDS_SHA256_LEN);
-			bds_sha256_final(&sha, t->overall);
+				dep_overall[i] = g->targets[g->targets[t->deps[i]].rule].overall;
+			bds_digest_overall(&sha, dep_overall, t->n_deps, t->direct, t->overall);
 			t->state = DONE;
 			depth--;
 		}
 	}
 	free(stack);
+	free(dep_overall);
 	bds_sha256_free(&sha);
 	return rc;
 }
