@@ -96,25 +96,6 @@ int bds_json_get_number(jv obj, const char *key, double *out)
 	return 0;
 }
 
-int bds_json_get_bool(jv obj, const char *key, int *out)
-{
-	if (jv_get_kind(obj) != JV_KIND_OBJECT) {
-		jv_free(obj);
-		return bds_util_fail("key '%s': not inside an object", key);
-	}
-	jv v = jv_object_get(obj, jv_string(key));
-	jv_kind k = jv_get_kind(v);
-	if (!jv_is_valid(v) || k == JV_KIND_NULL) {
-		jv_free(v);
-		return 1;
-	}
-	jv_free(v);
-	if (k != JV_KIND_TRUE && k != JV_KIND_FALSE)
-		return bds_util_fail("key '%s': expected boolean, found %s", key, jv_kind_name(k));
-	*out = k == JV_KIND_TRUE;
-	return 0;
-}
-
 char *bds_json_dump_line(jv value)
 {
 	jv s = jv_dump_string(value, JV_PRINT_SORTED);

@@ -20,7 +20,6 @@ const char *bds_json_kind_name(jv_kind kind);
  * recorded, naming `key`). String results are malloc'd copies. */
 int bds_json_get_string(jv obj, const char *key, char **out);
 int bds_json_get_number(jv obj, const char *key, double *out);
-int bds_json_get_bool(jv obj, const char *key, int *out);
 /* Returns the member (owned) if it has `kind`; invalid with message if wrong kind; an
  * invalid without message (jv_invalid_has_msg false) if absent. */
 jv bds_json_get(jv obj, const char *key, jv_kind kind);

@@ -89,14 +89,6 @@ size_t bds_strmap_count(const struct bds_strmap *m)
 	return m->count;
 }
 
-void bds_strmap_each(const struct bds_strmap *m, void (*fn)(const char *key, size_t n, void *value, void *arg),
-                     void *arg)
-{
-	for (size_t i = 0; i < m->cap; i++)
-		if (m->slots[i].key)
-			fn(m->slots[i].key, m->slots[i].n, m->slots[i].value, arg);
-}
-
 void bds_strmap_free(struct bds_strmap *m, void (*free_value)(void *))
 {
 	if (!m)

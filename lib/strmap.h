@@ -14,9 +14,6 @@ int bds_strmap_has(const struct bds_strmap *m, const char *key, size_t n);
 /* Sets key to value; returns the previous value or NULL. */
 void *bds_strmap_put(struct bds_strmap *m, const char *key, size_t n, void *value);
 size_t bds_strmap_count(const struct bds_strmap *m);
-/* Calls fn for every entry, in no particular order. */
-void bds_strmap_each(const struct bds_strmap *m, void (*fn)(const char *key, size_t n, void *value, void *arg),
-                     void *arg);
 /* Frees the map and its keys; free_value (may be NULL) is called on every value. */
 void bds_strmap_free(struct bds_strmap *m, void (*free_value)(void *));
 
