@@ -6,13 +6,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "driver.h"
 #include "envelope.h"
 #include "fingerprint.h"
 #include "json.h"
 #include "util.h"
 
 static const char usage_text[] =
-	"usage: bds-fingerprint -w WORKSPACE [--rev REV] [--driver local] [--bazel CMD]\n"
+	"usage: bds-fingerprint -w WORKSPACE [--rev REV] [--driver local|qemu|firecracker] [--bazel CMD]\n"
 	"                       [bds-hash options ...]\n";
 
 static int usage(const char *why)
@@ -57,9 +58,10 @@ int main(int argc, char **argv)
 		free(hash_options);
 		return usage("missing -w WORKSPACE");
 	}
-	if (strcmp(driver, "local") != 0) {
+	if (!bds_driver_find(driver)) {
 		free(hash_options);
-		return usage("unknown --driver (this build has: local)");
+		bds_util_warn("unknown --driver '%s' (this build has: %s)", driver, bds_driver_names);
+		return usage(NULL);
 	}
 	char ws[PATH_MAX];
 	struct stat st;

@@ -335,6 +335,17 @@ static int run_ssh(const struct args *a, jv guest, struct bds_exec_result *res, 
 			goto done;
 		}
 	command = bds_ssh_quote_argv(a->argv);
+	/* VM drivers name the guest's workspace: commands run there, as the local ones do */
+	char *cwd = NULL;
+	if (bds_json_get_string(jv_copy(guest), "cwd", &cwd) == 0) {
+		char *argv_cd[] = {cwd, NULL};
+		char *quoted = bds_ssh_quote_argv(argv_cd);
+		char *both = bds_util_xasprintf("cd %s && %s", quoted, command);
+		free(quoted);
+		free(command);
+		command = both;
+		free(cwd);
+	}
 	if (output_open(&out, a->stdout_path) < 0 ||
 	    bds_ssh_exec(s, command, out.fd, 2, bds_util_now() + a->timeout, res) < 0) {
 		bds_util_warn("%s", bds_util_error());

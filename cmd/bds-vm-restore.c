@@ -13,8 +13,9 @@
 #include "util.h"
 
 static const char usage_text[] =
-	"usage: bds-vm-restore [--driver local] [--base SHA] [--bazel CMD]\n"
-	"                      [--lock-owner PID] [--lock-timeout SEC]   < envelope\n";
+	"usage: bds-vm-restore [--driver local|qemu|firecracker] [--base SHA] [--bazel CMD]\n"
+	"                      [--lock-owner PID] [--lock-timeout SEC]\n"
+	"                      [--jailer PATH [--uid N] [--gid N] [--chroot-base DIR]]   < envelope\n";
 
 static int usage(const char *why)
 {
@@ -30,12 +31,21 @@ int main(int argc, char **argv)
 		{"driver", required_argument, NULL, 'd'},   {"base", required_argument, NULL, 'b'},
 		{"bazel", required_argument, NULL, 'z'},    {"lock-owner", required_argument, NULL, 'o'},
 		{"lock-timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+		{"jailer", required_argument, NULL, 'j'},   {"uid", required_argument, NULL, 'u'},
+		{"gid", required_argument, NULL, 'g'},      {"chroot-base", required_argument, NULL, 'c'},
 		{NULL, 0, NULL, 0},
 	};
 	bds_util_set_progname(argv[0]);
 	const char *driver_name = NULL;
 	struct bds_driver_args a = {.lock_owner = (long)getppid(), .lock_timeout = 60};
 	a.bazel = getenv("BAZEL") && *getenv("BAZEL") ? getenv("BAZEL") : "bazel";
+	/* the jailer's settings may also come from the environment, so that the pipeline
+	 * scripts need not know them */
+	a.jailer = getenv("BDS_JAILER") && *getenv("BDS_JAILER") ? getenv("BDS_JAILER") : NULL;
+	a.chroot_base = getenv("BDS_JAILER_CHROOT") && *getenv("BDS_JAILER_CHROOT") ? getenv("BDS_JAILER_CHROOT") : "/srv/jailer";
+	const char *uid = getenv("BDS_JAILER_UID"), *gid = getenv("BDS_JAILER_GID");
+	a.jail_uid = uid && *uid ? strtol(uid, NULL, 10) : 0;
+	a.jail_gid = gid && *gid ? strtol(gid, NULL, 10) : 0;
 	int c;
 	char *end;
 	opterr = 0;
@@ -54,6 +64,14 @@ int main(int argc, char **argv)
 			if (*end || a.lock_timeout < 0 || a.lock_timeout > 86400)
 				return usage("--lock-timeout takes seconds from 0 to 86400");
 			break;
+		case 'j': a.jailer = optarg; break;
+		case 'c': a.chroot_base = optarg; break;
+		case 'u':
+		case 'g':
+			*(c == 'u' ? &a.jail_uid : &a.jail_gid) = strtol(optarg, &end, 10);
+			if (*end || *optarg == '\0' || *(c == 'u' ? &a.jail_uid : &a.jail_gid) < 0)
+				return usage("--uid and --gid take numeric ids");
+			break;
 		case 'h': fputs(usage_text, stdout); return BDS_EXIT_OK;
 		default: return usage("unknown option or missing value");
 		}
@@ -62,8 +80,10 @@ int main(int argc, char **argv)
 		return usage("unexpected argument");
 	if (a.base && (strlen(a.base) != 40 || !bds_store_is_hex(a.base, 40)))
 		return usage("--base takes a full 40-hex commit sha");
-	if (driver_name && !bds_driver_find(driver_name))
-		return usage("unknown --driver (this build has: local)");
+	if (driver_name && !bds_driver_find(driver_name)) {
+		bds_util_warn("unknown --driver '%s' (this build has: %s)", driver_name, bds_driver_names);
+		return usage(NULL);
+	}
 
 	jv env;
 	switch (bds_envelope_begin(stdin, stdout, &env)) {
@@ -83,7 +103,7 @@ int main(int argc, char **argv)
 	jv vm = jv_null();
 	enum bds_driver_status st;
 	if (!d) {
-		bds_util_warn("unknown driver '%s' (this build has: local)", driver_name);
+		bds_util_warn("unknown driver '%s' (this build has: %s)", driver_name, bds_driver_names);
 		goto out;
 	}
 	if (!restore && !a.base) {

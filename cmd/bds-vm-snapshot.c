@@ -1,6 +1,7 @@
 /* bds-vm-snapshot: turns the warm machine into a new store entry (a staging directory
  * that bds-store-publish publishes): base_hashes.json plus the driver's state. */
 #define _XOPEN_SOURCE 700 /* mkdtemp */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -13,7 +14,7 @@
 #include "json.h"
 #include "util.h"
 
-static const char usage_text[] = "usage: bds-vm-snapshot [--driver local] --base-hashes FILE   < envelope\n";
+static const char usage_text[] = "usage: bds-vm-snapshot [--driver local|qemu|firecracker] --base-hashes FILE   < envelope\n";
 
 static int usage(const char *why)
 {
@@ -21,6 +22,23 @@ static int usage(const char *why)
 		bds_util_warn("%s", why);
 	fputs(usage_text, stderr);
 	return BDS_EXIT_USAGE;
+}
+
+/* Removes the staging directory and what a failed snapshot left in it. */
+static void remove_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		char *path = bds_util_xasprintf("%s/%s", dir, e->d_name);
+		unlink(path);
+		free(path);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
 }
 
 /* Copies `from` to `to` (created, not replaced). */
@@ -64,8 +82,10 @@ int main(int argc, char **argv)
 		return usage("unexpected argument");
 	if (!hashes)
 		return usage("missing --base-hashes FILE");
-	if (driver_name && !bds_driver_find(driver_name))
-		return usage("unknown --driver (this build has: local)");
+	if (driver_name && !bds_driver_find(driver_name)) {
+		bds_util_warn("unknown --driver '%s' (this build has: %s)", driver_name, bds_driver_names);
+		return usage(NULL);
+	}
 
 	jv env;
 	switch (bds_envelope_begin(stdin, stdout, &env)) {
@@ -81,16 +101,12 @@ int main(int argc, char **argv)
 	const struct bds_driver *d = bds_driver_find(driver_name ? driver_name : "local");
 	struct bds_driver_args a = {.env = env};
 	if (!d) {
-		bds_util_warn("unknown driver '%s' (this build has: local)", driver_name);
+		bds_util_warn("unknown driver '%s' (this build has: %s)", driver_name, bds_driver_names);
 		goto out;
 	}
 	if (bds_json_get_string(bds_json_get(jv_copy(env), "fingerprint", JV_KIND_OBJECT), "key", &fp) != 0 ||
 	    bds_json_get_string(bds_json_get(jv_copy(env), "vm", JV_KIND_OBJECT), "base", &base) != 0) {
 		bds_util_warn("envelope: needs fingerprint.key and vm.base");
-		goto out;
-	}
-	if (d->state(&a, &state) != BDS_DRIVER_OK) {
-		bds_util_warn("%s", bds_util_error());
 		goto out;
 	}
 	const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -99,11 +115,11 @@ int main(int argc, char **argv)
 		bds_util_warn("create '%s': %s", dir, strerror(errno));
 		goto out;
 	}
+	a.entry_dir = dir;
 	target = bds_util_xasprintf("%s/base_hashes.json", dir);
-	if (copy_file(hashes, target) < 0) {
+	if (copy_file(hashes, target) < 0 || d->state(&a, &state) != BDS_DRIVER_OK) {
 		bds_util_warn("%s", bds_util_error());
-		unlink(target);
-		rmdir(dir);
+		remove_dir(dir);
 		goto out;
 	}
 	jv entry = jv_object();

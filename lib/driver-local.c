@@ -297,18 +297,4 @@ static enum bds_driver_status local_state(const struct bds_driver_args *a, jv *s
 	return st;
 }
 
-static const struct bds_driver local_driver = {"local", local_boot, local_restore, local_state};
-
-const struct bds_driver *bds_driver_find(const char *name)
-{
-	return strcmp(name, "local") == 0 ? &local_driver : NULL;
-}
-
-char *bds_driver_cache_dir(void)
-{
-	const char *c = getenv("BDS_CACHE");
-	if (c && *c)
-		return bds_util_xstrdup(c);
-	const char *home = getenv("HOME");
-	return bds_util_xasprintf("%s/.cache/bds", home && *home ? home : "/tmp");
-}
+const struct bds_driver bds_driver_local = {"local", local_boot, local_restore, local_state};

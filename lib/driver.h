@@ -1,6 +1,6 @@
 /* driver: where the warm Bazel server lives. Each driver boots a fresh machine for record,
- * reattaches to (restores) a recorded one for consume, and describes its state for the
- * store entry. Only the local driver exists so far; qemu and firecracker add entries. */
+ * reattaches to (restores) a recorded one for consume, and turns the warm machine into the
+ * files and metadata of a store entry. Drivers: local, qemu, firecracker. */
 #ifndef BDS_DRIVER_H
 #define BDS_DRIVER_H
 
@@ -13,6 +13,10 @@ struct bds_driver_args {
 	const char *base;    /* record: the base commit (40 hex) */
 	long lock_owner;     /* pid that holds the entry's lock until it exits */
 	double lock_timeout; /* seconds to wait for a busy entry */
+	const char *entry_dir; /* snapshot: the new entry's staging directory */
+	const char *jailer;    /* firecracker: the jailer binary, or NULL */
+	long jail_uid, jail_gid;
+	const char *chroot_base;
 };
 
 enum bds_driver_status {
@@ -27,13 +31,20 @@ struct bds_driver {
 	enum bds_driver_status (*boot)(const struct bds_driver_args *args, jv *vm);
 	/* consume: the machine of env.snapshot; sets *vm */
 	enum bds_driver_status (*restore)(const struct bds_driver_args *args, jv *vm);
-	/* record: the driver state stored in the entry's metadata (from env.vm) */
+	/* record: pauses the machine of env.vm, writes its files into args->entry_dir and
+	 * sets *state, the driver state stored in the entry's metadata */
 	enum bds_driver_status (*state)(const struct bds_driver_args *args, jv *state);
 };
 
 /* The driver called `name`, or NULL. */
 const struct bds_driver *bds_driver_find(const char *name);
+/* "local, qemu, firecracker": the names bds_driver_find knows, for messages. */
+extern const char bds_driver_names[];
+/* The qemu driver's accelerator: "kvm" or "tcg" (BDS_VM_ACCEL; auto: kvm when /dev/kvm opens). */
+const char *bds_driver_qemu_accel(void);
 /* $BDS_CACHE, else $HOME/.cache/bds (malloc'd). */
 char *bds_driver_cache_dir(void);
+
+extern const struct bds_driver bds_driver_local, bds_driver_qemu, bds_driver_firecracker;
 
 #endif

@@ -3,9 +3,11 @@
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "fingerprint.h"
 
+#include "driver.h"
 #include "exec.h"
 #include "util.h"
 #include "version.h"
+#include "vm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -236,6 +238,78 @@ static jv host_component(void)
 	return jv_string_fmt("%s machine-id:%s", host, hex);
 }
 
+/* The first line `binary flag` prints, or invalid with a message. */
+static jv version_line(const char *binary, const char *flag)
+{
+	char *argv[] = {(char *)binary, (char *)flag, NULL};
+	char *out = capture(argv, NULL);
+	if (!out)
+		return jv_invalid_with_msg(jv_string_fmt("'%s %s' failed (is it installed?)", binary, flag));
+	out[strcspn(out, "\n")] = '\0';
+	jv v = jv_string(out);
+	free(out);
+	return v;
+}
+
+static jv digest_component(const char *path, const char *cache)
+{
+	char hex[33];
+	if (bds_vm_file_digest(path, cache, hex) < 0)
+		return jv_invalid_with_msg(jv_string(bds_util_error()));
+	return jv_string_fmt("xxh3:%s", hex);
+}
+
+/* A VM snapshot restores only with the same VMM, guest image, machine shape and host
+ * CPU model: all of them are part of the key. */
+static jv vm_components(const char *driver, jv c)
+{
+	struct bds_vm_image img;
+	if (bds_vm_image_load(&img) < 0) {
+		jv_free(c);
+		return jv_invalid_with_msg(jv_string(bds_util_error()));
+	}
+	char *cache = bds_driver_cache_dir();
+	int qemu = strcmp(driver, "qemu") == 0;
+	jv parts[6];
+	const char *names[6];
+	int n = 0;
+	if (qemu) {
+		const char *bin = getenv("BDS_QEMU") && *getenv("BDS_QEMU") ? getenv("BDS_QEMU") : "qemu-system-x86_64";
+		const char *mode = getenv("BDS_QEMU_SNAPSHOT") && *getenv("BDS_QEMU_SNAPSHOT") ? getenv("BDS_QEMU_SNAPSHOT") : "shared";
+		names[n] = "vmm", parts[n++] = version_line(bin, "--version");
+		names[n] = "accel", parts[n++] = jv_string(bds_driver_qemu_accel());
+		names[n] = "snapshot_mode", parts[n++] = jv_string(mode);
+		names[n] = "kernel", parts[n++] = digest_component(img.bzimage, cache);
+	} else {
+		const char *bin = getenv("BDS_FIRECRACKER") && *getenv("BDS_FIRECRACKER") ? getenv("BDS_FIRECRACKER") : "firecracker";
+		names[n] = "vmm", parts[n++] = version_line(bin, "--version");
+		names[n] = "snapshot_version", parts[n++] = version_line(bin, "--snapshot-version");
+		names[n] = "kernel", parts[n++] = digest_component(img.kernel, cache);
+	}
+	names[n] = "initrd", parts[n++] = digest_component(img.initrd, cache);
+	names[n] = "rootfs", parts[n++] = digest_component(img.rootfs, cache);
+	jv err = jv_null();
+	for (int i = 0; i < n; i++) {
+		if (jv_is_valid(parts[i]) && jv_get_kind(err) == JV_KIND_NULL)
+			c = jv_object_set(c, jv_string(names[i]), parts[i]);
+		else if (jv_get_kind(err) == JV_KIND_NULL)
+			err = parts[i];
+		else
+			jv_free(parts[i]);
+	}
+	char *cpu = bds_vm_cpu_model();
+	c = jv_object_set(c, jv_string("vm_shape"), jv_string_fmt("vcpus=%d mem_mib=%d cmdline=%s", img.vcpus, img.mem_mib, img.cmdline));
+	c = jv_object_set(c, jv_string("host_cpu"), jv_string(cpu));
+	free(cpu);
+	free(cache);
+	bds_vm_image_free(&img);
+	if (jv_get_kind(err) != JV_KIND_NULL) {
+		jv_free(c);
+		return err;
+	}
+	return c;
+}
+
 static int option_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -298,6 +372,13 @@ jv bds_fingerprint_compute(const struct bds_fingerprint_input *in, jv *hash_opti
 	if (strcmp(in->driver, "local") == 0) {
 		c = jv_object_set(c, jv_string("host"), host_component());
 		c = jv_object_set(c, jv_string("workspace_path"), jv_string(in->workspace));
+	} else {
+		c = vm_components(in->driver, c);
+		if (!jv_is_valid(c)) {
+			jv_free(*hash_options);
+			*hash_options = jv_null();
+			return c;
+		}
 	}
 	jv rc = bazelrc_component(in);
 	jv bazel = jv_is_valid(rc) ? bazel_component(in->bazel) : jv_invalid();

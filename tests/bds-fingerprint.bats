@@ -14,14 +14,14 @@ key() {
 }
 
 @test "usage: no -w, unknown driver, option without value exit 64" {
-	usage='usage: bds-fingerprint -w WORKSPACE [--rev REV] [--driver local] [--bazel CMD]'
+	usage='usage: bds-fingerprint -w WORKSPACE [--rev REV] [--driver local|qemu|firecracker] [--bazel CMD]'
 	run -64 --separate-stderr bds-fingerprint
 	[ "$output" = "" ]
 	[ "${stderr_lines[0]}" = "bds-fingerprint: missing -w WORKSPACE" ]
 	[ "${stderr_lines[1]}" = "$usage" ]
-	run -64 --separate-stderr bds-fingerprint -w "$WS" --driver qemu
+	run -64 --separate-stderr bds-fingerprint -w "$WS" --driver xen
 	[ "$output" = "" ]
-	[ "${stderr_lines[0]}" = "bds-fingerprint: unknown --driver (this build has: local)" ]
+	[ "${stderr_lines[0]}" = "bds-fingerprint: unknown --driver 'xen' (this build has: local, qemu, firecracker)" ]
 	run -64 --separate-stderr bds-fingerprint -w "$WS" --rev
 	[ "$output" = "" ]
 	[ "${stderr_lines[0]}" = "bds-fingerprint: option needs a value" ]

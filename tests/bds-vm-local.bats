@@ -42,7 +42,7 @@ teardown() {
 	run -64 --separate-stderr bds-vm-restore --bogus < "$FPJSON"
 	[ "$output" = "" ]
 	[ "${stderr_lines[0]}" = "bds-vm-restore: unknown option or missing value" ]
-	[ "${stderr_lines[1]}" = "usage: bds-vm-restore [--driver local] [--base SHA] [--bazel CMD]" ]
+	[ "${stderr_lines[1]}" = "usage: bds-vm-restore [--driver local|qemu|firecracker] [--base SHA] [--bazel CMD]" ]
 	run -64 --separate-stderr bds-vm-restore --base "${BASE:0:39}" < "$FPJSON"
 	[ "${stderr_lines[0]}" = "bds-vm-restore: --base takes a full 40-hex commit sha" ]
 	run -64 --separate-stderr bds-vm-restore --base "${BASE:0:39}g" < "$FPJSON"

@@ -1,0 +1,581 @@
+/* driver-firecracker: the production driver. The warm machine is a Firecracker microVM,
+ * configured, paused, snapshotted and restored through Firecracker's REST API.
+ *
+ * What earlier orchestrators got wrong, and how this one avoids it:
+ * - Disk isolation. A snapshot records its drives' paths and Firecracker reopens them on
+ *   load, so restoring "on a copy" still writes the recorded (frozen) image. Here every
+ *   path given to Firecracker is relative ("rootfs.ext4", "vmlinux") and Firecracker runs
+ *   in a directory of its own (a run directory, or the jailer's chroot), so the recorded
+ *   path names this restore's own copy (a reflink where the file system has them);
+ *   the load is also done paused and the drive re-pointed explicitly (PATCH /drives)
+ *   before resuming. The entry's files are only ever read.
+ * - Networking. Each VM gets a slot made by scripts/bds-host-setup: a network namespace
+ *   with its own TAP, so every restore keeps the recorded guest address; the load's
+ *   network_overrides binds the snapshot's interface to this slot's TAP.
+ * - Clock. The load asks for clock_realtime (kvmclock advanced by the time elapsed) and
+ *   bds-guest-sync sets the guest's wall clock after every restore. */
+#define _DEFAULT_SOURCE
+#include "driver.h"
+
+#include "exec.h"
+#include "fc-api.h"
+#include "json.h"
+#include "util.h"
+#include "vm.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_TIMEOUT 120.0
+#define MAX_SLOTS 256
+#define GUEST_MAC "52:54:00:12:34:56"
+
+static double vm_timeout(void)
+{
+	const char *t = getenv("BDS_VM_TIMEOUT");
+	double v = t && *t ? strtod(t, NULL) : 0;
+	return v > 0 ? v : DEFAULT_TIMEOUT;
+}
+
+static const char *fc_binary(void)
+{
+	const char *f = getenv("BDS_FIRECRACKER");
+	return f && *f ? f : "firecracker";
+}
+
+static const char *slots_dir(void)
+{
+	const char *s = getenv("BDS_FC_SLOTS");
+	return s && *s ? s : "/run/bds/slots";
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* A network slot of scripts/bds-host-setup, held through its lock directory. */
+struct slot {
+	int n;
+	char *netns, *tap, *guest_host, *lock;
+	int guest_port;
+};
+
+static void slot_free(struct slot *s)
+{
+	free(s->netns);
+	free(s->tap);
+	free(s->guest_host);
+	free(s->lock);
+	memset(s, 0, sizeof *s);
+}
+
+static int slot_read(const char *dir, int n, struct slot *s)
+{
+	char *path = bds_util_xasprintf("%s/%d.json", dir, n);
+	char *text = NULL;
+	size_t len = 0;
+	int rc = bds_util_read_file(path, 65536, &text, &len);
+	if (rc < 0) {
+		free(path);
+		return -1;
+	}
+	jv j = jv_parse_sized(text, (int)len);
+	free(text);
+	double port = 0;
+	memset(s, 0, sizeof *s);
+	s->n = n;
+	if (!jv_is_valid(j) || bds_json_get_string(jv_copy(j), "netns", &s->netns) != 0 ||
+	    bds_json_get_string(jv_copy(j), "tap", &s->tap) != 0 ||
+	    bds_json_get_string(jv_copy(j), "guest_host", &s->guest_host) != 0 ||
+	    bds_json_get_number(jv_copy(j), "guest_port", &port) != 0 || port < 1 || port > 65535) {
+		rc = bds_util_fail("slot file '%s': needs strings netns, tap, guest_host and a port guest_port", path);
+		slot_free(s);
+	}
+	s->guest_port = (int)port;
+	jv_free(j);
+	free(path);
+	return rc;
+}
+
+static int pid_alive(long pid)
+{
+	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+/* Takes the lock directory of slot n for `owner`: 0 taken, 1 busy, -1 error. */
+static int slot_lock(const char *lock, long owner)
+{
+	char *owner_file = bds_util_xasprintf("%s/owner", lock);
+	int rc = 1;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (mkdir(lock, 0755) == 0) {
+			FILE *f = fopen(owner_file, "w");
+			rc = f && fprintf(f, "%ld\n", owner) > 0 && fclose(f) == 0 ? 0 : -1;
+			if (rc < 0) {
+				bds_util_fail("write '%s': %s", owner_file, strerror(errno));
+				rmdir(lock);
+			}
+			break;
+		}
+		if (errno != EEXIST) {
+			rc = bds_util_fail("create '%s': %s", lock, strerror(errno));
+			break;
+		}
+		char *text = NULL;
+		size_t len = 0;
+		long holder = 0;
+		if (bds_util_read_file(owner_file, 64, &text, &len) == 0)
+			holder = strtol(text, NULL, 10);
+		free(text);
+		if (holder <= 0 || pid_alive(holder))
+			break; /* busy (or being taken right now) */
+		unlink(owner_file); /* its VM's keeper died without cleaning up: stale */
+		rmdir(lock);
+	}
+	free(owner_file);
+	return rc;
+}
+
+/* Rewrites the lock's owner: from the pipeline to the keeper, which releases it. */
+static void slot_set_owner(const struct slot *s, long owner)
+{
+	char *owner_file = bds_util_xasprintf("%s/owner", s->lock);
+	FILE *f = fopen(owner_file, "w");
+	if (f) {
+		fprintf(f, "%ld\n", owner);
+		fclose(f);
+	}
+	free(owner_file);
+}
+
+/* Does the slot's TAP exist (in its namespace)? -1 with how to create it otherwise. */
+static int slot_check_tap(const struct slot *s)
+{
+	int ok;
+	char *sys = bds_util_xasprintf("/sys/class/net/%s", s->tap);
+	if (!*s->netns) {
+		ok = access(sys, F_OK) == 0;
+	} else {
+		char *argv[] = {"ip", "netns", "exec", s->netns, "test", "-e", sys, NULL};
+		struct bds_exec_result res;
+		ok = bds_exec_run(argv, NULL, 2, 2, bds_util_now() + 30, &res) == 0 && !res.timed_out && !res.signal[0] &&
+		     res.status == 0;
+	}
+	free(sys);
+	if (ok)
+		return 0;
+	return bds_util_fail("firecracker: TAP '%s'%s%s does not exist: create the slots with "
+	                     "`scripts/bds-host-setup --slots N --dir %s` (as root)",
+	                     s->tap, *s->netns ? " in network namespace " : "", s->netns, slots_dir());
+}
+
+/* Takes a free slot within `timeout` seconds. 0, 1 (none free in time: recorded), -1. */
+static int slot_take(long owner, double timeout, struct slot *out)
+{
+	const char *dir = slots_dir();
+	double deadline = bds_util_now() + timeout;
+	for (;;) {
+		int found = 0;
+		for (int n = 0; n < MAX_SLOTS; n++) {
+			char *file = bds_util_xasprintf("%s/%d.json", dir, n);
+			int exists = access(file, F_OK) == 0;
+			free(file);
+			if (!exists)
+				continue;
+			found = 1;
+			struct slot s;
+			if (slot_read(dir, n, &s) < 0)
+				return -1;
+			s.lock = bds_util_xasprintf("%s/%d.lock", dir, n);
+			int r = slot_lock(s.lock, owner);
+			if (r == 0) {
+				if (slot_check_tap(&s) < 0) {
+					rmdir(s.lock); /* the owner file first */
+					char *of = bds_util_xasprintf("%s/owner", s.lock);
+					unlink(of);
+					free(of);
+					rmdir(s.lock);
+					slot_free(&s);
+					return -1;
+				}
+				*out = s;
+				return 0;
+			}
+			slot_free(&s);
+			if (r < 0)
+				return -1;
+		}
+		if (!found)
+			return bds_util_fail("firecracker: no network slot in '%s': create them with "
+			                     "`scripts/bds-host-setup --slots N --dir %s` (as root)",
+			                     dir, dir);
+		if (bds_util_now() >= deadline) {
+			bds_util_fail("firecracker: every network slot in '%s' stayed busy for %gs", dir, timeout);
+			return 1;
+		}
+		sleep_ms(100);
+	}
+}
+
+static int run_tool(char *const argv[])
+{
+	struct bds_exec_result res;
+	if (bds_exec_run(argv, NULL, 2, 2, bds_util_now() + vm_timeout(), &res) < 0)
+		return -1;
+	char *why = bds_exec_describe_failure(&res, vm_timeout());
+	int rc = why ? bds_util_fail("command '%s' failed: %s", argv[0], why) : 0;
+	free(why);
+	return rc;
+}
+
+/* Puts `from` at `to` for the VM: a hard link for files it only reads, a copy (a reflink
+ * where the file system has them, sparse regions kept sparse) for files it writes. */
+static int place(const char *from, const char *to, int writable)
+{
+	if (!writable && link(from, to) == 0)
+		return 0;
+	char *cp[] = {"cp", "--reflink=auto", "--sparse=always", "--", (char *)from, (char *)to, NULL};
+	return run_tool(cp);
+}
+
+/* Where this VM's files live and Firecracker runs: the run directory, or the jailer's
+ * chroot <chroot_base>/firecracker/<id>/root. */
+struct fc_vm {
+	char *id, *run_dir, *root, *sock;
+	char *jail_dir; /* <chroot_base>/firecracker/<id>, removed with the VM */
+	long keeper, pid;
+};
+
+static void fc_vm_free(struct fc_vm *v)
+{
+	free(v->id);
+	free(v->run_dir);
+	free(v->root);
+	free(v->sock);
+	free(v->jail_dir);
+	memset(v, 0, sizeof *v);
+}
+
+static int fc_prepare(const struct bds_driver_args *a, struct fc_vm *v)
+{
+	if (!(v->run_dir = bds_vm_run_dir("fc")))
+		return -1;
+	const char *slash = strrchr(v->run_dir, '/');
+	v->id = bds_util_xasprintf("bds-%s", strchr(slash, '.') + 1);
+	if (!a->jailer) {
+		v->root = bds_util_xstrdup(v->run_dir);
+		v->sock = bds_util_xasprintf("%s/fc.sock", v->run_dir);
+		return 0;
+	}
+	const char *exe = strrchr(fc_binary(), '/');
+	char *exec_dir = bds_util_xasprintf("%s/%s", a->chroot_base, exe ? exe + 1 : fc_binary());
+	v->jail_dir = bds_util_xasprintf("%s/%s", exec_dir, v->id);
+	v->root = bds_util_xasprintf("%s/root", v->jail_dir);
+	v->sock = bds_util_xasprintf("%s/run/firecracker.socket", v->root);
+	int rc = 0;
+	char *mk[] = {"mkdir", "-p", v->root, NULL};
+	if (run_tool(mk) < 0)
+		rc = -1;
+	free(exec_dir);
+	return rc;
+}
+
+/* The command that runs Firecracker for v in slot s. */
+static char **fc_argv(const struct bds_driver_args *a, const struct fc_vm *v, const struct slot *s)
+{
+	char **argv = bds_util_xcalloc(32, sizeof *argv);
+	int n = 0;
+	if (a->jailer) {
+		argv[n++] = bds_util_xstrdup(a->jailer);
+		argv[n++] = bds_util_xstrdup("--id");
+		argv[n++] = bds_util_xstrdup(v->id);
+		argv[n++] = bds_util_xstrdup("--exec-file");
+		argv[n++] = bds_util_xstrdup(fc_binary());
+		argv[n++] = bds_util_xstrdup("--uid");
+		argv[n++] = bds_util_xasprintf("%ld", a->jail_uid);
+		argv[n++] = bds_util_xstrdup("--gid");
+		argv[n++] = bds_util_xasprintf("%ld", a->jail_gid);
+		argv[n++] = bds_util_xstrdup("--chroot-base-dir");
+		argv[n++] = bds_util_xstrdup(a->chroot_base);
+		if (*s->netns) {
+			argv[n++] = bds_util_xstrdup("--netns");
+			argv[n++] = bds_util_xasprintf("/var/run/netns/%s", s->netns);
+		}
+		argv[n++] = bds_util_xstrdup("--");
+		argv[n++] = bds_util_xstrdup("--api-sock");
+		argv[n++] = bds_util_xstrdup("/run/firecracker.socket");
+		return argv;
+	}
+	if (*s->netns) {
+		argv[n++] = bds_util_xstrdup("ip");
+		argv[n++] = bds_util_xstrdup("netns");
+		argv[n++] = bds_util_xstrdup("exec");
+		argv[n++] = bds_util_xstrdup(s->netns);
+	}
+	argv[n++] = bds_util_xstrdup(fc_binary());
+	argv[n++] = bds_util_xstrdup("--api-sock");
+	argv[n++] = bds_util_xstrdup("fc.sock");
+	argv[n++] = bds_util_xstrdup("--id");
+	argv[n++] = bds_util_xstrdup(v->id);
+	return argv;
+}
+
+static void argv_free(char **argv)
+{
+	for (char **p = argv; p && *p; p++)
+		free(*p);
+	free(argv);
+}
+
+/* Starts Firecracker for v under a keeper that also releases the slot; opens its API. */
+static struct bds_fc_api *fc_start(const struct bds_driver_args *a, struct fc_vm *v, const struct slot *s,
+                                   double deadline)
+{
+	char **argv = fc_argv(a, v, s);
+	char *cleanup[] = {s->lock, v->jail_dir, NULL};
+	int rc = bds_vm_start(argv, v->run_dir, a->lock_owner, cleanup, &v->keeper, &v->pid);
+	argv_free(argv);
+	if (rc < 0)
+		return NULL;
+	slot_set_owner(s, v->keeper);
+	if (bds_fc_api_wait(v->sock, v->pid, deadline) < 0)
+		return NULL;
+	return bds_fc_api_open(v->sock);
+}
+
+/* {k1: v1, k2: v2}, or {k1: v1} when k2 is NULL */
+static jv obj2(const char *k1, jv v1, const char *k2, jv v2)
+{
+	jv o = jv_object_set(jv_object(), jv_string(k1), v1);
+	if (!k2) {
+		jv_free(v2);
+		return o;
+	}
+	return jv_object_set(o, jv_string(k2), v2);
+}
+
+static jv fc_vm_json(const char *base, const struct fc_vm *v, const struct slot *s, jv guest)
+{
+	jv vm = jv_object();
+	vm = jv_object_set(vm, jv_string("driver"), jv_string("firecracker"));
+	vm = jv_object_set(vm, jv_string("base"), jv_string(base));
+	vm = jv_object_set(vm, jv_string("id"), jv_string(v->id));
+	vm = jv_object_set(vm, jv_string("run_dir"), jv_string(v->run_dir));
+	vm = jv_object_set(vm, jv_string("root"), jv_string(v->root));
+	vm = jv_object_set(vm, jv_string("api_sock"), jv_string(v->sock));
+	vm = jv_object_set(vm, jv_string("keeper_pid"), jv_number((double)v->keeper));
+	vm = jv_object_set(vm, jv_string("pid"), jv_number((double)v->pid));
+	vm = jv_object_set(vm, jv_string("slot"), jv_number(s->n));
+	vm = jv_object_set(vm, jv_string("netns"), jv_string(s->netns));
+	vm = jv_object_set(vm, jv_string("tap"), jv_string(s->tap));
+	vm = jv_object_set(vm, jv_string("startup_options"), jv_array());
+	return jv_object_set(vm, jv_string("guest"), guest);
+}
+
+/* Boots (entry == NULL) or restores (entry = the snapshot's directory) a microVM. */
+static int fc_run(const struct bds_driver_args *a, const char *entry, const char *base, jv *vm)
+{
+	struct bds_vm_image img;
+	struct slot s = {0};
+	struct fc_vm v = {0};
+	struct bds_fc_api *api = NULL;
+	char *key = NULL, *from = NULL, *to = NULL, *tail = NULL;
+	int rc = -1, taken;
+	double deadline = bds_util_now() + vm_timeout();
+	if (bds_vm_image_load(&img) < 0)
+		return -1;
+	if (!(key = bds_vm_key_path(&img)))
+		goto out;
+	if ((taken = slot_take(a->lock_owner, a->lock_timeout, &s)) != 0)
+		goto out;
+	if (fc_prepare(a, &v) < 0)
+		goto release;
+	to = bds_util_xasprintf("%s/rootfs.ext4", v.root);
+	if (place(entry ? (from = bds_util_xasprintf("%s/disk", entry)) : img.rootfs, to, 1) < 0)
+		goto release;
+	if (entry) {
+		const char *names[] = {"vmstate", "mem"};
+		for (int i = 0; i < 2; i++) {
+			free(from), free(to);
+			from = bds_util_xasprintf("%s/%s", entry, names[i]);
+			to = bds_util_xasprintf("%s/%s", v.root, names[i]);
+			if (place(from, to, 0) < 0)
+				goto release;
+		}
+	} else {
+		free(to);
+		to = bds_util_xasprintf("%s/vmlinux", v.root);
+		if (place(img.kernel, to, 0) < 0)
+			goto release;
+		free(to);
+		to = bds_util_xasprintf("%s/initrd.img", v.root);
+		if (place(img.initrd, to, 0) < 0)
+			goto release;
+	}
+	if (a->jailer) {
+		/* the jailer drops to uid:gid before Firecracker opens anything */
+		char *owner = bds_util_xasprintf("%ld:%ld", a->jail_uid, a->jail_gid);
+		char *chown_argv[] = {"chown", "-R", owner, v.root, NULL};
+		int r = run_tool(chown_argv);
+		free(owner);
+		if (r < 0)
+			goto release;
+	}
+	if (!(api = fc_start(a, &v, &s, deadline)))
+		goto fail;
+	if (!entry) {
+		jv machine = obj2("vcpu_count", jv_number(img.vcpus), "mem_size_mib", jv_number(img.mem_mib));
+		machine = jv_object_set(machine, jv_string("smt"), jv_false());
+		machine = jv_object_set(machine, jv_string("track_dirty_pages"), jv_false());
+		jv boot = obj2("kernel_image_path", jv_string("vmlinux"), "initrd_path", jv_string("initrd.img"));
+		boot = jv_object_set(boot, jv_string("boot_args"), jv_string(img.cmdline));
+		jv drive = obj2("drive_id", jv_string("rootfs"), "path_on_host", jv_string("rootfs.ext4"));
+		drive = jv_object_set(drive, jv_string("is_root_device"), jv_false());
+		drive = jv_object_set(drive, jv_string("is_read_only"), jv_false());
+		jv net = obj2("iface_id", jv_string("eth0"), "host_dev_name", jv_string(s.tap));
+		net = jv_object_set(net, jv_string("guest_mac"), jv_string(GUEST_MAC));
+		if (bds_fc_api_call(api, "PUT", "/machine-config", machine, deadline, NULL) < 0 ||
+		    bds_fc_api_call(api, "PUT", "/boot-source", boot, deadline, NULL) < 0 ||
+		    bds_fc_api_call(api, "PUT", "/drives/rootfs", drive, deadline, NULL) < 0 ||
+		    bds_fc_api_call(api, "PUT", "/network-interfaces/eth0", net, deadline, NULL) < 0 ||
+		    bds_fc_api_call(api, "PUT", "/actions", obj2("action_type", jv_string("InstanceStart"), NULL, jv_null()),
+		                    deadline, NULL) < 0)
+			goto fail;
+	} else {
+		const char *rt = getenv("BDS_FC_CLOCK_REALTIME");
+		jv load = obj2("snapshot_path", jv_string("vmstate"), "mem_backend",
+		               obj2("backend_type", jv_string("File"), "backend_path", jv_string("mem")));
+		load = jv_object_set(load, jv_string("resume_vm"), jv_false());
+		load = jv_object_set(load, jv_string("network_overrides"),
+		                     jv_array_append(jv_array(), obj2("iface_id", jv_string("eth0"), "host_dev_name",
+		                                                      jv_string(s.tap))));
+		load = jv_object_set(load, jv_string("clock_realtime"), jv_bool(!(rt && strcmp(rt, "0") == 0)));
+		/* the drive, already at this restore's copy through its relative name, is
+		 * pointed there once more by an absolute path: never the entry's image */
+		jv drive = obj2("drive_id", jv_string("rootfs"), "path_on_host",
+		                a->jailer ? jv_string("rootfs.ext4") : jv_string_fmt("%s/rootfs.ext4", v.root));
+		if (bds_fc_api_call(api, "PUT", "/snapshot/load", load, deadline, NULL) < 0 ||
+		    bds_fc_api_call(api, "PATCH", "/drives/rootfs", drive, deadline, NULL) < 0 ||
+		    bds_fc_api_call(api, "PATCH", "/vm", obj2("state", jv_string("Resumed"), NULL, jv_null()), deadline,
+		                    NULL) < 0)
+			goto fail;
+	}
+	*vm = fc_vm_json(base, &v, &s, bds_vm_guest(&img, key, s.guest_host, s.guest_port));
+	rc = 0;
+	goto out;
+fail:
+	tail = bds_vm_console_tail(v.run_dir, 300);
+	bds_util_fail("firecracker: %s (console: %s)", bds_util_error(), tail);
+	if (v.keeper) {
+		bds_vm_stop(v.keeper, bds_util_now() + 10);
+		goto out; /* the keeper removed the run directory and released the slot */
+	}
+release:
+	if (v.run_dir) {
+		char *rm[] = {"rm", "-rf", v.run_dir, v.jail_dir, NULL};
+		run_tool(rm);
+	}
+	if (s.lock) {
+		char *rm[] = {"rm", "-rf", s.lock, NULL};
+		run_tool(rm);
+	}
+out:
+	if (taken > 0)
+		rc = -1;
+	bds_fc_api_close(api);
+	bds_vm_image_free(&img);
+	slot_free(&s);
+	fc_vm_free(&v);
+	free(key);
+	free(from);
+	free(to);
+	free(tail);
+	return rc;
+}
+
+static enum bds_driver_status fc_boot(const struct bds_driver_args *a, jv *vm)
+{
+	return fc_run(a, NULL, a->base, vm) < 0 ? BDS_DRIVER_FAIL : BDS_DRIVER_OK;
+}
+
+static enum bds_driver_status fc_restore(const struct bds_driver_args *a, jv *vm)
+{
+	jv snap = bds_json_get(jv_copy(a->env), "snapshot", JV_KIND_OBJECT);
+	char *dir = NULL, *base = NULL;
+	enum bds_driver_status st = BDS_DRIVER_FAIL;
+	if (bds_json_get_string(jv_copy(snap), "dir", &dir) != 0 || bds_json_get_string(jv_copy(snap), "base", &base) != 0)
+		bds_util_fail("envelope: needs snapshot.dir and snapshot.base");
+	else
+		st = fc_run(a, dir, base, vm) < 0 ? BDS_DRIVER_COLD : BDS_DRIVER_OK;
+	jv_free(snap);
+	free(dir);
+	free(base);
+	return st;
+}
+
+/* Moves `from` to `to`, copying (sparse regions kept sparse) across file systems. */
+static int move_file(const char *from, const char *to)
+{
+	if (rename(from, to) == 0)
+		return 0;
+	if (errno != EXDEV)
+		return bds_util_fail("rename '%s' to '%s': %s", from, to, strerror(errno));
+	char *cp[] = {"cp", "--sparse=always", "--", (char *)from, (char *)to, NULL};
+	return run_tool(cp);
+}
+
+static enum bds_driver_status fc_state(const struct bds_driver_args *a, jv *state)
+{
+	jv vm = bds_json_get(jv_copy(a->env), "vm", JV_KIND_OBJECT);
+	char *root = NULL, *sock = NULL, *from = NULL, *to = NULL;
+	struct bds_fc_api *api = NULL;
+	struct bds_vm_image img = {0};
+	enum bds_driver_status st = BDS_DRIVER_FAIL;
+	double deadline = bds_util_now() + vm_timeout();
+	if (bds_json_get_string(jv_copy(vm), "root", &root) != 0 || bds_json_get_string(jv_copy(vm), "api_sock", &sock) != 0) {
+		bds_util_fail("envelope: needs vm.root and vm.api_sock (a firecracker-driver vm)");
+		goto out;
+	}
+	if (bds_vm_image_load(&img) < 0 || !(api = bds_fc_api_open(sock)))
+		goto out;
+	jv create = obj2("snapshot_type", jv_string("Full"), "snapshot_path", jv_string("vmstate"));
+	create = jv_object_set(create, jv_string("mem_file_path"), jv_string("mem"));
+	if (bds_fc_api_call(api, "PATCH", "/vm", obj2("state", jv_string("Paused"), NULL, jv_null()), deadline, NULL) < 0 ||
+	    bds_fc_api_call(api, "PUT", "/snapshot/create", create, deadline, NULL) < 0)
+		goto out;
+	/* paused for good: its files are complete and nothing writes them any more */
+	const char *names[][2] = {{"vmstate", "vmstate"}, {"mem", "mem"}, {"rootfs.ext4", "disk"}};
+	for (int i = 0; i < 3; i++) {
+		free(from), free(to);
+		from = bds_util_xasprintf("%s/%s", root, names[i][0]);
+		to = bds_util_xasprintf("%s/%s", a->entry_dir, names[i][1]);
+		if (move_file(from, to) < 0)
+			goto out;
+	}
+	jv s = jv_object();
+	s = jv_object_set(s, jv_string("vcpus"), jv_number(img.vcpus));
+	s = jv_object_set(s, jv_string("mem_mib"), jv_number(img.mem_mib));
+	s = jv_object_set(s, jv_string("snapshot_type"), jv_string("Full"));
+	s = jv_object_set(s, jv_string("disk_format"), jv_string("raw"));
+	*state = jv_object_set(s, jv_string("host_key_sha256"), jv_string(img.host_key_sha256));
+	st = BDS_DRIVER_OK;
+out:
+	bds_fc_api_close(api);
+	bds_vm_image_free(&img);
+	jv_free(vm);
+	free(root);
+	free(sock);
+	free(from);
+	free(to);
+	return st;
+}
+
+const struct bds_driver bds_driver_firecracker = {"firecracker", fc_boot, fc_restore, fc_state};

@@ -1,0 +1,474 @@
+/* driver-qemu: the warm machine is a QEMU virtual machine (KVM where /dev/kvm works,
+ * software emulation otherwise), driven through QMP on a unix socket.
+ *
+ * Snapshot format. Guest RAM lives in a file (memory-backend-file, share=on) and the
+ * migration stream skips it (the x-ignore-shared capability), so the entry holds `mem`
+ * (the RAM file, sparse), `vmstate` (device state only, tens of KiB) and `disk`. A restore
+ * maps `mem` privately (share=off): pages load lazily on first touch and guest writes never
+ * reach the entry, so restore takes a fraction of a second whatever the guest's size. The
+ * classic alternative, BDS_QEMU_SNAPSHOT=stream, writes all RAM into `vmstate` through
+ * `migrate exec:` and reads it all back with `-incoming`; bench/qemu-restore.sh measures
+ * both. Disk: the record runs on a qcow2 overlay of the image's root filesystem; that
+ * overlay, frozen, is the entry's `disk`; every restore writes to its own overlay on top of
+ * it, and the chain below is opened read-only, so an entry is never modified. */
+#define _DEFAULT_SOURCE /* arc4random_uniform */
+#include "driver.h"
+
+#include "exec.h"
+#include "json.h"
+#include "qmp.h"
+#include "util.h"
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_ARGS 64
+#define DEFAULT_TIMEOUT 120.0
+#define PORT_TRIES 20
+
+struct args_list {
+	char *v[MAX_ARGS + 1];
+	int n;
+};
+
+static void add(struct args_list *l, char *owned)
+{
+	if (l->n < MAX_ARGS)
+		l->v[l->n++] = owned;
+	else
+		free(owned);
+}
+
+static void args_free(struct args_list *l)
+{
+	for (int i = 0; i < l->n; i++)
+		free(l->v[i]);
+	l->n = 0;
+}
+
+/* Seconds every wait of this driver may take: BDS_VM_TIMEOUT, else 120. */
+static double vm_timeout(void)
+{
+	const char *t = getenv("BDS_VM_TIMEOUT");
+	double v = t && *t ? strtod(t, NULL) : 0;
+	return v > 0 ? v : DEFAULT_TIMEOUT;
+}
+
+static const char *qemu_binary(void)
+{
+	const char *q = getenv("BDS_QEMU");
+	return q && *q ? q : "qemu-system-x86_64";
+}
+
+/* "shared" (default) or "stream"; NULL when BDS_QEMU_SNAPSHOT names neither. */
+static const char *snapshot_mode(void)
+{
+	const char *m = getenv("BDS_QEMU_SNAPSHOT");
+	if (!m || !*m || strcmp(m, "shared") == 0)
+		return "shared";
+	return strcmp(m, "stream") == 0 ? "stream" : NULL;
+}
+
+/* kvm or tcg: BDS_VM_ACCEL, where auto (the default) means kvm when /dev/kvm opens. */
+const char *bds_driver_qemu_accel(void)
+{
+	const char *a = getenv("BDS_VM_ACCEL");
+	if (a && (strcmp(a, "kvm") == 0 || strcmp(a, "tcg") == 0))
+		return a;
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return "tcg";
+	close(fd);
+	return "kvm";
+}
+
+static int run_tool(char *const argv[], const char *cwd)
+{
+	struct bds_exec_result res;
+	if (bds_exec_run(argv, cwd, 2, 2, bds_util_now() + vm_timeout(), &res) < 0)
+		return -1;
+	char *why = bds_exec_describe_failure(&res, vm_timeout());
+	int rc = why ? bds_util_fail("command '%s' failed: %s", argv[0], why) : 0;
+	free(why);
+	return rc;
+}
+
+/* The QEMU command line shared by record and restore: devices, their ids and the machine
+ * must be the same on both sides of a migration. */
+static void machine_args(struct args_list *l, const struct bds_vm_image *img, const char *accel, jv memory,
+                         jv blockdev)
+{
+	add(l, bds_util_xstrdup(qemu_binary()));
+	add(l, bds_util_xstrdup("-M"));
+	add(l, bds_util_xstrdup("microvm,memory-backend=mem"));
+	add(l, bds_util_xstrdup("-accel"));
+	add(l, bds_util_xstrdup(accel));
+	if (strcmp(accel, "kvm") == 0) {
+		add(l, bds_util_xstrdup("-cpu"));
+		add(l, bds_util_xstrdup("host"));
+	}
+	add(l, bds_util_xstrdup("-m"));
+	add(l, bds_util_xasprintf("%d", img->mem_mib));
+	add(l, bds_util_xstrdup("-smp"));
+	add(l, bds_util_xasprintf("%d", img->vcpus));
+	const char *fixed[] = {"-display", "none", "-monitor", "none", "-serial", "file:console.log", "-no-reboot",
+	                       "-qmp", "unix:qmp.sock,server=on,wait=off", "-device", "virtio-blk-device,drive=root",
+	                       "-netdev", "user,id=n0", "-device", "virtio-net-device,netdev=n0,mac=52:54:00:12:34:56"};
+	for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+		add(l, bds_util_xstrdup(fixed[i]));
+	add(l, bds_util_xstrdup("-kernel"));
+	add(l, bds_util_xstrdup(img->bzimage));
+	add(l, bds_util_xstrdup("-initrd"));
+	add(l, bds_util_xstrdup(img->initrd));
+	add(l, bds_util_xstrdup("-append"));
+	add(l, bds_util_xstrdup(img->cmdline));
+	jv text = jv_dump_string(memory, 0);
+	add(l, bds_util_xstrdup("-object"));
+	add(l, bds_util_xstrdup(jv_string_value(text)));
+	jv_free(text);
+	text = jv_dump_string(blockdev, 0);
+	add(l, bds_util_xstrdup("-blockdev"));
+	add(l, bds_util_xstrdup(jv_string_value(text)));
+	jv_free(text);
+}
+
+static jv memory_object(const char *backend, const struct bds_vm_image *img, const char *path, int share)
+{
+	jv m = jv_object();
+	m = jv_object_set(m, jv_string("qom-type"), jv_string(backend));
+	m = jv_object_set(m, jv_string("id"), jv_string("mem"));
+	m = jv_object_set(m, jv_string("size"), jv_number((double)img->mem_mib * 1024 * 1024));
+	if (path) {
+		m = jv_object_set(m, jv_string("mem-path"), jv_string(path));
+		m = jv_object_set(m, jv_string("share"), jv_bool(share));
+	}
+	return m;
+}
+
+static jv file_node(const char *driver, const char *path, int read_only)
+{
+	jv file = jv_object_set(jv_object(), jv_string("driver"), jv_string("file"));
+	file = jv_object_set(file, jv_string("filename"), jv_string(path));
+	jv n = jv_object_set(jv_object(), jv_string("driver"), jv_string(driver));
+	n = jv_object_set(n, jv_string("file"), file);
+	if (read_only) {
+		n = jv_object_set(n, jv_string("read-only"), jv_true());
+		n = jv_object_set(n, jv_string("auto-read-only"), jv_false());
+	}
+	return n;
+}
+
+/* Adds a user-networking forward of a free 127.0.0.1 port to the guest's sshd; the port. */
+static int forward_ssh(struct bds_qmp *q, double deadline)
+{
+	for (int i = 0; i < PORT_TRIES; i++) {
+		int port = 20000 + (int)arc4random_uniform(40000);
+		jv args = jv_object_set(jv_object(), jv_string("command-line"),
+		                        jv_string_fmt("hostfwd_add n0 tcp:127.0.0.1:%d-:22", port));
+		jv out = jv_null();
+		if (bds_qmp_run(q, "human-monitor-command", args, deadline, &out) < 0)
+			return -1;
+		/* HMP reports failure as text: an empty answer is success */
+		int ok = jv_get_kind(jv_copy(out)) == JV_KIND_STRING && jv_string_length_bytes(jv_copy(out)) == 0;
+		jv_free(out);
+		if (ok)
+			return port;
+	}
+	return bds_util_fail("no free 127.0.0.1 port for the guest's ssh after %d tries", PORT_TRIES);
+}
+
+static jv qemu_vm(const char *base, const char *run_dir, long keeper, long pid, const char *accel,
+                  const char *mode, jv guest, const struct bds_vm_image *img)
+{
+	jv vm = jv_object();
+	vm = jv_object_set(vm, jv_string("driver"), jv_string("qemu"));
+	vm = jv_object_set(vm, jv_string("base"), jv_string(base));
+	vm = jv_object_set(vm, jv_string("run_dir"), jv_string(run_dir));
+	vm = jv_object_set(vm, jv_string("keeper_pid"), jv_number((double)keeper));
+	vm = jv_object_set(vm, jv_string("pid"), jv_number((double)pid));
+	vm = jv_object_set(vm, jv_string("qmp"), jv_string_fmt("%s/qmp.sock", run_dir));
+	vm = jv_object_set(vm, jv_string("accel"), jv_string(accel));
+	vm = jv_object_set(vm, jv_string("snapshot_mode"), jv_string(mode));
+	vm = jv_object_set(vm, jv_string("workspace"), img->workspace ? jv_string(img->workspace) : jv_null());
+	vm = jv_object_set(vm, jv_string("startup_options"), jv_array());
+	return jv_object_set(vm, jv_string("guest"), guest);
+}
+
+/* Starts QEMU and brings it to a running, reachable state. restore_dir: the entry to
+ * restore (NULL: boot fresh). 0 with *vm set; -1 recorded (QEMU is gone by then). */
+static int start_qemu(const struct bds_driver_args *a, const char *restore_dir, const char *mode, const char *base,
+                      jv *vm)
+{
+	struct bds_vm_image img;
+	struct args_list l = {{0}, 0};
+	struct bds_qmp *q = NULL;
+	char *key = NULL, *run_dir = NULL, *disk = NULL, *frozen = NULL, *mem = NULL, *tail = NULL;
+	long keeper = 0, pid = 0;
+	int rc = -1;
+	const char *accel = bds_driver_qemu_accel();
+	double deadline = bds_util_now() + vm_timeout();
+	if (bds_vm_image_load(&img) < 0)
+		return -1;
+	if (!(key = bds_vm_key_path(&img)) || !(run_dir = bds_vm_run_dir("qemu")))
+		goto out;
+	disk = bds_util_xasprintf("%s/disk.qcow2", run_dir);
+	jv memory, blockdev;
+	if (!restore_dir) {
+		char *create[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", img.rootfs, disk, NULL};
+		if (run_tool(create, run_dir) < 0)
+			goto out;
+		mem = bds_util_xasprintf("%s/mem", run_dir);
+		memory = memory_object("memory-backend-file", &img, mem, 1);
+		blockdev = file_node("qcow2", disk, 0);
+		blockdev = jv_object_set(blockdev, jv_string("backing"), file_node("raw", img.rootfs, 1));
+	} else {
+		struct stat st;
+		frozen = bds_util_xasprintf("%s/disk", restore_dir);
+		if (stat(img.rootfs, &st) != 0) {
+			bds_util_fail("stat '%s': %s", img.rootfs, strerror(errno));
+			goto out;
+		}
+		char size[32];
+		snprintf(size, sizeof size, "%lld", (long long)st.st_size);
+		char *create[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", frozen, "-u", disk, size, NULL};
+		if (run_tool(create, run_dir) < 0)
+			goto out;
+		if (strcmp(mode, "shared") == 0) {
+			mem = bds_util_xasprintf("%s/mem", restore_dir);
+			memory = memory_object("memory-backend-file", &img, mem, 0);
+		} else {
+			memory = memory_object("memory-backend-ram", &img, NULL, 0);
+		}
+		/* the whole chain spelled out: the frozen disk's own header names the record
+		 * host's image path, which need not exist here */
+		jv frozen_node = file_node("qcow2", frozen, 1);
+		frozen_node = jv_object_set(frozen_node, jv_string("backing"), file_node("raw", img.rootfs, 1));
+		blockdev = file_node("qcow2", disk, 0);
+		blockdev = jv_object_set(blockdev, jv_string("backing"), frozen_node);
+	}
+	blockdev = jv_object_set(blockdev, jv_string("node-name"), jv_string("root"));
+	machine_args(&l, &img, accel, memory, blockdev);
+	if (restore_dir) {
+		add(&l, bds_util_xstrdup("-incoming"));
+		add(&l, bds_util_xstrdup("defer"));
+	}
+	if (bds_vm_start(l.v, run_dir, a->lock_owner, NULL, &keeper, &pid) < 0)
+		goto out;
+	char *sock = bds_util_xasprintf("%s/qmp.sock", run_dir);
+	q = bds_qmp_open(sock, pid, deadline);
+	free(sock);
+	if (!q)
+		goto fail;
+	if (restore_dir) {
+		char *state = bds_util_xasprintf("%s/vmstate", restore_dir);
+		char *quoted = bds_vm_shell_quote(state);
+		jv uri = jv_object_set(jv_object(), jv_string("uri"), jv_string_fmt("exec:cat %s", quoted));
+		free(state);
+		free(quoted);
+		if (strcmp(mode, "shared") == 0 && bds_qmp_run(q, "migrate-set-capabilities",
+		                                               jv_parse("{\"capabilities\":[{\"capability\":\"x-ignore-shared\",\"state\":true}]}"),
+		                                               deadline, NULL) < 0) {
+			jv_free(uri);
+			goto fail;
+		}
+		if (bds_qmp_run(q, "migrate-incoming", uri, deadline, NULL) < 0)
+			goto fail;
+		for (;;) {
+			jv st = jv_null();
+			char *status = NULL;
+			if (bds_qmp_run(q, "query-status", jv_null(), deadline, &st) < 0)
+				goto fail;
+			bds_json_get_string(st, "status", &status);
+			int done = !status || strcmp(status, "inmigrate") != 0;
+			int paused = status && strcmp(status, "paused") == 0;
+			if (done && !paused)
+				bds_util_fail("the incoming migration ended in state '%s'", status ? status : "?");
+			free(status);
+			if (done && !paused)
+				goto fail;
+			if (done)
+				break;
+			if (bds_util_now() >= deadline) {
+				bds_util_fail("loading the snapshot took more than %gs", vm_timeout());
+				goto fail;
+			}
+			struct timespec ts = {0, 20 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	int port = forward_ssh(q, deadline);
+	if (port < 0 || (restore_dir && bds_qmp_run(q, "cont", jv_null(), deadline, NULL) < 0))
+		goto fail;
+	*vm = qemu_vm(base, run_dir, keeper, pid, accel, mode, bds_vm_guest(&img, key, "127.0.0.1", port), &img);
+	rc = 0;
+	goto out;
+fail:
+	tail = bds_vm_console_tail(run_dir, 300);
+	bds_util_fail("qemu: %s (console: %s)", bds_util_error(), tail);
+	bds_vm_stop(keeper, bds_util_now() + 10);
+	free(run_dir);
+	run_dir = NULL;
+out:
+	if (rc < 0 && run_dir && !keeper) {
+		char *rm[] = {"rm", "-rf", run_dir, NULL};
+		run_tool(rm, NULL);
+	}
+	bds_qmp_close(q);
+	args_free(&l);
+	bds_vm_image_free(&img);
+	free(key);
+	free(run_dir);
+	free(disk);
+	free(frozen);
+	free(mem);
+	free(tail);
+	return rc;
+}
+
+static enum bds_driver_status qemu_boot(const struct bds_driver_args *a, jv *vm)
+{
+	const char *mode = snapshot_mode();
+	if (!mode)
+		return bds_util_fail("BDS_QEMU_SNAPSHOT must be 'shared' or 'stream'");
+	return start_qemu(a, NULL, mode, a->base, vm) < 0 ? BDS_DRIVER_FAIL : BDS_DRIVER_OK;
+}
+
+static enum bds_driver_status qemu_restore(const struct bds_driver_args *a, jv *vm)
+{
+	jv snap = bds_json_get(jv_copy(a->env), "snapshot", JV_KIND_OBJECT);
+	jv ds = bds_json_get(bds_json_get(jv_copy(snap), "metadata", JV_KIND_OBJECT), "driver_state", JV_KIND_OBJECT);
+	char *dir = NULL, *base = NULL, *mode = NULL;
+	enum bds_driver_status st = BDS_DRIVER_FAIL;
+	if (bds_json_get_string(jv_copy(snap), "dir", &dir) != 0 || bds_json_get_string(jv_copy(snap), "base", &base) != 0 ||
+	    bds_json_get_string(jv_copy(ds), "snapshot_mode", &mode) != 0 ||
+	    (strcmp(mode, "shared") != 0 && strcmp(mode, "stream") != 0)) {
+		bds_util_fail("envelope: needs snapshot.dir, snapshot.base and "
+		              "snapshot.metadata.driver_state.snapshot_mode (a qemu-driver entry)");
+		goto out;
+	}
+	st = start_qemu(a, dir, mode, base, vm) < 0 ? BDS_DRIVER_COLD : BDS_DRIVER_OK;
+out:
+	jv_free(snap);
+	jv_free(ds);
+	free(dir);
+	free(base);
+	free(mode);
+	return st;
+}
+
+/* Moves `from` to `to`, copying (sparse regions kept sparse) across file systems. */
+static int move_file(const char *from, const char *to)
+{
+	if (rename(from, to) == 0)
+		return 0;
+	if (errno != EXDEV)
+		return bds_util_fail("rename '%s' to '%s': %s", from, to, strerror(errno));
+	char *cp[] = {"cp", "--sparse=always", "--", (char *)from, (char *)to, NULL};
+	return run_tool(cp, NULL);
+}
+
+static enum bds_driver_status qemu_state(const struct bds_driver_args *a, jv *state)
+{
+	jv vm = bds_json_get(jv_copy(a->env), "vm", JV_KIND_OBJECT);
+	char *run_dir = NULL, *mode = NULL, *accel = NULL, *sock = NULL, *target = NULL, *from = NULL;
+	char *quoted = NULL;
+	double pid = 0;
+	struct bds_qmp *q = NULL;
+	struct bds_vm_image img = {0};
+	enum bds_driver_status st = BDS_DRIVER_FAIL;
+	double deadline = bds_util_now() + vm_timeout();
+	if (bds_json_get_string(jv_copy(vm), "run_dir", &run_dir) != 0 ||
+	    bds_json_get_string(jv_copy(vm), "snapshot_mode", &mode) != 0 ||
+	    bds_json_get_string(jv_copy(vm), "accel", &accel) != 0 || bds_json_get_number(jv_copy(vm), "pid", &pid) != 0) {
+		bds_util_fail("envelope: needs vm.run_dir, vm.snapshot_mode, vm.accel and vm.pid (a qemu-driver vm)");
+		goto out;
+	}
+	if (bds_vm_image_load(&img) < 0)
+		goto out;
+	sock = bds_util_xasprintf("%s/qmp.sock", run_dir);
+	if (!(q = bds_qmp_open(sock, (long)pid, deadline)) || bds_qmp_run(q, "stop", jv_null(), deadline, NULL) < 0)
+		goto out;
+	if (strcmp(mode, "shared") == 0 &&
+	    bds_qmp_run(q, "migrate-set-capabilities",
+	                jv_parse("{\"capabilities\":[{\"capability\":\"x-ignore-shared\",\"state\":true}]}"), deadline,
+	                NULL) < 0)
+		goto out;
+	target = bds_util_xasprintf("%s/vmstate", a->entry_dir);
+	quoted = bds_vm_shell_quote(target);
+	if (bds_qmp_run(q, "migrate", jv_object_set(jv_object(), jv_string("uri"), jv_string_fmt("exec:cat > %s", quoted)),
+	                deadline, NULL) < 0)
+		goto out;
+	for (;;) {
+		jv mig = jv_null();
+		char *status = NULL;
+		if (bds_qmp_run(q, "query-migrate", jv_null(), deadline, &mig) < 0)
+			goto out;
+		bds_json_get_string(mig, "status", &status);
+		int completed = status && strcmp(status, "completed") == 0;
+		int failed = !status || strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0;
+		free(status);
+		if (failed) {
+			bds_util_fail("qemu: writing the snapshot failed");
+			goto out;
+		}
+		if (completed)
+			break;
+		if (bds_util_now() >= deadline) {
+			bds_util_fail("qemu: writing the snapshot took more than %gs", vm_timeout());
+			goto out;
+		}
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	/* QEMU exits on quit, possibly before its answer arrives: the exit is what counts */
+	bds_qmp_run(q, "quit", jv_null(), deadline, NULL);
+	while (kill((pid_t)pid, 0) == 0) {
+		if (bds_util_now() >= deadline) {
+			bds_util_fail("qemu (pid %.0f) did not exit after quit", pid);
+			goto out;
+		}
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	free(from), free(target);
+	from = bds_util_xasprintf("%s/disk.qcow2", run_dir);
+	target = bds_util_xasprintf("%s/disk", a->entry_dir);
+	if (move_file(from, target) < 0)
+		goto out;
+	if (strcmp(mode, "shared") == 0) {
+		free(from), free(target);
+		from = bds_util_xasprintf("%s/mem", run_dir);
+		target = bds_util_xasprintf("%s/mem", a->entry_dir);
+		if (move_file(from, target) < 0)
+			goto out;
+	}
+	jv s = jv_object();
+	s = jv_object_set(s, jv_string("snapshot_mode"), jv_string(mode));
+	s = jv_object_set(s, jv_string("accel"), jv_string(accel));
+	s = jv_object_set(s, jv_string("machine"), jv_string("microvm"));
+	s = jv_object_set(s, jv_string("vcpus"), jv_number(img.vcpus));
+	s = jv_object_set(s, jv_string("mem_mib"), jv_number(img.mem_mib));
+	s = jv_object_set(s, jv_string("disk_format"), jv_string("qcow2"));
+	*state = jv_object_set(s, jv_string("host_key_sha256"), jv_string(img.host_key_sha256));
+	st = BDS_DRIVER_OK;
+out:
+	bds_qmp_close(q);
+	bds_vm_image_free(&img);
+	jv_free(vm);
+	free(run_dir);
+	free(mode);
+	free(accel);
+	free(sock);
+	free(target);
+	free(from);
+	free(quoted);
+	return st;
+}
+
+const struct bds_driver bds_driver_qemu = {"qemu", qemu_boot, qemu_restore, qemu_state};

@@ -1,0 +1,398 @@
+/* vm: pieces the qemu and firecracker drivers share (see vm.h). */
+#define _DEFAULT_SOURCE /* closefrom */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include "vm.h"
+
+#include "json.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#define MANIFEST_MAX ((size_t)1 << 20)
+/* How often the keeper looks at its VMM and its owner: the delay before an abandoned VM dies. */
+#define KEEPER_POLL_MS 100
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static char *image_file(jv manifest, const char *dir, const char *key, int required)
+{
+	char *name = NULL;
+	if (bds_json_get_string(jv_copy(manifest), key, &name) != 0) {
+		if (required)
+			bds_util_fail("image '%s': manifest.json has no string '%s'", dir, key);
+		return NULL;
+	}
+	char *path = name[0] == '/' ? bds_util_xstrdup(name) : bds_util_xasprintf("%s/%s", dir, name);
+	free(name);
+	if (access(path, R_OK) != 0) {
+		bds_util_fail("image '%s': file '%s': %s", dir, path, strerror(errno));
+		free(path);
+		return NULL;
+	}
+	return path;
+}
+
+int bds_vm_image_load(struct bds_vm_image *img)
+{
+	memset(img, 0, sizeof *img);
+	const char *dir = getenv("BDS_VM_IMAGE");
+	if (!dir || !*dir)
+		return bds_util_fail("BDS_VM_IMAGE is not set: it names the guest image directory (guest/build-image --out)");
+	char *path = bds_util_xasprintf("%s/manifest.json", dir);
+	char *text = NULL;
+	size_t len = 0;
+	int rc = bds_util_read_file(path, MANIFEST_MAX, &text, &len);
+	free(path);
+	if (rc < 0)
+		return -1;
+	jv m = jv_parse_sized(text, (int)len);
+	free(text);
+	if (!jv_is_valid(m) || jv_get_kind(jv_copy(m)) != JV_KIND_OBJECT) {
+		jv_free(m);
+		return bds_util_fail("image '%s': manifest.json is not a JSON object", dir);
+	}
+	double vcpus = 0, mem = 0;
+	img->dir = bds_util_xstrdup(dir);
+	rc = -1;
+	if (!(img->kernel = image_file(m, dir, "kernel", 1)) || !(img->bzimage = image_file(m, dir, "bzimage", 1)) ||
+	    !(img->initrd = image_file(m, dir, "initrd", 1)) || !(img->rootfs = image_file(m, dir, "rootfs", 1)))
+		goto out;
+	if (bds_json_get_string(jv_copy(m), "cmdline", &img->cmdline) != 0 ||
+	    bds_json_get_string(jv_copy(m), "host_key_sha256", &img->host_key_sha256) != 0 ||
+	    bds_json_get_number(jv_copy(m), "vcpus", &vcpus) != 0 || bds_json_get_number(jv_copy(m), "mem_mib", &mem) != 0) {
+		bds_util_fail("image '%s': manifest.json needs cmdline, host_key_sha256, vcpus and mem_mib", dir);
+		goto out;
+	}
+	if (vcpus < 1 || vcpus > 64 || mem < 64 || mem > 1 << 20 || vcpus != (int)vcpus || mem != (int)mem) {
+		bds_util_fail("image '%s': manifest.json: vcpus %g or mem_mib %g out of range", dir, vcpus, mem);
+		goto out;
+	}
+	img->vcpus = (int)vcpus;
+	img->mem_mib = (int)mem;
+	if (bds_json_get_string(jv_copy(m), "ssh_user", &img->ssh_user) != 0)
+		img->ssh_user = bds_util_xstrdup("root");
+	if (bds_json_get_string(jv_copy(m), "workspace", &img->workspace) != 0)
+		img->workspace = NULL;
+	rc = 0;
+out:
+	jv_free(m);
+	if (rc < 0)
+		bds_vm_image_free(img);
+	return rc;
+}
+
+void bds_vm_image_free(struct bds_vm_image *img)
+{
+	free(img->dir);
+	free(img->kernel);
+	free(img->bzimage);
+	free(img->initrd);
+	free(img->rootfs);
+	free(img->cmdline);
+	free(img->host_key_sha256);
+	free(img->ssh_user);
+	free(img->workspace);
+	memset(img, 0, sizeof *img);
+}
+
+char *bds_vm_key_path(const struct bds_vm_image *img)
+{
+	const char *k = getenv("BDS_VM_KEY");
+	char *key = k && *k ? bds_util_xstrdup(k) : bds_util_xasprintf("%s/key", img->dir);
+	if (access(key, R_OK) != 0) {
+		bds_util_fail("ssh key '%s' for the guest: %s (set BDS_VM_KEY)", key, strerror(errno));
+		free(key);
+		return NULL;
+	}
+	return key;
+}
+
+jv bds_vm_guest(const struct bds_vm_image *img, const char *key, const char *host, int port)
+{
+	jv g = jv_object();
+	g = jv_object_set(g, jv_string("host"), jv_string(host));
+	g = jv_object_set(g, jv_string("port"), jv_number(port));
+	g = jv_object_set(g, jv_string("user"), jv_string(img->ssh_user));
+	g = jv_object_set(g, jv_string("key"), jv_string(key));
+	g = jv_object_set(g, jv_string("host_key_sha256"), jv_string(img->host_key_sha256));
+	if (img->workspace)
+		g = jv_object_set(g, jv_string("cwd"), jv_string(img->workspace));
+	return g;
+}
+
+char *bds_vm_run_dir(const char *driver)
+{
+	const char *tmp = getenv("TMPDIR");
+	/* sun_path holds 107 bytes: keep room for "/qmp.sock" and the like */
+	if (!tmp || !*tmp || strlen(tmp) > 64)
+		tmp = "/tmp";
+	char *dir = bds_util_xasprintf("%s/bds-%s.XXXXXX", tmp, driver);
+	if (!mkdtemp(dir)) {
+		bds_util_fail("create a run directory '%s': %s", dir, strerror(errno));
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void remove_tree(const char *path)
+{
+	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static volatile sig_atomic_t keeper_stop;
+
+static void on_keeper_signal(int sig)
+{
+	(void)sig;
+	keeper_stop = 1;
+}
+
+/* The VMM's process: dies with its keeper, runs in run_dir with its output in console.log. */
+static void exec_vmm(char *const argv[], const char *run_dir, pid_t keeper)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != keeper)
+		_exit(127);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	int log = -1;
+	if (chdir(run_dir) == 0)
+		log = open("console.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (log < 0 || null < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
+		_exit(127);
+	closefrom(3);
+	execvp(argv[0], argv);
+	dprintf(2, "bds: cannot run '%s': %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+/* The keeper: parent of the VMM, detached from the pipeline's terminal and pipes. */
+static void keeper_main(char *const argv[], const char *run_dir, long owner, char *const cleanup[], int report)
+{
+	setsid();
+	struct sigaction sa = {0};
+	sa.sa_handler = on_keeper_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	pid_t self = getpid();
+	pid_t vmm = fork();
+	if (vmm == 0)
+		exec_vmm(argv, run_dir, self);
+	long v = vmm;
+	if (write(report, &v, sizeof v) != (ssize_t)sizeof v)
+		keeper_stop = 1;
+	int null = open("/dev/null", O_RDWR);
+	if (null >= 0) {
+		dup2(null, 0), dup2(null, 1), dup2(null, 2);
+	}
+	closefrom(3);
+	int vmm_gone = vmm < 0;
+	while (!keeper_stop) {
+		int st;
+		if (!vmm_gone && waitpid(vmm, &st, WNOHANG) == vmm)
+			vmm_gone = 1; /* keep running: the run directory is removed only at the end */
+		if (owner > 0 && kill((pid_t)owner, 0) != 0 && errno == ESRCH)
+			break;
+		sleep_ms(KEEPER_POLL_MS);
+	}
+	if (!vmm_gone) {
+		kill(vmm, SIGKILL);
+		while (waitpid(vmm, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	remove_tree(run_dir);
+	for (char *const *p = cleanup; p && *p; p++)
+		remove_tree(*p);
+	_exit(0);
+}
+
+int bds_vm_start(char *const argv[], const char *run_dir, long owner, char *const cleanup[], long *keeper, long *vmm)
+{
+	int p[2];
+	if (pipe(p) != 0)
+		return bds_util_fail("pipe: %s", strerror(errno));
+	fflush(NULL);
+	pid_t k = fork();
+	if (k < 0) {
+		close(p[0]), close(p[1]);
+		return bds_util_fail("fork: %s", strerror(errno));
+	}
+	if (k == 0) {
+		close(p[0]);
+		keeper_main(argv, run_dir, owner, cleanup, p[1]);
+	}
+	close(p[1]);
+	long v = 0;
+	ssize_t n;
+	while ((n = read(p[0], &v, sizeof v)) < 0 && errno == EINTR)
+		;
+	close(p[0]);
+	*keeper = k;
+	*vmm = v;
+	if (n != (ssize_t)sizeof v || v <= 0) {
+		bds_vm_stop(k, bds_util_now() + 10);
+		return bds_util_fail("could not start '%s'", argv[0]);
+	}
+	return 0;
+}
+
+int bds_vm_alive(long pid)
+{
+	if (pid <= 0)
+		return 0;
+	if (waitpid((pid_t)pid, NULL, WNOHANG) == pid)
+		return 0;
+	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+int bds_vm_stop(long keeper, double deadline)
+{
+	if (keeper <= 0)
+		return 0;
+	if (kill((pid_t)keeper, SIGTERM) != 0 && errno == ESRCH)
+		return 0;
+	while (bds_vm_alive(keeper)) {
+		if (bds_util_now() >= deadline)
+			return bds_util_fail("the VM keeper (pid %ld) did not finish in time", keeper);
+		sleep_ms(20);
+	}
+	return 0;
+}
+
+char *bds_vm_console_tail(const char *run_dir, size_t max)
+{
+	char *path = bds_util_xasprintf("%s/console.log", run_dir);
+	char *text = NULL;
+	size_t len = 0;
+	int rc = bds_util_read_file(path, (size_t)64 << 20, &text, &len);
+	free(path);
+	if (rc < 0)
+		return bds_util_xstrdup("(no console output)");
+	size_t start = len > max ? len - max : 0;
+	char *tail = bds_util_xstrdup(text + start);
+	free(text);
+	for (char *c = tail; *c; c++)
+		if ((unsigned char)*c < 0x20)
+			*c = ' ';
+	return tail;
+}
+
+static int digest_chunk(void *arg, const char *buf, size_t n)
+{
+	XXH3_128bits_update(arg, buf, n);
+	return 0;
+}
+
+int bds_vm_file_digest(const char *path, const char *cache, char hex[33])
+{
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return bds_util_fail("stat '%s': %s", path, strerror(errno));
+	char *dir = bds_util_xasprintf("%s/digests", cache);
+	char *memo = bds_util_xasprintf("%s/%llx-%llx-%llx-%lld.%09ld", dir, (unsigned long long)st.st_dev,
+	                                (unsigned long long)st.st_ino, (unsigned long long)st.st_size,
+	                                (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+	char *text = NULL;
+	size_t len = 0;
+	int rc = -1;
+	if (bds_util_read_file(memo, 64, &text, &len) == 0 && len == 32) {
+		memcpy(hex, text, 33);
+		rc = 0;
+		goto out;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		bds_util_fail("open '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	XXH3_state_t *s = XXH3_createState();
+	XXH3_128bits_reset(s);
+	rc = bds_util_read_chunks(fd, path, (size_t)1 << 20, digest_chunk, s);
+	close(fd);
+	XXH128_hash_t h = XXH3_128bits_digest(s);
+	XXH3_freeState(s);
+	if (rc < 0)
+		goto out;
+	snprintf(hex, 33, "%016llx%016llx", (unsigned long long)h.high64, (unsigned long long)h.low64);
+	/* the memo is only an optimisation: failing to write it is not an error */
+	char *parent = bds_util_xasprintf("%s", cache);
+	mkdir(parent, 0755);
+	mkdir(dir, 0755);
+	free(parent);
+	char *tmp = NULL;
+	FILE *f = bds_util_atomic_open(memo, &tmp);
+	if (f && fputs(hex, f) >= 0)
+		bds_util_atomic_commit(f, tmp, memo);
+	else if (f)
+		bds_util_atomic_discard(f, tmp);
+out:
+	free(text);
+	free(memo);
+	free(dir);
+	return rc;
+}
+
+char *bds_vm_cpu_model(void)
+{
+	char *text = NULL;
+	size_t len = 0;
+	char *model = NULL;
+	if (bds_util_read_file("/proc/cpuinfo", (size_t)16 << 20, &text, &len) == 0) {
+		char *line = strstr(text, "\nmodel name");
+		char *colon = line ? strchr(line, ':') : NULL;
+		if (colon) {
+			colon += 1 + (colon[1] == ' ');
+			model = bds_util_xstrndup(colon, strcspn(colon, "\n"));
+		}
+	}
+	free(text);
+	return model ? model : bds_util_xstrdup("unknown");
+}
+
+char *bds_vm_shell_quote(const char *s)
+{
+	size_t n = 3;
+	for (const char *c = s; *c; c++)
+		n += *c == '\'' ? 4 : 1;
+	char *q = bds_util_xmalloc(n), *o = q;
+	*o++ = '\'';
+	for (const char *c = s; *c; c++) {
+		if (*c == '\'') {
+			memcpy(o, "'\\''", 4);
+			o += 4;
+		} else {
+			*o++ = *c;
+		}
+	}
+	*o++ = '\'';
+	*o = '\0';
+	return q;
+}

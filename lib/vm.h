@@ -1,0 +1,60 @@
+/* vm: what the VM drivers (qemu, firecracker) share: the guest image's manifest, per-VM run
+ * directories, the keeper process that owns a VMM, and the driver's fingerprint parts. */
+#ifndef BDS_VM_H
+#define BDS_VM_H
+
+#include <jv.h>
+
+/* A guest image directory (guest/build-image or the tiny test guest): its manifest.json,
+ * with file names made absolute. */
+struct bds_vm_image {
+	char *dir, *kernel, *bzimage, *initrd, *rootfs;
+	char *cmdline, *host_key_sha256, *ssh_user;
+	char *workspace; /* the git checkout in the guest; NULL when the image has none */
+	int vcpus, mem_mib;
+};
+
+/* Loads $BDS_VM_IMAGE/manifest.json. -1 with the error recorded. */
+int bds_vm_image_load(struct bds_vm_image *img);
+void bds_vm_image_free(struct bds_vm_image *img);
+
+/* The ssh private key the image trusts: $BDS_VM_KEY, else <image>/key. NULL: recorded. */
+char *bds_vm_key_path(const struct bds_vm_image *img);
+
+/* The envelope's vm.guest for an ssh server at host:port. */
+jv bds_vm_guest(const struct bds_vm_image *img, const char *key, const char *host, int port);
+
+/* A new empty run directory ${TMPDIR:-/tmp}/bds-<driver>.XXXXXX (malloc'd), short enough
+ * for unix socket paths inside it. NULL: recorded. */
+char *bds_vm_run_dir(const char *driver);
+
+/* Starts argv (the VMM) in run_dir, its output in run_dir/console.log, under a keeper: a
+ * detached process that kills the VMM and removes run_dir and every `cleanup` path (NULL
+ * terminated, may be NULL) when it gets SIGTERM or when process `owner` exits (the
+ * pipeline), so no VMM outlives its pipeline whatever fails. The VMM also dies with its
+ * keeper. Sets *keeper and *vmm pids. -1: recorded. */
+int bds_vm_start(char *const argv[], const char *run_dir, long owner, char *const cleanup[],
+                 long *keeper, long *vmm);
+
+/* Stops a VM started by bds_vm_start: SIGTERM to its keeper, then waits (until deadline)
+ * for it to have cleaned up. 0, or -1 (recorded) when it is still there at the deadline. */
+int bds_vm_stop(long keeper, double deadline);
+
+/* Is process pid alive (zombies count as gone when they are our children)? */
+int bds_vm_alive(long pid);
+
+/* The last `max` bytes of run_dir/console.log as one line, for error messages (malloc'd). */
+char *bds_vm_console_tail(const char *run_dir, size_t max);
+
+/* XXH3-128 hex of a (possibly large) file, cached under <cache>/digests by device, inode,
+ * size and mtime, so the multi-GiB root filesystem is read once. -1: recorded. */
+int bds_vm_file_digest(const char *path, const char *cache, char hex[33]);
+
+/* The host CPU model ("model name" of /proc/cpuinfo, else "unknown"), malloc'd: a snapshot
+ * restores only on the CPU it was taken on. */
+char *bds_vm_cpu_model(void);
+
+/* Single-quotes s for /bin/sh (malloc'd). */
+char *bds_vm_shell_quote(const char *s);
+
+#endif

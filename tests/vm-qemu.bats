@@ -1,0 +1,225 @@
+#!/usr/bin/env bats
+# The qemu driver's control plane on a tiny guest (kernel + busybox/dropbear initramfs, no
+# Bazel): boot, snapshot, publish, restore, state surviving, disk isolation, two restores
+# at once, deadlines, cleanup, the fingerprint. Software emulation unless BDS_VM_ACCEL=kvm.
+
+load helpers
+
+# The VM pipeline's owner: keepers kill their VM when it exits (teardown_file kills it).
+start_owner() {
+	sleep 100000 &
+	OWNER=$!
+}
+
+setup_file() {
+	export BDS_VM_ACCEL=${BDS_VM_ACCEL:-tcg}
+	local d=$BATS_FILE_TMPDIR
+	ssh-keygen -q -t ed25519 -N '' -C bds-vm-qemu -f "$d/key"
+	"$BDS_TOP/tests/tiny-guest/build" --out "$d/img" --pubkey "$d/key.pub" >&3 2>&1
+	export BDS_VM_IMAGE="$d/img" BDS_VM_KEY="$d/key" BDS_CACHE="$d/cache" STORE="$d/store"
+	WS="$d/ws"
+	new_workspace "$WS"
+	printf 'genrule(name = "g", srcs = [], outs = ["g.out"], cmd = "echo > $@")\n' > "$WS/BUILD"
+	BASE=$(commit_all "$WS" base)
+	export WS BASE
+	sleep 100000 &
+	export FILE_OWNER=$!
+	bds-fingerprint -w "$WS" --driver qemu > "$d/e1"
+	local t0 t1
+	t0=$(date +%s.%N)
+	bds-vm-restore --driver qemu --base "$BASE" --lock-owner "$FILE_OWNER" < "$d/e1" > "$d/e2"
+	# the guest's state before the snapshot: a file in RAM, a running process, a disk write
+	bds-guest-exec --ready-timeout 300 -- sh -c \
+		'echo in-memory > /tmp/state; (while :; do sleep 1; done) </dev/null >/dev/null 2>&1 & echo $! > /tmp/loop.pid
+		 echo recorded > /data/recorded; sync' < "$d/e2" > "$d/e3"
+	t1=$(date +%s.%N)
+	echo "# tiny guest boot to first command: $(echo "$t1 - $t0" | bc) s" >&3
+	echo '{"//:g": "abc"}' > "$d/base_hashes.json"
+	bds-vm-snapshot --driver qemu --base-hashes "$d/base_hashes.json" < "$d/e3" > "$d/e4"
+	bds-store-publish --store "$STORE" < "$d/e4" > "$d/e5"
+	(cd "$STORE" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > "$d/published.sums"
+	bds-store-lookup --store "$STORE" --target "$BASE" < "$d/e1" > "$d/lookup"
+	export LOOKUP="$d/lookup" RECORD_VM="$d/e2"
+}
+
+teardown_file() {
+	kill "$FILE_OWNER" 2>/dev/null || true
+	# the keepers notice within a poll interval and remove their VMs
+	sleep 0.5
+}
+
+setup() {
+	start_owner
+}
+
+teardown() {
+	kill "$OWNER" 2>/dev/null || true
+	wait "$OWNER" 2>/dev/null || true
+}
+
+# restore OUT: restores the published snapshot, its envelope in OUT.
+restore() {
+	bds-vm-restore --driver qemu --lock-owner "$OWNER" < "$LOOKUP" > "$1"
+}
+
+# in_guest ENV CMD...: runs CMD in the guest of envelope ENV, prints its stdout.
+in_guest() {
+	local env=$1
+	shift
+	bds-guest-exec --stdout "$BATS_TEST_TMPDIR/out" -- "$@" < "$env" > /dev/null && cat "$BATS_TEST_TMPDIR/out"
+}
+
+# stop VM_ENV: stops a restored VM by its keeper, as the pipeline scripts do.
+stop() {
+	local k
+	k=$(jq -r .vm.keeper_pid "$1")
+	kill -TERM "$k"
+	for _ in $(seq 200); do kill -0 "$k" 2>/dev/null || return 0; sleep 0.05; done
+	return 1
+}
+
+@test "record: the entry holds the VM's files and the driver's state" {
+	run -0 ls "$(jq -r .snapshot.dir "$LOOKUP")"
+	[ "$output" = "$(printf 'base_hashes.json\ndisk\nmem\nmetadata.json\nvmstate')" ]
+	run -0 jq -c '.snapshot.metadata.driver_state | {snapshot_mode, machine, vcpus, mem_mib, disk_format, accel}' "$LOOKUP"
+	[ "$output" = "{\"snapshot_mode\":\"shared\",\"machine\":\"microvm\",\"vcpus\":1,\"mem_mib\":256,\"disk_format\":\"qcow2\",\"accel\":\"$BDS_VM_ACCEL\"}" ]
+	# guest RAM is not in the migration stream: the device state is small
+	[ "$(stat -c %s "$(jq -r .snapshot.dir "$LOOKUP")/vmstate")" -lt 1048576 ]
+	# the record's VM is gone after its snapshot; its keeper waits for the pipeline
+	run -1 kill -0 "$(jq -r .vm.pid "$RECORD_VM")"
+}
+
+@test "restore: memory, a running process and the disk survive" {
+	restore "$BATS_TEST_TMPDIR/r"
+	run -0 in_guest "$BATS_TEST_TMPDIR/r" cat /tmp/state
+	[ "$output" = "in-memory" ]
+	run -0 in_guest "$BATS_TEST_TMPDIR/r" sh -c 'kill -0 "$(cat /tmp/loop.pid)" && echo alive'
+	[ "$output" = "alive" ]
+	run -0 in_guest "$BATS_TEST_TMPDIR/r" cat /data/recorded /data/marker
+	[ "$output" = "$(printf 'recorded\nbds-tiny-guest marker')" ]
+	stop "$BATS_TEST_TMPDIR/r"
+}
+
+@test "three restores each write their own disk; the entry stays byte-identical" {
+	for n in 1 2 3; do
+		restore "$BATS_TEST_TMPDIR/r$n"
+		run -0 in_guest "$BATS_TEST_TMPDIR/r$n" sh -c 'cat /data/w 2>/dev/null || echo none; echo '"$n"' > /data/w; sync; cat /data/w'
+		[ "$output" = "$(printf 'none\n%s' "$n")" ]
+		stop "$BATS_TEST_TMPDIR/r$n"
+	done
+	run -0 sh -c "cd '$STORE' && sha256sum --quiet -c '$BATS_FILE_TMPDIR/published.sums'"
+	[ "$output" = "" ]
+	# the consume-side copy the VMs ran on is the published one, byte for byte
+	local snap entry f
+	snap=$(jq -r .snapshot.dir "$LOOKUP")
+	entry="$STORE/$(jq -r '.snapshot.fingerprint + "/" + .snapshot.base' "$LOOKUP")"
+	for f in base_hashes.json disk mem metadata.json vmstate; do
+		cmp "$snap/$f" "$entry/$f"
+	done
+}
+
+@test "two restores of one snapshot run at once and answer independently" {
+	restore "$BATS_TEST_TMPDIR/a" &
+	local pa=$!
+	restore "$BATS_TEST_TMPDIR/b"
+	wait "$pa"
+	[ "$(jq .vm.guest.port "$BATS_TEST_TMPDIR/a")" != "$(jq .vm.guest.port "$BATS_TEST_TMPDIR/b")" ]
+	in_guest "$BATS_TEST_TMPDIR/a" sh -c 'echo A > /tmp/who' &
+	pa=$!
+	in_guest "$BATS_TEST_TMPDIR/b" sh -c 'echo B > /tmp/who'
+	wait "$pa"
+	run -0 in_guest "$BATS_TEST_TMPDIR/a" cat /tmp/who /tmp/state
+	[ "$output" = "$(printf 'A\nin-memory')" ]
+	run -0 in_guest "$BATS_TEST_TMPDIR/b" cat /tmp/who /tmp/state
+	[ "$output" = "$(printf 'B\nin-memory')" ]
+	stop "$BATS_TEST_TMPDIR/a"
+	stop "$BATS_TEST_TMPDIR/b"
+}
+
+@test "stopping the keeper kills QEMU and removes the run directory" {
+	restore "$BATS_TEST_TMPDIR/r"
+	local pid dir
+	pid=$(jq -r .vm.pid "$BATS_TEST_TMPDIR/r")
+	dir=$(jq -r .vm.run_dir "$BATS_TEST_TMPDIR/r")
+	[ -d "$dir" ]
+	run -0 cat "/proc/$pid/comm"
+	[ "$output" = "qemu-system-x86" ]
+	stop "$BATS_TEST_TMPDIR/r"
+	run -1 kill -0 "$pid"
+	[ ! -e "$dir" ]
+}
+
+@test "when the pipeline dies, its VM dies with it" {
+	restore "$BATS_TEST_TMPDIR/r"
+	local pid dir
+	pid=$(jq -r .vm.pid "$BATS_TEST_TMPDIR/r")
+	dir=$(jq -r .vm.run_dir "$BATS_TEST_TMPDIR/r")
+	kill -9 "$OWNER"
+	wait "$OWNER" 2>/dev/null || true
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	run -1 kill -0 "$pid"
+	for _ in $(seq 100); do [ -e "$dir" ] || break; sleep 0.05; done
+	[ ! -e "$dir" ]
+}
+
+@test "a VM that never answers: the deadline makes the restore cold and kills it" {
+	printf '#!/bin/sh\necho $$ > "%s/fake.pid"\npwd > "%s/fake.dir"\nexec sleep 1000\n' \
+		"$BATS_TEST_TMPDIR" "$BATS_TEST_TMPDIR" > "$BATS_TEST_TMPDIR/qemu"
+	chmod +x "$BATS_TEST_TMPDIR/qemu"
+	BDS_QEMU="$BATS_TEST_TMPDIR/qemu" BDS_VM_TIMEOUT=2 run -2 --separate-stderr \
+		bds-vm-restore --driver qemu --lock-owner "$OWNER" < "$LOOKUP"
+	[[ "$stderr" == *"bds-vm-restore: cold: qemu: qmp: no monitor at '"*"/qmp.sock' in time"* ]]
+	[ "$(jq -r '.cold.stage' <<< "$output")" = "bds-vm-restore" ]
+	run -1 kill -0 "$(cat "$BATS_TEST_TMPDIR/fake.pid")"
+	[ ! -e "$(cat "$BATS_TEST_TMPDIR/fake.dir")" ]
+}
+
+@test "a corrupt snapshot: cold, QEMU killed, nothing left" {
+	local copy=$BATS_TEST_TMPDIR/entry
+	cp -r "$(jq -r .snapshot.dir "$LOOKUP")" "$copy"
+	head -c 1000 "$copy/vmstate" > "$copy/vmstate.cut" && mv "$copy/vmstate.cut" "$copy/vmstate"
+	jq --arg d "$copy" '.snapshot.dir = $d' "$LOOKUP" > "$BATS_TEST_TMPDIR/l"
+	local before
+	before=$(pgrep -c -f 'qemu-system-x86_64 -M microvm,memory-backend=mem' || true)
+	run -2 --separate-stderr bds-vm-restore --driver qemu --lock-owner "$OWNER" < "$BATS_TEST_TMPDIR/l"
+	[[ "$stderr" == "bds-vm-restore: cold: qemu: "* ]]
+	[ "$(pgrep -c -f 'qemu-system-x86_64 -M microvm,memory-backend=mem' || true)" = "$before" ]
+}
+
+@test "the fingerprint: accelerator, QEMU, image and host CPU are part of the key" {
+	run -0 jq -r '.fingerprint.components | keys | join(" ")' "$BATS_FILE_TMPDIR/e1"
+	[ "$output" = "accel bazel bazelrc bazelversion bds_version driver hash_options host_cpu initrd kernel module_lock rootfs snapshot_mode vm_shape vmm" ]
+	run -0 jq -r '.fingerprint.components.vmm' "$BATS_FILE_TMPDIR/e1"
+	[ "$output" = "$(qemu-system-x86_64 --version | head -n 1)" ]
+	local tcg kvm
+	tcg=$(BDS_VM_ACCEL=tcg bds-fingerprint -w "$WS" --driver qemu | jq -r .fingerprint.key)
+	kvm=$(BDS_VM_ACCEL=kvm bds-fingerprint -w "$WS" --driver qemu | jq -r .fingerprint.key)
+	[ "$tcg" != "$kvm" ]
+	printf '#!/bin/sh\necho "QEMU emulator version 99.0"\n' > "$BATS_TEST_TMPDIR/q"
+	chmod +x "$BATS_TEST_TMPDIR/q"
+	run -0 sh -c "BDS_QEMU='$BATS_TEST_TMPDIR/q' bds-fingerprint -w '$WS' --driver qemu | jq -r .fingerprint.key"
+	[ "$output" != "$(jq -r .fingerprint.key "$BATS_FILE_TMPDIR/e1")" ]
+	run -0 sh -c "BDS_QEMU_SNAPSHOT=stream bds-fingerprint -w '$WS' --driver qemu | jq -r .fingerprint.key"
+	[ "$output" != "$(jq -r .fingerprint.key "$BATS_FILE_TMPDIR/e1")" ]
+}
+
+@test "configuration errors are exit 1 with what to set" {
+	BDS_VM_IMAGE= run -1 --separate-stderr bds-fingerprint -w "$WS" --driver qemu
+	[ "$stderr" = "bds-fingerprint: BDS_VM_IMAGE is not set: it names the guest image directory (guest/build-image --out)" ]
+	BDS_VM_IMAGE= run -1 --separate-stderr bds-vm-restore --driver qemu --base "$BASE" --lock-owner "$OWNER" < "$BATS_FILE_TMPDIR/e1"
+	[ "$stderr" = "bds-vm-restore: BDS_VM_IMAGE is not set: it names the guest image directory (guest/build-image --out)" ]
+	BDS_VM_KEY=/nonexistent run -1 --separate-stderr bds-vm-restore --driver qemu --base "$BASE" --lock-owner "$OWNER" < "$BATS_FILE_TMPDIR/e1"
+	[ "$stderr" = "bds-vm-restore: ssh key '/nonexistent' for the guest: No such file or directory (set BDS_VM_KEY)" ]
+	run -64 --separate-stderr bds-vm-restore --driver xen < "$BATS_FILE_TMPDIR/e1"
+	[ "${stderr%%$'\n'*}" = "bds-vm-restore: unknown --driver 'xen' (this build has: local, qemu, firecracker)" ]
+}
+
+@test "snapshot of a VM that is gone: exit 1, no entry left" {
+	local dead=$BATS_TEST_TMPDIR/dead
+	jq '.vm.run_dir = "/nonexistent/run" | .vm.pid = 999999999' "$BATS_FILE_TMPDIR/e3" > "$dead"
+	local before
+	before=$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'bds-entry.*' | wc -l)
+	BDS_VM_TIMEOUT=2 run -1 --separate-stderr bds-vm-snapshot --driver qemu --base-hashes "$BATS_FILE_TMPDIR/base_hashes.json" < "$dead"
+	[ "$stderr" = "bds-vm-snapshot: qmp: QEMU (pid 999999999) exited before its monitor '/nonexistent/run/qmp.sock' answered" ]
+	[ "$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'bds-entry.*' | wc -l)" = "$before" ]
+}
