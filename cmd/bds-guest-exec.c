@@ -334,17 +334,26 @@ static int run_ssh(const struct args *a, jv guest, struct bds_exec_result *res, 
 			bds_util_warn("put '%s': %s", a->puts[i].from, bds_util_error());
 			goto done;
 		}
-	command = bds_ssh_quote_argv(a->argv);
-	/* VM drivers name the guest's workspace: commands run there, as the local ones do */
+	/* VM drivers name the guest's workspace: commands run there, as the local ones do.
+	 * The remote shell execs the command (its pid is the one a deadline kills), so the
+	 * directory change happens in an sh that execs the command in turn. */
 	char *cwd = NULL;
 	if (bds_json_get_string(jv_copy(guest), "cwd", &cwd) == 0) {
-		char *argv_cd[] = {cwd, NULL};
-		char *quoted = bds_ssh_quote_argv(argv_cd);
-		char *both = bds_util_xasprintf("cd %s && %s", quoted, command);
-		free(quoted);
-		free(command);
-		command = both;
+		size_t n = 0;
+		while (a->argv[n])
+			n++;
+		char **in_dir = bds_util_xcalloc(n + 6, sizeof *in_dir);
+		in_dir[0] = "sh";
+		in_dir[1] = "-c";
+		in_dir[2] = "cd \"$1\" && shift && exec \"$@\"";
+		in_dir[3] = "sh";
+		in_dir[4] = cwd;
+		memcpy(in_dir + 5, a->argv, n * sizeof *in_dir);
+		command = bds_ssh_quote_argv(in_dir);
+		free(in_dir);
 		free(cwd);
+	} else {
+		command = bds_ssh_quote_argv(a->argv);
 	}
 	if (output_open(&out, a->stdout_path) < 0 ||
 	    bds_ssh_exec(s, command, out.fd, 2, bds_util_now() + a->timeout, res) < 0) {

@@ -1,0 +1,59 @@
+#!/usr/bin/env bats
+# The qemu driver end to end in the real guest image (Bazel inside): record a base commit,
+# consume a change, run the canary; the answer must be byte-identical to bds-cold's, and
+# the entry must not change. Software emulation unless BDS_VM_ACCEL=kvm, where Bazel is
+# 15 to 25 times slower, so the workspace is small. Run by `make check-vm`.
+
+load ../helpers
+
+# helpers.bash assumes tests/ is the test directory: set the paths from the top here
+top=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+BDS_TOP=$top
+export PATH="$top/tests/bin:$BDS_BUILD/bin:$top/scripts:$PATH"
+
+setup_file() {
+	[ "$(id -u)" -eq 0 ] || skip "needs root (debootstrap)"
+	"$BDS_TOP/scripts/install-deps" --vm
+	local d=$BATS_FILE_TMPDIR
+	"$BDS_TOP/bench/gen-workspace" "$d/ws" --targets 150 > "$d/shas"
+	export WS="$d/ws" BASE TARGET
+	BASE=$(awk '$1 == "base" { print $2 }' "$d/shas")
+	TARGET=$(awk '$1 == "change" { print $2 }' "$d/shas")
+	git -C "$WS" checkout -q "$BASE"
+	ssh-keygen -q -t ed25519 -N '' -C bds-vm-pipeline -f "$d/key"
+	"$BDS_TOP/guest/build-image" --out "$d/img" --workspace "$WS" --pubkey "$d/key.pub" \
+		--vcpus 1 --mem-mib 1536 --disk-gib 3 >&3 2>&1
+	export BDS_VM_IMAGE="$d/img" BDS_VM_KEY="$d/key" BDS_VM_ACCEL=${BDS_VM_ACCEL:-tcg}
+	export BDS_CACHE="$d/cache" STORE="$d/store"
+}
+
+@test "record: base commit warmed in the guest and published" {
+	run -0 --separate-stderr bds-record --driver qemu -w "$WS" --base "$BASE" --store "$STORE"
+	printf '# %s\n' "${stderr_lines[@]}" >&3
+	[[ "${stderr_lines[-1]}" == "bds-record: recorded "*"/$BASE in $STORE" ]]
+	(cd "$STORE" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > "$BATS_FILE_TMPDIR/published.sums"
+	# the record's VM is gone with its pipeline
+	run -1 pgrep -f "$BDS_VM_IMAGE/bzImage"
+}
+
+@test "consume: the warm answer is byte-identical to the cold one" {
+	run -0 --separate-stderr bds-consume --driver qemu -w "$WS" --target "$TARGET" --store "$STORE" \
+		-o "$BATS_FILE_TMPDIR/warm.txt"
+	printf '# %s\n' "${stderr_lines[@]}" >&3
+	run -0 bds-cold -w "$WS" --base "$BASE" --target "$TARGET" -o "$BATS_FILE_TMPDIR/cold.txt"
+	[ -s "$BATS_FILE_TMPDIR/cold.txt" ]
+	cmp "$BATS_FILE_TMPDIR/warm.txt" "$BATS_FILE_TMPDIR/cold.txt"
+	# no QEMU of this image outlives its pipeline
+	run -1 pgrep -f "$BDS_VM_IMAGE/bzImage"
+}
+
+@test "canary: warm and cold agree" {
+	run -0 bds-canary -w "$WS" --base "$BASE" --target "$TARGET" --store "$STORE" --driver qemu
+	[ "${lines[-1]}" = "canary: identical ($(wc -l < "$BATS_FILE_TMPDIR/cold.txt") labels)" ]
+}
+
+@test "the entry is byte-identical after the consumes" {
+	run -0 sh -c "cd '$STORE' && sha256sum --quiet -c '$BATS_FILE_TMPDIR/published.sums'"
+	[ "$output" = "" ]
+	run -1 pgrep -f "$BDS_VM_IMAGE/bzImage"
+}
