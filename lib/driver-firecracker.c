@@ -421,11 +421,18 @@ static int fc_run(const struct bds_driver_args *a, const char *entry, const char
 			goto release;
 	}
 	if (a->jailer) {
-		/* the jailer drops to uid:gid before Firecracker opens anything */
+		/* the jailer drops to uid:gid before Firecracker opens anything: it needs to
+		 * write its directory, its socket's directory and its disk; the linked files
+		 * (the entry's, the image's) are only read and keep their owner */
 		char *owner = bds_util_xasprintf("%ld:%ld", a->jail_uid, a->jail_gid);
-		char *chown_argv[] = {"chown", "-R", owner, v.root, NULL};
-		int r = run_tool(chown_argv);
+		char *run = bds_util_xasprintf("%s/run", v.root);
+		char *disk = bds_util_xasprintf("%s/rootfs.ext4", v.root);
+		char *mk[] = {"mkdir", "-p", run, NULL};
+		char *chown_argv[] = {"chown", owner, v.root, run, disk, NULL};
+		int r = run_tool(mk) < 0 || run_tool(chown_argv) < 0 ? -1 : 0;
 		free(owner);
+		free(run);
+		free(disk);
 		if (r < 0)
 			goto release;
 	}

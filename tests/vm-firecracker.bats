@@ -1,0 +1,270 @@
+#!/usr/bin/env bats
+# The firecracker driver against tests/firecracker/firecracker-standin, which serves the
+# Firecracker API, checks every request against the v1.16.1 OpenAPI spec and logs what it
+# got (no KVM here, so no real Firecracker). Record and consume are driven through the
+# pipeline's stages; the tests assert the exact call sequence, the disk redirection, the
+# network override, and what is left after each injected failure: nothing.
+
+load helpers
+
+setup_file() {
+	local d=$BATS_FILE_TMPDIR
+	ssh-keygen -q -t ed25519 -N '' -C bds-vm-fc -f "$d/key"
+	"$BDS_TOP/tests/tiny-guest/build" --out "$d/img" --pubkey "$d/key.pub" >/dev/null 2>&1
+	export BDS_VM_IMAGE="$d/img" BDS_VM_KEY="$d/key" BDS_CACHE="$d/cache" STORE="$d/store"
+	export BDS_FIRECRACKER="$BDS_TOP/tests/firecracker/firecracker-standin"
+	WS="$d/ws"
+	new_workspace "$WS"
+	printf 'genrule(name = "g", srcs = [], outs = ["g.out"], cmd = "echo > $@")\n' > "$WS/BUILD"
+	BASE=$(commit_all "$WS" base)
+	export WS BASE
+	echo '{"//:g": "abc"}' > "$d/base_hashes.json"
+}
+
+setup() {
+	# everything the driver makes goes below the test's own directories, to be checked
+	export TMPDIR="$BATS_TEST_TMPDIR/tmp" BDS_FC_SLOTS="$BATS_TEST_TMPDIR/slots"
+	export FC_STANDIN_LOG="$BATS_TEST_TMPDIR/fc.log"
+	mkdir -p "$TMPDIR" "$BDS_FC_SLOTS"
+	add_slot 0 lo
+	sleep 100000 &
+	OWNER=$!
+}
+
+teardown() {
+	kill "$OWNER" 2>/dev/null || true
+	wait "$OWNER" 2>/dev/null || true
+}
+
+# add_slot N TAP: a slot in the root namespace whose "TAP" is an existing interface.
+add_slot() {
+	printf '{"slot": %s, "netns": "", "tap": "%s", "guest_host": "127.0.0.1", "guest_port": 22}\n' \
+		"$1" "$2" > "$BDS_FC_SLOTS/$1.json"
+}
+
+# calls: the API calls the stand-ins received, "METHOD PATH STATUS" per line
+calls() {
+	jq -r 'select(.method) | "\(.method) \(.path) \(.status)"' "$FC_STANDIN_LOG"
+}
+
+# record: boot + snapshot + publish with the stand-in; BOOTED and ENTRY envelopes.
+record() {
+	bds-fingerprint -w "$WS" --driver firecracker > "$BATS_TEST_TMPDIR/e1"
+	bds-vm-restore --driver firecracker --base "$BASE" --lock-owner "$OWNER" \
+		< "$BATS_TEST_TMPDIR/e1" > "$BATS_TEST_TMPDIR/booted"
+	bds-vm-snapshot --driver firecracker --base-hashes "$BATS_FILE_TMPDIR/base_hashes.json" \
+		< "$BATS_TEST_TMPDIR/booted" > "$BATS_TEST_TMPDIR/entry"
+	stop_vm "$BATS_TEST_TMPDIR/booted"
+	bds-store-publish --store "$STORE" < "$BATS_TEST_TMPDIR/entry" > /dev/null
+	rm -rf "$(jq -r .entry.dir "$BATS_TEST_TMPDIR/entry")"
+	bds-store-lookup --store "$STORE" --target "$BASE" < "$BATS_TEST_TMPDIR/e1" > "$BATS_TEST_TMPDIR/lookup"
+	: > "$FC_STANDIN_LOG"
+}
+
+stop_vm() {
+	local k
+	k=$(jq -r .vm.keeper_pid "$1")
+	kill -TERM "$k" 2>/dev/null || return 0
+	for _ in $(seq 200); do kill -0 "$k" 2>/dev/null || return 0; sleep 0.05; done
+	return 1
+}
+
+# nothing_left: no stand-in process, run directory or slot lock remains.
+nothing_left() {
+	run -1 pgrep -f "firecracker-standin --api-sock fc.sock --id bds-"
+	run -0 find "$TMPDIR" -mindepth 1
+	[ "$output" = "" ]
+	run -0 find "$BDS_FC_SLOTS" -name '*.lock'
+	[ "$output" = "" ]
+}
+
+@test "fingerprint: Firecracker's version and snapshot format, the image and the host CPU" {
+	run -0 bds-fingerprint -w "$WS" --driver firecracker
+	run -0 jq -r '.fingerprint.components | [.vmm, .snapshot_version] | join(" / ")' <<< "$output"
+	[ "$output" = "Firecracker v1.16.1 / v8.0.0" ]
+	run -0 sh -c "bds-fingerprint -w '$WS' --driver firecracker | jq -r '.fingerprint.components | keys | join(\" \")'"
+	[ "$output" = "bazel bazelrc bazelversion bds_version driver hash_options host_cpu initrd kernel module_lock rootfs snapshot_version vm_shape vmm" ]
+}
+
+@test "record: the exact boot sequence, relative paths, then pause and a full snapshot" {
+	bds-fingerprint -w "$WS" --driver firecracker > "$BATS_TEST_TMPDIR/e1"
+	run -0 bds-vm-restore --driver firecracker --base "$BASE" --lock-owner "$OWNER" < "$BATS_TEST_TMPDIR/e1"
+	echo "$output" > "$BATS_TEST_TMPDIR/booted"
+	local root
+	root=$(jq -r .vm.root "$BATS_TEST_TMPDIR/booted")
+	run -0 calls
+	[ "$output" = "PUT /machine-config 204
+PUT /boot-source 204
+PUT /drives/rootfs 204
+PUT /network-interfaces/eth0 204
+PUT /actions 204" ]
+	run -0 jq -c 'select(.method) | .body' "$FC_STANDIN_LOG"
+	[ "$output" = '{"vcpu_count":1,"mem_size_mib":256,"smt":false,"track_dirty_pages":false}
+{"kernel_image_path":"vmlinux","initrd_path":"initrd.img","boot_args":"'"$(jq -r .cmdline "$BDS_VM_IMAGE/manifest.json")"'"}
+{"drive_id":"rootfs","path_on_host":"rootfs.ext4","is_root_device":false,"is_read_only":false}
+{"iface_id":"eth0","host_dev_name":"lo","guest_mac":"52:54:00:12:34:56"}
+{"action_type":"InstanceStart"}' ]
+	run -0 jq -r 'select(.event == "start") | "\(.cwd) \(.argv | join(" "))"' "$FC_STANDIN_LOG"
+	[ "$output" = "$root --api-sock fc.sock --id $(jq -r .vm.id "$BATS_TEST_TMPDIR/booted")" ]
+	run -0 jq -r 'select(.event == "opened_drive") | .path' "$FC_STANDIN_LOG"
+	[ "$output" = "$root/rootfs.ext4" ]
+	# the slot is held while the VM lives
+	[ -d "$BDS_FC_SLOTS/0.lock" ]
+	: > "$FC_STANDIN_LOG"
+	run -0 bds-vm-snapshot --driver firecracker --base-hashes "$BATS_FILE_TMPDIR/base_hashes.json" \
+		< "$BATS_TEST_TMPDIR/booted"
+	local entry
+	entry=$(jq -r .entry.dir <<< "$output")
+	run -0 calls
+	[ "$output" = "PATCH /vm 204
+PUT /snapshot/create 204" ]
+	run -0 jq -c 'select(.method) | .body' "$FC_STANDIN_LOG"
+	[ "$output" = '{"state":"Paused"}
+{"snapshot_type":"Full","snapshot_path":"vmstate","mem_file_path":"mem"}' ]
+	run -0 ls "$entry"
+	[ "$output" = "$(printf 'base_hashes.json\ndisk\nmem\nvmstate')" ]
+	stop_vm "$BATS_TEST_TMPDIR/booted"
+	rm -rf "$entry"
+	nothing_left
+}
+
+@test "consume: load paused with the network override, the disk re-pointed at this restore's copy, resume" {
+	record
+	local sums=$BATS_TEST_TMPDIR/sums snap
+	snap=$(jq -r .snapshot.dir "$BATS_TEST_TMPDIR/lookup")
+	(cd "$STORE" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > "$sums"
+	for n in 1 2 3; do
+		: > "$FC_STANDIN_LOG"
+		run -0 bds-vm-restore --driver firecracker --lock-owner "$OWNER" < "$BATS_TEST_TMPDIR/lookup"
+		echo "$output" > "$BATS_TEST_TMPDIR/r$n"
+		local root
+		root=$(jq -r .vm.root "$BATS_TEST_TMPDIR/r$n")
+		run -0 calls
+		[ "$output" = "PUT /snapshot/load 204
+PATCH /drives/rootfs 204
+PATCH /vm 204" ]
+		run -0 jq -c 'select(.method) | .body' "$FC_STANDIN_LOG"
+		[ "$output" = '{"snapshot_path":"vmstate","mem_backend":{"backend_type":"File","backend_path":"mem"},"resume_vm":false,"network_overrides":[{"iface_id":"eth0","host_dev_name":"lo"}],"clock_realtime":true}
+{"drive_id":"rootfs","path_on_host":"'"$root"'/rootfs.ext4"}
+{"state":"Resumed"}' ]
+		# every drive Firecracker opened is this restore's own copy, never the entry's
+		run -0 jq -r 'select(.event == "opened_drive") | .path' "$FC_STANDIN_LOG"
+		[ "$output" = "$(printf '%s\n' "$root/rootfs.ext4" "$root/rootfs.ext4")" ]
+		[[ "$root" != "$snap"* ]]
+		run -0 jq -c '.vm.guest | [.host, .port, .user, .key, .host_key_sha256]' "$BATS_TEST_TMPDIR/r$n"
+		[ "$output" = "[\"127.0.0.1\",22,\"root\",\"$BDS_VM_KEY\",\"$(jq -r .host_key_sha256 "$BDS_VM_IMAGE/manifest.json")\"]" ]
+		# the guest writes its disk: only the copy changes
+		echo "written by restore $n" >> "$root/rootfs.ext4"
+		stop_vm "$BATS_TEST_TMPDIR/r$n"
+	done
+	run -0 sh -c "cd '$STORE' && sha256sum --quiet -c '$sums'"
+	[ "$output" = "" ]
+	for f in disk mem vmstate; do cmp "$snap/$f" "$STORE/$(jq -r '.snapshot.fingerprint + "/" + .snapshot.base' "$BATS_TEST_TMPDIR/lookup")/$f"; done
+	nothing_left
+}
+
+@test "two restores at once take two slots; a third waits, then is cold" {
+	record
+	add_slot 1 lo
+	bds-vm-restore --driver firecracker --lock-owner "$OWNER" < "$BATS_TEST_TMPDIR/lookup" > "$BATS_TEST_TMPDIR/a" &
+	local pa=$!
+	bds-vm-restore --driver firecracker --lock-owner "$OWNER" < "$BATS_TEST_TMPDIR/lookup" > "$BATS_TEST_TMPDIR/b"
+	wait "$pa"
+	run -0 jq -s -c 'map(.vm.slot) | sort' "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b"
+	[ "$output" = "[0,1]" ]
+	run -2 --separate-stderr bds-vm-restore --driver firecracker --lock-owner "$OWNER" --lock-timeout 1 \
+		< "$BATS_TEST_TMPDIR/lookup"
+	[ "$stderr" = "bds-vm-restore: cold: firecracker: every network slot in '$BDS_FC_SLOTS' stayed busy for 1s" ]
+	stop_vm "$BATS_TEST_TMPDIR/a"
+	stop_vm "$BATS_TEST_TMPDIR/b"
+	nothing_left
+}
+
+# restore_fails KNOB CALL STATUS MESSAGE: with the stand-in told KNOB=CALL, a restore
+# exits STATUS, says MESSAGE, and leaves nothing behind.
+restore_fails() {
+	record
+	env "$1=$2" BDS_VM_TIMEOUT=3 bds-vm-restore --driver firecracker --lock-owner "$OWNER" \
+		< "$BATS_TEST_TMPDIR/lookup" > "$BATS_TEST_TMPDIR/out" 2> "$BATS_TEST_TMPDIR/err" || echo "exit $?" > "$BATS_TEST_TMPDIR/rc"
+	run -0 cat "$BATS_TEST_TMPDIR/rc"
+	[ "$output" = "exit $3" ]
+	run -0 cat "$BATS_TEST_TMPDIR/err"
+	[[ "$output" == *"$4"* ]]
+	[ "$(jq -r .cold.stage "$BATS_TEST_TMPDIR/out")" = "bds-vm-restore" ]
+	nothing_left
+}
+
+@test "injected failure: the load is refused (400): cold, Firecracker's fault surfaced, nothing left" {
+	restore_fails FC_STANDIN_FAIL "PUT /snapshot/load" 2 \
+		"bds-vm-restore: cold: firecracker: firecracker API: PUT /snapshot/load: HTTP 400: injected failure: PUT /snapshot/load"
+}
+
+@test "injected failure: the drive redirection is refused: cold, nothing left" {
+	restore_fails FC_STANDIN_FAIL "PATCH /drives/rootfs" 2 "PATCH /drives/rootfs: HTTP 400: injected failure"
+}
+
+@test "injected failure: the resume is refused: cold, nothing left" {
+	restore_fails FC_STANDIN_FAIL "PATCH /vm" 2 "PATCH /vm: HTTP 400: injected failure: PATCH /vm"
+}
+
+@test "injected failure: Firecracker never answers the load: the deadline makes it cold" {
+	restore_fails FC_STANDIN_HANG "PUT /snapshot/load" 2 "PUT /snapshot/load: no answer within"
+}
+
+@test "injected failure: Firecracker dies during the load: cold, nothing left" {
+	restore_fails FC_STANDIN_DIE "PUT /snapshot/load" 2 "bds-vm-restore: cold: firecracker: firecracker API: PUT /snapshot/load"
+}
+
+@test "injected failure: no API socket ever: the deadline makes it cold" {
+	restore_fails FC_STANDIN_NO_SOCKET 1 2 "bds-vm-restore: cold: firecracker: "
+}
+
+@test "record: a refused InstanceStart fails the boot (exit 1), nothing left" {
+	bds-fingerprint -w "$WS" --driver firecracker > "$BATS_TEST_TMPDIR/e1"
+	FC_STANDIN_FAIL="PUT /actions" run -1 --separate-stderr \
+		bds-vm-restore --driver firecracker --base "$BASE" --lock-owner "$OWNER" < "$BATS_TEST_TMPDIR/e1"
+	[[ "$stderr" == "bds-vm-restore: firecracker: firecracker API: PUT /actions: HTTP 400: injected failure: PUT /actions (console: "* ]]
+	[ "$output" = "" ]
+	nothing_left
+}
+
+@test "a snapshot refused by Firecracker: exit 1, no entry, the VM still stopped by its keeper" {
+	bds-fingerprint -w "$WS" --driver firecracker > "$BATS_TEST_TMPDIR/e1"
+	FC_STANDIN_FAIL="PUT /snapshot/create" bds-vm-restore --driver firecracker --base "$BASE" \
+		--lock-owner "$OWNER" < "$BATS_TEST_TMPDIR/e1" > "$BATS_TEST_TMPDIR/booted"
+	run -1 --separate-stderr \
+		bds-vm-snapshot --driver firecracker --base-hashes "$BATS_FILE_TMPDIR/base_hashes.json" < "$BATS_TEST_TMPDIR/booted"
+	[ "$stderr" = "bds-vm-snapshot: firecracker API: PUT /snapshot/create: HTTP 400: injected failure: PUT /snapshot/create" ]
+	[ "$output" = "" ]
+	stop_vm "$BATS_TEST_TMPDIR/booted"
+	nothing_left
+}
+
+@test "the pipeline dies: the keeper kills Firecracker and releases the slot" {
+	record
+	bds-vm-restore --driver firecracker --lock-owner "$OWNER" < "$BATS_TEST_TMPDIR/lookup" > "$BATS_TEST_TMPDIR/r"
+	local pid
+	pid=$(jq -r .vm.pid "$BATS_TEST_TMPDIR/r")
+	kill -0 "$pid"
+	kill -9 "$OWNER"
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	run -1 kill -0 "$pid"
+	for _ in $(seq 100); do [ -e "$BDS_FC_SLOTS/0.lock" ] || break; sleep 0.05; done
+	nothing_left
+}
+
+@test "a slot whose TAP is missing: exit 1 saying how to create it" {
+	add_slot 0 bds-no-such-tap
+	bds-fingerprint -w "$WS" --driver firecracker > "$BATS_TEST_TMPDIR/e1"
+	run -1 --separate-stderr bds-vm-restore --driver firecracker --base "$BASE" --lock-owner "$OWNER" < "$BATS_TEST_TMPDIR/e1"
+	[ "$stderr" = "bds-vm-restore: firecracker: TAP 'bds-no-such-tap' does not exist: create the slots with \`scripts/bds-host-setup --slots N --dir $BDS_FC_SLOTS\` (as root)" ]
+	nothing_left
+}
+
+@test "no slots at all: exit 1 saying how to create them" {
+	rm "$BDS_FC_SLOTS/0.json"
+	bds-fingerprint -w "$WS" --driver firecracker > "$BATS_TEST_TMPDIR/e1"
+	run -1 --separate-stderr bds-vm-restore --driver firecracker --base "$BASE" --lock-owner "$OWNER" < "$BATS_TEST_TMPDIR/e1"
+	[ "$stderr" = "bds-vm-restore: firecracker: no network slot in '$BDS_FC_SLOTS': create them with \`scripts/bds-host-setup --slots N --dir $BDS_FC_SLOTS\` (as root)" ]
+	nothing_left
+}
