@@ -198,7 +198,6 @@ static int slot_take(long owner, double timeout, struct slot *out)
 			int r = slot_lock(s.lock, owner);
 			if (r == 0) {
 				if (slot_check_tap(&s) < 0) {
-					rmdir(s.lock); /* the owner file first */
 					char *of = bds_util_xasprintf("%s/owner", s.lock);
 					unlink(of);
 					free(of);
@@ -362,7 +361,7 @@ static jv obj2(const char *k1, jv v1, const char *k2, jv v2)
 	return jv_object_set(o, jv_string(k2), v2);
 }
 
-static jv fc_vm_json(const char *base, const struct fc_vm *v, const struct slot *s, jv guest)
+static jv fc_vm_json(const char *base, const struct fc_vm *v, const struct slot *s, const char *workspace, jv guest)
 {
 	jv vm = jv_object();
 	vm = jv_object_set(vm, jv_string("driver"), jv_string("firecracker"));
@@ -377,10 +376,13 @@ static jv fc_vm_json(const char *base, const struct fc_vm *v, const struct slot 
 	vm = jv_object_set(vm, jv_string("netns"), jv_string(s->netns));
 	vm = jv_object_set(vm, jv_string("tap"), jv_string(s->tap));
 	vm = jv_object_set(vm, jv_string("startup_options"), jv_array());
+	vm = jv_object_set(vm, jv_string("workspace"), workspace ? jv_string(workspace) : jv_null());
 	return jv_object_set(vm, jv_string("guest"), guest);
 }
 
-/* Boots (entry == NULL) or restores (entry = the snapshot's directory) a microVM. */
+/* Boots (entry == NULL) or restores (entry = the snapshot's directory) a microVM.
+ * 0 with *vm set; -1 (recorded) when it failed, the VM gone; -2 when the configuration is
+ * wrong (no image, key, slot or TAP): nothing was started. */
 static int fc_run(const struct bds_driver_args *a, const char *entry, const char *base, jv *vm)
 {
 	struct bds_vm_image img;
@@ -388,14 +390,19 @@ static int fc_run(const struct bds_driver_args *a, const char *entry, const char
 	struct fc_vm v = {0};
 	struct bds_fc_api *api = NULL;
 	char *key = NULL, *from = NULL, *to = NULL, *tail = NULL;
-	int rc = -1, taken;
+	int rc = -1, taken = 0;
 	double deadline = bds_util_now() + vm_timeout();
 	if (bds_vm_image_load(&img) < 0)
-		return -1;
-	if (!(key = bds_vm_key_path(&img)))
+		return -2;
+	if (!(key = bds_vm_key_path(&img))) {
+		rc = -2;
 		goto out;
-	if ((taken = slot_take(a->lock_owner, a->lock_timeout, &s)) != 0)
+	}
+	/* busy slots are a cold restore; no slot or no TAP is a setup to fix */
+	if ((taken = slot_take(a->lock_owner, a->lock_timeout, &s)) != 0) {
+		rc = taken > 0 ? -1 : -2;
 		goto out;
+	}
 	if (fc_prepare(a, &v) < 0)
 		goto release;
 	to = bds_util_xasprintf("%s/rootfs.ext4", v.root);
@@ -475,7 +482,7 @@ static int fc_run(const struct bds_driver_args *a, const char *entry, const char
 		                    NULL) < 0)
 			goto fail;
 	}
-	*vm = fc_vm_json(base, &v, &s, bds_vm_guest(&img, key, s.guest_host, s.guest_port));
+	*vm = fc_vm_json(base, &v, &s, img.workspace, bds_vm_guest(&img, key, s.guest_host, s.guest_port));
 	rc = 0;
 	goto out;
 fail:
@@ -495,8 +502,6 @@ release:
 		run_tool(rm);
 	}
 out:
-	if (taken > 0)
-		rc = -1;
 	bds_fc_api_close(api);
 	bds_vm_image_free(&img);
 	slot_free(&s);
@@ -510,7 +515,7 @@ out:
 
 static enum bds_driver_status fc_boot(const struct bds_driver_args *a, jv *vm)
 {
-	return fc_run(a, NULL, a->base, vm) < 0 ? BDS_DRIVER_FAIL : BDS_DRIVER_OK;
+	return fc_run(a, NULL, a->base, vm) == 0 ? BDS_DRIVER_OK : BDS_DRIVER_FAIL;
 }
 
 static enum bds_driver_status fc_restore(const struct bds_driver_args *a, jv *vm)
@@ -520,8 +525,10 @@ static enum bds_driver_status fc_restore(const struct bds_driver_args *a, jv *vm
 	enum bds_driver_status st = BDS_DRIVER_FAIL;
 	if (bds_json_get_string(jv_copy(snap), "dir", &dir) != 0 || bds_json_get_string(jv_copy(snap), "base", &base) != 0)
 		bds_util_fail("envelope: needs snapshot.dir and snapshot.base");
-	else
-		st = fc_run(a, dir, base, vm) < 0 ? BDS_DRIVER_COLD : BDS_DRIVER_OK;
+	else {
+		int r = fc_run(a, dir, base, vm);
+		st = r == 0 ? BDS_DRIVER_OK : r == -2 ? BDS_DRIVER_FAIL : BDS_DRIVER_COLD;
+	}
 	jv_free(snap);
 	free(dir);
 	free(base);

@@ -75,12 +75,17 @@ static const char *snapshot_mode(void)
 	return strcmp(m, "stream") == 0 ? "stream" : NULL;
 }
 
-/* kvm or tcg: BDS_VM_ACCEL, where auto (the default) means kvm when /dev/kvm opens. */
+/* kvm or tcg: BDS_VM_ACCEL, where auto (the default) means kvm when /dev/kvm opens;
+ * NULL (recorded) for any other value. */
 const char *bds_driver_qemu_accel(void)
 {
 	const char *a = getenv("BDS_VM_ACCEL");
 	if (a && (strcmp(a, "kvm") == 0 || strcmp(a, "tcg") == 0))
 		return a;
+	if (a && *a && strcmp(a, "auto") != 0) {
+		bds_util_fail("BDS_VM_ACCEL must be auto, kvm or tcg, not '%s'", a);
+		return NULL;
+	}
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return "tcg";
@@ -201,9 +206,10 @@ static jv qemu_vm(const char *base, const char *run_dir, long keeper, long pid, 
 }
 
 /* Starts QEMU and brings it to a running, reachable state. restore_dir: the entry to
- * restore (NULL: boot fresh). 0 with *vm set; -1 recorded (QEMU is gone by then). */
-static int start_qemu(const struct bds_driver_args *a, const char *restore_dir, const char *mode, const char *base,
-                      jv *vm)
+ * restore (NULL: boot fresh). 0 with *vm set; -1 recorded (QEMU is gone by then); -2
+ * recorded when the configuration is wrong (no image, no key): nothing was started. */
+static int start_qemu(const struct bds_driver_args *a, const char *restore_dir, const char *mode, const char *accel,
+                      const char *base, jv *vm)
 {
 	struct bds_vm_image img;
 	struct args_list l = {{0}, 0};
@@ -211,11 +217,14 @@ static int start_qemu(const struct bds_driver_args *a, const char *restore_dir, 
 	char *key = NULL, *run_dir = NULL, *disk = NULL, *frozen = NULL, *mem = NULL, *tail = NULL;
 	long keeper = 0, pid = 0;
 	int rc = -1;
-	const char *accel = bds_driver_qemu_accel();
 	double deadline = bds_util_now() + vm_timeout();
 	if (bds_vm_image_load(&img) < 0)
-		return -1;
-	if (!(key = bds_vm_key_path(&img)) || !(run_dir = bds_vm_run_dir("qemu")))
+		return -2;
+	if (!(key = bds_vm_key_path(&img))) {
+		rc = -2;
+		goto out;
+	}
+	if (!(run_dir = bds_vm_run_dir("qemu")))
 		goto out;
 	disk = bds_util_xasprintf("%s/disk.qcow2", run_dir);
 	jv memory, blockdev;
@@ -315,7 +324,7 @@ fail:
 	free(run_dir);
 	run_dir = NULL;
 out:
-	if (rc < 0 && run_dir && !keeper) {
+	if (rc != 0 && run_dir && !keeper) {
 		char *rm[] = {"rm", "-rf", run_dir, NULL};
 		run_tool(rm, NULL);
 	}
@@ -334,31 +343,40 @@ out:
 static enum bds_driver_status qemu_boot(const struct bds_driver_args *a, jv *vm)
 {
 	const char *mode = snapshot_mode();
+	const char *accel = bds_driver_qemu_accel();
 	if (!mode)
 		return bds_util_fail("BDS_QEMU_SNAPSHOT must be 'shared' or 'stream'");
-	return start_qemu(a, NULL, mode, a->base, vm) < 0 ? BDS_DRIVER_FAIL : BDS_DRIVER_OK;
+	if (!accel)
+		return BDS_DRIVER_FAIL;
+	return start_qemu(a, NULL, mode, accel, a->base, vm) < 0 ? BDS_DRIVER_FAIL : BDS_DRIVER_OK;
 }
 
 static enum bds_driver_status qemu_restore(const struct bds_driver_args *a, jv *vm)
 {
 	jv snap = bds_json_get(jv_copy(a->env), "snapshot", JV_KIND_OBJECT);
 	jv ds = bds_json_get(bds_json_get(jv_copy(snap), "metadata", JV_KIND_OBJECT), "driver_state", JV_KIND_OBJECT);
-	char *dir = NULL, *base = NULL, *mode = NULL;
+	char *dir = NULL, *base = NULL, *mode = NULL, *accel = NULL;
 	enum bds_driver_status st = BDS_DRIVER_FAIL;
 	if (bds_json_get_string(jv_copy(snap), "dir", &dir) != 0 || bds_json_get_string(jv_copy(snap), "base", &base) != 0 ||
 	    bds_json_get_string(jv_copy(ds), "snapshot_mode", &mode) != 0 ||
-	    (strcmp(mode, "shared") != 0 && strcmp(mode, "stream") != 0)) {
-		bds_util_fail("envelope: needs snapshot.dir, snapshot.base and "
-		              "snapshot.metadata.driver_state.snapshot_mode (a qemu-driver entry)");
+	    bds_json_get_string(jv_copy(ds), "accel", &accel) != 0 ||
+	    (strcmp(mode, "shared") != 0 && strcmp(mode, "stream") != 0) ||
+	    (strcmp(accel, "kvm") != 0 && strcmp(accel, "tcg") != 0)) {
+		bds_util_fail("envelope: needs snapshot.dir, snapshot.base and snapshot.metadata.driver_state's "
+		              "snapshot_mode and accel (a qemu-driver entry)");
 		goto out;
 	}
-	st = start_qemu(a, dir, mode, base, vm) < 0 ? BDS_DRIVER_COLD : BDS_DRIVER_OK;
+	/* the entry's own accelerator: device state differs between KVM and TCG (the
+	 * fingerprint keeps them apart; this keeps a hand-made pipeline right too) */
+	int r = start_qemu(a, dir, mode, accel, base, vm);
+	st = r == 0 ? BDS_DRIVER_OK : r == -2 ? BDS_DRIVER_FAIL : BDS_DRIVER_COLD;
 out:
 	jv_free(snap);
 	jv_free(ds);
 	free(dir);
 	free(base);
 	free(mode);
+	free(accel);
 	return st;
 }
 

@@ -277,7 +277,12 @@ static jv vm_components(const char *driver, jv c)
 		const char *bin = getenv("BDS_QEMU") && *getenv("BDS_QEMU") ? getenv("BDS_QEMU") : "qemu-system-x86_64";
 		const char *mode = getenv("BDS_QEMU_SNAPSHOT") && *getenv("BDS_QEMU_SNAPSHOT") ? getenv("BDS_QEMU_SNAPSHOT") : "shared";
 		names[n] = "vmm", parts[n++] = version_line(bin, "--version");
-		names[n] = "accel", parts[n++] = jv_string(bds_driver_qemu_accel());
+		const char *accel = bds_driver_qemu_accel();
+		names[n] = "accel", parts[n++] = accel ? jv_string(accel) : jv_invalid_with_msg(jv_string(bds_util_error()));
+		if (strcmp(mode, "shared") != 0 && strcmp(mode, "stream") != 0) {
+			jv_free(parts[--n]);
+			parts[n++] = jv_invalid_with_msg(jv_string("BDS_QEMU_SNAPSHOT must be 'shared' or 'stream'"));
+		}
 		names[n] = "snapshot_mode", parts[n++] = jv_string(mode);
 		names[n] = "kernel", parts[n++] = digest_component(img.bzimage, cache);
 	} else {

@@ -71,11 +71,11 @@ stop_vm() {
 
 # nothing_left: no stand-in process, run directory or slot lock remains.
 nothing_left() {
-	run -1 pgrep -f "firecracker-standin --api-sock fc.sock --id bds-"
+	run -1 pgrep -f "firecracker-standin --api-sock "
 	run -0 find "$TMPDIR" -mindepth 1
-	[ "$output" = "" ]
+	[ "$output" = "" ] || { echo "left in TMPDIR: $output" >&2; return 1; }
 	run -0 find "$BDS_FC_SLOTS" -name '*.lock'
-	[ "$output" = "" ]
+	[ "$output" = "" ] || { echo "slot locks left: $output" >&2; return 1; }
 }
 
 @test "fingerprint: Firecracker's version and snapshot format, the image and the host CPU" {
@@ -267,4 +267,58 @@ restore_fails() {
 	run -1 --separate-stderr bds-vm-restore --driver firecracker --base "$BASE" --lock-owner "$OWNER" < "$BATS_TEST_TMPDIR/e1"
 	[ "$stderr" = "bds-vm-restore: firecracker: no network slot in '$BDS_FC_SLOTS': create them with \`scripts/bds-host-setup --slots N --dir $BDS_FC_SLOTS\` (as root)" ]
 	nothing_left
+}
+
+@test "--jailer: Firecracker runs in its chroot directory, owned by --uid/--gid; it goes with the VM" {
+	record
+	local jail=$BATS_TEST_TMPDIR/jail
+	export JAILER_STANDIN_LOG=$BATS_TEST_TMPDIR/jailer.log
+	run -0 bds-vm-restore --driver firecracker --lock-owner "$OWNER" --jailer "$BDS_TOP/tests/firecracker/jailer-standin" \
+		--uid 1234 --gid 5678 --chroot-base "$jail" < "$BATS_TEST_TMPDIR/lookup"
+	echo "$output" > "$BATS_TEST_TMPDIR/r"
+	local id root
+	id=$(jq -r .vm.id "$BATS_TEST_TMPDIR/r")
+	root=$(jq -r .vm.root "$BATS_TEST_TMPDIR/r")
+	[ "$root" = "$jail/firecracker-standin/$id/root" ]
+	run -0 jq -c '[.id, .e, .u, .g, .b, .n, .owner, .rest]' "$JAILER_STANDIN_LOG"
+	[ "$output" = "[\"$id\",\"$BDS_FIRECRACKER\",\"1234\",\"5678\",\"$jail\",\"\",\"1234:5678\",[\"--api-sock\",\"/run/firecracker.socket\"]]" ]
+	run -0 calls
+	[ "$output" = "PUT /snapshot/load 204
+PATCH /drives/rootfs 204
+PATCH /vm 204" ]
+	# inside the jail every path is relative to its root
+	run -0 jq -c 'select(.path == "/drives/rootfs") | .body.path_on_host' "$FC_STANDIN_LOG"
+	[ "$output" = '"rootfs.ext4"' ]
+	run -0 jq -r 'select(.event == "opened_drive") | .path' "$FC_STANDIN_LOG"
+	[ "$output" = "$(printf '%s\n' "$root/rootfs.ext4" "$root/rootfs.ext4")" ]
+	run -0 stat -c %u:%g "$root/rootfs.ext4"
+	[ "$output" = "1234:5678" ]
+	stop_vm "$BATS_TEST_TMPDIR/r"
+	[ ! -e "$jail/firecracker-standin/$id" ]
+	nothing_left
+}
+
+@test "a slot made by bds-host-setup: Firecracker runs in the slot's network namespace, on its TAP" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces)"
+	rm "$BDS_FC_SLOTS/0.json"
+	record_slots=$BDS_FC_SLOTS
+	bds-host-setup --slots 1 --prefix bdsfct --net 10.213 --dir "$BDS_FC_SLOTS"
+	export BDS_FC_SLOTS=$BATS_TEST_TMPDIR/lo-slots
+	mkdir -p "$BDS_FC_SLOTS"
+	add_slot 0 lo
+	record
+	export BDS_FC_SLOTS=$record_slots
+	run -0 bds-vm-restore --driver firecracker --lock-owner "$OWNER" < "$BATS_TEST_TMPDIR/lookup"
+	echo "$output" > "$BATS_TEST_TMPDIR/r"
+	local pid
+	pid=$(jq -r .vm.pid "$BATS_TEST_TMPDIR/r")
+	run -0 ip netns identify "$pid"
+	[ "$output" = "bdsfct0" ]
+	run -0 jq -c '[.vm.netns, .vm.tap, .vm.guest.host, .vm.guest.port]' "$BATS_TEST_TMPDIR/r"
+	[ "$output" = '["bdsfct0","bds-tap0","10.213.0.2",22]' ]
+	run -0 jq -c 'select(.path == "/snapshot/load") | .body.network_overrides' "$FC_STANDIN_LOG"
+	[ "$output" = '[{"iface_id":"eth0","host_dev_name":"bds-tap0"}]' ]
+	stop_vm "$BATS_TEST_TMPDIR/r"
+	nothing_left
+	bds-host-setup --remove --prefix bdsfct --dir "$BDS_FC_SLOTS"
 }

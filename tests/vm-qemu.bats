@@ -136,6 +136,25 @@ stop() {
 	stop "$BATS_TEST_TMPDIR/b"
 }
 
+@test "vm.guest.cwd: guest commands run in that directory" {
+	restore "$BATS_TEST_TMPDIR/r"
+	jq '.vm.guest.cwd = "/data"' "$BATS_TEST_TMPDIR/r" > "$BATS_TEST_TMPDIR/r-cwd"
+	run -0 in_guest "$BATS_TEST_TMPDIR/r-cwd" sh -c 'pwd; cat marker'
+	[ "$output" = "$(printf '/data\nbds-tiny-guest marker')" ]
+	jq '.vm.guest.cwd = "/no such dir"' "$BATS_TEST_TMPDIR/r" > "$BATS_TEST_TMPDIR/r-bad"
+	run -1 --separate-stderr bds-guest-exec -- true < "$BATS_TEST_TMPDIR/r-bad"
+	[ "${stderr_lines[-1]}" = "bds-guest-exec: command 'true' failed: exit status 2" ]
+	stop "$BATS_TEST_TMPDIR/r"
+}
+
+@test "restore without an image configured: exit 1 (a setup to fix), not cold" {
+	BDS_VM_IMAGE= run -1 --separate-stderr bds-vm-restore --driver qemu --lock-owner "$OWNER" < "$LOOKUP"
+	[ "$stderr" = "bds-vm-restore: BDS_VM_IMAGE is not set: it names the guest image directory (guest/build-image --out)" ]
+	[ "$output" = "" ]
+	BDS_VM_ACCEL=fast run -1 --separate-stderr bds-fingerprint -w "$WS" --driver qemu
+	[ "$stderr" = "bds-fingerprint: BDS_VM_ACCEL must be auto, kvm or tcg, not 'fast'" ]
+}
+
 @test "stopping the keeper kills QEMU and removes the run directory" {
 	restore "$BATS_TEST_TMPDIR/r"
 	local pid dir
