@@ -55,7 +55,7 @@ teardown() {
 	run -64 --separate-stderr bds-vm-snapshot < "$FPJSON"
 	[ "$output" = "" ]
 	[ "${stderr_lines[0]}" = "bds-vm-snapshot: missing --base-hashes FILE" ]
-	[ "${stderr_lines[1]}" = "usage: bds-vm-snapshot [--driver local] --base-hashes FILE   < envelope" ]
+	[ "${stderr_lines[1]}" = "usage: bds-vm-snapshot [--driver local|qemu|firecracker] --base-hashes FILE   < envelope" ]
 	run -64 --separate-stderr bds-vm-snapshot --bogus --base-hashes x < "$FPJSON"
 	[ "${stderr_lines[0]}" = "bds-vm-snapshot: unknown option or missing value" ]
 	[ ! -e "$BDS_CACHE" ]
