@@ -380,6 +380,57 @@ static jv fc_vm_json(const char *base, const struct fc_vm *v, const struct slot 
 	return jv_object_set(vm, jv_string("guest"), guest);
 }
 
+/* Record: configures a fresh microVM and starts it. Each body is built at its call, so a
+ * failed call leaves none behind. */
+static int fc_configure_and_start(struct bds_fc_api *api, const struct bds_vm_image *img, const struct slot *s,
+                                  double deadline)
+{
+	jv machine = obj2("vcpu_count", jv_number(img->vcpus), "mem_size_mib", jv_number(img->mem_mib));
+	machine = jv_object_set(machine, jv_string("smt"), jv_false());
+	machine = jv_object_set(machine, jv_string("track_dirty_pages"), jv_false());
+	if (bds_fc_api_call(api, "PUT", "/machine-config", machine, deadline, NULL) < 0)
+		return -1;
+	jv boot = obj2("kernel_image_path", jv_string("vmlinux"), "initrd_path", jv_string("initrd.img"));
+	boot = jv_object_set(boot, jv_string("boot_args"), jv_string(img->cmdline));
+	if (bds_fc_api_call(api, "PUT", "/boot-source", boot, deadline, NULL) < 0)
+		return -1;
+	jv drive = obj2("drive_id", jv_string("rootfs"), "path_on_host", jv_string("rootfs.ext4"));
+	drive = jv_object_set(drive, jv_string("is_root_device"), jv_false());
+	drive = jv_object_set(drive, jv_string("is_read_only"), jv_false());
+	if (bds_fc_api_call(api, "PUT", "/drives/rootfs", drive, deadline, NULL) < 0)
+		return -1;
+	jv net = obj2("iface_id", jv_string("eth0"), "host_dev_name", jv_string(s->tap));
+	net = jv_object_set(net, jv_string("guest_mac"), jv_string(GUEST_MAC));
+	if (bds_fc_api_call(api, "PUT", "/network-interfaces/eth0", net, deadline, NULL) < 0)
+		return -1;
+	return bds_fc_api_call(api, "PUT", "/actions", obj2("action_type", jv_string("InstanceStart"), NULL, jv_null()),
+	                       deadline, NULL);
+}
+
+/* Consume: loads the snapshot paused, points its disk at this restore's copy, resumes. */
+static int fc_load_and_resume(struct bds_fc_api *api, const struct bds_driver_args *a, const struct fc_vm *v,
+                              const struct slot *s, double deadline)
+{
+	const char *rt = getenv("BDS_FC_CLOCK_REALTIME");
+	jv load = obj2("snapshot_path", jv_string("vmstate"), "mem_backend",
+	               obj2("backend_type", jv_string("File"), "backend_path", jv_string("mem")));
+	load = jv_object_set(load, jv_string("resume_vm"), jv_false());
+	load = jv_object_set(load, jv_string("network_overrides"),
+	                     jv_array_append(jv_array(), obj2("iface_id", jv_string("eth0"), "host_dev_name",
+	                                                      jv_string(s->tap))));
+	load = jv_object_set(load, jv_string("clock_realtime"), jv_bool(!(rt && strcmp(rt, "0") == 0)));
+	if (bds_fc_api_call(api, "PUT", "/snapshot/load", load, deadline, NULL) < 0)
+		return -1;
+	/* the drive, already at this restore's copy through its relative name, is pointed
+	 * there once more by an absolute path: never the entry's image */
+	jv drive = obj2("drive_id", jv_string("rootfs"), "path_on_host",
+	                a->jailer ? jv_string("rootfs.ext4") : jv_string_fmt("%s/rootfs.ext4", v->root));
+	if (bds_fc_api_call(api, "PATCH", "/drives/rootfs", drive, deadline, NULL) < 0)
+		return -1;
+	return bds_fc_api_call(api, "PATCH", "/vm", obj2("state", jv_string("Resumed"), NULL, jv_null()), deadline,
+	                       NULL);
+}
+
 /* Boots (entry == NULL) or restores (entry = the snapshot's directory) a microVM.
  * 0 with *vm set; -1 (recorded) when it failed, the VM gone; -2 when the configuration is
  * wrong (no image, key, slot or TAP): nothing was started. */
@@ -445,43 +496,9 @@ static int fc_run(const struct bds_driver_args *a, const char *entry, const char
 	}
 	if (!(api = fc_start(a, &v, &s, deadline)))
 		goto fail;
-	if (!entry) {
-		jv machine = obj2("vcpu_count", jv_number(img.vcpus), "mem_size_mib", jv_number(img.mem_mib));
-		machine = jv_object_set(machine, jv_string("smt"), jv_false());
-		machine = jv_object_set(machine, jv_string("track_dirty_pages"), jv_false());
-		jv boot = obj2("kernel_image_path", jv_string("vmlinux"), "initrd_path", jv_string("initrd.img"));
-		boot = jv_object_set(boot, jv_string("boot_args"), jv_string(img.cmdline));
-		jv drive = obj2("drive_id", jv_string("rootfs"), "path_on_host", jv_string("rootfs.ext4"));
-		drive = jv_object_set(drive, jv_string("is_root_device"), jv_false());
-		drive = jv_object_set(drive, jv_string("is_read_only"), jv_false());
-		jv net = obj2("iface_id", jv_string("eth0"), "host_dev_name", jv_string(s.tap));
-		net = jv_object_set(net, jv_string("guest_mac"), jv_string(GUEST_MAC));
-		if (bds_fc_api_call(api, "PUT", "/machine-config", machine, deadline, NULL) < 0 ||
-		    bds_fc_api_call(api, "PUT", "/boot-source", boot, deadline, NULL) < 0 ||
-		    bds_fc_api_call(api, "PUT", "/drives/rootfs", drive, deadline, NULL) < 0 ||
-		    bds_fc_api_call(api, "PUT", "/network-interfaces/eth0", net, deadline, NULL) < 0 ||
-		    bds_fc_api_call(api, "PUT", "/actions", obj2("action_type", jv_string("InstanceStart"), NULL, jv_null()),
-		                    deadline, NULL) < 0)
-			goto fail;
-	} else {
-		const char *rt = getenv("BDS_FC_CLOCK_REALTIME");
-		jv load = obj2("snapshot_path", jv_string("vmstate"), "mem_backend",
-		               obj2("backend_type", jv_string("File"), "backend_path", jv_string("mem")));
-		load = jv_object_set(load, jv_string("resume_vm"), jv_false());
-		load = jv_object_set(load, jv_string("network_overrides"),
-		                     jv_array_append(jv_array(), obj2("iface_id", jv_string("eth0"), "host_dev_name",
-		                                                      jv_string(s.tap))));
-		load = jv_object_set(load, jv_string("clock_realtime"), jv_bool(!(rt && strcmp(rt, "0") == 0)));
-		/* the drive, already at this restore's copy through its relative name, is
-		 * pointed there once more by an absolute path: never the entry's image */
-		jv drive = obj2("drive_id", jv_string("rootfs"), "path_on_host",
-		                a->jailer ? jv_string("rootfs.ext4") : jv_string_fmt("%s/rootfs.ext4", v.root));
-		if (bds_fc_api_call(api, "PUT", "/snapshot/load", load, deadline, NULL) < 0 ||
-		    bds_fc_api_call(api, "PATCH", "/drives/rootfs", drive, deadline, NULL) < 0 ||
-		    bds_fc_api_call(api, "PATCH", "/vm", obj2("state", jv_string("Resumed"), NULL, jv_null()), deadline,
-		                    NULL) < 0)
-			goto fail;
-	}
+	if (!entry ? fc_configure_and_start(api, &img, &s, deadline) < 0
+	           : fc_load_and_resume(api, a, &v, &s, deadline) < 0)
+		goto fail;
 	*vm = fc_vm_json(base, &v, &s, img.workspace, bds_vm_guest(&img, key, s.guest_host, s.guest_port));
 	rc = 0;
 	goto out;
@@ -560,10 +577,11 @@ static enum bds_driver_status fc_state(const struct bds_driver_args *a, jv *stat
 	}
 	if (bds_vm_image_load(&img) < 0 || !(api = bds_fc_api_open(sock)))
 		goto out;
+	if (bds_fc_api_call(api, "PATCH", "/vm", obj2("state", jv_string("Paused"), NULL, jv_null()), deadline, NULL) < 0)
+		goto out;
 	jv create = obj2("snapshot_type", jv_string("Full"), "snapshot_path", jv_string("vmstate"));
 	create = jv_object_set(create, jv_string("mem_file_path"), jv_string("mem"));
-	if (bds_fc_api_call(api, "PATCH", "/vm", obj2("state", jv_string("Paused"), NULL, jv_null()), deadline, NULL) < 0 ||
-	    bds_fc_api_call(api, "PUT", "/snapshot/create", create, deadline, NULL) < 0)
+	if (bds_fc_api_call(api, "PUT", "/snapshot/create", create, deadline, NULL) < 0)
 		goto out;
 	/* paused for good: its files are complete and nothing writes them any more */
 	const char *names[][2] = {{"vmstate", "vmstate"}, {"mem", "mem"}, {"rootfs.ext4", "disk"}};

@@ -7,8 +7,11 @@
  * maps `mem` privately (share=off): pages load lazily on first touch and guest writes never
  * reach the entry, so restore takes a fraction of a second whatever the guest's size. The
  * classic alternative, BDS_QEMU_SNAPSHOT=stream, writes all RAM into `vmstate` through
- * `migrate exec:` and reads it all back with `-incoming`; bench/qemu-restore.sh measures
- * both. Disk: the record runs on a qcow2 overlay of the image's root filesystem; that
+ * `migrate exec:` and reads it all back with `-incoming`. bench/qemu-restore.sh, tiny guest
+ * with 128 MiB of RAM dirtied, software emulation, median of 5: shared restores to a first
+ * ssh command in 0.79 s and snapshots in 0.12 s (vmstate 62 KiB, mem 212 MiB allocated);
+ * stream takes 1.04 s and 2.02 s (vmstate 205 MiB), and both grow with guest RAM, which
+ * is why shared is the default. Disk: the record runs on a qcow2 overlay of the image's root filesystem; that
  * overlay, frozen, is the entry's `disk`; every restore writes to its own overlay on top of
  * it, and the chain below is opened read-only, so an entry is never modified. */
 #define _DEFAULT_SOURCE /* arc4random_uniform */
@@ -180,7 +183,7 @@ static int forward_ssh(struct bds_qmp *q, double deadline)
 		if (bds_qmp_run(q, "human-monitor-command", args, deadline, &out) < 0)
 			return -1;
 		/* HMP reports failure as text: an empty answer is success */
-		int ok = jv_get_kind(jv_copy(out)) == JV_KIND_STRING && jv_string_length_bytes(jv_copy(out)) == 0;
+		int ok = jv_get_kind(out) == JV_KIND_STRING && jv_string_length_bytes(jv_copy(out)) == 0;
 		jv_free(out);
 		if (ok)
 			return port;

@@ -54,7 +54,7 @@ static jv read_message(struct bds_qmp *q, double deadline)
 			size_t used = (size_t)(nl - q->buf) + 1;
 			memmove(q->buf, nl + 1, q->len - used);
 			q->len -= used;
-			if (!jv_is_valid(msg) || jv_get_kind(jv_copy(msg)) != JV_KIND_OBJECT) {
+			if (!jv_is_valid(msg) || jv_get_kind(msg) != JV_KIND_OBJECT) {
 				jv_free(msg);
 				bds_util_fail("qmp: a reply is not a JSON object");
 				return jv_invalid();

@@ -63,7 +63,7 @@ int bds_vm_image_load(struct bds_vm_image *img)
 		return -1;
 	jv m = jv_parse_sized(text, (int)len);
 	free(text);
-	if (!jv_is_valid(m) || jv_get_kind(jv_copy(m)) != JV_KIND_OBJECT) {
+	if (!jv_is_valid(m) || jv_get_kind(m) != JV_KIND_OBJECT) {
 		jv_free(m);
 		return bds_util_fail("image '%s': manifest.json is not a JSON object", dir);
 	}

@@ -187,7 +187,7 @@ restore_fails() {
 	env "$1=$2" BDS_VM_TIMEOUT=3 bds-vm-restore --driver firecracker --lock-owner "$OWNER" \
 		< "$BATS_TEST_TMPDIR/lookup" > "$BATS_TEST_TMPDIR/out" 2> "$BATS_TEST_TMPDIR/err" || echo "exit $?" > "$BATS_TEST_TMPDIR/rc"
 	run -0 cat "$BATS_TEST_TMPDIR/rc"
-	[ "$output" = "exit $3" ]
+	[ "$output" = "exit $3" ] || { cat "$BATS_TEST_TMPDIR/err" >&2; return 1; }
 	run -0 cat "$BATS_TEST_TMPDIR/err"
 	[[ "$output" == *"$4"* ]]
 	[ "$(jq -r .cold.stage "$BATS_TEST_TMPDIR/out")" = "bds-vm-restore" ]
