@@ -32,16 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_TIMEOUT 120.0
 #define MAX_SLOTS 256
 #define GUEST_MAC "52:54:00:12:34:56"
-
-static double vm_timeout(void)
-{
-	const char *t = getenv("BDS_VM_TIMEOUT");
-	double v = t && *t ? strtod(t, NULL) : 0;
-	return v > 0 ? v : DEFAULT_TIMEOUT;
-}
 
 static const char *fc_binary(void)
 {
@@ -224,17 +216,6 @@ static int slot_take(long owner, double timeout, struct slot *out)
 	}
 }
 
-static int run_tool(char *const argv[])
-{
-	struct bds_exec_result res;
-	if (bds_exec_run(argv, NULL, 2, 2, bds_util_now() + vm_timeout(), &res) < 0)
-		return -1;
-	char *why = bds_exec_describe_failure(&res, vm_timeout());
-	int rc = why ? bds_util_fail("command '%s' failed: %s", argv[0], why) : 0;
-	free(why);
-	return rc;
-}
-
 /* Puts `from` at `to` for the VM: a hard link for files it only reads, a copy (a reflink
  * where the file system has them, sparse regions kept sparse) for files it writes. */
 static int place(const char *from, const char *to, int writable)
@@ -242,7 +223,7 @@ static int place(const char *from, const char *to, int writable)
 	if (!writable && link(from, to) == 0)
 		return 0;
 	char *cp[] = {"cp", "--reflink=auto", "--sparse=always", "--", (char *)from, (char *)to, NULL};
-	return run_tool(cp);
+	return bds_vm_run(cp, NULL);
 }
 
 /* Where this VM's files live and Firecracker runs: the run directory, or the jailer's
@@ -281,7 +262,7 @@ static int fc_prepare(const struct bds_driver_args *a, struct fc_vm *v)
 	v->sock = bds_util_xasprintf("%s/run/firecracker.socket", v->root);
 	int rc = 0;
 	char *mk[] = {"mkdir", "-p", v->root, NULL};
-	if (run_tool(mk) < 0)
+	if (bds_vm_run(mk, NULL) < 0)
 		rc = -1;
 	free(exec_dir);
 	return rc;
@@ -442,7 +423,7 @@ static int fc_run(const struct bds_driver_args *a, const char *entry, const char
 	struct bds_fc_api *api = NULL;
 	char *key = NULL, *from = NULL, *to = NULL, *tail = NULL;
 	int rc = -1, taken = 0;
-	double deadline = bds_util_now() + vm_timeout();
+	double deadline = bds_util_now() + bds_vm_timeout();
 	if (bds_vm_image_load(&img) < 0)
 		return -2;
 	if (!(key = bds_vm_key_path(&img))) {
@@ -487,7 +468,7 @@ static int fc_run(const struct bds_driver_args *a, const char *entry, const char
 		char *disk = bds_util_xasprintf("%s/rootfs.ext4", v.root);
 		char *mk[] = {"mkdir", "-p", run, NULL};
 		char *chown_argv[] = {"chown", owner, v.root, run, disk, NULL};
-		int r = run_tool(mk) < 0 || run_tool(chown_argv) < 0 ? -1 : 0;
+		int r = bds_vm_run(mk, NULL) < 0 || bds_vm_run(chown_argv, NULL) < 0 ? -1 : 0;
 		free(owner);
 		free(run);
 		free(disk);
@@ -512,11 +493,11 @@ fail:
 release:
 	if (v.run_dir) {
 		char *rm[] = {"rm", "-rf", v.run_dir, v.jail_dir, NULL};
-		run_tool(rm);
+		bds_vm_run(rm, NULL);
 	}
 	if (s.lock) {
 		char *rm[] = {"rm", "-rf", s.lock, NULL};
-		run_tool(rm);
+		bds_vm_run(rm, NULL);
 	}
 out:
 	bds_fc_api_close(api);
@@ -552,17 +533,6 @@ static enum bds_driver_status fc_restore(const struct bds_driver_args *a, jv *vm
 	return st;
 }
 
-/* Moves `from` to `to`, copying (sparse regions kept sparse) across file systems. */
-static int move_file(const char *from, const char *to)
-{
-	if (rename(from, to) == 0)
-		return 0;
-	if (errno != EXDEV)
-		return bds_util_fail("rename '%s' to '%s': %s", from, to, strerror(errno));
-	char *cp[] = {"cp", "--sparse=always", "--", (char *)from, (char *)to, NULL};
-	return run_tool(cp);
-}
-
 static enum bds_driver_status fc_state(const struct bds_driver_args *a, jv *state)
 {
 	jv vm = bds_json_get(jv_copy(a->env), "vm", JV_KIND_OBJECT);
@@ -570,7 +540,7 @@ static enum bds_driver_status fc_state(const struct bds_driver_args *a, jv *stat
 	struct bds_fc_api *api = NULL;
 	struct bds_vm_image img = {0};
 	enum bds_driver_status st = BDS_DRIVER_FAIL;
-	double deadline = bds_util_now() + vm_timeout();
+	double deadline = bds_util_now() + bds_vm_timeout();
 	if (bds_json_get_string(jv_copy(vm), "root", &root) != 0 || bds_json_get_string(jv_copy(vm), "api_sock", &sock) != 0) {
 		bds_util_fail("envelope: needs vm.root and vm.api_sock (a firecracker-driver vm)");
 		goto out;
@@ -589,7 +559,7 @@ static enum bds_driver_status fc_state(const struct bds_driver_args *a, jv *stat
 		free(from), free(to);
 		from = bds_util_xasprintf("%s/%s", root, names[i][0]);
 		to = bds_util_xasprintf("%s/%s", a->entry_dir, names[i][1]);
-		if (move_file(from, to) < 0)
+		if (bds_vm_move_file(from, to) < 0)
 			goto out;
 	}
 	jv s = jv_object();

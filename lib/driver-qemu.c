@@ -17,7 +17,6 @@
 #define _DEFAULT_SOURCE /* arc4random_uniform */
 #include "driver.h"
 
-#include "exec.h"
 #include "json.h"
 #include "qmp.h"
 #include "util.h"
@@ -32,7 +31,6 @@
 #include <unistd.h>
 
 #define MAX_ARGS 64
-#define DEFAULT_TIMEOUT 120.0
 #define PORT_TRIES 20
 
 struct args_list {
@@ -53,14 +51,6 @@ static void args_free(struct args_list *l)
 	for (int i = 0; i < l->n; i++)
 		free(l->v[i]);
 	l->n = 0;
-}
-
-/* Seconds every wait of this driver may take: BDS_VM_TIMEOUT, else 120. */
-static double vm_timeout(void)
-{
-	const char *t = getenv("BDS_VM_TIMEOUT");
-	double v = t && *t ? strtod(t, NULL) : 0;
-	return v > 0 ? v : DEFAULT_TIMEOUT;
 }
 
 static const char *qemu_binary(void)
@@ -94,17 +84,6 @@ const char *bds_driver_qemu_accel(void)
 		return "tcg";
 	close(fd);
 	return "kvm";
-}
-
-static int run_tool(char *const argv[], const char *cwd)
-{
-	struct bds_exec_result res;
-	if (bds_exec_run(argv, cwd, 2, 2, bds_util_now() + vm_timeout(), &res) < 0)
-		return -1;
-	char *why = bds_exec_describe_failure(&res, vm_timeout());
-	int rc = why ? bds_util_fail("command '%s' failed: %s", argv[0], why) : 0;
-	free(why);
-	return rc;
 }
 
 /* The QEMU command line shared by record and restore: devices, their ids and the machine
@@ -220,7 +199,7 @@ static int start_qemu(const struct bds_driver_args *a, const char *restore_dir, 
 	char *key = NULL, *run_dir = NULL, *disk = NULL, *frozen = NULL, *mem = NULL, *tail = NULL;
 	long keeper = 0, pid = 0;
 	int rc = -1;
-	double deadline = bds_util_now() + vm_timeout();
+	double deadline = bds_util_now() + bds_vm_timeout();
 	if (bds_vm_image_load(&img) < 0)
 		return -2;
 	if (!(key = bds_vm_key_path(&img))) {
@@ -233,7 +212,7 @@ static int start_qemu(const struct bds_driver_args *a, const char *restore_dir, 
 	jv memory, blockdev;
 	if (!restore_dir) {
 		char *create[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", img.rootfs, disk, NULL};
-		if (run_tool(create, run_dir) < 0)
+		if (bds_vm_run(create, run_dir) < 0)
 			goto out;
 		mem = bds_util_xasprintf("%s/mem", run_dir);
 		memory = memory_object("memory-backend-file", &img, mem, 1);
@@ -249,7 +228,7 @@ static int start_qemu(const struct bds_driver_args *a, const char *restore_dir, 
 		char size[32];
 		snprintf(size, sizeof size, "%lld", (long long)st.st_size);
 		char *create[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", frozen, "-u", disk, size, NULL};
-		if (run_tool(create, run_dir) < 0)
+		if (bds_vm_run(create, run_dir) < 0)
 			goto out;
 		if (strcmp(mode, "shared") == 0) {
 			mem = bds_util_xasprintf("%s/mem", restore_dir);
@@ -307,7 +286,7 @@ static int start_qemu(const struct bds_driver_args *a, const char *restore_dir, 
 			if (done)
 				break;
 			if (bds_util_now() >= deadline) {
-				bds_util_fail("loading the snapshot took more than %gs", vm_timeout());
+				bds_util_fail("loading the snapshot took more than %gs", bds_vm_timeout());
 				goto fail;
 			}
 			struct timespec ts = {0, 20 * 1000 * 1000};
@@ -329,7 +308,7 @@ fail:
 out:
 	if (rc != 0 && run_dir && !keeper) {
 		char *rm[] = {"rm", "-rf", run_dir, NULL};
-		run_tool(rm, NULL);
+		bds_vm_run(rm, NULL);
 	}
 	bds_qmp_close(q);
 	args_free(&l);
@@ -383,17 +362,6 @@ out:
 	return st;
 }
 
-/* Moves `from` to `to`, copying (sparse regions kept sparse) across file systems. */
-static int move_file(const char *from, const char *to)
-{
-	if (rename(from, to) == 0)
-		return 0;
-	if (errno != EXDEV)
-		return bds_util_fail("rename '%s' to '%s': %s", from, to, strerror(errno));
-	char *cp[] = {"cp", "--sparse=always", "--", (char *)from, (char *)to, NULL};
-	return run_tool(cp, NULL);
-}
-
 static enum bds_driver_status qemu_state(const struct bds_driver_args *a, jv *state)
 {
 	jv vm = bds_json_get(jv_copy(a->env), "vm", JV_KIND_OBJECT);
@@ -403,7 +371,7 @@ static enum bds_driver_status qemu_state(const struct bds_driver_args *a, jv *st
 	struct bds_qmp *q = NULL;
 	struct bds_vm_image img = {0};
 	enum bds_driver_status st = BDS_DRIVER_FAIL;
-	double deadline = bds_util_now() + vm_timeout();
+	double deadline = bds_util_now() + bds_vm_timeout();
 	if (bds_json_get_string(jv_copy(vm), "run_dir", &run_dir) != 0 ||
 	    bds_json_get_string(jv_copy(vm), "snapshot_mode", &mode) != 0 ||
 	    bds_json_get_string(jv_copy(vm), "accel", &accel) != 0 || bds_json_get_number(jv_copy(vm), "pid", &pid) != 0) {
@@ -441,7 +409,7 @@ static enum bds_driver_status qemu_state(const struct bds_driver_args *a, jv *st
 		if (completed)
 			break;
 		if (bds_util_now() >= deadline) {
-			bds_util_fail("qemu: writing the snapshot took more than %gs", vm_timeout());
+			bds_util_fail("qemu: writing the snapshot took more than %gs", bds_vm_timeout());
 			goto out;
 		}
 		struct timespec ts = {0, 20 * 1000 * 1000};
@@ -460,13 +428,13 @@ static enum bds_driver_status qemu_state(const struct bds_driver_args *a, jv *st
 	free(from), free(target);
 	from = bds_util_xasprintf("%s/disk.qcow2", run_dir);
 	target = bds_util_xasprintf("%s/disk", a->entry_dir);
-	if (move_file(from, target) < 0)
+	if (bds_vm_move_file(from, target) < 0)
 		goto out;
 	if (strcmp(mode, "shared") == 0) {
 		free(from), free(target);
 		from = bds_util_xasprintf("%s/mem", run_dir);
 		target = bds_util_xasprintf("%s/mem", a->entry_dir);
-		if (move_file(from, target) < 0)
+		if (bds_vm_move_file(from, target) < 0)
 			goto out;
 	}
 	jv s = jv_object();

@@ -3,6 +3,7 @@
 #define _XOPEN_SOURCE 700 /* nftw */
 #include "vm.h"
 
+#include "exec.h"
 #include "json.h"
 #include "util.h"
 
@@ -21,6 +22,7 @@
 #include <xxhash.h>
 
 #define MANIFEST_MAX ((size_t)1 << 20)
+#define DEFAULT_TIMEOUT 120.0
 /* How often the keeper looks at its VMM and its owner: the delay before an abandoned VM dies. */
 #define KEEPER_POLL_MS 100
 
@@ -395,4 +397,33 @@ char *bds_vm_shell_quote(const char *s)
 	*o++ = '\'';
 	*o = '\0';
 	return q;
+}
+
+double bds_vm_timeout(void)
+{
+	const char *t = getenv("BDS_VM_TIMEOUT");
+	double v = t && *t ? strtod(t, NULL) : 0;
+	return v > 0 ? v : DEFAULT_TIMEOUT;
+}
+
+int bds_vm_run(char *const argv[], const char *cwd)
+{
+	struct bds_exec_result res;
+	double timeout = bds_vm_timeout();
+	if (bds_exec_run(argv, cwd, 2, 2, bds_util_now() + timeout, &res) < 0)
+		return -1;
+	char *why = bds_exec_describe_failure(&res, timeout);
+	int rc = why ? bds_util_fail("command '%s' failed: %s", argv[0], why) : 0;
+	free(why);
+	return rc;
+}
+
+int bds_vm_move_file(const char *from, const char *to)
+{
+	if (rename(from, to) == 0)
+		return 0;
+	if (errno != EXDEV)
+		return bds_util_fail("rename '%s' to '%s': %s", from, to, strerror(errno));
+	char *cp[] = {"cp", "--sparse=always", "--", (char *)from, (char *)to, NULL};
+	return bds_vm_run(cp, NULL);
 }

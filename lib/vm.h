@@ -54,6 +54,16 @@ int bds_vm_file_digest(const char *path, const char *cache, char hex[33]);
  * restores only on the CPU it was taken on. */
 char *bds_vm_cpu_model(void);
 
+/* Seconds every wait of a VM driver may take: BDS_VM_TIMEOUT, else 120. */
+double bds_vm_timeout(void);
+
+/* Runs a helper tool (qemu-img, cp, chown...) in cwd (NULL: ours), its output on our
+ * stderr, within bds_vm_timeout(). 0 when it exited 0, else -1 recorded. */
+int bds_vm_run(char *const argv[], const char *cwd);
+
+/* Moves `from` to `to`, copying (sparse regions kept sparse) across file systems. */
+int bds_vm_move_file(const char *from, const char *to);
+
 /* Single-quotes s for /bin/sh (malloc'd). */
 char *bds_vm_shell_quote(const char *s);
 
