@@ -1,9 +1,11 @@
 #!/usr/bin/env bats
 # The qemu driver's control plane on a tiny guest (kernel + busybox/dropbear initramfs, no
 # Bazel): boot, snapshot, publish, restore, state surviving, disk isolation, two restores
-# at once, deadlines, cleanup, the fingerprint. Software emulation unless BDS_VM_ACCEL=kvm.
+# at once, deadlines, cleanup, the fingerprint. KVM where it works (tests/vm-accel.bash),
+# else software emulation; BDS_VM_ACCEL overrides.
 
 load helpers
+load vm-accel
 
 # The VM pipeline's owner: keepers kill their VM when it exits (teardown_file kills it).
 start_owner() {
@@ -12,10 +14,12 @@ start_owner() {
 }
 
 setup_file() {
-	export BDS_VM_ACCEL=${BDS_VM_ACCEL:-tcg}
 	local d=$BATS_FILE_TMPDIR
 	ssh-keygen -q -t ed25519 -N '' -C bds-vm-qemu -f "$d/key"
 	"$BDS_TOP/tests/tiny-guest/build" --out "$d/img" --pubkey "$d/key.pub" >&3 2>&1
+	BDS_VM_ACCEL=$(pick_accel "$d/img")
+	export BDS_VM_ACCEL
+	echo "# accelerator: $BDS_VM_ACCEL" >&3
 	export BDS_VM_IMAGE="$d/img" BDS_VM_KEY="$d/key" BDS_CACHE="$d/cache" STORE="$d/store"
 	WS="$d/ws"
 	new_workspace "$WS"

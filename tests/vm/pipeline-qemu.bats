@@ -1,10 +1,12 @@
 #!/usr/bin/env bats
 # The qemu driver end to end in the real guest image (Bazel inside): record a base commit,
 # consume a change, run the canary; the answer must be byte-identical to bds-cold's, and
-# the entry must not change. Software emulation unless BDS_VM_ACCEL=kvm, where Bazel is
-# 15 to 25 times slower, so the workspace is small. Run by `make check-vm`.
+# the entry must not change. KVM where it works (tests/vm-accel.bash probes it with the
+# tiny guest), else software emulation, where Bazel is 15 to 25 times slower, so the
+# workspace is small. Run by `make check-vm`.
 
 load ../helpers
+load ../vm-accel
 
 # helpers.bash assumes tests/ is the test directory: set the paths from the top here
 top=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
@@ -23,7 +25,11 @@ setup_file() {
 	ssh-keygen -q -t ed25519 -N '' -C bds-vm-pipeline -f "$d/key"
 	"$BDS_TOP/guest/build-image" --out "$d/img" --workspace "$WS" --pubkey "$d/key.pub" \
 		--vcpus 1 --mem-mib 1536 --disk-gib 3 >&3 2>&1
-	export BDS_VM_IMAGE="$d/img" BDS_VM_KEY="$d/key" BDS_VM_ACCEL=${BDS_VM_ACCEL:-tcg}
+	ssh-keygen -q -t ed25519 -N '' -f "$d/probe-key"
+	"$top/tests/tiny-guest/build" --out "$d/probe" --pubkey "$d/probe-key.pub" >/dev/null 2>&1
+	BDS_VM_ACCEL=$(pick_accel "$d/probe")
+	echo "# accelerator: $BDS_VM_ACCEL" >&3
+	export BDS_VM_IMAGE="$d/img" BDS_VM_KEY="$d/key" BDS_VM_ACCEL
 	export BDS_CACHE="$d/cache" STORE="$d/store"
 }
 
