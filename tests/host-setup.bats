@@ -80,7 +80,7 @@ teardown() {
 
 hs() { "$HS" --prefix "$P" --net "$NET" --dir "$D" "$@"; }
 
-usage_text='usage: bds-host-setup [--slots N] [--dir DIR] [--prefix NAME] [--net A.B]
+usage_text='usage: bds-host-setup [--slots N] [--dir DIR] [--prefix NAME] [--net A.B] [--tap-user UID]
        bds-host-setup --check [--slots N] [--dir DIR] [--prefix NAME] [--net A.B]
        bds-host-setup --remove [--dir DIR] [--prefix NAME]'
 
@@ -256,4 +256,12 @@ syn from 10.0.2.2 to 10.0.2.15:22" ]
 	run -0 hs --remove
 	[ "$output" = "bds-host-setup: removed 0 namespaces named $P<n> and their slot files in $D" ]
 	run -1 hs --slots 2 --check
+}
+
+@test "--tap-user: the TAPs belong to the uid the jailer runs Firecracker as" {
+	run -64 "$HS" --tap-user root
+	[ "${lines[0]}" = "bds-host-setup: --tap-user 'root': a numeric uid" ]
+	run -0 hs --slots 1 --tap-user 4321
+	run -0 ip -n "${P}0" -d link show dev bds-tap0
+	[[ "$output" == *" user 4321 "* ]]
 }
