@@ -12,9 +12,11 @@
  * ssh command in 0.79 s and snapshots in 0.12 s (vmstate 62 KiB, mem 212 MiB allocated);
  * stream takes 1.04 s and 2.02 s (vmstate 205 MiB). With the real image (1.5 GiB RAM,
  * 512 MiB dirtied): shared 1.18 s and 0.19 s, stream 2.34 s and 8.70 s (vmstate 645 MiB).
- * Stream grows with guest RAM, shared barely does: shared is the default. Disk: the record runs on a qcow2 overlay of the image's root filesystem; that
- * overlay, frozen, is the entry's `disk`; every restore writes to its own overlay on top of
- * it, and the chain below is opened read-only, so an entry is never modified. */
+ * Stream grows with guest RAM, shared barely does: shared is the default.
+ *
+ * Disk. The record runs on a qcow2 overlay of the image's root filesystem; that overlay,
+ * frozen, is the entry's `disk`; every restore writes to its own overlay on top of it, and
+ * the chain below is opened read-only, so an entry is never modified. */
 #define _DEFAULT_SOURCE /* arc4random_uniform */
 #include "driver.h"
 

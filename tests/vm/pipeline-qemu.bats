@@ -58,6 +58,17 @@ setup_file() {
 	[ "${lines[-1]}" = "canary: identical ($(wc -l < "$BATS_FILE_TMPDIR/cold.txt") labels)" ]
 }
 
+@test "two consumes of one snapshot at once: both answers are the cold one" {
+	bds-consume --driver qemu -w "$WS" --target "$TARGET" --store "$STORE" \
+		-o "$BATS_TEST_TMPDIR/a.txt" 2> "$BATS_TEST_TMPDIR/a.err" &
+	local pa=$!
+	run -0 bds-consume --driver qemu -w "$WS" --target "$TARGET" --store "$STORE" -o "$BATS_TEST_TMPDIR/b.txt"
+	wait "$pa" || { cat "$BATS_TEST_TMPDIR/a.err" >&2; return 1; }
+	cmp "$BATS_TEST_TMPDIR/a.txt" "$BATS_FILE_TMPDIR/cold.txt"
+	cmp "$BATS_TEST_TMPDIR/b.txt" "$BATS_FILE_TMPDIR/cold.txt"
+	run -1 pgrep -f "$BDS_VM_IMAGE/bzImage"
+}
+
 @test "the entry is byte-identical after the consumes" {
 	run -0 sh -c "cd '$STORE' && sha256sum --quiet -c '$BATS_FILE_TMPDIR/published.sums'"
 	[ "$output" = "" ]
