@@ -20,6 +20,7 @@
 #include "exec.h"
 #include "fc-api.h"
 #include "json.h"
+#include "lock.h"
 #include "util.h"
 #include "vm.h"
 
@@ -35,7 +36,7 @@
 #define MAX_SLOTS 256
 #define GUEST_MAC "52:54:00:12:34:56"
 
-static const char *fc_binary(void)
+const char *bds_driver_firecracker_binary(void)
 {
 	const char *f = getenv("BDS_FIRECRACKER");
 	return f && *f ? f : "firecracker";
@@ -45,12 +46,6 @@ static const char *slots_dir(void)
 {
 	const char *s = getenv("BDS_FC_SLOTS");
 	return s && *s ? s : "/run/bds/slots";
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
 }
 
 /* A network slot of scripts/bds-host-setup, held through its lock directory. */
@@ -97,57 +92,6 @@ static int slot_read(const char *dir, int n, struct slot *s)
 	return rc;
 }
 
-static int pid_alive(long pid)
-{
-	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
-}
-
-/* Takes the lock directory of slot n for `owner`: 0 taken, 1 busy, -1 error. */
-static int slot_lock(const char *lock, long owner)
-{
-	char *owner_file = bds_util_xasprintf("%s/owner", lock);
-	int rc = 1;
-	for (int attempt = 0; attempt < 2; attempt++) {
-		if (mkdir(lock, 0755) == 0) {
-			FILE *f = fopen(owner_file, "w");
-			rc = f && fprintf(f, "%ld\n", owner) > 0 && fclose(f) == 0 ? 0 : -1;
-			if (rc < 0) {
-				bds_util_fail("write '%s': %s", owner_file, strerror(errno));
-				rmdir(lock);
-			}
-			break;
-		}
-		if (errno != EEXIST) {
-			rc = bds_util_fail("create '%s': %s", lock, strerror(errno));
-			break;
-		}
-		char *text = NULL;
-		size_t len = 0;
-		long holder = 0;
-		if (bds_util_read_file(owner_file, 64, &text, &len) == 0)
-			holder = strtol(text, NULL, 10);
-		free(text);
-		if (holder <= 0 || pid_alive(holder))
-			break; /* busy (or being taken right now) */
-		unlink(owner_file); /* its VM's keeper died without cleaning up: stale */
-		rmdir(lock);
-	}
-	free(owner_file);
-	return rc;
-}
-
-/* Rewrites the lock's owner: from the pipeline to the keeper, which releases it. */
-static void slot_set_owner(const struct slot *s, long owner)
-{
-	char *owner_file = bds_util_xasprintf("%s/owner", s->lock);
-	FILE *f = fopen(owner_file, "w");
-	if (f) {
-		fprintf(f, "%ld\n", owner);
-		fclose(f);
-	}
-	free(owner_file);
-}
-
 /* Does the slot's TAP exist (in its namespace)? -1 with how to create it otherwise. */
 static int slot_check_tap(const struct slot *s)
 {
@@ -187,13 +131,10 @@ static int slot_take(long owner, double timeout, struct slot *out)
 			if (slot_read(dir, n, &s) < 0)
 				return -1;
 			s.lock = bds_util_xasprintf("%s/%d.lock", dir, n);
-			int r = slot_lock(s.lock, owner);
+			int r = bds_lock_take(s.lock, owner, 0);
 			if (r == 0) {
 				if (slot_check_tap(&s) < 0) {
-					char *of = bds_util_xasprintf("%s/owner", s.lock);
-					unlink(of);
-					free(of);
-					rmdir(s.lock);
+					bds_lock_release(s.lock);
 					slot_free(&s);
 					return -1;
 				}
@@ -212,7 +153,7 @@ static int slot_take(long owner, double timeout, struct slot *out)
 			bds_util_fail("firecracker: every network slot in '%s' stayed busy for %gs", dir, timeout);
 			return 1;
 		}
-		sleep_ms(100);
+		bds_util_sleep_ms(100);
 	}
 }
 
@@ -255,8 +196,8 @@ static int fc_prepare(const struct bds_driver_args *a, struct fc_vm *v)
 		v->sock = bds_util_xasprintf("%s/fc.sock", v->run_dir);
 		return 0;
 	}
-	const char *exe = strrchr(fc_binary(), '/');
-	char *exec_dir = bds_util_xasprintf("%s/%s", a->chroot_base, exe ? exe + 1 : fc_binary());
+	const char *exe = strrchr(bds_driver_firecracker_binary(), '/');
+	char *exec_dir = bds_util_xasprintf("%s/%s", a->chroot_base, exe ? exe + 1 : bds_driver_firecracker_binary());
 	v->jail_dir = bds_util_xasprintf("%s/%s", exec_dir, v->id);
 	v->root = bds_util_xasprintf("%s/root", v->jail_dir);
 	v->sock = bds_util_xasprintf("%s/run/firecracker.socket", v->root);
@@ -278,7 +219,7 @@ static char **fc_argv(const struct bds_driver_args *a, const struct fc_vm *v, co
 		argv[n++] = bds_util_xstrdup("--id");
 		argv[n++] = bds_util_xstrdup(v->id);
 		argv[n++] = bds_util_xstrdup("--exec-file");
-		argv[n++] = bds_util_xstrdup(fc_binary());
+		argv[n++] = bds_util_xstrdup(bds_driver_firecracker_binary());
 		argv[n++] = bds_util_xstrdup("--uid");
 		argv[n++] = bds_util_xasprintf("%ld", a->jail_uid);
 		argv[n++] = bds_util_xstrdup("--gid");
@@ -300,7 +241,7 @@ static char **fc_argv(const struct bds_driver_args *a, const struct fc_vm *v, co
 		argv[n++] = bds_util_xstrdup("exec");
 		argv[n++] = bds_util_xstrdup(s->netns);
 	}
-	argv[n++] = bds_util_xstrdup(fc_binary());
+	argv[n++] = bds_util_xstrdup(bds_driver_firecracker_binary());
 	argv[n++] = bds_util_xstrdup("--api-sock");
 	argv[n++] = bds_util_xstrdup("fc.sock");
 	argv[n++] = bds_util_xstrdup("--id");
@@ -325,7 +266,8 @@ static struct bds_fc_api *fc_start(const struct bds_driver_args *a, struct fc_vm
 	argv_free(argv);
 	if (rc < 0)
 		return NULL;
-	slot_set_owner(s, v->keeper);
+	/* the keeper releases the slot: it holds it from now on */
+	bds_lock_set_owner(s->lock, v->keeper);
 	if (bds_fc_api_wait(v->sock, v->pid, deadline) < 0)
 		return NULL;
 	return bds_fc_api_open(v->sock);

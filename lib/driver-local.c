@@ -5,6 +5,7 @@
 
 #include "exec.h"
 #include "json.h"
+#include "lock.h"
 #include "util.h"
 
 #include <errno.h>
@@ -17,8 +18,6 @@
 #include <unistd.h>
 
 #define GIT_TIMEOUT 600.0
-/* A lock directory without an owner file is a taker that died between mkdir and write. */
-#define ORPHAN_LOCK_SECONDS 10
 
 static int mkdir_p(const char *path)
 {
@@ -88,64 +87,6 @@ static jv local_vm(const char *base, const char *state_dir, const char *bazel)
 	                     jv_array_append(jv_array(), jv_string_fmt("--output_base=%s/output_base", state_dir)));
 }
 
-static int pid_alive(long pid)
-{
-	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
-}
-
-/* Takes the entry's lock: a directory whose `owner` file names the pid holding it. A lock
- * whose owner is dead is stale and taken over. 0 taken, 1 busy until the deadline. */
-static int take_lock(const char *lock, long owner, double timeout)
-{
-	double deadline = bds_util_now() + timeout;
-	char *owner_file = bds_util_xasprintf("%s/owner", lock);
-	int rc = 1;
-	for (;;) {
-		if (mkdir(lock, 0755) == 0) {
-			FILE *f = fopen(owner_file, "w");
-			if (!f || fprintf(f, "%ld\n", owner) < 0 || fclose(f) != 0) {
-				rc = bds_util_fail("write '%s': %s", owner_file, strerror(errno));
-				rmdir(lock);
-			} else {
-				rc = 0;
-			}
-			break;
-		}
-		if (errno != EEXIST) {
-			rc = bds_util_fail("create '%s': %s", lock, strerror(errno));
-			break;
-		}
-		char *text = NULL;
-		size_t len = 0;
-		long holder = 0;
-		if (bds_util_read_file(owner_file, 64, &text, &len) == 0)
-			holder = strtol(text, NULL, 10);
-		free(text);
-		struct stat st;
-		int orphan = holder <= 0 && stat(lock, &st) == 0 && time(NULL) - st.st_mtime > ORPHAN_LOCK_SECONDS;
-		if ((holder > 0 && !pid_alive(holder)) || orphan) {
-			/* stale: its owner died without releasing it (or between mkdir and writing) */
-			unlink(owner_file);
-			rmdir(lock);
-			continue;
-		}
-		if (bds_util_now() >= deadline)
-			break;
-		struct timespec ts = {0, 50 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
-	free(owner_file);
-	return rc;
-}
-
-static void release_lock(const char *lock)
-{
-	char *owner_file = bds_util_xasprintf("%s/owner", lock);
-	unlink(owner_file);
-	rmdir(lock);
-	free(owner_file);
-}
-
 static enum bds_driver_status local_boot(const struct bds_driver_args *a, jv *vm)
 {
 	char *fp = NULL, *ws = NULL;
@@ -159,7 +100,7 @@ static enum bds_driver_status local_boot(const struct bds_driver_args *a, jv *vm
 	char *worktree = bds_util_xasprintf("%s/worktree", state_dir);
 	char *lock = bds_util_xasprintf("%s/lock", state_dir);
 	if (mkdir_p(state_dir) == 0) {
-		int busy = take_lock(lock, a->lock_owner, a->lock_timeout);
+		int busy = bds_lock_take(lock, a->lock_owner, a->lock_timeout);
 		if (busy < 0)
 			goto done;
 		if (busy) {
@@ -177,7 +118,7 @@ static enum bds_driver_status local_boot(const struct bds_driver_args *a, jv *vm
 			st = BDS_DRIVER_OK;
 		}
 		if (st != BDS_DRIVER_OK)
-			release_lock(lock);
+			bds_lock_release(lock);
 	}
 done:
 	free(state_dir);
@@ -200,7 +141,7 @@ static long server_pid(const char *output_base)
 		pid = strtol(text, NULL, 10);
 	free(text);
 	free(pid_file);
-	if (!pid_alive(pid))
+	if (!bds_util_pid_alive(pid))
 		return 0;
 	/* the pid may have been reused: the server's command line names its output base */
 	char *cmdline_file = bds_util_xasprintf("/proc/%ld/cmdline", pid);
@@ -244,7 +185,7 @@ static enum bds_driver_status local_restore(const struct bds_driver_args *a, jv 
 		bds_util_fail("the local warm Bazel server of %s/%s is gone (output base '%s')", fp, base, output_base);
 		st = BDS_DRIVER_COLD;
 	} else {
-		int busy = take_lock(lock, a->lock_owner, a->lock_timeout);
+		int busy = bds_lock_take(lock, a->lock_owner, a->lock_timeout);
 		if (busy == 0) {
 			*vm = jv_copy(v);
 			st = BDS_DRIVER_OK;

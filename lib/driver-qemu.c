@@ -27,7 +27,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -57,19 +56,21 @@ static void args_free(struct args_list *l)
 	l->n = 0;
 }
 
-static const char *qemu_binary(void)
+const char *bds_driver_qemu_binary(void)
 {
 	const char *q = getenv("BDS_QEMU");
 	return q && *q ? q : "qemu-system-x86_64";
 }
 
-/* "shared" (default) or "stream"; NULL when BDS_QEMU_SNAPSHOT names neither. */
-static const char *snapshot_mode(void)
+const char *bds_driver_qemu_snapshot_mode(void)
 {
 	const char *m = getenv("BDS_QEMU_SNAPSHOT");
 	if (!m || !*m || strcmp(m, "shared") == 0)
 		return "shared";
-	return strcmp(m, "stream") == 0 ? "stream" : NULL;
+	if (strcmp(m, "stream") == 0)
+		return "stream";
+	bds_util_fail("BDS_QEMU_SNAPSHOT must be 'shared' or 'stream', not '%s'", m);
+	return NULL;
 }
 
 /* kvm or tcg: BDS_VM_ACCEL, where auto (the default) means kvm when /dev/kvm opens;
@@ -95,7 +96,7 @@ const char *bds_driver_qemu_accel(void)
 static void machine_args(struct args_list *l, const struct bds_vm_image *img, const char *accel, jv memory,
                          jv blockdev)
 {
-	add(l, bds_util_xstrdup(qemu_binary()));
+	add(l, bds_util_xstrdup(bds_driver_qemu_binary()));
 	add(l, bds_util_xstrdup("-M"));
 	add(l, bds_util_xstrdup("microvm,memory-backend=mem"));
 	add(l, bds_util_xstrdup("-accel"));
@@ -172,6 +173,42 @@ static int forward_ssh(struct bds_qmp *q, double deadline)
 			return port;
 	}
 	return bds_util_fail("no free 127.0.0.1 port for the guest's ssh after %d tries", PORT_TRIES);
+}
+
+/* Migration leaves guest RAM out of the stream: it is in the memory-backend file. Both
+ * sides of a migration must say so. */
+static int ignore_shared_ram(struct bds_qmp *q, double deadline)
+{
+	return bds_qmp_run(q, "migrate-set-capabilities",
+	                   jv_parse("{\"capabilities\":[{\"capability\":\"x-ignore-shared\",\"state\":true}]}"),
+	                   deadline, NULL);
+}
+
+/* Polls `query` every 20 ms until its "status" is `done` (0). A status not in `waiting`
+ * ends the wait (-1, recorded), as does the deadline. `what` names the wait in messages. */
+static int await_status(struct bds_qmp *q, const char *query, const char *const waiting[], const char *done,
+                        const char *what, double deadline)
+{
+	for (;;) {
+		jv reply = jv_null();
+		char *status = NULL;
+		if (bds_qmp_run(q, query, jv_null(), deadline, &reply) < 0)
+			return -1;
+		bds_json_get_string(reply, "status", &status);
+		int finished = status && strcmp(status, done) == 0, waits = 0;
+		for (const char *const *w = waiting; status && *w; w++)
+			waits |= strcmp(status, *w) == 0;
+		if (!finished && !waits)
+			bds_util_fail("%s ended in state '%s'", what, status ? status : "?");
+		free(status);
+		if (finished)
+			return 0;
+		if (!waits)
+			return -1;
+		if (bds_util_now() >= deadline)
+			return bds_util_fail("%s took more than %gs", what, bds_vm_timeout());
+		bds_util_sleep_ms(20);
+	}
 }
 
 static jv qemu_vm(const char *base, const char *run_dir, long keeper, long pid, const char *accel,
@@ -266,36 +303,14 @@ static int start_qemu(const struct bds_driver_args *a, const char *restore_dir, 
 		jv uri = jv_object_set(jv_object(), jv_string("uri"), jv_string_fmt("exec:cat %s", quoted));
 		free(state);
 		free(quoted);
-		if (strcmp(mode, "shared") == 0 && bds_qmp_run(q, "migrate-set-capabilities",
-		                                               jv_parse("{\"capabilities\":[{\"capability\":\"x-ignore-shared\",\"state\":true}]}"),
-		                                               deadline, NULL) < 0) {
+		if (strcmp(mode, "shared") == 0 && ignore_shared_ram(q, deadline) < 0) {
 			jv_free(uri);
 			goto fail;
 		}
-		if (bds_qmp_run(q, "migrate-incoming", uri, deadline, NULL) < 0)
+		static const char *const loading[] = {"inmigrate", NULL};
+		if (bds_qmp_run(q, "migrate-incoming", uri, deadline, NULL) < 0 ||
+		    await_status(q, "query-status", loading, "paused", "loading the snapshot", deadline) < 0)
 			goto fail;
-		for (;;) {
-			jv st = jv_null();
-			char *status = NULL;
-			if (bds_qmp_run(q, "query-status", jv_null(), deadline, &st) < 0)
-				goto fail;
-			bds_json_get_string(st, "status", &status);
-			int done = !status || strcmp(status, "inmigrate") != 0;
-			int paused = status && strcmp(status, "paused") == 0;
-			if (done && !paused)
-				bds_util_fail("the incoming migration ended in state '%s'", status ? status : "?");
-			free(status);
-			if (done && !paused)
-				goto fail;
-			if (done)
-				break;
-			if (bds_util_now() >= deadline) {
-				bds_util_fail("loading the snapshot took more than %gs", bds_vm_timeout());
-				goto fail;
-			}
-			struct timespec ts = {0, 20 * 1000 * 1000};
-			nanosleep(&ts, NULL);
-		}
 	}
 	int port = forward_ssh(q, deadline);
 	if (port < 0 || (restore_dir && bds_qmp_run(q, "cont", jv_null(), deadline, NULL) < 0))
@@ -328,11 +343,9 @@ out:
 
 static enum bds_driver_status qemu_boot(const struct bds_driver_args *a, jv *vm)
 {
-	const char *mode = snapshot_mode();
-	const char *accel = bds_driver_qemu_accel();
-	if (!mode)
-		return bds_util_fail("BDS_QEMU_SNAPSHOT must be 'shared' or 'stream'");
-	if (!accel)
+	const char *mode = bds_driver_qemu_snapshot_mode();
+	const char *accel = mode ? bds_driver_qemu_accel() : NULL;
+	if (!mode || !accel)
 		return BDS_DRIVER_FAIL;
 	return start_qemu(a, NULL, mode, accel, a->base, vm) < 0 ? BDS_DRIVER_FAIL : BDS_DRIVER_OK;
 }
@@ -387,47 +400,24 @@ static enum bds_driver_status qemu_state(const struct bds_driver_args *a, jv *st
 	sock = bds_util_xasprintf("%s/qmp.sock", run_dir);
 	if (!(q = bds_qmp_open(sock, (long)pid, deadline)) || bds_qmp_run(q, "stop", jv_null(), deadline, NULL) < 0)
 		goto out;
-	if (strcmp(mode, "shared") == 0 &&
-	    bds_qmp_run(q, "migrate-set-capabilities",
-	                jv_parse("{\"capabilities\":[{\"capability\":\"x-ignore-shared\",\"state\":true}]}"), deadline,
-	                NULL) < 0)
+	if (strcmp(mode, "shared") == 0 && ignore_shared_ram(q, deadline) < 0)
 		goto out;
 	target = bds_util_xasprintf("%s/vmstate", a->entry_dir);
 	quoted = bds_vm_shell_quote(target);
 	if (bds_qmp_run(q, "migrate", jv_object_set(jv_object(), jv_string("uri"), jv_string_fmt("exec:cat > %s", quoted)),
 	                deadline, NULL) < 0)
 		goto out;
-	for (;;) {
-		jv mig = jv_null();
-		char *status = NULL;
-		if (bds_qmp_run(q, "query-migrate", jv_null(), deadline, &mig) < 0)
-			goto out;
-		bds_json_get_string(mig, "status", &status);
-		int completed = status && strcmp(status, "completed") == 0;
-		int failed = !status || strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0;
-		free(status);
-		if (failed) {
-			bds_util_fail("qemu: writing the snapshot failed");
-			goto out;
-		}
-		if (completed)
-			break;
-		if (bds_util_now() >= deadline) {
-			bds_util_fail("qemu: writing the snapshot took more than %gs", bds_vm_timeout());
-			goto out;
-		}
-		struct timespec ts = {0, 20 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
+	static const char *const writing[] = {"none", "setup", "active", "device", "pre-switchover", "wait-unplug", NULL};
+	if (await_status(q, "query-migrate", writing, "completed", "qemu: writing the snapshot", deadline) < 0)
+		goto out;
 	/* QEMU exits on quit, possibly before its answer arrives: the exit is what counts */
 	bds_qmp_run(q, "quit", jv_null(), deadline, NULL);
-	while (kill((pid_t)pid, 0) == 0) {
+	while (bds_util_pid_alive((long)pid)) {
 		if (bds_util_now() >= deadline) {
 			bds_util_fail("qemu (pid %.0f) did not exit after quit", pid);
 			goto out;
 		}
-		struct timespec ts = {0, 20 * 1000 * 1000};
-		nanosleep(&ts, NULL);
+		bds_util_sleep_ms(20);
 	}
 	free(from), free(target);
 	from = bds_util_xasprintf("%s/disk.qcow2", run_dir);

@@ -40,8 +40,14 @@ struct bds_driver {
 const struct bds_driver *bds_driver_find(const char *name);
 /* "local, qemu, firecracker": the names bds_driver_find knows, for messages. */
 extern const char bds_driver_names[];
-/* The qemu driver's accelerator: "kvm" or "tcg" (BDS_VM_ACCEL; auto: kvm when /dev/kvm opens). */
+/* The VM drivers' settings, read where the drivers and the fingerprint both need them.
+ * qemu: the binary (BDS_QEMU), the accelerator "kvm" or "tcg" (BDS_VM_ACCEL; auto: kvm
+ * when /dev/kvm opens) and the snapshot mode "shared" or "stream" (BDS_QEMU_SNAPSHOT);
+ * NULL (recorded) for a value that is none of those. firecracker: BDS_FIRECRACKER. */
+const char *bds_driver_qemu_binary(void);
 const char *bds_driver_qemu_accel(void);
+const char *bds_driver_qemu_snapshot_mode(void);
+const char *bds_driver_firecracker_binary(void);
 /* $BDS_CACHE, else $HOME/.cache/bds (malloc'd). */
 char *bds_driver_cache_dir(void);
 

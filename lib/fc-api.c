@@ -258,8 +258,6 @@ int bds_fc_api_wait(const char *socket_path, long pid, double deadline)
 		if (!(left > 0))
 			return bds_util_fail("firecracker API: socket '%s' accepted no connection within %.3gs: %s",
 			                     socket_path, deadline > start ? deadline - start : 0.0, strerror(err));
-		long ms = left < 0.01 ? (long)(left * 1000.0) + 1 : 10;
-		struct timespec ts = {0, ms * 1000000L};
-		nanosleep(&ts, NULL);
+		bds_util_sleep_ms(left < 0.01 ? (long)(left * 1000.0) + 1 : 10);
 	}
 }

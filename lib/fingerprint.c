@@ -274,19 +274,14 @@ static jv vm_components(const char *driver, jv c)
 	const char *names[6];
 	int n = 0;
 	if (qemu) {
-		const char *bin = getenv("BDS_QEMU") && *getenv("BDS_QEMU") ? getenv("BDS_QEMU") : "qemu-system-x86_64";
-		const char *mode = getenv("BDS_QEMU_SNAPSHOT") && *getenv("BDS_QEMU_SNAPSHOT") ? getenv("BDS_QEMU_SNAPSHOT") : "shared";
-		names[n] = "vmm", parts[n++] = version_line(bin, "--version");
 		const char *accel = bds_driver_qemu_accel();
 		names[n] = "accel", parts[n++] = accel ? jv_string(accel) : jv_invalid_with_msg(jv_string(bds_util_error()));
-		if (strcmp(mode, "shared") != 0 && strcmp(mode, "stream") != 0) {
-			jv_free(parts[--n]);
-			parts[n++] = jv_invalid_with_msg(jv_string("BDS_QEMU_SNAPSHOT must be 'shared' or 'stream'"));
-		}
-		names[n] = "snapshot_mode", parts[n++] = jv_string(mode);
+		const char *mode = bds_driver_qemu_snapshot_mode();
+		names[n] = "snapshot_mode", parts[n++] = mode ? jv_string(mode) : jv_invalid_with_msg(jv_string(bds_util_error()));
+		names[n] = "vmm", parts[n++] = version_line(bds_driver_qemu_binary(), "--version");
 		names[n] = "kernel", parts[n++] = digest_component(img.bzimage, cache);
 	} else {
-		const char *bin = getenv("BDS_FIRECRACKER") && *getenv("BDS_FIRECRACKER") ? getenv("BDS_FIRECRACKER") : "firecracker";
+		const char *bin = bds_driver_firecracker_binary();
 		names[n] = "vmm", parts[n++] = version_line(bin, "--version");
 		names[n] = "snapshot_version", parts[n++] = version_line(bin, "--snapshot-version");
 		names[n] = "kernel", parts[n++] = digest_component(img.kernel, cache);

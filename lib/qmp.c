@@ -23,12 +23,6 @@ struct bds_qmp {
 	size_t len, cap;
 };
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
 static int connect_once(const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -123,7 +117,7 @@ struct bds_qmp *bds_qmp_open(const char *path, long pid, double deadline)
 			bds_util_fail("qmp: no monitor at '%s' in time", path);
 			return NULL;
 		}
-		sleep_ms(20);
+		bds_util_sleep_ms(20);
 	}
 	struct bds_qmp *q = bds_util_xcalloc(1, sizeof *q);
 	q->fd = fd;

@@ -76,4 +76,10 @@ int bds_util_java_cmp(const char *a, size_t an, const char *b, size_t bn);
 /* Monotonic seconds, for phase timings. */
 double bds_util_now(void);
 
+/* Sleeps ms milliseconds (a signal may end it early: callers poll against a deadline). */
+void bds_util_sleep_ms(long ms);
+
+/* Is process pid alive (or, with EPERM, someone else's)? */
+int bds_util_pid_alive(long pid);
+
 #endif

@@ -26,18 +26,12 @@
 /* How often the keeper looks at its VMM and its owner: the delay before an abandoned VM dies. */
 #define KEEPER_POLL_MS 100
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
-static char *image_file(jv manifest, const char *dir, const char *key, int required)
+/* The absolute path of manifest's file `key` (consumes manifest); NULL: recorded. */
+static char *image_file(jv manifest, const char *dir, const char *key)
 {
 	char *name = NULL;
-	if (bds_json_get_string(jv_copy(manifest), key, &name) != 0) {
-		if (required)
-			bds_util_fail("image '%s': manifest.json has no string '%s'", dir, key);
+	if (bds_json_get_string(manifest, key, &name) != 0) {
+		bds_util_fail("image '%s': manifest.json has no string '%s'", dir, key);
 		return NULL;
 	}
 	char *path = name[0] == '/' ? bds_util_xstrdup(name) : bds_util_xasprintf("%s/%s", dir, name);
@@ -72,8 +66,10 @@ int bds_vm_image_load(struct bds_vm_image *img)
 	double vcpus = 0, mem = 0;
 	img->dir = bds_util_xstrdup(dir);
 	rc = -1;
-	if (!(img->kernel = image_file(m, dir, "kernel", 1)) || !(img->bzimage = image_file(m, dir, "bzimage", 1)) ||
-	    !(img->initrd = image_file(m, dir, "initrd", 1)) || !(img->rootfs = image_file(m, dir, "rootfs", 1)))
+	if (!(img->kernel = image_file(jv_copy(m), dir, "kernel")) ||
+	    !(img->bzimage = image_file(jv_copy(m), dir, "bzimage")) ||
+	    !(img->initrd = image_file(jv_copy(m), dir, "initrd")) ||
+	    !(img->rootfs = image_file(jv_copy(m), dir, "rootfs")))
 		goto out;
 	if (bds_json_get_string(jv_copy(m), "cmdline", &img->cmdline) != 0 ||
 	    bds_json_get_string(jv_copy(m), "host_key_sha256", &img->host_key_sha256) != 0 ||
@@ -223,7 +219,7 @@ static void keeper_main(char *const argv[], const char *run_dir, long owner, cha
 			vmm_gone = 1; /* keep running: the run directory is removed only at the end */
 		if (owner > 0 && kill((pid_t)owner, 0) != 0 && errno == ESRCH)
 			break;
-		sleep_ms(KEEPER_POLL_MS);
+		bds_util_sleep_ms(KEEPER_POLL_MS);
 	}
 	if (!vmm_gone) {
 		kill(vmm, SIGKILL);
@@ -284,7 +280,7 @@ int bds_vm_stop(long keeper, double deadline)
 	while (bds_vm_alive(keeper)) {
 		if (bds_util_now() >= deadline)
 			return bds_util_fail("the VM keeper (pid %ld) did not finish in time", keeper);
-		sleep_ms(20);
+		bds_util_sleep_ms(20);
 	}
 	return 0;
 }

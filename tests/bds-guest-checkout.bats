@@ -36,9 +36,14 @@ setup() {
 	[ "$output" = '{"cold": {"stage": "x", "reason": "y"}}' ]
 }
 
-@test "input that is not JSON: exit 1" {
+@test "input that is not JSON, or empty, or not one object: exit 1" {
 	run -1 --separate-stderr bds-guest-checkout -w "$WS" --rev "$B" <<< 'not json'
 	[ "${stderr_lines[-1]}" = "bds-guest-checkout: the envelope on stdin is not JSON" ]
+	run -1 --separate-stderr bds-guest-checkout -w "$WS" --rev "$B" < /dev/null
+	[ "$stderr" = "bds-guest-checkout: no envelope on stdin" ]
+	[ "$output" = "" ]
+	run -1 --separate-stderr bds-guest-checkout -w "$WS" --rev "$B" <<< '{} {}'
+	[ "$stderr" = "bds-guest-checkout: the envelope on stdin is not one JSON object" ]
 }
 
 @test "local driver: the worktree is checked out at the revision and cleaned" {
