@@ -19,7 +19,9 @@
 
 #include "exec.h"
 #include "fc-api.h"
+#include "fs.h"
 #include "json.h"
+#include "keeper.h"
 #include "lock.h"
 #include "util.h"
 #include "vm.h"
@@ -48,10 +50,11 @@ static const char *slots_dir(void)
 	return s && *s ? s : "/run/bds/slots";
 }
 
-/* A network slot of scripts/bds-host-setup, held through its lock directory. */
+/* A network slot of scripts/bds-host-setup, held through the kernel lock of <n>.lock. */
 struct slot {
 	int n;
 	char *netns, *tap, *guest_host, *lock;
+	int lock_fd; /* holds the slot until the keeper does */
 	int guest_port;
 };
 
@@ -61,7 +64,9 @@ static void slot_free(struct slot *s)
 	free(s->tap);
 	free(s->guest_host);
 	free(s->lock);
+	bds_lock_release(s->lock_fd);
 	memset(s, 0, sizeof *s);
+	s->lock_fd = -1;
 }
 
 static int slot_read(const char *dir, int n, struct slot *s)
@@ -78,6 +83,7 @@ static int slot_read(const char *dir, int n, struct slot *s)
 	free(text);
 	double port = 0;
 	memset(s, 0, sizeof *s);
+	s->lock_fd = -1;
 	s->n = n;
 	if (!jv_is_valid(j) || bds_json_get_string(jv_copy(j), "netns", &s->netns) != 0 ||
 	    bds_json_get_string(jv_copy(j), "tap", &s->tap) != 0 ||
@@ -114,7 +120,7 @@ static int slot_check_tap(const struct slot *s)
 }
 
 /* Takes a free slot within `timeout` seconds. 0, 1 (none free in time: recorded), -1. */
-static int slot_take(long owner, double timeout, struct slot *out)
+static int slot_take(double timeout, struct slot *out)
 {
 	const char *dir = slots_dir();
 	double deadline = bds_util_now() + timeout;
@@ -131,10 +137,9 @@ static int slot_take(long owner, double timeout, struct slot *out)
 			if (slot_read(dir, n, &s) < 0)
 				return -1;
 			s.lock = bds_util_xasprintf("%s/%d.lock", dir, n);
-			int r = bds_lock_take(s.lock, owner, 0);
+			int r = bds_lock_take(s.lock, 0, &s.lock_fd);
 			if (r == 0) {
 				if (slot_check_tap(&s) < 0) {
-					bds_lock_release(s.lock);
 					slot_free(&s);
 					return -1;
 				}
@@ -171,6 +176,7 @@ static int place(const char *from, const char *to, int writable)
  * chroot <chroot_base>/firecracker/<id>/root. */
 struct fc_vm {
 	char *id, *run_dir, *root, *sock;
+	int run_lock; /* the run directory's lock, until the keeper holds it */
 	char *jail_dir; /* <chroot_base>/firecracker/<id>, removed with the VM */
 	long keeper, pid;
 };
@@ -179,6 +185,7 @@ static void fc_vm_free(struct fc_vm *v)
 {
 	free(v->id);
 	free(v->run_dir);
+	bds_lock_release(v->run_lock);
 	free(v->root);
 	free(v->sock);
 	free(v->jail_dir);
@@ -187,7 +194,7 @@ static void fc_vm_free(struct fc_vm *v)
 
 static int fc_prepare(const struct bds_driver_args *a, struct fc_vm *v)
 {
-	if (!(v->run_dir = bds_vm_run_dir("fc")))
+	if (!(v->run_dir = bds_vm_run_dir("fc", &v->run_lock)))
 		return -1;
 	const char *slash = strrchr(v->run_dir, '/');
 	v->id = bds_util_xasprintf("bds-%s", strchr(slash, '.') + 1);
@@ -261,13 +268,14 @@ static struct bds_fc_api *fc_start(const struct bds_driver_args *a, struct fc_vm
                                    double deadline)
 {
 	char **argv = fc_argv(a, v, s);
-	char *cleanup[] = {s->lock, v->jail_dir, NULL};
-	int rc = bds_vm_start(argv, v->run_dir, a->lock_owner, cleanup, &v->keeper, &v->pid);
+	char *cleanup[] = {v->jail_dir, NULL};
+	int locks[] = {v->run_lock, s->lock_fd};
+	struct bds_keeper_spec ks = {.vmm_argv = argv, .run_dir = v->run_dir, .cleanup = cleanup, .lock_fds = locks,
+	                             .nlock_fds = 2, .owner = a->lock_owner};
+	int rc = bds_keeper_start(&ks, &v->keeper, &v->pid);
 	argv_free(argv);
 	if (rc < 0)
 		return NULL;
-	/* the keeper releases the slot: it holds it from now on */
-	bds_lock_set_owner(s->lock, v->keeper);
 	if (bds_fc_api_wait(v->sock, v->pid, deadline) < 0)
 		return NULL;
 	return bds_fc_api_open(v->sock);
@@ -360,8 +368,8 @@ static int fc_load_and_resume(struct bds_fc_api *api, const struct bds_driver_ar
 static int fc_run(const struct bds_driver_args *a, const char *entry, const char *base, jv *vm)
 {
 	struct bds_vm_image img;
-	struct slot s = {0};
-	struct fc_vm v = {0};
+	struct slot s = {.lock_fd = -1};
+	struct fc_vm v = {.run_lock = -1};
 	struct bds_fc_api *api = NULL;
 	char *key = NULL, *from = NULL, *to = NULL, *tail = NULL;
 	int rc = -1, taken = 0;
@@ -373,7 +381,7 @@ static int fc_run(const struct bds_driver_args *a, const char *entry, const char
 		goto out;
 	}
 	/* busy slots are a cold restore; no slot or no TAP is a setup to fix */
-	if ((taken = slot_take(a->lock_owner, a->lock_timeout, &s)) != 0) {
+	if ((taken = slot_take(a->lock_timeout, &s)) != 0) {
 		rc = taken > 0 ? -1 : -2;
 		goto out;
 	}
@@ -429,19 +437,15 @@ fail:
 	tail = bds_vm_console_tail(v.run_dir, 300);
 	bds_util_fail("firecracker: %s (console: %s)", bds_util_error(), tail);
 	if (v.keeper) {
-		bds_vm_stop(v.keeper, bds_util_now() + 10);
+		bds_keeper_stop(v.keeper, bds_util_now() + 10);
 		goto out; /* the keeper removed the run directory and released the slot */
 	}
 release:
-	if (v.run_dir) {
-		char *rm[] = {"rm", "-rf", v.run_dir, v.jail_dir, NULL};
-		bds_vm_run(rm, NULL);
-	}
-	if (s.lock) {
-		char *rm[] = {"rm", "-rf", s.lock, NULL};
-		bds_vm_run(rm, NULL);
-	}
-out:
+	if (v.run_dir)
+		bds_fs_remove_tree(v.run_dir);
+	if (v.jail_dir)
+		bds_fs_remove_tree(v.jail_dir);
+out: /* slot_free and fc_vm_free release the locks this process still holds */
 	bds_fc_api_close(api);
 	bds_vm_image_free(&img);
 	slot_free(&s);

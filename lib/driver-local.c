@@ -1,9 +1,14 @@
 /* driver-local: the warm state is a live Bazel server with its own output base and a
  * dedicated git worktree, kept on this host between record and consume. Restore means
- * reattaching to it; if it is gone, the consume is cold. */
+ * reattaching to it; if it is gone, the consume is cold.
+ *
+ * One pipeline at a time uses a warm state: its lock (state.lock, a kernel lock) is held
+ * by a keeper process for as long as the pipeline (args->lock_owner) lives. */
 #include "driver.h"
 
 #include "exec.h"
+#include "fs.h"
+#include "keeper.h"
 #include "json.h"
 #include "lock.h"
 #include "util.h"
@@ -18,6 +23,8 @@
 #include <unistd.h>
 
 #define GIT_TIMEOUT 600.0
+/* The warm state's lock file (a kernel lock: lock.h). */
+#define STATE_LOCK "state.lock"
 
 static int mkdir_p(const char *path)
 {
@@ -53,24 +60,51 @@ static int git(char *const argv[])
 	return 0;
 }
 
-/* Runs git with its output discarded; 0 when it exited 0. */
-static int git_quiet(char *const argv[])
-{
-	struct bds_exec_result res;
-	int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	int rc = devnull >= 0 && bds_exec_run(argv, NULL, devnull, devnull, bds_util_now() + GIT_TIMEOUT, &res) == 0 &&
-	                 !res.timed_out && !res.signal[0] && res.status == 0
-	             ? 0
-	             : -1;
-	if (devnull >= 0)
-		close(devnull);
-	return rc;
-}
-
 static int is_dir(const char *path)
 {
 	struct stat st;
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The absolute git common directory of a checkout (malloc'd), NULL if it is none. */
+static char *git_common_dir(const char *dir)
+{
+	char *argv[] = {"git", "-C", (char *)dir, "rev-parse", "--path-format=absolute", "--git-common-dir", NULL};
+	int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	size_t len = 0;
+	char *out = bds_exec_capture(argv, NULL, devnull >= 0 ? devnull : 2, 1 << 16, bds_util_now() + GIT_TIMEOUT, &len);
+	if (devnull >= 0)
+		close(devnull);
+	if (out)
+		out[strcspn(out, "\n")] = '\0';
+	return out;
+}
+
+/* Is `worktree` a working checkout of the workspace's repository? A fresh clone at the
+ * same path (a common CI pattern) leaves the old worktree pointing at a repository
+ * that no longer knows it. */
+static int worktree_valid(const char *workspace, const char *worktree)
+{
+	if (!is_dir(worktree))
+		return 0;
+	char *mine = git_common_dir(worktree), *theirs = mine ? git_common_dir(workspace) : NULL;
+	int ok = mine && theirs && strcmp(mine, theirs) == 0;
+	free(mine);
+	free(theirs);
+	return ok;
+}
+
+/* Hands the taken lock to a keeper that holds it while `owner` lives. 0, or -1 recorded
+ * (the lock is released). */
+static int keep_lock(int lock_fd, long owner, jv *vm)
+{
+	long keeper = 0;
+	struct bds_keeper_spec ks = {.lock_fds = &lock_fd, .nlock_fds = 1, .owner = owner};
+	int rc = bds_keeper_start(&ks, &keeper, NULL);
+	bds_lock_release(lock_fd);
+	if (rc == 0)
+		*vm = jv_object_set(*vm, jv_string("keeper_pid"), jv_number((double)keeper));
+	return rc;
 }
 
 static jv local_vm(const char *base, const char *state_dir, const char *bazel)
@@ -81,7 +115,7 @@ static jv local_vm(const char *base, const char *state_dir, const char *bazel)
 	vm = jv_object_set(vm, jv_string("state_dir"), jv_string(state_dir));
 	vm = jv_object_set(vm, jv_string("worktree"), jv_string_fmt("%s/worktree", state_dir));
 	vm = jv_object_set(vm, jv_string("output_base"), jv_string_fmt("%s/output_base", state_dir));
-	vm = jv_object_set(vm, jv_string("lock"), jv_string_fmt("%s/lock", state_dir));
+	vm = jv_object_set(vm, jv_string("lock"), jv_string_fmt("%s/" STATE_LOCK, state_dir));
 	vm = jv_object_set(vm, jv_string("bazel"), jv_string(bazel));
 	return jv_object_set(vm, jv_string("startup_options"),
 	                     jv_array_append(jv_array(), jv_string_fmt("--output_base=%s/output_base", state_dir)));
@@ -89,42 +123,50 @@ static jv local_vm(const char *base, const char *state_dir, const char *bazel)
 
 static enum bds_driver_status local_boot(const struct bds_driver_args *a, jv *vm)
 {
-	char *fp = NULL, *ws = NULL;
+	char *fp = NULL, *ws = NULL, *state_dir = NULL, *worktree = NULL, *lock = NULL;
 	enum bds_driver_status st = BDS_DRIVER_FAIL;
+	int lock_fd = -1;
 	if (bds_json_get_string(jv_copy(a->env), "workspace", &ws) != 0 ||
 	    bds_json_get_string(bds_json_get(jv_copy(a->env), "fingerprint", JV_KIND_OBJECT), "key", &fp) != 0) {
 		bds_util_fail("envelope: needs workspace and fingerprint.key");
 		goto out;
 	}
-	char *state_dir = bds_util_xasprintf("%s/local/%s/%s", a->cache, fp, a->base);
-	char *worktree = bds_util_xasprintf("%s/worktree", state_dir);
-	char *lock = bds_util_xasprintf("%s/lock", state_dir);
-	if (mkdir_p(state_dir) == 0) {
-		int busy = bds_lock_take(lock, a->lock_owner, a->lock_timeout);
-		if (busy < 0)
-			goto done;
-		if (busy) {
-			bds_util_fail("the local warm state of %s/%s is busy (lock '%s')", fp, a->base, lock);
-			goto done;
-		}
-		/* A re-record of the same base reuses a worktree that is still registered (its
-		 * server is warm); anything else starts from a fresh worktree. */
+	state_dir = bds_util_xasprintf("%s/local/%s/%s", a->cache, fp, a->base);
+	worktree = bds_util_xasprintf("%s/worktree", state_dir);
+	lock = bds_util_xasprintf("%s/" STATE_LOCK, state_dir);
+	if (mkdir_p(state_dir) < 0)
+		goto out;
+	int busy = bds_lock_take(lock, a->lock_timeout, &lock_fd);
+	if (busy < 0)
+		goto out;
+	if (busy) {
+		bds_util_fail("the local warm state of %s/%s is busy (lock '%s')", fp, a->base, lock);
+		goto out;
+	}
+	/* A re-record of the same base reuses its worktree (its server is warm) while it is a
+	 * checkout of this repository; anything else (none, or one left by an earlier clone at
+	 * this path) is replaced by a fresh worktree. */
+	if (!worktree_valid(ws, worktree)) {
 		char *prune[] = {"git", "-C", ws, "worktree", "prune", NULL};
 		char *add[] = {"git", "-C", ws, "worktree", "add", "--quiet", "--detach", "--force", worktree, (char *)a->base, NULL};
-		char *check[] = {"git", "-C", worktree, "rev-parse", "--git-dir", NULL};
-		int reuse = is_dir(worktree) && git_quiet(check) == 0;
-		if (reuse || (git(prune) == 0 && git(add) == 0)) {
-			*vm = local_vm(a->base, state_dir, a->bazel);
-			st = BDS_DRIVER_OK;
-		}
-		if (st != BDS_DRIVER_OK)
-			bds_lock_release(lock);
+		bds_fs_remove_tree(worktree);
+		if (git(prune) < 0 || git(add) < 0)
+			goto out;
 	}
-done:
+	jv v = local_vm(a->base, state_dir, a->bazel);
+	int kept = keep_lock(lock_fd, a->lock_owner, &v);
+	lock_fd = -1;
+	if (kept < 0) {
+		jv_free(v);
+		goto out;
+	}
+	*vm = v;
+	st = BDS_DRIVER_OK;
+out:
+	bds_lock_release(lock_fd);
 	free(state_dir);
 	free(worktree);
 	free(lock);
-out:
 	free(fp);
 	free(ws);
 	return st;
@@ -161,19 +203,22 @@ static long server_pid(const char *output_base)
 static enum bds_driver_status local_restore(const struct bds_driver_args *a, jv *vm)
 {
 	jv snap = bds_json_get(jv_copy(a->env), "snapshot", JV_KIND_OBJECT);
-	char *base = NULL, *state_dir = NULL, *fp = NULL;
+	char *base = NULL, *state_dir = NULL, *fp = NULL, *ws = NULL;
+	char *worktree = NULL, *output_base = NULL, *lock = NULL;
 	enum bds_driver_status st = BDS_DRIVER_FAIL;
+	jv v = jv_invalid();
+	int lock_fd = -1;
 	if (!jv_is_valid(snap) || bds_json_get_string(jv_copy(snap), "base", &base) != 0 ||
 	    bds_json_get_string(jv_copy(snap), "fingerprint", &fp) != 0 ||
+	    bds_json_get_string(jv_copy(a->env), "workspace", &ws) != 0 ||
 	    bds_json_get_string(bds_json_get(bds_json_get(jv_copy(snap), "metadata", JV_KIND_OBJECT), "driver_state",
 	                                     JV_KIND_OBJECT),
 	                        "state_dir", &state_dir) != 0) {
-		bds_util_fail("envelope: needs snapshot.base, snapshot.fingerprint and "
+		bds_util_fail("envelope: needs workspace, snapshot.base, snapshot.fingerprint and "
 		              "snapshot.metadata.driver_state.state_dir (a local-driver entry)");
 		goto out;
 	}
-	jv v = local_vm(base, state_dir, a->bazel);
-	char *worktree = NULL, *output_base = NULL, *lock = NULL;
+	v = local_vm(base, state_dir, a->bazel);
 	bds_json_get_string(jv_copy(v), "worktree", &worktree);
 	bds_json_get_string(jv_copy(v), "output_base", &output_base);
 	bds_json_get_string(jv_copy(v), "lock", &lock);
@@ -181,29 +226,47 @@ static enum bds_driver_status local_restore(const struct bds_driver_args *a, jv 
 		bds_util_fail("the local warm state of %s/%s is gone (no '%s')", fp, base,
 		              is_dir(worktree) ? output_base : worktree);
 		st = BDS_DRIVER_COLD;
-	} else if (!server_pid(output_base)) {
+		goto out;
+	}
+	if (!server_pid(output_base)) {
 		bds_util_fail("the local warm Bazel server of %s/%s is gone (output base '%s')", fp, base, output_base);
 		st = BDS_DRIVER_COLD;
-	} else {
-		int busy = bds_lock_take(lock, a->lock_owner, a->lock_timeout);
-		if (busy == 0) {
-			*vm = jv_copy(v);
-			st = BDS_DRIVER_OK;
-		} else if (busy > 0) {
-			bds_util_fail("the local warm state of %s/%s stayed busy for %gs (lock '%s')", fp, base,
-			              a->lock_timeout, lock);
-			st = BDS_DRIVER_COLD;
-		}
+		goto out;
 	}
+	int busy = bds_lock_take(lock, a->lock_timeout, &lock_fd);
+	if (busy < 0)
+		goto out;
+	if (busy) {
+		bds_util_fail("the local warm state of %s/%s stayed busy for %gs (lock '%s')", fp, base, a->lock_timeout,
+		              lock);
+		st = BDS_DRIVER_COLD;
+		goto out;
+	}
+	/* checked under the lock: a record replaces an invalid worktree */
+	if (!worktree_valid(ws, worktree)) {
+		bds_util_fail("the local warm worktree '%s' of %s/%s is not a checkout of '%s' any more (re-cloned?)",
+		              worktree, fp, base, ws);
+		st = BDS_DRIVER_COLD;
+		goto out;
+	}
+	int kept = keep_lock(lock_fd, a->lock_owner, &v);
+	lock_fd = -1;
+	if (kept < 0)
+		goto out;
+	*vm = v;
+	v = jv_invalid();
+	st = BDS_DRIVER_OK;
+out:
+	bds_lock_release(lock_fd);
 	jv_free(v);
+	jv_free(snap);
 	free(worktree);
 	free(output_base);
 	free(lock);
-out:
-	jv_free(snap);
 	free(base);
 	free(state_dir);
 	free(fp);
+	free(ws);
 	return st;
 }
 

@@ -20,7 +20,10 @@
 #define _DEFAULT_SOURCE /* arc4random_uniform */
 #include "driver.h"
 
+#include "fs.h"
 #include "json.h"
+#include "keeper.h"
+#include "lock.h"
 #include "qmp.h"
 #include "util.h"
 #include "vm.h"
@@ -239,7 +242,7 @@ static int start_qemu(const struct bds_driver_args *a, const char *restore_dir, 
 	struct bds_qmp *q = NULL;
 	char *key = NULL, *run_dir = NULL, *disk = NULL, *frozen = NULL, *mem = NULL, *tail = NULL;
 	long keeper = 0, pid = 0;
-	int rc = -1;
+	int rc = -1, run_lock = -1;
 	double deadline = bds_util_now() + bds_vm_timeout();
 	if (bds_vm_image_load(&img) < 0)
 		return -2;
@@ -247,7 +250,7 @@ static int start_qemu(const struct bds_driver_args *a, const char *restore_dir, 
 		rc = -2;
 		goto out;
 	}
-	if (!(run_dir = bds_vm_run_dir("qemu")))
+	if (!(run_dir = bds_vm_run_dir("qemu", &run_lock)))
 		goto out;
 	disk = bds_util_xasprintf("%s/disk.qcow2", run_dir);
 	jv memory, blockdev;
@@ -290,7 +293,9 @@ static int start_qemu(const struct bds_driver_args *a, const char *restore_dir, 
 		add(&l, bds_util_xstrdup("-incoming"));
 		add(&l, bds_util_xstrdup("defer"));
 	}
-	if (bds_vm_start(l.v, run_dir, a->lock_owner, NULL, &keeper, &pid) < 0)
+	struct bds_keeper_spec ks = {.vmm_argv = l.v, .run_dir = run_dir, .lock_fds = &run_lock, .nlock_fds = 1,
+	                             .owner = a->lock_owner};
+	if (bds_keeper_start(&ks, &keeper, &pid) < 0)
 		goto out;
 	char *sock = bds_util_xasprintf("%s/qmp.sock", run_dir);
 	q = bds_qmp_open(sock, pid, deadline);
@@ -321,14 +326,13 @@ static int start_qemu(const struct bds_driver_args *a, const char *restore_dir, 
 fail:
 	tail = bds_vm_console_tail(run_dir, 300);
 	bds_util_fail("qemu: %s (console: %s)", bds_util_error(), tail);
-	bds_vm_stop(keeper, bds_util_now() + 10);
+	bds_keeper_stop(keeper, bds_util_now() + 10);
 	free(run_dir);
 	run_dir = NULL;
 out:
-	if (rc != 0 && run_dir && !keeper) {
-		char *rm[] = {"rm", "-rf", run_dir, NULL};
-		bds_vm_run(rm, NULL);
-	}
+	if (rc != 0 && run_dir && !keeper)
+		bds_fs_remove_tree(run_dir);
+	bds_lock_release(run_lock); /* the keeper holds it, if there is one */
 	bds_qmp_close(q);
 	args_free(&l);
 	bds_vm_image_free(&img);

@@ -1,5 +1,5 @@
 /* exec: local child processes with a deadline, their output pumped to given descriptors. */
-#define _DEFAULT_SOURCE /* setpgid, kill */
+#define _GNU_SOURCE /* setpgid, kill, memfd_create */
 #include "exec.h"
 
 #include <errno.h>
@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -251,4 +252,28 @@ done:
 	}
 	res->seconds = bds_util_now() - start;
 	return rc;
+}
+
+char *bds_exec_capture(char *const argv[], const char *cwd, int err_fd, size_t limit, double deadline, size_t *len)
+{
+	/* an anonymous file, not a pipe: the output is read after the command has ended */
+	int fd = memfd_create("bds-capture", MFD_CLOEXEC);
+	if (fd < 0) {
+		bds_util_fail("memfd_create: %s", strerror(errno));
+		return NULL;
+	}
+	struct bds_exec_result res;
+	char *out = NULL;
+	if (bds_exec_run(argv, cwd, fd, err_fd, deadline, &res) == 0) {
+		char *why = bds_exec_describe_failure(&res, deadline > 0 ? res.seconds : 0);
+		if (why)
+			bds_util_fail("command '%s' failed: %s", argv[0], why);
+		else if (lseek(fd, 0, SEEK_SET) != 0)
+			bds_util_fail("read the output of '%s': %s", argv[0], strerror(errno));
+		else if (bds_util_read_fd(fd, limit, argv[0], &out, len) < 0)
+			out = NULL;
+		free(why);
+	}
+	close(fd);
+	return out;
 }

@@ -27,6 +27,11 @@ struct bds_exec_result {
 int bds_exec_run(char *const argv[], const char *cwd, int out_fd, int err_fd, double deadline,
                  struct bds_exec_result *res);
 
+/* Runs argv as bds_exec_run does, its stderr to err_fd, and returns its stdout (malloc'd,
+ * NUL-terminated, at most `limit` bytes, *len set) when it exited 0 in time; NULL
+ * otherwise, with the reason recorded ("command 'git' failed: exit status 128"). */
+char *bds_exec_capture(char *const argv[], const char *cwd, int err_fd, size_t limit, double deadline, size_t *len);
+
 /* Writes all of buf, retrying on EINTR and short writes, waiting on EAGAIN.
  * Returns 0 or -1 (errno set). */
 int bds_exec_write_all(int fd, const void *buf, size_t len);

@@ -1,78 +1,141 @@
-/* lock: owner-file lock directories (lock.h). */
+/* lock: kernel file locks and owned directories (lock.h). */
+#define _DEFAULT_SOURCE /* flock */
 #include "lock.h"
 
+#include "fs.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
-#include <stdio.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-/* A lock directory without an owner file is a taker that died between mkdir and write. */
-#define ORPHAN_LOCK_SECONDS 10
 #define POLL_MS 50
 
-static int write_owner(const char *owner_file, long owner)
+/* Is fd the file now at path? A lock taken on a file that was removed (or replaced)
+ * meanwhile protects nothing: the next taker would create and lock another file. */
+static int still_at(int fd, const char *path)
 {
-	FILE *f = fopen(owner_file, "w");
-	if (!f || fprintf(f, "%ld\n", owner) < 0 || fclose(f) != 0)
-		return bds_util_fail("write '%s': %s", owner_file, strerror(errno));
-	return 0;
+	struct stat a, b;
+	return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
-int bds_lock_take(const char *lock, long owner, double timeout)
+int bds_lock_take(const char *path, double timeout, int *fd)
 {
 	double deadline = bds_util_now() + timeout;
-	char *owner_file = bds_util_xasprintf("%s/owner", lock);
-	int rc = 1;
 	for (;;) {
-		if (mkdir(lock, 0755) == 0) {
-			rc = write_owner(owner_file, owner);
-			if (rc < 0)
-				rmdir(lock);
-			break;
-		}
-		if (errno != EEXIST) {
-			rc = bds_util_fail("create '%s': %s", lock, strerror(errno));
-			break;
-		}
-		char *text = NULL;
-		size_t len = 0;
-		long holder = 0;
-		if (bds_util_read_file(owner_file, 64, &text, &len) == 0)
-			holder = strtol(text, NULL, 10);
-		free(text);
-		struct stat st;
-		int orphan = holder <= 0 && stat(lock, &st) == 0 && time(NULL) - st.st_mtime > ORPHAN_LOCK_SECONDS;
-		if ((holder > 0 && !bds_util_pid_alive(holder)) || orphan) {
-			/* stale: its owner died without releasing it (or between mkdir and writing) */
-			unlink(owner_file);
-			rmdir(lock);
+		/* read-only is enough for flock, and lets other users share a cache */
+		int f = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+		if (f < 0)
+			return bds_util_fail("lock '%s': %s", path, strerror(errno));
+		if (flock(f, LOCK_EX | LOCK_NB) == 0) {
+			if (still_at(f, path)) {
+				*fd = f;
+				return 0;
+			}
+			close(f);
 			continue;
 		}
+		int e = errno;
+		close(f);
+		if (e != EWOULDBLOCK && e != EINTR)
+			return bds_util_fail("lock '%s': %s", path, strerror(e));
 		if (bds_util_now() >= deadline)
-			break;
+			return 1;
 		bds_util_sleep_ms(POLL_MS);
 	}
-	free(owner_file);
-	return rc;
 }
 
-int bds_lock_set_owner(const char *lock, long owner)
+void bds_lock_release(int fd)
 {
-	char *owner_file = bds_util_xasprintf("%s/owner", lock);
-	int rc = write_owner(owner_file, owner);
-	free(owner_file);
-	return rc;
+	if (fd >= 0)
+		close(fd);
 }
 
-void bds_lock_release(const char *lock)
+int bds_lock_held(const char *path)
 {
-	char *owner_file = bds_util_xasprintf("%s/owner", lock);
-	unlink(owner_file);
-	rmdir(lock);
-	free(owner_file);
+	int f = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (f < 0)
+		return errno == ENOENT ? 0 : bds_util_fail("lock '%s': %s", path, strerror(errno));
+	int held = 0;
+	if (flock(f, LOCK_SH | LOCK_NB) != 0) {
+		if (errno != EWOULDBLOCK) {
+			int e = errno;
+			close(f);
+			return bds_util_fail("lock '%s': %s", path, strerror(e));
+		}
+		held = 1;
+	}
+	close(f);
+	return held;
+}
+
+char *bds_lock_make_dir(const char *template, int *fd)
+{
+	char *dir = bds_util_xstrdup(template);
+	if (!mkdtemp(dir)) {
+		bds_util_fail("create a directory '%s': %s", template, strerror(errno));
+		free(dir);
+		return NULL;
+	}
+	char *lock = bds_util_xasprintf("%s/" BDS_LOCK_DIR_FILE, dir);
+	int rc = bds_lock_take(lock, 0, fd);
+	free(lock);
+	if (rc != 0) {
+		if (rc > 0)
+			bds_util_fail("lock of the new directory '%s' is taken", dir);
+		bds_fs_remove_tree(dir);
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+/* Removes one owned directory if its owner is gone. 1 removed, 0 kept. */
+static int sweep_one(const char *dir, double grace)
+{
+	struct stat st;
+	if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return 0;
+	char *lock = bds_util_xasprintf("%s/" BDS_LOCK_DIR_FILE, dir);
+	int fd = -1, removed = 0;
+	struct stat ls;
+	if (lstat(lock, &ls) != 0) {
+		/* no lock file: the owner died before taking it, or is taking it right now */
+		if (errno == ENOENT && difftime(time(NULL), st.st_mtime) > grace) {
+			bds_fs_remove_tree(dir);
+			removed = 1;
+		}
+	} else if (S_ISREG(ls.st_mode) && bds_lock_take(lock, 0, &fd) == 0) {
+		/* ours now: its owner is gone, and another sweeper waits on this lock */
+		bds_fs_remove_tree(dir);
+		bds_lock_release(fd);
+		removed = 1;
+	}
+	free(lock);
+	return removed;
+}
+
+int bds_lock_sweep(const char *parent, const char *prefix, double grace)
+{
+	DIR *d = opendir(parent);
+	if (!d)
+		return 0;
+	size_t plen = strlen(prefix);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, prefix, plen) != 0 || !strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		char *path = bds_util_xasprintf("%s/%s", parent, e->d_name);
+		n += sweep_one(path, grace);
+		free(path);
+	}
+	closedir(d);
+	return n;
 }

@@ -1,30 +1,26 @@
 /* vm: pieces the qemu and firecracker drivers share (see vm.h). */
-#define _DEFAULT_SOURCE /* closefrom */
-#define _XOPEN_SOURCE 700 /* nftw */
+#define _DEFAULT_SOURCE
 #include "vm.h"
 
 #include "exec.h"
 #include "json.h"
+#include "lock.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 #define MANIFEST_MAX ((size_t)1 << 20)
 #define DEFAULT_TIMEOUT 120.0
-/* How often the keeper looks at its VMM and its owner: the delay before an abandoned VM dies. */
-#define KEEPER_POLL_MS 100
+/* A run directory without a lock file this old lost its owner before it took the lock. */
+#define RUN_DIR_GRACE 60.0
 
 /* The absolute path of manifest's file `key` (consumes manifest); NULL: recorded. */
 static char *image_file(jv manifest, const char *dir, const char *key)
@@ -134,155 +130,20 @@ jv bds_vm_guest(const struct bds_vm_image *img, const char *key, const char *hos
 	return g;
 }
 
-char *bds_vm_run_dir(const char *driver)
+char *bds_vm_run_dir(const char *driver, int *lock_fd)
 {
 	const char *tmp = getenv("TMPDIR");
 	/* sun_path holds 107 bytes: keep room for "/qmp.sock" and the like */
-	if (!tmp || !*tmp || strlen(tmp) > 64)
+	if (!tmp || tmp[0] != '/' || strlen(tmp) > 64)
 		tmp = "/tmp";
-	char *dir = bds_util_xasprintf("%s/bds-%s.XXXXXX", tmp, driver);
-	if (!mkdtemp(dir)) {
-		bds_util_fail("create a run directory '%s': %s", dir, strerror(errno));
-		free(dir);
-		return NULL;
-	}
+	/* run directories of keepers that were killed before they could remove them */
+	char *prefix = bds_util_xasprintf("bds-%s.", driver);
+	bds_lock_sweep(tmp, prefix, RUN_DIR_GRACE);
+	free(prefix);
+	char *template = bds_util_xasprintf("%s/bds-%s.XXXXXX", tmp, driver);
+	char *dir = bds_lock_make_dir(template, lock_fd);
+	free(template);
 	return dir;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	remove(path);
-	return 0;
-}
-
-static void remove_tree(const char *path)
-{
-	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static volatile sig_atomic_t keeper_stop;
-
-static void on_keeper_signal(int sig)
-{
-	(void)sig;
-	keeper_stop = 1;
-}
-
-/* The VMM's process: dies with its keeper, runs in run_dir with its output in console.log. */
-static void exec_vmm(char *const argv[], const char *run_dir, pid_t keeper)
-{
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != keeper)
-		_exit(127);
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	int log = -1;
-	if (chdir(run_dir) == 0)
-		log = open("console.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (log < 0 || null < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
-		_exit(127);
-	closefrom(3);
-	execvp(argv[0], argv);
-	dprintf(2, "bds: cannot run '%s': %s\n", argv[0], strerror(errno));
-	_exit(127);
-}
-
-/* The keeper: parent of the VMM, detached from the pipeline's terminal and pipes. */
-static void keeper_main(char *const argv[], const char *run_dir, long owner, char *const cleanup[], int report)
-{
-	setsid();
-	struct sigaction sa = {0};
-	sa.sa_handler = on_keeper_signal;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	pid_t self = getpid();
-	pid_t vmm = fork();
-	if (vmm == 0)
-		exec_vmm(argv, run_dir, self);
-	long v = vmm;
-	if (write(report, &v, sizeof v) != (ssize_t)sizeof v)
-		keeper_stop = 1;
-	int null = open("/dev/null", O_RDWR);
-	if (null >= 0) {
-		dup2(null, 0), dup2(null, 1), dup2(null, 2);
-	}
-	closefrom(3);
-	int vmm_gone = vmm < 0;
-	while (!keeper_stop) {
-		int st;
-		if (!vmm_gone && waitpid(vmm, &st, WNOHANG) == vmm)
-			vmm_gone = 1; /* keep running: the run directory is removed only at the end */
-		if (owner > 0 && kill((pid_t)owner, 0) != 0 && errno == ESRCH)
-			break;
-		bds_util_sleep_ms(KEEPER_POLL_MS);
-	}
-	if (!vmm_gone) {
-		kill(vmm, SIGKILL);
-		while (waitpid(vmm, NULL, 0) < 0 && errno == EINTR)
-			;
-	}
-	remove_tree(run_dir);
-	for (char *const *p = cleanup; p && *p; p++)
-		remove_tree(*p);
-	_exit(0);
-}
-
-int bds_vm_start(char *const argv[], const char *run_dir, long owner, char *const cleanup[], long *keeper, long *vmm)
-{
-	int p[2];
-	if (pipe(p) != 0)
-		return bds_util_fail("pipe: %s", strerror(errno));
-	fflush(NULL);
-	pid_t k = fork();
-	if (k < 0) {
-		close(p[0]), close(p[1]);
-		return bds_util_fail("fork: %s", strerror(errno));
-	}
-	if (k == 0) {
-		close(p[0]);
-		keeper_main(argv, run_dir, owner, cleanup, p[1]);
-	}
-	close(p[1]);
-	long v = 0;
-	ssize_t n;
-	while ((n = read(p[0], &v, sizeof v)) < 0 && errno == EINTR)
-		;
-	close(p[0]);
-	*keeper = k;
-	*vmm = v;
-	if (n != (ssize_t)sizeof v || v <= 0) {
-		bds_vm_stop(k, bds_util_now() + 10);
-		return bds_util_fail("could not start '%s'", argv[0]);
-	}
-	return 0;
-}
-
-int bds_vm_alive(long pid)
-{
-	if (pid <= 0)
-		return 0;
-	if (waitpid((pid_t)pid, NULL, WNOHANG) == pid)
-		return 0;
-	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
-}
-
-int bds_vm_stop(long keeper, double deadline)
-{
-	if (keeper <= 0)
-		return 0;
-	if (kill((pid_t)keeper, SIGTERM) != 0 && errno == ESRCH)
-		return 0;
-	while (bds_vm_alive(keeper)) {
-		if (bds_util_now() >= deadline)
-			return bds_util_fail("the VM keeper (pid %ld) did not finish in time", keeper);
-		bds_util_sleep_ms(20);
-	}
-	return 0;
 }
 
 char *bds_vm_console_tail(const char *run_dir, size_t max)

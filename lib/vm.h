@@ -1,5 +1,5 @@
 /* vm: what the VM drivers (qemu, firecracker) share: the guest image's manifest, per-VM run
- * directories, the keeper process that owns a VMM, and the driver's fingerprint parts. */
+ * directories and the driver's fingerprint parts. The process that owns a VMM is keeper.h's. */
 #ifndef BDS_VM_H
 #define BDS_VM_H
 
@@ -25,23 +25,9 @@ char *bds_vm_key_path(const struct bds_vm_image *img);
 jv bds_vm_guest(const struct bds_vm_image *img, const char *key, const char *host, int port);
 
 /* A new empty run directory ${TMPDIR:-/tmp}/bds-<driver>.XXXXXX (malloc'd), short enough
- * for unix socket paths inside it. NULL: recorded. */
-char *bds_vm_run_dir(const char *driver);
-
-/* Starts argv (the VMM) in run_dir, its output in run_dir/console.log, under a keeper: a
- * detached process that kills the VMM and removes run_dir and every `cleanup` path (NULL
- * terminated, may be NULL) when it gets SIGTERM or when process `owner` exits (the
- * pipeline), so no VMM outlives its pipeline whatever fails. The VMM also dies with its
- * keeper. Sets *keeper and *vmm pids. -1: recorded. */
-int bds_vm_start(char *const argv[], const char *run_dir, long owner, char *const cleanup[],
-                 long *keeper, long *vmm);
-
-/* Stops a VM started by bds_vm_start: SIGTERM to its keeper, then waits (until deadline)
- * for it to have cleaned up. 0, or -1 (recorded) when it is still there at the deadline. */
-int bds_vm_stop(long keeper, double deadline);
-
-/* Is process pid alive (zombies count as gone when they are our children)? */
-int bds_vm_alive(long pid);
+ * for unix socket paths inside it, owned (lock.h): *lock_fd holds its lock, for the
+ * keeper to hold. Run directories whose keeper was killed are swept first. NULL: recorded. */
+char *bds_vm_run_dir(const char *driver, int *lock_fd);
 
 /* The last `max` bytes of run_dir/console.log as one line, for error messages (malloc'd). */
 char *bds_vm_console_tail(const char *run_dir, size_t max);

@@ -1,0 +1,257 @@
+/* keeper: the process that holds a pipeline's VMM, locks and directories (keeper.h). */
+#define _GNU_SOURCE /* closefrom, pidfd via syscall */
+#include "keeper.h"
+
+#include "fs.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* How often the keeper looks at its VMM (and, without pidfds, at its owner). */
+#define KEEPER_POLL_MS 100
+
+/* The owner, watched for its death: a pidfd (readable once the process has exited, reaped
+ * or not), or on kernels without pidfd_open its /proc entry (state and start time). */
+struct owner_watch {
+	long pid;
+	int pidfd;
+	unsigned long long start; /* /proc/<pid>/stat start time, against pid reuse */
+};
+
+/* The state letter and start time of /proc/<pid>/stat; 0 when there is no such process. */
+static int proc_stat(long pid, char *state, unsigned long long *start)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* "pid (comm) S ..." where comm may hold spaces and parentheses: start after the last ')' */
+	char *p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return 0;
+	*state = p[2];
+	/* the start time is field 22; field 3 is the state */
+	p += 2;
+	for (int field = 3; field < 22 && p; field++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	*start = p ? strtoull(p, NULL, 10) : 0;
+	return 1;
+}
+
+static int watch_owner(long pid, struct owner_watch *w)
+{
+	w->pid = pid;
+	w->start = 0;
+	w->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+	if (w->pidfd >= 0) {
+		fcntl(w->pidfd, F_SETFD, FD_CLOEXEC);
+		return 0;
+	}
+	if (errno == ESRCH)
+		return bds_util_fail("the owner process %ld does not exist", pid);
+	char state = 0;
+	if (!proc_stat(pid, &state, &w->start) || state == 'Z' || state == 'X')
+		return bds_util_fail("the owner process %ld does not exist", pid);
+	return 0;
+}
+
+/* Waits up to ms for the owner's death. 1: it is gone. */
+static int owner_gone(const struct owner_watch *w, int ms)
+{
+	if (w->pidfd >= 0) {
+		struct pollfd p = {.fd = w->pidfd, .events = POLLIN};
+		return poll(&p, 1, ms) > 0;
+	}
+	char state = 0;
+	unsigned long long start = 0;
+	if (!proc_stat(w->pid, &state, &start) || state == 'Z' || state == 'X' || start != w->start)
+		return 1;
+	bds_util_sleep_ms(ms);
+	return 0;
+}
+
+static volatile sig_atomic_t keeper_stop;
+
+static void on_keeper_signal(int sig)
+{
+	(void)sig;
+	keeper_stop = 1;
+}
+
+/* Closes every descriptor from 3 up but those in keep[]. */
+static void close_all_but(const int *keep, size_t n)
+{
+	int max = 2;
+	for (size_t i = 0; i < n; i++)
+		if (keep[i] > max)
+			max = keep[i];
+	for (int fd = 3; fd <= max; fd++) {
+		int kept = 0;
+		for (size_t i = 0; i < n && !kept; i++)
+			kept = keep[i] == fd;
+		if (!kept)
+			close(fd);
+	}
+	closefrom(max + 1);
+}
+
+/* The VMM's process: dies with its keeper, runs in run_dir with its output in console.log. */
+static void exec_vmm(char *const argv[], const char *run_dir, pid_t keeper)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != keeper)
+		_exit(127);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	int log = -1;
+	if (!run_dir || chdir(run_dir) == 0)
+		log = open(run_dir ? "console.log" : "/dev/null", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (log < 0 || null < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
+		_exit(127);
+	closefrom(3); /* the VMM holds none of the keeper's locks */
+	execvp(argv[0], argv);
+	dprintf(2, "bds: cannot run '%s': %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+/* The keeper: parent of the VMM, detached from the pipeline's terminal and pipes. */
+static void keeper_main(const struct bds_keeper_spec *spec, struct owner_watch *w, int report)
+{
+	setsid();
+	struct sigaction sa = {0};
+	sa.sa_handler = on_keeper_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	pid_t self = getpid();
+	pid_t vmm = 0;
+	if (spec->vmm_argv) {
+		vmm = fork();
+		if (vmm == 0)
+			exec_vmm(spec->vmm_argv, spec->run_dir, self);
+	}
+	long v = spec->vmm_argv ? (long)vmm : 0;
+	if (write(report, &v, sizeof v) != (ssize_t)sizeof v)
+		keeper_stop = 1;
+	int null = open("/dev/null", O_RDWR);
+	if (null >= 0) {
+		dup2(null, 0), dup2(null, 1), dup2(null, 2);
+	}
+	int keep[64];
+	size_t nkeep = 0;
+	for (size_t i = 0; i < spec->nlock_fds && nkeep < sizeof keep / sizeof *keep - 1; i++)
+		keep[nkeep++] = spec->lock_fds[i];
+	if (w->pidfd >= 0)
+		keep[nkeep++] = w->pidfd;
+	close_all_but(keep, nkeep);
+	int vmm_gone = vmm <= 0;
+	while (!keeper_stop) {
+		int st;
+		if (!vmm_gone && waitpid(vmm, &st, WNOHANG) == vmm)
+			vmm_gone = 1; /* keep running: the run directory is removed only at the end */
+		if (owner_gone(w, KEEPER_POLL_MS))
+			break;
+	}
+	if (!vmm_gone) {
+		kill(vmm, SIGKILL);
+		while (waitpid(vmm, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	if (spec->run_dir)
+		bds_fs_remove_tree(spec->run_dir);
+	for (char *const *p = spec->cleanup; p && *p; p++)
+		bds_fs_remove_tree(*p);
+	_exit(0); /* the kernel releases the locks */
+}
+
+int bds_keeper_start(const struct bds_keeper_spec *spec, long *keeper, long *vmm)
+{
+	if (spec->owner <= 0)
+		return bds_util_fail("a keeper needs the pid of its owner");
+	if (spec->nlock_fds > 32)
+		return bds_util_fail("a keeper holds at most 32 locks");
+	struct owner_watch w;
+	if (watch_owner(spec->owner, &w) < 0)
+		return -1;
+	int p[2];
+	if (pipe(p) != 0) {
+		int e = errno;
+		if (w.pidfd >= 0)
+			close(w.pidfd);
+		return bds_util_fail("pipe: %s", strerror(e));
+	}
+	fflush(NULL);
+	pid_t k = fork();
+	if (k < 0) {
+		int e = errno;
+		close(p[0]), close(p[1]);
+		if (w.pidfd >= 0)
+			close(w.pidfd);
+		return bds_util_fail("fork: %s", strerror(e));
+	}
+	if (k == 0) {
+		close(p[0]);
+		keeper_main(spec, &w, p[1]);
+	}
+	close(p[1]);
+	if (w.pidfd >= 0)
+		close(w.pidfd);
+	long v = -1;
+	ssize_t n;
+	while ((n = read(p[0], &v, sizeof v)) < 0 && errno == EINTR)
+		;
+	close(p[0]);
+	*keeper = k;
+	if (vmm)
+		*vmm = v;
+	if (n != (ssize_t)sizeof v || v < 0 || (spec->vmm_argv && v == 0)) {
+		bds_keeper_stop(k, bds_util_now() + 10);
+		return bds_util_fail("could not start %s", spec->vmm_argv ? spec->vmm_argv[0] : "a keeper");
+	}
+	return 0;
+}
+
+int bds_keeper_alive(long pid)
+{
+	if (pid <= 0)
+		return 0;
+	if (waitpid((pid_t)pid, NULL, WNOHANG) == pid)
+		return 0;
+	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+int bds_keeper_stop(long keeper, double deadline)
+{
+	if (keeper <= 0)
+		return 0;
+	if (kill((pid_t)keeper, SIGTERM) != 0 && errno == ESRCH)
+		return 0;
+	while (bds_keeper_alive(keeper)) {
+		if (bds_util_now() >= deadline)
+			return bds_util_fail("the keeper (pid %ld) did not finish in time", keeper);
+		bds_util_sleep_ms(20);
+	}
+	return 0;
+}

@@ -1,0 +1,35 @@
+/* keeper: a detached process that holds what a pipeline holds between its stages (a VMM,
+ * kernel locks, directories) and lets it all go when the pipeline ends, however it ends.
+ *
+ * The pipeline (the `owner`, a script's pid) stops its keeper on exit; if the owner dies
+ * without doing so (SIGKILL included), the keeper sees it through a pidfd, which also
+ * reports an owner that is dead but not yet reaped (a zombie under an init that never
+ * reaps). When it ends, the keeper kills its VMM, removes its directories, and its locks
+ * are released by the kernel as it exits. The VMM also dies with its keeper. */
+#ifndef BDS_KEEPER_H
+#define BDS_KEEPER_H
+
+#include <stddef.h>
+
+struct bds_keeper_spec {
+	char *const *vmm_argv; /* the VMM to start and keep; NULL: none */
+	const char *run_dir;   /* the VMM's directory (its console.log), removed at the end; may be NULL */
+	char *const *cleanup;  /* more paths removed at the end, NULL-terminated; may be NULL */
+	const int *lock_fds;   /* locks (bds_lock_take) the keeper holds until it ends */
+	size_t nlock_fds;
+	long owner;            /* the pipeline's pid: must be alive when the keeper starts */
+};
+
+/* Starts a keeper. Sets *keeper and, with a VMM, *vmm (may be NULL without one). The
+ * caller may close its own copies of the lock fds afterwards. -1: error recorded (nothing
+ * is left running). */
+int bds_keeper_start(const struct bds_keeper_spec *spec, long *keeper, long *vmm);
+
+/* Stops a keeper: SIGTERM, then waits (until deadline) for it to have cleaned up. 0, or
+ * -1 (recorded) when it is still there at the deadline. */
+int bds_keeper_stop(long keeper, double deadline);
+
+/* Is process pid alive (zombies count as gone when they are our children)? */
+int bds_keeper_alive(long pid);
+
+#endif
