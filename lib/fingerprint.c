@@ -656,14 +656,15 @@ static jv command_digest(const char *cmd)
 	return v;
 }
 
-/* Bazel's version; Debian's 4.2.3 reports none ("bazel no_version"), so the digest of
- * the binary (BDS_REAL_BAZEL, else the command) stands in for it. */
-static jv bazel_version(const char *bazel)
+/* Bazel's version, asked in the workspace as the pipelines run it (a version-picking
+ * wrapper reads its .bazelversion); Debian's 4.2.3 reports none ("bazel no_version"), so
+ * the digest of the binary (BDS_REAL_BAZEL, else the command) stands in for it. */
+static jv bazel_version(const char *bazel, const char *ws)
 {
 	char *argv[] = {(char *)bazel, "--version", NULL};
 	char *out = NULL;
 	size_t len = 0;
-	if (run_capture(argv, NULL, 0, OUTPUT_MAX, &out, &len) == 0) {
+	if (run_capture(argv, ws, 0, OUTPUT_MAX, &out, &len) == 0) {
 		out[strcspn(out, "\n")] = '\0';
 		if (strncmp(out, "bazel ", 6) == 0 && strcmp(out, "bazel no_version") != 0) {
 			jv v = jv_string(out);
@@ -688,7 +689,7 @@ static jv bazel_version(const char *bazel)
  *                bazelisk) runs instead of Bazel when it is an executable file. */
 static jv bazel_components(const struct source *s, const char *bazel, jv c)
 {
-	jv version = bazel_version(bazel);
+	jv version = bazel_version(bazel, s->ws);
 	if (!jv_is_valid(version)) {
 		jv_free(c);
 		return version;
