@@ -310,14 +310,14 @@ static jv ws_file_component(const struct source *s, const char *rel)
 	return file_status(&f);
 }
 
-/* The XXH3-128 of a file of this machine, read in chunks (option files can be large);
- * "absent" or "unreadable: <why>" when it cannot be read, as bds-hash will report. */
 static int digest_chunk(void *state, const char *buf, size_t n)
 {
 	XXH3_128bits_update(state, buf, n);
 	return 0;
 }
 
+/* The XXH3-128 of a file of this machine, read in chunks (option files can be large);
+ * "absent" or "unreadable: <why>" when it cannot be read, as bds-hash will report. */
 static jv fs_digest(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -718,6 +718,42 @@ static jv bazel_components(const struct source *s, const char *bazel, jv c)
 
 /* --- bds-hash options ----------------------------------------------------------------- */
 
+static int option_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Options as "--name value" pairs (or "--name"), sorted: order does not change hashes. */
+static jv canonical_options(char **options)
+{
+	size_t n = 0;
+	for (char **p = options; p && *p; p++)
+		n++;
+	char **pairs = bds_util_xcalloc(n + 1, sizeof *pairs);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *opt = options[i];
+		int takes_value = strchr(opt, '=') == NULL && i + 1 < n && options[i + 1][0] != '-';
+		pairs[k++] = takes_value ? bds_util_xasprintf("%s\n%s", opt, options[i + 1]) : bds_util_xstrdup(opt);
+		if (takes_value)
+			i++;
+	}
+	qsort(pairs, k, sizeof *pairs, option_cmp);
+	jv list = jv_array();
+	for (size_t i = 0; i < k; i++) {
+		char *nl = strchr(pairs[i], '\n');
+		if (nl) {
+			*nl = '\0';
+			list = jv_array_append(jv_array_append(list, jv_string(pairs[i])), jv_string(nl + 1));
+		} else {
+			list = jv_array_append(list, jv_string(pairs[i]));
+		}
+		free(pairs[i]);
+	}
+	free(pairs);
+	return list;
+}
+
 /* The value of `name` in a bds-hash option list ("--name V" or "--name=V"; the last one
  * counts, as with getopt), or NULL. */
 static const char *option_value(char **options, const char *name)
@@ -871,42 +907,6 @@ static jv vm_components(const char *driver, jv c)
 		return err;
 	}
 	return c;
-}
-
-static int option_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Options as "--name value" pairs (or "--name"), sorted: order does not change hashes. */
-static jv canonical_options(char **options)
-{
-	size_t n = 0;
-	for (char **p = options; p && *p; p++)
-		n++;
-	char **pairs = bds_util_xcalloc(n + 1, sizeof *pairs);
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		const char *opt = options[i];
-		int takes_value = strchr(opt, '=') == NULL && i + 1 < n && options[i + 1][0] != '-';
-		pairs[k++] = takes_value ? bds_util_xasprintf("%s\n%s", opt, options[i + 1]) : bds_util_xstrdup(opt);
-		if (takes_value)
-			i++;
-	}
-	qsort(pairs, k, sizeof *pairs, option_cmp);
-	jv list = jv_array();
-	for (size_t i = 0; i < k; i++) {
-		char *nl = strchr(pairs[i], '\n');
-		if (nl) {
-			*nl = '\0';
-			list = jv_array_append(jv_array_append(list, jv_string(pairs[i])), jv_string(nl + 1));
-		} else {
-			list = jv_array_append(list, jv_string(pairs[i]));
-		}
-		free(pairs[i]);
-	}
-	free(pairs);
-	return list;
 }
 
 /* --- the key -------------------------------------------------------------------------- */
