@@ -115,6 +115,12 @@ static int parse_args(int argc, char **argv, struct args *a)
 	return 0;
 }
 
+/* An option's file: relative to the workspace unless absolute. Malloc'd. */
+static char *in_workspace(const char *workspace, const char *path)
+{
+	return path[0] == '/' ? bds_util_xstrdup(path) : bds_util_xasprintf("%s/%s", workspace, path);
+}
+
 /* --content-hashes: {"path": "string"} into a map of owned strings. */
 static struct bds_strmap *load_content_hashes(const char *path)
 {
@@ -217,7 +223,7 @@ static int run(struct args *a)
 {
 	struct bds_hash_options o = {0};
 	struct bds_graph g = {0};
-	char workspace[PATH_MAX];
+	char workspace[PATH_MAX], *content_file = NULL, *modified_file = NULL;
 	int rc = BDS_EXIT_FAIL;
 	struct stat st;
 	int progress = bds_util_progress_enabled(a->progress);
@@ -245,12 +251,17 @@ static int run(struct args *a)
 		bds_util_warn("--fine-grained-repos needs --output-base (from `bazel info output_base`)");
 		return BDS_EXIT_USAGE;
 	}
-	if (a->seed_list ? bds_hash_seed_from_list(a->seed_list, o.seed) < 0 : (bds_sha256_buf("", 0, o.seed), 0))
+	/* A relative option file is the workspace's, read in the tree of the revision being
+	 * hashed, as bazel-diff's example script re-reads it after each checkout; the same on
+	 * every path (warm worktree, VM guest, bds-cold's worktree) whatever the directory. */
+	if (a->seed_list ? bds_hash_seed_from_list(workspace, a->seed_list, o.seed) < 0 : (bds_sha256_buf("", 0, o.seed), 0))
 		goto fail;
-	if (a->content_hashes && !(o.content_hashes = load_content_hashes(a->content_hashes)))
+	content_file = a->content_hashes ? in_workspace(workspace, a->content_hashes) : NULL;
+	if (content_file && !(o.content_hashes = load_content_hashes(content_file)))
 		goto fail;
-	if (a->modified_list) {
-		if (!(o.modified = load_modified(a->modified_list, workspace)))
+	modified_file = a->modified_list ? in_workspace(workspace, a->modified_list) : NULL;
+	if (modified_file) {
+		if (!(o.modified = load_modified(modified_file, workspace)))
 			goto fail;
 		if (bds_strmap_count(o.modified) == 0) {
 			bds_strmap_free(o.modified, NULL);
@@ -299,6 +310,8 @@ out:
 	bds_graph_free(&g);
 	bds_strmap_free(o.content_hashes, free);
 	bds_strmap_free(o.modified, NULL);
+	free(content_file);
+	free(modified_file);
 	return rc;
 }
 

@@ -48,8 +48,9 @@ int bds_hash_soft_digest(const struct bds_hash_options *o, struct bds_sha256 *h,
                          size_t n, unsigned char out[BDS_SHA256_LEN]);
 
 /* SHA-256 over the contents of the files listed, one path per line, in `list_path`
- * (paths relative to the current directory; duplicates dropped, first kept). */
-int bds_hash_seed_from_list(const char *list_path, unsigned char out[BDS_SHA256_LEN]);
+ * (duplicates dropped, first kept). A relative path, of the list or in it, is relative to
+ * `workspace`: it is read in the tree of the revision being hashed. */
+int bds_hash_seed_from_list(const char *workspace, const char *list_path, unsigned char out[BDS_SHA256_LEN]);
 
 /* Writes the hashes JSON as bazel-diff's Gson does (two-space pretty print, no final
  * newline), keys sorted. `types` (NULL: all) keeps only targets of those type names. */

@@ -382,19 +382,17 @@ int bds_hash_sources(struct bds_graph *g, const struct bds_hash_options *o)
 	return bds_source_pool_finish(p, g);
 }
 
-int bds_hash_seed_from_list(const char *list_path, unsigned char out[BDS_SHA256_LEN])
+int bds_hash_seed_from_list(const char *workspace, const char *list_path, unsigned char out[BDS_SHA256_LEN])
 {
-	char *list = NULL;
+	char *list = NULL, *list_file = resolve(workspace, list_path);
 	size_t len = 0;
-	if (bds_util_read_file(list_path, (size_t)64 << 20, &list, &len) < 0)
-		return -1;
-	struct bds_sha256 h;
-	if (bds_sha256_init(&h) < 0) {
-		free(list);
-		return -1;
-	}
-	struct bds_strmap *seen = bds_strmap_new(64);
-	int rc = 0;
+	struct bds_sha256 h = {0};
+	struct bds_strmap *seen = NULL;
+	int rc = -1;
+	if (bds_util_read_file(list_file, (size_t)64 << 20, &list, &len) < 0 || bds_sha256_init(&h) < 0)
+		goto out;
+	seen = bds_strmap_new(64);
+	rc = 0;
 	char *save = NULL;
 	for (char *line = strtok_r(list, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		size_t n = strlen(line);
@@ -403,18 +401,23 @@ int bds_hash_seed_from_list(const char *list_path, unsigned char out[BDS_SHA256_
 		if (n == 0 || bds_strmap_has(seen, line, n))
 			continue;
 		bds_strmap_put(seen, line, n, NULL);
-		if (put_file(&h, line) < 0) {
+		char *file = resolve(workspace, line);
+		rc = put_file(&h, file);
+		free(file);
+		if (rc < 0) {
 			/* copy first: bds_util_fail formats into the buffer bds_util_error returns,
 			 * so passing it as an argument garbled the message */
 			char why[1024];
 			snprintf(why, sizeof why, "%s", bds_util_error());
-			rc = bds_util_fail("seed file listed in '%s': %s", list_path, why);
+			bds_util_fail("seed file listed in '%s': %s", list_file, why);
 			break;
 		}
 	}
 	bds_sha256_final(&h, out);
+out:
 	bds_sha256_free(&h);
 	bds_strmap_free(seen, NULL);
 	free(list);
+	free(list_file);
 	return rc;
 }

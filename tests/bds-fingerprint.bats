@@ -1,4 +1,6 @@
-# bds-fingerprint: usage, envelope shape, determinism, and which changes change the key.
+# bds-fingerprint: usage, envelope shape, determinism, and which changes change the key: rc
+# files read as Bazel's client reads them (checked against the client), at the revision as a
+# checkout shows them, the rc files outside the workspace, the Bazel command, option files.
 
 load helpers
 
@@ -39,7 +41,7 @@ key() {
 	run -0 bds-fingerprint -w "$WS" --include-target-type
 	run -0 jq -c --arg ws "$(cd "$WS" && pwd -P)" '[.workspace == $ws, .driver, (.fingerprint.key | test("^[0-9a-f]{32}$")),
 		(.fingerprint.components | keys), .hash_options]' <<<"$output"
-	[ "$output" = '[true,"local",true,["bazel","bazelrc","bazelversion","bds_version","driver","hash_options","host","module_lock","workspace_path"],["--include-target-type"]]' ]
+	[ "$output" = '[true,"local",true,["bazel","bazel_command","bazelrc","bazelversion","bds_version","driver","hash_options","host","module_lock","option_files","rc_files","rc_list","tools_bazel","workspace_path"],["--include-target-type"]]' ]
 	run -0 bds-fingerprint -w "$WS" --target-type Rule
 	run -0 jq -c --arg ws "$(cd "$WS" && pwd -P)" '(keys), (.fingerprint | keys), (.fingerprint.components
 		| [.driver, .hash_options, .workspace_path == $ws, .bazelversion, .module_lock]), .hash_options' <<<"$output"
@@ -121,7 +123,10 @@ key() {
 @test "a missing import (not try-import) exits 1 naming it" {
 	printf 'import %%workspace%%/missing.rc\n' >> "$WS/.bazelrc"
 	run -1 --separate-stderr bds-fingerprint -w "$WS"
-	[ "$stderr" = "bds-fingerprint: bazelrc import 'missing.rc' does not exist" ]
+	[ "$stderr" = "bds-fingerprint: bazelrc import '%workspace%/missing.rc' (in '%workspace%/.bazelrc'): No such file or directory" ]
+	rev=$(commit_all "$WS" missing)
+	run -1 --separate-stderr bds-fingerprint -w "$WS" --rev "$rev"
+	[ "$stderr" = "bds-fingerprint: bazelrc import '%workspace%/missing.rc' at $rev (in '%workspace%/.bazelrc'): No such file or directory" ]
 }
 
 @test "--rev reads the files of that commit, not the working tree" {
@@ -139,4 +144,368 @@ key() {
 	chmod +x "$BATS_TEST_TMPDIR/bazel-other"
 	b=$(BDS_REAL_BAZEL="$BATS_TEST_TMPDIR/bazel-other" key)
 	[ "$a" != "$b" ]
+}
+
+# --- rc files, read as Bazel's client reads them ------------------------------------------
+
+# xxh FILE: the file's digest as components write it
+xxh() {
+	echo "xxh3:$(xxh128sum < "$1" | cut -d' ' -f1)"
+}
+
+# rc_read [bds-fingerprint options]: the workspace rc closure bds-fingerprint read, one file
+# a line: NAME, or NAME skipped for a try-import that could not be read
+rc_read() {
+	bds-fingerprint -w "$WS" "$@" |
+		jq -r '.fingerprint.components.bazelrc[] | sub(" (xxh3:[0-9a-f]{32}|absent)$"; "") | sub(" skipped: .*"; " skipped")'
+}
+
+# client_read: the same, from Bazel's client itself (--client_debug logs every file it
+# parses; --nohome_rc from tests/bin/bazel keeps the workspace rc's closure last)
+client_read() {
+	(cd "$WS" && bazel --client_debug --max_idle_secs=bogus version 2>&1 >/dev/null) |
+		awk -v rc="$(cd "$WS" && pwd -P)/.bazelrc" '
+			/ Parsing the RcFile / { sub(/.* Parsing the RcFile /, ""); on = on || $0 == rc
+				if (on) { if (f != "") print f; f = $0 }; next }
+			on && / Skipped optional import of / { f = f " skipped" }
+			END { if (f != "") print f }' | sed "s|^$(cd "$WS" && pwd -P)/|%workspace%/|"
+}
+
+# client_fatal: the client's FATAL message (it exits on the first error it meets)
+client_fatal() {
+	(cd "$WS" && bazel --client_debug --max_idle_secs=bogus version 2>&1 >/dev/null) | sed -n 's/^\[FATAL [^]]*\] //p'
+}
+
+@test "rc syntax: bds-fingerprint reads exactly the files Bazel's client reads, in its order" {
+	cd "$WS"
+	{
+		printf '%s\n' '# a comment line' 'build --jobs=2 # a trailing comment' \
+			'import %workspace%/a.rc # a comment is no part of the name' \
+			'try-import %workspace%/missing.rc # nor here' \
+			'import "%workspace%/with space.rc"' 'import %workspace%/esc\ aped.rc' \
+			'import \' '    %workspace%/continued.rc' "try-import '%workspace%/quoted.rc'" \
+			'build --x#import %workspace%/never.rc' 'import rel.rc' 'import %workspace%/a.rc'
+		printf '\t import\t%%workspace%%/tabs.rc \r\nimport \\\r\n%%workspace%%/crlf.rc\r\n'
+		printf 'build --a\0b\n' # to the tokenizer a NUL is white space
+	} > .bazelrc
+	for f in "with space" "esc aped" continued quoted rel tabs crlf; do
+		printf 'build --%s\n' "$f" > "$f.rc"
+	done
+	printf 'try-import %%workspace%%/quoted.rc\n' > a.rc # imported twice: read twice
+	expected='%workspace%/.bazelrc
+%workspace%/a.rc
+%workspace%/quoted.rc
+%workspace%/missing.rc skipped
+%workspace%/with space.rc
+%workspace%/esc aped.rc
+%workspace%/continued.rc
+%workspace%/quoted.rc
+rel.rc
+%workspace%/a.rc
+%workspace%/quoted.rc
+%workspace%/tabs.rc
+%workspace%/crlf.rc'
+	run -0 client_read
+	[ "$output" = "$expected" ]
+	run -0 rc_read
+	[ "$output" = "$expected" ]
+	rev=$(commit_all "$WS" syntax)
+	run -0 rc_read --rev "$rev"
+	[ "$output" = "$expected" ]
+	# each file's own bytes
+	run -0 bds-fingerprint -w "$WS" --rev "$rev"
+	run -0 jq -r '.fingerprint.components.bazelrc[0:3] | join("\n")' <<<"$output"
+	[ "$output" = "%workspace%/.bazelrc $(xxh .bazelrc)
+%workspace%/a.rc $(xxh a.rc)
+%workspace%/quoted.rc $(xxh quoted.rc)" ]
+}
+
+@test "rc errors: where Bazel's client stops, bds-fingerprint exits 1 with the real reason" {
+	cd "$WS"
+	ws=$(pwd -P)
+	# check RC CLIENT_FATAL OURS: .bazelrc is RC; the client fails with CLIENT_FATAL, we with OURS
+	check() {
+		printf '%s\n' "$1" > .bazelrc
+		[ "$(client_fatal)" = "$2" ]
+		run -1 --separate-stderr bds-fingerprint -w "$WS"
+		[ "$output" = "" ]
+		[ "$stderr" = "bds-fingerprint: $3" ]
+	}
+	check 'import a b' "Invalid import declaration in .blazerc file '$ws/.bazelrc': 'import a b' (are you in your source checkout/WORKSPACE?)" \
+		"bazelrc '%workspace%/.bazelrc': invalid import declaration 'import a b'"
+	check 'try-import' "Invalid import declaration in .blazerc file '$ws/.bazelrc': 'try-import' (are you in your source checkout/WORKSPACE?)" \
+		"bazelrc '%workspace%/.bazelrc': invalid import declaration 'try-import'"
+	printf 'import %%workspace%%/.bazelrc\n' > a.rc
+	check 'import %workspace%/a.rc' "Import loop detected:" \
+		"bazelrc '%workspace%/a.rc': import loop: '%workspace%/.bazelrc' is already being read"
+	check 'import %workspace%/missing.rc' "Unexpected error reading .blazerc file '$ws/missing.rc'" \
+		"bazelrc import '%workspace%/missing.rc' (in '%workspace%/.bazelrc'): No such file or directory"
+	# an import that exists but cannot be read says why, not "does not exist"
+	mkdir d
+	check 'import %workspace%/d' "Unexpected error reading .blazerc file '$ws/d'" \
+		"bazelrc import '%workspace%/d' (in '%workspace%/.bazelrc'): Is a directory"
+	check 'import /etc/passwd/x' "Unexpected error reading .blazerc file '/etc/passwd/x'" \
+		"bazelrc import '/etc/passwd/x' (in '%workspace%/.bazelrc'): Not a directory"
+	# a try-import of a directory is skipped, by both
+	printf 'try-import %%workspace%%/d\n' > .bazelrc
+	run -0 client_read
+	[ "$output" = $'%workspace%/.bazelrc\n%workspace%/d skipped' ]
+	run -0 rc_read
+	[ "$output" = $'%workspace%/.bazelrc\n%workspace%/d skipped' ]
+	rm .bazelrc
+	mkdir .bazelrc
+	[ "$(client_fatal)" = "Unexpected error reading .blazerc file '$ws/.bazelrc'" ]
+	run -1 --separate-stderr bds-fingerprint -w "$WS"
+	[ "$stderr" = "bds-fingerprint: bazelrc '%workspace%/.bazelrc': Is a directory" ]
+}
+
+@test "at --rev: large files, NUL bytes and symbolic links read as a checkout shows them" {
+	cd "$WS"
+	head -c 2200000 /dev/urandom > MODULE.bazel.lock
+	yes '# a comment line, 2 MiB of them' | head -c 2200000 > big.rc
+	printf '4.2.3\0after a NUL\n' > .bazelversion
+	mkdir config
+	printf 'build --linked\n' > config/real.rc
+	ln -s config/real.rc linked.rc
+	ln -s config cfg
+	printf 'build --outside\n' > "$BATS_TEST_TMPDIR/outside.rc"
+	ln -s "$BATS_TEST_TMPDIR/outside.rc" abs.rc
+	printf 'import %%workspace%%/%s\n' big.rc linked.rc cfg/real.rc abs.rc > config/top.rc
+	rm .bazelrc
+	ln -s config/top.rc .bazelrc
+	rev=$(commit_all "$WS" links)
+	run -0 bds-fingerprint -w "$WS" --rev "$rev"
+	at_rev=$(jq -c .fingerprint.components <<<"$output")
+	run -0 jq -r '.module_lock, .bazelversion, (.bazelrc | join("\n"))' <<<"$at_rev"
+	[ "$output" = "$(xxh MODULE.bazel.lock)
+$(xxh .bazelversion)
+%workspace%/.bazelrc $(xxh config/top.rc)
+%workspace%/big.rc $(xxh big.rc)
+%workspace%/linked.rc $(xxh config/real.rc)
+%workspace%/cfg/real.rc $(xxh config/real.rc)
+%workspace%/abs.rc $(xxh "$BATS_TEST_TMPDIR/outside.rc")" ]
+	# the working tree, where the system follows the links, gives the same components
+	run -0 bds-fingerprint -w "$WS"
+	[ "$(jq -c .fingerprint.components <<<"$output")" = "$at_rev" ]
+	# an absolute link's target is read on this machine, as a checkout would: its edit counts
+	k=$(key --rev "$rev")
+	printf 'build --outside=2\n' > "$BATS_TEST_TMPDIR/outside.rc"
+	[ "$(key --rev "$rev")" != "$k" ]
+}
+
+@test "at --rev: a workspace in a subdirectory reads its own files, not the repository root's" {
+	repo="$BATS_TEST_TMPDIR/repo"
+	new_workspace "$repo"
+	printf 'root\n' > "$repo/.bazelversion"
+	printf 'build --root\n' > "$repo/.bazelrc"
+	mkdir -p "$repo/sub/ws/tools"
+	sub="$repo/sub/ws"
+	printf 'workspace(name = "s")\n' > "$sub/WORKSPACE"
+	printf '4.2.3\n' > "$sub/.bazelversion"
+	printf 'build --sub\n' > "$sub/.bazelrc"
+	printf '{}' > "$sub/MODULE.bazel.lock"
+	printf '#!/bin/sh\nexec "$BAZEL_REAL" "$@"\n' > "$sub/tools/bazel"
+	chmod +x "$sub/tools/bazel"
+	rev=$(commit_all "$repo" sub)
+	run -0 bds-fingerprint -w "$sub" --rev "$rev"
+	at_rev=$(jq -c '.fingerprint.components | [.bazelversion, .module_lock, .bazelrc, .tools_bazel]' <<<"$output")
+	[ "$at_rev" = "[\"$(xxh "$sub/.bazelversion")\",\"$(xxh "$sub/MODULE.bazel.lock")\",[\"%workspace%/.bazelrc $(xxh "$sub/.bazelrc")\"],\"$(xxh "$sub/tools/bazel") executable\"]" ]
+	run -0 bds-fingerprint -w "$sub"
+	[ "$(jq -c '.fingerprint.components | [.bazelversion, .module_lock, .bazelrc, .tools_bazel]' <<<"$output")" = "$at_rev" ]
+}
+
+@test "at --rev: a file over the limit, a link loop or a link out of the repository is never 'absent'" {
+	cd "$WS"
+	head -c $((65 << 20)) /dev/zero > MODULE.bazel.lock
+	rev=$(commit_all "$WS" huge)
+	run -1 --separate-stderr bds-fingerprint -w "$WS" --rev "$rev"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-fingerprint: read '$rev:MODULE.bazel.lock': larger than the limit of 64 MiB" ]
+	run -1 --separate-stderr bds-fingerprint -w "$WS"
+	[ "$stderr" = "bds-fingerprint: read '$(pwd -P)/MODULE.bazel.lock': larger than the limit of 64 MiB" ]
+	git rm -q MODULE.bazel.lock
+	# a loop: skipped by a try-import, as Bazel does; an error for an import
+	ln -s loop.rc loop.rc
+	printf 'try-import %%workspace%%/loop.rc\n' > .bazelrc
+	rev=$(commit_all "$WS" loop)
+	run -0 jq -r '.fingerprint.components.bazelrc[1]' < <(bds-fingerprint -w "$WS" --rev "$rev")
+	[ "$output" = "%workspace%/loop.rc skipped: Too many levels of symbolic links" ]
+	printf 'import %%workspace%%/loop.rc\n' > .bazelrc
+	rev=$(commit_all "$WS" loop2)
+	run -1 --separate-stderr bds-fingerprint -w "$WS" --rev "$rev"
+	[ "$stderr" = "bds-fingerprint: bazelrc import '%workspace%/loop.rc' at $rev (in '%workspace%/.bazelrc'): Too many levels of symbolic links" ]
+	# out of the repository: what it reaches depends on where the checkout is
+	ln -s ../elsewhere.rc out.rc
+	printf 'try-import %%workspace%%/out.rc\n' > .bazelrc
+	rev=$(commit_all "$WS" out)
+	run -1 --separate-stderr bds-fingerprint -w "$WS" --rev "$rev"
+	[ "$stderr" = "bds-fingerprint: read '$rev:out.rc': leads outside the repository, where what a checkout reads depends on where it is" ]
+	# a directory where Bazel wants a file
+	rm .bazelrc
+	mkdir .bazelrc
+	touch .bazelrc/x
+	rev=$(commit_all "$WS" dir)
+	run -1 --separate-stderr bds-fingerprint -w "$WS" --rev "$rev"
+	[ "$stderr" = "bds-fingerprint: bazelrc '%workspace%/.bazelrc' at $rev: Is a directory" ]
+}
+
+# --- rc files outside the workspace, and the Bazel command -------------------------------
+
+# wrapper FLAGS...: a bazel first on PATH that runs the real one with these startup flags
+# and without tests/bin/bazel's --nohome_rc, in a private HOME
+wrapper() {
+	mkdir -p "$BATS_TEST_TMPDIR/bin" "$BATS_TEST_TMPDIR/home"
+	{
+		printf '#!/bin/sh\nexec "${BDS_REAL_BAZEL:-/usr/bin/bazel}" --output_user_root="$BDS_TEST_BAZEL_ROOT"'
+		printf ' %s' "$@"
+		printf ' "$@"\n'
+	} > "$BATS_TEST_TMPDIR/bin/bazel"
+	chmod +x "$BATS_TEST_TMPDIR/bin/bazel"
+	export HOME="$BATS_TEST_TMPDIR/home"
+	PATH="$BATS_TEST_TMPDIR/bin:$PATH"
+}
+
+@test "the rc files Bazel's client looks for are in the key: \$HOME/.bazelrc and its imports" {
+	wrapper
+	rev=$HEAD
+	run -0 bds-fingerprint -w "$WS" --rev "$rev"
+	run -0 jq -r '.fingerprint.components | .rc_list, .rc_files[-2:][]' <<<"$output"
+	[ "$output" = "client
+%workspace%/.bazelrc: see bazelrc
+$HOME/.bazelrc absent" ]
+	# the client's own list, in its order, minus what it imports
+	looking=$(cd "$WS" && bazel --client_debug --max_idle_secs=bogus version 2>&1 |
+		sed -n 's/.*Looking for the following rc files: //p' | tr , '\n' | sed "s|^$(cd "$WS" && pwd -P)/|%workspace%/|")
+	run -0 jq -r --arg looking "$looking" '.fingerprint.components.rc_files | map(sub("(: see bazelrc| xxh3:.*| absent)$"; ""))
+		| map(select(. as $f | $looking | split("\n") | index($f))) | join("\n")' < <(bds-fingerprint -w "$WS")
+	[ "$output" = "$looking" ]
+	k0=$(key --rev "$rev")
+	printf 'query --noimplicit_deps\n' > "$HOME/.bazelrc"
+	k1=$(key --rev "$rev")
+	[ "$k1" != "$k0" ]
+	run -0 jq -r '.fingerprint.components.rc_files[-1]' < <(bds-fingerprint -w "$WS" --rev "$rev")
+	[ "$output" = "$HOME/.bazelrc $(xxh "$HOME/.bazelrc")" ]
+	# what it imports from this machine counts
+	printf 'build --team\n' > "$BATS_TEST_TMPDIR/team.rc"
+	printf 'import %s\n' "$BATS_TEST_TMPDIR/team.rc" >> "$HOME/.bazelrc"
+	k2=$(key --rev "$rev")
+	printf 'build --team=2\n' > "$BATS_TEST_TMPDIR/team.rc"
+	k3=$(key --rev "$rev")
+	# what it imports from the workspace is the revision's: the working tree does not count
+	printf 'try-import %%workspace%%/user.rc\n' >> "$HOME/.bazelrc"
+	k4=$(key --rev "$rev")
+	printf 'build --user\n' > "$WS/user.rc"
+	[ "$(key --rev "$rev")" = "$k4" ]
+	rev2=$(commit_all "$WS" user)
+	k5=$(key --rev "$rev2")
+	[ "$(printf '%s\n' "$k0" "$k1" "$k2" "$k3" "$k4" "$k5" | sort -u | wc -l)" = 6 ]
+	run -0 jq -r '.fingerprint.components.rc_files[-3:][]' < <(bds-fingerprint -w "$WS" --rev "$rev2")
+	[ "$output" = "$HOME/.bazelrc $(xxh "$HOME/.bazelrc")
+$BATS_TEST_TMPDIR/team.rc $(xxh "$BATS_TEST_TMPDIR/team.rc")
+%workspace%/user.rc $(xxh "$WS/user.rc")" ]
+	# a Bazel run with --nohome_rc (tests/bin/bazel) does not read it: not in its key
+	PATH="$BDS_TOP/tests/bin:$PATH"
+	k6=$(key --rev "$rev")
+	printf 'build --other\n' > "$HOME/.bazelrc"
+	[ "$(key --rev "$rev")" = "$k6" ]
+}
+
+@test "a wrapper's --bazelrc is in the key; inside the workspace both at the revision and on disk" {
+	printf 'build --extra\n' > "$BATS_TEST_TMPDIR/extra.rc"
+	wrapper "--bazelrc=$BATS_TEST_TMPDIR/extra.rc"
+	run -0 jq -r '.fingerprint.components.rc_files[-1]' < <(bds-fingerprint -w "$WS" --rev "$HEAD")
+	[ "$output" = "$BATS_TEST_TMPDIR/extra.rc $(xxh "$BATS_TEST_TMPDIR/extra.rc")" ]
+	k=$(key --rev "$HEAD")
+	printf 'build --extra=2\n' > "$BATS_TEST_TMPDIR/extra.rc"
+	[ "$(key --rev "$HEAD")" != "$k" ]
+	ws=$(cd "$WS" && pwd -P)
+	mkdir "$WS/tools"
+	printf 'build --ci\n' > "$WS/tools/ci.rc"
+	rev=$(commit_all "$WS" ci)
+	printf 'build --ci=uncommitted\n' > "$WS/tools/ci.rc"
+	wrapper "--bazelrc=$ws/tools/ci.rc"
+	run -0 jq -r '.fingerprint.components.rc_files[-2:][]' < <(bds-fingerprint -w "$WS" --rev "$rev")
+	[ "$output" = "%workspace%/tools/ci.rc $(git -C "$WS" show "$rev:tools/ci.rc" | xxh /dev/stdin)
+$ws/tools/ci.rc $(xxh "$WS/tools/ci.rc")" ]
+}
+
+@test "without the client's list, Bazel's rules are applied, over-including" {
+	mkdir -p "$BATS_TEST_TMPDIR/bin"
+	printf '#!/bin/sh\n# a Bazel that says nothing of its rc files\n[ "$1" != --version ] || exec echo "bazel 9.9.9"\nexit 2\n' \
+		> "$BATS_TEST_TMPDIR/bin/bazel"
+	chmod +x "$BATS_TEST_TMPDIR/bin/bazel"
+	PATH="$BATS_TEST_TMPDIR/bin:$PATH"
+	export HOME="$BATS_TEST_TMPDIR/home"
+	run -0 bds-fingerprint -w "$WS"
+	run -0 jq -r '.fingerprint.components | .bazel, .rc_list,
+		(.rc_files[] | select(test(" skipped: ") | not) | sub(" (xxh3:.*|absent)$"; ""))' <<<"$output"
+	[ "$output" = "bazel 9.9.9
+reproduced
+/etc/bazel.bazelrc
+/etc/bazel/bazelrc
+%workspace%/.bazelrc: see bazelrc
+$HOME/.bazelrc" ]
+}
+
+@test "the Bazel command's file is in the key even when Bazel has a version; so is tools/bazel" {
+	mkdir -p "$BATS_TEST_TMPDIR/bin"
+	printf '#!/bin/sh\n[ "$1" != --version ] || exec echo "bazel 9.9.9"\nexit 2\n' > "$BATS_TEST_TMPDIR/bin/bazel"
+	chmod +x "$BATS_TEST_TMPDIR/bin/bazel"
+	PATH="$BATS_TEST_TMPDIR/bin:$PATH"
+	run -0 bds-fingerprint -w "$WS"
+	run -0 jq -r '.fingerprint.components | .bazel, .bazel_command, .tools_bazel' <<<"$output"
+	[ "$output" = "bazel 9.9.9
+$(xxh "$BATS_TEST_TMPDIR/bin/bazel") ($BATS_TEST_TMPDIR/bin/bazel)
+absent" ]
+	k0=$(key --rev "$HEAD")
+	printf '# the same Bazel with other flags\n' >> "$BATS_TEST_TMPDIR/bin/bazel"
+	k1=$(key --rev "$HEAD")
+	mkdir "$WS/tools"
+	printf '#!/bin/sh\nexec "$BAZEL_REAL" "$@"\n' > "$WS/tools/bazel"
+	chmod +x "$WS/tools/bazel"
+	r1=$(commit_all "$WS" tools-bazel)
+	k2=$(key --rev "$r1")
+	chmod -x "$WS/tools/bazel"
+	r2=$(commit_all "$WS" tools-bazel-not-executable)
+	k3=$(key --rev "$r2")
+	[ "$(printf '%s\n' "$k0" "$k1" "$k2" "$k3" | sort -u | wc -l)" = 4 ]
+	run -0 jq -r '.fingerprint.components.tools_bazel' < <(bds-fingerprint -w "$WS" --rev "$r1")
+	[ "$output" = "$(xxh "$WS/tools/bazel") executable" ]
+	run -0 jq -r '.fingerprint.components.tools_bazel' < <(bds-fingerprint -w "$WS" --rev "$r2")
+	[ "$output" = "$(xxh "$WS/tools/bazel") not executable" ]
+	run -1 --separate-stderr bds-fingerprint -w "$WS" --bazel no-such-bazel
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-fingerprint: bazel 'no-such-bazel': not found" ]
+}
+
+# --- bds-hash's option files ---------------------------------------------------------------
+
+@test "option files read as they are (absolute) are in the key; per-revision (relative) ones are not" {
+	t=$BATS_TEST_TMPDIR
+	printf 'v1\n' > "$t/seed.dat"
+	printf 'rel.dat\n%s\r\n\n' "$t/seed.dat" > "$WS/seeds.txt"
+	printf 'r1\n' > "$WS/rel.dat"
+	rev=$(commit_all "$WS" seeds)
+	run -0 jq -c '.fingerprint.components.option_files' < <(bds-fingerprint -w "$WS" --rev "$rev" --seed-filepaths seeds.txt)
+	[ "$output" = "[\"seed $t/seed.dat $(xxh "$t/seed.dat")\"]" ]
+	k=$(key --rev "$rev" --seed-filepaths seeds.txt)
+	# a relative seed file is the revision's: the working tree's edit does not count
+	printf 'r2\n' > "$WS/rel.dat"
+	[ "$(key --rev "$rev" --seed-filepaths seeds.txt)" = "$k" ]
+	# an absolute one is read as it is: its edit does
+	printf 'v2\n' > "$t/seed.dat"
+	[ "$(key --rev "$rev" --seed-filepaths seeds.txt)" != "$k" ]
+	printf '%s\n' "$t/seed.dat" > "$t/seeds.abs"
+	printf '{}' > "$t/ch.json"
+	run -0 jq -r '.fingerprint.components.option_files[]' < <(bds-fingerprint -w "$WS" --rev "$rev" \
+		--seed-filepaths="$t/seeds.abs" --content-hashes "$t/ch.json" --modified-filepaths "$t/none")
+	[ "$output" = "--seed-filepaths $t/seeds.abs $(xxh "$t/seeds.abs")
+--content-hashes $t/ch.json $(xxh "$t/ch.json")
+--modified-filepaths $t/none absent
+seed $t/seed.dat $(xxh "$t/seed.dat")" ]
+	k=$(key --rev "$rev" --content-hashes "$t/ch.json")
+	printf '{"a": "b"}' > "$t/ch.json"
+	[ "$(key --rev "$rev" --content-hashes "$t/ch.json")" != "$k" ]
+	run -0 jq -c '.fingerprint.components.option_files' < <(bds-fingerprint -w "$WS" --rev "$rev" --content-hashes ch.json)
+	[ "$output" = "[]" ]
 }

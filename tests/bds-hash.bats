@@ -271,31 +271,41 @@ Rule" ]
 	[ "$output" = false ]
 }
 
-@test "--seed-filepaths: the seed changes every hash; paths are relative to the current directory" {
+@test "--seed-filepaths: the seed changes every hash; relative paths are the workspace's, from any directory" {
+	ws=$(cd "$WS" && pwd -P)
 	cd "$BATS_TEST_TMPDIR"
-	printf 'one\n' > seed.txt
-	printf 'seed.txt\n\nseed.txt\n' > seeds
+	printf 'one\n' > "$WS/seed.txt"
+	printf 'seed.txt\n\nseed.txt\n' > "$WS/seeds"
+	# decoys in the current directory: a relative name never means them
+	printf 'decoy\n' > seed.txt
+	printf 'seed.txt\n' > seeds
 	run -0 bds-hash -w "$WS" --seed-filepaths seeds -o one.json < "$STREAM"
-	printf 'two\n' > seed.txt
+	printf 'two\n' > "$WS/seed.txt"
 	run -0 bds-hash -w "$WS" --seed-filepaths seeds -o two.json < "$STREAM"
 	all=$(jq -r 'keys[]' "$BASE")
 	[ "$(changed_keys "$BASE" one.json)" = "$all" ]
 	[ "$(changed_keys one.json two.json)" = "$all" ]
+	# the same file named absolutely, and the same names from inside the workspace
+	printf '%s/seed.txt\n' "$ws" > abs-seeds
+	run -0 bds-hash -w "$WS" --seed-filepaths "$PWD/abs-seeds" -o abs.json < "$STREAM"
+	cmp two.json abs.json
+	(cd "$WS/a" && bds-hash -w "$WS" --seed-filepaths seeds -o "$BATS_TEST_TMPDIR/sub.json" < "$STREAM")
+	cmp two.json sub.json
 	# a duplicate line is read once: the seed of "one" listed twice is the seed of "one"
-	printf 'one\n' > seed.txt
-	printf 'seed.txt\n' > seeds1
+	printf 'one\n' > "$WS/seed.txt"
+	printf 'seed.txt\n' > "$WS/seeds1"
 	run -0 bds-hash -w "$WS" --seed-filepaths seeds1 -o again.json < "$STREAM"
 	cmp one.json again.json
 	# an empty list hashes as no seed at all
-	: > empty
+	: > "$WS/empty"
 	run -0 bds-hash -w "$WS" --seed-filepaths empty -o none.json < "$STREAM"
 	cmp "$BASE" none.json
 	run -1 --separate-stderr bds-hash -w "$WS" --seed-filepaths missing-list < "$STREAM"
 	[ "$output" = "" ]
-	[[ "$stderr" == "bds-hash: "*"missing-list"* ]]
-	printf 'no-such-seed\n' > bad
+	[ "$stderr" = "bds-hash: open '$ws/missing-list': No such file or directory" ]
+	printf 'no-such-seed\n' > "$WS/bad"
 	run -1 --separate-stderr bds-hash -w "$WS" --seed-filepaths bad < "$STREAM"
-	[ "$stderr" = "bds-hash: seed file listed in 'bad': read 'no-such-seed': No such file or directory" ]
+	[ "$stderr" = "bds-hash: seed file listed in '$ws/bad': read '$ws/no-such-seed': No such file or directory" ]
 }
 
 @test "--ignored-attrs: an ignored attribute's edit changes nothing else" {
@@ -345,6 +355,13 @@ Rule" ]
 	[[ "$stderr" == *"key 'a/a.txt': expected string"* ]]
 	run -1 --separate-stderr bds-hash -w "$WS" --content-hashes "$BATS_TEST_TMPDIR/none.json" < "$STREAM"
 	[[ "$stderr" == *"none.json"* ]]
+	# a relative name is the workspace's, whatever the current directory
+	reset_ws "$WS"
+	cp "$BATS_TEST_TMPDIR/ch.json" "$WS/ch.json"
+	printf '{}' > "$BATS_TEST_TMPDIR/ch.json"
+	cd "$BATS_TEST_TMPDIR"
+	run -0 bds-hash -w "$WS" --content-hashes ch.json -o "$AFTER" < "$STREAM"
+	cmp "$BATS_TEST_TMPDIR/v1.json" "$AFTER"
 }
 
 @test "--modified-filepaths: only the listed files' contents are read" {
@@ -368,6 +385,12 @@ Rule" ]
 	: > "$BATS_TEST_TMPDIR/empty"
 	run -0 bds-hash -w "$WS" --modified-filepaths "$BATS_TEST_TMPDIR/empty" -o "$AFTER" < "$STREAM"
 	cmp "$BASE" "$AFTER"
+	# a relative name is the workspace's, whatever the current directory
+	cp "$BATS_TEST_TMPDIR/modified" "$WS/modified"
+	: > "$BATS_TEST_TMPDIR/modified"
+	cd "$BATS_TEST_TMPDIR"
+	run -0 bds-hash -w "$WS" --modified-filepaths modified -o "$AFTER" < "$STREAM"
+	cmp "$BATS_TEST_TMPDIR/m0.json" "$AFTER"
 }
 
 @test "--always-affected-tags: two runs differ only for the tagged rule and its dependants" {

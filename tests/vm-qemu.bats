@@ -211,7 +211,7 @@ stop() {
 
 @test "the fingerprint: accelerator, QEMU, image and host CPU are part of the key" {
 	run -0 jq -r '.fingerprint.components | keys | join(" ")' "$BATS_FILE_TMPDIR/e1"
-	[ "$output" = "accel bazel bazelrc bazelversion bds_version driver hash_options host_cpu initrd kernel module_lock rootfs snapshot_mode vm_shape vmm" ]
+	[ "$output" = "accel bazel bazel_command bazelrc bazelversion bds_version driver hash_options host_cpu initrd kernel module_lock option_files rc_files rc_list rootfs snapshot_mode tools_bazel vm_shape vmm" ]
 	run -0 jq -r '.fingerprint.components.vmm' "$BATS_FILE_TMPDIR/e1"
 	[ "$output" = "$(qemu-system-x86_64 --version | head -n 1)" ]
 	local tcg kvm

@@ -1,0 +1,155 @@
+# Warm == cold for the inputs that live outside the commit being answered: rc files that
+# Bazel reads from outside the workspace (here $HOME/.bazelrc) and seed files, relative
+# (read in each revision's tree) and absolute (read as they are). Each test records, makes
+# the edit, and shows that consume is either cold (exit 2 with its reason) or prints
+# exactly bds-cold's answer, and that bds-canary passes where a warm machine exists.
+
+load helpers
+
+setup_file() {
+	export BDS_CACHE="$BATS_FILE_TMPDIR/cache"
+	export WS="$BATS_FILE_TMPDIR/ws"
+	export STORE="$BATS_FILE_TMPDIR/store"
+	# A private home whose .bazelrc Bazel reads: tests/bin/bazel passes --nohome_rc, so a
+	# wrapper of our own, without it, comes first on PATH for every stage.
+	export HOME="$BATS_FILE_TMPDIR/home"
+	mkdir -p "$HOME" "$BATS_FILE_TMPDIR/bin"
+	cat > "$BATS_FILE_TMPDIR/bin/bazel" <<-'EOF'
+		#!/bin/sh
+		# tests/bin/bazel with the user rc file read, as Bazel does by default
+		exec "${BDS_REAL_BAZEL:-/usr/bin/bazel}" --output_user_root="$BDS_TEST_BAZEL_ROOT" --max_idle_secs=120 "$@"
+	EOF
+	chmod +x "$BATS_FILE_TMPDIR/bin/bazel"
+	new_workspace "$WS"
+	mkdir -p "$WS/lib" "$WS/app"
+	printf 'a\n' > "$WS/lib/a.txt"
+	printf 'b\n' > "$WS/lib/b.txt"
+	cat > "$WS/lib/BUILD" <<-'EOF'
+		filegroup(name = "fg", srcs = ["a.txt", "b.txt"], visibility = ["//visibility:public"])
+		genrule(name = "gen", srcs = [":fg"], outs = ["gen.out"], cmd = "cat $(SRCS) > $@",
+		        visibility = ["//visibility:public"])
+	EOF
+	printf 'genrule(name = "app", srcs = ["//lib:gen"], outs = ["app.out"], cmd = "cp $< $@")\n' > "$WS/app/BUILD"
+	ROOT=$(commit_all "$WS" root)
+	export ROOT
+}
+
+setup() {
+	# after `load helpers`, which puts tests/bin first again for every test
+	PATH="$BATS_FILE_TMPDIR/bin:$PATH"
+	[ "$(command -v bazel)" = "$BATS_FILE_TMPDIR/bin/bazel" ]
+}
+
+teardown_file() {
+	for ob in "$BDS_CACHE"/local/*/*/output_base; do
+		[ -d "$ob" ] && bazel --output_base="$ob" shutdown >/dev/null 2>&1 || true
+	done
+}
+
+# change NAME [FROM]: a commit from FROM (default the root commit) made by the commands on
+# stdin, run in the workspace; prints its sha and leaves the workspace checked out there.
+change() {
+	(
+		cd "$WS"
+		git checkout -q --detach "${2:-$ROOT}"
+		sh -e
+		git add -A
+		git commit -q -m "$1"
+		git rev-parse HEAD
+	)
+}
+
+# cold BASE TARGET [hash options]: bds-cold's answer, into $cold (asserted to exit 0).
+cold() {
+	local base=$1 target=$2
+	shift 2
+	run -0 --separate-stderr bds-cold -w "$WS" --base "$base" --target "$target" --include-target-type "$@"
+	cold=$output
+}
+
+@test "an rc file outside the workspace (\$HOME/.bazelrc) changed after a record: cold, then warm == cold again" {
+	cd "$WS"
+	base=$(change base-rc <<<'printf "c\n" > lib/c.txt')
+	run -0 --separate-stderr bds-record -w "$WS" --base "$base" --store "$STORE" --include-target-type
+	target=$(change target-rc "$base" <<<'printf "a2\n" > lib/a.txt')
+	cold "$base" "$target"
+	nohome=$cold
+	# without the edit the warm answer is the cold one
+	run -0 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type
+	[ "$output" = "$nohome" ]
+
+	printf 'query --noimplicit_deps\n' > "$HOME/.bazelrc"
+	cold "$base" "$target"
+	run -2 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type
+	[ "$output" = "" ]
+	[[ "$stderr" == *"bds-consume: cold: no snapshot for fingerprint "* ]]
+	run -0 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type --cold --base "$base"
+	[ "$output" = "$cold" ]
+	# recorded under the new rc, the warm machine answers exactly as cold does
+	run -0 --separate-stderr bds-record -w "$WS" --base "$base" --store "$STORE" --include-target-type
+	run -0 --separate-stderr bds-canary -w "$WS" --base "$base" --target "$target" --store "$STORE" --include-target-type
+	[[ "$output" =~ ^canary:\ identical\ \([0-9]+\ labels\)$ ]]
+	run -0 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type
+	[ "$output" = "$cold" ]
+
+	# and the rc removed again finds the first record's machine, still the cold answer
+	rm "$HOME/.bazelrc"
+	run -0 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type
+	[ "$output" = "$nohome" ]
+}
+
+@test "relative seed files are read in each revision's tree, warm and cold alike" {
+	cd "$WS"
+	base=$(change base-seed <<<'printf "seed.dat\n" > seeds.txt && printf "v1\n" > seed.dat')
+	run -0 --separate-stderr bds-record -w "$WS" --base "$base" --store "$STORE" --include-target-type \
+		--seed-filepaths seeds.txt
+	target=$(change target-seed "$base" <<<'printf "v2\n" > seed.dat')
+	cold "$base" "$target" --seed-filepaths seeds.txt
+	# the seed moved between the revisions: every target is impacted, external ones too
+	[[ "$cold" == *"//external:bazel_tools"* ]]
+	run -0 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type \
+		--seed-filepaths seeds.txt
+	[ "$output" = "$cold" ]
+	run -0 --separate-stderr bds-canary -w "$WS" --base "$base" --target "$target" --store "$STORE" \
+		--include-target-type --seed-filepaths seeds.txt
+	[[ "$output" =~ ^canary:\ identical\ \([0-9]+\ labels\)$ ]]
+	# from another directory the relative names still mean the workspace's files
+	cd "$BATS_TEST_TMPDIR"
+	run -0 --separate-stderr bds-canary -w "$WS" --base "$base" --target "$target" --store "$STORE" \
+		--include-target-type --seed-filepaths seeds.txt
+	[[ "$output" =~ ^canary:\ identical\ \([0-9]+\ labels\)$ ]]
+}
+
+@test "an absolute seed file changed after a record: cold, then warm == cold again" {
+	cd "$WS"
+	outside="$BATS_TEST_TMPDIR/outside"
+	mkdir "$outside"
+	printf 'v1\n' > "$outside/seed.dat"
+	printf '%s\n' "$outside/seed.dat" > "$outside/seeds.txt"
+	# the same absolute file listed in a relative seed list of the commit
+	base=$(change base-abs <<<"printf '%s\n' '$outside/seed.dat' > seeds.txt")
+	target=$(change target-abs "$base" <<<'printf "a3\n" > lib/a.txt')
+	for list in "$outside/seeds.txt" seeds.txt; do
+		printf 'v1\n' > "$outside/seed.dat"
+		run -0 --separate-stderr bds-record -w "$WS" --base "$base" --store "$STORE" --include-target-type \
+			--seed-filepaths "$list"
+		run -0 --separate-stderr bds-canary -w "$WS" --base "$base" --target "$target" --store "$STORE" \
+			--include-target-type --seed-filepaths "$list"
+		[[ "$output" =~ ^canary:\ identical\ \([0-9]+\ labels\)$ ]]
+
+		printf 'v2\n' > "$outside/seed.dat"
+		cold "$base" "$target" --seed-filepaths "$list"
+		run -2 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type \
+			--seed-filepaths "$list"
+		[ "$output" = "" ]
+		[[ "$stderr" == *"bds-consume: cold: no snapshot for fingerprint "* ]]
+		run -0 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type \
+			--seed-filepaths "$list" --cold --base "$base"
+		[ "$output" = "$cold" ]
+		run -0 --separate-stderr bds-record -w "$WS" --base "$base" --store "$STORE" --include-target-type \
+			--seed-filepaths "$list"
+		run -0 --separate-stderr bds-canary -w "$WS" --base "$base" --target "$target" --store "$STORE" \
+			--include-target-type --seed-filepaths "$list"
+		[[ "$output" =~ ^canary:\ identical\ \([0-9]+\ labels\)$ ]]
+	done
+}
