@@ -247,8 +247,17 @@ static int run_local(const struct args *a, jv vm, struct bds_exec_result *res)
 	int rc = -1;
 	char *worktree = NULL, *path = NULL;
 	struct output out = {NULL, NULL, 2};
-	if (bds_json_get_string(vm, "worktree", &worktree) != 0) {
+	int r = bds_json_get_string(vm, "worktree", &worktree);
+	if (r < 0) {
+		bds_util_warn("envelope 'vm': %s", bds_util_error());
+		goto done;
+	}
+	if (r > 0) {
 		bds_util_warn("envelope has no string 'vm.worktree' (the local transport runs commands there)");
+		goto done;
+	}
+	if (worktree[0] != '/') {
+		bds_util_warn("envelope 'vm.worktree' is not an absolute path: '%s'", worktree);
 		goto done;
 	}
 	for (size_t i = 0; i < a->nputs; i++) {
@@ -297,7 +306,7 @@ static int is_hex64(const char *s)
 static int run_ssh(const struct args *a, jv guest, struct bds_exec_result *res, char **reason)
 {
 	int rc = -1, unreachable = 0;
-	char *host = NULL, *user = NULL, *key = NULL, *pin = NULL, *command = NULL;
+	char *host = NULL, *user = NULL, *key = NULL, *pin = NULL, *command = NULL, *cwd = NULL;
 	double port = 22;
 	struct bds_ssh *s = NULL;
 	struct output out = {NULL, NULL, 2};
@@ -315,6 +324,23 @@ static int run_ssh(const struct args *a, jv guest, struct bds_exec_result *res, 
 	}
 	if (!is_hex64(pin)) {
 		bds_util_warn("envelope 'vm.guest.host_key_sha256' is not 64 hex digits: '%s'", pin);
+		goto done;
+	}
+	if (!*host || !*user) {
+		bds_util_warn("envelope 'vm.guest.%s' is empty", *host ? "user" : "host");
+		goto done;
+	}
+	if (key[0] != '/') {
+		bds_util_warn("envelope 'vm.guest.key' is not an absolute path: '%s'", key);
+		goto done;
+	}
+	int has_cwd = bds_json_get_string(jv_copy(guest), "cwd", &cwd);
+	if (has_cwd < 0) {
+		bds_util_warn("envelope 'vm.guest': %s", bds_util_error());
+		goto done;
+	}
+	if (has_cwd == 0 && cwd[0] != '/') {
+		bds_util_warn("envelope 'vm.guest.cwd' is not an absolute path: '%s'", cwd);
 		goto done;
 	}
 	struct bds_ssh_guest g = {host, (int)port, user, key, pin};
@@ -337,8 +363,7 @@ static int run_ssh(const struct args *a, jv guest, struct bds_exec_result *res, 
 	/* VM drivers name the guest's workspace: commands run there, as the local ones do.
 	 * The remote shell execs the command (its pid is the one a deadline kills), so the
 	 * directory change happens in an sh that execs the command in turn. */
-	char *cwd = NULL;
-	if (bds_json_get_string(jv_copy(guest), "cwd", &cwd) == 0) {
+	if (cwd) {
 		size_t n = 0;
 		while (a->argv[n])
 			n++;
@@ -351,7 +376,6 @@ static int run_ssh(const struct args *a, jv guest, struct bds_exec_result *res, 
 		memcpy(in_dir + 5, a->argv, n * sizeof *in_dir);
 		command = bds_ssh_quote_argv(in_dir);
 		free(in_dir);
-		free(cwd);
 	} else {
 		command = bds_ssh_quote_argv(a->argv);
 	}
@@ -375,6 +399,7 @@ done:
 	bds_ssh_close(s);
 	jv_free(guest);
 	free(command);
+	free(cwd);
 	free(host);
 	free(user);
 	free(key);

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "driver.h"
 #include "envelope.h"
 #include "json.h"
 #include "store.h"
@@ -177,7 +178,7 @@ static int read_input(const jv *env, char **ws, char **fp, char **driver)
 {
 	int r = bds_json_get_string(jv_copy(*env), "workspace", ws);
 	if (r != 0 || (*ws)[0] != '/')
-		return r < 0 ? -1 : bds_util_fail("envelope: `workspace` must be an absolute path");
+		return bds_util_fail("envelope: %s", r < 0 ? bds_util_error() : "`workspace` must be an absolute path");
 	jv f = bds_json_get(jv_copy(*env), "fingerprint", JV_KIND_OBJECT);
 	if (!jv_is_valid(f)) {
 		jv_free(f);
@@ -186,9 +187,11 @@ static int read_input(const jv *env, char **ws, char **fp, char **driver)
 	r = bds_json_get_string(f, "key", fp);
 	if (r != 0 || !bds_store_is_hex(*fp, 32))
 		return bds_util_fail("envelope: `fingerprint.key` must be 32 lowercase hex digits");
+	/* a driver this build does not know can match no entry: bad input, not cold */
 	r = bds_json_get_string(jv_copy(*env), "driver", driver);
-	if (r != 0)
-		return r < 0 ? -1 : bds_util_fail("envelope: no `driver`");
+	if (r != 0 || !bds_driver_find(*driver))
+		return r < 0 ? bds_util_fail("envelope: %s", bds_util_error())
+		             : bds_util_fail("envelope: `driver` must be a driver name (one of %s)", bds_driver_names);
 	return 0;
 }
 

@@ -412,3 +412,19 @@ out" ]
 	run -1 --separate-stderr bds-guest-exec -- true <<<'{"vm":{"guest":"x"}}'
 	[ "$stderr" = "bds-guest-exec: envelope 'vm.guest' is not an object" ]
 }
+
+@test "input: relative, NUL-holding or empty envelope paths and names are 1, nothing run" {
+	run -1 --separate-stderr bds-guest-exec -- touch "$T/ran" <<<'{"vm":{"driver":"local","worktree":"rel/wt"}}'
+	[ "$stderr" = "bds-guest-exec: envelope 'vm.worktree' is not an absolute path: 'rel/wt'" ]
+	run -1 --separate-stderr bds-guest-exec -- touch "$T/ran" <<<"$(jq -c '.vm.worktree += "\u0000/x"' <<<"$LOCAL_ENV")"
+	[ "$stderr" = "bds-guest-exec: envelope 'vm': key 'worktree': the string holds a NUL byte" ]
+	run -1 --separate-stderr bds-guest-exec -- touch "$T/ran" <<<"$(guest_envelope "$SSH_PORT" client_key)"
+	[ "$stderr" = "bds-guest-exec: envelope 'vm.guest.key' is not an absolute path: 'client_key'" ]
+	run -1 --separate-stderr bds-guest-exec -- touch "$T/ran" <<<"$(jq -c '.vm.guest.cwd = "ws"' <<<"$GUEST_ENV")"
+	[ "$stderr" = "bds-guest-exec: envelope 'vm.guest.cwd' is not an absolute path: 'ws'" ]
+	run -1 --separate-stderr bds-guest-exec -- touch "$T/ran" <<<"$(jq -c '.vm.guest.cwd = 7' <<<"$GUEST_ENV")"
+	[ "$stderr" = "bds-guest-exec: envelope 'vm.guest': key 'cwd': expected string, found number" ]
+	run -1 --separate-stderr bds-guest-exec -- touch "$T/ran" <<<"$(jq -c '.vm.guest.host = ""' <<<"$GUEST_ENV")"
+	[ "$stderr" = "bds-guest-exec: envelope 'vm.guest.host' is empty" ]
+	[ ! -e "$T/ran" ]
+}

@@ -581,3 +581,54 @@ check_republish() { # KIND
 	# the secret never travels
 	run -1 grep -c sekr1t "$BATS_TEST_TMPDIR/requests"
 }
+
+# ---------------------------------------------------------------- hostile stores and input
+
+@test "an unknown, empty or non-string driver is bad input (1), never cold, never in metadata.json" {
+	store=$(store_of file)
+	make_entry "$ENTRY" v1
+	publish "$store" "$ENTRY" "$BASE"
+	names="local, qemu, firecracker"
+	for d in '"xen"' '""' '"rel/path"'; do
+		run -1 --separate-stderr bds-store-lookup --store "$store" --target "$TARGET" \
+			< <(lookup_envelope | jq -c ".driver = $d")
+		[ "$output" = "" ]
+		[ "$stderr" = "bds-store-lookup: envelope: \`driver\` must be a driver name (one of $names)" ]
+		run -1 --separate-stderr bds-store-publish --store "$store" \
+			< <(publish_envelope "$ENTRY" "$MID" | jq -c ".entry.driver = $d")
+		[ "$output" = "" ]
+		[ "$stderr" = "bds-store-publish: envelope: \`entry.driver\` must be a driver name (one of $names)" ]
+	done
+	run -1 --separate-stderr bds-store-lookup --store "$store" --target "$TARGET" < <(lookup_envelope | jq -c '.driver = 1')
+	[ "$stderr" = "bds-store-lookup: envelope: key 'driver': expected string, found number" ]
+	run -1 --separate-stderr bds-store-publish --store "$store" < <(publish_envelope "$ENTRY" "$MID" | jq -c '.entry.driver = ["local"]')
+	[ "$stderr" = "bds-store-publish: envelope: \`entry\`: key 'driver': expected string, found array" ]
+	[ "$(ls -A "$store/$FP")" = "$BASE" ]
+}
+
+@test "a NUL byte inside an envelope string is refused (1), never cut short" {
+	store=$(store_of file)
+	make_entry "$ENTRY" v1
+	run -1 --separate-stderr bds-store-publish --store "$store" \
+		< <(publish_envelope "$ENTRY" "$BASE" | jq -c '.entry.dir += "\u0000/elsewhere"')
+	[ "$stderr" = "bds-store-publish: envelope: \`entry\`: key 'dir': the string holds a NUL byte" ]
+	[ ! -e "$store" ]
+	publish "$store" "$ENTRY" "$BASE"
+	run -1 --separate-stderr bds-store-lookup --store "$store" --target "$TARGET" \
+		< <(lookup_envelope | jq -c '.workspace += "\u0000/elsewhere"')
+	[ "$stderr" = "bds-store-lookup: envelope: key 'workspace': the string holds a NUL byte" ]
+	run -1 --separate-stderr bds-store-lookup --store "$store" --target "$TARGET" \
+		< <(lookup_envelope | jq -c '.driver = "local\u0000"')
+	[ "$stderr" = "bds-store-lookup: envelope: key 'driver': the string holds a NUL byte" ]
+	[ "$output" = "" ]
+}
+
+@test "binary input names the NUL byte, for both binaries (1)" {
+	for cmd in "bds-store-lookup --target HEAD" bds-store-publish; do
+		run -1 --separate-stderr $cmd --store "$(store_of file)" < <(head -c 64 /dev/zero)
+		[ "$output" = "" ]
+		[ "$stderr" = "${cmd%% *}: read envelope: parse 'stdin': not JSON (NUL byte at offset 0)" ]
+		run -1 --separate-stderr $cmd --store "$(store_of file)" < <(printf '{"workspace": "/w"}\0')
+		[ "$stderr" = "${cmd%% *}: read envelope: parse 'stdin': not JSON (NUL byte at offset 19)" ]
+	done
+}
