@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "digest.h"
+#include "fs.h"
 #include "util.h"
 
 #define IO_CHUNK ((size_t)1 << 20)
@@ -224,9 +225,12 @@ static int check_host_key(struct bds_ssh *s, const char *expected)
 
 static int authenticate(struct bds_ssh *s, const struct bds_ssh_guest *g, double deadline)
 {
-	int fd = open(g->key, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	/* a regular file: a FIFO named by the envelope must not block us */
+	int fd = bds_fs_open_regular(g->key, 0);
+	if (fd == -1)
 		return bds_util_fail("read key '%s': %s (%s)", g->key, strerror(errno), AUTH_HINT);
+	if (fd < 0)
+		return bds_util_fail("read key: %s", bds_util_error());
 	close(fd);
 	int rc;
 	while ((rc = libssh2_userauth_publickey_fromfile_ex(s->session, g->user, (unsigned)strlen(g->user), NULL,

@@ -1,6 +1,9 @@
 /* store-file: the local-directory store backend, and directory helpers shared with the cache. */
 #define _GNU_SOURCE /* renameat2, RENAME_EXCHANGE, nftw */
 #include "store-impl.h"
+
+#include "fs.h"
+#include "lock.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -131,18 +134,18 @@ static int file_get(struct bds_store *s, const char *key, struct bds_store_sink 
 {
 	char *path = file_path(s, key);
 	int st = BDS_STORE_FOUND;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* an entry holds regular files only: anything else (a FIFO would block open() for
+	 * ever) makes it an entry that fails verification */
+	int fd = bds_fs_open_regular(path, 0);
+	if (fd == -2) {
+		st = BDS_STORE_INVALID;
+		goto out;
+	}
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			st = BDS_STORE_ABSENT;
 		else
-			st = bds_util_fail("open '%s': %s", path, strerror(errno));
-		goto out;
-	}
-	struct stat sb;
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		bds_util_fail("%s: not a regular file", path);
-		st = BDS_STORE_INVALID;
+			st = BDS_STORE_ERROR;
 		goto out;
 	}
 	if (bds_store_copy_fd(fd, path, sink) < 0)
@@ -207,11 +210,9 @@ static int file_put_file(struct bds_store *s, void *t, const char *name, const c
 	char *dst = bds_util_xasprintf("%s/%s", x->tmp, name);
 	int rc = -1, out = -1;
 	struct bds_store_sink k = {.fd = -1};
-	int in = open(path, O_RDONLY | O_CLOEXEC);
-	if (in < 0) {
-		bds_util_fail("open '%s': %s", path, strerror(errno));
+	int in = bds_fs_open_regular(path, 1);
+	if (in < 0)
 		goto done;
-	}
 	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 	if (out < 0) {
 		bds_util_fail("create '%s': %s", dst, strerror(errno));

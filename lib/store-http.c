@@ -1,6 +1,8 @@
 /* store-http: the HTTP(S) store backend (GET/PUT/DELETE, e.g. nginx WebDAV) and S3 over it
  * (the same requests signed with libcurl's SigV4, path-style under AWS_ENDPOINT_URL). */
 #include "store-impl.h"
+
+#include "fs.h"
 #include "util.h"
 #include "version.h"
 
@@ -365,9 +367,9 @@ static int put(struct bds_store *s, struct http_txn *t, const char *name, struct
 static int http_put_file(struct bds_store *s, void *t, const char *name, const char *path, uint64_t size)
 {
 	struct xfer x = {.size = size};
-	x.fd = open(path, O_RDONLY | O_CLOEXEC);
+	x.fd = bds_fs_open_regular(path, 1);
 	if (x.fd < 0)
-		return bds_util_fail("open '%s': %s", path, strerror(errno));
+		return -1;
 	int rc = put(s, t, name, &x);
 	close(x.fd);
 	return rc;

@@ -2,6 +2,8 @@
 #define _GNU_SOURCE /* SEEK_DATA, SEEK_HOLE; mkdtemp */
 #include "store.h"
 
+#include "exec.h"
+#include "fs.h"
 #include "json.h"
 #include "store-impl.h"
 #include "util.h"
@@ -370,9 +372,10 @@ static int hash_chunk(void *arg, const char *buf, size_t n)
 /* Size and XXH3-128 of a local file (holes read as zeros). */
 static int hash_path(const char *path, uint64_t *size, char hex[33])
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* a cache or entry file is a regular file: a FIFO put there must not block us */
+	int fd = bds_fs_open_regular(path, 1);
 	if (fd < 0)
-		return bds_util_fail("open '%s': %s", path, strerror(errno));
+		return -1;
 	struct bds_store_sink k; /* used for its hash state only */
 	bds_store_sink_init(&k, -1, UINT64_MAX);
 	int rc = bds_util_read_chunks(fd, path, SINK_BUF, hash_chunk, &k);
@@ -619,7 +622,7 @@ static int fetch_once(struct bds_store *s, const char *fp, const char *base, con
 	 * so a republished entry is fetched again) and its files still verify: re-hashing
 	 * costs a read at XXH3 speed and catches a cache damaged since. */
 	char *cached_md = bds_util_xasprintf("%s/" METADATA, final);
-	if (bds_util_read_file(cached_md, METADATA_MAX, &cached, &clen) == 0 && clen == len &&
+	if (bds_fs_read_regular(cached_md, METADATA_MAX, &cached, &clen) == 0 && clen == len &&
 	    memcmp(cached, buf, len) == 0 && verify_local(final, jv_copy(files)) == 0) {
 		free(cached_md);
 		st = BDS_STORE_FOUND;
@@ -652,9 +655,9 @@ static int fetch_once(struct bds_store *s, const char *fp, const char *base, con
 		goto out;
 	}
 	char *tmp_md = bds_util_xasprintf("%s/" METADATA, tmp);
-	FILE *f = fopen(tmp_md, "w");
-	int werr = !f || fwrite(buf, 1, len, f) != len;
-	if (f && fclose(f) != 0)
+	int mdfd = open(tmp_md, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	int werr = mdfd < 0 || bds_exec_write_all(mdfd, buf, len) < 0;
+	if (mdfd >= 0 && close(mdfd) != 0)
 		werr = 1;
 	if (werr) {
 		bds_util_fail("write '%s': %s", tmp_md, strerror(errno ? errno : EIO));

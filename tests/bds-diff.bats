@@ -378,3 +378,14 @@ EXPECTED_TYPED='//A:one.sh
 	run -1 --separate-stderr bds-diff <<<"{\"hashes\":{\"base\":\"$F/from.json\",\"target\":\"$F/missing.json\"}}"
 	[ "$stderr" = "bds-diff: open '$F/missing.json': No such file or directory" ]
 }
+
+@test "envelope mode: a FIFO named by the envelope is 1 at once; FIFOs given as arguments are read" {
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	run -1 --separate-stderr timeout 20 bds-diff <<<"{\"hashes\":{\"base\":\"$BATS_TEST_TMPDIR/fifo\",\"target\":\"$F/to.json\"}}"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-diff: envelope: key 'hashes.base': '$BATS_TEST_TMPDIR/fifo': not a regular file (a FIFO)" ]
+	run -1 --separate-stderr bds-diff <<<"{\"hashes\":{\"base\":\"$F/from.json\",\"target\":\"$F/to.json\u0000x\"}}"
+	[ "$stderr" = "bds-diff: envelope 'hashes': key 'target': the string holds a NUL byte" ]
+	run -0 --separate-stderr bds-diff <(cat "$F/from.json") <(cat "$F/to.json")
+	[ "$output" = "$EXPECTED_TYPED" ]
+}

@@ -428,3 +428,10 @@ out" ]
 	[ "$stderr" = "bds-guest-exec: envelope 'vm.guest.host' is empty" ]
 	[ ! -e "$T/ran" ]
 }
+
+@test "ssh: a FIFO as the key file is 1 at once, never a hang" {
+	mkfifo "$T/key"
+	run -1 --separate-stderr timeout 20 bds-guest-exec -- true <<<"$(guest_envelope "$SSH_PORT" "$T/key")"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-guest-exec: read key: '$T/key': not a regular file (a FIFO)" ]
+}

@@ -632,3 +632,43 @@ check_republish() { # KIND
 		[ "$stderr" = "${cmd%% *}: read envelope: parse 'stdin': not JSON (NUL byte at offset 19)" ]
 	done
 }
+
+@test "file store: a FIFO, directory, device or socket in an entry is cold (2) at once, never a hang" {
+	store=$(store_of file)
+	make_entry "$ENTRY" v1
+	publish "$store" "$ENTRY" "$BASE"
+	f="$store/$FP/$BASE/base_hashes.json"
+	for kind in FIFO directory "character device" socket; do
+		rm -rf "$f"
+		case $kind in
+		FIFO) mkfifo "$f" ;;
+		directory) mkdir "$f" ;;
+		"character device") mknod "$f" c 1 5 ;; # /dev/zero: endless reads if taken for a file
+		socket) (cd "${f%/*}" && python3 -c 'import socket; socket.socket(socket.AF_UNIX).bind("base_hashes.json")') ;;
+		esac
+		run -2 --separate-stderr timeout 20 bds-store-lookup --store "$store" --target "$TARGET" < <(lookup_envelope)
+		[ "$stderr" = "bds-store-lookup: cold: entry $store/$FP/$BASE failed verification: '$f': not a regular file (a $kind)" ]
+		[ "$(jq -r .cold.stage <<<"$output")" = bds-store-lookup ]
+		[ ! -e "$CACHE/$FP/$BASE" ]
+	done
+	# the commit marker itself
+	rm -rf "$f" "$store/$FP/$BASE/metadata.json"
+	mkfifo "$store/$FP/$BASE/metadata.json"
+	run -2 --separate-stderr timeout 20 bds-store-lookup --store "$store" --target "$TARGET" < <(lookup_envelope)
+	[ "$stderr" = "bds-store-lookup: cold: '$store/$FP/$BASE/metadata.json': not a regular file (a FIFO)" ]
+}
+
+@test "a FIFO in the cache is never read: the entry is fetched again (0)" {
+	store=$(store_of file)
+	make_entry "$ENTRY" v1
+	publish "$store" "$ENTRY" "$BASE"
+	run -0 lookup "$store" "$TARGET"
+	for name in metadata.json disk; do
+		rm "$CACHE/$FP/$BASE/$name"
+		mkfifo "$CACHE/$FP/$BASE/$name"
+		run -0 --separate-stderr timeout 20 bds-store-lookup --store "$store" --target "$TARGET" < <(lookup_envelope)
+		[ "$stderr" = "" ]
+		[ -f "$CACHE/$FP/$BASE/$name" ]
+		cmp "$ENTRY/disk" "$CACHE/$FP/$BASE/disk"
+	done
+}
