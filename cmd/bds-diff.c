@@ -218,10 +218,20 @@ out:
 	return rc;
 }
 
+/* libjq cannot return an allocation failure: the JSON read is too large for the memory
+ * there is, which is the input's failure (exit 1), not a crash. */
+static void json_no_memory(void *arg)
+{
+	(void)arg;
+	bds_util_warn("out of memory parsing JSON input");
+	_exit(BDS_EXIT_FAIL);
+}
+
 int main(int argc, char **argv)
 {
 	struct args a = {0};
 	bds_util_set_progname(argv[0]);
+	jv_nomem_handler(json_no_memory, NULL);
 	int rc = parse_args(argc, argv, &a);
 	if (rc == 0)
 		rc = run(&a);

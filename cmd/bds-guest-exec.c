@@ -439,6 +439,15 @@ static jv exec_result(const struct args *a, const struct bds_exec_result *res)
 	return e;
 }
 
+/* libjq cannot return an allocation failure: the JSON read is too large for the memory
+ * there is, which is the input's failure (exit 1), not a crash. */
+static void json_no_memory(void *arg)
+{
+	(void)arg;
+	bds_util_warn("out of memory parsing JSON input");
+	_exit(BDS_EXIT_FAIL);
+}
+
 int main(int argc, char **argv)
 {
 	int rc = BDS_EXIT_FAIL;
@@ -447,6 +456,7 @@ int main(int argc, char **argv)
 	char *reason = NULL;
 
 	bds_util_set_progname(argv[0]);
+	jv_nomem_handler(json_no_memory, NULL);
 	/* a closed reader must give a write error, not kill us before the child is reaped */
 	signal(SIGPIPE, SIG_IGN);
 	int p = parse_args(argc, argv, &a);

@@ -293,9 +293,19 @@ out:
 	return code;
 }
 
+/* libjq cannot return an allocation failure: the JSON read is too large for the memory
+ * there is, which is the input's failure (exit 1), not a crash. */
+static void json_no_memory(void *arg)
+{
+	(void)arg;
+	bds_util_warn("out of memory parsing JSON input");
+	_exit(BDS_EXIT_FAIL);
+}
+
 int main(int argc, char **argv)
 {
 	bds_util_set_progname(argv[0]);
+	jv_nomem_handler(json_no_memory, NULL);
 	struct args a = {0};
 	int r = parse_args(argc, argv, &a);
 	if (r != 0)

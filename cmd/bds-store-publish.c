@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "driver.h"
 #include "envelope.h"
@@ -96,9 +97,19 @@ static int read_entry(jv env, struct entry *e)
 	return rc;
 }
 
+/* libjq cannot return an allocation failure: the JSON read is too large for the memory
+ * there is, which is the input's failure (exit 1), not a crash. */
+static void json_no_memory(void *arg)
+{
+	(void)arg;
+	bds_util_warn("out of memory parsing JSON input");
+	_exit(BDS_EXIT_FAIL);
+}
+
 int main(int argc, char **argv)
 {
 	bds_util_set_progname(argv[0]);
+	jv_nomem_handler(json_no_memory, NULL);
 	const char *spec = NULL;
 	int r = parse_args(argc, argv, &spec);
 	if (r != 0)

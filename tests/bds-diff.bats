@@ -389,3 +389,10 @@ EXPECTED_TYPED='//A:one.sh
 	run -0 --separate-stderr bds-diff <(cat "$F/from.json") <(cat "$F/to.json")
 	[ "$output" = "$EXPECTED_TYPED" ]
 }
+
+@test "a hashes file too large for the memory there is: exit 1 naming it, never an abort" {
+	truncate -s 1000M "$BATS_TEST_TMPDIR/big.json"
+	run -1 --separate-stderr bash -c 'ulimit -v 400000; exec bds-diff "$1" "$2"' _ "$BATS_TEST_TMPDIR/big.json" "$F/to.json"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-diff: read '$BATS_TEST_TMPDIR/big.json': out of memory: cannot allocate 1048576001 bytes" ]
+}

@@ -672,3 +672,14 @@ check_republish() { # KIND
 		cmp "$ENTRY/disk" "$CACHE/$FP/$BASE/disk"
 	done
 }
+
+@test "an envelope too large for the memory there is: 1 with a message, never an abort" {
+	# 12 MB of JSON (under the 16 MiB limit) that libjq needs about 100 MB to parse
+	python3 -c 'import json, sys; print(json.dumps({"workspace": sys.argv[1], "driver": "local",
+		"fingerprint": {"key": sys.argv[2]}, "junk": list(range(1500000))}))' "$REPO" "$FP" > "$BATS_TEST_TMPDIR/big.json"
+	for cmd in "bds-store-lookup --target $TARGET" bds-store-publish; do
+		run -1 --separate-stderr bash -c 'ulimit -v 50000; exec $0 --store "$1" < "$2"' "$cmd" "$(store_of file)" "$BATS_TEST_TMPDIR/big.json"
+		[ "$output" = "" ]
+		[ "$stderr" = "${cmd%% *}: out of memory parsing JSON input" ]
+	done
+}
