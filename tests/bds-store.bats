@@ -683,3 +683,25 @@ check_republish() { # KIND
 		[ "$stderr" = "${cmd%% *}: out of memory parsing JSON input" ]
 	done
 }
+
+@test "a reply that is not HTTP (a broken proxy) is cold (2), like a reset connection" {
+	# an ssh banner, binary zeros, a status line that is not HTTP's (hex)
+	for reply in 5353482d322e302d4f70656e5353485f392e320d0a 0000000000000000 485454502f312e31206162630d0a0d0a; do
+		port=$(random_port)
+		node -e 'const r = Buffer.from(process.argv[2], "hex");
+			require("net").createServer(s => s.once("data", () => s.end(r))).listen(+process.argv[1], "127.0.0.1")' \
+			"$port" "$reply" 3>&- &
+		pid=$!
+		echo "$pid" > "$BATS_TEST_TMPDIR/server.pid"
+		wait_port "$port" "$pid"
+		run -2 --separate-stderr lookup "http://127.0.0.1:$port/x" "$TARGET"
+		kill "$pid"
+		wait "$pid" || true
+		url="http://127.0.0.1:$port/x/$FP/$TARGET/metadata.json"
+		case $reply in
+		4854*) [ "$stderr" = "bds-store-lookup: cold: GET $url: Unsupported HTTP version in response" ] ;;
+		*) [ "$stderr" = "bds-store-lookup: cold: GET $url: Received HTTP/0.9 when not allowed" ] ;;
+		esac
+		[ "$(jq -r .cold.reason <<<"$output")" = "${stderr#bds-store-lookup: cold: }" ]
+	done
+}
