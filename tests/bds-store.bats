@@ -705,3 +705,14 @@ check_republish() { # KIND
 		[ "$(jq -r .cold.reason <<<"$output")" = "${stderr#bds-store-lookup: cold: }" ]
 	done
 }
+
+@test "git's own reason for refusing the workspace is shown (1), not \"unknown revision\"" {
+	[ "$(id -u)" = 0 ] || skip "needs root to give the workspace to another user"
+	dub="$BATS_TEST_TMPDIR/dubious"
+	cp -a "$REPO" "$dub"
+	chown -R nobody "$dub"
+	GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 run -1 --separate-stderr \
+		bds-store-lookup --store "$(store_of file)" --target "$TARGET" < <(lookup_envelope | jq -c --arg w "$dub" '.workspace = $w')
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-store-lookup: resolve '$TARGET' in '$dub': git: fatal: detected dubious ownership in repository at '$dub'" ]
+}
