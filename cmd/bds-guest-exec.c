@@ -25,6 +25,7 @@ static const char usage_text[] =
 #define DEFAULT_TIMEOUT 3600.0
 #define DEFAULT_READY_TIMEOUT 60.0
 #define MAX_SECONDS 1e7
+#define COMMAND_SHOWN_MAX ((size_t)1024)
 
 struct transfer {
 	char *from, *to; /* --put: local, remote; --get: remote, local */
@@ -236,7 +237,12 @@ static int judge(const struct args *a, const struct bds_exec_result *res)
 	if (!why)
 		return 0;
 	char *cmd = command_text(a->argv);
-	bds_util_warn("command '%s' failed: %s", cmd, why);
+	size_t n = strlen(cmd);
+	/* one readable line: a long command is shown by its start and its length */
+	if (n > COMMAND_SHOWN_MAX)
+		bds_util_warn("command '%.*s...' (%zu bytes) failed: %s", (int)COMMAND_SHOWN_MAX, cmd, n, why);
+	else
+		bds_util_warn("command '%s' failed: %s", cmd, why);
 	free(cmd);
 	free(why);
 	return -1;

@@ -413,6 +413,8 @@ out" ]
 	[ "$stderr" = "bds-guest-exec: envelope 'vm.guest' is not an object" ]
 }
 
+# ---------------------------------------------------------------- hostile envelopes, long commands
+
 @test "input: relative, NUL-holding or empty envelope paths and names are 1, nothing run" {
 	run -1 --separate-stderr bds-guest-exec -- touch "$T/ran" <<<'{"vm":{"driver":"local","worktree":"rel/wt"}}'
 	[ "$stderr" = "bds-guest-exec: envelope 'vm.worktree' is not an absolute path: 'rel/wt'" ]
@@ -434,4 +436,22 @@ out" ]
 	run -1 --separate-stderr timeout 20 bds-guest-exec -- true <<<"$(guest_envelope "$SSH_PORT" "$T/key")"
 	[ "$output" = "" ]
 	[ "$stderr" = "bds-guest-exec: read key: '$T/key': not a regular file (a FIFO)" ]
+}
+
+@test "ssh: a command longer than an exec request can carry (3 x 100 KB) arrives whole, stdin at its end" {
+	a=$(head -c 100000 /dev/zero | tr '\0' a)
+	b="it's \$(touch $T/pwned) \"q\" * ; x\\y $(head -c 100000 /dev/zero | tr '\0' b)"
+	c=$(printf 'line1\nline2\n\n')
+	run -0 --separate-stderr bds-guest-exec --stdout "$T/out" -- \
+		sh -c 'printf "[%s]\n" "$@"; cat; echo "$#"' sh "$a" "$b" "$c" <<<"$GUEST_ENV"
+	[ "$stderr" = "" ]
+	[ "$(cat "$T/out")" = "$(printf '[%s]\n' "$a" "$b" "$c"; echo 3)" ]
+	[ ! -e "$T/pwned" ]
+	[ "$(jq -c '.exec.command[4:] | map(length)' <<<"$output")" = "[100000,${#b},${#c}]" ]
+	# the same with the guest's working directory, and the remote exit status kept
+	run -0 --separate-stderr bds-guest-exec --stdout "$T/pwd" -- sh -c 'pwd' sh "$a" \
+		<<<"$(jq -c '.vm.guest.cwd = "/tmp"' <<<"$GUEST_ENV")"
+	[ "$(cat "$T/pwd")" = /tmp ]
+	run -1 --separate-stderr bds-guest-exec -- sh -c 'exit 7' sh "$a" <<<"$GUEST_ENV"
+	[ "$stderr" = "bds-guest-exec: command 'sh -c exit 7 sh ${a:0:1008}...' (100016 bytes) failed: exit status 7" ]
 }
