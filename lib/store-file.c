@@ -14,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
+
+#define STAGE_PREFIX ".tmp-"
+#define OLD_PREFIX ".old-"
 
 int bds_store_mkdirs(const char *path)
 {
@@ -56,22 +58,33 @@ void bds_store_remove_tree(const char *path)
 
 void bds_store_sweep(const char *fpdir)
 {
-	DIR *d = opendir(fpdir);
-	if (!d)
-		return;
-	time_t cutoff = time(NULL) - 24 * 3600;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (strncmp(e->d_name, ".tmp-", 5) != 0 && !strstr(e->d_name, ".old-"))
-			continue;
-		char *path = bds_util_xasprintf("%s/%s", fpdir, e->d_name);
-		struct stat st;
-		/* a day-old staging directory belongs to a dead process: no copy takes that long */
-		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_mtime < cutoff)
-			bds_store_remove_tree(path);
-		free(path);
-	}
-	closedir(d);
+	/* a staging directory's lock is free once its owner is dead, however it died */
+	bds_lock_sweep(fpdir, STAGE_PREFIX, BDS_STORE_SWEEP_GRACE);
+	bds_lock_sweep(fpdir, OLD_PREFIX, BDS_STORE_SWEEP_GRACE);
+}
+
+char *bds_store_stage_begin(const char *fpdir, const char *base, int *lock_fd)
+{
+	char *template = bds_util_xasprintf("%s/" STAGE_PREFIX "%s-XXXXXX", fpdir, base);
+	char *tmp = bds_lock_make_dir(template, lock_fd);
+	free(template);
+	return tmp;
+}
+
+int bds_store_stage_commit(const char *tmp, int lock_fd, const char *final)
+{
+	/* The lock file stays behind: it is the staging directory's, not the entry's. From
+	 * its removal to the rename the directory has no lock, and the sweep leaves such a
+	 * directory alone for BDS_STORE_SWEEP_GRACE after its last change (this one). */
+	char *lock = bds_util_xasprintf("%s/" BDS_LOCK_DIR_FILE, tmp);
+	int rc = 0;
+	if (unlink(lock) != 0 && errno != ENOENT)
+		rc = bds_util_fail("remove '%s': %s", lock, strerror(errno));
+	if (rc == 0)
+		rc = bds_store_replace_dir(tmp, final);
+	bds_lock_release(lock_fd);
+	free(lock);
+	return rc;
 }
 
 static int fsync_path(const char *path)
@@ -106,7 +119,10 @@ int bds_store_replace_dir(const char *tmp, const char *final)
 		if (errno != ENOENT) /* ENOENT: removed meanwhile, try again */
 			return bds_util_fail("rename '%s' to '%s': %s", tmp, final, strerror(errno));
 	}
-	char *old = bds_util_xasprintf("%s.old-XXXXXX", final);
+	/* a hidden sibling the sweep knows: ".old-<name>-XXXXXX" */
+	const char *slash = strrchr(final, '/');
+	char *old = slash ? bds_util_xasprintf("%.*s/" OLD_PREFIX "%s-XXXXXX", (int)(slash - final), final, slash + 1)
+	                  : bds_util_xasprintf(OLD_PREFIX "%s-XXXXXX", final);
 	int rc = 0;
 	if (!mkdtemp(old)) {
 		rc = bds_util_fail("create '%s': %s", old, strerror(errno));
@@ -159,6 +175,7 @@ out:
 
 struct file_txn {
 	char *fpdir, *tmp, *final;
+	int lock; /* the staging directory's lock (lock.h), -1 once given up */
 };
 
 static void file_abort(struct bds_store *s, void *t)
@@ -169,6 +186,7 @@ static void file_abort(struct bds_store *s, void *t)
 		return;
 	if (x->tmp)
 		bds_store_remove_tree(x->tmp);
+	bds_lock_release(x->lock);
 	free(x->fpdir);
 	free(x->tmp);
 	free(x->final);
@@ -178,20 +196,18 @@ static void file_abort(struct bds_store *s, void *t)
 static int file_begin(struct bds_store *s, const char *fp, const char *base, void **txn)
 {
 	struct file_txn *x = bds_util_xcalloc(1, sizeof *x);
+	x->lock = -1;
 	x->fpdir = bds_util_xasprintf("%s/%s", s->root, fp);
 	x->final = bds_util_xasprintf("%s/%s", x->fpdir, base);
 	if (bds_store_mkdirs(x->fpdir) < 0)
 		goto fail;
 	bds_store_sweep(x->fpdir);
 	/* The staging directory is a hidden sibling: same filesystem, so rename is atomic,
-	 * and never taken for an entry (not a commit sha). */
-	x->tmp = bds_util_xasprintf("%s/.tmp-%s-XXXXXX", x->fpdir, base);
-	if (!mkdtemp(x->tmp)) {
-		bds_util_fail("create '%s': %s", x->tmp, strerror(errno));
-		free(x->tmp);
-		x->tmp = NULL;
+	 * and never taken for an entry (not a commit sha). It holds our lock while we live,
+	 * so a killed publish leaves a directory the next one sweeps. */
+	x->tmp = bds_store_stage_begin(x->fpdir, base, &x->lock);
+	if (!x->tmp)
 		goto fail;
-	}
 	mode_t mask = umask(0);
 	umask(mask);
 	chmod(x->tmp, 0777 & ~mask);
@@ -280,8 +296,10 @@ static int file_commit(struct bds_store *s, void *t)
 {
 	struct file_txn *x = t;
 	int rc = fsync_path(x->tmp);
-	if (rc == 0)
-		rc = bds_store_replace_dir(x->tmp, x->final);
+	if (rc == 0) {
+		rc = bds_store_stage_commit(x->tmp, x->lock, x->final);
+		x->lock = -1;
+	}
 	if (rc == 0) {
 		free(x->tmp);
 		x->tmp = NULL;

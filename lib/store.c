@@ -1,10 +1,11 @@
 /* store: STORE parsing, metadata.json build and verification, verified fetch and publish. */
-#define _GNU_SOURCE /* SEEK_DATA, SEEK_HOLE; mkdtemp */
+#define _GNU_SOURCE /* SEEK_DATA, SEEK_HOLE */
 #include "store.h"
 
 #include "exec.h"
 #include "fs.h"
 #include "json.h"
+#include "lock.h"
 #include "store-impl.h"
 #include "util.h"
 #include "version.h"
@@ -593,6 +594,7 @@ static int fetch_once(struct bds_store *s, const char *fp, const char *base, con
 {
 	char *buf = NULL, *fpdir = NULL, *final = NULL, *tmp = NULL, *cached = NULL, *ew = NULL;
 	size_t len = 0, clen = 0;
+	int lock = -1;
 	jv md = jv_invalid(), files = jv_invalid();
 	int st = get_metadata(s, fp, base, &buf, &len);
 	if (st != BDS_STORE_FOUND)
@@ -618,6 +620,8 @@ static int fetch_once(struct bds_store *s, const char *fp, const char *base, con
 
 	fpdir = bds_util_xasprintf("%s/%s", cache_dir, fp);
 	final = bds_util_xasprintf("%s/%s", fpdir, base);
+	/* what killed lookups left, whether or not this one copies anything */
+	bds_store_sweep(fpdir);
 	/* A cached copy is reused only if it is the same entry (byte-identical metadata.json,
 	 * so a republished entry is fetched again) and its files still verify: re-hashing
 	 * costs a read at XXH3 speed and catches a cache damaged since. */
@@ -631,16 +635,8 @@ static int fetch_once(struct bds_store *s, const char *fp, const char *base, con
 	free(cached_md);
 
 	st = BDS_STORE_ERROR;
-	if (bds_store_mkdirs(fpdir) < 0)
+	if (bds_store_mkdirs(fpdir) < 0 || !(tmp = bds_store_stage_begin(fpdir, base, &lock)))
 		goto out;
-	bds_store_sweep(fpdir);
-	tmp = bds_util_xasprintf("%s/.tmp-%s-XXXXXX", fpdir, base);
-	if (!mkdtemp(tmp)) {
-		bds_util_fail("create '%s': %s", tmp, strerror(errno));
-		free(tmp);
-		tmp = NULL;
-		goto out;
-	}
 	st = BDS_STORE_FOUND;
 	jv_object_foreach(files, name, info) {
 		st = fetch_file(s, fp, base, tmp, jv_string_value(name), jv_copy(info));
@@ -666,7 +662,9 @@ static int fetch_once(struct bds_store *s, const char *fp, const char *base, con
 		goto out;
 	}
 	free(tmp_md);
-	if (bds_store_replace_dir(tmp, final) < 0) {
+	int committed = bds_store_stage_commit(tmp, lock, final);
+	lock = -1;
+	if (committed < 0) {
 		st = BDS_STORE_ERROR;
 		goto out;
 	}
@@ -681,6 +679,7 @@ found:
 out:
 	if (tmp)
 		bds_store_remove_tree(tmp);
+	bds_lock_release(lock);
 	jv_free(files);
 	jv_free(md);
 	free(tmp);
@@ -741,7 +740,8 @@ static char **list_entry(const char *dir, size_t *count)
 	struct dirent *e;
 	int bad = 0, has_base = 0;
 	while (!bad && (errno = 0, e = readdir(d))) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+		/* the lock of a staging directory made by bds-vm-snapshot: its owner's, not the entry's */
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || strcmp(e->d_name, BDS_LOCK_DIR_FILE) == 0)
 			continue;
 		char *path = bds_util_xasprintf("%s/%s", dir, e->d_name);
 		struct stat st;

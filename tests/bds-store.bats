@@ -716,3 +716,107 @@ check_republish() { # KIND
 	[ "$output" = "" ]
 	[ "$stderr" = "bds-store-lookup: resolve '$TARGET' in '$dub': git: fatal: detected dubious ownership in repository at '$dub'" ]
 }
+
+# ---------------------------------------------------------------- what killed processes leave
+
+# big_entry DIR: base_hashes.json and a 200 MB "disk", sparse but with 190 MB of data, so
+# that copying it takes long enough to be killed in the middle.
+big_entry() {
+	mkdir -p "$1"
+	echo '{}' > "$1/base_hashes.json"
+	truncate -s 200M "$1/disk"
+	head -c 190M /dev/urandom | dd of="$1/disk" bs=1M seek=5 conv=notrunc status=none
+}
+
+# wait_glob PATTERN: until a path matches (0), or 60 s pass (1). No sleep: the window to
+# catch is a copy in progress.
+wait_glob() {
+	local deadline=$((SECONDS + 60))
+	until compgen -G "$1" > /dev/null; do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+	done
+}
+
+@test "file store: a SIGKILLed publish's staging directory is swept by the next publish" {
+	store=$(store_of file)
+	big_entry "$ENTRY"
+	bds-store-publish --store "$store" < <(publish_envelope "$ENTRY" "$BASE") > /dev/null 3>&- &
+	pid=$!
+	wait_glob "$store/$FP/.tmp-$BASE-*/disk"
+	kill -KILL "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" = 137 ]
+	# killed in the middle: nothing published, the staging directory left behind
+	[ ! -e "$store/$FP/$BASE" ]
+	[ -d "$(compgen -G "$store/$FP/.tmp-$BASE-*")" ]
+	make_entry "$BATS_TEST_TMPDIR/small" v1
+	run -0 publish "$store" "$BATS_TEST_TMPDIR/small" "$MID"
+	[ "$(ls -A "$store/$FP")" = "$MID" ]
+}
+
+@test "a SIGKILLed lookup's cache copy is swept by the next lookup" {
+	store=$(store_of file)
+	big_entry "$ENTRY"
+	publish "$store" "$ENTRY" "$BASE"
+	# the binary itself, not a shell function's subshell, so that it is the one killed
+	bds-store-lookup --store "$store" --target "$TARGET" < <(lookup_envelope) > /dev/null 3>&- &
+	pid=$!
+	wait_glob "$CACHE/$FP/.tmp-$BASE-*/disk"
+	kill -KILL "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" = 137 ]
+	[ ! -e "$CACHE/$FP/$BASE" ]
+	[ -d "$(compgen -G "$CACHE/$FP/.tmp-$BASE-*")" ]
+	run -0 lookup "$store" "$TARGET"
+	[ "$(ls -A "$CACHE/$FP")" = "$BASE" ]
+	cmp "$ENTRY/disk" "$CACHE/$FP/$BASE/disk"
+}
+
+@test "a live publisher's staging directory is never swept, however old" {
+	store=$(store_of file)
+	big_entry "$ENTRY"
+	bds-store-publish --store "$store" < <(publish_envelope "$ENTRY" "$BASE") > "$BATS_TEST_TMPDIR/out" 3>&- &
+	pid=$!
+	wait_glob "$store/$FP/.tmp-$BASE-*/disk"
+	kill -STOP "$pid"
+	tmp=$(compgen -G "$store/$FP/.tmp-$BASE-*")
+	touch -d '2 days ago' "$tmp"
+	make_entry "$BATS_TEST_TMPDIR/small" v1
+	publish "$store" "$BATS_TEST_TMPDIR/small" "$MID"
+	[ -d "$tmp" ]
+	kill -CONT "$pid"
+	wait "$pid"
+	[ "$(jq -r .published.base "$BATS_TEST_TMPDIR/out")" = "$BASE" ]
+	run -0 lookup "$store" "$BASE"
+	cmp "$ENTRY/disk" "$CACHE/$FP/$BASE/disk"
+	[ "$(ls -A "$store/$FP")" = "$(printf '%s\n' "$BASE" "$MID" | sort)" ]
+}
+
+@test "unlocked leftovers (.tmp-*, .old-*) go after an hour; fresh ones, files and FIFOs stay" {
+	store=$(store_of file)
+	mkdir -p "$store/$FP/.tmp-$BASE-stale" "$store/$FP/.old-$BASE-stale" "$store/$FP/.tmp-$BASE-fresh"
+	touch -d '2 hours ago' "$store/$FP/.tmp-$BASE-stale" "$store/$FP/.old-$BASE-stale"
+	mkfifo "$store/$FP/.tmp-$BASE-fifo"
+	touch -d '2 days ago' "$store/$FP/.tmp-$BASE-file"
+	# a directory whose lock file is a FIFO: not a lock, and never opened
+	mkdir "$store/$FP/.tmp-$BASE-fifolock"
+	mkfifo "$store/$FP/.tmp-$BASE-fifolock/.lock"
+	touch -d '2 days ago' "$store/$FP/.tmp-$BASE-fifolock"
+	make_entry "$ENTRY" v1
+	run -0 timeout 20 bds-store-publish --store "$store" < <(publish_envelope "$ENTRY" "$BASE")
+	[ "$(ls -A "$store/$FP" | tr '\n' ' ')" = ".tmp-$BASE-fifo .tmp-$BASE-fifolock .tmp-$BASE-file .tmp-$BASE-fresh $BASE " ]
+}
+
+@test "an entry or cache copy never carries a lock file; an entry directory's own is skipped" {
+	store=$(store_of file)
+	make_entry "$ENTRY" v1
+	# the staging entry of bds-vm-snapshot --owner holds its owner's lock
+	: > "$ENTRY/.lock"
+	publish "$store" "$ENTRY" "$BASE"
+	[ "$(ls -A "$store/$FP/$BASE" | tr '\n' ' ')" = "base_hashes.json disk metadata.json " ]
+	[ "$(jq -c '.files | keys' "$store/$FP/$BASE/metadata.json")" = '["base_hashes.json","disk"]' ]
+	run -0 lookup "$store" "$TARGET"
+	[ "$(ls -A "$CACHE/$FP/$BASE" | tr '\n' ' ')" = "base_hashes.json disk metadata.json " ]
+}
