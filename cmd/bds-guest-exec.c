@@ -12,6 +12,7 @@
 
 #include "envelope.h"
 #include "exec.h"
+#include "fs.h"
 #include "json.h"
 #include "ssh.h"
 #include "util.h"
@@ -168,14 +169,18 @@ static int copy_chunk(void *arg, const char *buf, size_t n)
 	return 0;
 }
 
-/* Local transport copy, atomic on the receiving side, permission bits kept. */
-static int copy_file(const char *from, const char *to)
+/* Local transport copy, atomic on the receiving side, permission bits kept. A file of the
+ * worktree (`regular`) must be a regular file: a FIFO there must not block us; what the
+ * caller names (--put LOCAL) may be a pipe, such as <(...). */
+static int copy_file(const char *from, const char *to, int regular)
 {
 	int rc = -1;
 	char *tmp = NULL;
 	FILE *f = NULL;
 	struct stat st;
-	int fd = open(from, O_RDONLY | O_CLOEXEC);
+	int fd = regular ? bds_fs_open_regular(from, 0) : open(from, O_RDONLY | O_CLOEXEC);
+	if (fd == -2)
+		goto done;
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		bds_util_fail("read '%s': %s", from, strerror(errno));
 		goto done;
@@ -269,7 +274,7 @@ static int run_local(const struct args *a, jv vm, struct bds_exec_result *res)
 	for (size_t i = 0; i < a->nputs; i++) {
 		free(path);
 		path = absolute(a->puts[i].to, worktree);
-		if (copy_file(a->puts[i].from, path) < 0) {
+		if (copy_file(a->puts[i].from, path, 0) < 0) {
 			bds_util_warn("put '%s': %s", a->puts[i].from, bds_util_error());
 			goto done;
 		}
@@ -284,7 +289,7 @@ static int run_local(const struct args *a, jv vm, struct bds_exec_result *res)
 	for (size_t i = 0; i < a->ngets; i++) {
 		free(path);
 		path = absolute(a->gets[i].from, worktree);
-		if (copy_file(path, a->gets[i].to) < 0) {
+		if (copy_file(path, a->gets[i].to, 1) < 0) {
 			bds_util_warn("get '%s': %s", a->gets[i].from, bds_util_error());
 			goto done;
 		}

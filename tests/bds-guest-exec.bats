@@ -455,3 +455,13 @@ out" ]
 	run -1 --separate-stderr bds-guest-exec -- sh -c 'exit 7' sh "$a" <<<"$GUEST_ENV"
 	[ "$stderr" = "bds-guest-exec: command 'sh -c exit 7 sh ${a:0:1008}...' (100016 bytes) failed: exit status 7" ]
 }
+
+@test "local: a FIFO as a --get source in the worktree is 1 at once; a pipe as a --put source is read" {
+	mkfifo "$WT/fifo"
+	run -1 --separate-stderr timeout 20 bds-guest-exec --get "fifo:$T/back" -- true <<<"$LOCAL_ENV"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-guest-exec: get 'fifo': '$WT/fifo': not a regular file (a FIFO)" ]
+	[ ! -e "$T/back" ]
+	run -0 --separate-stderr bds-guest-exec --put <(echo piped):in -- cat in <<<"$LOCAL_ENV"
+	[ "$stderr" = "piped" ]
+}
