@@ -51,10 +51,34 @@ static int copy_file(const char *from, const char *to)
 	return rc;
 }
 
-/* The envelope keys this stage takes, checked (they name the entry in the store). 0, or
- * -1 (error recorded). */
-static int read_input(jv env, const char **driver_name, char **env_driver, char **fp, char **base)
+/* obj.key of the envelope as n lowercase hex digits in *out. 0, or -1 with the reason
+ * recorded: the reader's (a wrong kind, a NUL byte), or `what` when absent or not hex. */
+static int hex_member(jv env, const char *obj, const char *key, size_t n, char **out, const char *what)
 {
+	jv o = bds_json_get(env, obj, JV_KIND_OBJECT);
+	if (!jv_is_valid(o)) {
+		if (!jv_invalid_has_msg(jv_copy(o))) {
+			jv_free(o);
+			return bds_util_fail("envelope: %s", what);
+		}
+		char *msg = bds_json_error_message(o);
+		bds_util_fail("envelope: %s", msg);
+		free(msg);
+		return -1;
+	}
+	int r = bds_json_get_string(o, key, out);
+	if (r < 0)
+		return bds_util_fail("envelope: `%s`: %s", obj, bds_util_error());
+	if (r > 0 || !bds_store_is_hex(*out, n))
+		return bds_util_fail("envelope: %s", what);
+	return 0;
+}
+
+/* The envelope keys this stage takes, checked (they name the entry in the store); the
+ * envelope is borrowed. 0, or -1 (error recorded). */
+static int read_input(const jv *envp, const char **driver_name, char **env_driver, char **fp, char **base)
+{
+	jv env = *envp;
 	int r = 0;
 	if (!*driver_name) {
 		/* absent: local; anything but a known name is bad input, never another driver */
@@ -65,12 +89,9 @@ static int read_input(jv env, const char **driver_name, char **env_driver, char 
 			return bds_util_fail("envelope: `driver` must be a driver name (one of %s)", bds_driver_names);
 		*driver_name = r == 0 ? *env_driver : "local";
 	}
-	if ((r = bds_json_get_string(bds_json_get(jv_copy(env), "fingerprint", JV_KIND_OBJECT), "key", fp)) != 0 ||
-	    !bds_store_is_hex(*fp, 32))
-		return bds_util_fail("envelope: %s", r < 0 ? bds_util_error() : "`fingerprint.key` must be 32 lowercase hex digits");
-	if ((r = bds_json_get_string(bds_json_get(jv_copy(env), "vm", JV_KIND_OBJECT), "base", base)) != 0 ||
-	    !bds_store_is_hex(*base, 40))
-		return bds_util_fail("envelope: %s", r < 0 ? bds_util_error() : "`vm.base` must be a 40-hex commit sha");
+	if (hex_member(jv_copy(env), "fingerprint", "key", 32, fp, "`fingerprint.key` must be 32 lowercase hex digits") < 0 ||
+	    hex_member(jv_copy(env), "vm", "base", 40, base, "`vm.base` must be a 40-hex commit sha") < 0)
+		return -1;
 	return 0;
 }
 
@@ -166,7 +187,7 @@ int main(int argc, char **argv)
 	char *fp = NULL, *base = NULL, *env_driver = NULL, *dir = NULL, *target = NULL;
 	jv state = jv_null();
 	struct bds_driver_args a = {.env = env};
-	if (read_input(env, &driver_name, &env_driver, &fp, &base) < 0 || !(dir = make_entry_dir(&lock))) {
+	if (read_input(&env, &driver_name, &env_driver, &fp, &base) < 0 || !(dir = make_entry_dir(&lock))) {
 		bds_util_warn("%s", bds_util_error());
 		goto out;
 	}

@@ -56,6 +56,12 @@ gone() {
 	[ "$stderr" = "bds-vm-snapshot: envelope: \`vm.base\` must be a 40-hex commit sha" ]
 	run -1 --separate-stderr bds-vm-snapshot --base-hashes "$BATS_TEST_TMPDIR/h.json" <<<"$(jq -c '.fingerprint.key = "k/../x"' <<<"$vm")"
 	[ "$stderr" = "bds-vm-snapshot: envelope: \`fingerprint.key\` must be 32 lowercase hex digits" ]
+	run -1 --separate-stderr bds-vm-snapshot --base-hashes "$BATS_TEST_TMPDIR/h.json" <<<"$(jq -c 'del(.vm)' <<<"$vm")"
+	[ "$stderr" = "bds-vm-snapshot: envelope: \`vm.base\` must be a 40-hex commit sha" ]
+	run -1 --separate-stderr bds-vm-snapshot --base-hashes "$BATS_TEST_TMPDIR/h.json" <<<"$(jq -c '.vm = "x"' <<<"$vm")"
+	[ "$stderr" = "bds-vm-snapshot: envelope: key 'vm': expected object, found string" ]
+	run -1 --separate-stderr bds-vm-snapshot --base-hashes "$BATS_TEST_TMPDIR/h.json" <<<"$(jq -c '.vm.base = 7' <<<"$vm")"
+	[ "$stderr" = "bds-vm-snapshot: envelope: \`vm\`: key 'base': expected string, found number" ]
 	TMPDIR=rel run -1 --separate-stderr bds-vm-snapshot --base-hashes "$BATS_TEST_TMPDIR/h.json" <<<"$vm"
 	[ "$stderr" = "bds-vm-snapshot: TMPDIR 'rel': not an absolute path" ]
 	run -64 --separate-stderr bds-vm-snapshot --base-hashes "$BATS_TEST_TMPDIR/h.json" --owner x <<<"$vm"
