@@ -2,9 +2,11 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "diff.h"
 #include "envelope.h"
+#include "fs.h"
 #include "json.h"
 #include "util.h"
 
@@ -65,6 +67,15 @@ static int parse_args(int argc, char **argv, struct args *a)
 	return 0;
 }
 
+/* Is path there but not a regular file? (error recorded) */
+static int not_regular(const char *path)
+{
+	int fd = bds_fs_open_regular(path, 0);
+	if (fd >= 0)
+		close(fd);
+	return fd == -2;
+}
+
 /* Envelope mode: the base and target hashes paths. Returns 0, BDS_EXIT_COLD (the cold
  * envelope already written through) or BDS_EXIT_FAIL (message printed). */
 static int from_envelope(char **from, char **to)
@@ -97,6 +108,10 @@ static int from_envelope(char **from, char **to)
 			bds_util_warn("envelope: key 'hashes.%s' is missing", keys[i]);
 		} else if ((*outs[i])[0] != '/') {
 			bds_util_warn("envelope: key 'hashes.%s': '%s' is not an absolute path", keys[i], *outs[i]);
+			rc = -1;
+		} else if (not_regular(*outs[i])) {
+			/* a stage's output file; a FIFO there would block us for ever */
+			bds_util_warn("envelope: key 'hashes.%s': %s", keys[i], bds_util_error());
 			rc = -1;
 		}
 		if (rc != 0) {
@@ -203,10 +218,20 @@ out:
 	return rc;
 }
 
+/* libjq cannot return an allocation failure: the JSON read is too large for the memory
+ * there is, which is the input's failure (exit 1), not a crash. */
+static void json_no_memory(void *arg)
+{
+	(void)arg;
+	bds_util_warn("out of memory parsing JSON input");
+	_exit(BDS_EXIT_FAIL);
+}
+
 int main(int argc, char **argv)
 {
 	struct args a = {0};
 	bds_util_set_progname(argv[0]);
+	jv_nomem_handler(json_no_memory, NULL);
 	int rc = parse_args(argc, argv, &a);
 	if (rc == 0)
 		rc = run(&a);

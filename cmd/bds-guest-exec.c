@@ -12,6 +12,7 @@
 
 #include "envelope.h"
 #include "exec.h"
+#include "fs.h"
 #include "json.h"
 #include "ssh.h"
 #include "util.h"
@@ -25,6 +26,7 @@ static const char usage_text[] =
 #define DEFAULT_TIMEOUT 3600.0
 #define DEFAULT_READY_TIMEOUT 60.0
 #define MAX_SECONDS 1e7
+#define COMMAND_SHOWN_MAX ((size_t)1024)
 
 struct transfer {
 	char *from, *to; /* --put: local, remote; --get: remote, local */
@@ -167,14 +169,18 @@ static int copy_chunk(void *arg, const char *buf, size_t n)
 	return 0;
 }
 
-/* Local transport copy, atomic on the receiving side, permission bits kept. */
-static int copy_file(const char *from, const char *to)
+/* Local transport copy, atomic on the receiving side, permission bits kept. A file of the
+ * worktree (`regular`) must be a regular file: a FIFO there must not block us; what the
+ * caller names (--put LOCAL) may be a pipe, such as <(...). */
+static int copy_file(const char *from, const char *to, int regular)
 {
 	int rc = -1;
 	char *tmp = NULL;
 	FILE *f = NULL;
 	struct stat st;
-	int fd = open(from, O_RDONLY | O_CLOEXEC);
+	int fd = regular ? bds_fs_open_regular(from, 0) : open(from, O_RDONLY | O_CLOEXEC);
+	if (fd == -2)
+		goto done;
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		bds_util_fail("read '%s': %s", from, strerror(errno));
 		goto done;
@@ -236,7 +242,12 @@ static int judge(const struct args *a, const struct bds_exec_result *res)
 	if (!why)
 		return 0;
 	char *cmd = command_text(a->argv);
-	bds_util_warn("command '%s' failed: %s", cmd, why);
+	size_t n = strlen(cmd);
+	/* one readable line: a long command is shown by its start and its length */
+	if (n > COMMAND_SHOWN_MAX)
+		bds_util_warn("command '%.*s...' (%zu bytes) failed: %s", (int)COMMAND_SHOWN_MAX, cmd, n, why);
+	else
+		bds_util_warn("command '%s' failed: %s", cmd, why);
 	free(cmd);
 	free(why);
 	return -1;
@@ -247,14 +258,23 @@ static int run_local(const struct args *a, jv vm, struct bds_exec_result *res)
 	int rc = -1;
 	char *worktree = NULL, *path = NULL;
 	struct output out = {NULL, NULL, 2};
-	if (bds_json_get_string(vm, "worktree", &worktree) != 0) {
+	int r = bds_json_get_string(vm, "worktree", &worktree);
+	if (r < 0) {
+		bds_util_warn("envelope 'vm': %s", bds_util_error());
+		goto done;
+	}
+	if (r > 0) {
 		bds_util_warn("envelope has no string 'vm.worktree' (the local transport runs commands there)");
+		goto done;
+	}
+	if (worktree[0] != '/') {
+		bds_util_warn("envelope 'vm.worktree' is not an absolute path: '%s'", worktree);
 		goto done;
 	}
 	for (size_t i = 0; i < a->nputs; i++) {
 		free(path);
 		path = absolute(a->puts[i].to, worktree);
-		if (copy_file(a->puts[i].from, path) < 0) {
+		if (copy_file(a->puts[i].from, path, 0) < 0) {
 			bds_util_warn("put '%s': %s", a->puts[i].from, bds_util_error());
 			goto done;
 		}
@@ -269,7 +289,7 @@ static int run_local(const struct args *a, jv vm, struct bds_exec_result *res)
 	for (size_t i = 0; i < a->ngets; i++) {
 		free(path);
 		path = absolute(a->gets[i].from, worktree);
-		if (copy_file(path, a->gets[i].to) < 0) {
+		if (copy_file(path, a->gets[i].to, 1) < 0) {
 			bds_util_warn("get '%s': %s", a->gets[i].from, bds_util_error());
 			goto done;
 		}
@@ -297,7 +317,7 @@ static int is_hex64(const char *s)
 static int run_ssh(const struct args *a, jv guest, struct bds_exec_result *res, char **reason)
 {
 	int rc = -1, unreachable = 0;
-	char *host = NULL, *user = NULL, *key = NULL, *pin = NULL, *command = NULL;
+	char *host = NULL, *user = NULL, *key = NULL, *pin = NULL, *command = NULL, *cwd = NULL;
 	double port = 22;
 	struct bds_ssh *s = NULL;
 	struct output out = {NULL, NULL, 2};
@@ -315,6 +335,23 @@ static int run_ssh(const struct args *a, jv guest, struct bds_exec_result *res, 
 	}
 	if (!is_hex64(pin)) {
 		bds_util_warn("envelope 'vm.guest.host_key_sha256' is not 64 hex digits: '%s'", pin);
+		goto done;
+	}
+	if (!*host || !*user) {
+		bds_util_warn("envelope 'vm.guest.%s' is empty", *host ? "user" : "host");
+		goto done;
+	}
+	if (key[0] != '/') {
+		bds_util_warn("envelope 'vm.guest.key' is not an absolute path: '%s'", key);
+		goto done;
+	}
+	int has_cwd = bds_json_get_string(jv_copy(guest), "cwd", &cwd);
+	if (has_cwd < 0) {
+		bds_util_warn("envelope 'vm.guest': %s", bds_util_error());
+		goto done;
+	}
+	if (has_cwd == 0 && cwd[0] != '/') {
+		bds_util_warn("envelope 'vm.guest.cwd' is not an absolute path: '%s'", cwd);
 		goto done;
 	}
 	struct bds_ssh_guest g = {host, (int)port, user, key, pin};
@@ -337,8 +374,7 @@ static int run_ssh(const struct args *a, jv guest, struct bds_exec_result *res, 
 	/* VM drivers name the guest's workspace: commands run there, as the local ones do.
 	 * The remote shell execs the command (its pid is the one a deadline kills), so the
 	 * directory change happens in an sh that execs the command in turn. */
-	char *cwd = NULL;
-	if (bds_json_get_string(jv_copy(guest), "cwd", &cwd) == 0) {
+	if (cwd) {
 		size_t n = 0;
 		while (a->argv[n])
 			n++;
@@ -351,7 +387,6 @@ static int run_ssh(const struct args *a, jv guest, struct bds_exec_result *res, 
 		memcpy(in_dir + 5, a->argv, n * sizeof *in_dir);
 		command = bds_ssh_quote_argv(in_dir);
 		free(in_dir);
-		free(cwd);
 	} else {
 		command = bds_ssh_quote_argv(a->argv);
 	}
@@ -375,6 +410,7 @@ done:
 	bds_ssh_close(s);
 	jv_free(guest);
 	free(command);
+	free(cwd);
 	free(host);
 	free(user);
 	free(key);
@@ -414,6 +450,15 @@ static jv exec_result(const struct args *a, const struct bds_exec_result *res)
 	return e;
 }
 
+/* libjq cannot return an allocation failure: the JSON read is too large for the memory
+ * there is, which is the input's failure (exit 1), not a crash. */
+static void json_no_memory(void *arg)
+{
+	(void)arg;
+	bds_util_warn("out of memory parsing JSON input");
+	_exit(BDS_EXIT_FAIL);
+}
+
 int main(int argc, char **argv)
 {
 	int rc = BDS_EXIT_FAIL;
@@ -422,6 +467,7 @@ int main(int argc, char **argv)
 	char *reason = NULL;
 
 	bds_util_set_progname(argv[0]);
+	jv_nomem_handler(json_no_memory, NULL);
 	/* a closed reader must give a write error, not kill us before the child is reaped */
 	signal(SIGPIPE, SIG_IGN);
 	int p = parse_args(argc, argv, &a);

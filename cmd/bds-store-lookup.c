@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "driver.h"
 #include "envelope.h"
 #include "json.h"
 #include "store.h"
@@ -78,35 +79,63 @@ static int parse_args(int argc, char **argv, struct args *a)
 	return 0;
 }
 
-/* Runs git with a deadline, capturing at most `limit` bytes of stdout. Returns git's exit
- * status, or -1 (error recorded). */
-static int git(const char *const *argv, size_t limit, char **out)
+/* git's output: stdout (at most a limit) and the start of stderr, its own reason. */
+struct git_out {
+	char *out, err[1024];
+	size_t len, errlen;
+};
+
+/* Reads what is ready on fd into buf; 0 at end of file, 1 read (or EINTR), -1 error. */
+static int drain(int fd, char *buf, size_t room, size_t *len)
 {
-	int fds[2];
-	if (pipe(fds) != 0)
-		return bds_util_fail("pipe: %s", strerror(errno));
+	char scratch[4096];
+	ssize_t n = read(fd, room ? buf + *len : scratch, room ? room : sizeof scratch);
+	if (n < 0)
+		return errno == EINTR ? 1 : -1;
+	if (room)
+		*len += (size_t)n;
+	return n > 0;
+}
+
+/* Runs git with a deadline, capturing at most `limit` bytes of stdout and the first KiB
+ * of stderr (the rest is read and dropped). Returns git's exit status, or -1 (error
+ * recorded: git could not run or did not answer in time). */
+static int git(const char *const *argv, size_t limit, struct git_out *g)
+{
+	int out[2] = {-1, -1}, err[2] = {-1, -1};
+	if (pipe(out) != 0 || pipe(err) != 0) {
+		int e = errno;
+		for (int i = 0; i < 2; i++)
+			if (out[i] >= 0)
+				close(out[i]);
+		return bds_util_fail("pipe: %s", strerror(e));
+	}
 	pid_t pid = fork();
 	if (pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return bds_util_fail("fork: %s", strerror(errno));
+		int e = errno;
+		close(out[0]), close(out[1]), close(err[0]), close(err[1]);
+		return bds_util_fail("fork: %s", strerror(e));
 	}
 	if (pid == 0) {
-		dup2(fds[1], STDOUT_FILENO);
-		close(fds[0]);
-		close(fds[1]);
+		dup2(out[1], STDOUT_FILENO);
+		dup2(err[1], STDERR_FILENO);
+		close(out[0]), close(out[1]), close(err[0]), close(err[1]);
 		execvp("git", (char *const *)argv);
+		dprintf(STDERR_FILENO, "cannot run git: %s\n", strerror(errno));
 		_exit(127);
 	}
-	close(fds[1]);
-	size_t len = 0, cap = 4096;
-	char *buf = bds_util_xmalloc(cap + 1);
-	int rc = 0;
+	close(out[1]);
+	close(err[1]);
+	size_t cap = 4096;
+	g->out = bds_util_xmalloc(cap + 1);
+	g->len = g->errlen = 0;
+	int rc = 0, open_out = 1, open_err = 1;
 	double deadline = bds_util_now() + GIT_TIMEOUT_MS / 1000.0;
-	for (;;) {
+	while (open_out || open_err) {
 		int left = (int)((deadline - bds_util_now()) * 1000);
-		struct pollfd p = {.fd = fds[0], .events = POLLIN};
-		int r = left > 0 ? poll(&p, 1, left) : 0;
+		struct pollfd p[2] = {{.fd = open_out ? out[0] : -1, .events = POLLIN},
+		                      {.fd = open_err ? err[0] : -1, .events = POLLIN}};
+		int r = left > 0 ? poll(p, 2, left) : 0;
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
@@ -114,33 +143,41 @@ static int git(const char *const *argv, size_t limit, char **out)
 			kill(pid, SIGKILL);
 			break;
 		}
-		if (len == cap) {
-			if (cap >= limit) {
-				rc = bds_util_fail("git %s: output larger than %zu bytes", argv[3], limit);
-				kill(pid, SIGKILL);
-				break;
+		if (open_out && p[0].revents) {
+			if (g->len == cap) {
+				if (cap >= limit) {
+					rc = bds_util_fail("git %s: output larger than %zu bytes", argv[3], limit);
+					kill(pid, SIGKILL);
+					break;
+				}
+				cap *= 2;
+				g->out = bds_util_xrealloc(g->out, cap + 1);
 			}
-			cap *= 2;
-			buf = bds_util_xrealloc(buf, cap + 1);
+			open_out = drain(out[0], g->out, cap - g->len, &g->len) > 0;
 		}
-		ssize_t n = read(fds[0], buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
+		if (open_err && p[1].revents)
+			open_err = drain(err[0], g->err, sizeof g->err - 1 - g->errlen, &g->errlen) > 0;
 	}
-	close(fds[0]);
+	close(out[0]);
+	close(err[0]);
 	int status = 0;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	buf[len] = '\0';
-	if (rc < 0) {
-		free(buf);
+	g->out[g->len] = '\0';
+	g->err[g->errlen] = '\0';
+	if (rc < 0)
 		return -1;
-	}
-	*out = buf;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* The first line of git's stderr ("fatal: ..."), or "" when it said nothing. */
+static const char *git_reason(struct git_out *g)
+{
+	char *p = g->err;
+	while (*p == '\n')
+		p++;
+	p[strcspn(p, "\n")] = '\0';
+	return p;
 }
 
 /* The cache directory, absolute: --cache, $BDS_CACHE, or ~/.cache/bds. */
@@ -177,7 +214,7 @@ static int read_input(const jv *env, char **ws, char **fp, char **driver)
 {
 	int r = bds_json_get_string(jv_copy(*env), "workspace", ws);
 	if (r != 0 || (*ws)[0] != '/')
-		return r < 0 ? -1 : bds_util_fail("envelope: `workspace` must be an absolute path");
+		return bds_util_fail("envelope: %s", r < 0 ? bds_util_error() : "`workspace` must be an absolute path");
 	jv f = bds_json_get(jv_copy(*env), "fingerprint", JV_KIND_OBJECT);
 	if (!jv_is_valid(f)) {
 		jv_free(f);
@@ -186,9 +223,11 @@ static int read_input(const jv *env, char **ws, char **fp, char **driver)
 	r = bds_json_get_string(f, "key", fp);
 	if (r != 0 || !bds_store_is_hex(*fp, 32))
 		return bds_util_fail("envelope: `fingerprint.key` must be 32 lowercase hex digits");
+	/* a driver this build does not know can match no entry: bad input, not cold */
 	r = bds_json_get_string(jv_copy(*env), "driver", driver);
-	if (r != 0)
-		return r < 0 ? -1 : bds_util_fail("envelope: no `driver`");
+	if (r != 0 || !bds_driver_find(*driver))
+		return r < 0 ? bds_util_fail("envelope: %s", bds_util_error())
+		             : bds_util_fail("envelope: `driver` must be a driver name (one of %s)", bds_driver_names);
 	return 0;
 }
 
@@ -206,6 +245,7 @@ static int lookup(const struct args *a, struct bds_store *store)
 	jv env;
 	int code = BDS_EXIT_FAIL;
 	char *ws = NULL, *fp = NULL, *driver = NULL, *sha = NULL, *revs = NULL, *cache = NULL, *dir = NULL;
+	struct git_out g = {0};
 	switch (bds_envelope_begin(stdin, stdout, &env)) {
 	case BDS_ENVELOPE_COLD:
 		return bds_util_close_stdout() < 0 ? BDS_EXIT_FAIL : BDS_EXIT_COLD;
@@ -221,15 +261,22 @@ static int lookup(const struct args *a, struct bds_store *store)
 	}
 	char *spec = bds_util_xasprintf("%s^{commit}", a->target);
 	const char *rp[] = {"git", "-C", ws, "rev-parse", "--verify", "--quiet", spec, NULL};
-	int r = git(rp, 4096, &sha);
+	int r = git(rp, 4096, &g);
 	free(spec);
 	if (r < 0) {
 		bds_util_warn("%s", bds_util_error());
 		goto out;
 	}
+	sha = g.out;
+	g.out = NULL;
 	sha[strcspn(sha, "\n")] = '\0';
 	if (r != 0 || !bds_store_is_hex(sha, 40)) {
-		bds_util_warn("unknown revision '%s' in '%s'", a->target, ws);
+		/* --quiet: git says nothing for an unknown revision, and its reason for anything
+		 * else (not a repository, "dubious ownership", ...) */
+		if (*git_reason(&g))
+			bds_util_warn("resolve '%s' in '%s': git: %s", a->target, ws, git_reason(&g));
+		else
+			bds_util_warn("unknown revision '%s' in '%s'", a->target, ws);
 		goto out;
 	}
 	env = jv_object_set(env, jv_string("target"), jv_string(sha));
@@ -237,13 +284,15 @@ static int lookup(const struct args *a, struct bds_store *store)
 	char count[64];
 	snprintf(count, sizeof count, "--max-count=%ld", a->max_distance + 1);
 	const char *rl[] = {"git", "-C", ws, "rev-list", "--first-parent", count, sha, NULL};
-	if ((r = git(rl, (size_t)(a->max_distance + 1) * 41 + 4096, &revs)) != 0) {
+	if ((r = git(rl, (size_t)(a->max_distance + 1) * 41 + 4096, &g)) != 0) {
 		if (r < 0)
 			bds_util_warn("%s", bds_util_error());
 		else
-			bds_util_warn("git rev-list failed in '%s' (status %d)", ws, r);
+			bds_util_warn("git rev-list failed in '%s' (status %d): %s", ws, r, git_reason(&g));
 		goto out;
 	}
+	revs = g.out;
+	g.out = NULL;
 	long distance = 0;
 	for (char *save = NULL, *rev = strtok_r(revs, "\n", &save); rev && distance <= a->max_distance;
 	     rev = strtok_r(NULL, "\n", &save), distance++) {
@@ -287,12 +336,23 @@ out:
 	free(revs);
 	free(cache);
 	free(dir);
+	free(g.out);
 	return code;
+}
+
+/* libjq cannot return an allocation failure: the JSON read is too large for the memory
+ * there is, which is the input's failure (exit 1), not a crash. */
+static void json_no_memory(void *arg)
+{
+	(void)arg;
+	bds_util_warn("out of memory parsing JSON input");
+	_exit(BDS_EXIT_FAIL);
 }
 
 int main(int argc, char **argv)
 {
 	bds_util_set_progname(argv[0]);
+	jv_nomem_handler(json_no_memory, NULL);
 	struct args a = {0};
 	int r = parse_args(argc, argv, &a);
 	if (r != 0)

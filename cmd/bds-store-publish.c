@@ -3,7 +3,9 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "driver.h"
 #include "envelope.h"
 #include "json.h"
 #include "store.h"
@@ -48,6 +50,16 @@ struct entry {
 	jv state;
 };
 
+/* Records why a key of `entry` is refused: the reader's own reason (r < 0: a wrong kind,
+ * a NUL byte), else `what`. */
+static void bad_key(int r, const char *what)
+{
+	if (r < 0)
+		bds_util_fail("envelope: `entry`: %s", bds_util_error());
+	else
+		bds_util_fail("envelope: %s", what);
+}
+
 /* Reads and checks `entry`. 0, or -1 (error recorded). */
 static int read_entry(jv env, struct entry *e)
 {
@@ -57,15 +69,19 @@ static int read_entry(jv env, struct entry *e)
 		jv_free(ent);
 		return bds_util_fail("envelope: no `entry` object (run bds-vm-snapshot first)");
 	}
-	if (bds_json_get_string(jv_copy(ent), "dir", &e->dir) != 0 || e->dir[0] != '/')
-		bds_util_fail("envelope: `entry.dir` must be an absolute path");
-	else if (bds_json_get_string(jv_copy(ent), "fingerprint", &e->fp) != 0 || !bds_store_is_hex(e->fp, 32))
-		bds_util_fail("envelope: `entry.fingerprint` must be 32 lowercase hex digits");
-	else if (bds_json_get_string(jv_copy(ent), "base", &e->base) != 0 || !bds_store_is_hex(e->base, 40))
-		bds_util_fail("envelope: `entry.base` must be a 40-hex commit sha");
-	else if (bds_json_get_string(jv_copy(ent), "driver", &e->driver) != 0 || !*e->driver)
-		bds_util_fail("envelope: `entry.driver` must be a driver name");
-	else
+	/* each goes into the store's paths or metadata.json as it is: checked, not trusted */
+	int r;
+	if ((r = bds_json_get_string(jv_copy(ent), "dir", &e->dir)) != 0 || e->dir[0] != '/')
+		bad_key(r, "`entry.dir` must be an absolute path");
+	else if ((r = bds_json_get_string(jv_copy(ent), "fingerprint", &e->fp)) != 0 || !bds_store_is_hex(e->fp, 32))
+		bad_key(r, "`entry.fingerprint` must be 32 lowercase hex digits");
+	else if ((r = bds_json_get_string(jv_copy(ent), "base", &e->base)) != 0 || !bds_store_is_hex(e->base, 40))
+		bad_key(r, "`entry.base` must be a 40-hex commit sha");
+	else if ((r = bds_json_get_string(jv_copy(ent), "driver", &e->driver)) != 0 || !bds_driver_find(e->driver)) {
+		char *what = bds_util_xasprintf("`entry.driver` must be a driver name (one of %s)", bds_driver_names);
+		bad_key(r, what);
+		free(what);
+	} else
 		rc = 0;
 	if (rc == 0) {
 		e->state = bds_json_get(jv_copy(ent), "metadata", JV_KIND_OBJECT);
@@ -81,9 +97,19 @@ static int read_entry(jv env, struct entry *e)
 	return rc;
 }
 
+/* libjq cannot return an allocation failure: the JSON read is too large for the memory
+ * there is, which is the input's failure (exit 1), not a crash. */
+static void json_no_memory(void *arg)
+{
+	(void)arg;
+	bds_util_warn("out of memory parsing JSON input");
+	_exit(BDS_EXIT_FAIL);
+}
+
 int main(int argc, char **argv)
 {
 	bds_util_set_progname(argv[0]);
+	jv_nomem_handler(json_no_memory, NULL);
 	const char *spec = NULL;
 	int r = parse_args(argc, argv, &spec);
 	if (r != 0)

@@ -1,7 +1,5 @@
 /* bds-vm-snapshot: turns the warm machine into a new store entry (a staging directory
  * that bds-store-publish publishes): base_hashes.json plus the driver's state. */
-#define _XOPEN_SOURCE 700 /* mkdtemp */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -11,10 +9,22 @@
 
 #include "driver.h"
 #include "envelope.h"
+#include "exec.h"
+#include "fs.h"
 #include "json.h"
+#include "keeper.h"
+#include "lock.h"
+#include "store.h"
 #include "util.h"
 
-static const char usage_text[] = "usage: bds-vm-snapshot [--driver local|qemu|firecracker] --base-hashes FILE   < envelope\n";
+static const char usage_text[] =
+	"usage: bds-vm-snapshot [--driver local|qemu|firecracker] --base-hashes FILE   < envelope\n"
+	"                       [--owner PID]\n";
+
+#define ENTRY_PREFIX "bds-entry."
+/* A staging entry without a lock file is another version's, or its owner died before
+ * locking it: swept only when it has not changed for a day. */
+#define UNLOCKED_GRACE (24 * 3600.0)
 
 static int usage(const char *why)
 {
@@ -22,23 +32,6 @@ static int usage(const char *why)
 		bds_util_warn("%s", why);
 	fputs(usage_text, stderr);
 	return BDS_EXIT_USAGE;
-}
-
-/* Removes the staging directory and what a failed snapshot left in it. */
-static void remove_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		char *path = bds_util_xasprintf("%s/%s", dir, e->d_name);
-		unlink(path);
-		free(path);
-	}
-	if (d)
-		closedir(d);
-	rmdir(dir);
 }
 
 /* Copies `from` to `to` (created, not replaced). */
@@ -50,7 +43,7 @@ static int copy_file(const char *from, const char *to)
 		return -1;
 	int fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	int rc = 0;
-	if (fd < 0 || write(fd, data, len) != (ssize_t)len || fsync(fd) != 0)
+	if (fd < 0 || bds_exec_write_all(fd, data, len) < 0 || fsync(fd) != 0)
 		rc = bds_util_fail("write '%s': %s", to, strerror(errno));
 	if (fd >= 0 && close(fd) != 0 && rc == 0)
 		rc = bds_util_fail("write '%s': %s", to, strerror(errno));
@@ -58,22 +51,118 @@ static int copy_file(const char *from, const char *to)
 	return rc;
 }
 
+/* obj.key of the envelope as n lowercase hex digits in *out. 0, or -1 with the reason
+ * recorded: the reader's (a wrong kind, a NUL byte), or `what` when absent or not hex. */
+static int hex_member(jv env, const char *obj, const char *key, size_t n, char **out, const char *what)
+{
+	jv o = bds_json_get(env, obj, JV_KIND_OBJECT);
+	if (!jv_is_valid(o)) {
+		if (!jv_invalid_has_msg(jv_copy(o))) {
+			jv_free(o);
+			return bds_util_fail("envelope: %s", what);
+		}
+		char *msg = bds_json_error_message(o);
+		bds_util_fail("envelope: %s", msg);
+		free(msg);
+		return -1;
+	}
+	int r = bds_json_get_string(o, key, out);
+	if (r < 0)
+		return bds_util_fail("envelope: `%s`: %s", obj, bds_util_error());
+	if (r > 0 || !bds_store_is_hex(*out, n))
+		return bds_util_fail("envelope: %s", what);
+	return 0;
+}
+
+/* The envelope keys this stage takes, checked (they name the entry in the store); the
+ * envelope is borrowed. 0, or -1 (error recorded). */
+static int read_input(const jv *envp, const char **driver_name, char **env_driver, char **fp, char **base)
+{
+	jv env = *envp;
+	int r = 0;
+	if (!*driver_name) {
+		/* absent: local; anything but a known name is bad input, never another driver */
+		r = bds_json_get_string(jv_copy(env), "driver", env_driver);
+		if (r < 0)
+			return bds_util_fail("envelope: %s", bds_util_error());
+		if (r == 0 && !bds_driver_find(*env_driver))
+			return bds_util_fail("envelope: `driver` must be a driver name (one of %s)", bds_driver_names);
+		*driver_name = r == 0 ? *env_driver : "local";
+	}
+	if (hex_member(jv_copy(env), "fingerprint", "key", 32, fp, "`fingerprint.key` must be 32 lowercase hex digits") < 0 ||
+	    hex_member(jv_copy(env), "vm", "base", 40, base, "`vm.base` must be a 40-hex commit sha") < 0)
+		return -1;
+	return 0;
+}
+
+/* A new staging entry under $TMPDIR (absolute: the envelope names it), after sweeping
+ * those whose owner is dead. The path, *lock holding its lock; NULL: error recorded. */
+static char *make_entry_dir(int *lock)
+{
+	const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	if (tmp[0] != '/') {
+		bds_util_fail("TMPDIR '%s': not an absolute path", tmp);
+		return NULL;
+	}
+	bds_lock_sweep(tmp, ENTRY_PREFIX, UNLOCKED_GRACE);
+	char *template = bds_util_xasprintf("%s/" ENTRY_PREFIX "XXXXXX", tmp);
+	char *dir = bds_lock_make_dir(template, lock);
+	free(template);
+	return dir;
+}
+
+/* Hands the entry over: with an owner, to a keeper that holds its lock and removes it
+ * when the owner dies (or on SIGTERM); without one, unlocked, for the caller to remove.
+ * 0 (*keeper set, 0 without an owner), or -1 (error recorded). */
+static int hand_over(const char *dir, int lock, long owner, long *keeper)
+{
+	*keeper = 0;
+	if (owner > 0) {
+		char *const cleanup[] = {(char *)dir, NULL};
+		struct bds_keeper_spec ks = {.cleanup = cleanup, .lock_fds = &lock, .nlock_fds = 1, .owner = owner};
+		return bds_keeper_start(&ks, keeper, NULL);
+	}
+	char *path = bds_util_xasprintf("%s/" BDS_LOCK_DIR_FILE, dir);
+	int rc = unlink(path) == 0 ? 0 : bds_util_fail("remove '%s': %s", path, strerror(errno));
+	free(path);
+	return rc;
+}
+
+/* libjq cannot return an allocation failure: the JSON read is too large for the memory
+ * there is, which is the input's failure (exit 1), not a crash. */
+static void json_no_memory(void *arg)
+{
+	(void)arg;
+	bds_util_warn("out of memory parsing JSON input");
+	_exit(BDS_EXIT_FAIL);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"driver", required_argument, NULL, 'd'},
 		{"base-hashes", required_argument, NULL, 'b'},
+		{"owner", required_argument, NULL, 'o'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	bds_util_set_progname(argv[0]);
+	jv_nomem_handler(json_no_memory, NULL);
 	const char *driver_name = NULL, *hashes = NULL;
+	long owner = 0;
+	char *end;
 	int c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': driver_name = optarg; break;
 		case 'b': hashes = optarg; break;
+		case 'o':
+			errno = 0;
+			owner = strtol(optarg, &end, 10);
+			if (errno || *end || owner <= 0)
+				return usage("--owner takes a process id");
+			break;
 		case 'h': fputs(usage_text, stdout); return BDS_EXIT_OK;
 		default: return usage("unknown option or missing value");
 		}
@@ -93,33 +182,21 @@ int main(int argc, char **argv)
 	case BDS_ENVELOPE_COLD: return bds_util_close_stdout() < 0 ? BDS_EXIT_FAIL : BDS_EXIT_COLD;
 	case BDS_ENVELOPE_PROCEED: break;
 	}
-	int rc = BDS_EXIT_FAIL;
+	int rc = BDS_EXIT_FAIL, lock = -1;
+	long keeper = 0;
 	char *fp = NULL, *base = NULL, *env_driver = NULL, *dir = NULL, *target = NULL;
 	jv state = jv_null();
-	if (!driver_name && bds_json_get_string(jv_copy(env), "driver", &env_driver) == 0)
-		driver_name = env_driver;
-	const struct bds_driver *d = bds_driver_find(driver_name ? driver_name : "local");
 	struct bds_driver_args a = {.env = env};
-	if (!d) {
-		bds_util_warn("unknown driver '%s' (this build has: %s)", driver_name, bds_driver_names);
+	if (read_input(&env, &driver_name, &env_driver, &fp, &base) < 0 || !(dir = make_entry_dir(&lock))) {
+		bds_util_warn("%s", bds_util_error());
 		goto out;
 	}
-	if (bds_json_get_string(bds_json_get(jv_copy(env), "fingerprint", JV_KIND_OBJECT), "key", &fp) != 0 ||
-	    bds_json_get_string(bds_json_get(jv_copy(env), "vm", JV_KIND_OBJECT), "base", &base) != 0) {
-		bds_util_warn("envelope: needs fingerprint.key and vm.base");
-		goto out;
-	}
-	const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	dir = bds_util_xasprintf("%s/bds-entry.XXXXXX", tmp);
-	if (!mkdtemp(dir)) {
-		bds_util_warn("create '%s': %s", dir, strerror(errno));
-		goto out;
-	}
+	const struct bds_driver *d = bds_driver_find(driver_name);
 	a.entry_dir = dir;
 	target = bds_util_xasprintf("%s/base_hashes.json", dir);
-	if (copy_file(hashes, target) < 0 || d->state(&a, &state) != BDS_DRIVER_OK) {
+	if (copy_file(hashes, target) < 0 || d->state(&a, &state) != BDS_DRIVER_OK ||
+	    hand_over(dir, lock, owner, &keeper) < 0) {
 		bds_util_warn("%s", bds_util_error());
-		remove_dir(dir);
 		goto out;
 	}
 	jv entry = jv_object();
@@ -128,6 +205,8 @@ int main(int argc, char **argv)
 	entry = jv_object_set(entry, jv_string("base"), jv_string(base));
 	entry = jv_object_set(entry, jv_string("driver"), jv_string(d->name));
 	entry = jv_object_set(entry, jv_string("metadata"), state);
+	if (keeper > 0)
+		entry = jv_object_set(entry, jv_string("keeper_pid"), jv_number((double)keeper));
 	state = jv_null();
 	env = jv_object_set(env, jv_string("entry"), entry);
 	if (bds_envelope_write(stdout, jv_copy(env)) < 0 || bds_util_close_stdout() < 0) {
@@ -136,6 +215,13 @@ int main(int argc, char **argv)
 	}
 	rc = BDS_EXIT_OK;
 out:
+	if (rc != BDS_EXIT_OK && dir) {
+		/* nobody will publish it: the keeper removes it as it stops, else we do */
+		if (keeper > 0)
+			bds_keeper_stop(keeper, bds_util_now() + 10);
+		bds_fs_remove_tree(dir);
+	}
+	bds_lock_release(lock);
 	jv_free(state);
 	jv_free(env);
 	free(fp);

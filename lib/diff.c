@@ -305,9 +305,14 @@ static int read_whole(const char *path, char **buf, size_t *len)
 		close(fd);
 		return bds_util_fail("read '%s': larger than the limit of %zu bytes", path, BDS_JSON_FILE_MAX);
 	}
-	/* one allocation of the right size: growing a 35 MB buffer by doubling costs copies */
+	/* one allocation of the right size: growing a 35 MB buffer by doubling costs copies;
+	 * the size is the file's, so no memory for it is the input's failure, not a crash */
 	size_t n = 0, cap = (size_t)st.st_size;
-	char *b = bds_util_xmalloc(cap + 1);
+	char *b = malloc(cap + 1);
+	if (!b) {
+		close(fd);
+		return bds_util_fail("read '%s': out of memory: cannot allocate %zu bytes", path, cap + 1);
+	}
 	for (;;) {
 		if (n == cap) {
 			char probe;
@@ -499,11 +504,29 @@ static int split_value(struct bds_diff_target *t, char *v, size_t n)
 	return 0;
 }
 
+/* Grows an array that holds one item per input entry to twice *cap (or `first`): the
+ * new array, or NULL (error recorded, the old one kept) when there is no memory for it,
+ * which fails the input instead of crashing. */
+static void *grow(void *array, size_t *cap, size_t first, size_t item, const char *path)
+{
+	size_t n = *cap ? *cap * 2 : first;
+	void *p = n > SIZE_MAX / item ? NULL : realloc(array, n * item);
+	if (!p) {
+		bds_util_fail("read '%s': out of memory for %zu entries", path, n);
+		return NULL;
+	}
+	*cap = n;
+	return p;
+}
+
+/* 0, -1 a bad value, -2 no memory (error recorded) */
 static int add_target(struct bds_diff_hashes *h, size_t *cap, char *key, size_t klen, char *v, size_t vn)
 {
 	if (h->count == *cap) {
-		*cap = *cap ? *cap * 2 : 1024;
-		h->targets = bds_util_xrealloc(h->targets, *cap * sizeof *h->targets);
+		struct bds_diff_target *t = grow(h->targets, cap, 1024, sizeof *t, h->path);
+		if (!t)
+			return -2;
+		h->targets = t;
 	}
 	struct bds_diff_target *t = &h->targets[h->count];
 	memset(t, 0, sizeof *t);
@@ -547,7 +570,10 @@ static int parse_entries(struct parser *p, struct bds_diff_hashes *h, struct sca
 			size_t vn;
 			if (p_string(p, 1, &v, &vn) < 0)
 				return -1;
-			if (add_target(h, &cap, key, klen, v, vn) < 0) {
+			int added = add_target(h, &cap, key, klen, v, vn);
+			if (added == -2)
+				return -1;
+			if (added < 0) {
 				if (!s)
 					return value_error(h->path, key, v, vn);
 				/* an error only if this is not the new format's outer object */
@@ -718,8 +744,10 @@ int bds_diff_read_deps(const char *path, struct bds_diff_deps *d)
 		}
 		p.pos++;
 		if (d->nlists == lcap) {
-			lcap = lcap ? lcap * 2 : 1024;
-			d->lists = bds_util_xrealloc(d->lists, lcap * sizeof *d->lists);
+			struct bds_diff_list *grown = grow(d->lists, &lcap, 1024, sizeof *grown, path);
+			if (!grown)
+				goto fail;
+			d->lists = grown;
 		}
 		struct bds_diff_list *l = &d->lists[d->nlists];
 		l->first = d->nlabels;
@@ -739,8 +767,10 @@ int bds_diff_read_deps(const char *path, struct bds_diff_deps *d)
 				if (p_string(&p, 1, &s, &n) < 0)
 					goto fail;
 				if (d->nlabels == scap) {
-					scap = scap ? scap * 2 : 4096;
-					d->labels = bds_util_xrealloc(d->labels, scap * sizeof *d->labels);
+					void *grown = grow(d->labels, &scap, 4096, sizeof *d->labels, path);
+					if (!grown)
+						goto fail;
+					d->labels = grown;
 				}
 				d->labels[d->nlabels].s = s;
 				d->labels[d->nlabels].n = n;

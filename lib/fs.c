@@ -2,8 +2,13 @@
 #define _XOPEN_SOURCE 700 /* nftw */
 #include "fs.h"
 
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,4 +42,60 @@ void bds_fs_remove_tree(const char *path)
 	/* pre-order, so each directory is writable (and searchable) before it is entered */
 	nftw(path, make_writable, 16, FTW_PHYS);
 	nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static const char *kind_of(mode_t m)
+{
+	return S_ISFIFO(m) ? "a FIFO" : S_ISDIR(m) ? "a directory" : S_ISCHR(m) ? "a character device" :
+	       S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : S_ISLNK(m) ? "a symbolic link" :
+	       "not a file";
+}
+
+int bds_fs_open_regular(const char *path, int nofollow)
+{
+	/* O_NONBLOCK: open() of a FIFO without a writer would wait forever */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (nofollow ? O_NOFOLLOW : 0));
+	if (fd < 0) {
+		int e = errno;
+		struct stat st;
+		if ((e == ELOOP || e == ENXIO) && lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+			bds_util_fail("'%s': not a regular file (%s)", path, kind_of(st.st_mode));
+			return -2;
+		}
+		bds_util_fail("open '%s': %s", path, strerror(e));
+		errno = e;
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		int e = errno;
+		close(fd);
+		bds_util_fail("stat '%s': %s", path, strerror(e));
+		errno = e;
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		bds_util_fail("'%s': not a regular file (%s)", path, kind_of(st.st_mode));
+		return -2;
+	}
+	int flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+		int e = errno;
+		close(fd);
+		bds_util_fail("open '%s': %s", path, strerror(e));
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+int bds_fs_read_regular(const char *path, size_t limit, char **out, size_t *len)
+{
+	int fd = bds_fs_open_regular(path, 0);
+	if (fd < 0)
+		return fd;
+	int rc = bds_util_read_fd(fd, limit, path, out, len);
+	close(fd);
+	return rc;
 }

@@ -2,9 +2,21 @@
 #ifndef BDS_FS_H
 #define BDS_FS_H
 
+#include <stddef.h>
+
 /* Removes path and everything under it, without following symlinks; directories left
  * read-only (Bazel's output bases have them) are made writable first. Best effort:
  * whatever cannot be removed stays. */
 void bds_fs_remove_tree(const char *path);
+
+/* Opens `path` for reading only if it is a regular file: a FIFO, device, socket or
+ * directory (or, with `nofollow`, a symbolic link) is refused without blocking in open()
+ * and without a device's open side effects. Returns the descriptor (blocking,
+ * close-on-exec), -1 when it cannot be opened (errno kept: ENOENT is "absent"), or -2
+ * when it is not a regular file; the error is recorded, naming the path. */
+int bds_fs_open_regular(const char *path, int nofollow);
+
+/* bds_util_read_file for a regular file only (see bds_fs_open_regular). 0, -1 or -2. */
+int bds_fs_read_regular(const char *path, size_t limit, char **out, size_t *len);
 
 #endif

@@ -17,6 +17,11 @@ jv bds_json_parse(const char *buf, size_t len, const char *what)
 		return jv_invalid_with_msg(jv_string_fmt("parse '%s': empty input", what));
 	if (len > INT_MAX)
 		return jv_invalid_with_msg(jv_string_fmt("parse '%s': too large", what));
+	/* JSON text never holds a NUL byte; jq would report the bytes after it instead */
+	const char *nul = memchr(buf, '\0', len);
+	if (nul)
+		return jv_invalid_with_msg(jv_string_fmt("parse '%s': not JSON (NUL byte at offset %zu)", what,
+		                                         (size_t)(nul - buf)));
 	jv v = jv_parse_sized(buf, (int)len);
 	if (!jv_is_valid(v)) {
 		char *msg = bds_json_error_message(v);
@@ -81,7 +86,13 @@ int bds_json_get_string(jv obj, const char *key, char **out)
 	jv v = bds_json_get(obj, key, JV_KIND_STRING);
 	if (!jv_is_valid(v))
 		return missing_or_wrong(v);
-	*out = bds_util_xstrndup(jv_string_value(v), (size_t)jv_string_length_bytes(jv_copy(v)));
+	size_t n = (size_t)jv_string_length_bytes(jv_copy(v));
+	if (strlen(jv_string_value(v)) != n) {
+		/* a C string would end at the NUL: refuse rather than take a shorter name */
+		jv_free(v);
+		return bds_util_fail("key '%s': the string holds a NUL byte", key);
+	}
+	*out = bds_util_xstrndup(jv_string_value(v), n);
 	jv_free(v);
 	return 0;
 }

@@ -7,7 +7,7 @@
 #include <stdio.h>
 
 /* Parses exactly one JSON value; `what` names the source in the error message.
- * Returns the value, or an invalid jv with a message. */
+ * Returns the value, or an invalid jv with a message (text with a NUL byte is not JSON). */
 jv bds_json_parse(const char *buf, size_t len, const char *what);
 /* Reads and parses one JSON value from a file (size limit BDS_JSON_FILE_MAX). */
 jv bds_json_read_file(const char *path);
@@ -17,7 +17,8 @@ const char *bds_json_kind_name(jv_kind kind);
 
 /* Kind-checked member access: jq 1.6's accessors abort on a kind mismatch, these report.
  * They consume `obj`. Returns 0 found (out set), 1 absent or null, -1 wrong kind (error
- * recorded, naming `key`). String results are malloc'd copies. */
+ * recorded, naming `key`). String results are malloc'd copies; a string holding a NUL byte
+ * (\u0000) is refused as a wrong kind (-1), as a C string would silently end there. */
 int bds_json_get_string(jv obj, const char *key, char **out);
 int bds_json_get_number(jv obj, const char *key, double *out);
 /* Returns the member (owned) if it has `kind`; invalid with message if wrong kind; an

@@ -96,6 +96,21 @@ char *bds_lock_make_dir(const char *template, int *fd)
 	return dir;
 }
 
+/* Takes the lock of an existing lock file: never creates one, so a lock file its owner
+ * has just removed (before renaming its directory into place) is not made anew. */
+static int take_existing(const char *path, int *fd)
+{
+	int f = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (f < 0)
+		return -1;
+	if (flock(f, LOCK_EX | LOCK_NB) != 0 || !still_at(f, path)) {
+		close(f);
+		return -1;
+	}
+	*fd = f;
+	return 0;
+}
+
 /* Removes one owned directory if its owner is gone. 1 removed, 0 kept. */
 static int sweep_one(const char *dir, double grace)
 {
@@ -111,7 +126,7 @@ static int sweep_one(const char *dir, double grace)
 			bds_fs_remove_tree(dir);
 			removed = 1;
 		}
-	} else if (S_ISREG(ls.st_mode) && bds_lock_take(lock, 0, &fd) == 0) {
+	} else if (S_ISREG(ls.st_mode) && take_existing(lock, &fd) == 0) {
 		/* ours now: its owner is gone, and another sweeper waits on this lock */
 		bds_fs_remove_tree(dir);
 		bds_lock_release(fd);

@@ -158,7 +158,14 @@ static int ensure(struct bds_proto_stream *s, size_t need)
 		if (s->cur->cap - s->pos < need) {
 			size_t have = s->fill - s->pos;
 			size_t cap = need > BLOCK_SIZE ? need : BLOCK_SIZE;
-			struct block *b = new_block(s->cur, cap);
+			/* the size is the input's (a message's declared length, or the stream
+			 * growing): without memory for it the input fails, nothing crashes */
+			struct block *b = malloc(sizeof *b + cap);
+			if (!b)
+				return bds_util_fail("read '%s': out of memory: cannot allocate %zu bytes at byte %llu",
+				                     s->what, cap, (unsigned long long)s->consumed);
+			b->prev = s->cur;
+			b->cap = cap;
 			memcpy(b->data, s->cur->data + s->pos, have);
 			s->cur = b;
 			s->fill = have;

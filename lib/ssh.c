@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "digest.h"
+#include "fs.h"
 #include "util.h"
 
 #define IO_CHUNK ((size_t)1 << 20)
@@ -28,6 +29,11 @@
  * a session and process group leader), so a deadline can kill the whole group. */
 #define PID_MARKER "bds-guest-exec-pid:"
 #define PID_LINE_MAX 4096
+/* An exec request carries the command line in one SSH packet, which libssh2 limits to
+ * about 32 KiB: a longer command goes to the remote shell on stdin instead, ended by a
+ * mark so that a cut-off command is never run. */
+#define EXEC_INLINE_MAX ((size_t)16 << 10)
+#define END_MARK "#bds-guest-exec-end"
 #define AUTH_HINT "the key must be an unencrypted ed25519 key: libssh2 1.10 cannot sign RSA with SHA-2, which OpenSSH 9 requires"
 
 struct bds_ssh {
@@ -224,9 +230,12 @@ static int check_host_key(struct bds_ssh *s, const char *expected)
 
 static int authenticate(struct bds_ssh *s, const struct bds_ssh_guest *g, double deadline)
 {
-	int fd = open(g->key, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	/* a regular file: a FIFO named by the envelope must not block us */
+	int fd = bds_fs_open_regular(g->key, 0);
+	if (fd == -1)
 		return bds_util_fail("read key '%s': %s (%s)", g->key, strerror(errno), AUTH_HINT);
+	if (fd < 0)
+		return bds_util_fail("read key: %s", bds_util_error());
 	close(fd);
 	int rc;
 	while ((rc = libssh2_userauth_publickey_fromfile_ex(s->session, g->user, (unsigned)strlen(g->user), NULL,
@@ -468,7 +477,13 @@ int bds_ssh_exec(struct bds_ssh *s, const char *command, int out_fd, int err_fd,
                  struct bds_exec_result *res)
 {
 	int rc = -1;
-	char *line = bds_util_xasprintf("echo " PID_MARKER "$$ >&2; exec %s", command);
+	int inline_cmd = strlen(command) <= EXEC_INLINE_MAX;
+	char *line = inline_cmd ? bds_util_xasprintf("echo " PID_MARKER "$$ >&2; exec %s", command)
+	                        : bds_util_xstrdup("echo " PID_MARKER "$$ >&2; bds_c=$(cat) || exit 127; "
+	                                           "case $bds_c in *'\n" END_MARK "') eval \"$bds_c\" ;; "
+	                                           "*) echo 'bds-guest-exec: the command arrived incomplete' >&2; "
+	                                           "exit 127 ;; esac");
+	char *text = inline_cmd ? NULL : bds_util_xasprintf("exec %s\n" END_MARK, command);
 	struct pid_filter *pf = bds_util_xcalloc(1, sizeof *pf);
 	char *buf = bds_util_xmalloc(IO_CHUNK);
 	char *signame = NULL;
@@ -491,6 +506,19 @@ int bds_ssh_exec(struct bds_ssh *s, const char *command, int out_fd, int err_fd,
 	if (r != 0) {
 		bds_util_fail("run a command on %s: %s", s->where, last_error(s));
 		goto done;
+	}
+	for (size_t off = 0, n = text ? strlen(text) : 0; off < n;) {
+		ssize_t w = libssh2_channel_write(ch, text + off, n - off);
+		if (w == LIBSSH2_ERROR_EAGAIN) {
+			if (wait_socket(s, deadline) < 0)
+				goto stop;
+			continue;
+		}
+		if (w < 0) {
+			bds_util_fail("send the command to %s: %s", s->where, last_error(s));
+			goto done;
+		}
+		off += (size_t)w;
 	}
 	/* no input: a command reading stdin sees end of file instead of waiting forever */
 	while ((r = libssh2_channel_send_eof(ch)) == LIBSSH2_ERROR_EAGAIN)
@@ -573,6 +601,7 @@ done:
 	free(buf);
 	free(pf);
 	free(line);
+	free(text);
 	return rc;
 }
 

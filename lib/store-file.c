@@ -1,6 +1,9 @@
 /* store-file: the local-directory store backend, and directory helpers shared with the cache. */
 #define _GNU_SOURCE /* renameat2, RENAME_EXCHANGE, nftw */
 #include "store-impl.h"
+
+#include "fs.h"
+#include "lock.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -11,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
+
+#define STAGE_PREFIX ".tmp-"
+#define OLD_PREFIX ".old-"
 
 int bds_store_mkdirs(const char *path)
 {
@@ -53,22 +58,33 @@ void bds_store_remove_tree(const char *path)
 
 void bds_store_sweep(const char *fpdir)
 {
-	DIR *d = opendir(fpdir);
-	if (!d)
-		return;
-	time_t cutoff = time(NULL) - 24 * 3600;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (strncmp(e->d_name, ".tmp-", 5) != 0 && !strstr(e->d_name, ".old-"))
-			continue;
-		char *path = bds_util_xasprintf("%s/%s", fpdir, e->d_name);
-		struct stat st;
-		/* a day-old staging directory belongs to a dead process: no copy takes that long */
-		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_mtime < cutoff)
-			bds_store_remove_tree(path);
-		free(path);
-	}
-	closedir(d);
+	/* a staging directory's lock is free once its owner is dead, however it died */
+	bds_lock_sweep(fpdir, STAGE_PREFIX, BDS_STORE_SWEEP_GRACE);
+	bds_lock_sweep(fpdir, OLD_PREFIX, BDS_STORE_SWEEP_GRACE);
+}
+
+char *bds_store_stage_begin(const char *fpdir, const char *base, int *lock_fd)
+{
+	char *template = bds_util_xasprintf("%s/" STAGE_PREFIX "%s-XXXXXX", fpdir, base);
+	char *tmp = bds_lock_make_dir(template, lock_fd);
+	free(template);
+	return tmp;
+}
+
+int bds_store_stage_commit(const char *tmp, int lock_fd, const char *final)
+{
+	/* The lock file stays behind: it is the staging directory's, not the entry's. From
+	 * its removal to the rename the directory has no lock, and the sweep leaves such a
+	 * directory alone for BDS_STORE_SWEEP_GRACE after its last change (this one). */
+	char *lock = bds_util_xasprintf("%s/" BDS_LOCK_DIR_FILE, tmp);
+	int rc = 0;
+	if (unlink(lock) != 0 && errno != ENOENT)
+		rc = bds_util_fail("remove '%s': %s", lock, strerror(errno));
+	if (rc == 0)
+		rc = bds_store_replace_dir(tmp, final);
+	bds_lock_release(lock_fd);
+	free(lock);
+	return rc;
 }
 
 static int fsync_path(const char *path)
@@ -103,7 +119,10 @@ int bds_store_replace_dir(const char *tmp, const char *final)
 		if (errno != ENOENT) /* ENOENT: removed meanwhile, try again */
 			return bds_util_fail("rename '%s' to '%s': %s", tmp, final, strerror(errno));
 	}
-	char *old = bds_util_xasprintf("%s.old-XXXXXX", final);
+	/* a hidden sibling the sweep knows: ".old-<name>-XXXXXX" */
+	const char *slash = strrchr(final, '/');
+	char *old = slash ? bds_util_xasprintf("%.*s/" OLD_PREFIX "%s-XXXXXX", (int)(slash - final), final, slash + 1)
+	                  : bds_util_xasprintf(OLD_PREFIX "%s-XXXXXX", final);
 	int rc = 0;
 	if (!mkdtemp(old)) {
 		rc = bds_util_fail("create '%s': %s", old, strerror(errno));
@@ -131,18 +150,18 @@ static int file_get(struct bds_store *s, const char *key, struct bds_store_sink 
 {
 	char *path = file_path(s, key);
 	int st = BDS_STORE_FOUND;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* an entry holds regular files only: anything else (a FIFO would block open() for
+	 * ever) makes it an entry that fails verification */
+	int fd = bds_fs_open_regular(path, 0);
+	if (fd == -2) {
+		st = BDS_STORE_INVALID;
+		goto out;
+	}
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			st = BDS_STORE_ABSENT;
 		else
-			st = bds_util_fail("open '%s': %s", path, strerror(errno));
-		goto out;
-	}
-	struct stat sb;
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		bds_util_fail("%s: not a regular file", path);
-		st = BDS_STORE_INVALID;
+			st = BDS_STORE_ERROR;
 		goto out;
 	}
 	if (bds_store_copy_fd(fd, path, sink) < 0)
@@ -156,6 +175,7 @@ out:
 
 struct file_txn {
 	char *fpdir, *tmp, *final;
+	int lock; /* the staging directory's lock (lock.h), -1 once given up */
 };
 
 static void file_abort(struct bds_store *s, void *t)
@@ -166,6 +186,7 @@ static void file_abort(struct bds_store *s, void *t)
 		return;
 	if (x->tmp)
 		bds_store_remove_tree(x->tmp);
+	bds_lock_release(x->lock);
 	free(x->fpdir);
 	free(x->tmp);
 	free(x->final);
@@ -175,20 +196,18 @@ static void file_abort(struct bds_store *s, void *t)
 static int file_begin(struct bds_store *s, const char *fp, const char *base, void **txn)
 {
 	struct file_txn *x = bds_util_xcalloc(1, sizeof *x);
+	x->lock = -1;
 	x->fpdir = bds_util_xasprintf("%s/%s", s->root, fp);
 	x->final = bds_util_xasprintf("%s/%s", x->fpdir, base);
 	if (bds_store_mkdirs(x->fpdir) < 0)
 		goto fail;
 	bds_store_sweep(x->fpdir);
 	/* The staging directory is a hidden sibling: same filesystem, so rename is atomic,
-	 * and never taken for an entry (not a commit sha). */
-	x->tmp = bds_util_xasprintf("%s/.tmp-%s-XXXXXX", x->fpdir, base);
-	if (!mkdtemp(x->tmp)) {
-		bds_util_fail("create '%s': %s", x->tmp, strerror(errno));
-		free(x->tmp);
-		x->tmp = NULL;
+	 * and never taken for an entry (not a commit sha). It holds our lock while we live,
+	 * so a killed publish leaves a directory the next one sweeps. */
+	x->tmp = bds_store_stage_begin(x->fpdir, base, &x->lock);
+	if (!x->tmp)
 		goto fail;
-	}
 	mode_t mask = umask(0);
 	umask(mask);
 	chmod(x->tmp, 0777 & ~mask);
@@ -207,11 +226,9 @@ static int file_put_file(struct bds_store *s, void *t, const char *name, const c
 	char *dst = bds_util_xasprintf("%s/%s", x->tmp, name);
 	int rc = -1, out = -1;
 	struct bds_store_sink k = {.fd = -1};
-	int in = open(path, O_RDONLY | O_CLOEXEC);
-	if (in < 0) {
-		bds_util_fail("open '%s': %s", path, strerror(errno));
+	int in = bds_fs_open_regular(path, 1);
+	if (in < 0)
 		goto done;
-	}
 	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 	if (out < 0) {
 		bds_util_fail("create '%s': %s", dst, strerror(errno));
@@ -279,8 +296,10 @@ static int file_commit(struct bds_store *s, void *t)
 {
 	struct file_txn *x = t;
 	int rc = fsync_path(x->tmp);
-	if (rc == 0)
-		rc = bds_store_replace_dir(x->tmp, x->final);
+	if (rc == 0) {
+		rc = bds_store_stage_commit(x->tmp, x->lock, x->final);
+		x->lock = -1;
+	}
 	if (rc == 0) {
 		free(x->tmp);
 		x->tmp = NULL;

@@ -1,6 +1,8 @@
 /* store-http: the HTTP(S) store backend (GET/PUT/DELETE, e.g. nginx WebDAV) and S3 over it
  * (the same requests signed with libcurl's SigV4, path-style under AWS_ENDPOINT_URL). */
 #include "store-impl.h"
+
+#include "fs.h"
 #include "util.h"
 #include "version.h"
 
@@ -195,9 +197,16 @@ static void s3_code(const char *body, char *out, size_t cap)
 	snprintf(out, cap, " (%.*s)", (int)(b - a - 6), a + 6);
 }
 
-static int unreachable(CURLcode rc)
+/* Failures of the connection or of what came back on it: a store (or a proxy before it)
+ * that is down or broken, which is cold like a reset connection. */
+static int unreachable(CURLcode rc, CURL *c)
 {
+	char *ip = NULL;
 	switch (rc) {
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		/* after connecting, the reply was not HTTP (a libcurl without https support
+		 * fails before connecting: that is configuration) */
+		return curl_easy_getinfo(c, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip && *ip;
 	case CURLE_COULDNT_RESOLVE_PROXY:
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_CONNECT:
@@ -210,6 +219,7 @@ static int unreachable(CURLcode rc)
 	case CURLE_HTTP2:
 	case CURLE_HTTP2_STREAM:
 	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_BAD_CONTENT_ENCODING:
 		return 1;
 	default:
 		return 0;
@@ -279,7 +289,7 @@ static int request(struct bds_store *s, const char *method, const char *key, str
 		st = BDS_STORE_INVALID; /* the caller names the limit */
 	} else if (rc != CURLE_OK && x->sink && x->sink->failed) {
 		st = bds_store_fail_with("%s %s", method, url);
-	} else if (rc != CURLE_OK && unreachable(rc)) {
+	} else if (rc != CURLE_OK && unreachable(rc, c)) {
 		bds_util_fail("%s %s: %s", method, url, why);
 		st = BDS_STORE_UNAVAILABLE;
 	} else if (rc != CURLE_OK) {
@@ -365,9 +375,9 @@ static int put(struct bds_store *s, struct http_txn *t, const char *name, struct
 static int http_put_file(struct bds_store *s, void *t, const char *name, const char *path, uint64_t size)
 {
 	struct xfer x = {.size = size};
-	x.fd = open(path, O_RDONLY | O_CLOEXEC);
+	x.fd = bds_fs_open_regular(path, 1);
 	if (x.fd < 0)
-		return bds_util_fail("open '%s': %s", path, strerror(errno));
+		return -1;
 	int rc = put(s, t, name, &x);
 	close(x.fd);
 	return rc;

@@ -72,8 +72,20 @@ int bds_store_mkdirs(const char *path);
 /* Puts directory `tmp` at `final` atomically, replacing (and deleting) what was there. */
 int bds_store_replace_dir(const char *tmp, const char *final);
 void bds_store_remove_tree(const char *path);
-/* Removes leftovers of killed publishes and fetches (".tmp-*", "*.old-*") older than a
- * day from a <fingerprint> directory. Best effort. */
+/* Staging directories of publishes and fetches: "<fpdir>/.tmp-<base>-XXXXXX", owned
+ * directories (lock.h) that hold their creator's lock until committed or removed.
+ * begin: the malloc'd path, *lock_fd holding its lock; NULL: error recorded. commit:
+ * removes the lock file (an entry never carries it), puts the directory at `final`
+ * (bds_store_replace_dir) and releases the lock; 0, or -1 (recorded; the caller removes
+ * `tmp`). */
+char *bds_store_stage_begin(const char *fpdir, const char *base, int *lock_fd);
+int bds_store_stage_commit(const char *tmp, int lock_fd, const char *final);
+/* A directory without a lock file is swept only when it has not changed for this long:
+ * its owner died before taking its lock, or is about to rename it into place. */
+#define BDS_STORE_SWEEP_GRACE 3600.0
+/* Removes what dead owners left in a <fingerprint> directory: staging directories whose
+ * lock is free (".tmp-*"), and replaced entries (".old-*", ".tmp-*") without a lock file
+ * older than BDS_STORE_SWEEP_GRACE. Best effort. */
 void bds_store_sweep(const char *fpdir);
 
 #endif

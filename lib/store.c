@@ -1,8 +1,11 @@
 /* store: STORE parsing, metadata.json build and verification, verified fetch and publish. */
-#define _GNU_SOURCE /* SEEK_DATA, SEEK_HOLE; mkdtemp */
+#define _GNU_SOURCE /* SEEK_DATA, SEEK_HOLE */
 #include "store.h"
 
+#include "exec.h"
+#include "fs.h"
 #include "json.h"
+#include "lock.h"
 #include "store-impl.h"
 #include "util.h"
 #include "version.h"
@@ -370,9 +373,10 @@ static int hash_chunk(void *arg, const char *buf, size_t n)
 /* Size and XXH3-128 of a local file (holes read as zeros). */
 static int hash_path(const char *path, uint64_t *size, char hex[33])
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* a cache or entry file is a regular file: a FIFO put there must not block us */
+	int fd = bds_fs_open_regular(path, 1);
 	if (fd < 0)
-		return bds_util_fail("open '%s': %s", path, strerror(errno));
+		return -1;
 	struct bds_store_sink k; /* used for its hash state only */
 	bds_store_sink_init(&k, -1, UINT64_MAX);
 	int rc = bds_util_read_chunks(fd, path, SINK_BUF, hash_chunk, &k);
@@ -590,6 +594,7 @@ static int fetch_once(struct bds_store *s, const char *fp, const char *base, con
 {
 	char *buf = NULL, *fpdir = NULL, *final = NULL, *tmp = NULL, *cached = NULL, *ew = NULL;
 	size_t len = 0, clen = 0;
+	int lock = -1;
 	jv md = jv_invalid(), files = jv_invalid();
 	int st = get_metadata(s, fp, base, &buf, &len);
 	if (st != BDS_STORE_FOUND)
@@ -615,11 +620,13 @@ static int fetch_once(struct bds_store *s, const char *fp, const char *base, con
 
 	fpdir = bds_util_xasprintf("%s/%s", cache_dir, fp);
 	final = bds_util_xasprintf("%s/%s", fpdir, base);
+	/* what killed lookups left, whether or not this one copies anything */
+	bds_store_sweep(fpdir);
 	/* A cached copy is reused only if it is the same entry (byte-identical metadata.json,
 	 * so a republished entry is fetched again) and its files still verify: re-hashing
 	 * costs a read at XXH3 speed and catches a cache damaged since. */
 	char *cached_md = bds_util_xasprintf("%s/" METADATA, final);
-	if (bds_util_read_file(cached_md, METADATA_MAX, &cached, &clen) == 0 && clen == len &&
+	if (bds_fs_read_regular(cached_md, METADATA_MAX, &cached, &clen) == 0 && clen == len &&
 	    memcmp(cached, buf, len) == 0 && verify_local(final, jv_copy(files)) == 0) {
 		free(cached_md);
 		st = BDS_STORE_FOUND;
@@ -628,16 +635,8 @@ static int fetch_once(struct bds_store *s, const char *fp, const char *base, con
 	free(cached_md);
 
 	st = BDS_STORE_ERROR;
-	if (bds_store_mkdirs(fpdir) < 0)
+	if (bds_store_mkdirs(fpdir) < 0 || !(tmp = bds_store_stage_begin(fpdir, base, &lock)))
 		goto out;
-	bds_store_sweep(fpdir);
-	tmp = bds_util_xasprintf("%s/.tmp-%s-XXXXXX", fpdir, base);
-	if (!mkdtemp(tmp)) {
-		bds_util_fail("create '%s': %s", tmp, strerror(errno));
-		free(tmp);
-		tmp = NULL;
-		goto out;
-	}
 	st = BDS_STORE_FOUND;
 	jv_object_foreach(files, name, info) {
 		st = fetch_file(s, fp, base, tmp, jv_string_value(name), jv_copy(info));
@@ -652,9 +651,9 @@ static int fetch_once(struct bds_store *s, const char *fp, const char *base, con
 		goto out;
 	}
 	char *tmp_md = bds_util_xasprintf("%s/" METADATA, tmp);
-	FILE *f = fopen(tmp_md, "w");
-	int werr = !f || fwrite(buf, 1, len, f) != len;
-	if (f && fclose(f) != 0)
+	int mdfd = open(tmp_md, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	int werr = mdfd < 0 || bds_exec_write_all(mdfd, buf, len) < 0;
+	if (mdfd >= 0 && close(mdfd) != 0)
 		werr = 1;
 	if (werr) {
 		bds_util_fail("write '%s': %s", tmp_md, strerror(errno ? errno : EIO));
@@ -663,7 +662,9 @@ static int fetch_once(struct bds_store *s, const char *fp, const char *base, con
 		goto out;
 	}
 	free(tmp_md);
-	if (bds_store_replace_dir(tmp, final) < 0) {
+	int committed = bds_store_stage_commit(tmp, lock, final);
+	lock = -1;
+	if (committed < 0) {
 		st = BDS_STORE_ERROR;
 		goto out;
 	}
@@ -678,6 +679,7 @@ found:
 out:
 	if (tmp)
 		bds_store_remove_tree(tmp);
+	bds_lock_release(lock);
 	jv_free(files);
 	jv_free(md);
 	free(tmp);
@@ -738,7 +740,8 @@ static char **list_entry(const char *dir, size_t *count)
 	struct dirent *e;
 	int bad = 0, has_base = 0;
 	while (!bad && (errno = 0, e = readdir(d))) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+		/* the lock of a staging directory made by bds-vm-snapshot: its owner's, not the entry's */
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || strcmp(e->d_name, BDS_LOCK_DIR_FILE) == 0)
 			continue;
 		char *path = bds_util_xasprintf("%s/%s", dir, e->d_name);
 		struct stat st;

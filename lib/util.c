@@ -121,6 +121,22 @@ char *bds_util_xasprintf(const char *fmt, ...)
 	return p;
 }
 
+void *bds_util_try_malloc(size_t n, const char *what)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		bds_util_fail("out of memory: cannot allocate %zu bytes for %s", n, what);
+	return p;
+}
+
+void *bds_util_try_realloc(void *p, size_t n, const char *what)
+{
+	void *q = realloc(p, n ? n : 1);
+	if (!q)
+		bds_util_fail("out of memory: cannot allocate %zu bytes for %s", n, what);
+	return q;
+}
+
 int bds_util_read_fd(int fd, size_t limit, const char *what, char **out, size_t *len)
 {
 	size_t cap = 65536, n = 0;
@@ -132,7 +148,13 @@ int bds_util_read_fd(int fd, size_t limit, const char *what, char **out, size_t 
 				return bds_util_fail("read '%s': larger than the limit of %zu bytes", what, limit);
 			}
 			cap = cap * 2 > limit ? limit : cap * 2;
-			buf = bds_util_xrealloc(buf, cap + 1);
+			/* the size is the input's: running out of memory is its failure, not a crash */
+			char *grown = realloc(buf, cap + 1);
+			if (!grown) {
+				free(buf);
+				return bds_util_fail("read '%s': out of memory: cannot allocate %zu bytes", what, cap + 1);
+			}
+			buf = grown;
 		}
 		ssize_t r = read(fd, buf + n, cap - n);
 		if (r < 0 && errno == EINTR)

@@ -43,8 +43,15 @@ char *bds_util_xstrdup(const char *s);
 char *bds_util_xstrndup(const char *s, size_t n);
 char *bds_util_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Allocation whose size comes from input (a declared length, a file's size, a buffer
+ * growing with what is read): NULL with the error recorded ("out of memory: cannot
+ * allocate N bytes for WHAT") instead of an abort, so the input gets the blame (exit 1). */
+void *bds_util_try_malloc(size_t n, const char *what);
+void *bds_util_try_realloc(void *p, size_t n, const char *what);
+
 /* Reads all of fd / path into a NUL-terminated buffer of at most `limit` bytes.
- * `what` names the source in error messages. Returns 0, or -1 with the error recorded. */
+ * `what` names the source in error messages. Returns 0, or -1 with the error recorded
+ * (a buffer that cannot be allocated included). */
 int bds_util_read_fd(int fd, size_t limit, const char *what, char **out, size_t *len);
 int bds_util_read_file(const char *path, size_t limit, char **out, size_t *len);
 

@@ -378,3 +378,24 @@ EXPECTED_TYPED='//A:one.sh
 	run -1 --separate-stderr bds-diff <<<"{\"hashes\":{\"base\":\"$F/from.json\",\"target\":\"$F/missing.json\"}}"
 	[ "$stderr" = "bds-diff: open '$F/missing.json': No such file or directory" ]
 }
+
+@test "envelope mode: a FIFO named by the envelope is 1 at once; FIFOs given as arguments are read" {
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	run -1 --separate-stderr timeout 20 bds-diff <<<"{\"hashes\":{\"base\":\"$BATS_TEST_TMPDIR/fifo\",\"target\":\"$F/to.json\"}}"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-diff: envelope: key 'hashes.base': '$BATS_TEST_TMPDIR/fifo': not a regular file (a FIFO)" ]
+	run -1 --separate-stderr bds-diff <<<"{\"hashes\":{\"base\":\"$F/from.json\",\"target\":\"$F/to.json\u0000x\"}}"
+	[ "$stderr" = "bds-diff: envelope 'hashes': key 'target': the string holds a NUL byte" ]
+	run -0 --separate-stderr bds-diff <(cat "$F/from.json") <(cat "$F/to.json")
+	[ "$output" = "$EXPECTED_TYPED" ]
+}
+
+@test "a hashes file too large for the memory there is: exit 1 naming it, never an abort" {
+	if grep -qa __asan_init "$BDS_BUILD/bin/bds-diff"; then
+		skip "AddressSanitizer (make asan) needs more address space than ulimit -v leaves"
+	fi
+	truncate -s 1000M "$BATS_TEST_TMPDIR/big.json"
+	run -1 --separate-stderr bash -c 'ulimit -v 400000; exec bds-diff "$1" "$2"' _ "$BATS_TEST_TMPDIR/big.json" "$F/to.json"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-diff: read '$BATS_TEST_TMPDIR/big.json': out of memory: cannot allocate 1048576001 bytes" ]
+}

@@ -412,3 +412,56 @@ out" ]
 	run -1 --separate-stderr bds-guest-exec -- true <<<'{"vm":{"guest":"x"}}'
 	[ "$stderr" = "bds-guest-exec: envelope 'vm.guest' is not an object" ]
 }
+
+# ---------------------------------------------------------------- hostile envelopes, long commands
+
+@test "input: relative, NUL-holding or empty envelope paths and names are 1, nothing run" {
+	run -1 --separate-stderr bds-guest-exec -- touch "$T/ran" <<<'{"vm":{"driver":"local","worktree":"rel/wt"}}'
+	[ "$stderr" = "bds-guest-exec: envelope 'vm.worktree' is not an absolute path: 'rel/wt'" ]
+	run -1 --separate-stderr bds-guest-exec -- touch "$T/ran" <<<"$(jq -c '.vm.worktree += "\u0000/x"' <<<"$LOCAL_ENV")"
+	[ "$stderr" = "bds-guest-exec: envelope 'vm': key 'worktree': the string holds a NUL byte" ]
+	run -1 --separate-stderr bds-guest-exec -- touch "$T/ran" <<<"$(guest_envelope "$SSH_PORT" client_key)"
+	[ "$stderr" = "bds-guest-exec: envelope 'vm.guest.key' is not an absolute path: 'client_key'" ]
+	run -1 --separate-stderr bds-guest-exec -- touch "$T/ran" <<<"$(jq -c '.vm.guest.cwd = "ws"' <<<"$GUEST_ENV")"
+	[ "$stderr" = "bds-guest-exec: envelope 'vm.guest.cwd' is not an absolute path: 'ws'" ]
+	run -1 --separate-stderr bds-guest-exec -- touch "$T/ran" <<<"$(jq -c '.vm.guest.cwd = 7' <<<"$GUEST_ENV")"
+	[ "$stderr" = "bds-guest-exec: envelope 'vm.guest': key 'cwd': expected string, found number" ]
+	run -1 --separate-stderr bds-guest-exec -- touch "$T/ran" <<<"$(jq -c '.vm.guest.host = ""' <<<"$GUEST_ENV")"
+	[ "$stderr" = "bds-guest-exec: envelope 'vm.guest.host' is empty" ]
+	[ ! -e "$T/ran" ]
+}
+
+@test "ssh: a FIFO as the key file is 1 at once, never a hang" {
+	mkfifo "$T/key"
+	run -1 --separate-stderr timeout 20 bds-guest-exec -- true <<<"$(guest_envelope "$SSH_PORT" "$T/key")"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-guest-exec: read key: '$T/key': not a regular file (a FIFO)" ]
+}
+
+@test "ssh: a command longer than an exec request can carry (3 x 100 KB) arrives whole, stdin at its end" {
+	a=$(head -c 100000 /dev/zero | tr '\0' a)
+	b="it's \$(touch $T/pwned) \"q\" * ; x\\y $(head -c 100000 /dev/zero | tr '\0' b)"
+	c=$(printf 'line1\nline2\n\n')
+	run -0 --separate-stderr bds-guest-exec --stdout "$T/out" -- \
+		sh -c 'printf "[%s]\n" "$@"; cat; echo "$#"' sh "$a" "$b" "$c" <<<"$GUEST_ENV"
+	[ "$stderr" = "" ]
+	[ "$(cat "$T/out")" = "$(printf '[%s]\n' "$a" "$b" "$c"; echo 3)" ]
+	[ ! -e "$T/pwned" ]
+	[ "$(jq -c '.exec.command[4:] | map(length)' <<<"$output")" = "[100000,${#b},${#c}]" ]
+	# the same with the guest's working directory, and the remote exit status kept
+	run -0 --separate-stderr bds-guest-exec --stdout "$T/pwd" -- sh -c 'pwd' sh "$a" \
+		<<<"$(jq -c '.vm.guest.cwd = "/tmp"' <<<"$GUEST_ENV")"
+	[ "$(cat "$T/pwd")" = /tmp ]
+	run -1 --separate-stderr bds-guest-exec -- sh -c 'exit 7' sh "$a" <<<"$GUEST_ENV"
+	[ "$stderr" = "bds-guest-exec: command 'sh -c exit 7 sh ${a:0:1008}...' (100016 bytes) failed: exit status 7" ]
+}
+
+@test "local: a FIFO as a --get source in the worktree is 1 at once; a pipe as a --put source is read" {
+	mkfifo "$WT/fifo"
+	run -1 --separate-stderr timeout 20 bds-guest-exec --get "fifo:$T/back" -- true <<<"$LOCAL_ENV"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-guest-exec: get 'fifo': '$WT/fifo': not a regular file (a FIFO)" ]
+	[ ! -e "$T/back" ]
+	run -0 --separate-stderr bds-guest-exec --put <(echo piped):in -- cat in <<<"$LOCAL_ENV"
+	[ "$stderr" = "piped" ]
+}

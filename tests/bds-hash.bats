@@ -632,3 +632,16 @@ print(json.dumps([{"rule": "//:many", "inputs": ins, "stack": ["BUILD:1:1: <topl
 	run -0 jq -c '.["//:many"]' "$BATS_TEST_TMPDIR/deps.json"
 	[ "$output" = '["//external:r1"]' ]
 }
+
+@test "a message too large for the memory there is: exit 1 naming it, never an abort" {
+	if grep -qa __asan_init "$BDS_BUILD/bin/bds-hash"; then
+		skip "AddressSanitizer (make asan) needs more address space than ulimit -v leaves"
+	fi
+	# 200 MiB announced (under the 256 MiB limit) with 150 MiB of address space
+	run -1 --separate-stderr bash -c 'ulimit -v 153600; exec bds-hash -w "$1"' _ "$WS" < <(printf '\200\200\200\144')
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-hash: read 'stdin': out of memory: cannot allocate 209715204 bytes at byte 0" ]
+	# with the memory, the same stream is only truncated
+	run -1 --separate-stderr bds-hash -w "$WS" < <(printf '\200\200\200\144')
+	[ "$stderr" = "bds-hash: read 'stdin': truncated message at byte 0 (209715200 bytes announced, 0 present)" ]
+}

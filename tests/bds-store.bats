@@ -581,3 +581,246 @@ check_republish() { # KIND
 	# the secret never travels
 	run -1 grep -c sekr1t "$BATS_TEST_TMPDIR/requests"
 }
+
+# ---------------------------------------------------------------- hostile stores and input
+
+@test "an unknown, empty or non-string driver is bad input (1), never cold, never in metadata.json" {
+	store=$(store_of file)
+	make_entry "$ENTRY" v1
+	publish "$store" "$ENTRY" "$BASE"
+	names="local, qemu, firecracker"
+	for d in '"xen"' '""' '"rel/path"'; do
+		run -1 --separate-stderr bds-store-lookup --store "$store" --target "$TARGET" \
+			< <(lookup_envelope | jq -c ".driver = $d")
+		[ "$output" = "" ]
+		[ "$stderr" = "bds-store-lookup: envelope: \`driver\` must be a driver name (one of $names)" ]
+		run -1 --separate-stderr bds-store-publish --store "$store" \
+			< <(publish_envelope "$ENTRY" "$MID" | jq -c ".entry.driver = $d")
+		[ "$output" = "" ]
+		[ "$stderr" = "bds-store-publish: envelope: \`entry.driver\` must be a driver name (one of $names)" ]
+	done
+	run -1 --separate-stderr bds-store-lookup --store "$store" --target "$TARGET" < <(lookup_envelope | jq -c '.driver = 1')
+	[ "$stderr" = "bds-store-lookup: envelope: key 'driver': expected string, found number" ]
+	run -1 --separate-stderr bds-store-publish --store "$store" < <(publish_envelope "$ENTRY" "$MID" | jq -c '.entry.driver = ["local"]')
+	[ "$stderr" = "bds-store-publish: envelope: \`entry\`: key 'driver': expected string, found array" ]
+	[ "$(ls -A "$store/$FP")" = "$BASE" ]
+}
+
+@test "a NUL byte inside an envelope string is refused (1), never cut short" {
+	store=$(store_of file)
+	make_entry "$ENTRY" v1
+	run -1 --separate-stderr bds-store-publish --store "$store" \
+		< <(publish_envelope "$ENTRY" "$BASE" | jq -c '.entry.dir += "\u0000/elsewhere"')
+	[ "$stderr" = "bds-store-publish: envelope: \`entry\`: key 'dir': the string holds a NUL byte" ]
+	[ ! -e "$store" ]
+	publish "$store" "$ENTRY" "$BASE"
+	run -1 --separate-stderr bds-store-lookup --store "$store" --target "$TARGET" \
+		< <(lookup_envelope | jq -c '.workspace += "\u0000/elsewhere"')
+	[ "$stderr" = "bds-store-lookup: envelope: key 'workspace': the string holds a NUL byte" ]
+	run -1 --separate-stderr bds-store-lookup --store "$store" --target "$TARGET" \
+		< <(lookup_envelope | jq -c '.driver = "local\u0000"')
+	[ "$stderr" = "bds-store-lookup: envelope: key 'driver': the string holds a NUL byte" ]
+	[ "$output" = "" ]
+}
+
+@test "binary input names the NUL byte, for both binaries (1)" {
+	for cmd in "bds-store-lookup --target HEAD" bds-store-publish; do
+		run -1 --separate-stderr $cmd --store "$(store_of file)" < <(head -c 64 /dev/zero)
+		[ "$output" = "" ]
+		[ "$stderr" = "${cmd%% *}: read envelope: parse 'stdin': not JSON (NUL byte at offset 0)" ]
+		run -1 --separate-stderr $cmd --store "$(store_of file)" < <(printf '{"workspace": "/w"}\0')
+		[ "$stderr" = "${cmd%% *}: read envelope: parse 'stdin': not JSON (NUL byte at offset 19)" ]
+	done
+}
+
+@test "file store: a FIFO, directory, device or socket in an entry is cold (2) at once, never a hang" {
+	store=$(store_of file)
+	make_entry "$ENTRY" v1
+	publish "$store" "$ENTRY" "$BASE"
+	f="$store/$FP/$BASE/base_hashes.json"
+	for kind in FIFO directory "character device" socket; do
+		rm -rf "$f"
+		case $kind in
+		FIFO) mkfifo "$f" ;;
+		directory) mkdir "$f" ;;
+		"character device") mknod "$f" c 1 5 ;; # /dev/zero: endless reads if taken for a file
+		socket) (cd "${f%/*}" && python3 -c 'import socket; socket.socket(socket.AF_UNIX).bind("base_hashes.json")') ;;
+		esac
+		run -2 --separate-stderr timeout 20 bds-store-lookup --store "$store" --target "$TARGET" < <(lookup_envelope)
+		[ "$stderr" = "bds-store-lookup: cold: entry $store/$FP/$BASE failed verification: '$f': not a regular file (a $kind)" ]
+		[ "$(jq -r .cold.stage <<<"$output")" = bds-store-lookup ]
+		[ ! -e "$CACHE/$FP/$BASE" ]
+	done
+	# the commit marker itself
+	rm -rf "$f" "$store/$FP/$BASE/metadata.json"
+	mkfifo "$store/$FP/$BASE/metadata.json"
+	run -2 --separate-stderr timeout 20 bds-store-lookup --store "$store" --target "$TARGET" < <(lookup_envelope)
+	[ "$stderr" = "bds-store-lookup: cold: '$store/$FP/$BASE/metadata.json': not a regular file (a FIFO)" ]
+}
+
+@test "a FIFO in the cache is never read: the entry is fetched again (0)" {
+	store=$(store_of file)
+	make_entry "$ENTRY" v1
+	publish "$store" "$ENTRY" "$BASE"
+	run -0 lookup "$store" "$TARGET"
+	for name in metadata.json disk; do
+		rm "$CACHE/$FP/$BASE/$name"
+		mkfifo "$CACHE/$FP/$BASE/$name"
+		run -0 --separate-stderr timeout 20 bds-store-lookup --store "$store" --target "$TARGET" < <(lookup_envelope)
+		[ "$stderr" = "" ]
+		[ -f "$CACHE/$FP/$BASE/$name" ]
+		cmp "$ENTRY/disk" "$CACHE/$FP/$BASE/disk"
+	done
+}
+
+@test "an envelope too large for the memory there is: 1 with a message, never an abort" {
+	if grep -qa __asan_init "$BDS_BUILD/bin/bds-store-lookup"; then
+		skip "AddressSanitizer (make asan) needs more address space than ulimit -v leaves"
+	fi
+	# 12 MB of JSON (under the 16 MiB limit) that libjq needs about 100 MB to parse
+	python3 -c 'import json, sys; print(json.dumps({"workspace": sys.argv[1], "driver": "local",
+		"fingerprint": {"key": sys.argv[2]}, "junk": list(range(1500000))}))' "$REPO" "$FP" > "$BATS_TEST_TMPDIR/big.json"
+	for cmd in "bds-store-lookup --target $TARGET" bds-store-publish; do
+		run -1 --separate-stderr bash -c 'ulimit -v 50000; exec $0 --store "$1" < "$2"' "$cmd" "$(store_of file)" "$BATS_TEST_TMPDIR/big.json"
+		[ "$output" = "" ]
+		[ "$stderr" = "${cmd%% *}: out of memory parsing JSON input" ]
+	done
+}
+
+@test "a reply that is not HTTP (a broken proxy) is cold (2), like a reset connection" {
+	# an ssh banner, binary zeros, a status line that is not HTTP's (hex)
+	for reply in 5353482d322e302d4f70656e5353485f392e320d0a 0000000000000000 485454502f312e31206162630d0a0d0a; do
+		port=$(random_port)
+		node -e 'const r = Buffer.from(process.argv[2], "hex");
+			require("net").createServer(s => s.once("data", () => s.end(r))).listen(+process.argv[1], "127.0.0.1")' \
+			"$port" "$reply" 3>&- &
+		pid=$!
+		echo "$pid" > "$BATS_TEST_TMPDIR/server.pid"
+		wait_port "$port" "$pid"
+		run -2 --separate-stderr lookup "http://127.0.0.1:$port/x" "$TARGET"
+		kill "$pid"
+		wait "$pid" || true
+		url="http://127.0.0.1:$port/x/$FP/$TARGET/metadata.json"
+		case $reply in
+		4854*) [ "$stderr" = "bds-store-lookup: cold: GET $url: Unsupported HTTP version in response" ] ;;
+		*) [ "$stderr" = "bds-store-lookup: cold: GET $url: Received HTTP/0.9 when not allowed" ] ;;
+		esac
+		[ "$(jq -r .cold.reason <<<"$output")" = "${stderr#bds-store-lookup: cold: }" ]
+	done
+}
+
+@test "git's own reason for refusing the workspace is shown (1), not \"unknown revision\"" {
+	[ "$(id -u)" = 0 ] || skip "needs root to give the workspace to another user"
+	dub="$BATS_TEST_TMPDIR/dubious"
+	cp -a "$REPO" "$dub"
+	chown -R nobody "$dub"
+	GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 run -1 --separate-stderr \
+		bds-store-lookup --store "$(store_of file)" --target "$TARGET" < <(lookup_envelope | jq -c --arg w "$dub" '.workspace = $w')
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-store-lookup: resolve '$TARGET' in '$dub': git: fatal: detected dubious ownership in repository at '$dub'" ]
+}
+
+# ---------------------------------------------------------------- what killed processes leave
+
+# big_entry DIR: base_hashes.json and a 200 MB "disk", sparse but with 190 MB of data, so
+# that copying it takes long enough to be killed in the middle.
+big_entry() {
+	mkdir -p "$1"
+	echo '{}' > "$1/base_hashes.json"
+	truncate -s 200M "$1/disk"
+	head -c 190M /dev/urandom | dd of="$1/disk" bs=1M seek=5 conv=notrunc status=none
+}
+
+# wait_glob PATTERN: until a path matches (0), or 60 s pass (1). No sleep: the window to
+# catch is a copy in progress.
+wait_glob() {
+	local deadline=$((SECONDS + 60))
+	until compgen -G "$1" > /dev/null; do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+	done
+}
+
+@test "file store: a SIGKILLed publish's staging directory is swept by the next publish" {
+	store=$(store_of file)
+	big_entry "$ENTRY"
+	# niced, so that the copy loses the CPU to the test that watches it, not the other way
+	nice -n 19 bds-store-publish --store "$store" < <(publish_envelope "$ENTRY" "$BASE") > /dev/null 3>&- &
+	pid=$!
+	wait_glob "$store/$FP/.tmp-$BASE-*/disk"
+	kill -KILL "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" = 137 ]
+	# killed in the middle: nothing published, the staging directory left behind
+	[ ! -e "$store/$FP/$BASE" ]
+	[ -d "$(compgen -G "$store/$FP/.tmp-$BASE-*")" ]
+	make_entry "$BATS_TEST_TMPDIR/small" v1
+	run -0 publish "$store" "$BATS_TEST_TMPDIR/small" "$MID"
+	[ "$(ls -A "$store/$FP")" = "$MID" ]
+}
+
+@test "a SIGKILLed lookup's cache copy is swept by the next lookup" {
+	store=$(store_of file)
+	big_entry "$ENTRY"
+	publish "$store" "$ENTRY" "$BASE"
+	# the binary itself, not a shell function's subshell, so that it is the one killed
+	nice -n 19 bds-store-lookup --store "$store" --target "$TARGET" < <(lookup_envelope) > /dev/null 3>&- &
+	pid=$!
+	wait_glob "$CACHE/$FP/.tmp-$BASE-*/disk"
+	kill -KILL "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" = 137 ]
+	[ ! -e "$CACHE/$FP/$BASE" ]
+	[ -d "$(compgen -G "$CACHE/$FP/.tmp-$BASE-*")" ]
+	run -0 lookup "$store" "$TARGET"
+	[ "$(ls -A "$CACHE/$FP")" = "$BASE" ]
+	cmp "$ENTRY/disk" "$CACHE/$FP/$BASE/disk"
+}
+
+@test "a live publisher's staging directory is never swept, however old" {
+	store=$(store_of file)
+	big_entry "$ENTRY"
+	nice -n 19 bds-store-publish --store "$store" < <(publish_envelope "$ENTRY" "$BASE") > "$BATS_TEST_TMPDIR/out" 3>&- &
+	pid=$!
+	wait_glob "$store/$FP/.tmp-$BASE-*/disk"
+	kill -STOP "$pid"
+	tmp=$(compgen -G "$store/$FP/.tmp-$BASE-*")
+	touch -d '2 days ago' "$tmp"
+	make_entry "$BATS_TEST_TMPDIR/small" v1
+	publish "$store" "$BATS_TEST_TMPDIR/small" "$MID"
+	[ -d "$tmp" ]
+	kill -CONT "$pid"
+	wait "$pid"
+	[ "$(jq -r .published.base "$BATS_TEST_TMPDIR/out")" = "$BASE" ]
+	run -0 lookup "$store" "$BASE"
+	cmp "$ENTRY/disk" "$CACHE/$FP/$BASE/disk"
+	[ "$(ls -A "$store/$FP")" = "$(printf '%s\n' "$BASE" "$MID" | sort)" ]
+}
+
+@test "unlocked leftovers (.tmp-*, .old-*) go after an hour; fresh ones, files and FIFOs stay" {
+	store=$(store_of file)
+	mkdir -p "$store/$FP/.tmp-$BASE-stale" "$store/$FP/.old-$BASE-stale" "$store/$FP/.tmp-$BASE-fresh"
+	touch -d '2 hours ago' "$store/$FP/.tmp-$BASE-stale" "$store/$FP/.old-$BASE-stale"
+	mkfifo "$store/$FP/.tmp-$BASE-fifo"
+	touch -d '2 days ago' "$store/$FP/.tmp-$BASE-file"
+	# a directory whose lock file is a FIFO: not a lock, and never opened
+	mkdir "$store/$FP/.tmp-$BASE-fifolock"
+	mkfifo "$store/$FP/.tmp-$BASE-fifolock/.lock"
+	touch -d '2 days ago' "$store/$FP/.tmp-$BASE-fifolock"
+	make_entry "$ENTRY" v1
+	run -0 timeout 20 bds-store-publish --store "$store" < <(publish_envelope "$ENTRY" "$BASE")
+	[ "$(ls -A "$store/$FP" | tr '\n' ' ')" = ".tmp-$BASE-fifo .tmp-$BASE-fifolock .tmp-$BASE-file .tmp-$BASE-fresh $BASE " ]
+}
+
+@test "an entry or cache copy never carries a lock file; an entry directory's own is skipped" {
+	store=$(store_of file)
+	make_entry "$ENTRY" v1
+	# the staging entry of bds-vm-snapshot --owner holds its owner's lock
+	: > "$ENTRY/.lock"
+	publish "$store" "$ENTRY" "$BASE"
+	[ "$(ls -A "$store/$FP/$BASE" | tr '\n' ' ')" = "base_hashes.json disk metadata.json " ]
+	[ "$(jq -c '.files | keys' "$store/$FP/$BASE/metadata.json")" = '["base_hashes.json","disk"]' ]
+	run -0 lookup "$store" "$TARGET"
+	[ "$(ls -A "$CACHE/$FP/$BASE" | tr '\n' ' ')" = "base_hashes.json disk metadata.json " ]
+}

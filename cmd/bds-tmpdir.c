@@ -1,0 +1,117 @@
+/* bds-tmpdir: a temporary directory for a shell script that is removed when the script
+ * dies, however it dies, with what dead scripts left swept first. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+#include "keeper.h"
+#include "lock.h"
+#include "util.h"
+
+static const char usage_text[] =
+	"usage: bds-tmpdir --owner PID PREFIX\n"
+	"       prints a new directory ${TMPDIR:-/tmp}/PREFIX.XXXXXX, removed when PID dies\n";
+
+#define PREFIX_MAX 64
+/* A directory without a lock file was made by something else (an older script's mktemp)
+ * or lost its owner before it was locked: swept only when unchanged for a day. */
+#define UNLOCKED_GRACE (24 * 3600.0)
+
+static int usage(const char *why)
+{
+	if (why)
+		bds_util_warn("%s", why);
+	fputs(usage_text, stderr);
+	return BDS_EXIT_USAGE;
+}
+
+/* Letters, digits, '.', '_', '-', not starting with '.': one plain file name. */
+static int valid_prefix(const char *p)
+{
+	size_t n = strlen(p);
+	if (n == 0 || n > PREFIX_MAX || p[0] == '.')
+		return 0;
+	for (; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '.' ||
+		      *p == '_' || *p == '-'))
+			return 0;
+	return 1;
+}
+
+static int parse_args(int argc, char **argv, long *owner, const char **prefix)
+{
+	static const struct option opts[] = {
+		{"owner", required_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	char *end;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			errno = 0;
+			*owner = strtol(optarg, &end, 10);
+			if (errno || *end || *owner <= 0)
+				return usage("--owner takes a process id");
+			break;
+		case 'h': fputs(usage_text, stdout); return -1;
+		default: return usage("unknown option or missing value");
+		}
+	}
+	if (*owner == 0)
+		return usage("missing --owner PID (the script's $$)");
+	if (argc - optind != 1)
+		return usage(argc == optind ? "missing PREFIX" : "unexpected argument");
+	*prefix = argv[optind];
+	if (!valid_prefix(*prefix))
+		return usage("PREFIX takes letters, digits, '.', '_' and '-' (at most 64, not starting with '.')");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	bds_util_set_progname(argv[0]);
+	long owner = 0, keeper = 0;
+	const char *prefix = NULL;
+	int r = parse_args(argc, argv, &owner, &prefix);
+	if (r != 0)
+		return r < 0 ? BDS_EXIT_OK : r;
+	int rc = BDS_EXIT_FAIL, lock = -1;
+	char *dir = NULL, *template = NULL, *sweep = NULL;
+	const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	if (tmp[0] != '/') {
+		/* the path outlives the caller's working directory */
+		bds_util_warn("TMPDIR '%s': not an absolute path", tmp);
+		goto out;
+	}
+	sweep = bds_util_xasprintf("%s.", prefix);
+	bds_lock_sweep(tmp, sweep, UNLOCKED_GRACE);
+	template = bds_util_xasprintf("%s/%s.XXXXXX", tmp, prefix);
+	if (!(dir = bds_lock_make_dir(template, &lock))) {
+		bds_util_warn("%s", bds_util_error());
+		goto out;
+	}
+	char *const cleanup[] = {dir, NULL};
+	struct bds_keeper_spec ks = {.cleanup = cleanup, .lock_fds = &lock, .nlock_fds = 1, .owner = owner};
+	if (bds_keeper_start(&ks, &keeper, NULL) < 0) {
+		bds_util_warn("%s", bds_util_error());
+		bds_fs_remove_tree(dir);
+		goto out;
+	}
+	if (printf("%s\n", dir) < 0 || bds_util_close_stdout() < 0) {
+		bds_util_warn("%s", bds_util_error());
+		bds_keeper_stop(keeper, bds_util_now() + 10); /* it removes the directory */
+		goto out;
+	}
+	rc = BDS_EXIT_OK;
+out:
+	bds_lock_release(lock);
+	free(dir);
+	free(template);
+	free(sweep);
+	return rc;
+}

@@ -1,0 +1,182 @@
+# bds-tmpdir: an owned temporary directory for a script, removed when its owner dies, and
+# what dead owners left swept; the owners are real processes killed by the tests.
+
+load helpers
+
+setup() {
+	export TMPDIR="$BATS_TEST_TMPDIR/tmp"
+	mkdir -p "$TMPDIR"
+	OWNERS=""
+}
+
+teardown() {
+	local pid
+	for pid in $OWNERS; do
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+}
+
+# new_owner: a live process to own directories (its pid in $OWNER).
+new_owner() {
+	sleep 1000 3>&- &
+	OWNER=$!
+	OWNERS="$OWNERS $OWNER"
+}
+
+# keeper_of DIR: the pid of the bds-tmpdir keeper holding DIR/.lock ("" if none).
+keeper_of() {
+	local p fd
+	for p in /proc/[0-9]*; do
+		[ "$(cat "$p/comm" 2>/dev/null)" = bds-tmpdir ] || continue
+		for fd in "$p"/fd/*; do
+			if [ "$(readlink "$fd" 2>/dev/null)" = "$1/.lock" ]; then
+				echo "${p#/proc/}"
+				return
+			fi
+		done
+	done
+}
+
+# gone PATH: PATH disappears within 10 s (0), or not (1).
+gone() {
+	local _
+	for _ in $(seq 100); do
+		[ -e "$1" ] || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# freed PATH: the flock of PATH is free within 10 s (0), or still held (1). A dead
+# process's locks go as it exits, even while it waits as a zombie for its reaper.
+freed() {
+	local _
+	for _ in $(seq 100); do
+		flock -n -E 3 "$1" true && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+@test "usage errors exit 64; --help exits 0" {
+	run -64 --separate-stderr bds-tmpdir x
+	[ "$stderr" = "bds-tmpdir: missing --owner PID (the script's \$\$)
+usage: bds-tmpdir --owner PID PREFIX
+       prints a new directory \${TMPDIR:-/tmp}/PREFIX.XXXXXX, removed when PID dies" ]
+	run -64 --separate-stderr bds-tmpdir --owner $$
+	[ "${stderr_lines[0]}" = "bds-tmpdir: missing PREFIX" ]
+	run -64 --separate-stderr bds-tmpdir --owner $$ a b
+	[ "${stderr_lines[0]}" = "bds-tmpdir: unexpected argument" ]
+	run -64 --separate-stderr bds-tmpdir --owner x p
+	[ "${stderr_lines[0]}" = "bds-tmpdir: --owner takes a process id" ]
+	run -64 --separate-stderr bds-tmpdir --owner 0 p
+	[ "${stderr_lines[0]}" = "bds-tmpdir: --owner takes a process id" ]
+	for bad in a/b .hidden '' "$(printf 'a%.0s' $(seq 65))" 'sp ace'; do
+		run -64 --separate-stderr bds-tmpdir --owner $$ "$bad"
+		[ "${stderr_lines[0]}" = "bds-tmpdir: PREFIX takes letters, digits, '.', '_' and '-' (at most 64, not starting with '.')" ]
+	done
+	run -64 --separate-stderr bds-tmpdir --bogus
+	[ "${stderr_lines[0]}" = "bds-tmpdir: unknown option or missing value" ]
+	[ "$(ls -A "$TMPDIR")" = "" ]
+	run -0 --separate-stderr bds-tmpdir --help
+	[ "${lines[0]}" = "usage: bds-tmpdir --owner PID PREFIX" ]
+	[ "$stderr" = "" ]
+}
+
+@test "a relative or missing TMPDIR, or an owner that is gone, is 1 and leaves nothing" {
+	new_owner
+	TMPDIR=rel/tmp run -1 --separate-stderr bds-tmpdir --owner "$OWNER" p
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-tmpdir: TMPDIR 'rel/tmp': not an absolute path" ]
+	TMPDIR="$BATS_TEST_TMPDIR/none" run -1 --separate-stderr bds-tmpdir --owner "$OWNER" p
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-tmpdir: create a directory '$BATS_TEST_TMPDIR/none/p.XXXXXX': No such file or directory" ]
+	kill -KILL "$OWNER"
+	wait "$OWNER" || true
+	run -1 --separate-stderr bds-tmpdir --owner "$OWNER" p
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-tmpdir: the owner process $OWNER does not exist" ]
+	[ "$(ls -A "$TMPDIR")" = "" ]
+}
+
+@test "prints a new owned directory at once, its lock held by a keeper after it exits" {
+	new_owner
+	# a command substitution returns only when every writer of its pipe is gone: the pipe
+	# must reach its end at once, not when the keeper ends (read: 1 at the end, >128 at
+	# the 10 s deadline)
+	exec {fd}< <(bds-tmpdir --owner "$OWNER" bds-consume)
+	read -t 10 -r dir <&"$fd"
+	rc=0
+	read -t 10 -r extra <&"$fd" || rc=$?
+	exec {fd}<&-
+	[ "$rc" = 1 ]
+	[[ "$dir" == "$TMPDIR/bds-consume."?????? ]]
+	[ "$(stat -c '%F %a' "$dir")" = "directory 700" ]
+	[ "$(ls -A "$dir")" = ".lock" ]
+	run -3 flock -n -E 3 "$dir/.lock" true
+	keeper=$(keeper_of "$dir")
+	[ -n "$keeper" ]
+	# every call makes another one
+	dir2=$(bds-tmpdir --owner "$OWNER" bds-consume)
+	[ "$dir2" != "$dir" ]
+	[ -d "$dir" ] && [ -d "$dir2" ]
+}
+
+@test "a SIGKILLed owner's directory is removed by its keeper" {
+	new_owner
+	dir=$(bds-tmpdir --owner "$OWNER" p)
+	echo data > "$dir/file"
+	mkdir -p "$dir/sub/deeper"
+	chmod 500 "$dir/sub"
+	kill -KILL "$OWNER"
+	gone "$dir"
+}
+
+@test "SIGTERM to the keeper removes the directory" {
+	new_owner
+	dir=$(bds-tmpdir --owner "$OWNER" p)
+	keeper=$(keeper_of "$dir")
+	kill -TERM "$keeper"
+	gone "$dir"
+	kill -0 "$OWNER"
+}
+
+@test "a dead keeper's directory is swept by the next call; other prefixes are not" {
+	new_owner
+	dir=$(bds-tmpdir --owner "$OWNER" p)
+	other=$(bds-tmpdir --owner "$OWNER" q)
+	# SIGKILL: the keeper cannot clean up, but the kernel releases its lock
+	kill -KILL "$(keeper_of "$dir")" "$(keeper_of "$other")"
+	freed "$dir/.lock"
+	freed "$other/.lock"
+	[ -d "$dir" ] && [ -d "$other" ]
+	new=$(bds-tmpdir --owner "$OWNER" p)
+	[ ! -e "$dir" ]
+	[ -d "$other" ]
+	[ "$(ls -A "$TMPDIR" | sort)" = "$(printf '%s\n' "${new##*/}" "${other##*/}" | sort)" ]
+}
+
+@test "a live owner's directory is never swept, however old" {
+	new_owner
+	dir=$(bds-tmpdir --owner "$OWNER" p)
+	touch -d '3 days ago' "$dir" "$dir/.lock"
+	new=$(bds-tmpdir --owner "$OWNER" p)
+	[ -d "$dir" ] && [ -d "$new" ]
+	run -3 flock -n -E 3 "$dir/.lock" true
+}
+
+@test "files, FIFOs, links and unlocked directories named like one are left alone (unlocked: a day)" {
+	new_owner
+	mkfifo "$TMPDIR/p.fifo"
+	echo x > "$TMPDIR/p.file"
+	mkdir "$BATS_TEST_TMPDIR/target"
+	ln -s "$BATS_TEST_TMPDIR/target" "$TMPDIR/p.link"
+	mkdir "$TMPDIR/p.fifolock" "$TMPDIR/p.fresh" "$TMPDIR/p.stale"
+	mkfifo "$TMPDIR/p.fifolock/.lock"
+	touch -d '2 days ago' "$TMPDIR/p.fifolock" "$TMPDIR/p.stale" "$TMPDIR/p.file"
+	run -0 timeout 20 bds-tmpdir --owner "$OWNER" p
+	new=${output##*/}
+	[ "$(ls -A "$TMPDIR" | tr '\n' ' ')" = "$(printf '%s\n' p.fifo p.fifolock p.file p.fresh p.link "$new" | sort | tr '\n' ' ')" ]
+	[ -d "$BATS_TEST_TMPDIR/target" ]
+}
