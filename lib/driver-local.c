@@ -218,6 +218,12 @@ static enum bds_driver_status local_restore(const struct bds_driver_args *a, jv 
 		              "snapshot.metadata.driver_state.state_dir (a local-driver entry)");
 		goto out;
 	}
+	const char *need[] = {"base_hashes.json", NULL};
+	int whole = bds_driver_entry_check(jv_copy(a->env), need);
+	if (whole != 0) {
+		st = whole > 0 ? BDS_DRIVER_COLD : BDS_DRIVER_FAIL;
+		goto out;
+	}
 	v = local_vm(base, state_dir, a->bazel);
 	bds_json_get_string(jv_copy(v), "worktree", &worktree);
 	bds_json_get_string(jv_copy(v), "output_base", &output_base);

@@ -231,6 +231,32 @@ static jv qemu_vm(const char *base, const char *run_dir, long keeper, long pid, 
 	return jv_object_set(vm, jv_string("guest"), guest);
 }
 
+/* The entry's guest RAM file, opened read-only for QEMU; -1 recorded (also when it is not
+ * the guest's RAM size). QEMU 7.2 (Debian 12) has no read-only private RAM file
+ * (memory-backend-file readonly=on maps the guest's RAM read-only; readonly=on,rom=off came
+ * in 8.2): it reopens /proc/self/fd/3 read-write, and with share=off maps it privately, so
+ * guest writes stay in this QEMU's memory. What would write the file is what QEMU does to
+ * a path that is missing (creates it) or a file that is empty (sizes it): with an open
+ * descriptor of the exact size neither can happen, whatever becomes of the entry's path. */
+static int open_ram_file(const char *dir, const struct bds_vm_image *img)
+{
+	char *path = bds_util_xasprintf("%s/mem", dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	long long want = (long long)img->mem_mib * 1024 * 1024;
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		bds_util_fail("open '%s': %s", path, strerror(errno));
+		fd = -1;
+	} else if (!S_ISREG(st.st_mode) || (long long)st.st_size != want) {
+		bds_util_fail("the entry's RAM file '%s' has %lld bytes, not the guest's %d MiB", path,
+		              (long long)st.st_size, img->mem_mib);
+		close(fd);
+		fd = -1;
+	}
+	free(path);
+	return fd;
+}
+
 /* Starts QEMU and brings it to a running, reachable state. restore_dir: the entry to
  * restore (NULL: boot fresh). 0 with *vm set; -1 recorded (QEMU is gone by then); -2
  * recorded when the configuration is wrong (no image, no key): nothing was started. */
@@ -242,7 +268,7 @@ static int start_qemu(const struct bds_driver_args *a, const char *restore_dir, 
 	struct bds_qmp *q = NULL;
 	char *key = NULL, *run_dir = NULL, *disk = NULL, *frozen = NULL, *mem = NULL, *tail = NULL;
 	long keeper = 0, pid = 0;
-	int rc = -1, run_lock = -1;
+	int rc = -1, run_lock = -1, mem_fd = -1;
 	double deadline = bds_util_now() + bds_vm_timeout();
 	if (bds_vm_image_load(&img) < 0)
 		return -2;
@@ -275,8 +301,12 @@ static int start_qemu(const struct bds_driver_args *a, const char *restore_dir, 
 		if (bds_vm_run(create, run_dir) < 0)
 			goto out;
 		if (strcmp(mode, "shared") == 0) {
-			mem = bds_util_xasprintf("%s/mem", restore_dir);
-			memory = memory_object("memory-backend-file", &img, mem, 0);
+			/* QEMU gets the entry's RAM file as an open descriptor, not a path it could
+			 * create, and only when it has the guest's RAM size, which QEMU would
+			 * otherwise grow it to: see open_ram_file */
+			if ((mem_fd = open_ram_file(restore_dir, &img)) < 0)
+				goto out;
+			memory = memory_object("memory-backend-file", &img, "/proc/self/fd/3", 0);
 		} else {
 			memory = memory_object("memory-backend-ram", &img, NULL, 0);
 		}
@@ -293,8 +323,8 @@ static int start_qemu(const struct bds_driver_args *a, const char *restore_dir, 
 		add(&l, bds_util_xstrdup("-incoming"));
 		add(&l, bds_util_xstrdup("defer"));
 	}
-	struct bds_keeper_spec ks = {.vmm_argv = l.v, .run_dir = run_dir, .lock_fds = &run_lock, .nlock_fds = 1,
-	                             .owner = a->lock_owner};
+	struct bds_keeper_spec ks = {.vmm_argv = l.v, .vmm_fds = &mem_fd, .nvmm_fds = mem_fd >= 0,
+	                             .run_dir = run_dir, .lock_fds = &run_lock, .nlock_fds = 1, .owner = a->lock_owner};
 	if (bds_keeper_start(&ks, &keeper, &pid) < 0)
 		goto out;
 	char *sock = bds_util_xasprintf("%s/qmp.sock", run_dir);
@@ -333,6 +363,8 @@ out:
 	if (rc != 0 && run_dir && !keeper)
 		bds_fs_remove_tree(run_dir);
 	bds_lock_release(run_lock); /* the keeper holds it, if there is one */
+	if (mem_fd >= 0)
+		close(mem_fd);
 	bds_qmp_close(q);
 	args_free(&l);
 	bds_vm_image_free(&img);
@@ -367,6 +399,14 @@ static enum bds_driver_status qemu_restore(const struct bds_driver_args *a, jv *
 	    (strcmp(accel, "kvm") != 0 && strcmp(accel, "tcg") != 0)) {
 		bds_util_fail("envelope: needs snapshot.dir, snapshot.base and snapshot.metadata.driver_state's "
 		              "snapshot_mode and accel (a qemu-driver entry)");
+		goto out;
+	}
+	/* nothing starts before the entry is known whole */
+	const char *shared[] = {"base_hashes.json", "vmstate", "mem", "disk", NULL};
+	const char *stream[] = {"base_hashes.json", "vmstate", "disk", NULL};
+	int whole = bds_driver_entry_check(jv_copy(a->env), strcmp(mode, "shared") == 0 ? shared : stream);
+	if (whole != 0) {
+		st = whole > 0 ? BDS_DRIVER_COLD : BDS_DRIVER_FAIL;
 		goto out;
 	}
 	/* the entry's own accelerator: device state differs between KVM and TCG (the
