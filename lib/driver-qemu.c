@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -133,7 +134,10 @@ static void machine_args(struct args_list *l, const struct bds_vm_image *img, co
 	jv_free(text);
 }
 
-static jv memory_object(const char *backend, const struct bds_vm_image *img, const char *path, int share)
+/* share: guest writes reach the file (record); else they stay in QEMU's memory, and with
+ * read_only QEMU opens the file read-only too (QEMU 8.2's readonly=on,rom=off). */
+static jv memory_object(const char *backend, const struct bds_vm_image *img, const char *path, int share,
+                        int read_only)
 {
 	jv m = jv_object();
 	m = jv_object_set(m, jv_string("qom-type"), jv_string(backend));
@@ -143,7 +147,25 @@ static jv memory_object(const char *backend, const struct bds_vm_image *img, con
 		m = jv_object_set(m, jv_string("mem-path"), jv_string(path));
 		m = jv_object_set(m, jv_string("share"), jv_bool(share));
 	}
+	if (read_only) {
+		m = jv_object_set(m, jv_string("readonly"), jv_true());
+		m = jv_object_set(m, jv_string("rom"), jv_string("off"));
+	}
 	return m;
+}
+
+/* Can this QEMU map a file opened read-only as writable private guest RAM (memory-backend-
+ * file readonly=on,rom=off, QEMU 8.2 and later)? Read from the version line in the
+ * envelope's fingerprint (the QEMU of this host and pipeline); anything else means no. */
+static int private_read_only_ram(jv env)
+{
+	char *vmm = NULL;
+	int major = 0, minor = 0;
+	jv c = bds_json_get(bds_json_get(env, "fingerprint", JV_KIND_OBJECT), "components", JV_KIND_OBJECT);
+	if (bds_json_get_string(c, "vmm", &vmm) != 0 || sscanf(vmm, "QEMU emulator version %d.%d", &major, &minor) != 2)
+		major = minor = 0;
+	free(vmm);
+	return major > 8 || (major == 8 && minor >= 2);
 }
 
 static jv file_node(const char *driver, const char *path, int read_only)
@@ -232,12 +254,12 @@ static jv qemu_vm(const char *base, const char *run_dir, long keeper, long pid, 
 }
 
 /* The entry's guest RAM file, opened read-only for QEMU; -1 recorded (also when it is not
- * the guest's RAM size). QEMU 7.2 (Debian 12) has no read-only private RAM file
- * (memory-backend-file readonly=on maps the guest's RAM read-only; readonly=on,rom=off came
- * in 8.2): it reopens /proc/self/fd/3 read-write, and with share=off maps it privately, so
- * guest writes stay in this QEMU's memory. What would write the file is what QEMU does to
- * a path that is missing (creates it) or a file that is empty (sizes it): with an open
- * descriptor of the exact size neither can happen, whatever becomes of the entry's path. */
+ * the guest's RAM size). QEMU maps it privately (share=off): guest writes stay in this
+ * QEMU's memory. From QEMU 8.2 on it opens /proc/self/fd/3 read-only too (readonly=on,
+ * rom=off); QEMU 7.2 (Debian 12) cannot (its readonly=on makes guest RAM read-only) and
+ * reopens it read-write, but never writes it: what would write the file is what QEMU does
+ * to a path that is missing (creates it) or to an empty file (sizes it), and an open
+ * descriptor of the exact size rules both out, whatever becomes of the entry's path. */
 static int open_ram_file(const char *dir, const struct bds_vm_image *img)
 {
 	char *path = bds_util_xasprintf("%s/mem", dir);
@@ -285,7 +307,7 @@ static int start_qemu(const struct bds_driver_args *a, const char *restore_dir, 
 		if (bds_vm_run(create, run_dir) < 0)
 			goto out;
 		mem = bds_util_xasprintf("%s/mem", run_dir);
-		memory = memory_object("memory-backend-file", &img, mem, 1);
+		memory = memory_object("memory-backend-file", &img, mem, 1, 0);
 		blockdev = file_node("qcow2", disk, 0);
 		blockdev = jv_object_set(blockdev, jv_string("backing"), file_node("raw", img.rootfs, 1));
 	} else {
@@ -306,9 +328,10 @@ static int start_qemu(const struct bds_driver_args *a, const char *restore_dir, 
 			 * otherwise grow it to: see open_ram_file */
 			if ((mem_fd = open_ram_file(restore_dir, &img)) < 0)
 				goto out;
-			memory = memory_object("memory-backend-file", &img, "/proc/self/fd/3", 0);
+			memory = memory_object("memory-backend-file", &img, "/proc/self/fd/3", 0,
+			                       private_read_only_ram(jv_copy(a->env)));
 		} else {
-			memory = memory_object("memory-backend-ram", &img, NULL, 0);
+			memory = memory_object("memory-backend-ram", &img, NULL, 0, 0);
 		}
 		/* the whole chain spelled out: the frozen disk's own header names the record
 		 * host's image path, which need not exist here */
