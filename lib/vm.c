@@ -20,8 +20,9 @@
 #define MANIFEST_MAX ((size_t)1 << 20)
 #define DEFAULT_TIMEOUT 120.0
 #define MAX_TIMEOUT 86400.0
-/* A run directory without a lock file this old lost its owner before it took the lock. */
-#define RUN_DIR_GRACE 60.0
+/* A run directory without a lock file this old lost its owner before it took the lock
+ * (a moment after making it). Long: one of an older bds, which made none, may be in use. */
+#define RUN_DIR_GRACE 3600.0
 
 /* BDS_VM_TIMEOUT: seconds, a plain decimal number above 0, at most MAX_TIMEOUT (no sign,
  * exponent, nan or inf). 0 with *out set (DEFAULT_TIMEOUT when unset), -1 when malformed. */
