@@ -69,7 +69,8 @@ static int watch_owner(long pid, struct owner_watch *w)
 {
 	w->pid = pid;
 	w->start = 0;
-	w->pidfd = use_pidfd() ? (int)syscall(SYS_pidfd_open, (pid_t)pid, 0) : -1;
+	int tried = use_pidfd();
+	w->pidfd = tried ? (int)syscall(SYS_pidfd_open, (pid_t)pid, 0) : -1;
 	if (w->pidfd >= 0) {
 		fcntl(w->pidfd, F_SETFD, FD_CLOEXEC);
 		/* readable at once: the owner has exited already (a zombie not yet reaped) */
@@ -80,7 +81,7 @@ static int watch_owner(long pid, struct owner_watch *w)
 		w->pidfd = -1;
 		return bds_util_fail("the owner process %ld has exited", pid);
 	}
-	if (errno == ESRCH)
+	if (tried && errno == ESRCH)
 		return bds_util_fail("the owner process %ld does not exist", pid);
 	char state = 0;
 	if (!proc_stat(pid, &state, &w->start))
