@@ -12,6 +12,11 @@
 #include "store.h"
 #include "util.h"
 
+/* Linux's largest pid (PID_MAX_LIMIT), and the largest valid uid or gid ((uid_t)-1 is
+ * "no id"). */
+#define MAX_PID 4194304L
+#define MAX_ID 4294967294L
+
 static const char usage_text[] =
 	"usage: bds-vm-restore [--driver local|qemu|firecracker] [--base SHA] [--bazel CMD]\n"
 	"                      [--lock-owner PID] [--lock-timeout SEC]\n"
@@ -23,6 +28,38 @@ static int usage(const char *why)
 		bds_util_warn("%s", why);
 	fputs(usage_text, stderr);
 	return BDS_EXIT_USAGE;
+}
+
+/* A plain decimal number from 0 to max: digits, at most one '.' among them, nothing else
+ * (no sign, space, exponent, hex, nan or inf). 0, or -1. */
+static int parse_number(const char *s, double max, double *out)
+{
+	int digits = 0, dots = 0;
+	for (const char *p = s; *p; p++) {
+		if (*p == '.')
+			dots++;
+		else if (*p >= '0' && *p <= '9')
+			digits++;
+		else
+			return -1;
+	}
+	if (!digits || dots > 1)
+		return -1;
+	double v = strtod(s, NULL);
+	if (!(v <= max))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* A whole number from 0 to max (digits only). 0, or -1. */
+static int parse_whole(const char *s, long max, long *out)
+{
+	double v = 0;
+	if (strchr(s, '.') || parse_number(s, (double)max, &v) < 0)
+		return -1;
+	*out = (long)v;
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -43,11 +80,16 @@ int main(int argc, char **argv)
 	 * scripts need not know them */
 	a.jailer = getenv("BDS_JAILER") && *getenv("BDS_JAILER") ? getenv("BDS_JAILER") : NULL;
 	a.chroot_base = getenv("BDS_JAILER_CHROOT") && *getenv("BDS_JAILER_CHROOT") ? getenv("BDS_JAILER_CHROOT") : "/srv/jailer";
-	const char *uid = getenv("BDS_JAILER_UID"), *gid = getenv("BDS_JAILER_GID");
-	a.jail_uid = uid && *uid ? strtol(uid, NULL, 10) : 0;
-	a.jail_gid = gid && *gid ? strtol(gid, NULL, 10) : 0;
+	/* a uid or gid that is not a number must not mean root (0) */
+	const char *ids[2][2] = {{"BDS_JAILER_UID", getenv("BDS_JAILER_UID")}, {"BDS_JAILER_GID", getenv("BDS_JAILER_GID")}};
+	for (int i = 0; i < 2; i++) {
+		if (ids[i][1] && *ids[i][1] && parse_whole(ids[i][1], MAX_ID, i == 0 ? &a.jail_uid : &a.jail_gid) < 0) {
+			bds_util_warn("%s '%s': not a numeric id (0 to %ld)", ids[i][0], ids[i][1], (long)MAX_ID);
+			return BDS_EXIT_FAIL;
+		}
+	}
 	int c;
-	char *end;
+	double v = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -55,21 +97,19 @@ int main(int argc, char **argv)
 		case 'b': a.base = optarg; break;
 		case 'z': a.bazel = optarg; break;
 		case 'o':
-			a.lock_owner = strtol(optarg, &end, 10);
-			if (*end || a.lock_owner <= 0)
+			if (parse_whole(optarg, MAX_PID, &a.lock_owner) < 0 || a.lock_owner <= 0)
 				return usage("--lock-owner takes a pid");
 			break;
 		case 't':
-			a.lock_timeout = strtod(optarg, &end);
-			if (*end || a.lock_timeout < 0 || a.lock_timeout > 86400)
+			if (parse_number(optarg, 86400, &v) < 0)
 				return usage("--lock-timeout takes seconds from 0 to 86400");
+			a.lock_timeout = v;
 			break;
 		case 'j': a.jailer = optarg; break;
 		case 'c': a.chroot_base = optarg; break;
 		case 'u':
 		case 'g':
-			*(c == 'u' ? &a.jail_uid : &a.jail_gid) = strtol(optarg, &end, 10);
-			if (*end || *optarg == '\0' || *(c == 'u' ? &a.jail_uid : &a.jail_gid) < 0)
+			if (parse_whole(optarg, MAX_ID, c == 'u' ? &a.jail_uid : &a.jail_gid) < 0)
 				return usage("--uid and --gid take numeric ids");
 			break;
 		case 'h': fputs(usage_text, stdout); return BDS_EXIT_OK;

@@ -163,10 +163,17 @@ static int slot_take(double timeout, struct slot *out)
 }
 
 /* Puts `from` at `to` for the VM: a hard link for files it only reads, a copy (a reflink
- * where the file system has them, sparse regions kept sparse) for files it writes. */
-static int place(const char *from, const char *to, int writable)
+ * where the file system has them, sparse regions kept sparse) for files it writes. A link
+ * is the entry's own file: Firecracker opens the snapshot files read-only (File::open) and
+ * maps guest memory privately; a jailed Firecracker (uid `jail_uid`, not root) gets a copy
+ * of any file that uid could write, so that not even a compromised VMM writes an entry. */
+static int place(const char *from, const char *to, int writable, const struct bds_driver_args *a)
 {
-	if (!writable && link(from, to) == 0)
+	struct stat st;
+	int jailed_can_write = a->jailer && a->jail_uid != 0 && stat(from, &st) == 0 &&
+	                       ((long)st.st_uid == a->jail_uid || (st.st_mode & S_IWOTH) ||
+	                        ((long)st.st_gid == a->jail_gid && (st.st_mode & S_IWGRP)));
+	if (!writable && !jailed_can_write && link(from, to) == 0)
 		return 0;
 	char *cp[] = {"cp", "--reflink=auto", "--sparse=always", "--", (char *)from, (char *)to, NULL};
 	return bds_vm_run(cp, NULL);
@@ -388,7 +395,7 @@ static int fc_run(const struct bds_driver_args *a, const char *entry, const char
 	if (fc_prepare(a, &v) < 0)
 		goto release;
 	to = bds_util_xasprintf("%s/rootfs.ext4", v.root);
-	if (place(entry ? (from = bds_util_xasprintf("%s/disk", entry)) : img.rootfs, to, 1) < 0)
+	if (place(entry ? (from = bds_util_xasprintf("%s/disk", entry)) : img.rootfs, to, 1, a) < 0)
 		goto release;
 	if (entry) {
 		const char *names[] = {"vmstate", "mem"};
@@ -396,17 +403,17 @@ static int fc_run(const struct bds_driver_args *a, const char *entry, const char
 			free(from), free(to);
 			from = bds_util_xasprintf("%s/%s", entry, names[i]);
 			to = bds_util_xasprintf("%s/%s", v.root, names[i]);
-			if (place(from, to, 0) < 0)
+			if (place(from, to, 0, a) < 0)
 				goto release;
 		}
 	} else {
 		free(to);
 		to = bds_util_xasprintf("%s/vmlinux", v.root);
-		if (place(img.kernel, to, 0) < 0)
+		if (place(img.kernel, to, 0, a) < 0)
 			goto release;
 		free(to);
 		to = bds_util_xasprintf("%s/initrd.img", v.root);
-		if (place(img.initrd, to, 0) < 0)
+		if (place(img.initrd, to, 0, a) < 0)
 			goto release;
 	}
 	if (a->jailer) {
@@ -467,8 +474,13 @@ static enum bds_driver_status fc_restore(const struct bds_driver_args *a, jv *vm
 	jv snap = bds_json_get(jv_copy(a->env), "snapshot", JV_KIND_OBJECT);
 	char *dir = NULL, *base = NULL;
 	enum bds_driver_status st = BDS_DRIVER_FAIL;
+	/* nothing is taken or started before the entry is known whole */
+	const char *need[] = {"base_hashes.json", "vmstate", "mem", "disk", NULL};
+	int whole = -1;
 	if (bds_json_get_string(jv_copy(snap), "dir", &dir) != 0 || bds_json_get_string(jv_copy(snap), "base", &base) != 0)
 		bds_util_fail("envelope: needs snapshot.dir and snapshot.base");
+	else if ((whole = bds_driver_entry_check(jv_copy(a->env), need)) != 0)
+		st = whole > 0 ? BDS_DRIVER_COLD : BDS_DRIVER_FAIL;
 	else {
 		int r = fc_run(a, dir, base, vm);
 		st = r == 0 ? BDS_DRIVER_OK : r == -2 ? BDS_DRIVER_FAIL : BDS_DRIVER_COLD;

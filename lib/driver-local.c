@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #define GIT_TIMEOUT 600.0
+#define SERVER_STOP_TIMEOUT 30.0
 /* The warm state's lock file (a kernel lock: lock.h). */
 #define STATE_LOCK "state.lock"
 
@@ -107,6 +108,52 @@ static int keep_lock(int lock_fd, long owner, jv *vm)
 	return rc;
 }
 
+/* The Bazel server of an output base: its pid, if that process is alive and serves it. */
+static long server_pid(const char *output_base)
+{
+	char *pid_file = bds_util_xasprintf("%s/server/server.pid.txt", output_base);
+	char *text = NULL;
+	size_t len = 0;
+	long pid = 0;
+	if (bds_util_read_file(pid_file, 64, &text, &len) == 0)
+		pid = strtol(text, NULL, 10);
+	free(text);
+	free(pid_file);
+	if (!bds_util_pid_alive(pid))
+		return 0;
+	/* the pid may have been reused: the server's command line names its output base */
+	char *cmdline_file = bds_util_xasprintf("/proc/%ld/cmdline", pid);
+	char *cmd = NULL;
+	int ours = 0;
+	if (bds_util_read_file(cmdline_file, (size_t)1 << 20, &cmd, &len) == 0) {
+		for (size_t i = 0; i < len; i++)
+			if (cmd[i] == '\0')
+				cmd[i] = ' ';
+		ours = strstr(cmd, output_base) != NULL;
+	}
+	free(cmd);
+	free(cmdline_file);
+	return ours ? pid : 0;
+}
+
+/* Stops the Bazel server of an output base, if one runs: SIGTERM, then SIGKILL. 0, or -1
+ * recorded when it is still there after both. */
+static int stop_server(const char *output_base)
+{
+	long pid = server_pid(output_base);
+	if (!pid)
+		return 0;
+	for (int sig = 0; sig < 2; sig++) {
+		kill((pid_t)pid, sig == 0 ? SIGTERM : SIGKILL);
+		double deadline = bds_util_now() + SERVER_STOP_TIMEOUT;
+		while (bds_util_pid_alive(pid) && bds_util_now() < deadline)
+			bds_util_sleep_ms(50);
+		if (!bds_util_pid_alive(pid))
+			return 0;
+	}
+	return bds_util_fail("the Bazel server (pid %ld) of '%s' did not stop", pid, output_base);
+}
+
 static jv local_vm(const char *base, const char *state_dir, const char *bazel)
 {
 	jv vm = jv_object();
@@ -145,10 +192,16 @@ static enum bds_driver_status local_boot(const struct bds_driver_args *a, jv *vm
 	}
 	/* A re-record of the same base reuses its worktree (its server is warm) while it is a
 	 * checkout of this repository; anything else (none, or one left by an earlier clone at
-	 * this path) is replaced by a fresh worktree. */
+	 * this path) is replaced by a fresh worktree, and the server that served the old one
+	 * goes with it. */
 	if (!worktree_valid(ws, worktree)) {
 		char *prune[] = {"git", "-C", ws, "worktree", "prune", NULL};
 		char *add[] = {"git", "-C", ws, "worktree", "add", "--quiet", "--detach", "--force", worktree, (char *)a->base, NULL};
+		char *output_base = bds_util_xasprintf("%s/output_base", state_dir);
+		int stopped = stop_server(output_base);
+		free(output_base);
+		if (stopped < 0)
+			goto out;
 		bds_fs_remove_tree(worktree);
 		if (git(prune) < 0 || git(add) < 0)
 			goto out;
@@ -172,34 +225,6 @@ out:
 	return st;
 }
 
-/* The Bazel server of an output base: its pid, if that process is alive and serves it. */
-static long server_pid(const char *output_base)
-{
-	char *pid_file = bds_util_xasprintf("%s/server/server.pid.txt", output_base);
-	char *text = NULL;
-	size_t len = 0;
-	long pid = 0;
-	if (bds_util_read_file(pid_file, 64, &text, &len) == 0)
-		pid = strtol(text, NULL, 10);
-	free(text);
-	free(pid_file);
-	if (!bds_util_pid_alive(pid))
-		return 0;
-	/* the pid may have been reused: the server's command line names its output base */
-	char *cmdline_file = bds_util_xasprintf("/proc/%ld/cmdline", pid);
-	char *cmd = NULL;
-	int ours = 0;
-	if (bds_util_read_file(cmdline_file, (size_t)1 << 20, &cmd, &len) == 0) {
-		for (size_t i = 0; i < len; i++)
-			if (cmd[i] == '\0')
-				cmd[i] = ' ';
-		ours = strstr(cmd, output_base) != NULL;
-	}
-	free(cmd);
-	free(cmdline_file);
-	return ours ? pid : 0;
-}
-
 static enum bds_driver_status local_restore(const struct bds_driver_args *a, jv *vm)
 {
 	jv snap = bds_json_get(jv_copy(a->env), "snapshot", JV_KIND_OBJECT);
@@ -216,6 +241,12 @@ static enum bds_driver_status local_restore(const struct bds_driver_args *a, jv 
 	                        "state_dir", &state_dir) != 0) {
 		bds_util_fail("envelope: needs workspace, snapshot.base, snapshot.fingerprint and "
 		              "snapshot.metadata.driver_state.state_dir (a local-driver entry)");
+		goto out;
+	}
+	const char *need[] = {"base_hashes.json", NULL};
+	int whole = bds_driver_entry_check(jv_copy(a->env), need);
+	if (whole != 0) {
+		st = whole > 0 ? BDS_DRIVER_COLD : BDS_DRIVER_FAIL;
 		goto out;
 	}
 	v = local_vm(base, state_dir, a->bazel);

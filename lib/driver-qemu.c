@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -133,7 +134,10 @@ static void machine_args(struct args_list *l, const struct bds_vm_image *img, co
 	jv_free(text);
 }
 
-static jv memory_object(const char *backend, const struct bds_vm_image *img, const char *path, int share)
+/* share: guest writes reach the file (record); else they stay in QEMU's memory, and with
+ * read_only QEMU opens the file read-only too (QEMU 8.2's readonly=on,rom=off). */
+static jv memory_object(const char *backend, const struct bds_vm_image *img, const char *path, int share,
+                        int read_only)
 {
 	jv m = jv_object();
 	m = jv_object_set(m, jv_string("qom-type"), jv_string(backend));
@@ -143,7 +147,25 @@ static jv memory_object(const char *backend, const struct bds_vm_image *img, con
 		m = jv_object_set(m, jv_string("mem-path"), jv_string(path));
 		m = jv_object_set(m, jv_string("share"), jv_bool(share));
 	}
+	if (read_only) {
+		m = jv_object_set(m, jv_string("readonly"), jv_true());
+		m = jv_object_set(m, jv_string("rom"), jv_string("off"));
+	}
 	return m;
+}
+
+/* Can this QEMU map a file opened read-only as writable private guest RAM (memory-backend-
+ * file readonly=on,rom=off, QEMU 8.2 and later)? Read from the version line in the
+ * envelope's fingerprint (the QEMU of this host and pipeline); anything else means no. */
+static int private_read_only_ram(jv env)
+{
+	char *vmm = NULL;
+	int major = 0, minor = 0;
+	jv c = bds_json_get(bds_json_get(env, "fingerprint", JV_KIND_OBJECT), "components", JV_KIND_OBJECT);
+	if (bds_json_get_string(c, "vmm", &vmm) != 0 || sscanf(vmm, "QEMU emulator version %d.%d", &major, &minor) != 2)
+		major = minor = 0;
+	free(vmm);
+	return major > 8 || (major == 8 && minor >= 2);
 }
 
 static jv file_node(const char *driver, const char *path, int read_only)
@@ -231,6 +253,32 @@ static jv qemu_vm(const char *base, const char *run_dir, long keeper, long pid, 
 	return jv_object_set(vm, jv_string("guest"), guest);
 }
 
+/* The entry's guest RAM file, opened read-only for QEMU; -1 recorded (also when it is not
+ * the guest's RAM size). QEMU maps it privately (share=off): guest writes stay in this
+ * QEMU's memory. From QEMU 8.2 on it opens /proc/self/fd/3 read-only too (readonly=on,
+ * rom=off); QEMU 7.2 (Debian 12) cannot (its readonly=on makes guest RAM read-only) and
+ * reopens it read-write, but never writes it: what would write the file is what QEMU does
+ * to a path that is missing (creates it) or to an empty file (sizes it), and an open
+ * descriptor of the exact size rules both out, whatever becomes of the entry's path. */
+static int open_ram_file(const char *dir, const struct bds_vm_image *img)
+{
+	char *path = bds_util_xasprintf("%s/mem", dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	long long want = (long long)img->mem_mib * 1024 * 1024;
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		bds_util_fail("open '%s': %s", path, strerror(errno));
+		fd = -1;
+	} else if (!S_ISREG(st.st_mode) || (long long)st.st_size != want) {
+		bds_util_fail("the entry's RAM file '%s' has %lld bytes, not the guest's %d MiB", path,
+		              (long long)st.st_size, img->mem_mib);
+		close(fd);
+		fd = -1;
+	}
+	free(path);
+	return fd;
+}
+
 /* Starts QEMU and brings it to a running, reachable state. restore_dir: the entry to
  * restore (NULL: boot fresh). 0 with *vm set; -1 recorded (QEMU is gone by then); -2
  * recorded when the configuration is wrong (no image, no key): nothing was started. */
@@ -242,7 +290,7 @@ static int start_qemu(const struct bds_driver_args *a, const char *restore_dir, 
 	struct bds_qmp *q = NULL;
 	char *key = NULL, *run_dir = NULL, *disk = NULL, *frozen = NULL, *mem = NULL, *tail = NULL;
 	long keeper = 0, pid = 0;
-	int rc = -1, run_lock = -1;
+	int rc = -1, run_lock = -1, mem_fd = -1;
 	double deadline = bds_util_now() + bds_vm_timeout();
 	if (bds_vm_image_load(&img) < 0)
 		return -2;
@@ -259,7 +307,7 @@ static int start_qemu(const struct bds_driver_args *a, const char *restore_dir, 
 		if (bds_vm_run(create, run_dir) < 0)
 			goto out;
 		mem = bds_util_xasprintf("%s/mem", run_dir);
-		memory = memory_object("memory-backend-file", &img, mem, 1);
+		memory = memory_object("memory-backend-file", &img, mem, 1, 0);
 		blockdev = file_node("qcow2", disk, 0);
 		blockdev = jv_object_set(blockdev, jv_string("backing"), file_node("raw", img.rootfs, 1));
 	} else {
@@ -275,10 +323,15 @@ static int start_qemu(const struct bds_driver_args *a, const char *restore_dir, 
 		if (bds_vm_run(create, run_dir) < 0)
 			goto out;
 		if (strcmp(mode, "shared") == 0) {
-			mem = bds_util_xasprintf("%s/mem", restore_dir);
-			memory = memory_object("memory-backend-file", &img, mem, 0);
+			/* QEMU gets the entry's RAM file as an open descriptor, not a path it could
+			 * create, and only when it has the guest's RAM size, which QEMU would
+			 * otherwise grow it to: see open_ram_file */
+			if ((mem_fd = open_ram_file(restore_dir, &img)) < 0)
+				goto out;
+			memory = memory_object("memory-backend-file", &img, "/proc/self/fd/3", 0,
+			                       private_read_only_ram(jv_copy(a->env)));
 		} else {
-			memory = memory_object("memory-backend-ram", &img, NULL, 0);
+			memory = memory_object("memory-backend-ram", &img, NULL, 0, 0);
 		}
 		/* the whole chain spelled out: the frozen disk's own header names the record
 		 * host's image path, which need not exist here */
@@ -293,8 +346,8 @@ static int start_qemu(const struct bds_driver_args *a, const char *restore_dir, 
 		add(&l, bds_util_xstrdup("-incoming"));
 		add(&l, bds_util_xstrdup("defer"));
 	}
-	struct bds_keeper_spec ks = {.vmm_argv = l.v, .run_dir = run_dir, .lock_fds = &run_lock, .nlock_fds = 1,
-	                             .owner = a->lock_owner};
+	struct bds_keeper_spec ks = {.vmm_argv = l.v, .vmm_fds = &mem_fd, .nvmm_fds = mem_fd >= 0,
+	                             .run_dir = run_dir, .lock_fds = &run_lock, .nlock_fds = 1, .owner = a->lock_owner};
 	if (bds_keeper_start(&ks, &keeper, &pid) < 0)
 		goto out;
 	char *sock = bds_util_xasprintf("%s/qmp.sock", run_dir);
@@ -333,6 +386,8 @@ out:
 	if (rc != 0 && run_dir && !keeper)
 		bds_fs_remove_tree(run_dir);
 	bds_lock_release(run_lock); /* the keeper holds it, if there is one */
+	if (mem_fd >= 0)
+		close(mem_fd);
 	bds_qmp_close(q);
 	args_free(&l);
 	bds_vm_image_free(&img);
@@ -367,6 +422,14 @@ static enum bds_driver_status qemu_restore(const struct bds_driver_args *a, jv *
 	    (strcmp(accel, "kvm") != 0 && strcmp(accel, "tcg") != 0)) {
 		bds_util_fail("envelope: needs snapshot.dir, snapshot.base and snapshot.metadata.driver_state's "
 		              "snapshot_mode and accel (a qemu-driver entry)");
+		goto out;
+	}
+	/* nothing starts before the entry is known whole */
+	const char *shared[] = {"base_hashes.json", "vmstate", "mem", "disk", NULL};
+	const char *stream[] = {"base_hashes.json", "vmstate", "disk", NULL};
+	int whole = bds_driver_entry_check(jv_copy(a->env), strcmp(mode, "shared") == 0 ? shared : stream);
+	if (whole != 0) {
+		st = whole > 0 ? BDS_DRIVER_COLD : BDS_DRIVER_FAIL;
 		goto out;
 	}
 	/* the entry's own accelerator: device state differs between KVM and TCG (the

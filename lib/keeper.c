@@ -57,20 +57,37 @@ static int proc_stat(long pid, char *state, unsigned long long *start)
 	return 1;
 }
 
+/* BDS_TEST_NO_PIDFD=1 makes the keeper watch its owner as on a kernel without pidfds:
+ * for the test suite only, which has no such kernel. */
+static int use_pidfd(void)
+{
+	const char *no = getenv("BDS_TEST_NO_PIDFD");
+	return !(no && strcmp(no, "1") == 0);
+}
+
 static int watch_owner(long pid, struct owner_watch *w)
 {
 	w->pid = pid;
 	w->start = 0;
-	w->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+	int tried = use_pidfd();
+	w->pidfd = tried ? (int)syscall(SYS_pidfd_open, (pid_t)pid, 0) : -1;
 	if (w->pidfd >= 0) {
 		fcntl(w->pidfd, F_SETFD, FD_CLOEXEC);
-		return 0;
+		/* readable at once: the owner has exited already (a zombie not yet reaped) */
+		struct pollfd p = {.fd = w->pidfd, .events = POLLIN};
+		if (poll(&p, 1, 0) == 0)
+			return 0;
+		close(w->pidfd);
+		w->pidfd = -1;
+		return bds_util_fail("the owner process %ld has exited", pid);
 	}
-	if (errno == ESRCH)
+	if (tried && errno == ESRCH)
 		return bds_util_fail("the owner process %ld does not exist", pid);
 	char state = 0;
-	if (!proc_stat(pid, &state, &w->start) || state == 'Z' || state == 'X')
+	if (!proc_stat(pid, &state, &w->start))
 		return bds_util_fail("the owner process %ld does not exist", pid);
+	if (state == 'Z' || state == 'X')
+		return bds_util_fail("the owner process %ld has exited", pid);
 	return 0;
 }
 
@@ -114,8 +131,9 @@ static void close_all_but(const int *keep, size_t n)
 	closefrom(max + 1);
 }
 
-/* The VMM's process: dies with its keeper, runs in run_dir with its output in console.log. */
-static void exec_vmm(char *const argv[], const char *run_dir, pid_t keeper)
+/* The VMM's process: dies with its keeper, runs in run_dir with its output in
+ * console.log, and holds spec->vmm_fds as descriptors 3, 4, ... and nothing else. */
+static void exec_vmm(const struct bds_keeper_spec *spec, pid_t keeper)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != keeper)
@@ -125,14 +143,23 @@ static void exec_vmm(char *const argv[], const char *run_dir, pid_t keeper)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
 	int log = -1;
-	if (!run_dir || chdir(run_dir) == 0)
-		log = open(run_dir ? "console.log" : "/dev/null", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (!spec->run_dir || chdir(spec->run_dir) == 0)
+		log = open(spec->run_dir ? "console.log" : "/dev/null", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (log < 0 || null < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
 		_exit(127);
-	closefrom(3); /* the VMM holds none of the keeper's locks */
-	execvp(argv[0], argv);
-	dprintf(2, "bds: cannot run '%s': %s\n", argv[0], strerror(errno));
+	/* first above the targets, so that no dup2 below closes a descriptor still to move */
+	int moved[BDS_KEEPER_MAX_VMM_FDS];
+	int n = (int)spec->nvmm_fds;
+	for (int i = 0; i < n; i++)
+		if ((moved[i] = fcntl(spec->vmm_fds[i], F_DUPFD_CLOEXEC, 3 + n)) < 0)
+			_exit(127);
+	for (int i = 0; i < n; i++)
+		if (dup2(moved[i], 3 + i) < 0)
+			_exit(127);
+	closefrom(3 + n); /* the VMM holds none of the keeper's locks */
+	execvp(spec->vmm_argv[0], spec->vmm_argv);
+	dprintf(2, "bds: cannot run '%s': %s\n", spec->vmm_argv[0], strerror(errno));
 	_exit(127);
 }
 
@@ -150,7 +177,7 @@ static void keeper_main(const struct bds_keeper_spec *spec, struct owner_watch *
 	if (spec->vmm_argv) {
 		vmm = fork();
 		if (vmm == 0)
-			exec_vmm(spec->vmm_argv, spec->run_dir, self);
+			exec_vmm(spec, self);
 	}
 	long v = spec->vmm_argv ? (long)vmm : 0;
 	if (write(report, &v, sizeof v) != (ssize_t)sizeof v)
@@ -192,6 +219,8 @@ int bds_keeper_start(const struct bds_keeper_spec *spec, long *keeper, long *vmm
 		return bds_util_fail("a keeper needs the pid of its owner");
 	if (spec->nlock_fds > 32)
 		return bds_util_fail("a keeper holds at most 32 locks");
+	if (spec->nvmm_fds > BDS_KEEPER_MAX_VMM_FDS || (spec->nvmm_fds && !spec->vmm_argv))
+		return bds_util_fail("a VMM gets at most %d descriptors", BDS_KEEPER_MAX_VMM_FDS);
 	struct owner_watch w;
 	if (watch_owner(spec->owner, &w) < 0)
 		return -1;

@@ -5,14 +5,21 @@
  * without doing so (SIGKILL included), the keeper sees it through a pidfd, which also
  * reports an owner that is dead but not yet reaped (a zombie under an init that never
  * reaps). When it ends, the keeper kills its VMM, removes its directories, and its locks
- * are released by the kernel as it exits. The VMM also dies with its keeper. */
+ * are released by the kernel as it exits. The VMM also dies with its keeper.
+ *
+ * BDS_TEST_NO_PIDFD=1 in the environment makes a keeper watch its owner through /proc
+ * (state and start time), as on a kernel without pidfd_open: for the test suite only. */
 #ifndef BDS_KEEPER_H
 #define BDS_KEEPER_H
 
 #include <stddef.h>
 
+#define BDS_KEEPER_MAX_VMM_FDS 8
+
 struct bds_keeper_spec {
 	char *const *vmm_argv; /* the VMM to start and keep; NULL: none */
+	const int *vmm_fds;    /* descriptors the VMM gets as 3, 4, ... (its only ones from 3 up) */
+	size_t nvmm_fds;
 	const char *run_dir;   /* the VMM's directory (its console.log), removed at the end; may be NULL */
 	char *const *cleanup;  /* more paths removed at the end, NULL-terminated; may be NULL */
 	const int *lock_fds;   /* locks (bds_lock_take) the keeper holds until it ends */

@@ -17,38 +17,50 @@
 
 #define POLL_MS 50
 
+/* Deliberately broken variants, built only by tests/lock.bats to prove that its stress
+ * test (tests/unit/lock-stress.c) catches a broken lock: 1 skips the re-check of the
+ * locked file, 2 skips the lock itself. */
+#ifndef BDS_LOCK_MUTANT
+#define BDS_LOCK_MUTANT 0
+#endif
+
+/* A lock file that keeps being replaced under its takers: give up after this many. */
+#define MAX_REPLACED 1000
+
 /* Is fd the file now at path? A lock taken on a file that was removed (or replaced)
  * meanwhile protects nothing: the next taker would create and lock another file. */
 static int still_at(int fd, const char *path)
 {
 	struct stat a, b;
-	return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	return fstat(fd, &a) == 0 && lstat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 int bds_lock_take(const char *path, double timeout, int *fd)
 {
 	double deadline = bds_util_now() + timeout;
-	for (;;) {
+	for (int replaced = 0; replaced < MAX_REPLACED;) {
 		/* read-only is enough for flock, and lets other users share a cache */
 		int f = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
 		if (f < 0)
 			return bds_util_fail("lock '%s': %s", path, strerror(errno));
-		if (flock(f, LOCK_EX | LOCK_NB) == 0) {
-			if (still_at(f, path)) {
-				*fd = f;
-				return 0;
-			}
-			close(f);
+		int got = BDS_LOCK_MUTANT == 2 || flock(f, LOCK_EX | LOCK_NB) == 0, e = errno;
+		if (got && (BDS_LOCK_MUTANT == 1 || still_at(f, path))) {
+			*fd = f;
+			return 0;
+		}
+		close(f);
+		if (got) {
+			/* its holder removed it as it let go: try the new one at once */
+			replaced++;
 			continue;
 		}
-		int e = errno;
-		close(f);
 		if (e != EWOULDBLOCK && e != EINTR)
 			return bds_util_fail("lock '%s': %s", path, strerror(e));
 		if (bds_util_now() >= deadline)
 			return 1;
 		bds_util_sleep_ms(POLL_MS);
 	}
+	return bds_util_fail("lock '%s': replaced %d times while being taken", path, MAX_REPLACED);
 }
 
 void bds_lock_release(int fd)
@@ -57,43 +69,28 @@ void bds_lock_release(int fd)
 		close(fd);
 }
 
-int bds_lock_held(const char *path)
-{
-	int f = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (f < 0)
-		return errno == ENOENT ? 0 : bds_util_fail("lock '%s': %s", path, strerror(errno));
-	int held = 0;
-	if (flock(f, LOCK_SH | LOCK_NB) != 0) {
-		if (errno != EWOULDBLOCK) {
-			int e = errno;
-			close(f);
-			return bds_util_fail("lock '%s': %s", path, strerror(e));
-		}
-		held = 1;
-	}
-	close(f);
-	return held;
-}
-
 char *bds_lock_make_dir(const char *template, int *fd)
 {
-	char *dir = bds_util_xstrdup(template);
-	if (!mkdtemp(dir)) {
-		bds_util_fail("create a directory '%s': %s", template, strerror(errno));
-		free(dir);
-		return NULL;
-	}
-	char *lock = bds_util_xasprintf("%s/" BDS_LOCK_DIR_FILE, dir);
-	int rc = bds_lock_take(lock, 0, fd);
-	free(lock);
-	if (rc != 0) {
+	/* A sweeper may take the lock of a new directory between its creation and our taking
+	 * it, and remove it: then another directory is made. */
+	for (int attempt = 0; attempt < 3; attempt++) {
+		char *dir = bds_util_xstrdup(template);
+		if (!mkdtemp(dir)) {
+			bds_util_fail("create a directory '%s': %s", template, strerror(errno));
+			free(dir);
+			return NULL;
+		}
+		char *lock = bds_util_xasprintf("%s/" BDS_LOCK_DIR_FILE, dir);
+		int rc = bds_lock_take(lock, 0, fd);
+		free(lock);
+		if (rc == 0)
+			return dir;
 		if (rc > 0)
-			bds_util_fail("lock of the new directory '%s' is taken", dir);
+			bds_util_fail("the lock of the new directory '%s' was taken by another process", dir);
 		bds_fs_remove_tree(dir);
 		free(dir);
-		return NULL;
 	}
-	return dir;
+	return NULL;
 }
 
 /* Takes the lock of an existing lock file: never creates one, so a lock file its owner

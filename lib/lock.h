@@ -22,10 +22,6 @@ int bds_lock_take(const char *path, double timeout, int *fd);
 /* Releases a lock taken by bds_lock_take (closes fd; fd < 0: nothing). */
 void bds_lock_release(int fd);
 
-/* Is the lock of `path` held by a live process? 1 held, 0 free or no such file, -1 error
- * recorded. */
-int bds_lock_held(const char *path);
-
 /* Creates an owned directory from `template` (mkdtemp's, ending in XXXXXX), mode 0700,
  * and takes its lock. The malloc'd path, *fd holding the lock; NULL: error recorded. */
 char *bds_lock_make_dir(const char *template, int *fd);

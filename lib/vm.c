@@ -19,8 +19,34 @@
 
 #define MANIFEST_MAX ((size_t)1 << 20)
 #define DEFAULT_TIMEOUT 120.0
-/* A run directory without a lock file this old lost its owner before it took the lock. */
-#define RUN_DIR_GRACE 60.0
+#define MAX_TIMEOUT 86400.0
+/* A run directory without a lock file this old lost its owner before it took the lock
+ * (a moment after making it). Long: one of an older bds, which made none, may be in use. */
+#define RUN_DIR_GRACE 3600.0
+
+/* BDS_VM_TIMEOUT: seconds, a plain decimal number above 0, at most MAX_TIMEOUT (no sign,
+ * exponent, nan or inf). 0 with *out set (DEFAULT_TIMEOUT when unset), -1 when malformed. */
+static int vm_timeout(double *out)
+{
+	const char *t = getenv("BDS_VM_TIMEOUT");
+	*out = DEFAULT_TIMEOUT;
+	if (!t || !*t)
+		return 0;
+	int digits = 0, dots = 0;
+	for (const char *p = t; *p; p++) {
+		if (*p == '.')
+			dots++;
+		else if (*p >= '0' && *p <= '9')
+			digits++;
+		else
+			return -1;
+	}
+	double v = digits && dots <= 1 ? strtod(t, NULL) : 0;
+	if (!(v > 0 && v <= MAX_TIMEOUT))
+		return -1;
+	*out = v;
+	return 0;
+}
 
 /* The absolute path of manifest's file `key` (consumes manifest); NULL: recorded. */
 static char *image_file(jv manifest, const char *dir, const char *key)
@@ -44,6 +70,10 @@ int bds_vm_image_load(struct bds_vm_image *img)
 {
 	memset(img, 0, sizeof *img);
 	const char *dir = getenv("BDS_VM_IMAGE");
+	double timeout;
+	if (vm_timeout(&timeout) < 0)
+		return bds_util_fail("BDS_VM_TIMEOUT '%s': expected seconds, above 0 and at most %.0f",
+		                     getenv("BDS_VM_TIMEOUT"), MAX_TIMEOUT);
 	if (!dir || !*dir)
 		return bds_util_fail("BDS_VM_IMAGE is not set: it names the guest image directory (guest/build-image --out)");
 	char *path = bds_util_xasprintf("%s/manifest.json", dir);
@@ -258,9 +288,9 @@ char *bds_vm_shell_quote(const char *s)
 
 double bds_vm_timeout(void)
 {
-	const char *t = getenv("BDS_VM_TIMEOUT");
-	double v = t && *t ? strtod(t, NULL) : 0;
-	return v > 0 ? v : DEFAULT_TIMEOUT;
+	double v;
+	vm_timeout(&v);
+	return v;
 }
 
 int bds_vm_run(char *const argv[], const char *cwd)

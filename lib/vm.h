@@ -40,7 +40,9 @@ int bds_vm_file_digest(const char *path, const char *cache, char hex[33]);
  * restores only on the CPU it was taken on. */
 char *bds_vm_cpu_model(void);
 
-/* Seconds every wait of a VM driver may take: BDS_VM_TIMEOUT, else 120. */
+/* Seconds every wait of a VM driver may take: BDS_VM_TIMEOUT, else 120 (also when
+ * BDS_VM_TIMEOUT is malformed, which bds_vm_image_load, the first step of every VM
+ * driver, refuses). */
 double bds_vm_timeout(void);
 
 /* Runs a helper tool (qemu-img, cp, chown...) in cwd (NULL: ours), its output on our

@@ -1,7 +1,9 @@
-# bds-vm-restore and bds-vm-snapshot with the local driver: envelope rules, boot, locks,
-# reattach or cold, and the staged entry.
+# bds-vm-restore and bds-vm-snapshot with the local driver: envelope rules, boot, the state
+# lock and the keeper that holds it for its pipeline (killed, zombie), reattach or cold,
+# the entry never touched, and the staged entry.
 
 load helpers
+load owner-helpers
 load vm-local-helpers
 
 setup() {
@@ -61,77 +63,248 @@ teardown() {
 	[ ! -e "$BDS_CACHE" ]
 }
 
-@test "boot: a worktree at the base commit, the lock held by the owner, the exact vm" {
-	run -0 --separate-stderr boot 4242
-	[ "$stderr" = "" ]
-	[ "$(jq -cS 'del(.vm)' <<<"$output")" = "$(jq -cS . "$FPJSON")" ]
-	run -0 jq -c .vm <<<"$output"
-	[ "$output" = "$(expected_vm)" ]
-	[ "$(git -C "$STATE/worktree" rev-parse HEAD)" = "$BASE" ]
-	[ "$(git -C "$STATE/worktree" status --porcelain)" = "" ]
-	[ "$(cat "$STATE/lock/owner")" = "4242" ]
-	[ "$(ls -A "$STATE/lock")" = "owner" ]
+@test "numeric options: nan, inf, empty, signs, exponents, hex and overflow are usage errors" {
+	local v
+	for v in nan NaN inf -inf infinity "" -1 +1 " 1" 1e3 0x10 1.2.3 . 86400.5 99999999999999999999; do
+		run -64 --separate-stderr bds-vm-restore --base "$BASE" --lock-timeout "$v" < "$FPJSON"
+		[ "${stderr_lines[0]}" = "bds-vm-restore: --lock-timeout takes seconds from 0 to 86400" ] || { echo "'$v'"; false; }
+	done
+	for v in 0 -5 "" 12a 1.5 4194305 99999999999999999999 nan; do
+		run -64 --separate-stderr bds-vm-restore --base "$BASE" --lock-owner "$v" < "$FPJSON"
+		[ "${stderr_lines[0]}" = "bds-vm-restore: --lock-owner takes a pid" ] || { echo "'$v'"; false; }
+	done
+	for v in root "" -1 1.5 4294967295 99999999999999999999 " 7"; do
+		run -64 --separate-stderr bds-vm-restore --base "$BASE" --uid "$v" < "$FPJSON"
+		[ "${stderr_lines[0]}" = "bds-vm-restore: --uid and --gid take numeric ids" ] || { echo "'$v'"; false; }
+		run -64 --separate-stderr bds-vm-restore --base "$BASE" --gid "$v" < "$FPJSON"
+		[ "${stderr_lines[0]}" = "bds-vm-restore: --uid and --gid take numeric ids" ]
+	done
+	[ ! -e "$BDS_CACHE" ]
 }
 
-@test "boot: a lock held by a live process makes it fail, a stale one is taken over" {
-	sleep 30 &
-	SLEEPER=$!
-	run -0 boot "$SLEEPER"
-	run -1 --separate-stderr boot "$$" 0.3
+@test "BDS_JAILER_UID and BDS_JAILER_GID that are not plain numbers exit 1: a typo never means root" {
+	local v
+	for v in roo 1000x -1 1e3 " 1000" 4294967295 nan; do
+		BDS_JAILER_UID=$v run -1 --separate-stderr bds-vm-restore --base "$BASE" < "$FPJSON"
+		[ "$output" = "" ]
+		[ "$stderr" = "bds-vm-restore: BDS_JAILER_UID '$v': not a numeric id (0 to 4294967294)" ]
+		BDS_JAILER_GID=$v run -1 --separate-stderr bds-vm-restore --base "$BASE" < "$FPJSON"
+		[ "$stderr" = "bds-vm-restore: BDS_JAILER_GID '$v': not a numeric id (0 to 4294967294)" ]
+	done
+	[ ! -e "$BDS_CACHE" ]
+	# plain numbers (and empty: unset) are fine
+	BDS_JAILER_UID=1000 BDS_JAILER_GID= run -0 boot
+	keeper_of "$output"
+}
+
+@test "boot: a worktree at the base commit, the lock held by the keeper, the exact vm" {
+	run -0 --separate-stderr boot
+	[ "$stderr" = "" ]
+	keeper_of "$output"
+	[ "$(jq -cS 'del(.vm)' <<<"$output")" = "$(jq -cS . "$FPJSON")" ]
+	[ "$(vm_of "$output")" = "$(expected_vm)" ]
+	[ "$(git -C "$STATE/worktree" rev-parse HEAD)" = "$BASE" ]
+	[ "$(git -C "$STATE/worktree" status --porcelain)" = "" ]
+	# the keeper holds the lock for the pipeline, detached from it
+	[ "$(lock_state "$STATE/state.lock")" = held ]
+	run -0 cat "/proc/$KEEPER/comm"
+	[ "$output" = "bds-vm-restore" ]
+	run -0 ls -l "/proc/$KEEPER/fd"
+	[[ "$output" == *" -> $STATE/state.lock"* ]]
+	# stopped by the pipeline (SIGTERM), it lets go
+	kill -TERM "$KEEPER"
+	run -0 wait_gone "$KEEPER" 5
+	[ "$(lock_state "$STATE/state.lock")" = free ]
+}
+
+@test "boot: busy while another pipeline holds the state; once that one is killed (SIGKILL), free" {
+	sleep 100000 &
+	OTHER=$!
+	run -0 boot "$OTHER"
+	keeper_of "$output"
+	local other_keeper=$KEEPER
+	run -1 --separate-stderr boot "$OWNER" 0.3
 	[ "$output" = "" ]
-	[ "$stderr" = "bds-vm-restore: the local warm state of $FP/$BASE is busy (lock '$STATE/lock')" ]
-	[ "$(cat "$STATE/lock/owner")" = "$SLEEPER" ]
-	kill "$SLEEPER"
-	wait "$SLEEPER" 2>/dev/null || true
-	SLEEPER=
-	run -0 --separate-stderr boot "$$"
-	[ "$(jq -c .vm <<<"$output")" = "$(expected_vm)" ]
-	[ "$(cat "$STATE/lock/owner")" = "$$" ]
+	[ "$stderr" = "bds-vm-restore: the local warm state of $FP/$BASE is busy (lock '$STATE/state.lock')" ]
+	kill -KILL "$OTHER"
+	wait "$OTHER" 2>/dev/null || true
+	OTHER=
+	run -0 wait_gone "$other_keeper" 5
+	echo "# keeper gone $output ms after its owner was killed" >&3
+	[ "$(lock_state "$STATE/state.lock")" = free ]
+	run -0 --separate-stderr boot "$OWNER"
+	keeper_of "$output"
+	[ "$(vm_of "$output")" = "$(expected_vm)" ]
+	[ "$(lock_state "$STATE/state.lock")" = held ]
+}
+
+@test "an owner that does not exist or has exited: exit 1, nothing held" {
+	sleep 100000 &
+	local gone=$!
+	kill "$gone"
+	wait "$gone" 2>/dev/null || true
+	run -1 --separate-stderr boot "$gone"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-vm-restore: the owner process $gone does not exist" ]
+	[ "$(lock_state "$STATE/state.lock")" = free ]
+	zombie_start
+	zombie_kill
+	local mode
+	for mode in 0 1; do
+		BDS_TEST_NO_PIDFD=$mode run -1 --separate-stderr boot "$ZOWNER"
+		[ "$stderr" = "bds-vm-restore: the owner process $ZOWNER has exited" ]
+		[ "$(lock_state "$STATE/state.lock")" = free ]
+	done
+}
+
+@test "a zombie owner (killed, never reaped) ends its keeper: pidfd, and /proc without pidfds" {
+	local mode
+	for mode in 0 1; do
+		zombie_start
+		BDS_TEST_NO_PIDFD=$mode run -0 boot "$ZOWNER"
+		keeper_of "$output"
+		[ "$(lock_state "$STATE/state.lock")" = held ]
+		zombie_kill
+		[ "$(awk '{ print $3 }' "/proc/$ZOWNER/stat")" = Z ]
+		run -0 wait_gone "$KEEPER" 5
+		echo "# BDS_TEST_NO_PIDFD=$mode: keeper gone $output ms after its owner became a zombie" >&3
+		[ "$(lock_state "$STATE/state.lock")" = free ]
+		# still a zombie: nobody reaped it, and yet the lock is free
+		[ "$(awk '{ print $3 }' "/proc/$ZOWNER/stat")" = Z ]
+		zombie_done
+	done
 }
 
 @test "restore: cold without its state or server, warm once it runs, cold while busy" {
-	run -0 boot 1
-	rm -rf "$STATE/lock"
+	run -0 boot
+	keeper_of "$output"
+	kill -TERM "$KEEPER"
+	run -0 wait_gone "$KEEPER" 5
 	# booted but never warmed up: no output base at all
-	run -2 --separate-stderr bds-vm-restore --lock-owner $$ < <(snapshot_envelope)
+	run -2 --separate-stderr bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
 	reason="the local warm state of $FP/$BASE is gone (no '$STATE/output_base')"
 	[ "$(jq -cS . <<<"$output")" = "$(expected_cold "$reason")" ]
 	[ "$stderr" = "bds-vm-restore: cold: $reason" ]
 	# the output base is there but its server was shut down
 	start_server
 	stop_server
-	run -2 --separate-stderr bds-vm-restore --lock-owner $$ < <(snapshot_envelope)
+	run -2 --separate-stderr bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
 	reason="the local warm Bazel server of $FP/$BASE is gone (output base '$STATE/output_base')"
 	[ "$(jq -cS . <<<"$output")" = "$(expected_cold "$reason")" ]
-	[ ! -e "$STATE/lock" ]
-	# a live server: reattach, and the lock is ours
+	[ "$(lock_state "$STATE/state.lock")" = free ]
+	# a live server: reattach, and the lock is held for this pipeline
 	start_server
-	run -0 --separate-stderr bds-vm-restore --lock-owner $$ < <(snapshot_envelope)
+	sleep 100000 &
+	OTHER=$!
+	run -0 --separate-stderr bds-vm-restore --lock-owner "$OTHER" < <(snapshot_envelope)
 	[ "$stderr" = "" ]
-	[ "$(jq -c .vm <<<"$output")" = "$(expected_vm)" ]
+	keeper_of "$output"
+	local other_keeper=$KEEPER
+	[ "$(vm_of "$output")" = "$(expected_vm)" ]
 	[ "$(jq -cS 'del(.vm)' <<<"$output")" = "$(snapshot_envelope | jq -cS .)" ]
-	[ "$(cat "$STATE/lock/owner")" = "$$" ]
-	# held by a live owner for longer than the timeout: cold, not a failure
+	[ "$(lock_state "$STATE/state.lock")" = held ]
+	# held by a live pipeline for longer than the timeout: cold, not a failure
 	start=$(date +%s%N)
-	run -2 --separate-stderr bds-vm-restore --lock-owner $$ --lock-timeout 0.3 < <(snapshot_envelope)
+	run -2 --separate-stderr bds-vm-restore --lock-owner "$OWNER" --lock-timeout 0.3 < <(snapshot_envelope)
 	elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 	[ "$elapsed_ms" -ge 300 ]
-	reason="the local warm state of $FP/$BASE stayed busy for 0.3s (lock '$STATE/lock')"
+	reason="the local warm state of $FP/$BASE stayed busy for 0.3s (lock '$STATE/state.lock')"
 	[ "$(jq -cS . <<<"$output")" = "$(expected_cold "$reason")" ]
-	# a stale lock (its owner is dead) is taken over
-	printf '%s\n' 999999999 > "$STATE/lock/owner"
-	run -0 bds-vm-restore --lock-owner $$ < <(snapshot_envelope)
-	[ "$(cat "$STATE/lock/owner")" = "$$" ]
+	# that pipeline killed: its keeper lets go, and the next restore (waiting) gets it
+	bds-vm-restore --lock-owner "$OWNER" --lock-timeout 10 < <(snapshot_envelope) > "$BATS_TEST_TMPDIR/waited" &
+	local waiter=$!
+	sleep 0.2
+	kill -KILL "$OTHER"
+	wait "$OTHER" 2>/dev/null || true
+	OTHER=
+	wait "$waiter"
+	keeper_of "$(cat "$BATS_TEST_TMPDIR/waited")"
+	[ "$KEEPER" != "$other_keeper" ]
+	run -0 wait_gone "$other_keeper" 5
+	[ "$(vm_of "$(cat "$BATS_TEST_TMPDIR/waited")")" = "$(expected_vm)" ]
+	[ "$(lock_state "$STATE/state.lock")" = held ]
+}
+
+@test "restore: an entry whose files are not all there as recorded is cold, and stays untouched" {
+	start_server_booted
+	local before reason
+	before=$(entry_listing)
+	# missing
+	mv "$ENTRY/base_hashes.json" "$BATS_TEST_TMPDIR/saved"
+	run -2 --separate-stderr bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
+	reason="the entry's file '$ENTRY/base_hashes.json' is missing: No such file or directory"
+	[ "$(jq -cS . <<<"$output")" = "$(expected_cold "$reason")" ]
+	[ "$stderr" = "bds-vm-restore: cold: $reason" ]
+	[ ! -e "$ENTRY/base_hashes.json" ]
+	mv "$BATS_TEST_TMPDIR/saved" "$ENTRY/base_hashes.json"
+	# another size than recorded
+	cp "$ENTRY/metadata.json" "$BATS_TEST_TMPDIR/md"
+	jq -c '.files["base_hashes.json"].size += 1' "$BATS_TEST_TMPDIR/md" > "$ENTRY/metadata.json"
+	run -2 --separate-stderr bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
+	[ "$stderr" = "bds-vm-restore: cold: the entry's file '$ENTRY/base_hashes.json' has 15 bytes, its metadata says 16" ]
+	# not named in the metadata at all
+	jq -c '.files = {}' "$BATS_TEST_TMPDIR/md" > "$ENTRY/metadata.json"
+	run -2 --separate-stderr bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
+	[ "$stderr" = "bds-vm-restore: cold: the entry '$ENTRY' has no 'base_hashes.json' in its metadata" ]
+	# a name that leaves the entry
+	jq -c '.files["../ws/BUILD"] = {size: 1, xxh3_128: "0"}' "$BATS_TEST_TMPDIR/md" > "$ENTRY/metadata.json"
+	run -2 --separate-stderr bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
+	[ "$stderr" = "bds-vm-restore: cold: the entry '$ENTRY' has a bad metadata record for '../ws/BUILD'" ]
+	# a file where a directory is (not a regular file)
+	jq -c '.files["sub"] = {size: 4096, xxh3_128: "0"}' "$BATS_TEST_TMPDIR/md" > "$ENTRY/metadata.json"
+	mkdir "$ENTRY/sub"
+	run -2 --separate-stderr bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
+	[ "$stderr" = "bds-vm-restore: cold: the entry's file '$ENTRY/sub' is not a regular file" ]
+	rmdir "$ENTRY/sub"
+	# none of them took the lock; whole again, the restore is warm and the entry unchanged
+	[ "$(lock_state "$STATE/state.lock")" = free ]
+	cp "$BATS_TEST_TMPDIR/md" "$ENTRY/metadata.json"
+	run -0 bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
+	keeper_of "$output"
+	kill -TERM "$KEEPER"
+	run -0 wait_gone "$KEEPER" 5
+	[ "$(entry_listing)" = "$before" ]
+}
+
+@test "restore: a worktree that is no longer a checkout of the workspace (re-cloned) is cold; boot replaces it" {
+	start_server_booted
+	run -0 bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
+	keeper_of "$output"
+	kill -TERM "$KEEPER"
+	run -0 wait_gone "$KEEPER" 5
+	local server
+	server=$(cat "$STATE/output_base/server/server.pid.txt")
+	# a fresh clone at the same path: the worktree's repository is gone
+	mv "$WS" "$BATS_TEST_TMPDIR/old-ws"
+	git clone -q "$BATS_TEST_TMPDIR/old-ws" "$WS"
+	rm -rf "$BATS_TEST_TMPDIR/old-ws"
+	run -2 --separate-stderr bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
+	reason="the local warm worktree '$STATE/worktree' of $FP/$BASE is not a checkout of '$WS' any more (re-cloned?)"
+	[ "$(jq -cS . <<<"$output")" = "$(expected_cold "$reason")" ]
+	[ "$stderr" = "bds-vm-restore: cold: $reason" ]
+	[ "$(lock_state "$STATE/state.lock")" = free ]
+	# a record replaces the worktree, and stops the server that served the old one
+	run -0 --separate-stderr boot
+	keeper_of "$output"
+	[ "$(git -C "$STATE/worktree" rev-parse --path-format=absolute --git-common-dir)" = "$WS/.git" ]
+	[ "$(git -C "$STATE/worktree" rev-parse HEAD)" = "$BASE" ]
+	run -1 kill -0 "$server"
+	kill -TERM "$KEEPER"
+	run -0 wait_gone "$KEEPER" 5
+	start_server
+	run -0 bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
+	keeper_of "$output"
+	[ "$(vm_of "$output")" = "$(expected_vm)" ]
 }
 
 @test "restore: a snapshot that is not a local-driver entry exits 1" {
 	run -1 --separate-stderr bds-vm-restore < <(jq -c '. + {snapshot: {base: "x"}}' "$FPJSON")
 	[ "$output" = "" ]
-	[ "$stderr" = "bds-vm-restore: envelope: needs snapshot.base, snapshot.fingerprint and snapshot.metadata.driver_state.state_dir (a local-driver entry)" ]
+	[ "$stderr" = "bds-vm-restore: envelope: needs workspace, snapshot.base, snapshot.fingerprint and snapshot.metadata.driver_state.state_dir (a local-driver entry)" ]
 }
 
 @test "snapshot: the staged entry holds exactly base_hashes.json and the live server" {
-	boot 1 > "$BATS_TEST_TMPDIR/vm.json"
+	boot > "$BATS_TEST_TMPDIR/vm.json"
 	printf '{"//:g": "x~y"}' > "$BATS_TEST_TMPDIR/h.json"
 	run -1 --separate-stderr env TMPDIR="$STAGING" bds-vm-snapshot --base-hashes "$BATS_TEST_TMPDIR/h.json" < "$BATS_TEST_TMPDIR/vm.json"
 	[ "$output" = "" ]

@@ -170,6 +170,9 @@ boot() {
 	kill "$PID_b"
 	reap "$PID_b"
 	[ "$RC" = 143 ]
+	# the memory the restored guest wrote was a private mapping: the file is as it was
+	[ "$(stat -c %b snap/mem)" = 0 ]
+	cmp snap/mem <(head -c 8388608 /dev/zero)
 
 	{
 		echo "{\"event\":\"start\",\"argv\":[\"--api-sock\",\"a.sock\",\"--id\",\"vm-a\",\"--boot-timer\"],\"cwd\":\"$T\"}"
@@ -189,6 +192,7 @@ boot() {
 	{
 		echo "{\"event\":\"start\",\"argv\":[\"--api-sock\",\"b.sock\",\"--id\",\"vm-b\"],\"cwd\":\"$T\"}"
 		req PUT /metrics '{"metrics_path":"metrics.fifo"}' 204
+		echo "{\"event\":\"mapped_memory\",\"path\":\"$T/snap/mem\",\"open\":\"O_RDONLY\",\"map\":\"MAP_PRIVATE\"}"
 		echo "{\"event\":\"opened_drive\",\"drive_id\":\"rootfs\",\"path\":\"$T/rootfs.ext4\"}"
 		req PUT /snapshot/load "$LOAD" 204
 		req GET / null 200

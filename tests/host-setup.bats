@@ -82,7 +82,7 @@ hs() { "$HS" --prefix "$P" --net "$NET" --dir "$D" "$@"; }
 
 usage_text='usage: bds-host-setup [--slots N] [--dir DIR] [--prefix NAME] [--net A.B] [--tap-user UID]
        bds-host-setup --check [--slots N] [--dir DIR] [--prefix NAME] [--net A.B]
-       bds-host-setup --remove [--dir DIR] [--prefix NAME]'
+       bds-host-setup --remove [--dir DIR] [--prefix NAME] [--wait SEC]'
 
 @test "usage errors exit 64 with the reason and the usage" {
 	run -64 "$HS" --bogus
@@ -109,6 +109,10 @@ $usage_text" ]
 	[ "${lines[0]}" = "bds-host-setup: --net '10': not two octets like 10.201" ]
 	run -64 "$HS" --net 10.1.2
 	[ "${lines[0]}" = "bds-host-setup: --net '10.1.2': not two octets like 10.201" ]
+	for w in "" . 1.2.3 -1 1e3 nan inf 5s; do
+		run -64 "$HS" --remove --wait "$w"
+		[ "${lines[0]}" = "bds-host-setup: --wait '$w': seconds, like 10 or 0.5" ]
+	done
 	run -64 "$HS" -h
 	[ "$output" = "$usage_text" ]
 }
@@ -242,7 +246,8 @@ syn from 10.0.2.2 to 10.0.2.15:22" ]
 
 @test "--remove takes down this prefix's namespaces, veths, slot files and locks, nothing else" {
 	run -0 hs --slots 2
-	mkdir "$D/1.lock"
+	: > "$D/0.lock"
+	mkdir "$D/1.lock" # a lock directory of the model before kernel locks
 	printf '{"slot": 5, "netns": "other5", "tap": "bds-tap0", "guest_host": "10.201.5.2", "guest_port": 22}\n' > "$D/5.json"
 	run -0 hs --remove
 	[ "$output" = "bds-host-setup: removed 2 namespaces named $P<n> and their slot files in $D" ]
@@ -256,6 +261,24 @@ syn from 10.0.2.2 to 10.0.2.15:22" ]
 	run -0 hs --remove
 	[ "$output" = "bds-host-setup: removed 0 namespaces named $P<n> and their slot files in $D" ]
 	run -1 hs --slots 2 --check
+}
+
+@test "--remove refuses while a VM holds a slot (its kernel lock), and removes nothing" {
+	run -0 hs --slots 2
+	# a keeper holding slot 1, as the firecracker driver's does while its VM runs
+	(exec 9<>"$D/1.lock" && flock 9 && exec sleep 100000) </dev/null >/dev/null 2>&1 3>&- &
+	local holder=$!
+	for _ in $(seq 100); do [ "$(flock -n -o "$D/1.lock" true && echo free || echo held)" = held ] && break; sleep 0.05; done
+	run -1 hs --remove --wait 0.3
+	[ "$output" = "bds-host-setup: slot 1 is in use by a VM (its lock '$D/1.lock' is held): stop the VM, then remove" ]
+	run -0 hs --slots 2 --check
+	[ -f "$D/0.json" ] && [ -f "$D/1.json" ] && [ -f "$D/1.lock" ]
+	# the VM gone (its keeper let go), the slot goes too
+	kill "$holder"
+	wait "$holder" 2>/dev/null || true
+	run -0 hs --remove --wait 0.3
+	[ "$output" = "bds-host-setup: removed 2 namespaces named $P<n> and their slot files in $D" ]
+	[ ! -e "$D" ]
 }
 
 @test "--tap-user: the TAPs belong to the uid the jailer runs Firecracker as" {

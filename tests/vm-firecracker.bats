@@ -3,9 +3,11 @@
 # Firecracker API, checks every request against the v1.16.1 OpenAPI spec and logs what it
 # got (no KVM here, so no real Firecracker). Record and consume are driven through the
 # pipeline's stages; the tests assert the exact call sequence, the disk redirection, the
-# network override, and what is left after each injected failure: nothing.
+# network override, entries never written, and what is left after each injected failure:
+# nothing.
 
 load helpers
+load owner-helpers
 
 setup_file() {
 	local d=$BATS_FILE_TMPDIR
@@ -27,13 +29,12 @@ setup() {
 	export FC_STANDIN_LOG="$BATS_TEST_TMPDIR/fc.log"
 	mkdir -p "$TMPDIR" "$BDS_FC_SLOTS"
 	add_slot 0 lo
-	sleep 100000 &
-	OWNER=$!
+	start_owner
 }
 
 teardown() {
-	kill "$OWNER" 2>/dev/null || true
-	wait "$OWNER" 2>/dev/null || true
+	stop_owner
+	keepers_gone || true
 }
 
 # add_slot N TAP: a slot in the root namespace whose "TAP" is an existing interface.
@@ -69,13 +70,35 @@ stop_vm() {
 	return 1
 }
 
-# nothing_left: no stand-in process, run directory or slot lock remains.
+# keepers_gone: every keeper named in this test's envelopes has ended (10 s each at most).
+keepers_gone() {
+	local f k
+	for f in "$BATS_TEST_TMPDIR"/*; do
+		k=$(jq -r '.vm.keeper_pid // empty' "$f" 2>/dev/null) || continue
+		[ -z "$k" ] || wait_gone "$k" 10 >/dev/null || { echo "keeper $k (of $f) still runs" >&2; return 1; }
+	done
+}
+
+# nothing_left: no keeper, no process in this test's directories (a stand-in), no run
+# directory, and no slot lock held.
 nothing_left() {
-	run -1 pgrep -f "firecracker-standin --api-sock "
+	keepers_gone
+	local p cwd
+	for p in /proc/[0-9]*; do
+		cwd=$(readlink "$p/cwd" 2>/dev/null) || continue
+		case $cwd in "$BATS_TEST_TMPDIR"/*) echo "process ${p#/proc/} left in $cwd" >&2; return 1 ;; esac
+	done
 	run -0 find "$TMPDIR" -mindepth 1
 	[ "$output" = "" ] || { echo "left in TMPDIR: $output" >&2; return 1; }
-	run -0 find "$BDS_FC_SLOTS" -name '*.lock'
-	[ "$output" = "" ] || { echo "slot locks left: $output" >&2; return 1; }
+	for p in "$BDS_FC_SLOTS"/*.lock; do
+		[ -e "$p" ] || continue
+		[ "$(lock_state "$p")" = free ] || { echo "slot lock held: $p" >&2; return 1; }
+	done
+}
+
+# entry_listing DIR: every file of DIR with its mode, size and inode count, and its bytes' sha256.
+entry_listing() {
+	(cd "$1" && find . -print0 | sort -z | xargs -0 stat -c '%n %a %s %u:%g' && find . -type f -print0 | sort -z | xargs -0 sha256sum)
 }
 
 @test "fingerprint: Firecracker's version and snapshot format, the image and the host CPU" {
@@ -108,8 +131,10 @@ PUT /actions 204" ]
 	[ "$output" = "$root --api-sock fc.sock --id $(jq -r .vm.id "$BATS_TEST_TMPDIR/booted")" ]
 	run -0 jq -r 'select(.event == "opened_drive") | .path' "$FC_STANDIN_LOG"
 	[ "$output" = "$root/rootfs.ext4" ]
-	# the slot is held while the VM lives
-	[ -d "$BDS_FC_SLOTS/0.lock" ]
+	# the slot is held while the VM lives, by its keeper
+	[ "$(lock_state "$BDS_FC_SLOTS/0.lock")" = held ]
+	run -0 ls -l "/proc/$(jq -r .vm.keeper_pid "$BATS_TEST_TMPDIR/booted")/fd"
+	[[ "$output" == *" -> $BDS_FC_SLOTS/0.lock"* ]]
 	: > "$FC_STANDIN_LOG"
 	run -0 bds-vm-snapshot --driver firecracker --base-hashes "$BATS_FILE_TMPDIR/base_hashes.json" \
 		< "$BATS_TEST_TMPDIR/booted"
@@ -130,9 +155,10 @@ PUT /snapshot/create 204" ]
 
 @test "consume: load paused with the network override, the disk re-pointed at this restore's copy, resume" {
 	record
-	local sums=$BATS_TEST_TMPDIR/sums snap
+	local sums=$BATS_TEST_TMPDIR/sums snap before
 	snap=$(jq -r .snapshot.dir "$BATS_TEST_TMPDIR/lookup")
 	(cd "$STORE" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > "$sums"
+	before=$(entry_listing "$snap")
 	for n in 1 2 3; do
 		: > "$FC_STANDIN_LOG"
 		run -0 bds-vm-restore --driver firecracker --lock-owner "$OWNER" < "$BATS_TEST_TMPDIR/lookup"
@@ -151,6 +177,11 @@ PATCH /vm 204" ]
 		run -0 jq -r 'select(.event == "opened_drive") | .path' "$FC_STANDIN_LOG"
 		[ "$output" = "$(printf '%s\n' "$root/rootfs.ext4" "$root/rootfs.ext4")" ]
 		[[ "$root" != "$snap"* ]]
+		# the snapshot files are the entry's own (links), only read; guest memory is private
+		[ "$(stat -c %i "$root/mem" "$root/vmstate")" = "$(stat -c %i "$snap/mem" "$snap/vmstate")" ]
+		[ "$(stat -c %i "$root/rootfs.ext4")" != "$(stat -c %i "$snap/disk")" ]
+		run -0 jq -c 'select(.event == "mapped_memory") | [.path, .open, .map]' "$FC_STANDIN_LOG"
+		[ "$output" = "[\"$root/mem\",\"O_RDONLY\",\"MAP_PRIVATE\"]" ]
 		run -0 jq -c '.vm.guest | [.host, .port, .user, .key, .host_key_sha256]' "$BATS_TEST_TMPDIR/r$n"
 		[ "$output" = "[\"127.0.0.1\",22,\"root\",\"$BDS_VM_KEY\",\"$(jq -r .host_key_sha256 "$BDS_VM_IMAGE/manifest.json")\"]" ]
 		# the guest writes its disk: only the copy changes
@@ -160,6 +191,32 @@ PATCH /vm 204" ]
 	run -0 sh -c "cd '$STORE' && sha256sum --quiet -c '$sums'"
 	[ "$output" = "" ]
 	for f in disk mem vmstate; do cmp "$snap/$f" "$STORE/$(jq -r '.snapshot.fingerprint + "/" + .snapshot.base' "$BATS_TEST_TMPDIR/lookup")/$f"; done
+	# the consume-side entry: no byte, mode, owner or file changed
+	[ "$(entry_listing "$snap")" = "$before" ]
+	nothing_left
+}
+
+@test "an entry whose files are not all there as recorded: cold before a slot is taken or Firecracker starts" {
+	record
+	local copy=$BATS_TEST_TMPDIR/entry-copy before
+	cp -r "$(jq -r .snapshot.dir "$BATS_TEST_TMPDIR/lookup")" "$copy"
+	rm "$copy/mem"
+	before=$(entry_listing "$copy")
+	jq --arg d "$copy" '.snapshot.dir = $d' "$BATS_TEST_TMPDIR/lookup" > "$BATS_TEST_TMPDIR/l"
+	run -2 --separate-stderr bds-vm-restore --driver firecracker --lock-owner "$OWNER" < "$BATS_TEST_TMPDIR/l"
+	[ "$stderr" = "bds-vm-restore: cold: the entry's file '$copy/mem' is missing: No such file or directory" ]
+	[ "$(jq -r .cold.stage <<<"$output")" = "bds-vm-restore" ]
+	jq --arg d "$copy" '.snapshot.dir = $d | del(.snapshot.metadata.files.mem)' "$BATS_TEST_TMPDIR/lookup" > "$BATS_TEST_TMPDIR/l"
+	run -2 --separate-stderr bds-vm-restore --driver firecracker --lock-owner "$OWNER" < "$BATS_TEST_TMPDIR/l"
+	[ "$stderr" = "bds-vm-restore: cold: the entry '$copy' has no 'mem' in its metadata" ]
+	truncate -s 10 "$copy/disk"
+	jq --arg d "$copy" '.snapshot.dir = $d' "$BATS_TEST_TMPDIR/lookup" > "$BATS_TEST_TMPDIR/l"
+	before=$(entry_listing "$copy")
+	run -2 --separate-stderr bds-vm-restore --driver firecracker --lock-owner "$OWNER" < "$BATS_TEST_TMPDIR/l"
+	[[ "$stderr" == "bds-vm-restore: cold: the entry's file '$copy/disk' has 10 bytes, its metadata says "* ]]
+	[ "$(entry_listing "$copy")" = "$before" ]
+	# Firecracker never started, no slot was ever taken
+	[ ! -s "$FC_STANDIN_LOG" ]
 	nothing_left
 }
 
@@ -246,10 +303,11 @@ restore_fails() {
 	local pid
 	pid=$(jq -r .vm.pid "$BATS_TEST_TMPDIR/r")
 	kill -0 "$pid"
+	[ "$(lock_state "$BDS_FC_SLOTS/0.lock")" = held ]
 	kill -9 "$OWNER"
-	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	run -0 wait_gone "$(jq -r .vm.keeper_pid "$BATS_TEST_TMPDIR/r")" 5
 	run -1 kill -0 "$pid"
-	for _ in $(seq 100); do [ -e "$BDS_FC_SLOTS/0.lock" ] || break; sleep 0.05; done
+	[ "$(lock_state "$BDS_FC_SLOTS/0.lock")" = free ]
 	nothing_left
 }
 
@@ -293,8 +351,28 @@ PATCH /vm 204" ]
 	[ "$output" = "$(printf '%s\n' "$root/rootfs.ext4" "$root/rootfs.ext4")" ]
 	run -0 stat -c %u:%g "$root/rootfs.ext4"
 	[ "$output" = "1234:5678" ]
+	# the entry's files the jailed uid cannot write are linked, and keep their owner and mode
+	local snap
+	snap=$(jq -r .snapshot.dir "$BATS_TEST_TMPDIR/lookup")
+	[ "$(stat -c '%i %u:%g %a' "$root/mem" "$root/vmstate")" = "$(stat -c '%i %u:%g %a' "$snap/mem" "$snap/vmstate")" ]
+	[ "$(stat -c %u:%g "$snap/mem")" = "0:0" ]
 	stop_vm "$BATS_TEST_TMPDIR/r"
 	[ ! -e "$jail/firecracker-standin/$id" ]
+	nothing_left
+	# an entry file the jailed uid could write (group 5678 may write mem): a copy, never a link
+	local copy=$BATS_TEST_TMPDIR/entry-copy
+	cp -a "$snap" "$copy"
+	chgrp 5678 "$copy/mem"
+	chmod 0664 "$copy/mem"
+	jq --arg d "$copy" '.snapshot.dir = $d' "$BATS_TEST_TMPDIR/lookup" > "$BATS_TEST_TMPDIR/l"
+	run -0 bds-vm-restore --driver firecracker --lock-owner "$OWNER" --jailer "$BDS_TOP/tests/firecracker/jailer-standin" \
+		--uid 1234 --gid 5678 --chroot-base "$jail" < "$BATS_TEST_TMPDIR/l"
+	echo "$output" > "$BATS_TEST_TMPDIR/r2"
+	root=$(jq -r .vm.root "$BATS_TEST_TMPDIR/r2")
+	[ "$(stat -c %i "$root/mem")" != "$(stat -c %i "$copy/mem")" ]
+	[ "$(stat -c %i "$root/vmstate")" = "$(stat -c %i "$copy/vmstate")" ]
+	cmp "$root/mem" "$copy/mem"
+	stop_vm "$BATS_TEST_TMPDIR/r2"
 	nothing_left
 }
 

@@ -1,17 +1,13 @@
 #!/usr/bin/env bats
 # The qemu driver's control plane on a tiny guest (kernel + busybox/dropbear initramfs, no
 # Bazel): boot, snapshot, publish, restore, state surviving, disk isolation, two restores
-# at once, deadlines, cleanup, the fingerprint. KVM where it works (tests/vm-accel.bash),
-# else software emulation; BDS_VM_ACCEL overrides.
+# at once, deadlines, cleanup, the owner killed or a zombie, entries never written, the
+# fingerprint. KVM where it works (tests/vm-accel.bash), else software emulation;
+# BDS_VM_ACCEL overrides.
 
 load helpers
+load owner-helpers
 load vm-accel
-
-# The VM pipeline's owner: keepers kill their VM when it exits (teardown_file kills it).
-start_owner() {
-	sleep 100000 &
-	OWNER=$!
-}
 
 setup_file() {
 	local d=$BATS_FILE_TMPDIR
@@ -48,8 +44,8 @@ setup_file() {
 
 teardown_file() {
 	kill "$FILE_OWNER" 2>/dev/null || true
-	# the keepers notice within a poll interval and remove their VMs
-	sleep 0.5
+	# the keeper notices within a poll interval and removes its run directory
+	wait_gone "$(jq -r .vm.keeper_pid "$RECORD_VM")" 10 >/dev/null || true
 }
 
 setup() {
@@ -57,13 +53,17 @@ setup() {
 }
 
 teardown() {
-	kill "$OWNER" 2>/dev/null || true
-	wait "$OWNER" 2>/dev/null || true
+	stop_owner
+	zombie_done
+	local k
+	for k in $(cat "$BATS_TEST_TMPDIR"/*.keeper 2>/dev/null); do wait_gone "$k" 10 >/dev/null || true; done
 }
 
-# restore OUT: restores the published snapshot, its envelope in OUT.
+# restore OUT [OWNER]: restores the published snapshot for OWNER, its envelope in OUT, its
+# keeper's pid in OUT.keeper (for the teardown).
 restore() {
-	bds-vm-restore --driver qemu --lock-owner "$OWNER" < "$LOOKUP" > "$1"
+	bds-vm-restore --driver qemu --lock-owner "${2:-$OWNER}" < "$LOOKUP" > "$1" || return
+	jq -r .vm.keeper_pid "$1" > "$1.keeper"
 }
 
 # in_guest ENV CMD...: runs CMD in the guest of envelope ENV, prints its stdout.
@@ -200,13 +200,137 @@ stop() {
 @test "a corrupt snapshot: cold, QEMU killed, nothing left" {
 	local copy=$BATS_TEST_TMPDIR/entry
 	cp -r "$(jq -r .snapshot.dir "$LOOKUP")" "$copy"
-	head -c 1000 "$copy/vmstate" > "$copy/vmstate.cut" && mv "$copy/vmstate.cut" "$copy/vmstate"
+	# the recorded size, other bytes: QEMU starts, and fails to load it
+	dd if=/dev/zero of="$copy/vmstate" bs=1 seek=100 count=1000 conv=notrunc status=none
 	jq --arg d "$copy" '.snapshot.dir = $d' "$LOOKUP" > "$BATS_TEST_TMPDIR/l"
 	local before
 	before=$(pgrep -c -f 'qemu-system-x86_64 -M microvm,memory-backend=mem' || true)
 	run -2 --separate-stderr bds-vm-restore --driver qemu --lock-owner "$OWNER" < "$BATS_TEST_TMPDIR/l"
 	[[ "$stderr" == "bds-vm-restore: cold: qemu: "* ]]
 	[ "$(pgrep -c -f 'qemu-system-x86_64 -M microvm,memory-backend=mem' || true)" = "$before" ]
+}
+
+# fake_qemu: BDS_QEMU, a stand-in that only notes it was started (in $BATS_TEST_TMPDIR/started).
+fake_qemu() {
+	printf '#!/bin/sh\necho "$@" >> "%s/started"\nexit 1\n' "$BATS_TEST_TMPDIR" > "$BATS_TEST_TMPDIR/qemu"
+	chmod +x "$BATS_TEST_TMPDIR/qemu"
+	export BDS_QEMU=$BATS_TEST_TMPDIR/qemu
+}
+
+# entry_listing DIR: every file of DIR with its mode and size, and its bytes' sha256.
+entry_listing() {
+	(cd "$1" && find . -print0 | sort -z | xargs -0 stat -c '%n %a %s' && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+}
+
+@test "an entry whose files are not all there as recorded: cold before QEMU starts, nothing written into it" {
+	local copy=$BATS_TEST_TMPDIR/entry before
+	cp -r "$(jq -r .snapshot.dir "$LOOKUP")" "$copy"
+	fake_qemu
+	# without mem: QEMU 7.2 would create a 256 MiB mem in the entry and run on zeroed RAM
+	rm "$copy/mem"
+	before=$(entry_listing "$copy")
+	jq --arg d "$copy" '.snapshot.dir = $d' "$LOOKUP" > "$BATS_TEST_TMPDIR/l"
+	run -2 --separate-stderr bds-vm-restore --driver qemu --lock-owner "$OWNER" < "$BATS_TEST_TMPDIR/l"
+	[ "$stderr" = "bds-vm-restore: cold: the entry's file '$copy/mem' is missing: No such file or directory" ]
+	[ "$(jq -r .cold.stage <<<"$output")" = "bds-vm-restore" ]
+	# nor named in its metadata
+	jq --arg d "$copy" '.snapshot.dir = $d | del(.snapshot.metadata.files.mem)' "$LOOKUP" > "$BATS_TEST_TMPDIR/l"
+	run -2 --separate-stderr bds-vm-restore --driver qemu --lock-owner "$OWNER" < "$BATS_TEST_TMPDIR/l"
+	[ "$stderr" = "bds-vm-restore: cold: the entry '$copy' has no 'mem' in its metadata" ]
+	[ "$(entry_listing "$copy")" = "$before" ]
+	# a mem as recorded but not the guest's RAM size (QEMU would size it up, or refuse)
+	head -c 4096 /dev/zero > "$copy/mem"
+	jq --arg d "$copy" '.snapshot.dir = $d | .snapshot.metadata.files.mem.size = 4096' "$LOOKUP" > "$BATS_TEST_TMPDIR/l"
+	before=$(entry_listing "$copy")
+	run -2 --separate-stderr bds-vm-restore --driver qemu --lock-owner "$OWNER" < "$BATS_TEST_TMPDIR/l"
+	[ "$stderr" = "bds-vm-restore: cold: the entry's RAM file '$copy/mem' has 4096 bytes, not the guest's 256 MiB" ]
+	# a truncated disk or vmstate
+	cp "$(jq -r .snapshot.dir "$LOOKUP")/mem" "$copy/mem"
+	truncate -s 1000 "$copy/vmstate"
+	jq --arg d "$copy" '.snapshot.dir = $d' "$LOOKUP" > "$BATS_TEST_TMPDIR/l"
+	before=$(entry_listing "$copy")
+	run -2 --separate-stderr bds-vm-restore --driver qemu --lock-owner "$OWNER" < "$BATS_TEST_TMPDIR/l"
+	[ "$stderr" = "bds-vm-restore: cold: the entry's file '$copy/vmstate' has 1000 bytes, its metadata says $(jq .snapshot.metadata.files.vmstate.size "$LOOKUP")" ]
+	[ "$(entry_listing "$copy")" = "$before" ]
+	# QEMU never ran
+	[ ! -e "$BATS_TEST_TMPDIR/started" ]
+}
+
+@test "the entry's RAM: a read-only descriptor, mapped privately; opened read-only by QEMU 8.2 and later" {
+	fake_qemu
+	local v mem
+	for v in "7.2.22 (Debian 1:7.2+dfsg-7)" "8.1.5" "8.2.2" "9.0.0"; do
+		rm -f "$BATS_TEST_TMPDIR/started"
+		jq --arg v "QEMU emulator version $v" '.fingerprint.components.vmm = $v' "$LOOKUP" > "$BATS_TEST_TMPDIR/l"
+		BDS_VM_TIMEOUT=2 run -2 bds-vm-restore --driver qemu --lock-owner "$OWNER" < "$BATS_TEST_TMPDIR/l"
+		mem=$(tr ' ' '\n' < "$BATS_TEST_TMPDIR/started" | grep '"qom-type":"memory-backend-file"' | jq -c 'del(.size)')
+		case $v in
+		7.*|8.1.*) [ "$mem" = '{"qom-type":"memory-backend-file","id":"mem","mem-path":"/proc/self/fd/3","share":false}' ] ;;
+		*) [ "$mem" = '{"qom-type":"memory-backend-file","id":"mem","mem-path":"/proc/self/fd/3","share":false,"readonly":true,"rom":"off"}' ] ;;
+		esac
+	done
+}
+
+@test "a restore, a command, a stop: no byte, mode or file of the entry changes" {
+	local snap before
+	snap=$(jq -r .snapshot.dir "$LOOKUP")
+	before=$(entry_listing "$snap")
+	restore "$BATS_TEST_TMPDIR/r"
+	# the guest writes RAM (tmpfs) and disk
+	run -0 in_guest "$BATS_TEST_TMPDIR/r" sh -c 'head -c 8388608 /dev/urandom > /tmp/ram; echo x > /data/x; sync; cat /tmp/state'
+	[ "$output" = "in-memory" ]
+	# QEMU got the entry's RAM file by a read-only descriptor, and maps it privately
+	local pid
+	pid=$(jq -r .vm.pid "$BATS_TEST_TMPDIR/r")
+	run -0 readlink "/proc/$pid/fd/3"
+	[ "$output" = "$snap/mem" ]
+	run -0 awk '$1 == "flags:" { print $2 }' "/proc/$pid/fdinfo/3"
+	[ $((0$output & 3)) -eq 0 ]
+	run -0 awk -v f="$snap/mem" '$6 == f { print $2 }' "/proc/$pid/maps"
+	[ "$output" = "rw-p" ]
+	stop "$BATS_TEST_TMPDIR/r"
+	[ "$(entry_listing "$snap")" = "$before" ]
+}
+
+@test "a zombie owner (killed, never reaped) stops its VM: pidfd, and /proc without pidfds" {
+	local mode pid dir
+	for mode in 0 1; do
+		zombie_start
+		BDS_TEST_NO_PIDFD=$mode restore "$BATS_TEST_TMPDIR/z$mode" "$ZOWNER"
+		pid=$(jq -r .vm.pid "$BATS_TEST_TMPDIR/z$mode")
+		dir=$(jq -r .vm.run_dir "$BATS_TEST_TMPDIR/z$mode")
+		kill -0 "$pid"
+		zombie_kill
+		[ "$(awk '{ print $3 }' "/proc/$ZOWNER/stat")" = Z ]
+		run -0 wait_gone "$(cat "$BATS_TEST_TMPDIR/z$mode.keeper")" 5
+		echo "# BDS_TEST_NO_PIDFD=$mode: VM keeper gone $output ms after its owner became a zombie" >&3
+		run -1 kill -0 "$pid"
+		[ ! -e "$dir" ]
+		[ "$(awk '{ print $3 }' "/proc/$ZOWNER/stat")" = Z ]
+		zombie_done
+	done
+}
+
+@test "a keeper killed with SIGKILL: its VM dies with it; the next restore sweeps its run directory" {
+	export TMPDIR=$BATS_TEST_TMPDIR/tmp
+	mkdir -p "$TMPDIR"
+	restore "$BATS_TEST_TMPDIR/r"
+	local pid dir
+	pid=$(jq -r .vm.pid "$BATS_TEST_TMPDIR/r")
+	dir=$(jq -r .vm.run_dir "$BATS_TEST_TMPDIR/r")
+	kill -KILL "$(cat "$BATS_TEST_TMPDIR/r.keeper")"
+	run -0 wait_gone "$pid" 5
+	# left behind, its lock free
+	[ -d "$dir" ]
+	[ "$(lock_state "$dir/.lock")" = free ]
+	restore "$BATS_TEST_TMPDIR/r2"
+	[ ! -e "$dir" ]
+	run -0 ls "$TMPDIR"
+	[ "$output" = "$(basename "$(jq -r .vm.run_dir "$BATS_TEST_TMPDIR/r2")")" ]
+	[ "$(lock_state "$(jq -r .vm.run_dir "$BATS_TEST_TMPDIR/r2")/.lock")" = held ]
+	stop "$BATS_TEST_TMPDIR/r2"
+	run -0 ls -A "$TMPDIR"
+	[ "$output" = "" ]
 }
 
 @test "the fingerprint: accelerator, QEMU, image and host CPU are part of the key" {
