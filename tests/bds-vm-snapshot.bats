@@ -3,19 +3,16 @@
 # its keeper died. bds-vm-local.bats has the entry's contents.
 
 load helpers
+load owner-helpers
 load vm-local-helpers
 
 setup() {
 	vm_local_setup
 	export TMPDIR="$STAGING"
 	printf '{"//:g": "x~y"}' > "$BATS_TEST_TMPDIR/h.json"
-	sleep 1000 3>&- &
-	OWNER=$!
 }
 
 teardown() {
-	kill -KILL "$OWNER" 2>/dev/null || true
-	wait "$OWNER" 2>/dev/null || true
 	vm_local_teardown
 }
 
