@@ -159,7 +159,8 @@ EXPECTED_TYPED='//A:one.sh
 	[ "$stderr" = "" ]
 	[ "$(cat "$BATS_TEST_TMPDIR/out.txt")" = "$EXPECTED_TYPED" ]
 	run -0 bds-diff --output "$BATS_TEST_TMPDIR/empty.txt" from.json from.json
-	[ -f "$BATS_TEST_TMPDIR/empty.txt" ] && [ ! -s "$BATS_TEST_TMPDIR/empty.txt" ]
+	[ -f "$BATS_TEST_TMPDIR/empty.txt" ]
+	[ ! -s "$BATS_TEST_TMPDIR/empty.txt" ]
 	run -1 --separate-stderr bds-diff -o "$BATS_TEST_TMPDIR/no/such/dir/out" from.json to.json
 	[[ "$stderr" == "bds-diff: create '$BATS_TEST_TMPDIR/no/such/dir/out.tmp."*"': No such file or directory" ]]
 	# nothing left behind next to the output
