@@ -42,6 +42,11 @@ static int usage(const char *why)
 
 static int valid_types(char **types)
 {
+	/* "" or "," would keep no target: an empty answer that looks like "nothing impacted" */
+	if (!types[0]) {
+		bds_util_warn("--target-type needs at least one of Rule, SourceFile or GeneratedFile");
+		return 0;
+	}
 	for (char **t = types; *t; t++)
 		if (strcmp(*t, "Rule") && strcmp(*t, "SourceFile") && strcmp(*t, "GeneratedFile")) {
 			bds_util_warn("unknown target type '%s' (expected Rule, SourceFile or GeneratedFile)", *t);

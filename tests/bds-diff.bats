@@ -206,6 +206,14 @@ EXPECTED_TYPED='//A:one.sh
 	[ -z "$(find "$T" -name '*.tmp.*')" ]
 }
 
+@test "--target-type with no type (\"\" or \",\") is a usage error, not an empty answer" {
+	run -64 --separate-stderr bds-diff --target-type "" from.json to.json
+	[ "$output" = "" ]
+	[ "${stderr_lines[0]}" = "bds-diff: --target-type needs at least one target type" ]
+	run -64 --separate-stderr bds-diff --target-type , from.json to.json
+	[ "${stderr_lines[0]}" = "bds-diff: --target-type needs at least one target type" ]
+}
+
 @test "a failed write to stdout exits 1" {
 	run -1 --separate-stderr bash -c 'bds-diff from.json to.json > /dev/full'
 	[ "$stderr" = "bds-diff: write output: No space left on device" ]
