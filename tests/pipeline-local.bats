@@ -184,6 +184,46 @@ same_as_cold() {
 	same_answer "$(cat "$BATS_TEST_TMPDIR/w2")" "$output"
 }
 
+@test "consume -o: a device is written in place, a symlink followed; the answer is cold's" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root (mknod)"
+	local T=$BATS_TEST_TMPDIR
+	t=$(change out <<<'printf "o\n" > lib/b.txt')
+	mknod "$T/null" c 1 3
+	chmod 666 "$T/null"
+	run -0 --separate-stderr bds-consume -w "$WS" --target "$t" --store "$STORE" --include-target-type -o "$T/null"
+	[ "$output" = "" ]
+	[ "$(stat -c %F:%t:%T:%a "$T/null")" = "character special file:1:3:666" ]
+	printf 'old\n' > "$T/answer"
+	ln -s answer "$T/link"
+	run -0 --separate-stderr bds-consume -w "$WS" --target "$t" --store "$STORE" --include-target-type -o "$T/link"
+	[ -L "$T/link" ]
+	run -0 --separate-stderr bds-cold -w "$WS" --base "$BASE" --target "$t" --include-target-type
+	same_answer "$(cat "$T/answer")" "$output"
+}
+
+@test "a jq failing once the warm machine is up is exit 1, never 2 (cold)" {
+	t=$(change jq <<<'printf "j\n" > lib/a.txt')
+	local st
+	for st in 2 5; do
+		# after restore: the envelope's snapshot, lock and startup options
+		broken jq "$st" @sh
+		run -1 --separate-stderr with_broken bds-consume -w "$WS" --target "$t" --store "$STORE" --include-target-type
+		[ "$output" = "" ]
+		[[ "$stderr" == *"bds-consume: reading '@sh "* ]]
+		# after hashing the target: the hashes put into the envelope
+		broken jq "$st" hashes
+		run -1 --separate-stderr with_broken bds-consume -w "$WS" --target "$t" --store "$STORE" --include-target-type
+		[ "${stderr_lines[-1]}" = "bds-consume: adding the hashes to the envelope failed" ]
+		# record, after its query: the guest's type, then the published entry's name
+		broken jq "$st" '.vm.guest | type'
+		run -1 --separate-stderr with_broken bds-record -w "$WS" --base "$BASE" --store "$BATS_TEST_TMPDIR/s" --include-target-type
+		[ "${stderr_lines[-1]}" = "bds-record: reading '.vm.guest | type' from the envelope of the last phase failed" ]
+		broken jq "$st" .published
+		run -1 --separate-stderr with_broken bds-record -w "$WS" --base "$BASE" --store "$BATS_TEST_TMPDIR/s" --include-target-type
+		[ "${stderr_lines[-1]}" = "bds-record: reading '.published.fingerprint + \"/\" + .published.base' from the envelope of the last phase failed" ]
+	done
+}
+
 @test "canary: identical answers exit 0" {
 	t=$(change canary <<<'printf "z\n" > lib/b.txt')
 	run -0 --separate-stderr bds-canary -w "$WS" --base "$BASE" --target "$t" --store "$STORE" --include-target-type
