@@ -25,7 +25,7 @@ SCRIPTS := $(wildcard scripts/bds-*)
 MANS    := $(wildcard man/*.[1-9])
 HEADERS := $(wildcard lib/*.h)
 
-.PHONY: all check check-unit check-vm asan lint demo deps install bench fuzz clean
+.PHONY: all check check-unit check-vm check-mutants asan lint demo deps install bench fuzz clean
 
 all: $(BINS) $(UNITS) $(BENCHES)
 
@@ -59,6 +59,13 @@ check: deps
 	BDS_BUILD=$(CURDIR)/$(BUILD) bats --formatter tap --print-output-on-failure $(TESTS)
 	@echo "# bds-check: done"
 
+# Deliberately broken stages (tests/mutants/*.patch) that the tests must catch, each run
+# in an install tree of its own; prints which tests caught each mutant.
+check-mutants: deps
+	$(MAKE) all
+	CC="$(CC)" CFLAGS="$(CFLAGS)" EXTRA_CFLAGS="$(EXTRA_CFLAGS)" BDS_BUILD=$(CURDIR)/$(BUILD) tests/mutants/run
+	@echo "# bds-check-mutants: done"
+
 # The guest image tests (QEMU, software emulation): slow, so not part of `make check`.
 check-vm: all
 	scripts/install-deps --vm
@@ -86,7 +93,7 @@ asan:
 
 lint:
 	shellcheck -s sh $(SCRIPTS) scripts/install-deps scripts/demo $(wildcard bench/*.sh) bench/run-all \
-		$(wildcard guest/bds-* guest/build-image guest/fetch-kernel tests/tiny-guest/build) tests/bin/bazel tests/fuzz/run
+		$(wildcard guest/bds-* guest/build-image guest/fetch-kernel tests/tiny-guest/build) tests/bin/bazel tests/fuzz/run tests/mutants/run
 	mandoc -Tlint -W warning $(MANS)
 
 demo: deps all
