@@ -25,7 +25,7 @@ SCRIPTS := $(wildcard scripts/bds-*)
 MANS    := $(wildcard man/*.[1-9])
 HEADERS := $(wildcard lib/*.h)
 
-.PHONY: all check check-unit check-vm asan lint demo deps install bench fuzz clean
+.PHONY: all check check-unit check-vm check-mutants asan lint demo deps install bench fuzz clean
 
 all: $(BINS) $(UNITS) $(BENCHES)
 
@@ -52,10 +52,19 @@ deps:
 	scripts/install-deps
 
 # BATS_JOBS>1 needs GNU parallel; the default keeps one Bazel at a time on small machines.
+# TESTS picks test files (e.g. `make check TESTS=tests/bds-diff.bats`); the default is all.
+TESTS ?= tests/
 check: deps
 	$(MAKE) all
-	BDS_BUILD=$(CURDIR)/$(BUILD) bats --formatter tap --print-output-on-failure tests/
+	BDS_BUILD=$(CURDIR)/$(BUILD) bats --formatter tap --print-output-on-failure $(TESTS)
 	@echo "# bds-check: done"
+
+# Deliberately broken stages (tests/mutants/*.patch) that the tests must catch, each run
+# in an install tree of its own; prints which tests caught each mutant.
+check-mutants: deps
+	$(MAKE) all
+	CC="$(CC)" CFLAGS="$(CFLAGS)" EXTRA_CFLAGS="$(EXTRA_CFLAGS)" BDS_BUILD=$(CURDIR)/$(BUILD) tests/mutants/run
+	@echo "# bds-check-mutants: done"
 
 # The guest image tests (QEMU, software emulation): slow, so not part of `make check`.
 check-vm: all
@@ -63,12 +72,28 @@ check-vm: all
 	BDS_BUILD=$(CURDIR)/$(BUILD) bats --formatter tap --print-output-on-failure tests/vm/
 	@echo "# bds-check-vm: done"
 
+# A sanitizer report exits 86, which no test expects (a `run -1` must not accept it), and
+# is also written to build-asan/sanitizer-logs (ASan's and LeakSanitizer's by log_path,
+# UBSan's by the hook in tests/sanitizer/ubsan-report.c): a report whose status a script
+# or a pipeline swallowed still fails the run.
+SAN_LOGS := $(CURDIR)/build-asan/sanitizer-logs
 asan:
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" check
+	rm -rf $(SAN_LOGS) && mkdir -p $(SAN_LOGS) && chmod 1777 $(SAN_LOGS)
+	$(CC) -O1 -g -c -o build-asan/ubsan-report.o tests/sanitizer/ubsan-report.c
+	rm -f build-asan/bin/* build-asan/tests/* build-asan/bench/*
+	rc=0; BDS_SANITIZER_LOGS=$(SAN_LOGS) ASAN_OPTIONS=exitcode=86:log_path=$(SAN_LOGS)/asan \
+	UBSAN_OPTIONS=halt_on_error=1:exitcode=86:print_stacktrace=1 \
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+		LDLIBS=$(CURDIR)/build-asan/ubsan-report.o check || rc=$$?; \
+	if [ -n "$$(ls -A $(SAN_LOGS))" ]; then \
+		for f in $(SAN_LOGS)/*; do echo "== $$f"; cat "$$f"; done; \
+		echo "make asan: sanitizer reports in $(SAN_LOGS)" >&2; exit 1; \
+	fi; \
+	exit $$rc
 
 lint:
 	shellcheck -s sh $(SCRIPTS) scripts/install-deps scripts/demo $(wildcard bench/*.sh) bench/run-all \
-		$(wildcard guest/bds-* guest/build-image guest/fetch-kernel tests/tiny-guest/build) tests/bin/bazel tests/fuzz/run
+		$(wildcard guest/bds-* guest/build-image guest/fetch-kernel tests/tiny-guest/build) tests/bin/bazel tests/fuzz/run tests/mutants/run
 	mandoc -Tlint -W warning $(MANS)
 
 demo: deps all

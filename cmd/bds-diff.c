@@ -49,6 +49,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case OPT_TARGET_TYPE:
 			bds_util_free_list(a->types);
 			a->types = bds_util_split_list(optarg, NULL);
+			/* "" or "," would keep no type: an empty answer that looks like "nothing impacted" */
+			if (!a->types[0])
+				return usage("--target-type needs at least one target type");
 			break;
 		case OPT_DEPS: a->dep_edges = optarg; break;
 		case OPT_EXCLUDE_EXTERNAL: a->exclude_external = 1; break;

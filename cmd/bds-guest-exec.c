@@ -188,8 +188,9 @@ static int copy_file(const char *from, const char *to, int regular)
 	f = bds_util_atomic_open(to, &tmp);
 	if (!f)
 		goto done;
-	fchmod(fileno(f), st.st_mode & 0777);
-	struct copy_sink sink = {fileno(f), tmp};
+	if (tmp) /* never a device or FIFO written in place */
+		fchmod(fileno(f), st.st_mode & 0777);
+	struct copy_sink sink = {fileno(f), tmp ? tmp : to};
 	if (bds_util_read_chunks(fd, from, 65536, copy_chunk, &sink) < 0)
 		goto done;
 	rc = bds_util_atomic_commit(f, tmp, to);

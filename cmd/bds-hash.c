@@ -42,6 +42,11 @@ static int usage(const char *why)
 
 static int valid_types(char **types)
 {
+	/* "" or "," would keep no target: an empty answer that looks like "nothing impacted" */
+	if (!types[0]) {
+		bds_util_warn("--target-type needs at least one of Rule, SourceFile or GeneratedFile");
+		return 0;
+	}
 	for (char **t = types; *t; t++)
 		if (strcmp(*t, "Rule") && strcmp(*t, "SourceFile") && strcmp(*t, "GeneratedFile")) {
 			bds_util_warn("unknown target type '%s' (expected Rule, SourceFile or GeneratedFile)", *t);
@@ -191,22 +196,11 @@ static struct bds_strmap *load_modified(const char *path, const char *workspace)
 	return m;
 }
 
+/* A regular OUT is replaced atomically; a device or FIFO (-o /dev/null, a pipe) is
+ * written in place and a symlink followed (bds_util_atomic_open). */
 static int write_file(const char *path, const struct bds_graph *g, const struct args *a, int deps)
 {
 	char *tmp = NULL;
-	struct stat st;
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		/* A device or FIFO (-o /dev/null, a pipe): written in place. The temp-and-rename
-		 * path would replace the device node itself with a regular file, which as root
-		 * turned /dev/null or /dev/full into plain files. */
-		FILE *f = fopen(path, "w");
-		if (!f)
-			return bds_util_fail("open '%s': %s", path, strerror(errno));
-		int rc = deps ? bds_hash_write_deps(f, g, a->types) : bds_hash_write_json(f, g, a->include_type, a->types);
-		if (fclose(f) != 0 && rc == 0)
-			rc = bds_util_fail("write '%s': %s", path, strerror(errno));
-		return rc;
-	}
 	FILE *f = bds_util_atomic_open(path, &tmp);
 	if (!f)
 		return -1;

@@ -791,7 +791,7 @@ int bds_ssh_get(struct bds_ssh *s, const char *remote, const char *local, double
 	f = bds_util_atomic_open(local, &tmp);
 	if (!f)
 		goto done;
-	if (a == 0 && (attrs.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS))
+	if (tmp && a == 0 && (attrs.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS)) /* never a device written in place */
 		fchmod(fileno(f), (mode_t)(attrs.permissions & 0777));
 	buf = bds_util_xmalloc(IO_CHUNK);
 	for (;;) {
@@ -810,7 +810,7 @@ int bds_ssh_get(struct bds_ssh *s, const char *remote, const char *local, double
 		if (n == 0)
 			break;
 		if (bds_exec_write_all(fileno(f), buf, (size_t)n) < 0) {
-			bds_util_fail("write '%s': %s", tmp, strerror(errno));
+			bds_util_fail("write '%s': %s", tmp ? tmp : local, strerror(errno));
 			goto done;
 		}
 	}

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
@@ -293,9 +294,55 @@ int bds_util_java_cmp(const char *a, size_t an, const char *b, size_t bn)
 	return pa < pb ? -1 : pa > pb ? 1 : 0;
 }
 
+#define ATOMIC_SUFFIX ".tmp.XXXXXX"
+
+/* The file a write to `path` reaches, as open(2) follows it: `path`, or the end of its
+ * chain of symbolic links (which need not exist yet). NULL on a loop (error recorded). */
+static char *output_target(const char *path)
+{
+	char *cur = bds_util_xstrdup(path);
+	for (int hops = 0;; hops++) {
+		struct stat st;
+		if (lstat(cur, &st) != 0 || !S_ISLNK(st.st_mode))
+			return cur;
+		char buf[PATH_MAX];
+		ssize_t n = hops < 40 ? readlink(cur, buf, sizeof buf - 1) : -1;
+		if (n < 0) {
+			bds_util_fail("open '%s': %s", path, hops < 40 ? strerror(errno) : strerror(ELOOP));
+			free(cur);
+			return NULL;
+		}
+		buf[n] = '\0';
+		const char *slash = strrchr(cur, '/');
+		char *next = buf[0] == '/' || !slash ? bds_util_xstrdup(buf)
+		                                     : bds_util_xasprintf("%.*s/%s", (int)(slash - cur), cur, buf);
+		free(cur);
+		cur = next;
+	}
+}
+
 FILE *bds_util_atomic_open(const char *path, char **tmp_path)
 {
-	char *tmp = bds_util_xasprintf("%s.tmp.XXXXXX", path);
+	*tmp_path = NULL;
+	char *target = output_target(path);
+	if (!target)
+		return NULL;
+	struct stat st;
+	if (stat(target, &st) == 0 && !S_ISREG(st.st_mode)) {
+		/* A device, FIFO or other special file is written in place, as `>` does: a
+		 * rename would replace the node itself (as root, /dev/null) with a regular file. */
+		int fd = open(target, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+		FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
+		if (!f) {
+			bds_util_fail("open '%s': %s", path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+		}
+		free(target);
+		return f;
+	}
+	char *tmp = bds_util_xasprintf("%s" ATOMIC_SUFFIX, target);
+	free(target);
 	int fd = mkstemp(tmp);
 	if (fd < 0) {
 		bds_util_fail("create '%s': %s", tmp, strerror(errno));
@@ -321,14 +368,20 @@ FILE *bds_util_atomic_open(const char *path, char **tmp_path)
 int bds_util_atomic_commit(FILE *f, char *tmp_path, const char *path)
 {
 	int rc = 0;
-	if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0)
+	/* a device or FIFO (no temporary) is not fsync'ed: most refuse it (EINVAL) */
+	if (fflush(f) != 0 || ferror(f) || (tmp_path && fsync(fileno(f)) != 0))
 		rc = bds_util_fail("write '%s': %s", path, strerror(errno ? errno : EIO));
 	if (fclose(f) != 0 && rc == 0)
 		rc = bds_util_fail("write '%s': %s", path, strerror(errno));
-	if (rc == 0 && rename(tmp_path, path) != 0)
-		rc = bds_util_fail("rename '%s' to '%s': %s", tmp_path, path, strerror(errno));
+	if (!tmp_path)
+		return rc;
+	/* the temporary sits beside the file it replaces: at the end of path's symlinks */
+	char *target = bds_util_xstrndup(tmp_path, strlen(tmp_path) - strlen(ATOMIC_SUFFIX));
+	if (rc == 0 && rename(tmp_path, target) != 0)
+		rc = bds_util_fail("rename '%s' to '%s': %s", tmp_path, target, strerror(errno));
 	if (rc != 0)
 		unlink(tmp_path);
+	free(target);
 	free(tmp_path);
 	return rc;
 }

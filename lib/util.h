@@ -65,10 +65,14 @@ int bds_util_read_chunks(int fd, const char *what, size_t chunk,
 char **bds_util_split_list(const char *s, size_t *count);
 void bds_util_free_list(char **list);
 
-/* Atomic output files: write to a temporary file beside `path`, then rename it into
- * place, so readers never see a half-written file. open returns NULL (error recorded);
- * commit closes, fsyncs and renames (-1 on any failure, temporary removed); discard
- * closes and removes the temporary. */
+/* Output files, written where `cp` or `>` would write them but never seen half-written:
+ * a symbolic link is followed; a regular file (or a new one) is written to a temporary
+ * file beside it that commit renames into place; an existing file of another kind (a
+ * device such as /dev/null, a FIFO) is opened and written in place, never renamed over.
+ * open returns NULL (error recorded) and sets *tmp_path to the temporary, or to NULL when
+ * writing in place (a caller must not chmod such a file); commit flushes, fsyncs and
+ * renames a temporary, and closes (-1 on any failure, temporary removed); discard closes
+ * and removes the temporary. */
 FILE *bds_util_atomic_open(const char *path, char **tmp_path);
 int bds_util_atomic_commit(FILE *f, char *tmp_path, const char *path);
 void bds_util_atomic_discard(FILE *f, char *tmp_path);

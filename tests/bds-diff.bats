@@ -159,11 +159,59 @@ EXPECTED_TYPED='//A:one.sh
 	[ "$stderr" = "" ]
 	[ "$(cat "$BATS_TEST_TMPDIR/out.txt")" = "$EXPECTED_TYPED" ]
 	run -0 bds-diff --output "$BATS_TEST_TMPDIR/empty.txt" from.json from.json
-	[ -f "$BATS_TEST_TMPDIR/empty.txt" ] && [ ! -s "$BATS_TEST_TMPDIR/empty.txt" ]
+	[ -f "$BATS_TEST_TMPDIR/empty.txt" ]
+	[ ! -s "$BATS_TEST_TMPDIR/empty.txt" ]
 	run -1 --separate-stderr bds-diff -o "$BATS_TEST_TMPDIR/no/such/dir/out" from.json to.json
 	[[ "$stderr" == "bds-diff: create '$BATS_TEST_TMPDIR/no/such/dir/out.tmp."*"': No such file or directory" ]]
 	# nothing left behind next to the output
 	[ -z "$(find "$BATS_TEST_TMPDIR" -name '*.tmp.*')" ]
+}
+
+@test "-o: a device or FIFO is written in place, a symlink followed, as cp and > do" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root (mknod)"
+	local T=$BATS_TEST_TMPDIR
+	# a copy of /dev/null: renaming over it would replace the node with a regular file
+	mknod "$T/null" c 1 3
+	chmod 666 "$T/null"
+	run -0 bds-diff -o "$T/null" from.json to.json
+	[ -c "$T/null" ]
+	[ "$(stat -c %t:%T:%a "$T/null")" = 1:3:666 ]
+	mkfifo "$T/fifo"
+	cat "$T/fifo" > "$T/from-fifo" &
+	run -0 bds-diff -o "$T/fifo" from.json to.json
+	wait
+	[ -p "$T/fifo" ]
+	[ "$(cat "$T/from-fifo")" = "$EXPECTED_TYPED" ]
+	# a symlink: its target is replaced (atomically, beside it), the link stays
+	printf 'old\n' > "$T/target"
+	ln "$T/target" "$T/old-inode"
+	ln -s target "$T/link"
+	run -0 bds-diff -o "$T/link" from.json to.json
+	[ -L "$T/link" ]
+	[ "$(readlink "$T/link")" = target ]
+	[ "$(cat "$T/target")" = "$EXPECTED_TYPED" ]
+	[ "$(cat "$T/old-inode")" = old ]
+	# a dangling symlink: its target is created
+	ln -s made "$T/dangling"
+	run -0 bds-diff -o "$T/dangling" from.json to.json
+	[ "$(cat "$T/made")" = "$EXPECTED_TYPED" ]
+	# a directory or a symlink loop is refused, and nothing is left beside them
+	mkdir "$T/dir"
+	run -1 --separate-stderr bds-diff -o "$T/dir" from.json to.json
+	[ "$stderr" = "bds-diff: open '$T/dir': Is a directory" ]
+	ln -s loop2 "$T/loop1"
+	ln -s loop1 "$T/loop2"
+	run -1 --separate-stderr bds-diff -o "$T/loop1" from.json to.json
+	[ "$stderr" = "bds-diff: open '$T/loop1': Too many levels of symbolic links" ]
+	[ -z "$(find "$T" -name '*.tmp.*')" ]
+}
+
+@test "--target-type with no type (\"\" or \",\") is a usage error, not an empty answer" {
+	run -64 --separate-stderr bds-diff --target-type "" from.json to.json
+	[ "$output" = "" ]
+	[ "${stderr_lines[0]}" = "bds-diff: --target-type needs at least one target type" ]
+	run -64 --separate-stderr bds-diff --target-type , from.json to.json
+	[ "${stderr_lines[0]}" = "bds-diff: --target-type needs at least one target type" ]
 }
 
 @test "a failed write to stdout exits 1" {

@@ -78,6 +78,11 @@ Rule" ]
 	run -64 bds-generate-hashes -w "$WS" --target-type
 	run -64 --separate-stderr bds-generate-hashes -w "$WS" --target-type Foo "$OUT"
 	[[ "$stderr" == *"bds-hash: unknown target type 'Foo'"* ]]
+	# no type at all would hash nothing: an answer of "nothing impacted"
+	run -64 --separate-stderr bds-generate-hashes -w "$WS" --target-type "" "$OUT"
+	[ "${stderr_lines[0]}" = "bds-hash: --target-type needs at least one of Rule, SourceFile or GeneratedFile" ]
+	run -64 --separate-stderr bds-hash -w "$WS" --target-type , < /dev/null
+	[ "${stderr_lines[0]}" = "bds-hash: --target-type needs at least one of Rule, SourceFile or GeneratedFile" ]
 	[ ! -e "$OUT" ]
 }
 
@@ -134,14 +139,33 @@ Rule" ]
 	[ "$(ls -a "$BATS_TEST_TMPDIR" | grep -c '^out.json')" = 1 ]
 }
 
-@test "a device as OUT is written to, not replaced" {
-	run -0 bds-generate-hashes -w "$WS" /dev/null
-	[ -c /dev/null ]
-	mkfifo "$BATS_TEST_TMPDIR/fifo"
-	cat "$BATS_TEST_TMPDIR/fifo" > "$OUT" &
-	run -0 bds-generate-hashes -w "$WS" "$BATS_TEST_TMPDIR/fifo"
+@test "OUT and --dep-edges as cp and > write them: a device or FIFO in place, a symlink followed" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root (mknod)"
+	local T=$BATS_TEST_TMPDIR
+	# a copy of /dev/null, never the real one: renaming over it would replace the node
+	mknod "$T/null" c 1 3
+	chmod 666 "$T/null"
+	run -0 bds-generate-hashes -w "$WS" --dep-edges "$T/null" "$T/null"
+	[ -c "$T/null" ]
+	[ "$(stat -c %t:%T:%a "$T/null")" = 1:3:666 ]
+	mkfifo "$T/fifo"
+	cat "$T/fifo" > "$OUT" &
+	run -0 bds-generate-hashes -w "$WS" "$T/fifo"
 	wait
-	[ -p "$BATS_TEST_TMPDIR/fifo" ]
+	[ -p "$T/fifo" ]
 	run -0 jq -r '.["//q:q"] | test("^[0-9a-f]{64}~[0-9a-f]{64}$")' "$OUT"
 	[ "$output" = true ]
+	# a symlink's target is replaced beside it; the link stays
+	printf 'old' > "$T/target"
+	ln -s target "$T/link"
+	run -0 bds-generate-hashes -w "$WS" "$T/link"
+	[ -L "$T/link" ]
+	cmp "$T/target" "$OUT"
+	ln -s made "$T/dangling"
+	run -0 bds-generate-hashes -w "$WS" "$T/dangling"
+	cmp "$T/made" "$OUT"
+	mkdir "$T/dir"
+	run -1 --separate-stderr bds-generate-hashes -w "$WS" "$T/dir"
+	[ "$stderr" = "bds-generate-hashes: write '$T/dir': Is a directory" ]
+	[ -z "$(find "$T" -name '*.tmp.*')" ]
 }

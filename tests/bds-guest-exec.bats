@@ -136,6 +136,24 @@ two" ]
 	no_temporaries
 }
 
+@test "local: --stdout and --get write a device in place (never chmod it) and follow a symlink" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root (mknod)"
+	# a copy of /dev/null: renaming over it would replace the node with a regular file
+	mknod "$T/null" c 1 3
+	chmod 666 "$T/null"
+	printf 'x\n' > "$WT/f"
+	chmod 700 "$WT/f"
+	run -0 bds-guest-exec --stdout "$T/null" --get "f:$T/null" -- echo hello <<<"$LOCAL_ENV"
+	[ -c "$T/null" ]
+	[ "$(stat -c %t:%T:%a "$T/null")" = 1:3:666 ]
+	printf 'old\n' > "$T/target"
+	ln -s target "$T/link"
+	run -0 bds-guest-exec --stdout "$T/link" -- echo hello <<<"$LOCAL_ENV"
+	[ -L "$T/link" ]
+	[ "$(cat "$T/target")" = hello ]
+	no_temporaries
+}
+
 @test "local: exit status 3 is 1 with the status, no envelope, no --stdout file" {
 	run -1 --separate-stderr bds-guest-exec --stdout "$T/out" -- sh -c 'echo partial; exit 3' <<<"$LOCAL_ENV"
 	[ "$output" = "" ]

@@ -287,7 +287,8 @@ check_no_metadata() { # KIND
 		<(publish_envelope "$ENTRY" "$BASE")
 	[ ! -e "$store/$FP/$BASE" ]
 	tmp=$(echo "$store/$FP"/.tmp-"$BASE"-*)
-	[ -d "$tmp" ] && [ ! -e "$tmp/metadata.json" ]
+	[ -d "$tmp" ]
+	[ ! -e "$tmp/metadata.json" ]
 	run -2 lookup "$store" "$TARGET"
 	[ "$(jq -r .cold.reason <<<"${lines[-1]}")" = "no snapshot for fingerprint $FP within 64 first-parent ancestors of $TARGET" ]
 	# a later publish succeeds beside the leftover

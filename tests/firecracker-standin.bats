@@ -360,7 +360,8 @@ boot() {
 	ok a.sock PUT /actions "$START"
 	run -0 api a.sock PUT /snapshot/create '{"snapshot_path":"s","mem_file_path":"m"}'
 	[ "$output" = "$(fault "Create snapshot error: Cannot save the microVM state: the microVM is not paused (state: Running).")" ]
-	[ ! -e s ] && [ ! -e m ]
+	[ ! -e s ]
+	[ ! -e m ]
 	run -0 api a.sock PUT /drives/data '{"drive_id":"data","path_on_host":"rootfs.ext4","is_root_device":false}'
 	[ "$output" = "$(fault "The requested operation is not supported after starting the microVM.")" ]
 	run -0 api a.sock PUT /actions "$START"

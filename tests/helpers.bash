@@ -48,3 +48,28 @@ changed_keys() {
 		'($a[0] | keys) + ($b[0] | keys) | unique[] as $k
 		 | select($a[0][$k] != $b[0][$k]) | $k'
 }
+
+# broken TOOL STATUS [WHEN]: a TOOL that exits STATUS when its arguments contain WHEN
+# (always without WHEN) and runs the real one otherwise, in $BATS_TEST_TMPDIR/broken.
+# with_broken puts it first on PATH: the scripts put their own directory and the
+# build's before it, but no helper tool lives there.
+broken() {
+	mkdir -p "$BATS_TEST_TMPDIR/broken"
+	local real
+	real=$(command -v "$1")
+	local q="'\\''"
+	cat > "$BATS_TEST_TMPDIR/broken/$1" <<-EOF
+		#!/bin/sh
+		when='${3//\'/$q}'
+		case "\$*" in
+		*"\$when"*) echo "$1: broken for the test" >&2; exit $2 ;;
+		esac
+		exec $real "\$@"
+	EOF
+	chmod +x "$BATS_TEST_TMPDIR/broken/$1"
+}
+
+# with_broken CMD...: CMD with $BATS_TEST_TMPDIR/broken first on PATH.
+with_broken() {
+	env PATH="$BATS_TEST_TMPDIR/broken:$PATH" "$@"
+}

@@ -41,28 +41,44 @@ teardown_file() {
 	stop_store_servers
 }
 
-# change NAME: a commit on its own branch from BASE, made by the commands on stdin.
+# change NAME: a commit on its own branch from BASE, made by the commands on stdin; prints
+# its sha. Every step is chained: `t=$(change ...)` runs with errexit off (a command
+# substitution), so only the status of the whole chain can fail the test.
 change() {
 	(
-		cd "$WS"
-		git checkout -q --detach "$BASE"
-		sh -e
-		git add -A
-		git commit -q -m "$1"
+		cd "$WS" &&
+		git checkout -q --detach "$BASE" &&
+		sh -e &&
+		git add -A &&
+		git commit -q -m "$1" &&
 		git rev-parse HEAD
 	)
 }
 
-# same_as_cold BASE TARGET [consume options]: consume's output equals bds-cold's.
+# same_answer WARM COLD: the two answers are byte-identical and not empty (two empty
+# answers would compare nothing). Call it directly, never under `run`.
+same_answer() {
+	if [ "$1" != "$2" ]; then
+		printf 'warm and cold answers differ\n--- cold\n%s\n--- warm\n%s\n' "$2" "$1" >&2
+		return 1
+	fi
+	if [ -z "$2" ]; then
+		echo "the cold answer is empty: nothing was compared" >&2
+		return 1
+	fi
+}
+
+# same_as_cold BASE TARGET [consume options]: consume's answer is byte-identical to
+# bds-cold's and not empty; the cold answer is left in $output and $lines. Call it
+# directly, never under `run`: `run` turns errexit off inside the function it runs, so
+# its checks could never fail the test.
 same_as_cold() {
 	local base=$1 target=$2
 	shift 2
 	run -0 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type "$@"
 	local warm=$output
 	run -0 --separate-stderr bds-cold -w "$WS" --base "$base" --target "$target" --include-target-type
-	[ "$warm" = "$output" ]
-	[ -n "$output" ]
-	echo "$output"
+	same_answer "$warm" "$output"
 }
 
 @test "record: the entry holds base_hashes.json and the local driver state" {
@@ -77,28 +93,23 @@ same_as_cold() {
 
 @test "consume: a source edit gives exactly the cold answer" {
 	t=$(change source <<<'printf "a2\n" > lib/a.txt')
-	run same_as_cold "$BASE" "$t"
-	[ "$status" -eq 0 ]
+	same_as_cold "$BASE" "$t"
 	[ "${lines[0]}" = "//lib:a.txt" ]
 	[[ "$output" == *"//app:app"* ]]
 }
 
 @test "consume: BUILD, .bzl, new package and deleted target edits equal the cold answers" {
 	t=$(change build <<<'sed -i "s/cat \$(SRCS)/cat \$(SRCS) \$(SRCS)/" lib/BUILD')
-	run same_as_cold "$BASE" "$t"
-	[ "$status" -eq 0 ]
+	same_as_cold "$BASE" "$t"
 	[[ "$output" == *"//lib:gen"* ]]
 	t=$(change bzl <<<'sed -i "s/cat \$< \$</cat \$</" tools/defs.bzl')
-	run same_as_cold "$BASE" "$t"
-	[ "$status" -eq 0 ]
+	same_as_cold "$BASE" "$t"
 	[ "$output" = $'//lib:tw.out\n//lib:tw' ]
 	t=$(change newpkg <<<'mkdir -p new && printf "filegroup(name = \"n\", srcs = [\"//lib:a.txt\"])\n" > new/BUILD')
-	run same_as_cold "$BASE" "$t"
-	[ "$status" -eq 0 ]
+	same_as_cold "$BASE" "$t"
 	[ "$output" = $'//new:BUILD\n//new:n' ]
 	t=$(change delete <<<'printf "filegroup(name = \"old\", srcs = [\"o.txt\"])\n" > old/BUILD')
-	run same_as_cold "$BASE" "$t"
-	[ "$status" -eq 0 ]
+	same_as_cold "$BASE" "$t"
 	[ "$output" = "//old:BUILD" ]
 }
 
@@ -108,7 +119,7 @@ same_as_cold() {
 	run -0 --separate-stderr bds-consume -w "$WS" --base "$b2" --target "$t" --store "$STORE" --include-target-type
 	warm=$output
 	run -0 --separate-stderr bds-cold -w "$WS" --base "$b2" --target "$t" --include-target-type
-	[ "$warm" = "$output" ]
+	same_answer "$warm" "$output"
 	[[ "$output" != *"//lib:b.txt"* ]]
 	[[ "$output" == *"//lib:a.txt"* ]]
 }
@@ -129,7 +140,7 @@ same_as_cold() {
 	warm=$output
 	[[ "$stderr" == *"bds-consume: cold: "* ]]
 	run -0 --separate-stderr bds-cold -w "$WS" --base "$BASE" --target "$t" --include-target-type
-	[ "$warm" = "$output" ]
+	same_answer "$warm" "$output"
 }
 
 @test "consume: an empty store, a foreign commit and other hash options are cold" {
@@ -139,6 +150,8 @@ same_as_cold() {
 	run -2 --separate-stderr bds-consume -w "$WS" --target "$orphan" --store "$STORE" --include-target-type
 	[[ "$stderr" == *"within 64 first-parent ancestors of $orphan"* ]]
 	run -2 --separate-stderr bds-consume -w "$WS" --target "$BASE" --store "$STORE"
+	[ "$output" = "" ]
+	[[ "$stderr" == *"bds-consume: cold: no snapshot for fingerprint"* ]]
 }
 
 @test "consume: a corrupted entry is cold and never used" {
@@ -153,8 +166,7 @@ same_as_cold() {
 	cp "$BATS_TEST_TMPDIR/saved" "$hashes"
 	[ "$output" = "" ]
 	[[ "$stderr" == *"base_hashes.json"* ]]
-	run same_as_cold "$BASE" "$t"
-	[ "$status" -eq 0 ]
+	same_as_cold "$BASE" "$t"
 }
 
 @test "consume: two consumes of one entry at once both give the cold answer" {
@@ -167,9 +179,49 @@ same_as_cold() {
 	wait "$p1"
 	wait "$p2"
 	run -0 --separate-stderr bds-cold -w "$WS" --base "$BASE" --target "$t1" --include-target-type
-	[ "$(cat "$BATS_TEST_TMPDIR/w1")" = "$output" ]
+	same_answer "$(cat "$BATS_TEST_TMPDIR/w1")" "$output"
 	run -0 --separate-stderr bds-cold -w "$WS" --base "$BASE" --target "$t2" --include-target-type
-	[ "$(cat "$BATS_TEST_TMPDIR/w2")" = "$output" ]
+	same_answer "$(cat "$BATS_TEST_TMPDIR/w2")" "$output"
+}
+
+@test "consume -o: a device is written in place, a symlink followed; the answer is cold's" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root (mknod)"
+	local T=$BATS_TEST_TMPDIR
+	t=$(change out <<<'printf "o\n" > lib/b.txt')
+	mknod "$T/null" c 1 3
+	chmod 666 "$T/null"
+	run -0 --separate-stderr bds-consume -w "$WS" --target "$t" --store "$STORE" --include-target-type -o "$T/null"
+	[ "$output" = "" ]
+	[ "$(stat -c %F:%t:%T:%a "$T/null")" = "character special file:1:3:666" ]
+	printf 'old\n' > "$T/answer"
+	ln -s answer "$T/link"
+	run -0 --separate-stderr bds-consume -w "$WS" --target "$t" --store "$STORE" --include-target-type -o "$T/link"
+	[ -L "$T/link" ]
+	run -0 --separate-stderr bds-cold -w "$WS" --base "$BASE" --target "$t" --include-target-type
+	same_answer "$(cat "$T/answer")" "$output"
+}
+
+@test "a jq failing once the warm machine is up is exit 1, never 2 (cold)" {
+	t=$(change jq <<<'printf "j\n" > lib/a.txt')
+	local st
+	for st in 2 5; do
+		# after restore: the envelope's snapshot, lock and startup options
+		broken jq "$st" @sh
+		run -1 --separate-stderr with_broken bds-consume -w "$WS" --target "$t" --store "$STORE" --include-target-type
+		[ "$output" = "" ]
+		[[ "$stderr" == *"bds-consume: reading '@sh "* ]]
+		# after hashing the target: the hashes put into the envelope
+		broken jq "$st" hashes
+		run -1 --separate-stderr with_broken bds-consume -w "$WS" --target "$t" --store "$STORE" --include-target-type
+		[ "${stderr_lines[-1]}" = "bds-consume: adding the hashes to the envelope failed" ]
+		# record, after its query: the guest's type, then the published entry's name
+		broken jq "$st" '.vm.guest | type'
+		run -1 --separate-stderr with_broken bds-record -w "$WS" --base "$BASE" --store "$BATS_TEST_TMPDIR/s" --include-target-type
+		[ "${stderr_lines[-1]}" = "bds-record: reading '.vm.guest | type' from the envelope of the last phase failed" ]
+		broken jq "$st" .published
+		run -1 --separate-stderr with_broken bds-record -w "$WS" --base "$BASE" --store "$BATS_TEST_TMPDIR/s" --include-target-type
+		[ "${stderr_lines[-1]}" = "bds-record: reading '.published.fingerprint + \"/\" + .published.base' from the envelope of the last phase failed" ]
+	done
 }
 
 @test "canary: identical answers exit 0" {
@@ -187,7 +239,7 @@ same_as_cold() {
 	for store in "$NGINX_URL/dav/bds" "s3://$S3_BUCKET/bds"; do
 		run -0 --separate-stderr bds-record -w "$WS" --base "$BASE" --store "$store" --include-target-type
 		run -0 --separate-stderr bds-consume -w "$WS" --target "$t" --store "$store" --include-target-type
-		[ "$output" = "$cold" ]
+		same_answer "$output" "$cold"
 	done
 	run -2 --separate-stderr bds-consume -w "$WS" --target "$t" --store "http://127.0.0.1:9/closed" --include-target-type
 	[[ "$stderr" == *"http://127.0.0.1:9/closed"* ]]

@@ -140,7 +140,11 @@ teardown_file() {
 	run -0 jq -c '[.vcpus, .mem_mib]' "$BATS_TEST_TMPDIR/o/manifest.json"
 	[ "$output" = "[2,128]" ]
 	# A fresh host key per build.
-	[ "$(cat "$BATS_TEST_TMPDIR/o/host_key.pub")" != "$(cat "$TG/img/host_key.pub")" ]
+	local new old
+	new=$(cat "$BATS_TEST_TMPDIR/o/host_key.pub")
+	old=$(cat "$TG/img/host_key.pub")
+	[ -n "$new" ]
+	[ "$new" != "$old" ]
 }
 
 @test "ssh pinned to the host key: /data/marker, the disk, the network" {

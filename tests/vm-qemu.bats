@@ -338,16 +338,24 @@ entry_listing() {
 	[ "$output" = "accel bazel bazel_command bazelrc bazelversion bds_version driver hash_options host_cpu initrd kernel module_lock option_files rc_files rc_list rootfs snapshot_mode tools_bazel vm_shape vmm" ]
 	run -0 jq -r '.fingerprint.components.vmm' "$BATS_FILE_TMPDIR/e1"
 	[ "$output" = "$(qemu-system-x86_64 --version | head -n 1)" ]
-	local tcg kvm
-	tcg=$(BDS_VM_ACCEL=tcg bds-fingerprint -w "$WS" --driver qemu | jq -r .fingerprint.key)
-	kvm=$(BDS_VM_ACCEL=kvm bds-fingerprint -w "$WS" --driver qemu | jq -r .fingerprint.key)
+	# each key from a fingerprint that succeeded: a failed one printing nothing would make
+	# every "differs" below pass
+	local recorded tcg kvm
+	recorded=$(jq -er '.fingerprint.key | select(test("^[0-9a-f]{32}$"))' "$BATS_FILE_TMPDIR/e1")
+	BDS_VM_ACCEL=tcg run -0 bds-fingerprint -w "$WS" --driver qemu
+	tcg=$(jq -er '.fingerprint.key | select(test("^[0-9a-f]{32}$"))' <<<"$output")
+	BDS_VM_ACCEL=kvm run -0 bds-fingerprint -w "$WS" --driver qemu
+	kvm=$(jq -er '.fingerprint.key | select(test("^[0-9a-f]{32}$"))' <<<"$output")
 	[ "$tcg" != "$kvm" ]
 	printf '#!/bin/sh\necho "QEMU emulator version 99.0"\n' > "$BATS_TEST_TMPDIR/q"
 	chmod +x "$BATS_TEST_TMPDIR/q"
-	run -0 sh -c "BDS_QEMU='$BATS_TEST_TMPDIR/q' bds-fingerprint -w '$WS' --driver qemu | jq -r .fingerprint.key"
-	[ "$output" != "$(jq -r .fingerprint.key "$BATS_FILE_TMPDIR/e1")" ]
-	run -0 sh -c "BDS_QEMU_SNAPSHOT=stream bds-fingerprint -w '$WS' --driver qemu | jq -r .fingerprint.key"
-	[ "$output" != "$(jq -r .fingerprint.key "$BATS_FILE_TMPDIR/e1")" ]
+	local other
+	BDS_QEMU="$BATS_TEST_TMPDIR/q" run -0 bds-fingerprint -w "$WS" --driver qemu
+	other=$(jq -er '.fingerprint.key | select(test("^[0-9a-f]{32}$"))' <<<"$output")
+	[ "$other" != "$recorded" ]
+	BDS_QEMU_SNAPSHOT=stream run -0 bds-fingerprint -w "$WS" --driver qemu
+	other=$(jq -er '.fingerprint.key | select(test("^[0-9a-f]{32}$"))' <<<"$output")
+	[ "$other" != "$recorded" ]
 }
 
 @test "configuration errors are exit 1 with what to set" {
