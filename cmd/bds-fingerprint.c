@@ -9,6 +9,7 @@
 #include "driver.h"
 #include "envelope.h"
 #include "fingerprint.h"
+#include "hash.h"
 #include "json.h"
 #include "util.h"
 
@@ -63,17 +64,27 @@ int main(int argc, char **argv)
 		bds_util_warn("unknown --driver '%s' (this build has: %s)", driver, bds_driver_names);
 		return usage(NULL);
 	}
+	/* bds-hash's own option table says what the options mean (an abbreviation, the last of
+	 * two values): the key is of what they do, not of how they were written */
+	jv options = bds_hash_args_canonical(hash_options, n);
+	if (!jv_is_valid(options)) {
+		char *msg = bds_json_error_message(options);
+		free(hash_options);
+		rc = usage(msg);
+		free(msg);
+		return rc;
+	}
 	char ws[PATH_MAX];
 	struct stat st;
 	errno = 0;
 	if (!realpath(workspace, ws) || stat(ws, &st) != 0 || !S_ISDIR(st.st_mode)) {
 		bds_util_warn("workspace '%s': %s", workspace, errno ? strerror(errno) : "not a directory");
 		free(hash_options);
+		jv_free(options);
 		return BDS_EXIT_FAIL;
 	}
-	struct bds_fingerprint_input in = {ws, rev, bazel, driver, hash_options};
-	jv options = jv_null();
-	jv fp = bds_fingerprint_compute(&in, &options);
+	struct bds_fingerprint_input in = {ws, rev, bazel, driver};
+	jv fp = bds_fingerprint_compute(&in, jv_copy(options));
 	if (!jv_is_valid(fp)) {
 		char *msg = bds_json_error_message(fp);
 		bds_util_warn("%s", msg);

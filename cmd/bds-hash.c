@@ -27,11 +27,6 @@ struct args {
 	int include_type, threads, progress;
 };
 
-enum {
-	OPT_INCLUDE_TYPE = 256, OPT_TARGET_TYPE, OPT_SEEDS, OPT_IGNORED, OPT_DEPS, OPT_FINE, OPT_CONTENT,
-	OPT_MODIFIED, OPT_TAGS, OPT_THREADS, OPT_PROGRESS, OPT_OUTPUT_BASE,
-};
-
 static int usage(const char *why)
 {
 	if (why)
@@ -57,60 +52,45 @@ static int valid_types(char **types)
 
 static int parse_args(int argc, char **argv, struct args *a)
 {
-	static const struct option opts[] = {
-		{"workspace", required_argument, NULL, 'w'},
-		{"output", required_argument, NULL, 'o'},
-		{"include-target-type", no_argument, NULL, OPT_INCLUDE_TYPE},
-		{"target-type", required_argument, NULL, OPT_TARGET_TYPE},
-		{"seed-filepaths", required_argument, NULL, OPT_SEEDS},
-		{"ignored-attrs", required_argument, NULL, OPT_IGNORED},
-		{"dep-edges", required_argument, NULL, OPT_DEPS},
-		{"fine-grained-repos", required_argument, NULL, OPT_FINE},
-		{"output-base", required_argument, NULL, OPT_OUTPUT_BASE},
-		{"content-hashes", required_argument, NULL, OPT_CONTENT},
-		{"modified-filepaths", required_argument, NULL, OPT_MODIFIED},
-		{"always-affected-tags", required_argument, NULL, OPT_TAGS},
-		{"threads", required_argument, NULL, OPT_THREADS},
-		{"progress", no_argument, NULL, OPT_PROGRESS},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
 	int c;
 	char *end;
 	opterr = 0; /* getopt's own messages carry the full argv[0], not "bds-hash:" */
-	while ((c = getopt_long(argc, argv, ":w:o:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, bds_hash_getopt_short, bds_hash_getopt_long, NULL)) != -1) {
 		switch (c) {
 		case 'w': a->workspace = optarg; break;
 		case 'o': a->output = optarg; break;
-		case OPT_INCLUDE_TYPE: a->include_type = 1; break;
-		case OPT_TARGET_TYPE:
+		case BDS_HASH_OPT_INCLUDE_TYPE: a->include_type = 1; break;
+		case BDS_HASH_OPT_TARGET_TYPE:
 			bds_util_free_list(a->types);
 			a->types = bds_util_split_list(optarg, NULL);
 			if (!valid_types(a->types))
 				return usage(NULL);
 			break;
-		case OPT_SEEDS: a->seed_list = optarg; break;
-		case OPT_IGNORED: bds_util_free_list(a->ignored); a->ignored = bds_util_split_list(optarg, NULL); break;
-		case OPT_DEPS: a->dep_edges = optarg; break;
-		case OPT_FINE: bds_util_free_list(a->fine_grained); a->fine_grained = bds_util_split_list(optarg, NULL); break;
-		case OPT_OUTPUT_BASE: a->output_base = optarg; break;
-		case OPT_CONTENT: a->content_hashes = optarg; break;
-		case OPT_MODIFIED: a->modified_list = optarg; break;
-		case OPT_TAGS: bds_util_free_list(a->tags); a->tags = bds_util_split_list(optarg, NULL); break;
-		case OPT_THREADS:
+		case BDS_HASH_OPT_SEEDS: a->seed_list = optarg; break;
+		case BDS_HASH_OPT_IGNORED: bds_util_free_list(a->ignored); a->ignored = bds_util_split_list(optarg, NULL); break;
+		case BDS_HASH_OPT_DEPS: a->dep_edges = optarg; break;
+		case BDS_HASH_OPT_FINE: bds_util_free_list(a->fine_grained); a->fine_grained = bds_util_split_list(optarg, NULL); break;
+		case BDS_HASH_OPT_OUTPUT_BASE: a->output_base = optarg; break;
+		case BDS_HASH_OPT_CONTENT: a->content_hashes = optarg; break;
+		case BDS_HASH_OPT_MODIFIED: a->modified_list = optarg; break;
+		case BDS_HASH_OPT_TAGS: bds_util_free_list(a->tags); a->tags = bds_util_split_list(optarg, NULL); break;
+		case BDS_HASH_OPT_THREADS:
 			errno = 0;
 			a->threads = (int)strtol(optarg, &end, 10);
 			if (errno || *end || a->threads < 1 || a->threads > 32)
 				return usage("--threads takes a number from 1 to 32");
 			break;
-		case OPT_PROGRESS: a->progress = 1; break;
+		case BDS_HASH_OPT_PROGRESS: a->progress = 1; break;
 		case 'h': fputs(usage_text, stdout); return -1;
 		case ':':
 			bds_util_warn("option '%s' needs an argument", argv[optind - 1]);
 			return usage(NULL);
-		default:
-			bds_util_warn("unknown option '%s'", argv[optind - 1]);
+		default: {
+			char *why = bds_hash_option_refusal(bds_hash_getopt_long, "option", argv[optind - 1]);
+			bds_util_warn("%s", why);
+			free(why);
 			return usage(NULL);
+		}
 		}
 	}
 	if (optind != argc)

@@ -1,4 +1,5 @@
-/* digest: SHA-256 (OpenSSL libcrypto) and bazel-diff's two-digest TargetDigest. */
+/* digest: SHA-256 (OpenSSL libcrypto), bazel-diff's two-digest TargetDigest, and the
+ * XXH3-128 of bds's own keys. */
 #include "digest.h"
 
 #include "util.h"
@@ -6,6 +7,7 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <xxhash.h>
 
 /* Fetching the algorithm once avoids OpenSSL 3's per-init implicit fetch, which costs
  * more than hashing a short label. */
@@ -80,4 +82,35 @@ void bds_digest_hex(const unsigned char *bytes, size_t len, char *out)
 		out[2 * i + 1] = hex[bytes[i] & 15];
 	}
 	out[2 * len] = '\0';
+}
+
+static void xxh128_hex(XXH128_hash_t h, char out[33])
+{
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, h);
+	bds_digest_hex(c.digest, sizeof c.digest, out);
+}
+
+void bds_digest_xxh128(const void *data, size_t len, char out[33])
+{
+	xxh128_hex(XXH3_128bits(data, len), out);
+}
+
+static int xxh128_chunk(void *state, const char *buf, size_t n)
+{
+	XXH3_128bits_update(state, buf, n);
+	return 0;
+}
+
+int bds_digest_xxh128_fd(int fd, const char *what, char out[33])
+{
+	XXH3_state_t *state = XXH3_createState();
+	if (!state)
+		return bds_util_fail("digest '%s': out of memory", what);
+	XXH3_128bits_reset(state);
+	int rc = bds_util_read_chunks(fd, what, (size_t)128 << 10, xxh128_chunk, state);
+	if (rc == 0)
+		xxh128_hex(XXH3_128bits_digest(state), out);
+	XXH3_freeState(state);
+	return rc;
 }

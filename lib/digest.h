@@ -1,4 +1,5 @@
-/* digest: SHA-256 (OpenSSL libcrypto) and bazel-diff's two-digest TargetDigest. */
+/* digest: SHA-256 (OpenSSL libcrypto), bazel-diff's two-digest TargetDigest, and the
+ * XXH3-128 of bds's own keys. */
 #ifndef BDS_DIGEST_H
 #define BDS_DIGEST_H
 
@@ -27,5 +28,11 @@ void bds_digest_overall(struct bds_sha256 *h, const unsigned char *const deps[],
 
 /* Lowercase hex of `len` bytes into out (2*len+1 bytes, NUL-terminated). */
 void bds_digest_hex(const unsigned char *bytes, size_t len, char *out);
+
+/* XXH3-128 in canonical hex (high 64 bits first, 32 lowercase digits) of a buffer, and of
+ * what fd reads to its end, streamed (a Bazel binary, an option file: never whole in
+ * memory). The fd form returns 0, or -1 with the error recorded, naming `what`. */
+void bds_digest_xxh128(const void *data, size_t len, char out[33]);
+int bds_digest_xxh128_fd(int fd, const char *what, char out[33]);
 
 #endif

@@ -1,10 +1,12 @@
 /* fingerprint: the cache key of everything that can change the query graph or the
  * validity of a warm machine. */
-#define _XOPEN_SOURCE 700 /* realpath */
+#define _GNU_SOURCE /* realpath, memmem, memrchr */
 #include "fingerprint.h"
 
+#include "digest.h"
 #include "driver.h"
 #include "exec.h"
+#include "hash.h"
 #include "util.h"
 #include "version.h"
 #include "vm.h"
@@ -16,31 +18,16 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #define MAX_RC_DEPTH 32
 #define MAX_RC_FILES 256
 #define MAX_LINKS 40                 /* symbolic links followed in one path, as Linux does */
-#define FILE_MAX ((size_t)64 << 20)  /* a workspace or rc file read whole */
+#define FILE_MAX ((size_t)64 << 20)  /* a workspace or rc file read whole; a tree listing */
 #define OUTPUT_MAX ((size_t)1 << 20) /* what a helper command prints */
-#define CMD_TIMEOUT 60.0
-
-static void canonical_hex(XXH128_hash_t h, char out[33])
-{
-	XXH128_canonical_t c;
-	XXH128_canonicalFromHash(&c, h);
-	static const char hex[] = "0123456789abcdef";
-	for (int i = 0; i < 16; i++) {
-		out[2 * i] = hex[c.digest[i] >> 4];
-		out[2 * i + 1] = hex[c.digest[i] & 15];
-	}
-	out[32] = '\0';
-}
-
-void bds_fingerprint_xxh128_hex(const void *data, size_t len, char out[33])
-{
-	canonical_hex(XXH3_128bits(data, len), out);
-}
+#define CMD_TIMEOUT 60.0 /* git, a VMM's --version */
+/* Bazel's client answers these in milliseconds; a Bazel command that takes longer is doing
+ * something else (starting a server, fetching a Bazel), which the key must not wait for. */
+#define BAZEL_TIMEOUT 5.0
 
 /* c with key set to v; when v is invalid, c is freed and v returned. */
 static jv set_or_fail(jv c, const char *key, jv v)
@@ -52,12 +39,21 @@ static jv set_or_fail(jv c, const char *key, jv v)
 	return jv_object_set(c, jv_string(key), v);
 }
 
+static jv recorded_error(void)
+{
+	return jv_invalid_with_msg(jv_string(bds_util_error()));
+}
+
 /* --- helper commands ------------------------------------------------------------------ */
 
-/* Runs argv in cwd (NULL: ours) and keeps what it writes on stdout, or on stderr when
- * `want_stderr` (the other stream is discarded), at most `limit` bytes. Returns its exit
- * status, or -1 with the error recorded when it could not run, was killed or wrote more. */
-static int run_capture(char *const argv[], const char *cwd, int want_stderr, size_t limit, char **out, size_t *len)
+enum capture { STDOUT, BOTH }; /* what run_capture keeps; the rest is discarded */
+
+/* Runs argv in cwd (NULL: ours) for at most `timeout` seconds and keeps what it writes on
+ * stdout, or on both streams, at most `limit` bytes. Returns its exit status, or -1 with
+ * the error recorded when it could not run, was killed (its whole process group, at the
+ * deadline) or wrote more. */
+static int run_capture(char *const argv[], const char *cwd, enum capture keep, size_t limit, double timeout,
+                       char **out, size_t *len)
 {
 	const char *dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	char *path = bds_util_xasprintf("%s/bds-fingerprint.XXXXXX", dir);
@@ -74,11 +70,10 @@ static int run_capture(char *const argv[], const char *cwd, int want_stderr, siz
 		bds_util_fail("open '/dev/null': %s", strerror(errno));
 		goto out;
 	}
-	if (bds_exec_run(argv, cwd, want_stderr ? devnull : fd, want_stderr ? fd : devnull,
-	                 bds_util_now() + CMD_TIMEOUT, &res) < 0)
+	if (bds_exec_run(argv, cwd, fd, keep == BOTH ? fd : devnull, bds_util_now() + timeout, &res) < 0)
 		goto out;
 	if (res.timed_out || res.signal[0]) {
-		char *why = bds_exec_describe_failure(&res, CMD_TIMEOUT);
+		char *why = bds_exec_describe_failure(&res, timeout);
 		bds_util_fail("command '%s' failed: %s", argv[0], why ? why : "");
 		free(why);
 		goto out;
@@ -103,12 +98,30 @@ out:
 
 /* --- files: on this machine, or in the workspace at the revision ---------------------- */
 
+/* One entry of a directory of the revision's tree (`git ls-tree -l`). */
+struct tree_entry {
+	char *name;
+	unsigned mode; /* 0100644, 0100755, 0120000 (symbolic link), 040000, 0160000 (submodule) */
+	char oid[65];
+	size_t size; /* blobs only */
+};
+
+/* A directory of the revision, listed once: walks share their directories. */
+struct tree_dir {
+	char *path; /* in the repository: "" for its root, "a/b" */
+	struct tree_entry *entries;
+	size_t n;
+};
+
 /* Where the workspace's own files are read: the commit (git) or the working tree. */
 struct source {
 	const char *ws;  /* absolute */
 	const char *rev; /* as given, for messages; NULL: the working tree */
 	char *sha;       /* the commit */
 	char *prefix;    /* the workspace inside the repository: "" or "dir/" */
+	char *top;       /* the working tree: the real path the option files must stay in */
+	struct tree_dir *dirs;
+	size_t ndirs;
 };
 
 /* A file as Bazel (or a checkout) would see it: its bytes, or why it cannot be read. */
@@ -144,34 +157,61 @@ static int fs_read(const char *path, struct file *f)
 	return rc;
 }
 
-/* One entry of the revision's tree (`git ls-tree -l`): found is 0 when there is none. */
-struct tree_entry {
-	int found;
-	unsigned mode; /* 0100644, 0100755, 0120000 (symbolic link), 040000, 0160000 */
-	char oid[65];
-	size_t size; /* blobs only */
-};
-
-static int ls_tree(const struct source *s, const char *path, struct tree_entry *e)
+/* The revision's directory `path` ("" or "a/b"), listed by git once per run. NULL with
+ * the error recorded when git fails. */
+static const struct tree_dir *tree_dir(struct source *s, const char *path)
 {
+	for (size_t i = 0; i < s->ndirs; i++)
+		if (strcmp(s->dirs[i].path, path) == 0)
+			return &s->dirs[i];
+	char *spec = bds_util_xasprintf("%s/", path);
 	/* --literal-pathspecs: a '*' or ':' in a name is that character, not a pattern */
 	char *argv[] = {"git", "--literal-pathspecs", "-C", (char *)s->ws, "ls-tree", "-z", "-l", "--full-tree",
-	                s->sha, "--", (char *)path, NULL};
+	                s->sha, "--", *path ? spec : NULL, NULL};
 	char *out = NULL;
 	size_t len = 0;
-	memset(e, 0, sizeof *e);
-	int st = run_capture(argv, NULL, 0, OUTPUT_MAX, &out, &len);
+	int st = run_capture(argv, NULL, STDOUT, FILE_MAX, CMD_TIMEOUT, &out, &len);
+	free(spec);
 	if (st != 0) {
 		free(out);
-		return st < 0 ? -1 : bds_util_fail("git ls-tree %s '%s' failed (exit %d)", s->sha, path, st);
+		if (st > 0)
+			bds_util_fail("git ls-tree %s '%s/' failed (exit %d)", s->sha, path, st);
+		return NULL;
 	}
-	char type[16], size[32];
-	if (len > 0 && sscanf(out, "%o %15s %64s %31s", &e->mode, type, e->oid, size) == 4) {
-		e->found = 1;
-		e->size = (size_t)strtoull(size, NULL, 10); /* "-" for trees: 0 */
+	s->dirs = bds_util_xrealloc(s->dirs, (s->ndirs + 1) * sizeof *s->dirs);
+	struct tree_dir *d = &s->dirs[s->ndirs++];
+	d->path = bds_util_xstrdup(path);
+	d->entries = NULL;
+	d->n = 0;
+	/* "<mode> <type> <oid> <size>\t<path>\0" */
+	for (char *rec = out; rec < out + len; rec += strlen(rec) + 1) {
+		char *tab = strchr(rec, '\t');
+		char type[16], size[32];
+		struct tree_entry e = {0};
+		if (!tab || sscanf(rec, "%o %15s %64s %31s", &e.mode, type, e.oid, size) != 4)
+			continue;
+		const char *slash = strrchr(tab + 1, '/');
+		e.name = bds_util_xstrdup(slash ? slash + 1 : tab + 1);
+		e.size = (size_t)strtoull(size, NULL, 10); /* "-" for trees: 0 */
+		d->entries = bds_util_xrealloc(d->entries, (d->n + 1) * sizeof *d->entries);
+		d->entries[d->n++] = e;
 	}
 	free(out);
-	return 0;
+	return d;
+}
+
+static void source_free(struct source *s)
+{
+	for (size_t i = 0; i < s->ndirs; i++) {
+		for (size_t k = 0; k < s->dirs[i].n; k++)
+			free(s->dirs[i].entries[k].name);
+		free(s->dirs[i].entries);
+		free(s->dirs[i].path);
+	}
+	free(s->dirs);
+	free(s->sha);
+	free(s->prefix);
+	free(s->top);
 }
 
 static int cat_blob(const struct source *s, const struct tree_entry *e, const char *path, struct file *f)
@@ -179,7 +219,7 @@ static int cat_blob(const struct source *s, const struct tree_entry *e, const ch
 	if (e->size > FILE_MAX)
 		return bds_util_fail("read '%s:%s': larger than the limit of %zu MiB", s->rev, path, FILE_MAX >> 20);
 	char *argv[] = {"git", "-C", (char *)s->ws, "cat-file", "blob", (char *)e->oid, NULL};
-	int st = run_capture(argv, NULL, 0, FILE_MAX, &f->data, &f->len);
+	int st = run_capture(argv, NULL, STDOUT, FILE_MAX, CMD_TIMEOUT, &f->data, &f->len);
 	if (st != 0) {
 		free(f->data);
 		f->data = NULL;
@@ -189,22 +229,38 @@ static int cat_blob(const struct source *s, const struct tree_entry *e, const ch
 	return 0;
 }
 
-/* Reads `rel`, relative to the workspace, at the revision as a checkout of it shows it:
- * symbolic links are followed, a relative target in the revision's tree, an absolute one
- * on this machine. Returns as fs_read does; a path that leaves the repository is an error,
- * since what it reaches depends on where the checkout is. */
-static int rev_read(const struct source *s, const char *rel, struct file *f)
+/* Where a walk of a path in the revision's tree ends, as a checkout would resolve it. */
+struct walk {
+	enum { WALK_ENTRY, WALK_ERRNO, WALK_ABSOLUTE, WALK_ESCAPES } end;
+	int err;              /* WALK_ERRNO: ENOENT, ENOTDIR, ELOOP, EISDIR */
+	struct tree_entry e;  /* WALK_ENTRY (its name not owned) */
+	char *path;           /* WALK_ENTRY: its path in the repository; WALK_ABSOLUTE: a file of this machine */
+	char *link, *target;  /* the last symbolic link followed (repository path) and its text */
+};
+
+static void walk_free(struct walk *w)
+{
+	free(w->path);
+	free(w->link);
+	free(w->target);
+}
+
+/* Walks `rel`, relative to the workspace, in the revision's tree as a checkout of it shows
+ * it: symbolic links followed, a relative target in the tree, an absolute one ending the
+ * walk on this machine; ".." above the repository's root ends it too. Returns 0 (w set) or
+ * -1 (git failed, error recorded). */
+static int rev_walk(struct source *s, const char *rel, struct walk *w)
 {
 	char *rest = bds_util_xasprintf("%s%s", s->prefix, rel); /* still to walk */
 	char *done = bds_util_xstrdup("");                         /* directories walked */
 	int links = 0, rc = 0;
-	struct tree_entry e;
+	memset(w, 0, sizeof *w);
 	for (;;) {
 		char *p = rest;
 		while (*p == '/')
 			p++;
 		if (!*p) { /* the path names a directory */
-			f->err = EISDIR;
+			w->end = WALK_ERRNO, w->err = EISDIR;
 			break;
 		}
 		size_t n = strcspn(p, "/");
@@ -219,56 +275,68 @@ static int rev_read(const struct source *s, const char *rel, struct file *f)
 		if (!strcmp(name, "..")) {
 			free(name);
 			if (!*done) {
-				rc = bds_util_fail("read '%s:%s%s': leads outside the repository, where what a checkout "
-				                   "reads depends on where it is", s->rev, s->prefix, rel);
+				w->end = WALK_ESCAPES;
 				break;
 			}
 			char *slash = strrchr(done, '/');
 			*(slash ? slash : done) = '\0';
 			continue;
 		}
-		char *path = *done ? bds_util_xasprintf("%s/%s", done, name) : bds_util_xstrdup(name);
-		free(name);
-		if (ls_tree(s, path, &e) < 0) {
-			free(path);
+		const struct tree_dir *d = tree_dir(s, done);
+		if (!d) {
+			free(name);
 			rc = -1;
 			break;
 		}
+		const struct tree_entry *e = NULL;
+		for (size_t i = 0; i < d->n && !e; i++)
+			if (strcmp(d->entries[i].name, name) == 0)
+				e = &d->entries[i];
+		char *path = *done ? bds_util_xasprintf("%s/%s", done, name) : bds_util_xstrdup(name);
+		free(name);
 		int last = !*rest;
-		if (!e.found) {
-			f->err = ENOENT;
-		} else if (e.mode == 0120000) {
+		if (!e) {
+			w->end = WALK_ERRNO, w->err = ENOENT;
+		} else if (e->mode == 0120000) {
 			struct file link = {0};
 			if (++links > MAX_LINKS) {
-				f->err = ELOOP;
-			} else if (cat_blob(s, &e, path, &link) < 0) {
+				w->end = WALK_ERRNO, w->err = ELOOP;
+			} else if (cat_blob(s, e, path, &link) < 0) {
 				rc = -1;
 			} else if (!link.data[0]) {
-				f->err = ENOENT; /* an empty link leads nowhere */
-			} else if (link.data[0] == '/') {
-				char *target = bds_util_xasprintf("%.*s%s", (int)strnlen(link.data, link.len), link.data, rest);
-				rc = fs_read(target, f);
-				free(target);
+				w->end = WALK_ERRNO, w->err = ENOENT; /* an empty link leads nowhere */
 			} else {
-				char *next = bds_util_xasprintf("%.*s%s", (int)strnlen(link.data, link.len), link.data, rest);
+				free(w->link);
+				free(w->target);
+				w->link = path;
+				w->target = bds_util_xstrndup(link.data, strnlen(link.data, link.len));
+				path = NULL;
+				char *next = bds_util_xasprintf("%s%s", w->target, rest);
 				free(rest);
 				rest = next;
 				free(link.data);
-				free(path);
-				continue; /* from the link's directory, `done` */
+				if (w->target[0] != '/')
+					continue; /* from the link's directory, `done` */
+				w->end = WALK_ABSOLUTE;
+				w->path = rest;
+				rest = NULL;
+				break;
 			}
 			free(link.data);
-		} else if (e.mode == 040000 && !last) {
+		} else if (e->mode == 040000 && !last) {
 			free(done);
 			done = path;
 			continue;
-		} else if (e.mode == 040000 || e.mode == 0160000) {
+		} else if (e->mode == 0160000 && !last) {
 			/* a submodule is an empty directory in a checkout that does not clone it */
-			f->err = last ? EISDIR : ENOENT;
-		} else if (!last) {
-			f->err = ENOTDIR;
+			w->end = WALK_ERRNO, w->err = ENOENT;
+		} else if (!last && e->mode != 040000) {
+			w->end = WALK_ERRNO, w->err = ENOTDIR;
 		} else {
-			rc = cat_blob(s, &e, path, f);
+			w->end = WALK_ENTRY;
+			w->e = *e;
+			w->path = path;
+			path = NULL;
 		}
 		free(path);
 		break;
@@ -278,11 +346,51 @@ static int rev_read(const struct source *s, const char *rel, struct file *f)
 	return rc;
 }
 
+/* "SUBJECT at REV leads out of the repository[, through ...]: ..." recorded; the subject
+ * names the option file ("--seed-filepaths 'x'"). */
+static int fail_outside(const struct source *s, const char *subject, const struct walk *w)
+{
+	const char *fix = "name that file by its absolute path instead, whose contents then go in the key";
+	if (w->link)
+		return bds_util_fail("%s at %s leads out of the repository, through the symbolic link '%s' -> '%s', "
+		                     "which is all the commit holds of it: %s", subject, s->rev, w->link, w->target, fix);
+	return bds_util_fail("%s at %s leads out of the repository: %s", subject, s->rev, fix);
+}
+
+/* Reads `rel`, relative to the workspace, at the revision as a checkout of it shows it.
+ * For an rc file (`what` NULL) an absolute link's target is read on this machine, where
+ * Bazel reads it too, and a path that leaves the repository through ".." is an error,
+ * since what it reaches depends on where the checkout is. For bds-hash's option files
+ * (`subject` names the option and file) leaving the repository in any way is an error: the
+ * key holds the commit, and the commit holds only the link. Returns as fs_read does. */
+static int rev_read(struct source *s, const char *rel, const char *subject, struct file *f)
+{
+	struct walk w;
+	int rc = rev_walk(s, rel, &w);
+	if (rc < 0)
+		;
+	else if (subject && (w.end == WALK_ABSOLUTE || w.end == WALK_ESCAPES))
+		rc = fail_outside(s, subject, &w);
+	else if (w.end == WALK_ESCAPES)
+		rc = bds_util_fail("read '%s:%s%s': leads outside the repository, where what a checkout reads depends on "
+		                   "where it is", s->rev, s->prefix, rel);
+	else if (w.end == WALK_ABSOLUTE)
+		rc = fs_read(w.path, f);
+	else if (w.end == WALK_ERRNO)
+		f->err = w.err;
+	else if (w.e.mode == 040000 || w.e.mode == 0160000)
+		f->err = EISDIR;
+	else
+		rc = cat_blob(s, &w.e, w.path, f);
+	walk_free(&w);
+	return rc;
+}
+
 /* A workspace file (`rel`) at the revision, or in the working tree without one. */
-static int ws_read(const struct source *s, const char *rel, struct file *f)
+static int ws_read(struct source *s, const char *rel, struct file *f)
 {
 	if (s->rev)
-		return rev_read(s, rel, f);
+		return rev_read(s, rel, NULL, f);
 	char *path = bds_util_xasprintf("%s/%s", s->ws, rel);
 	int rc = fs_read(path, f);
 	free(path);
@@ -296,40 +404,30 @@ static jv file_status(struct file *f)
 	if (!f->data)
 		return f->err == ENOENT ? jv_string("absent") : jv_string_fmt("unreadable: %s", strerror(f->err));
 	char hex[33];
-	bds_fingerprint_xxh128_hex(f->data, f->len, hex);
+	bds_digest_xxh128(f->data, f->len, hex);
 	free(f->data);
 	f->data = NULL;
 	return jv_string_fmt("xxh3:%s", hex);
 }
 
-static jv ws_file_component(const struct source *s, const char *rel)
+static jv ws_file_component(struct source *s, const char *rel)
 {
 	struct file f = {0};
 	if (ws_read(s, rel, &f) < 0)
-		return jv_invalid_with_msg(jv_string(bds_util_error()));
+		return recorded_error();
 	return file_status(&f);
 }
 
-static int digest_chunk(void *state, const char *buf, size_t n)
-{
-	XXH3_128bits_update(state, buf, n);
-	return 0;
-}
-
-/* The XXH3-128 of a file of this machine, read in chunks (option files can be large);
- * "absent" or "unreadable: <why>" when it cannot be read, as bds-hash will report. */
+/* The XXH3-128 of a file of this machine, streamed (option files and binaries can be
+ * large); "absent" or "unreadable: <why>" when it cannot be read, as bds-hash will report. */
 static jv fs_digest(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return errno == ENOENT ? jv_string("absent") : jv_string_fmt("unreadable: %s", strerror(errno));
-	XXH3_state_t *state = XXH3_createState();
-	XXH3_128bits_reset(state);
-	int rc = bds_util_read_chunks(fd, path, (size_t)128 << 10, digest_chunk, state);
-	close(fd);
 	char hex[33];
-	canonical_hex(XXH3_128bits_digest(state), hex);
-	XXH3_freeState(state);
+	int rc = bds_digest_xxh128_fd(fd, path, hex);
+	close(fd);
 	if (rc < 0) /* a directory, an I/O error: bds-hash fails on it too */
 		return jv_string_fmt("unreadable: %s", bds_util_error());
 	return jv_string_fmt("xxh3:%s", hex);
@@ -341,7 +439,9 @@ static jv fs_digest(const char *path)
  * util/strings.cc): a backslash before a newline joins two lines; each line is stripped of
  * ASCII white space and split into words, where quotes group, a backslash escapes the next
  * character and an unquoted '#' ends the line; `import` and `try-import` take exactly one
- * word. Anything else about the options is the file's digest's business. */
+ * word. Words are std::strings there: a quoted NUL is part of a word, so `import'\0'` is no
+ * import. Anything else about the options is the file's digest's business, but for the
+ * `startup` options, which say where Debian's Bazel is installed. */
 
 /* Removes every `pat` from d[0..*n), rescanning from where each removal was, as
  * blaze_util::Replace(pat, "", ...) does. */
@@ -367,11 +467,30 @@ static int rc_separator(char c) /* strchr(" \n\t\r", c): the string's own NUL ma
 	return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\0';
 }
 
+/* A word of a line: its bytes (NUL-terminated for convenience) and its real length. */
+struct word {
+	char *s;
+	size_t n;
+};
+
+static int word_is(const struct word *w, const char *lit)
+{
+	return w->n == strlen(lit) && memcmp(w->s, lit, w->n) == 0;
+}
+
+static void words_free(struct word *w, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(w[i].s);
+	free(w);
+}
+
 /* Splits a stripped line into words as blaze_util::Tokenize(line, '#', ...) does. Returns
- * the number of words and keeps the first two (malloc'd, NUL-terminated) in w. */
-static int tokenize(const char *s, size_t n, char *w[2])
+ * the number of words, in *out (free with words_free). */
+static int tokenize(const char *s, size_t n, struct word **out)
 {
 	char *word = bds_util_xmalloc(n + 1);
+	struct word *words = NULL;
 	int count = 0;
 	size_t i = 0;
 	while (i < n) {
@@ -400,24 +519,25 @@ static int tokenize(const char *s, size_t n, char *w[2])
 			}
 		}
 		if (k > 0) { /* an empty word ("" or '') is no word */
-			if (count < 2) {
-				w[count] = bds_util_xmalloc(k + 1);
-				memcpy(w[count], word, k);
-				w[count][k] = '\0';
-			}
-			count++;
+			words = bds_util_xrealloc(words, (size_t)(count + 1) * sizeof *words);
+			words[count].s = bds_util_xmalloc(k + 1);
+			memcpy(words[count].s, word, k);
+			words[count].s[k] = '\0';
+			words[count++].n = k;
 		}
 	}
 	free(word);
+	*out = words;
 	return count;
 }
 
 /* The import closure of one rc file, in Bazel's reading order: one "NAME STATUS" string per
  * file read (a file imported twice is read twice, as Bazel does), NAME as Bazel names it
- * with the workspace shown as %workspace% for files read at the revision. */
+ * with the workspace shown as %workspace% for files read at the revision; and the words of
+ * its `startup` lines, in order. */
 struct rc_walk {
-	const struct source *src;
-	jv files;
+	struct source *src;
+	jv files, startup;
 	const char *stack[MAX_RC_DEPTH + 1]; /* the import chain, Bazel's names: its loop check */
 	int depth, count;
 };
@@ -437,14 +557,15 @@ static int rc_visit(struct rc_walk *w, const char *name, const char *path, int a
 
 /* An import line of `shown` (the file being read): its target, named and located as the
  * client does. A relative name is relative to the client's directory, which is the
- * workspace in every bds pipeline, so it is read at the revision like %workspace%/. */
-static int rc_import(struct rc_walk *w, const char *shown, const char *line, size_t len, int try, char *words[2],
-                     int nwords)
+ * workspace in every bds pipeline, so it is read at the revision like %workspace%/. A
+ * name with a NUL byte is opened up to it (a C string), so it is named up to it too. */
+static int rc_import(struct rc_walk *w, const char *shown, const char *line, size_t len, int try,
+                     const struct word *words, int nwords)
 {
 	static const char prefix[] = "%workspace%/";
 	if (nwords != 2)
 		return bds_util_fail("bazelrc '%s': invalid import declaration '%.*s'", shown, (int)len, line);
-	const char *word = words[1];
+	const char *word = words[1].s;
 	char *name, *path;
 	int at_rev = 1;
 	if (strncmp(word, prefix, sizeof prefix - 1) == 0) {
@@ -485,13 +606,15 @@ static int rc_parse(struct rc_walk *w, const char *shown, char *data, size_t len
 			a++;
 		while (b > a && rc_space(data[b - 1]))
 			b--;
-		char *words[2] = {NULL, NULL};
-		int n = tokenize(data + a, b - a, words);
-		int imp = n > 0 && strcmp(words[0], "import") == 0, try = n > 0 && strcmp(words[0], "try-import") == 0;
+		struct word *words = NULL;
+		int n = tokenize(data + a, b - a, &words);
+		int imp = n > 0 && word_is(&words[0], "import"), try = n > 0 && word_is(&words[0], "try-import");
 		if (imp || try)
 			rc = rc_import(w, shown, data + a, b - a, try, words, n);
-		free(words[0]);
-		free(words[1]);
+		else if (n > 0 && word_is(&words[0], "startup"))
+			for (int k = 1; k < n; k++)
+				w->startup = jv_array_append(w->startup, jv_string_sized(words[k].s, (int)words[k].n));
+		words_free(words, n);
 	}
 	return rc;
 }
@@ -503,9 +626,17 @@ static int rc_parse(struct rc_walk *w, const char *shown, char *data, size_t len
 static int rc_visit(struct rc_walk *w, const char *name, const char *path, int at_rev, enum rc_kind kind,
                     const char *parent)
 {
-	if (w->count >= MAX_RC_FILES || w->depth >= MAX_RC_DEPTH)
-		return bds_util_fail("bazelrc '%s': more than %d rc files read, or imports nested deeper than %d",
-		                     name, MAX_RC_FILES, MAX_RC_DEPTH);
+	if (w->count >= MAX_RC_FILES || w->depth >= MAX_RC_DEPTH) {
+		char *shown = rc_shown(w, name, at_rev), *in = parent ? bds_util_xasprintf(" (in '%s')", parent) : NULL;
+		int rc = w->count >= MAX_RC_FILES
+		             ? bds_util_fail("bazelrc '%s'%s: more than %d rc files to read, the most bds reads", shown,
+		                             in ? in : "", MAX_RC_FILES)
+		             : bds_util_fail("bazelrc '%s'%s: imports nested deeper than %d, the most bds follows", shown,
+		                             in ? in : "", MAX_RC_DEPTH);
+		free(in);
+		free(shown);
+		return rc;
+	}
 	w->count++;
 	struct file f = {0};
 	if ((at_rev ? ws_read(w->src, path, &f) : fs_read(path, &f)) < 0)
@@ -515,7 +646,7 @@ static int rc_visit(struct rc_walk *w, const char *name, const char *path, int a
 	int rc = 0;
 	if (f.data) {
 		char hex[33];
-		bds_fingerprint_xxh128_hex(f.data, f.len, hex);
+		bds_digest_xxh128(f.data, f.len, hex);
 		w->files = jv_array_append(w->files, jv_string_fmt("%s xxh3:%s", shown, hex));
 		w->stack[w->depth++] = name;
 		rc = rc_parse(w, shown, f.data, f.len);
@@ -534,177 +665,371 @@ static int rc_visit(struct rc_walk *w, const char *name, const char *path, int a
 	return rc;
 }
 
-/* The closure of one top-level rc file; an array of "NAME STATUS" or invalid. */
-static jv rc_closure(const struct source *s, const char *name, const char *path, int at_rev, jv files)
+/* The closure of one top-level rc file appended to `files`, and its startup words to
+ * `*startup` (when not NULL); invalid when Bazel would stop. */
+static jv rc_closure(struct source *s, const char *name, const char *path, int at_rev, jv files, jv *startup)
 {
-	struct rc_walk w = {.src = s, .files = files};
-	if (rc_visit(&w, name, path, at_rev, RC_TOP, NULL) < 0) {
+	struct rc_walk w = {.src = s, .files = files, .startup = startup ? *startup : jv_array()};
+	int rc = rc_visit(&w, name, path, at_rev, RC_TOP, NULL);
+	if (startup)
+		*startup = w.startup;
+	else
+		jv_free(w.startup);
+	if (rc < 0) {
 		jv_free(w.files);
-		return jv_invalid_with_msg(jv_string(bds_util_error()));
+		return recorded_error();
 	}
 	return w.files;
 }
 
-/* The rc files Bazel's client looks for, in its order (system, workspace, home,
- * --bazelrc), after a wrapper's startup options: asked from the client, which logs them
- * with --client_debug and exits on the bad --max_idle_secs before any server is involved.
- * NULL when it does not say (another Bazel version, a wrapper that drops the flags). */
-static char **client_rc_files(const char *bazel, const char *ws)
+/* The rc files Bazel's client looks for, in its order (system, workspace, home, BAZELRC,
+ * --bazelrc), after a wrapper's startup options, for the command the pipelines run: the
+ * client logs them under --client_debug before anything else. The bogus --max_idle_secs
+ * makes it exit right after, and the unusable output root stops it even when a wrapper
+ * drops that flag: no server is ever started for the question. No answer (a wrapper that
+ * drops --client_debug, a Bazel that does not log the line, a timeout) is an error: the
+ * rules cannot be reproduced from outside (a wrapper's own flags, HOME, the system rc
+ * compiled into the client). */
+static int client_rc_output(const char *bazel, const char *ws, char **line)
 {
 	static const char marker[] = "Looking for the following rc files: ";
-	char *argv[] = {(char *)bazel, "--client_debug", "--max_idle_secs=bogus", "version", NULL};
+	char *argv[] = {(char *)bazel, "--client_debug", "--max_idle_secs=bogus", "--output_user_root=/dev/null/bds",
+	                "--output_base=/dev/null/bds", "query", NULL};
 	char *err = NULL;
 	size_t len = 0;
-	char **list = NULL;
-	if (run_capture(argv, ws, 1, OUTPUT_MAX, &err, &len) >= 0) {
-		char *line = strstr(err, marker);
-		if (line) {
-			line += sizeof marker - 1;
-			line[strcspn(line, "\n")] = '\0';
-			list = bds_util_split_list(line, NULL);
-		}
+	*line = NULL;
+	int st = run_capture(argv, ws, BOTH, OUTPUT_MAX, BAZEL_TIMEOUT, &err, &len);
+	if (st < 0) {
+		char why[1024];
+		snprintf(why, sizeof why, "%s", bds_util_error());
+		return bds_util_fail("ask Bazel's client which rc files it reads: %s", why);
 	}
+	char *at = memmem(err, len, marker, sizeof marker - 1);
+	if (!at) {
+		/* its last line says why (a FATAL of Bazel's; a wrapper's error, on either stream) */
+		while (len > 0 && err[len - 1] == '\n')
+			err[--len] = '\0';
+		char *last = memrchr(err, '\n', len);
+		int rc = bds_util_fail("Bazel's client did not say which rc files it reads: '%s --client_debug "
+		                       "--max_idle_secs=bogus ... query' in '%s' printed no \"%.*s\" line (exit %d%s%.200s%s); "
+		                       "a wrapper must pass its startup options on to Bazel",
+		                       bazel, ws, (int)sizeof marker - 3, marker, st, len ? ": '" : "",
+		                       last ? last + 1 : err, len ? "'" : "");
+		free(err);
+		return rc;
+	}
+	at += sizeof marker - 1;
+	*line = bds_util_xstrndup(at, strcspn(at, "\n"));
 	free(err);
-	return list;
+	return 0;
+}
+
+/* Splits the client's list, which it joins with ',' although a path may hold one (HOME=/a,b
+ * gives "/a,b/.bazelrc"): the entries whose names are known (the workspace's rc, the home
+ * rc) are taken whole, the others end where ",/" starts the next absolute name. Every entry
+ * must be absolute (a relative HOME makes a relative home rc, read from wherever Bazel
+ * runs), and a split that could also join two entries into one existing file is refused. */
+static int split_rc_list(const char *line, const char *ws_rc, char ***out)
+{
+	const char *home = getenv("HOME");
+	char *home_rc = home && *home ? bds_util_xasprintf("%s/.bazelrc", home) : NULL;
+	const char *known[] = {ws_rc, home_rc};
+	size_t n = strlen(line), count = 0;
+	char **list = bds_util_xcalloc(n + 2, sizeof *list);
+	int *guessed = bds_util_xcalloc(n + 2, sizeof *guessed), rc = 0;
+	for (size_t i = 0; i < n;) {
+		size_t len = 0;
+		for (size_t k = 0; k < 2; k++) {
+			size_t kl = known[k] ? strlen(known[k]) : 0;
+			if (kl > len && strncmp(line + i, known[k], kl) == 0 && (line[i + kl] == ',' || !line[i + kl]))
+				len = kl;
+		}
+		if (!len) {
+			const char *next = strstr(line + i + 1, ",/");
+			len = next ? (size_t)(next - (line + i)) : n - i;
+			guessed[count] = 1;
+		}
+		list[count++] = bds_util_xstrndup(line + i, len);
+		i += len + 1;
+	}
+	for (size_t i = 0; i < count && rc == 0; i++)
+		if (list[i][0] != '/')
+			rc = bds_util_fail("Bazel's client looks for the rc file '%s', relative to wherever it runs (is HOME "
+			                   "absolute?): the key cannot follow it", list[i]);
+	for (size_t i = 0; i < count && rc == 0; i++) {
+		char *joined = bds_util_xstrdup(list[i]);
+		for (size_t j = i + 1; j < count && guessed[j] && guessed[i] && rc == 0; j++) {
+			char *longer = bds_util_xasprintf("%s,%s", joined, list[j]);
+			free(joined);
+			joined = longer;
+			struct stat st;
+			if (stat(joined, &st) == 0)
+				rc = bds_util_fail("Bazel's client's rc list '%s' reads two ways: '%s' is a file, and "
+				                   "'%s' ... '%s' may be names of their own; rename it without \",/\"", line,
+				                   joined, list[i], list[j]);
+		}
+		free(joined);
+	}
+	free(guessed);
+	free(home_rc);
+	if (rc < 0) {
+		bds_util_free_list(list);
+		return -1;
+	}
+	*out = list;
+	return 0;
 }
 
 /* Every rc file Bazel reads for the query, and what they import:
  *   bazelrc   the workspace's .bazelrc closure at the revision (always, even when a wrapper
  *             passes --noworkspace_rc: more in the key only means more cold consumes);
- *   rc_files  the other files of the client's list: the system rc, ~/.bazelrc, --bazelrc
- *             files, each with its closure, read on this machine, where the warm query and
+ *   rc_list   the client's list of top-level rc files, in its order;
+ *   rc_files  the other files of that list (the system rc, ~/.bazelrc, --bazelrc files),
+ *             each with its closure, read on this machine, where the warm query and
  *             bds-cold read them too; a --bazelrc inside the workspace both at the
- *             revision (a tools/bazel names it relative to the checkout) and on disk;
- *   rc_list   "client", or "reproduced" when the client did not say and Bazel's rules were
- *             applied instead, over-including: both system rc paths (upstream's and
- *             Debian's) and ~/.bazelrc. */
-static jv rc_components(const struct source *s, const char *bazel, jv c)
+ *             revision (a tools/bazel names it relative to the checkout) and on disk.
+ * `*install_base` receives the last startup --install_base of them all, or NULL. */
+static jv rc_components(struct source *s, const char *bazel, jv c, char **install_base)
 {
-	char *ws_rc = bds_util_xasprintf("%s/.bazelrc", s->ws);
-	c = set_or_fail(c, "bazelrc", rc_closure(s, ws_rc, ".bazelrc", 1, jv_array()));
-	char **list = jv_is_valid(c) ? client_rc_files(bazel, s->ws) : NULL;
-	if (jv_is_valid(c))
-		c = jv_object_set(c, jv_string("rc_list"), jv_string(list ? "client" : "reproduced"));
-	if (jv_is_valid(c) && !list) {
-		const char *home = getenv("HOME");
-		list = bds_util_xcalloc(5, sizeof *list);
-		list[0] = bds_util_xstrdup("/etc/bazel.bazelrc");
-		list[1] = bds_util_xstrdup("/etc/bazel/bazelrc");
-		list[2] = bds_util_xstrdup(ws_rc);
-		list[3] = home && *home ? bds_util_xasprintf("%s/.bazelrc", home) : NULL;
+	char *ws_rc = bds_util_xasprintf("%s/.bazelrc", s->ws), *line = NULL, **list = NULL;
+	jv ws_startup = jv_array(), startup = jv_array(), files = jv_array(), shown = jv_array();
+	*install_base = NULL;
+	c = set_or_fail(c, "bazelrc", rc_closure(s, ws_rc, ".bazelrc", 1, jv_array(), &ws_startup));
+	if (jv_is_valid(c) && (client_rc_output(bazel, s->ws, &line) < 0 || split_rc_list(line, ws_rc, &list) < 0)) {
+		jv_free(c);
+		c = recorded_error();
 	}
-	jv files = jv_array();
 	size_t n = strlen(s->ws);
 	for (char **p = list; p && *p && jv_is_valid(files); p++) {
+		int inside = strncmp(*p, s->ws, n) == 0 && (*p)[n] == '/';
+		shown = jv_array_append(shown, inside ? jv_string_fmt("%%workspace%%%s", *p + n) : jv_string(*p));
 		if (strcmp(*p, ws_rc) == 0) {
 			files = jv_array_append(files, jv_string("%workspace%/.bazelrc: see bazelrc"));
+			startup = jv_array_concat(startup, jv_copy(ws_startup));
 			continue;
 		}
-		if (strncmp(*p, s->ws, n) == 0 && (*p)[n] == '/')
-			files = rc_closure(s, *p, *p + n + 1, 1, files);
+		/* the pipelines' Bazel reads the checkout's; a wrapper may name the user's own */
+		if (inside)
+			files = rc_closure(s, *p, *p + n + 1, 1, files, &startup);
 		if (jv_is_valid(files))
-			files = rc_closure(s, *p, *p, 0, files);
+			files = rc_closure(s, *p, *p, 0, files, inside ? NULL : &startup);
 	}
+	/* Bazel's startup options: the last --install_base wins */
+	int k = jv_array_length(jv_copy(startup));
+	for (int i = 0; i < k; i++) {
+		jv o = jv_array_get(jv_copy(startup), i);
+		const char *v = jv_string_value(o), *val = NULL;
+		jv next = jv_invalid();
+		if (strncmp(v, "--install_base=", 15) == 0)
+			val = v + 15;
+		else if (strcmp(v, "--install_base") == 0 && i + 1 < k)
+			next = jv_array_get(jv_copy(startup), ++i), val = jv_string_value(next);
+		if (val) {
+			free(*install_base);
+			*install_base = val[0] == '/' ? bds_util_xstrdup(val) : bds_util_xasprintf("%s/%s", s->ws, val);
+		}
+		jv_free(next);
+		jv_free(o);
+	}
+	jv_free(startup);
+	jv_free(ws_startup);
 	bds_util_free_list(list);
+	free(line);
 	free(ws_rc);
-	if (!jv_is_valid(c)) {
-		jv_free(files);
-		return c;
+	if (!jv_is_valid(c) || !jv_is_valid(files)) {
+		jv_free(shown);
+		free(*install_base);
+		*install_base = NULL;
+		if (!jv_is_valid(c)) {
+			jv_free(files);
+			return c;
+		}
+		jv_free(c);
+		return files;
 	}
-	return set_or_fail(c, "rc_files", files);
+	c = jv_object_set(c, jv_string("rc_list"), shown);
+	return jv_object_set(c, jv_string("rc_files"), files);
 }
 
 /* --- the Bazel command ---------------------------------------------------------------- */
 
-/* The file a command name resolves to through PATH and symlinks. */
-static char *resolve_command(const char *cmd)
+/* The file a command resolves to where the pipelines run it, in the workspace: a relative
+ * name, and a relative or empty PATH entry, are relative to it, as for execvp there. */
+static char *resolve_command(const char *cmd, const char *ws)
 {
 	char resolved[PATH_MAX];
-	if (strchr(cmd, '/'))
-		return realpath(cmd, resolved) ? bds_util_xstrdup(resolved) : NULL;
+	if (strchr(cmd, '/')) {
+		char *path = cmd[0] == '/' ? bds_util_xstrdup(cmd) : bds_util_xasprintf("%s/%s", ws, cmd);
+		char *out = realpath(path, resolved) ? bds_util_xstrdup(resolved) : NULL;
+		free(path);
+		return out;
+	}
 	const char *path = getenv("PATH");
 	if (!path)
-		return NULL;
-	char *copy = bds_util_xstrdup(path), *save = NULL, *out = NULL;
-	for (char *dir = strtok_r(copy, ":", &save); dir && !out; dir = strtok_r(NULL, ":", &save)) {
-		char *candidate = bds_util_xasprintf("%s/%s", dir, cmd);
-		if (access(candidate, X_OK) == 0 && realpath(candidate, resolved))
+		path = "/bin:/usr/bin"; /* execvp's default */
+	char *out = NULL;
+	for (const char *dir = path; !out;) {
+		size_t n = strcspn(dir, ":");
+		char *candidate = n == 0 ? bds_util_xasprintf("%s/%s", ws, cmd)
+		                  : dir[0] == '/' ? bds_util_xasprintf("%.*s/%s", (int)n, dir, cmd)
+		                                  : bds_util_xasprintf("%s/%.*s/%s", ws, (int)n, dir, cmd);
+		struct stat st;
+		if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode) && access(candidate, X_OK) == 0 &&
+		    realpath(candidate, resolved))
 			out = bds_util_xstrdup(resolved);
 		free(candidate);
+		if (!dir[n])
+			break;
+		dir += n + 1;
 	}
-	free(copy);
 	return out;
 }
 
-/* "xxh3:<hex> (<file>)" of the file a command resolves to, or invalid. */
-static jv command_digest(const char *cmd)
+/* "xxh3:<hex> (<file>)" of the file a command resolves to, or invalid; `*file` (when not
+ * NULL) receives that file. */
+static jv command_digest(const char *cmd, const char *ws, char **file)
 {
-	char *file = resolve_command(cmd);
-	if (!file)
+	char *path = resolve_command(cmd, ws);
+	if (!path)
 		return jv_invalid_with_msg(jv_string_fmt("bazel '%s': not found", cmd));
-	char *data = NULL;
-	size_t len = 0;
-	if (bds_util_read_file(file, (size_t)1 << 30, &data, &len) < 0) {
-		free(file);
-		return jv_invalid_with_msg(jv_string(bds_util_error()));
-	}
-	char hex[33];
-	bds_fingerprint_xxh128_hex(data, len, hex);
-	jv v = jv_string_fmt("xxh3:%s (%s)", hex, file);
-	free(data);
-	free(file);
+	jv st = fs_digest(path);
+	jv v = jv_string_fmt("%s (%s)", jv_string_value(st), path);
+	jv_free(st);
+	if (file)
+		*file = path;
+	else
+		free(path);
 	return v;
 }
 
 /* Bazel's version, asked in the workspace as the pipelines run it (a version-picking
- * wrapper reads its .bazelversion); Debian's 4.2.3 reports none ("bazel no_version"), so
- * the digest of the binary (BDS_REAL_BAZEL, else the command) stands in for it. */
-static jv bazel_version(const char *bazel, const char *ws)
+ * wrapper reads its .bazelversion). Debian's 4.2.3 reports none ("bazel no_version"): its
+ * server is the install base its system rc names (startup --install_base=/usr/share/bazel,
+ * trusted rather than extracted from the binary), whose install_base_key the package
+ * writes per build, so that key stands in for the version; and BDS_REAL_BAZEL's digest,
+ * when given, for the client behind the wrapper, which cannot be found without guessing. */
+static jv bazel_version(const char *bazel, const char *ws, const char *install_base, const char *command_file,
+                        jv command)
 {
 	char *argv[] = {(char *)bazel, "--version", NULL};
 	char *out = NULL;
 	size_t len = 0;
-	if (run_capture(argv, ws, 0, OUTPUT_MAX, &out, &len) == 0) {
+	if (run_capture(argv, ws, STDOUT, OUTPUT_MAX, BAZEL_TIMEOUT, &out, &len) == 0) {
 		out[strcspn(out, "\n")] = '\0';
 		if (strncmp(out, "bazel ", 6) == 0 && strcmp(out, "bazel no_version") != 0) {
 			jv v = jv_string(out);
 			free(out);
+			jv_free(command);
 			return v;
 		}
 	}
 	free(out);
+	jv v = jv_string("no_version");
+	if (install_base) {
+		char *key = bds_util_xasprintf("%s/install_base_key", install_base);
+		jv st = fs_digest(key);
+		jv with = jv_string_fmt("%s install_base_key %s (%s)", jv_string_value(v), jv_string_value(st), key);
+		jv_free(st);
+		jv_free(v);
+		v = with;
+		free(key);
+	}
 	const char *real = getenv("BDS_REAL_BAZEL");
-	jv digest = command_digest(real && *real ? real : bazel);
-	if (!jv_is_valid(digest))
-		return digest;
-	jv v = jv_string_fmt("no_version %s", jv_string_value(digest));
-	jv_free(digest);
+	char *real_file = real && *real ? resolve_command(real, ws) : NULL;
+	if (real && *real) {
+		/* a binary is read once: the command itself may be the client */
+		jv digest = real_file && command_file && strcmp(real_file, command_file) == 0 ? jv_copy(command)
+		                                                                           : command_digest(real, ws, NULL);
+		if (!jv_is_valid(digest)) {
+			free(real_file);
+			jv_free(command);
+			jv_free(v);
+			return digest;
+		}
+		jv both = jv_string_fmt("%s client %s", jv_string_value(v), jv_string_value(digest));
+		jv_free(v);
+		jv_free(digest);
+		v = both;
+	}
+	free(real_file);
+	jv_free(command);
 	return v;
 }
 
-/* bazel          the version, above;
- * bazel_command  always the digest of the file the command resolves to: a wrapper script
- *                adds startup and command options of its own;
+/* What a wrapper reads to decide which Bazel runs, and how: Debian's /usr/bin/bazel and
+ * bazelisk look for the workspace's marker, run its executable tools/bazel and pick the
+ * version .bazelversion (or .bazeliskrc) names. */
+static const char *const wrapper_files[] = {"tools/bazel", ".bazelversion", ".bazeliskrc"};
+static const char *const workspace_markers[] = {"WORKSPACE", "WORKSPACE.bazel", "MODULE.bazel", "REPO.bazel"};
+
+static int same_file(const struct file *a, const struct file *b)
+{
+	if (!a->data || !b->data)
+		return !a->data && !b->data && a->err == b->err;
+	return a->len == b->len && a->exec == b->exec && memcmp(a->data, b->data, a->len) == 0;
+}
+
+/* Bazel's client is asked in the working tree (its files, not the revision's, are on disk
+ * to run), while the pipelines run it in a checkout of the revision: the answer holds only
+ * when what a wrapper reads there is the revision's. Otherwise the key would describe
+ * another Bazel, or other rc files, than the one the warm query runs: refused, rather than
+ * run the revision's wrapper out of its checkout, where the files it reads are missing. */
+static int wrapper_check(struct source *s, const char *bazel)
+{
+	const char *bazel_rel = strchr(bazel, '/') && bazel[0] != '/' ? bazel : NULL;
+	size_t nfiles = sizeof wrapper_files / sizeof *wrapper_files;
+	int rc = 0;
+	for (size_t i = 0; i <= nfiles && rc == 0; i++) {
+		const char *rel = i < nfiles ? wrapper_files[i] : bazel_rel;
+		if (!rel)
+			continue;
+		struct file at = {0}, tree = {0};
+		char *path = bds_util_xasprintf("%s/%s", s->ws, rel);
+		if (rev_read(s, rel, NULL, &at) < 0 || fs_read(path, &tree) < 0)
+			rc = -1;
+		else if (!same_file(&at, &tree))
+			rc = bds_util_fail("'%s' differs between the working tree and %s: Bazel's client, asked which rc files "
+			                   "the query reads, runs the working tree's, the pipelines the revision's; check %s "
+			                   "out first", rel, s->rev, s->rev);
+		free(at.data);
+		free(tree.data);
+		free(path);
+	}
+	/* the workspace's own directory: "dir/" as "dir" */
+	char *dir = bds_util_xstrndup(s->prefix, *s->prefix ? strlen(s->prefix) - 1 : 0);
+	const struct tree_dir *d = rc == 0 ? tree_dir(s, dir) : NULL;
+	free(dir);
+	for (size_t i = 0; d && i < sizeof workspace_markers / sizeof *workspace_markers && rc == 0; i++) {
+		int at = 0;
+		for (size_t k = 0; k < d->n; k++)
+			at |= strcmp(d->entries[k].name, workspace_markers[i]) == 0;
+		char *path = bds_util_xasprintf("%s/%s", s->ws, workspace_markers[i]);
+		struct stat st;
+		int tree = lstat(path, &st) == 0;
+		if (at != tree)
+			rc = bds_util_fail("'%s' is %s %s but %s the working tree: Bazel's client, asked which rc files the "
+			                   "query reads, runs in the working tree, the pipelines in %s; check %s out first",
+			                   workspace_markers[i], at ? "in" : "not in", s->rev, at ? "not in" : "in", s->rev,
+			                   s->rev);
+		free(path);
+	}
+	return rc == 0 && !d ? -1 : rc;
+}
+
+/* bazel          the version, above (bazel_command is in c already);
  * tools_bazel    the workspace's tools/bazel at the revision, which Debian's bazel (and
  *                bazelisk) runs instead of Bazel when it is an executable file. */
-static jv bazel_components(const struct source *s, const char *bazel, jv c)
+static jv bazel_components(struct source *s, const char *bazel, const char *install_base, const char *command_file,
+                           jv c)
 {
-	jv version = bazel_version(bazel, s->ws);
-	if (!jv_is_valid(version)) {
-		jv_free(c);
-		return version;
-	}
-	c = jv_object_set(c, jv_string("bazel"), version);
-	jv command = command_digest(bazel);
-	if (!jv_is_valid(command)) {
-		jv_free(c);
-		return command;
-	}
-	c = jv_object_set(c, jv_string("bazel_command"), command);
+	jv command = jv_object_get(jv_copy(c), jv_string("bazel_command"));
+	c = set_or_fail(c, "bazel", bazel_version(bazel, s->ws, install_base, command_file, command));
+	if (!jv_is_valid(c))
+		return c;
 	struct file f = {0};
 	if (ws_read(s, "tools/bazel", &f) < 0) {
 		jv_free(c);
-		return jv_invalid_with_msg(jv_string(bds_util_error()));
+		return recorded_error();
 	}
 	int exec = f.exec, read = f.data != NULL;
 	jv tools = file_status(&f);
@@ -716,60 +1041,7 @@ static jv bazel_components(const struct source *s, const char *bazel, jv c)
 	return jv_object_set(c, jv_string("tools_bazel"), tools);
 }
 
-/* --- bds-hash options ----------------------------------------------------------------- */
-
-static int option_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Options as "--name value" pairs (or "--name"), sorted: order does not change hashes. */
-static jv canonical_options(char **options)
-{
-	size_t n = 0;
-	for (char **p = options; p && *p; p++)
-		n++;
-	char **pairs = bds_util_xcalloc(n + 1, sizeof *pairs);
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		const char *opt = options[i];
-		int takes_value = strchr(opt, '=') == NULL && i + 1 < n && options[i + 1][0] != '-';
-		pairs[k++] = takes_value ? bds_util_xasprintf("%s\n%s", opt, options[i + 1]) : bds_util_xstrdup(opt);
-		if (takes_value)
-			i++;
-	}
-	qsort(pairs, k, sizeof *pairs, option_cmp);
-	jv list = jv_array();
-	for (size_t i = 0; i < k; i++) {
-		char *nl = strchr(pairs[i], '\n');
-		if (nl) {
-			*nl = '\0';
-			list = jv_array_append(jv_array_append(list, jv_string(pairs[i])), jv_string(nl + 1));
-		} else {
-			list = jv_array_append(list, jv_string(pairs[i]));
-		}
-		free(pairs[i]);
-	}
-	free(pairs);
-	return list;
-}
-
-/* The value of `name` in a bds-hash option list ("--name V" or "--name=V"; the last one
- * counts, as with getopt), or NULL. */
-static const char *option_value(char **options, const char *name)
-{
-	const char *v = NULL;
-	size_t n = strlen(name);
-	for (char **p = options; p && *p; p++) {
-		if (strncmp(*p, name, n) != 0)
-			continue;
-		if ((*p)[n] == '=')
-			v = *p + n + 1;
-		else if ((*p)[n] == '\0' && p[1])
-			v = *++p;
-	}
-	return v;
-}
+/* --- bds-hash's option files ---------------------------------------------------------- */
 
 static jv named_digest(const char *what, const char *path)
 {
@@ -779,40 +1051,101 @@ static jv named_digest(const char *what, const char *path)
 	return v;
 }
 
+/* The working tree's repository top, the real path relative option files must stay in
+ * (the workspace when it is in none). */
+static const char *working_top(struct source *s)
+{
+	if (s->top)
+		return s->top;
+	char *argv[] = {"git", "-C", (char *)s->ws, "rev-parse", "--show-toplevel", NULL};
+	char *out = NULL, resolved[PATH_MAX];
+	size_t len = 0;
+	if (run_capture(argv, NULL, STDOUT, OUTPUT_MAX, CMD_TIMEOUT, &out, &len) == 0) {
+		out[strcspn(out, "\n")] = '\0';
+		s->top = bds_util_xstrdup(realpath(out, resolved) ? resolved : out);
+	} else {
+		s->top = bds_util_xstrdup(s->ws);
+	}
+	free(out);
+	return s->top;
+}
+
+/* A relative option file (or seed list entry) is what the revision's tree holds there: the
+ * commit covers its contents only when the path stays in the repository. */
+static int check_inside(struct source *s, const char *subject, const char *rel)
+{
+	if (s->rev) {
+		struct walk w;
+		int rc = rev_walk(s, rel, &w);
+		if (rc == 0 && (w.end == WALK_ABSOLUTE || w.end == WALK_ESCAPES))
+			rc = fail_outside(s, subject, &w);
+		walk_free(&w);
+		return rc;
+	}
+	char *path = bds_util_xasprintf("%s/%s", s->ws, rel), resolved[PATH_MAX];
+	const char *top = working_top(s);
+	size_t n = strlen(top);
+	int rc = 0;
+	if (realpath(path, resolved) && !(strncmp(resolved, top, n) == 0 && (resolved[n] == '/' || !resolved[n])))
+		rc = bds_util_fail("%s leads out of the repository, to '%s': name that file by its absolute path "
+		                   "instead, whose contents then go in the key", subject, resolved);
+	free(path);
+	return rc;
+}
+
 /* option_files: what bds-hash reads as it is rather than per revision. A relative
  * --seed-filepaths, --content-hashes or --modified-filepaths, and a relative path listed in
  * a seed list, is read in each revision's tree (bds-hash resolves it against its workspace),
- * so the commit covers it. An absolute one is read wherever and whenever the hashing runs:
- * the contents that made the stored base hashes must be in the key. */
-static jv option_files(const struct source *s, char **options)
+ * so the commit covers it, as long as it does not lead out of the repository (checked). An
+ * absolute one is read wherever and whenever the hashing runs: the contents that made the
+ * stored base hashes must be in the key. */
+static jv option_files(struct source *s, jv options)
 {
 	static const char *const names[] = {"--seed-filepaths", "--content-hashes", "--modified-filepaths"};
 	jv files = jv_array();
-	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-		const char *v = option_value(options, names[i]);
-		if (v && v[0] == '/')
-			files = jv_array_append(files, named_digest(names[i], v));
-	}
-	const char *seeds = option_value(options, "--seed-filepaths");
+	char *seeds = NULL, **entries = NULL;
 	struct file f = {0};
-	if (seeds && (seeds[0] == '/' ? fs_read(seeds, &f) : ws_read(s, seeds, &f)) < 0) {
-		jv_free(files);
-		return jv_invalid_with_msg(jv_string(bds_util_error()));
+	int rc = 0;
+	for (size_t i = 0; i < sizeof names / sizeof *names && rc == 0; i++) {
+		jv v = bds_hash_args_value(jv_copy(options), names[i]);
+		if (jv_get_kind(v) == JV_KIND_STRING) {
+			const char *p = jv_string_value(v);
+			char *subject = bds_util_xasprintf("%s '%s'", names[i], p);
+			if (p[0] == '/')
+				files = jv_array_append(files, named_digest(names[i], p));
+			else
+				rc = check_inside(s, subject, p);
+			free(subject);
+			if (i == 0)
+				seeds = bds_util_xstrdup(p);
+		}
+		jv_free(v);
+	}
+	if (rc == 0 && seeds) {
+		char *path = bds_util_xasprintf("%s/%s", s->ws, seeds), *subject = bds_util_xasprintf("--seed-filepaths '%s'", seeds);
+		rc = seeds[0] == '/' ? fs_read(seeds, &f) : s->rev ? rev_read(s, seeds, subject, &f) : fs_read(path, &f);
+		free(subject);
+		free(path);
 	}
 	/* an unreadable list fails bds-hash, which says why; here it lists nothing */
-	for (size_t i = 0; f.data && i < f.len;) {
-		const char *line = f.data + i, *nl = memchr(line, '\n', f.len - i);
-		size_t n = nl ? (size_t)(nl - line) : f.len - i;
-		i += n + 1;
-		if (n > 0 && line[n - 1] == '\r')
-			n--;
-		if (n > 0 && line[0] == '/') {
-			char *path = bds_util_xstrndup(line, n);
-			files = jv_array_append(files, named_digest("seed", path));
-			free(path);
+	entries = rc == 0 && f.data ? bds_hash_seed_list_entries(f.data) : NULL;
+	for (char **e = entries; e && *e && rc == 0; e++) {
+		if ((*e)[0] == '/') {
+			files = jv_array_append(files, named_digest("seed", *e));
+		} else {
+			char *subject = bds_util_xasprintf("seed '%s' (listed in '%s')", *e, seeds);
+			rc = check_inside(s, subject, *e);
+			free(subject);
 		}
 	}
+	free(entries);
 	free(f.data);
+	free(seeds);
+	jv_free(options);
+	if (rc < 0) {
+		jv_free(files);
+		return recorded_error();
+	}
 	return files;
 }
 
@@ -829,7 +1162,7 @@ static jv host_component(void)
 		id = NULL;
 	char hex[33] = "none";
 	if (id)
-		bds_fingerprint_xxh128_hex(id, len, hex);
+		bds_digest_xxh128(id, len, hex);
 	free(id);
 	return jv_string_fmt("%s machine-id:%s", host, hex);
 }
@@ -840,7 +1173,7 @@ static jv version_line(const char *binary, const char *flag)
 	char *argv[] = {(char *)binary, (char *)flag, NULL};
 	char *out = NULL;
 	size_t len = 0;
-	if (run_capture(argv, NULL, 0, OUTPUT_MAX, &out, &len) != 0) {
+	if (run_capture(argv, NULL, STDOUT, OUTPUT_MAX, CMD_TIMEOUT, &out, &len) != 0) {
 		free(out);
 		return jv_invalid_with_msg(jv_string_fmt("'%s %s' failed (is it installed?)", binary, flag));
 	}
@@ -919,60 +1252,71 @@ static int source_open(struct source *s)
 	char *verify[] = {"git", "-C", (char *)s->ws, "rev-parse", "--verify", "--quiet", spec, NULL};
 	char *prefix[] = {"git", "-C", (char *)s->ws, "rev-parse", "--show-prefix", NULL};
 	size_t len = 0;
-	int rc = run_capture(verify, NULL, 0, OUTPUT_MAX, &s->sha, &len);
+	int rc = run_capture(prefix, NULL, STDOUT, OUTPUT_MAX, CMD_TIMEOUT, &s->prefix, &len);
+	if (rc > 0)
+		rc = bds_util_fail("--rev '%s': the workspace '%s' is not in a git repository", s->rev, s->ws);
+	if (rc == 0) {
+		s->prefix[strcspn(s->prefix, "\n")] = '\0';
+		/* a bad revision must fail, not read every file as absent */
+		if ((rc = run_capture(verify, NULL, STDOUT, OUTPUT_MAX, CMD_TIMEOUT, &s->sha, &len)) > 0)
+			rc = bds_util_fail("--rev '%s' is not a commit of '%s'", s->rev, s->ws);
+		else if (rc == 0)
+			s->sha[strcspn(s->sha, "\n")] = '\0';
+	}
 	free(spec);
-	if (rc != 0) /* a bad revision must fail, not read every file as absent */
-		return bds_util_fail("--rev '%s' is not a commit of '%s'", s->rev, s->ws);
-	s->sha[strcspn(s->sha, "\n")] = '\0';
-	if ((rc = run_capture(prefix, NULL, 0, OUTPUT_MAX, &s->prefix, &len)) != 0)
-		return rc < 0 ? -1 : bds_util_fail("git rev-parse --show-prefix in '%s' failed (exit %d)", s->ws, rc);
-	s->prefix[strcspn(s->prefix, "\n")] = '\0';
-	return 0;
+	return rc;
 }
 
-jv bds_fingerprint_compute(const struct bds_fingerprint_input *in, jv *hash_options)
+jv bds_fingerprint_compute(const struct bds_fingerprint_input *in, jv hash_options)
 {
 	struct source s = {.ws = in->workspace, .rev = in->rev};
-	jv options = canonical_options(in->hash_options);
+	char *install_base = NULL, *command_file = NULL;
 	jv c = jv_object();
-	*hash_options = jv_null();
 	if (in->rev && source_open(&s) < 0) {
 		jv_free(c);
-		c = jv_invalid_with_msg(jv_string(bds_util_error()));
+		c = recorded_error();
 		goto out;
 	}
 	c = jv_object_set(c, jv_string("bds_version"), jv_string(BDS_VERSION));
 	c = jv_object_set(c, jv_string("driver"), jv_string(in->driver));
-	c = jv_object_set(c, jv_string("hash_options"), jv_dump_string(jv_copy(options), 0));
+	c = jv_object_set(c, jv_string("hash_options"), jv_dump_string(jv_copy(hash_options), 0));
 	c = set_or_fail(c, "bazelversion", ws_file_component(&s, ".bazelversion"));
 	if (jv_is_valid(c))
 		c = set_or_fail(c, "module_lock", ws_file_component(&s, "MODULE.bazel.lock"));
 	if (jv_is_valid(c))
-		c = set_or_fail(c, "option_files", option_files(&s, in->hash_options));
+		c = set_or_fail(c, "option_files", option_files(&s, jv_copy(hash_options)));
 	if (jv_is_valid(c) && strcmp(in->driver, "local") == 0) {
 		c = jv_object_set(c, jv_string("host"), host_component());
 		c = jv_object_set(c, jv_string("workspace_path"), jv_string(in->workspace));
 	} else if (jv_is_valid(c)) {
 		c = vm_components(in->driver, c);
 	}
+	/* bazel_command: always the digest of the file the command resolves to (a wrapper script
+	 * adds startup and command options of its own); first, so that a missing Bazel says so */
 	if (jv_is_valid(c))
-		c = bazel_components(&s, in->bazel, c);
+		c = set_or_fail(c, "bazel_command", command_digest(in->bazel, in->workspace, &command_file));
+	if (jv_is_valid(c) && in->rev && wrapper_check(&s, in->bazel) < 0) {
+		jv_free(c);
+		c = recorded_error();
+	}
 	if (jv_is_valid(c))
-		c = rc_components(&s, in->bazel, c);
+		c = rc_components(&s, in->bazel, c, &install_base);
+	if (jv_is_valid(c))
+		c = bazel_components(&s, in->bazel, install_base, command_file, c);
 	if (!jv_is_valid(c))
 		goto out;
 	/* The key: XXH3-128 of the components' canonical JSON (keys sorted, compact). */
 	jv text = jv_dump_string(jv_copy(c), JV_PRINT_SORTED);
 	char hex[33];
-	bds_fingerprint_xxh128_hex(jv_string_value(text), (size_t)jv_string_length_bytes(jv_copy(text)), hex);
+	bds_digest_xxh128(jv_string_value(text), (size_t)jv_string_length_bytes(jv_copy(text)), hex);
 	jv_free(text);
 	jv out = jv_object();
 	out = jv_object_set(out, jv_string("key"), jv_string(hex));
 	c = jv_object_set(out, jv_string("components"), c);
-	*hash_options = jv_copy(options);
 out:
-	jv_free(options);
-	free(s.sha);
-	free(s.prefix);
+	jv_free(hash_options);
+	free(install_base);
+	free(command_file);
+	source_free(&s);
 	return c;
 }

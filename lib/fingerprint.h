@@ -10,14 +10,10 @@ struct bds_fingerprint_input {
 	const char *rev;       /* read workspace files at this commit; NULL: the working tree */
 	const char *bazel;     /* the Bazel command */
 	const char *driver;
-	char **hash_options;   /* bds-hash options as given (NULL-terminated) */
 };
 
-/* {"key": "<XXH3-128 hex>", "components": {...}}; invalid with a message on failure.
- * `hash_options` receives the canonical option list (an array). */
-jv bds_fingerprint_compute(const struct bds_fingerprint_input *in, jv *hash_options);
-
-/* Canonical XXH3-128 hex (high 64 bits first) of a buffer. */
-void bds_fingerprint_xxh128_hex(const void *data, size_t len, char out[33]);
+/* {"key": "<XXH3-128 hex>", "components": {...}} for hash options in their canonical form
+ * (bds_hash_args_canonical; consumed); invalid with a message on failure. */
+jv bds_fingerprint_compute(const struct bds_fingerprint_input *in, jv hash_options);
 
 #endif

@@ -3,7 +3,10 @@
 #ifndef BDS_HASH_H
 #define BDS_HASH_H
 
+#include <getopt.h>
 #include <stdio.h>
+
+#include <jv.h>
 
 #include "digest.h"
 #include "graph.h"
@@ -51,6 +54,44 @@ int bds_hash_soft_digest(const struct bds_hash_options *o, struct bds_sha256 *h,
  * (duplicates dropped, first kept). A relative path, of the list or in it, is relative to
  * `workspace`: it is read in the tree of the revision being hashed. */
 int bds_hash_seed_from_list(const char *workspace, const char *list_path, unsigned char out[BDS_SHA256_LEN]);
+
+/* The entries of a seed list as bds_hash_seed_from_list reads them: lines up to the first
+ * NUL byte, a final CR dropped, empty lines and duplicates skipped. Modifies `text`; the
+ * array (NULL-terminated, free it alone) points into it. */
+char **bds_hash_seed_list_entries(char *text);
+
+/* --- options (hash-options.c) ---------------------------------------------------------- */
+
+/* bds-hash's options, as getopt_long values: the short ones are their letters. */
+enum {
+	BDS_HASH_OPT_INCLUDE_TYPE = 256, BDS_HASH_OPT_TARGET_TYPE, BDS_HASH_OPT_SEEDS, BDS_HASH_OPT_IGNORED,
+	BDS_HASH_OPT_DEPS, BDS_HASH_OPT_FINE, BDS_HASH_OPT_CONTENT, BDS_HASH_OPT_MODIFIED, BDS_HASH_OPT_TAGS,
+	BDS_HASH_OPT_THREADS, BDS_HASH_OPT_PROGRESS, BDS_HASH_OPT_OUTPUT_BASE,
+	/* bds-generate-hashes' own: they change the query, not bds-hash */
+	BDS_HASH_OPT_KEEP_GOING, BDS_HASH_OPT_EXCLUDE_EXTERNAL, BDS_HASH_OPT_EXCLUDE_QUERY,
+	BDS_HASH_OPT_STARTUP, BDS_HASH_OPT_COMMAND,
+};
+
+/* bds-hash's getopt_long table and short options: the one definition of its command line,
+ * which bds-hash parses and bds_hash_args_canonical follows. */
+extern const struct option bds_hash_getopt_long[];
+extern const char bds_hash_getopt_short[];
+
+/* Why getopt_long refused `arg` with '?' against `table`: "unknown WHAT '--x'", "ambiguous
+ * WHAT '--s'" or "WHAT '--flag' takes no value". Malloc'd. */
+char *bds_hash_option_refusal(const struct option *table, const char *what, const char *arg);
+
+/* The canonical form of hash options (bds-hash's and bds-generate-hashes'; args[0..n),
+ * not changed) as they act: each under its full name (an abbreviation resolved as
+ * getopt_long resolves it, "-k" as "--keep_going"), only the last value of one given twice
+ * (bds-hash and the scripts keep the last), sorted by name, as a flat array
+ * ["--name", "value", "--flag", ...]. Invalid with a message for an unknown or ambiguous
+ * option, a missing or unexpected value, or an argument that is no option. */
+jv bds_hash_args_canonical(char **args, size_t n);
+
+/* The value of `name` ("--seed-filepaths") in a canonical array (consumed): a string, or
+ * null when it is not given. */
+jv bds_hash_args_value(jv canonical, const char *name);
 
 /* Writes the hashes JSON as bazel-diff's Gson does (two-space pretty print, no final
  * newline), keys sorted. `types` (NULL: all) keeps only targets of those type names. */

@@ -382,26 +382,43 @@ int bds_hash_sources(struct bds_graph *g, const struct bds_hash_options *o)
 	return bds_source_pool_finish(p, g);
 }
 
+char **bds_hash_seed_list_entries(char *text)
+{
+	size_t cap = 16, n = 0;
+	char **out = bds_util_xcalloc(cap + 1, sizeof *out);
+	struct bds_strmap *seen = bds_strmap_new(64);
+	char *save = NULL;
+	/* strtok_r: the list ends at its first NUL, and empty lines are no entries */
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		size_t len = strlen(line);
+		if (len && line[len - 1] == '\r')
+			line[--len] = '\0';
+		if (len == 0 || bds_strmap_has(seen, line, len))
+			continue;
+		bds_strmap_put(seen, line, len, NULL);
+		if (n == cap) {
+			cap *= 2;
+			out = bds_util_xrealloc(out, (cap + 1) * sizeof *out);
+		}
+		out[n++] = line;
+		out[n] = NULL;
+	}
+	bds_strmap_free(seen, NULL);
+	return out;
+}
+
 int bds_hash_seed_from_list(const char *workspace, const char *list_path, unsigned char out[BDS_SHA256_LEN])
 {
-	char *list = NULL, *list_file = resolve(workspace, list_path);
+	char *list = NULL, *list_file = resolve(workspace, list_path), **entries = NULL;
 	size_t len = 0;
 	struct bds_sha256 h = {0};
-	struct bds_strmap *seen = NULL;
 	int rc = -1;
 	if (bds_util_read_file(list_file, (size_t)64 << 20, &list, &len) < 0 || bds_sha256_init(&h) < 0)
 		goto out;
-	seen = bds_strmap_new(64);
+	entries = bds_hash_seed_list_entries(list);
 	rc = 0;
-	char *save = NULL;
-	for (char *line = strtok_r(list, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		size_t n = strlen(line);
-		if (n && line[n - 1] == '\r')
-			line[--n] = '\0';
-		if (n == 0 || bds_strmap_has(seen, line, n))
-			continue;
-		bds_strmap_put(seen, line, n, NULL);
-		char *file = resolve(workspace, line);
+	for (char **e = entries; *e; e++) {
+		char *file = resolve(workspace, *e);
 		rc = put_file(&h, file);
 		free(file);
 		if (rc < 0) {
@@ -416,7 +433,7 @@ int bds_hash_seed_from_list(const char *workspace, const char *list_path, unsign
 	bds_sha256_final(&h, out);
 out:
 	bds_sha256_free(&h);
-	bds_strmap_free(seen, NULL);
+	free(entries);
 	free(list);
 	free(list_file);
 	return rc;

@@ -11,8 +11,11 @@ setup() {
 	HEAD=$(commit_all "$WS" base)
 }
 
+# key [options]: the key, or a failed test when bds-fingerprint fails
 key() {
-	bds-fingerprint -w "$WS" "$@" | jq -r .fingerprint.key
+	local out
+	out=$(bds-fingerprint -w "$WS" "$@") || return 1
+	jq -r .fingerprint.key <<<"$out"
 }
 
 @test "usage: no -w, unknown driver, option without value exit 64" {
@@ -84,7 +87,7 @@ key() {
 	: > "$WS/user.rc"
 	k5=$(key)
 	[ "$k4" != "$k3" ] && [ "$k5" != "$k4" ]
-	printf '4.2.3\n' > "$WS/.bazelversion"
+	printf '4\n' > "$WS/.bazelversion" # a version Debian's /usr/bin/bazel has
 	k6=$(key)
 	[ "$k6" != "$k5" ]
 	: > "$WS/MODULE.bazel.lock"
@@ -140,7 +143,7 @@ key() {
 
 @test "another Bazel binary is another key" {
 	a=$(key)
-	printf '#!/bin/sh\necho other\n' > "$BATS_TEST_TMPDIR/bazel-other"
+	printf '#!/bin/sh\n# another Bazel\nexec /usr/bin/bazel "$@"\n' > "$BATS_TEST_TMPDIR/bazel-other"
 	chmod +x "$BATS_TEST_TMPDIR/bazel-other"
 	b=$(BDS_REAL_BAZEL="$BATS_TEST_TMPDIR/bazel-other" key)
 	[ "$a" != "$b" ]
@@ -187,6 +190,7 @@ client_fatal() {
 			'build --x#import %workspace%/never.rc' 'import rel.rc' 'import %workspace%/a.rc'
 		printf '\t import\t%%workspace%%/tabs.rc \r\nimport \\\r\n%%workspace%%/crlf.rc\r\n'
 		printf 'build --a\0b\n' # to the tokenizer a NUL is white space
+		printf "import'\\0' %%workspace%%/never.rc\n" # but a quoted one is part of a word: no import
 	} > .bazelrc
 	for f in "with space" "esc aped" continued quoted rel tabs crlf; do
 		printf 'build --%s\n' "$f" > "$f.rc"
@@ -263,7 +267,7 @@ rel.rc
 	cd "$WS"
 	head -c 2200000 /dev/urandom > MODULE.bazel.lock
 	yes '# a comment line, 2 MiB of them' | head -c 2200000 > big.rc
-	printf '4.2.3\0after a NUL\n' > .bazelversion
+	printf '4\n' > .bazelversion
 	mkdir config
 	printf 'build --linked\n' > config/real.rc
 	ln -s config/real.rc linked.rc
@@ -301,7 +305,7 @@ $(xxh .bazelversion)
 	mkdir -p "$repo/sub/ws/tools"
 	sub="$repo/sub/ws"
 	printf 'workspace(name = "s")\n' > "$sub/WORKSPACE"
-	printf '4.2.3\n' > "$sub/.bazelversion"
+	printf '4\n' > "$sub/.bazelversion"
 	printf 'build --sub\n' > "$sub/.bazelrc"
 	printf '{}' > "$sub/MODULE.bazel.lock"
 	printf '#!/bin/sh\nexec "$BAZEL_REAL" "$@"\n' > "$sub/tools/bazel"
@@ -328,7 +332,8 @@ $(xxh .bazelversion)
 	ln -s loop.rc loop.rc
 	printf 'try-import %%workspace%%/loop.rc\n' > .bazelrc
 	rev=$(commit_all "$WS" loop)
-	run -0 jq -r '.fingerprint.components.bazelrc[1]' < <(bds-fingerprint -w "$WS" --rev "$rev")
+	run -0 bds-fingerprint -w "$WS" --rev "$rev"
+	run -0 jq -r '.fingerprint.components.bazelrc[1]' <<<"$output"
 	[ "$output" = "%workspace%/loop.rc skipped: Too many levels of symbolic links" ]
 	printf 'import %%workspace%%/loop.rc\n' > .bazelrc
 	rev=$(commit_all "$WS" loop2)
@@ -369,21 +374,23 @@ wrapper() {
 	wrapper
 	rev=$HEAD
 	run -0 bds-fingerprint -w "$WS" --rev "$rev"
-	run -0 jq -r '.fingerprint.components | .rc_list, .rc_files[-2:][]' <<<"$output"
-	[ "$output" = "client
+	run -0 jq -r '.fingerprint.components | .rc_list[-2:][], .rc_files[-2:][]' <<<"$output"
+	[ "$output" = "%workspace%/.bazelrc
+$HOME/.bazelrc
 %workspace%/.bazelrc: see bazelrc
 $HOME/.bazelrc absent" ]
-	# the client's own list, in its order, minus what it imports
-	looking=$(cd "$WS" && bazel --client_debug --max_idle_secs=bogus version 2>&1 |
+	# the client's own list, in its order
+	looking=$(cd "$WS" && bazel --client_debug --max_idle_secs=bogus query 2>&1 |
 		sed -n 's/.*Looking for the following rc files: //p' | tr , '\n' | sed "s|^$(cd "$WS" && pwd -P)/|%workspace%/|")
-	run -0 jq -r --arg looking "$looking" '.fingerprint.components.rc_files | map(sub("(: see bazelrc| xxh3:.*| absent)$"; ""))
-		| map(select(. as $f | $looking | split("\n") | index($f))) | join("\n")' < <(bds-fingerprint -w "$WS")
+	run -0 bds-fingerprint -w "$WS"
+	run -0 jq -r '.fingerprint.components.rc_list | join("\n")' <<<"$output"
 	[ "$output" = "$looking" ]
 	k0=$(key --rev "$rev")
 	printf 'query --noimplicit_deps\n' > "$HOME/.bazelrc"
 	k1=$(key --rev "$rev")
 	[ "$k1" != "$k0" ]
-	run -0 jq -r '.fingerprint.components.rc_files[-1]' < <(bds-fingerprint -w "$WS" --rev "$rev")
+	run -0 bds-fingerprint -w "$WS" --rev "$rev"
+	run -0 jq -r '.fingerprint.components.rc_files[-1]' <<<"$output"
 	[ "$output" = "$HOME/.bazelrc $(xxh "$HOME/.bazelrc")" ]
 	# what it imports from this machine counts
 	printf 'build --team\n' > "$BATS_TEST_TMPDIR/team.rc"
@@ -399,7 +406,8 @@ $HOME/.bazelrc absent" ]
 	rev2=$(commit_all "$WS" user)
 	k5=$(key --rev "$rev2")
 	[ "$(printf '%s\n' "$k0" "$k1" "$k2" "$k3" "$k4" "$k5" | sort -u | wc -l)" = 6 ]
-	run -0 jq -r '.fingerprint.components.rc_files[-3:][]' < <(bds-fingerprint -w "$WS" --rev "$rev2")
+	run -0 bds-fingerprint -w "$WS" --rev "$rev2"
+	run -0 jq -r '.fingerprint.components.rc_files[-3:][]' <<<"$output"
 	[ "$output" = "$HOME/.bazelrc $(xxh "$HOME/.bazelrc")
 $BATS_TEST_TMPDIR/team.rc $(xxh "$BATS_TEST_TMPDIR/team.rc")
 %workspace%/user.rc $(xxh "$WS/user.rc")" ]
@@ -413,7 +421,8 @@ $BATS_TEST_TMPDIR/team.rc $(xxh "$BATS_TEST_TMPDIR/team.rc")
 @test "a wrapper's --bazelrc is in the key; inside the workspace both at the revision and on disk" {
 	printf 'build --extra\n' > "$BATS_TEST_TMPDIR/extra.rc"
 	wrapper "--bazelrc=$BATS_TEST_TMPDIR/extra.rc"
-	run -0 jq -r '.fingerprint.components.rc_files[-1]' < <(bds-fingerprint -w "$WS" --rev "$HEAD")
+	run -0 bds-fingerprint -w "$WS" --rev "$HEAD"
+	run -0 jq -r '.fingerprint.components.rc_files[-1]' <<<"$output"
 	[ "$output" = "$BATS_TEST_TMPDIR/extra.rc $(xxh "$BATS_TEST_TMPDIR/extra.rc")" ]
 	k=$(key --rev "$HEAD")
 	printf 'build --extra=2\n' > "$BATS_TEST_TMPDIR/extra.rc"
@@ -424,34 +433,66 @@ $BATS_TEST_TMPDIR/team.rc $(xxh "$BATS_TEST_TMPDIR/team.rc")
 	rev=$(commit_all "$WS" ci)
 	printf 'build --ci=uncommitted\n' > "$WS/tools/ci.rc"
 	wrapper "--bazelrc=$ws/tools/ci.rc"
-	run -0 jq -r '.fingerprint.components.rc_files[-2:][]' < <(bds-fingerprint -w "$WS" --rev "$rev")
+	run -0 bds-fingerprint -w "$WS" --rev "$rev"
+	run -0 jq -r '.fingerprint.components.rc_files[-2:][]' <<<"$output"
 	[ "$output" = "%workspace%/tools/ci.rc $(git -C "$WS" show "$rev:tools/ci.rc" | xxh /dev/stdin)
 $ws/tools/ci.rc $(xxh "$WS/tools/ci.rc")" ]
 }
 
-@test "without the client's list, Bazel's rules are applied, over-including" {
+# fake_bazel SCRIPT: a bazel first on PATH that runs SCRIPT (sh)
+fake_bazel() {
 	mkdir -p "$BATS_TEST_TMPDIR/bin"
-	printf '#!/bin/sh\n# a Bazel that says nothing of its rc files\n[ "$1" != --version ] || exec echo "bazel 9.9.9"\nexit 2\n' \
-		> "$BATS_TEST_TMPDIR/bin/bazel"
+	printf '#!/bin/sh\n%s\n' "$1" > "$BATS_TEST_TMPDIR/bin/bazel"
 	chmod +x "$BATS_TEST_TMPDIR/bin/bazel"
 	PATH="$BATS_TEST_TMPDIR/bin:$PATH"
-	export HOME="$BATS_TEST_TMPDIR/home"
-	run -0 bds-fingerprint -w "$WS"
-	run -0 jq -r '.fingerprint.components | .bazel, .rc_list,
-		(.rc_files[] | select(test(" skipped: ") | not) | sub(" (xxh3:.*|absent)$"; ""))' <<<"$output"
-	[ "$output" = "bazel 9.9.9
-reproduced
-/etc/bazel.bazelrc
-/etc/bazel/bazelrc
-%workspace%/.bazelrc: see bazelrc
-$HOME/.bazelrc" ]
+}
+
+@test "the client is asked with the pipelines' command (query): a wrapper's query-only --bazelrc is in the key" {
+	printf 'query --noimplicit_deps\n' > "$BATS_TEST_TMPDIR/q.rc"
+	# a CI wrapper tuning queries only
+	fake_bazel 'for a; do case $a in query) set -- --bazelrc="'"$BATS_TEST_TMPDIR"'/q.rc" "$@"; break;; -*) ;; *) break;; esac; done
+exec "'"$BDS_TOP"'/tests/bin/bazel" "$@"'
+	run -0 bds-fingerprint -w "$WS" --rev "$HEAD"
+	run -0 jq -r '.fingerprint.components.rc_files[-1]' <<<"$output"
+	[ "$output" = "$BATS_TEST_TMPDIR/q.rc $(xxh "$BATS_TEST_TMPDIR/q.rc")" ]
+	k=$(key --rev "$HEAD")
+	printf 'query --output=label\n' >> "$BATS_TEST_TMPDIR/q.rc"
+	[ "$(key --rev "$HEAD")" != "$k" ]
+}
+
+@test "no answer from the client is exit 1, never a guess, and no Bazel server is left behind" {
+	ws=$(cd "$WS" && pwd -P)
+	# a Bazel that does not say
+	fake_bazel '[ "$1" != --version ] || exec echo "bazel 9.9.9"
+echo "no rc files here" >&2; exit 2'
+	run -1 --separate-stderr bds-fingerprint -w "$WS"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-fingerprint: Bazel's client did not say which rc files it reads: 'bazel --client_debug --max_idle_secs=bogus ... query' in '$ws' printed no \"Looking for the following rc files\" line (exit 2: 'no rc files here'); a wrapper must pass its startup options on to Bazel" ]
+	# a wrapper that drops --client_debug and --max_idle_secs, and would start a server of
+	# its own (with its own team rc): our unusable output root stops the client first
+	root="$BATS_TEST_TMPDIR/root"
+	fake_bazel 'n=$#; i=0
+while [ $i -lt $n ]; do a=$1; shift; i=$((i+1)); case $a in --max_idle_secs=*|--client_debug) ;; *) set -- "$@" "$a";; esac; done
+exec "${BDS_REAL_BAZEL:-/usr/bin/bazel}" --output_user_root="'"$root"'" --nohome_rc --max_idle_secs=30 "$@"'
+	run -1 --separate-stderr bds-fingerprint -w "$WS" --rev "$HEAD"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-fingerprint: Bazel's client did not say which rc files it reads: 'bazel --client_debug --max_idle_secs=bogus ... query' in '$ws' printed no \"Looking for the following rc files\" line (exit 36: 'FATAL: mkdir('/dev/null/bds'): (error: 20): Not a directory'); a wrapper must pass its startup options on to Bazel" ]
+	[ ! -e "$root" ]
+	# a wrapper that hangs (a download, a server start): killed after 5 s, with its children
+	fake_bazel '[ "$1" != --version ] || exec echo "bazel 9.9.9"
+sleep 60 & echo $! > "'"$BATS_TEST_TMPDIR"'/child"; wait'
+	SECONDS=0
+	run -1 --separate-stderr bds-fingerprint -w "$WS"
+	[ "$SECONDS" -ge 5 ] && [ "$SECONDS" -le 15 ]
+	[ "$stderr" = "bds-fingerprint: ask Bazel's client which rc files it reads: command 'bazel' failed: timed out after 5 s (killed)" ]
+	# gone, or a zombie left to an init that has not reaped it yet
+	state=$(ps -o stat= -p "$(cat "$BATS_TEST_TMPDIR/child")" || true)
+	[[ -z "$state" || "$state" == Z* ]]
 }
 
 @test "the Bazel command's file is in the key even when Bazel has a version; so is tools/bazel" {
-	mkdir -p "$BATS_TEST_TMPDIR/bin"
-	printf '#!/bin/sh\n[ "$1" != --version ] || exec echo "bazel 9.9.9"\nexit 2\n' > "$BATS_TEST_TMPDIR/bin/bazel"
-	chmod +x "$BATS_TEST_TMPDIR/bin/bazel"
-	PATH="$BATS_TEST_TMPDIR/bin:$PATH"
+	fake_bazel '[ "$1" != --version ] || exec echo "bazel 9.9.9"
+exec "'"$BDS_TOP"'/tests/bin/bazel" "$@"'
 	run -0 bds-fingerprint -w "$WS"
 	run -0 jq -r '.fingerprint.components | .bazel, .bazel_command, .tools_bazel' <<<"$output"
 	[ "$output" = "bazel 9.9.9
@@ -469,9 +510,13 @@ absent" ]
 	r2=$(commit_all "$WS" tools-bazel-not-executable)
 	k3=$(key --rev "$r2")
 	[ "$(printf '%s\n' "$k0" "$k1" "$k2" "$k3" | sort -u | wc -l)" = 4 ]
-	run -0 jq -r '.fingerprint.components.tools_bazel' < <(bds-fingerprint -w "$WS" --rev "$r1")
+	git -C "$WS" checkout -q "$r1" # the client is asked in the working tree: it must be r1's
+	run -0 bds-fingerprint -w "$WS" --rev "$r1"
+	run -0 jq -r '.fingerprint.components.tools_bazel' <<<"$output"
 	[ "$output" = "$(xxh "$WS/tools/bazel") executable" ]
-	run -0 jq -r '.fingerprint.components.tools_bazel' < <(bds-fingerprint -w "$WS" --rev "$r2")
+	git -C "$WS" checkout -q "$r2"
+	run -0 bds-fingerprint -w "$WS" --rev "$r2"
+	run -0 jq -r '.fingerprint.components.tools_bazel' <<<"$output"
 	[ "$output" = "$(xxh "$WS/tools/bazel") not executable" ]
 	run -1 --separate-stderr bds-fingerprint -w "$WS" --bazel no-such-bazel
 	[ "$output" = "" ]
@@ -486,7 +531,8 @@ absent" ]
 	printf 'rel.dat\n%s\r\n\n' "$t/seed.dat" > "$WS/seeds.txt"
 	printf 'r1\n' > "$WS/rel.dat"
 	rev=$(commit_all "$WS" seeds)
-	run -0 jq -c '.fingerprint.components.option_files' < <(bds-fingerprint -w "$WS" --rev "$rev" --seed-filepaths seeds.txt)
+	run -0 bds-fingerprint -w "$WS" --rev "$rev" --seed-filepaths seeds.txt
+	run -0 jq -c '.fingerprint.components.option_files' <<<"$output"
 	[ "$output" = "[\"seed $t/seed.dat $(xxh "$t/seed.dat")\"]" ]
 	k=$(key --rev "$rev" --seed-filepaths seeds.txt)
 	# a relative seed file is the revision's: the working tree's edit does not count
@@ -497,8 +543,9 @@ absent" ]
 	[ "$(key --rev "$rev" --seed-filepaths seeds.txt)" != "$k" ]
 	printf '%s\n' "$t/seed.dat" > "$t/seeds.abs"
 	printf '{}' > "$t/ch.json"
-	run -0 jq -r '.fingerprint.components.option_files[]' < <(bds-fingerprint -w "$WS" --rev "$rev" \
-		--seed-filepaths="$t/seeds.abs" --content-hashes "$t/ch.json" --modified-filepaths "$t/none")
+	run -0 bds-fingerprint -w "$WS" --rev "$rev" --seed-filepaths="$t/seeds.abs" --content-hashes "$t/ch.json" \
+		--modified-filepaths "$t/none"
+	run -0 jq -r '.fingerprint.components.option_files[]' <<<"$output"
 	[ "$output" = "--seed-filepaths $t/seeds.abs $(xxh "$t/seeds.abs")
 --content-hashes $t/ch.json $(xxh "$t/ch.json")
 --modified-filepaths $t/none absent
@@ -506,6 +553,226 @@ seed $t/seed.dat $(xxh "$t/seed.dat")" ]
 	k=$(key --rev "$rev" --content-hashes "$t/ch.json")
 	printf '{"a": "b"}' > "$t/ch.json"
 	[ "$(key --rev "$rev" --content-hashes "$t/ch.json")" != "$k" ]
-	run -0 jq -c '.fingerprint.components.option_files' < <(bds-fingerprint -w "$WS" --rev "$rev" --content-hashes ch.json)
+	run -0 bds-fingerprint -w "$WS" --rev "$rev" --content-hashes ch.json
+	run -0 jq -c '.fingerprint.components.option_files' <<<"$output"
 	[ "$output" = "[]" ]
+}
+
+@test "a relative option file or seed entry that leads out of the repository is exit 1: the commit holds only the link" {
+	t=$BATS_TEST_TMPDIR
+	mkdir "$t/outside"
+	printf 'v1\n' > "$t/outside/seed.dat"
+	printf 'seed.dat\n' > "$t/outside/list.txt"
+	printf '{}' > "$t/outside/ch.json"
+	cd "$WS"
+	mkdir -p lib sub
+	printf 'in\n' > lib/in.dat
+	ln -s "$t/outside/seed.dat" seed.dat
+	ln -s "$t/outside/list.txt" list.txt
+	ln -s "$t/outside/ch.json" ch.json
+	ln -s "$t/outside" out
+	ln -s ../../elsewhere.dat sub/up.dat
+	ln -s ../lib sub/lib # a link that stays inside is fine
+	printf 'lib/in.dat\nsub/lib/in.dat\n' > inside.txt
+	printf 'lib/in.dat\nseed.dat\n' > seeds.txt
+	rev=$(commit_all "$WS" links)
+	fix="name that file by its absolute path instead, whose contents then go in the key"
+	run -0 bds-fingerprint -w "$WS" --rev "$rev" --seed-filepaths inside.txt --content-hashes sub/lib/in.dat
+	# check OPTIONS... MESSAGE: exit 1 with MESSAGE, at the revision
+	check() {
+		local msg=${*: -1}
+		run -1 --separate-stderr bds-fingerprint -w "$WS" --rev "$rev" "${@:1:$#-1}"
+		[ "$output" = "" ]
+		[ "$stderr" = "bds-fingerprint: $msg" ]
+	}
+	check --seed-filepaths seeds.txt "seed 'seed.dat' (listed in 'seeds.txt') at $rev leads out of the repository, through the symbolic link 'seed.dat' -> '$t/outside/seed.dat', which is all the commit holds of it: $fix"
+	check --seed-filepaths list.txt "--seed-filepaths 'list.txt' at $rev leads out of the repository, through the symbolic link 'list.txt' -> '$t/outside/list.txt', which is all the commit holds of it: $fix"
+	check --content-hashes ch.json "--content-hashes 'ch.json' at $rev leads out of the repository, through the symbolic link 'ch.json' -> '$t/outside/ch.json', which is all the commit holds of it: $fix"
+	check --modified-filepaths=out/list.txt "--modified-filepaths 'out/list.txt' at $rev leads out of the repository, through the symbolic link 'out' -> '$t/outside', which is all the commit holds of it: $fix"
+	check --seed-filepaths sub/up.dat "--seed-filepaths 'sub/up.dat' at $rev leads out of the repository, through the symbolic link 'sub/up.dat' -> '../../elsewhere.dat', which is all the commit holds of it: $fix"
+	check --seed-filepaths ../x.txt "--seed-filepaths '../x.txt' at $rev leads out of the repository: $fix"
+	# a seed list out of the repository named by its absolute path lists its own relative
+	# entries, which are the revision's again
+	check --seed-filepaths "$t/outside/list.txt" "seed 'seed.dat' (listed in '$t/outside/list.txt') at $rev leads out of the repository, through the symbolic link 'seed.dat' -> '$t/outside/seed.dat', which is all the commit holds of it: $fix"
+	# the working tree, without --rev, follows the same rule
+	run -1 --separate-stderr bds-fingerprint -w "$WS" --seed-filepaths list.txt
+	[ "$stderr" = "bds-fingerprint: --seed-filepaths 'list.txt' leads out of the repository, to '$t/outside/list.txt': $fix" ]
+	# named by their absolute paths, their contents are in the key
+	printf '%s\n' lib/in.dat "$t/outside/seed.dat" > abs.txt
+	rev=$(commit_all "$WS" absolute)
+	k=$(key --rev "$rev" --seed-filepaths abs.txt --content-hashes "$t/outside/ch.json")
+	printf 'v2\n' > "$t/outside/seed.dat"
+	k2=$(key --rev "$rev" --seed-filepaths abs.txt --content-hashes "$t/outside/ch.json")
+	printf '{"a": "b"}' > "$t/outside/ch.json"
+	k3=$(key --rev "$rev" --seed-filepaths abs.txt --content-hashes "$t/outside/ch.json")
+	[ "$(printf '%s\n' "$k" "$k2" "$k3" | sort -u | wc -l)" = 3 ]
+}
+
+@test "hash options are read with bds-hash's own table: the last of two values counts, abbreviations resolve" {
+	t=$BATS_TEST_TMPDIR
+	printf 'a\n' > "$t/a.dat"
+	printf 'b\n' > "$t/b.dat"
+	# bds-hash keeps the last --seed-filepaths: so does the key, whatever the order
+	run -0 bds-fingerprint -w "$WS" --seed-filepaths "$t/a.dat" --seed-filepaths "$t/b.dat" --include-target-type
+	run -0 jq -c '.hash_options, .fingerprint.components.option_files' <<<"$output"
+	[ "$output" = "[\"--include-target-type\",\"--seed-filepaths\",\"$t/b.dat\"]
+[\"--seed-filepaths $t/b.dat $(xxh "$t/b.dat")\"]" ]
+	ab=$(key --seed-filepaths "$t/a.dat" --seed-filepaths "$t/b.dat")
+	ba=$(key --seed-filepaths "$t/b.dat" --seed-filepaths "$t/a.dat")
+	[ "$ab" != "$ba" ]
+	[ "$ba" = "$(key --seed-filepaths "$t/a.dat")" ]
+	# getopt_long's abbreviations and = forms mean the full option
+	run -0 bds-fingerprint -w "$WS" --seed="$t/a.dat" --incl --target-t Rule --keep -k --keep-going \
+		--exclude-targets-query='//x' -so '--nohome_rc'
+	run -0 jq -c '.hash_options, .fingerprint.components.option_files' <<<"$output"
+	[ "$output" = "[\"--exclude-targets-query\",\"//x\",\"--include-target-type\",\"--keep_going\",\"--seed-filepaths\",\"$t/a.dat\",\"--startup-options\",\"--nohome_rc\",\"--target-type\",\"Rule\"]
+[\"--seed-filepaths $t/a.dat $(xxh "$t/a.dat")\"]" ]
+	[ "$(key --seed="$t/a.dat")" = "$(key --seed-filepaths "$t/a.dat")" ]
+	# a value that looks like an option is still a value
+	run -0 bds-fingerprint -w "$WS" --content-hashes --seed-filepaths
+	run -0 jq -c '.hash_options, .fingerprint.components.option_files' <<<"$output"
+	[ "$output" = '["--content-hashes","--seed-filepaths"]
+[]' ]
+	# what bds-hash would refuse is a usage error
+	usage='usage: bds-fingerprint -w WORKSPACE [--rev REV] [--driver local|qemu|firecracker] [--bazel CMD]'
+	for case in "--s|ambiguous hash option '--s'" "--seeds=x|unknown hash option '--seeds=x'" \
+		"-x|unknown hash option '-x'" "--incl=1|hash option '--include-target-type' takes no value" \
+		"--seed|hash option '--seed' needs a value" "out.json|hash options: unexpected argument 'out.json'"; do
+		run -64 --separate-stderr bds-fingerprint -w "$WS" "${case%%|*}"
+		[ "$output" = "" ]
+		[ "${stderr_lines[0]}" = "bds-fingerprint: ${case#*|}" ]
+		[ "${stderr_lines[1]}" = "$usage" ]
+	done
+}
+
+@test "the client's rc list is split where Bazel joined it: commas in HOME, a relative HOME, an ambiguous list" {
+	wrapper
+	ws=$(cd "$WS" && pwd -P)
+	for home in "$BATS_TEST_TMPDIR/h,ome" "$BATS_TEST_TMPDIR/h, ome" "$BATS_TEST_TMPDIR/h,$BATS_TEST_TMPDIR/x"; do
+		export HOME=$home
+		mkdir -p "$HOME"
+		printf 'query --noimplicit_deps\n' > "$HOME/.bazelrc"
+		run -0 bds-fingerprint -w "$WS" --rev "$HEAD"
+		run -0 jq -r '.fingerprint.components | .rc_list[-1], .rc_files[-1]' <<<"$output"
+		[ "$output" = "$HOME/.bazelrc
+$HOME/.bazelrc $(xxh "$HOME/.bazelrc")" ]
+		k=$(key --rev "$HEAD")
+		printf 'build --x\n' >> "$HOME/.bazelrc"
+		[ "$(key --rev "$HEAD")" != "$k" ]
+	done
+	# a relative HOME makes a relative rc file, read from wherever Bazel runs
+	mkdir -p "$WS/rel"
+	run -1 --separate-stderr env HOME=rel bds-fingerprint -w "$WS" --rev "$HEAD"
+	[ "$stderr" = "bds-fingerprint: Bazel's client looks for the rc file 'rel/.bazelrc', relative to wherever it runs (is HOME absolute?): the key cannot follow it" ]
+	# a --bazelrc whose name could be two: refused rather than guessed
+	export HOME=$BATS_TEST_TMPDIR/home
+	t=$BATS_TEST_TMPDIR
+	mkdir -p "$t/a,$t"
+	printf 'build --b\n' > "$t/a,$t/b.rc"
+	wrapper "--bazelrc=$t/a,$t/b.rc"
+	run -1 --separate-stderr bds-fingerprint -w "$WS" --rev "$HEAD"
+	[ "$stderr" = "bds-fingerprint: Bazel's client's rc list '/etc/bazel/bazelrc,$ws/.bazelrc,$HOME/.bazelrc,$t/a,$t/b.rc' reads two ways: '$t/a,$t/b.rc' is a file, and '$t/a' ... '$t/b.rc' may be names of their own; rename it without \",/\"" ]
+}
+
+@test "Debian's Bazel, which has no version: the install base its rc files name is in the key" {
+	run -0 bds-fingerprint -w "$WS"
+	run -0 jq -r .fingerprint.components.bazel <<<"$output"
+	[ "$output" = "no_version install_base_key $(xxh /usr/share/bazel/install_base_key) (/usr/share/bazel/install_base_key)" ]
+	k0=$(key)
+	# another install base (a package upgrade changes its key), named last: it counts
+	ib="$BATS_TEST_TMPDIR/ib"
+	mkdir "$ib"
+	printf 'key-1' > "$ib/install_base_key"
+	printf 'startup --install_base %s\n' "$ib" >> "$WS/.bazelrc"
+	run -0 bds-fingerprint -w "$WS"
+	run -0 jq -r .fingerprint.components.bazel <<<"$output"
+	[ "$output" = "no_version install_base_key $(xxh "$ib/install_base_key") ($ib/install_base_key)" ]
+	k1=$(key)
+	printf 'key-2' > "$ib/install_base_key"
+	k2=$(key)
+	rm "$ib/install_base_key"
+	run -0 bds-fingerprint -w "$WS"
+	run -0 jq -r .fingerprint.components.bazel <<<"$output"
+	[ "$output" = "no_version install_base_key absent ($ib/install_base_key)" ]
+	k3=$(key)
+	[ "$(printf '%s\n' "$k0" "$k1" "$k2" "$k3" | sort -u | wc -l)" = 4 ]
+	# BDS_REAL_BAZEL names the client behind the wrapper
+	run -0 env BDS_REAL_BAZEL=/usr/bin/bazel bds-fingerprint -w "$WS"
+	run -0 jq -r .fingerprint.components.bazel <<<"$output"
+	[ "$output" = "no_version install_base_key absent ($ib/install_base_key) client $(xxh /usr/bin/bazel) (/usr/bin/bazel)" ]
+}
+
+@test "at --rev, what a wrapper reads must be the revision's in the working tree, where the client is asked" {
+	mkdir "$WS/tools"
+	printf '#!/bin/sh\nexec "$BAZEL_REAL" "$@"\n' > "$WS/tools/bazel"
+	chmod +x "$WS/tools/bazel"
+	printf '4\n' > "$WS/.bazelversion"
+	rev=$(commit_all "$WS" wrapper)
+	run -0 bds-fingerprint -w "$WS" --rev "$rev"
+	why="Bazel's client, asked which rc files the query reads, runs the working tree's, the pipelines the revision's; check $rev out first"
+	chmod -x "$WS/tools/bazel"
+	run -1 --separate-stderr bds-fingerprint -w "$WS" --rev "$rev"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-fingerprint: 'tools/bazel' differs between the working tree and $rev: $why" ]
+	chmod +x "$WS/tools/bazel"
+	git -C "$WS" checkout -q "$HEAD" # none at all
+	run -1 --separate-stderr bds-fingerprint -w "$WS" --rev "$rev"
+	[ "$stderr" = "bds-fingerprint: 'tools/bazel' differs between the working tree and $rev: $why" ]
+	git -C "$WS" checkout -q "$rev"
+	printf 'latest\n' > "$WS/.bazelversion"
+	run -1 --separate-stderr bds-fingerprint -w "$WS" --rev "$rev"
+	[ "$stderr" = "bds-fingerprint: '.bazelversion' differs between the working tree and $rev: $why" ]
+	git -C "$WS" checkout -q .bazelversion
+	printf 'USE_BAZEL_VERSION=4\n' > "$WS/.bazeliskrc"
+	run -1 --separate-stderr bds-fingerprint -w "$WS" --rev "$rev"
+	[ "$stderr" = "bds-fingerprint: '.bazeliskrc' differs between the working tree and $rev: $why" ]
+	rm "$WS/.bazeliskrc"
+	mv "$WS/WORKSPACE" "$WS/WORKSPACE.bazel"
+	run -1 --separate-stderr bds-fingerprint -w "$WS" --rev "$rev"
+	[ "$stderr" = "bds-fingerprint: 'WORKSPACE' is in $rev but not in the working tree: Bazel's client, asked which rc files the query reads, runs in the working tree, the pipelines in $rev; check $rev out first" ]
+	mv "$WS/WORKSPACE.bazel" "$WS/WORKSPACE"
+	# a relative Bazel command is a workspace file too
+	printf '#!/bin/sh\nexec bazel "$@"\n' > "$WS/bazelw"
+	chmod +x "$WS/bazelw"
+	rev2=$(commit_all "$WS" bazelw)
+	run -0 bds-fingerprint -w "$WS" --rev "$rev2" --bazel ./bazelw
+	run -1 --separate-stderr bds-fingerprint -w "$WS" --rev "$rev" --bazel ./bazelw
+	[ "$stderr" = "bds-fingerprint: './bazelw' differs between the working tree and $rev: $why" ]
+}
+
+@test "the Bazel command resolves where the pipelines run it: a relative name and an empty PATH entry mean the workspace" {
+	ws=$(cd "$WS" && pwd -P)
+	mkdir "$WS/tools"
+	printf '#!/bin/sh\nexec "%s/tests/bin/bazel" "$@"\n' "$BDS_TOP" > "$WS/tools/bazelw"
+	chmod +x "$WS/tools/bazelw"
+	cp "$WS/tools/bazelw" "$WS/bazel"
+	printf '# the workspace own\n' >> "$WS/bazel"
+	cd "$BATS_TEST_TMPDIR"
+	run -0 env BAZEL=tools/bazelw bds-fingerprint -w "$WS"
+	run -0 jq -r .fingerprint.components.bazel_command <<<"$output"
+	[ "$output" = "$(xxh "$WS/tools/bazelw") ($ws/tools/bazelw)" ]
+	# execvp in the workspace runs its ./bazel for an empty PATH entry
+	run -0 env PATH=":$PATH" bds-fingerprint -w "$WS"
+	run -0 jq -r .fingerprint.components.bazel_command <<<"$output"
+	[ "$output" = "$(xxh "$WS/bazel") ($ws/bazel)" ]
+}
+
+@test "--rev outside a git repository, and the rc limits, say what is wrong" {
+	plain="$BATS_TEST_TMPDIR/plain"
+	mkdir "$plain"
+	printf 'workspace(name = "p")\n' > "$plain/WORKSPACE"
+	run -1 --separate-stderr bds-fingerprint -w "$plain" --rev HEAD
+	[ "$stderr" = "bds-fingerprint: --rev 'HEAD': the workspace '$plain' is not in a git repository" ]
+	cd "$WS"
+	# imports 33 deep
+	printf 'import %%workspace%%/d1.rc\n' > .bazelrc
+	for i in $(seq 1 32); do printf 'import %%workspace%%/d%d.rc\n' $((i + 1)) > "d$i.rc"; done
+	: > d33.rc
+	run -1 --separate-stderr bds-fingerprint -w "$WS"
+	[ "$stderr" = "bds-fingerprint: bazelrc '%workspace%/d32.rc' (in '%workspace%/d31.rc'): imports nested deeper than 32, the most bds follows" ]
+	# more than 256 files
+	: > a.rc
+	for i in $(seq 1 256); do printf 'try-import %%workspace%%/a.rc\n'; done > .bazelrc
+	run -1 --separate-stderr bds-fingerprint -w "$WS"
+	[ "$stderr" = "bds-fingerprint: bazelrc '%workspace%/a.rc' (in '%workspace%/.bazelrc'): more than 256 rc files to read, the most bds reads" ]
 }

@@ -308,6 +308,33 @@ Rule" ]
 	[ "$stderr" = "bds-hash: seed file listed in '$ws/bad': read '$ws/no-such-seed': No such file or directory" ]
 }
 
+@test "options as bds-fingerprint reads them: the last of two values, abbreviations, the seed list's lines" {
+	cd "$BATS_TEST_TMPDIR"
+	printf 'one\n' > "$WS/seed1.txt"
+	printf 'two\n' > "$WS/seed2.txt"
+	printf 'seed1.txt\n' > "$WS/s1"
+	printf 'seed2.txt\n' > "$WS/s2"
+	run -0 bds-hash -w "$WS" --seed-filepaths s1 -o one.json < "$STREAM"
+	run -0 bds-hash -w "$WS" --seed-filepaths s2 -o two.json < "$STREAM"
+	# the last value counts, whatever came before
+	run -0 bds-hash -w "$WS" --seed-filepaths s2 --seed-filepaths s1 -o last.json < "$STREAM"
+	cmp one.json last.json
+	# an unambiguous prefix is the option, with = or a separate value
+	run -0 bds-hash -w "$WS" --seed=s2 -o abbrev.json < "$STREAM"
+	cmp two.json abbrev.json
+	run -0 bds-hash -w "$WS" --se s2 -o abbrev2.json < "$STREAM"
+	cmp two.json abbrev2.json
+	# the list ends at its first NUL; a CR before the newline is no part of a name
+	printf 'seed1.txt\r\n\0seed2.txt\n' > "$WS/s3"
+	run -0 bds-hash -w "$WS" --seed-filepaths s3 -o nul.json < "$STREAM"
+	cmp one.json nul.json
+	# what getopt_long refuses, said precisely
+	run -64 --separate-stderr bds-hash -w "$WS" --o x < "$STREAM"
+	[ "${stderr_lines[0]}" = "bds-hash: ambiguous option '--o'" ]
+	run -64 --separate-stderr bds-hash -w "$WS" --progress=1 < "$STREAM"
+	[ "${stderr_lines[0]}" = "bds-hash: option '--progress' takes no value" ]
+}
+
 @test "--ignored-attrs: an ignored attribute's edit changes nothing else" {
 	sed -i '/name = "gen2"/s/cmd = "cp \$< \$@"/cmd = "cp -f $< $@"/' "$WS/a/BUILD"
 	query_stream "$WS" "$BATS_TEST_TMPDIR/edited.bin"

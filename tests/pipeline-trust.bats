@@ -153,3 +153,99 @@ cold() {
 		[[ "$output" =~ ^canary:\ identical\ \([0-9]+\ labels\)$ ]]
 	done
 }
+
+@test "a relative seed entry that is a symbolic link out of the repository: record and consume refuse it" {
+	cd "$WS"
+	outside="$BATS_TEST_TMPDIR/outside"
+	mkdir "$outside"
+	printf 'v1\n' > "$outside/seed.dat"
+	base=$(change base-link <<<"ln -s '$outside/seed.dat' seed.dat && printf 'seed.dat\n' > seeds.txt")
+	target=$(change target-link "$base" <<<'printf "a5\n" > lib/a.txt')
+	# the commit holds only the link: an edit of what it reaches would change no key
+	why="leads out of the repository, through the symbolic link 'seed.dat' -> '$outside/seed.dat', which is all the commit holds of it: name that file by its absolute path instead, whose contents then go in the key"
+	run -1 --separate-stderr bds-record -w "$WS" --base "$base" --store "$STORE" --include-target-type \
+		--seed-filepaths seeds.txt
+	[ "$output" = "" ]
+	[ "${stderr_lines[0]}" = "bds-fingerprint: seed 'seed.dat' (listed in 'seeds.txt') at $base $why" ]
+	[ "${stderr_lines[2]}" = "bds-record: phase 'fingerprint' failed (exit 1)" ]
+	run -1 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type \
+		--seed-filepaths seeds.txt
+	[ "$output" = "" ]
+	[ "${stderr_lines[0]}" = "bds-fingerprint: seed 'seed.dat' (listed in 'seeds.txt') at $target $why" ]
+}
+
+@test "a tools/bazel at the base that the working tree lacks: record refuses; from the base's tree, warm == cold" {
+	cd "$WS"
+	outside="$BATS_TEST_TMPDIR/outside"
+	mkdir "$outside"
+	: > "$outside/q.rc"
+	# Debian's /usr/bin/bazel runs the workspace's executable tools/bazel, here adding an rc file
+	base=$(change base-tools <<-EOF
+		mkdir -p tools
+		printf '#!/bin/sh\nexec "\$BAZEL_REAL" --bazelrc=$outside/q.rc "\$@"\n' > tools/bazel
+		chmod +x tools/bazel
+	EOF
+	)
+	target=$(change target-tools "$base" <<<'printf "a6\n" > lib/a.txt')
+	git checkout -q "$ROOT"
+	run -1 --separate-stderr bds-record -w "$WS" --base "$base" --store "$STORE" --include-target-type
+	[ "$output" = "" ]
+	[ "${stderr_lines[0]}" = "bds-fingerprint: 'tools/bazel' differs between the working tree and $base: Bazel's client, asked which rc files the query reads, runs the working tree's, the pipelines the revision's; check $base out first" ]
+	git checkout -q "$target"
+	run -0 --separate-stderr bds-record -w "$WS" --base "$base" --store "$STORE" --include-target-type
+	printf 'query --noimplicit_deps\n' > "$outside/q.rc"
+	cold "$base" "$target"
+	run -2 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type
+	[ "$output" = "" ]
+	[[ "$stderr" == *"bds-consume: cold: no snapshot for fingerprint "* ]]
+	run -0 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type \
+		--cold --base "$base"
+	[ "$output" = "$cold" ]
+}
+
+@test "a wrapper's rc file for queries only: in the key, so its edit is cold, then warm == cold" {
+	cd "$WS"
+	outside="$BATS_TEST_TMPDIR/outside"
+	mkdir -p "$outside" "$BATS_TEST_TMPDIR/bin"
+	: > "$outside/q.rc"
+	# a CI wrapper tuning queries only, in front of this file's own
+	cat > "$BATS_TEST_TMPDIR/bin/bazel" <<-EOF
+		#!/bin/sh
+		for a; do case \$a in query) set -- --bazelrc=$outside/q.rc "\$@"; break;; -*) ;; *) break;; esac; done
+		exec "$BATS_FILE_TMPDIR/bin/bazel" "\$@"
+	EOF
+	chmod +x "$BATS_TEST_TMPDIR/bin/bazel"
+	PATH="$BATS_TEST_TMPDIR/bin:$PATH"
+	base=$(change base-query-rc <<<'printf "c7\n" > lib/c.txt')
+	target=$(change target-query-rc "$base" <<<'printf "a7\n" > lib/a.txt')
+	run -0 --separate-stderr bds-record -w "$WS" --base "$base" --store "$STORE" --include-target-type
+	printf 'query --noimplicit_deps\n' > "$outside/q.rc"
+	cold "$base" "$target"
+	run -2 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type
+	[ "$output" = "" ]
+	[[ "$stderr" == *"bds-consume: cold: no snapshot for fingerprint "* ]]
+	run -0 --separate-stderr bds-record -w "$WS" --base "$base" --store "$STORE" --include-target-type
+	run -0 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type
+	[ "$output" = "$cold" ]
+}
+
+@test "a hash option given twice: the last counts, so the other order is another key, not a wrong answer" {
+	cd "$WS"
+	base=$(change base-two-seeds <<<'printf "s1\n" > s1.dat && printf "s1.dat\n" > s1.txt && printf "s2.dat\n" > s2.txt && printf "s2\n" > s2.dat')
+	target=$(change target-two-seeds "$base" <<<'printf "a8\n" > lib/a.txt')
+	run -0 --separate-stderr bds-record -w "$WS" --base "$base" --store "$STORE" --include-target-type \
+		--seed-filepaths s1.txt --seed-filepaths s2.txt
+	cold "$base" "$target" --seed-filepaths s2.txt --seed-filepaths s1.txt
+	run -2 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type \
+		--seed-filepaths s2.txt --seed-filepaths s1.txt
+	[ "$output" = "" ]
+	[[ "$stderr" == *"bds-consume: cold: no snapshot for fingerprint "* ]]
+	run -0 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type \
+		--seed-filepaths s2.txt --seed-filepaths s1.txt --cold --base "$base"
+	[ "$output" = "$cold" ]
+	# the recorded order finds its machine, and answers as cold does
+	cold "$base" "$target" --seed-filepaths s1.txt --seed-filepaths s2.txt
+	run -0 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type \
+		--seed-filepaths s1.txt --seed-filepaths s2.txt
+	[ "$output" = "$cold" ]
+}
