@@ -30,33 +30,11 @@ static int usage(const char *why)
 	return BDS_EXIT_USAGE;
 }
 
-/* A plain decimal number from 0 to max: digits, at most one '.' among them, nothing else
- * (no sign, space, exponent, hex, nan or inf). 0, or -1. */
-static int parse_number(const char *s, double max, double *out)
-{
-	int digits = 0, dots = 0;
-	for (const char *p = s; *p; p++) {
-		if (*p == '.')
-			dots++;
-		else if (*p >= '0' && *p <= '9')
-			digits++;
-		else
-			return -1;
-	}
-	if (!digits || dots > 1)
-		return -1;
-	double v = strtod(s, NULL);
-	if (!(v <= max))
-		return -1;
-	*out = v;
-	return 0;
-}
-
 /* A whole number from 0 to max (digits only). 0, or -1. */
 static int parse_whole(const char *s, long max, long *out)
 {
 	double v = 0;
-	if (strchr(s, '.') || parse_number(s, (double)max, &v) < 0)
+	if (strchr(s, '.') || bds_util_parse_decimal(s, (double)max, &v) < 0)
 		return -1;
 	*out = (long)v;
 	return 0;
@@ -101,7 +79,7 @@ int main(int argc, char **argv)
 				return usage("--lock-owner takes a pid");
 			break;
 		case 't':
-			if (parse_number(optarg, 86400, &v) < 0)
+			if (bds_util_parse_decimal(optarg, 86400, &v) < 0)
 				return usage("--lock-timeout takes seconds from 0 to 86400");
 			a.lock_timeout = v;
 			break;

@@ -406,3 +406,23 @@ int bds_util_pid_alive(long pid)
 {
 	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
+
+int bds_util_parse_decimal(const char *s, double max, double *out)
+{
+	int digits = 0, dots = 0;
+	for (const char *p = s; *p; p++) {
+		if (*p == '.')
+			dots++;
+		else if (*p >= '0' && *p <= '9')
+			digits++;
+		else
+			return -1;
+	}
+	if (!digits || dots > 1)
+		return -1;
+	double v = strtod(s, NULL);
+	if (!(v <= max))
+		return -1;
+	*out = v;
+	return 0;
+}

@@ -84,6 +84,11 @@ int bds_util_progress_enabled(int forced);
  * uses for every sort. Equals byte order except for supplementary characters. */
 int bds_util_java_cmp(const char *a, size_t an, const char *b, size_t bn);
 
+/* A plain decimal number from 0 to max: digits with at most one '.' among them, nothing
+ * else (no sign, space, exponent, hex, nan or inf), as command-line seconds and ids are
+ * given. 0 with *out set, or -1. */
+int bds_util_parse_decimal(const char *s, double max, double *out);
+
 /* Monotonic seconds, for phase timings. */
 double bds_util_now(void);
 

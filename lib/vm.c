@@ -32,17 +32,10 @@ static int vm_timeout(double *out)
 	*out = DEFAULT_TIMEOUT;
 	if (!t || !*t)
 		return 0;
-	int digits = 0, dots = 0;
-	for (const char *p = t; *p; p++) {
-		if (*p == '.')
-			dots++;
-		else if (*p >= '0' && *p <= '9')
-			digits++;
-		else
-			return -1;
-	}
-	double v = digits && dots <= 1 ? strtod(t, NULL) : 0;
-	if (!(v > 0 && v <= MAX_TIMEOUT))
+	double v = 0;
+	if (bds_util_parse_decimal(t, MAX_TIMEOUT, &v) < 0)
+		return -1;
+	if (!(v > 0))
 		return -1;
 	*out = v;
 	return 0;
