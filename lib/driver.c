@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 const char bds_driver_names[] = "local, qemu, firecracker";
@@ -24,10 +25,16 @@ const struct bds_driver *bds_driver_find(const char *name)
 char *bds_driver_cache_dir(void)
 {
 	const char *c = getenv("BDS_CACHE");
-	if (c && *c)
-		return bds_util_xstrdup(c);
 	const char *home = getenv("HOME");
-	return bds_util_xasprintf("%s/.cache/bds", home && *home ? home : "/tmp");
+	char *dir = c && *c ? bds_util_xstrdup(c) : bds_util_xasprintf("%s/.cache/bds", home && *home ? home : "/tmp");
+	/* its paths go into envelopes, which hold absolute paths only */
+	char cwd[4096];
+	if (dir[0] != '/' && getcwd(cwd, sizeof cwd)) {
+		char *abs = bds_util_xasprintf("%s/%s", cwd, dir);
+		free(dir);
+		dir = abs;
+	}
+	return dir;
 }
 
 /* Is one file of the entry there, a regular file of the recorded size? 0, or 1 (why

@@ -201,6 +201,22 @@ same_as_cold() {
 	same_answer "$(cat "$T/answer")" "$output"
 }
 
+@test "consume: the warm machine is free again before the diff writes the answer" {
+	local T=$BATS_TEST_TMPDIR state
+	t=$(change free <<<'printf "f\n" > lib/b.txt')
+	state=$(jq -r '.driver_state.state_dir' "$STORE"/*/"$BASE"/metadata.json)
+	mkfifo "$T/answer"
+	# the reader looks at the lock once the diff has opened the answer for writing
+	( exec 4<"$T/answer"
+	  if flock -n -o "$state/state.lock" true; then echo free; else echo held; fi > "$T/lock"
+	  cat <&4 > "$T/got" ) 3>&- &
+	run -0 --separate-stderr bds-consume -w "$WS" --target "$t" --store "$STORE" --include-target-type -o "$T/answer"
+	wait "$!"
+	[ "$(cat "$T/lock")" = free ]
+	run -0 --separate-stderr bds-cold -w "$WS" --base "$BASE" --target "$t" --include-target-type
+	same_answer "$(cat "$T/got")" "$output"
+}
+
 @test "a jq failing once the warm machine is up is exit 1, never 2 (cold)" {
 	t=$(change jq <<<'printf "j\n" > lib/a.txt')
 	local st

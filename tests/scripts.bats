@@ -163,6 +163,22 @@ $s: cannot create a temporary directory in '$missing'" ]
 	nothing_started
 }
 
+@test "bds-record: a relative BDS_CACHE is the current directory's, never the workspace's" {
+	local state
+	cd "$T"
+	BDS_CACHE=relcache run -0 --separate-stderr bds-record -w "$WS" --base "$BASE" --store "$T/store"
+	# the warm state is under the current directory, and the workspace holds no worktree
+	run -0 find "$T/relcache/local" -mindepth 2 -maxdepth 2 -type d -name "$BASE"
+	[ "${#lines[@]}" -eq 1 ]
+	state=${lines[0]}
+	bazel --output_base="$state/output_base" shutdown >/dev/null 2>&1 || true
+	run -0 git -C "$WS" worktree list --porcelain
+	[[ "$output" == *"worktree $state/worktree"* ]]
+	git -C "$WS" worktree remove --force "$state/worktree"
+	run -0 git -C "$WS" status --porcelain
+	[ "$output" = "" ]
+}
+
 @test "bds-cold: white space in TMPDIR is 64 before anything starts; a relative TMPDIR works" {
 	mkdir -p "$T/t"
 	TMPDIR="$T/t mp" run -64 --separate-stderr bds-cold -w "$WS" --base "$BASE" --target "$TARGET"
