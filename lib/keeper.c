@@ -1,8 +1,9 @@
 /* keeper: the process that holds a pipeline's VMM, locks and directories (keeper.h). */
-#define _GNU_SOURCE /* closefrom, pidfd via syscall */
+#define _GNU_SOURCE /* closefrom */
 #include "keeper.h"
 
 #include "fs.h"
+#include "proc.h"
 #include "util.h"
 
 #include <errno.h>
@@ -13,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,51 +28,12 @@ struct owner_watch {
 	unsigned long long start; /* /proc/<pid>/stat start time, against pid reuse */
 };
 
-/* The state letter and start time of /proc/<pid>/stat; 0 when there is no such process. */
-static int proc_stat(long pid, char *state, unsigned long long *start)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	/* "pid (comm) S ..." where comm may hold spaces and parentheses: start after the last ')' */
-	char *p = strrchr(buf, ')');
-	if (!p || p[1] != ' ')
-		return 0;
-	*state = p[2];
-	/* the start time is field 22; field 3 is the state */
-	p += 2;
-	for (int field = 3; field < 22 && p; field++) {
-		p = strchr(p, ' ');
-		if (p)
-			p++;
-	}
-	*start = p ? strtoull(p, NULL, 10) : 0;
-	return 1;
-}
-
-/* BDS_TEST_NO_PIDFD=1 makes the keeper watch its owner as on a kernel without pidfds:
- * for the test suite only, which has no such kernel. */
-static int use_pidfd(void)
-{
-	const char *no = getenv("BDS_TEST_NO_PIDFD");
-	return !(no && strcmp(no, "1") == 0);
-}
-
 static int watch_owner(long pid, struct owner_watch *w)
 {
 	w->pid = pid;
 	w->start = 0;
-	int tried = use_pidfd();
-	w->pidfd = tried ? (int)syscall(SYS_pidfd_open, (pid_t)pid, 0) : -1;
+	w->pidfd = bds_proc_pidfd(pid);
 	if (w->pidfd >= 0) {
-		fcntl(w->pidfd, F_SETFD, FD_CLOEXEC);
 		/* readable at once: the owner has exited already (a zombie not yet reaped) */
 		struct pollfd p = {.fd = w->pidfd, .events = POLLIN};
 		if (poll(&p, 1, 0) == 0)
@@ -81,10 +42,10 @@ static int watch_owner(long pid, struct owner_watch *w)
 		w->pidfd = -1;
 		return bds_util_fail("the owner process %ld has exited", pid);
 	}
-	if (tried && errno == ESRCH)
+	if (errno == ESRCH)
 		return bds_util_fail("the owner process %ld does not exist", pid);
 	char state = 0;
-	if (!proc_stat(pid, &state, &w->start))
+	if (!bds_proc_stat(pid, &state, &w->start))
 		return bds_util_fail("the owner process %ld does not exist", pid);
 	if (state == 'Z' || state == 'X')
 		return bds_util_fail("the owner process %ld has exited", pid);
@@ -100,7 +61,7 @@ static int owner_gone(const struct owner_watch *w, int ms)
 	}
 	char state = 0;
 	unsigned long long start = 0;
-	if (!proc_stat(w->pid, &state, &start) || state == 'Z' || state == 'X' || start != w->start)
+	if (!bds_proc_stat(w->pid, &state, &start) || state == 'Z' || state == 'X' || start != w->start)
 		return 1;
 	bds_util_sleep_ms(ms);
 	return 0;

@@ -8,7 +8,8 @@
  * are released by the kernel as it exits. The VMM also dies with its keeper.
  *
  * BDS_TEST_NO_PIDFD=1 in the environment makes a keeper watch its owner through /proc
- * (state and start time), as on a kernel without pidfd_open: for the test suite only. */
+ * (state and start time), as on a kernel without pidfd_open (proc.h): for the test suite
+ * only. */
 #ifndef BDS_KEEPER_H
 #define BDS_KEEPER_H
 
