@@ -68,10 +68,11 @@ usage: bds-tmpdir --owner PID PREFIX
 	[ "${stderr_lines[0]}" = "bds-tmpdir: missing PREFIX" ]
 	run -64 --separate-stderr bds-tmpdir --owner $$ a b
 	[ "${stderr_lines[0]}" = "bds-tmpdir: unexpected argument" ]
-	run -64 --separate-stderr bds-tmpdir --owner x p
-	[ "${stderr_lines[0]}" = "bds-tmpdir: --owner takes a process id" ]
-	run -64 --separate-stderr bds-tmpdir --owner 0 p
-	[ "${stderr_lines[0]}" = "bds-tmpdir: --owner takes a process id" ]
+	# 4294967297 once wrapped to pid 1 (kept for ever); pid 1 itself never ends
+	for bad in x "" 0 1 -5 " +1234" +1234 1234x 1e3 0x10 4194305 4294967297 99999999999999999999; do
+		run -64 --separate-stderr bds-tmpdir --owner "$bad" p
+		[ "${stderr_lines[0]}" = "bds-tmpdir: --owner takes a process id (2 to 4194304)" ] || { echo "'$bad'"; false; }
+	done
 	for bad in a/b .hidden '' "$(printf 'a%.0s' $(seq 65))" 'sp ace'; do
 		run -64 --separate-stderr bds-tmpdir --owner $$ "$bad"
 		[ "${stderr_lines[0]}" = "bds-tmpdir: PREFIX takes letters, digits, '.', '_' and '-' (at most 64, not starting with '.')" ]

@@ -69,9 +69,10 @@ teardown() {
 		run -64 --separate-stderr bds-vm-restore --base "$BASE" --lock-timeout "$v" < "$FPJSON"
 		[ "${stderr_lines[0]}" = "bds-vm-restore: --lock-timeout takes seconds from 0 to 86400" ] || { echo "'$v'"; false; }
 	done
-	for v in 0 -5 "" 12a 1.5 4194305 99999999999999999999 nan; do
+	# 4294967297 must not wrap to pid 1, and pid 1 itself never ends: kept for ever
+	for v in 0 1 -5 "" 12a 1.5 4194305 4294967297 99999999999999999999 nan " +1234" +1234 1e3 0x10; do
 		run -64 --separate-stderr bds-vm-restore --base "$BASE" --lock-owner "$v" < "$FPJSON"
-		[ "${stderr_lines[0]}" = "bds-vm-restore: --lock-owner takes a pid" ] || { echo "'$v'"; false; }
+		[ "${stderr_lines[0]}" = "bds-vm-restore: --lock-owner takes a pid (2 to 4194304)" ] || { echo "'$v'"; false; }
 	done
 	for v in root "" -1 1.5 4294967295 99999999999999999999 " 7"; do
 		run -64 --separate-stderr bds-vm-restore --base "$BASE" --uid "$v" < "$FPJSON"
@@ -95,6 +96,16 @@ teardown() {
 	# plain numbers (and empty: unset) are fine
 	BDS_JAILER_UID=1000 BDS_JAILER_GID= run -0 boot
 	keeper_of "$output"
+}
+
+@test "no --lock-owner and a parent that is pid 1 (adopted by init, or a container's PID 1): exit 1, nothing held" {
+	# a PID namespace whose init (pid 1) is the shell that runs bds-vm-restore
+	unshare --user --pid --fork true 2>/dev/null || skip "no unprivileged PID namespaces here"
+	run -1 --separate-stderr unshare --user --pid --fork sh -c 'bds-vm-restore --base "$1" < "$2"; exit $?' sh "$BASE" "$FPJSON"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-vm-restore: no --lock-owner, and the parent process is pid 1, which never ends" ]
+	[ "$(lock_state "$STATE/state.lock")" = free ]
+	[ ! -e "$STATE/worktree" ]
 }
 
 @test "boot: a worktree at the base commit, the lock held by the keeper, the exact vm" {

@@ -61,8 +61,12 @@ gone() {
 	[ "$stderr" = "bds-vm-snapshot: envelope: \`vm\`: key 'base': expected string, found number" ]
 	TMPDIR=rel run -1 --separate-stderr bds-vm-snapshot --base-hashes "$BATS_TEST_TMPDIR/h.json" <<<"$vm"
 	[ "$stderr" = "bds-vm-snapshot: TMPDIR 'rel': not an absolute path" ]
-	run -64 --separate-stderr bds-vm-snapshot --base-hashes "$BATS_TEST_TMPDIR/h.json" --owner x <<<"$vm"
-	[ "${stderr_lines[0]}" = "bds-vm-snapshot: --owner takes a process id" ]
+	local v
+	# 4294967297 once wrapped to pid 1 (kept for ever); pid 1 itself never ends
+	for v in x "" 0 1 -5 " +1234" +1234 1234x 1e3 0x10 4194305 4294967297 99999999999999999999; do
+		run -64 --separate-stderr bds-vm-snapshot --base-hashes "$BATS_TEST_TMPDIR/h.json" --owner "$v" <<<"$vm"
+		[ "${stderr_lines[0]}" = "bds-vm-snapshot: --owner takes a process id (2 to 4194304)" ] || { echo "'$v'"; false; }
+	done
 	[ "$(ls -A "$STAGING")" = "" ]
 }
 
