@@ -1,5 +1,5 @@
 /* keeper: the process that holds a pipeline's VMM, locks and directories (keeper.h). */
-#define _GNU_SOURCE /* closefrom */
+#define _GNU_SOURCE /* closefrom, NSIG */
 #include "keeper.h"
 
 #include "fs.h"
@@ -124,15 +124,52 @@ static void exec_vmm(const struct bds_keeper_spec *spec, pid_t keeper)
 	_exit(127);
 }
 
-/* The keeper: parent of the VMM, detached from the pipeline's terminal and pipes. */
-static void keeper_main(const struct bds_keeper_spec *spec, struct owner_watch *w, int report)
+/* The keeper's signals are its own, whatever the caller had: nothing blocked (a caller
+ * that blocks SIGTERM must not make the keeper deaf to its stop), every disposition the
+ * default (the VMM inherits ignored ones), then TERM, INT and HUP to stop; SIGPIPE ignored
+ * so that a start report nobody reads fails as a write instead of killing the keeper
+ * before it cleans up. */
+static void own_signals(void)
 {
-	setsid();
-	struct sigaction sa = {0};
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL); /* fails harmlessly for the C library's own signals */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_keeper_signal;
+	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* The keeper: parent of the VMM, detached from the pipeline's terminal, pipes, working
+ * directory and descriptors before it reports that it runs. */
+static void keeper_main(const struct bds_keeper_spec *spec, struct owner_watch *w, int report)
+{
+	setsid();
+	own_signals();
+	if (chdir("/") != 0) {
+		/* "/" is always there */
+	}
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, 0), dup2(null, 1), dup2(null, 2);
+	}
+	int keep[BDS_KEEPER_MAX_LOCKS + BDS_KEEPER_MAX_VMM_FDS + 2];
+	size_t nkeep = 0;
+	for (size_t i = 0; i < spec->nlock_fds; i++)
+		keep[nkeep++] = spec->lock_fds[i];
+	for (size_t i = 0; i < spec->nvmm_fds; i++)
+		keep[nkeep++] = spec->vmm_fds[i];
+	if (w->pidfd >= 0)
+		keep[nkeep++] = w->pidfd;
+	keep[nkeep++] = report;
+	close_all_but(keep, nkeep);
 	pid_t self = getpid();
 	pid_t vmm = 0;
 	if (spec->vmm_argv) {
@@ -140,20 +177,18 @@ static void keeper_main(const struct bds_keeper_spec *spec, struct owner_watch *
 		if (vmm == 0)
 			exec_vmm(spec, self);
 	}
+	/* the VMM's descriptors are its own now (a lock among them stays the keeper's) */
+	for (size_t i = 0; i < spec->nvmm_fds; i++) {
+		int lock = 0;
+		for (size_t j = 0; j < spec->nlock_fds && !lock; j++)
+			lock = spec->lock_fds[j] == spec->vmm_fds[i];
+		if (!lock)
+			close(spec->vmm_fds[i]);
+	}
 	long v = spec->vmm_argv ? (long)vmm : 0;
 	if (write(report, &v, sizeof v) != (ssize_t)sizeof v)
 		keeper_stop = 1;
-	int null = open("/dev/null", O_RDWR);
-	if (null >= 0) {
-		dup2(null, 0), dup2(null, 1), dup2(null, 2);
-	}
-	int keep[64];
-	size_t nkeep = 0;
-	for (size_t i = 0; i < spec->nlock_fds && nkeep < sizeof keep / sizeof *keep - 1; i++)
-		keep[nkeep++] = spec->lock_fds[i];
-	if (w->pidfd >= 0)
-		keep[nkeep++] = w->pidfd;
-	close_all_but(keep, nkeep);
+	close(report);
 	int vmm_gone = vmm <= 0;
 	while (!keeper_stop) {
 		int st;
@@ -178,10 +213,16 @@ int bds_keeper_start(const struct bds_keeper_spec *spec, long *keeper, long *vmm
 {
 	if (spec->owner <= 0)
 		return bds_util_fail("a keeper needs the pid of its owner");
-	if (spec->nlock_fds > 32)
-		return bds_util_fail("a keeper holds at most 32 locks");
+	if (spec->nlock_fds > BDS_KEEPER_MAX_LOCKS)
+		return bds_util_fail("a keeper holds at most %d locks", BDS_KEEPER_MAX_LOCKS);
 	if (spec->nvmm_fds > BDS_KEEPER_MAX_VMM_FDS || (spec->nvmm_fds && !spec->vmm_argv))
 		return bds_util_fail("a VMM gets at most %d descriptors", BDS_KEEPER_MAX_VMM_FDS);
+	/* the keeper works in "/": a relative path would name another directory there */
+	if (spec->run_dir && spec->run_dir[0] != '/')
+		return bds_util_fail("a keeper's directory must be an absolute path: '%s'", spec->run_dir);
+	for (char *const *p = spec->cleanup; p && *p; p++)
+		if ((*p)[0] != '/')
+			return bds_util_fail("a keeper removes absolute paths only: '%s'", *p);
 	struct owner_watch w;
 	if (watch_owner(spec->owner, &w) < 0)
 		return -1;

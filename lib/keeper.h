@@ -7,6 +7,10 @@
  * reaps). When it ends, the keeper kills its VMM, removes its directories, and its locks
  * are released by the kernel as it exits. The VMM also dies with its keeper.
  *
+ * A keeper is the caller's in nothing: it runs in "/", in a session of its own, with no
+ * descriptor of the caller's (but the locks and the VMM's), no blocked signal and the
+ * default disposition of every signal it does not handle.
+ *
  * BDS_TEST_NO_PIDFD=1 in the environment makes a keeper watch its owner through /proc
  * (state and start time), as on a kernel without pidfd_open (proc.h): for the test suite
  * only. */
@@ -16,6 +20,7 @@
 #include <stddef.h>
 
 #define BDS_KEEPER_MAX_VMM_FDS 8
+#define BDS_KEEPER_MAX_LOCKS 32
 
 struct bds_keeper_spec {
 	char *const *vmm_argv; /* the VMM to start and keep; NULL: none */
@@ -23,6 +28,7 @@ struct bds_keeper_spec {
 	size_t nvmm_fds;
 	const char *run_dir;   /* the VMM's directory (its console.log), removed at the end; may be NULL */
 	char *const *cleanup;  /* more paths removed at the end, NULL-terminated; may be NULL */
+	                       /* (run_dir and cleanup: absolute paths, the keeper works in "/") */
 	const int *lock_fds;   /* locks (bds_lock_take) the keeper holds until it ends */
 	size_t nlock_fds;
 	long owner;            /* the pipeline's pid: must be alive when the keeper starts */
@@ -39,5 +45,6 @@ int bds_keeper_stop(long keeper, double deadline);
 
 /* Is process pid alive (zombies count as gone when they are our children)? */
 int bds_keeper_alive(long pid);
+
 
 #endif

@@ -124,6 +124,25 @@ usage: bds-tmpdir --owner PID PREFIX
 	[ -d "$dir" ] && [ -d "$dir2" ]
 }
 
+@test "the keeper is the caller's in nothing: no blocked signal, no ignored one, not its directory nor its descriptors" {
+	new_owner
+	exec {fd}> "$BATS_TEST_TMPDIR/callers-file"
+	# a caller with SIGTERM, SIGINT and SIGHUP blocked and SIGUSR1 ignored
+	dir=$(cd "$BATS_TEST_TMPDIR" && "$BDS_TOP/tests/fixtures/blocked-signals" bds-tmpdir --owner "$OWNER" p)
+	exec {fd}>&-
+	keeper=$(keeper_of "$dir")
+	[ -n "$keeper" ]
+	[ "$(sed -n 's/^SigBlk:\t//p' "/proc/$keeper/status")" = 0000000000000000 ]
+	# SIGPIPE only (bit 13): a start report nobody reads must fail, not kill it
+	[ "$(sed -n 's/^SigIgn:\t//p' "/proc/$keeper/status")" = 0000000000001000 ]
+	[ "$(readlink "/proc/$keeper/cwd")" = / ]
+	run -0 find "/proc/$keeper/fd" -mindepth 1 -printf '%l\n'
+	[ "$(sort <<<"$output")" = "$(printf '%s\n' /dev/null /dev/null /dev/null "$dir/.lock" 'anon_inode:[pidfd]' | sort)" ]
+	# so SIGTERM stops it at once
+	kill -TERM "$keeper"
+	gone "$dir"
+}
+
 @test "a SIGKILLed owner's directory is removed by its keeper" {
 	new_owner
 	dir=$(bds-tmpdir --owner "$OWNER" p)
