@@ -100,15 +100,23 @@ static int stop(struct bds_exec_result *res, double deadline)
 	return 0;
 }
 
-/* Child side: never returns. Reports an exec failure's errno through `report`. */
+/* Child side: never returns. Reports an exec failure's errno through `report`. The
+ * command gets descriptors 0, 1 and 2 and nothing else of ours: what it starts may live
+ * for hours (a Bazel server), and a descriptor it inherits is held as long (a caller's
+ * lock, a temporary output file). */
 static void child(char *const argv[], const char *cwd, int out_w, int err_w, int report)
 {
 	int e;
 	setpgid(0, 0);
 	signal(SIGPIPE, SIG_DFL);
-	int null = open("/dev/null", O_RDONLY);
+	if (report < 3) /* our caller's 0, 1 or 2 was closed: keep it clear of the dup2s */
+		report = fcntl(report, F_DUPFD_CLOEXEC, 3);
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (null < 0 || dup2(null, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
 		goto fail;
+	for (int fd = 3; fd < report; fd++)
+		close(fd);
+	closefrom(report + 1); /* report is close-on-exec */
 	if (cwd && chdir(cwd) != 0)
 		goto fail;
 	execvp(argv[0], argv);
