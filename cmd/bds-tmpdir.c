@@ -93,7 +93,8 @@ int main(int argc, char **argv)
 	}
 	char *const cleanup[] = {dir, NULL};
 	struct bds_keeper_spec ks = {.cleanup = cleanup, .lock_fds = &lock, .nlock_fds = 1, .owner = owner};
-	if (bds_keeper_start(&ks, &keeper, NULL) < 0) {
+	/* named first: a sweep spares the directory while its owner lives, keeper or not */
+	if (bds_lock_set_owner(dir, owner) < 0 || bds_keeper_start(&ks, &keeper, NULL) < 0) {
 		bds_util_warn("%s", bds_util_error());
 		bds_fs_remove_tree(dir);
 		goto out;

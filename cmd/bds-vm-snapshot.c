@@ -120,6 +120,9 @@ static int hand_over(const char *dir, int lock, long owner, long *keeper)
 	if (owner > 0) {
 		char *const cleanup[] = {(char *)dir, NULL};
 		struct bds_keeper_spec ks = {.cleanup = cleanup, .lock_fds = &lock, .nlock_fds = 1, .owner = owner};
+		/* named first: a sweep spares the entry while its owner lives, keeper or not */
+		if (bds_lock_set_owner(dir, owner) < 0)
+			return -1;
 		return bds_keeper_start(&ks, keeper, NULL);
 	}
 	char *path = bds_util_xasprintf("%s/" BDS_LOCK_DIR_FILE, dir);

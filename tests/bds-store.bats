@@ -820,8 +820,9 @@ wait_glob() {
 @test "an entry or cache copy never carries a lock file; an entry directory's own is skipped" {
 	store=$(store_of file)
 	make_entry "$ENTRY" v1
-	# the staging entry of bds-vm-snapshot --owner holds its owner's lock
+	# the staging entry of bds-vm-snapshot --owner holds its owner's lock and record
 	: > "$ENTRY/.lock"
+	echo "$$ 1 -" > "$ENTRY/.owner"
 	publish "$store" "$ENTRY" "$BASE"
 	[ "$(ls -A "$store/$FP/$BASE" | tr '\n' ' ')" = "base_hashes.json disk metadata.json " ]
 	[ "$(jq -c '.files | keys' "$store/$FP/$BASE/metadata.json")" = '["base_hashes.json","disk"]' ]

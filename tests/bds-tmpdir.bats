@@ -2,6 +2,7 @@
 # what dead owners left swept; the owners are real processes killed by the tests.
 
 load helpers
+load owner-helpers
 
 setup() {
 	export TMPDIR="$BATS_TEST_TMPDIR/tmp"
@@ -15,6 +16,7 @@ teardown() {
 		kill -KILL "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 	done
+	zombie_done
 }
 
 # new_owner: a live process to own directories (its pid in $OWNER).
@@ -114,7 +116,9 @@ usage: bds-tmpdir --owner PID PREFIX
 	[ "$rc" = 1 ]
 	[[ "$dir" == "$TMPDIR/bds-consume."?????? ]]
 	[ "$(stat -c '%F %a' "$dir")" = "directory 700" ]
-	[ "$(ls -A "$dir")" = ".lock" ]
+	[ "$(ls -A "$dir" | tr '\n' ' ')" = ".lock .owner " ]
+	# the owner record: pid, start time and boot, against a reused pid
+	[ "$(cat "$dir/.owner")" = "$OWNER $(awk '{ print $22 }' "/proc/$OWNER/stat") $(cat /proc/sys/kernel/random/boot_id)" ]
 	run -3 flock -n -E 3 "$dir/.lock" true
 	keeper=$(keeper_of "$dir")
 	[ -n "$keeper" ]
@@ -162,19 +166,56 @@ usage: bds-tmpdir --owner PID PREFIX
 	kill -0 "$OWNER"
 }
 
-@test "a dead keeper's directory is swept by the next call; other prefixes are not" {
+@test "a dead keeper's directory is kept while its owner lives, swept by the next call once it is dead; other prefixes are not" {
 	new_owner
-	dir=$(bds-tmpdir --owner "$OWNER" p)
-	other=$(bds-tmpdir --owner "$OWNER" q)
+	local owner=$OWNER
+	dir=$(bds-tmpdir --owner "$owner" p)
+	other=$(bds-tmpdir --owner "$owner" q)
+	echo data > "$dir/file"
 	# SIGKILL: the keeper cannot clean up, but the kernel releases its lock
 	kill -KILL "$(keeper_of "$dir")" "$(keeper_of "$other")"
 	freed "$dir/.lock"
 	freed "$other/.lock"
 	[ -d "$dir" ] && [ -d "$other" ]
+	# its owner lives (a bds-cold mid-query: its worktree and output base are there)
+	new_owner
 	new=$(bds-tmpdir --owner "$OWNER" p)
+	[ "$(cat "$dir/file")" = data ]
+	# its owner dead too: swept by the next call
+	kill -KILL "$owner"
+	wait "$owner" || true
+	new2=$(bds-tmpdir --owner "$OWNER" p)
 	[ ! -e "$dir" ]
 	[ -d "$other" ]
-	[ "$(ls -A "$TMPDIR" | sort)" = "$(printf '%s\n' "${new##*/}" "${other##*/}" | sort)" ]
+	[ "$(ls -A "$TMPDIR" | sort)" = "$(printf '%s\n' "${new##*/}" "${new2##*/}" "${other##*/}" | sort)" ]
+}
+
+@test "an owner record spares a directory only while the very process it names lives" {
+	new_owner
+	local start boot d
+	start=$(awk '{ print $22 }' "/proc/$OWNER/stat")
+	boot=$(cat /proc/sys/kernel/random/boot_id)
+	# directories whose lock is free (a killed keeper), each with another record
+	for d in live reused other-boot garbage trailing fifo none zombie; do
+		mkdir "$TMPDIR/p.$d"
+		: > "$TMPDIR/p.$d/.lock"
+	done
+	echo "$OWNER $start $boot" > "$TMPDIR/p.live/.owner"
+	echo "$OWNER $((start + 1)) $boot" > "$TMPDIR/p.reused/.owner"
+	echo "$OWNER $start 00000000-0000-0000-0000-000000000000" > "$TMPDIR/p.other-boot/.owner"
+	echo "x" > "$TMPDIR/p.garbage/.owner"
+	echo "$OWNER $start $boot x" > "$TMPDIR/p.trailing/.owner"
+	mkfifo "$TMPDIR/p.fifo/.owner"
+	zombie_start
+	echo "$ZOWNER $(awk '{ print $22 }' "/proc/$ZOWNER/stat") $boot" > "$TMPDIR/p.zombie/.owner"
+	zombie_kill
+	# one without a lock file, older than a day, named by a live owner: spared as well
+	mkdir "$TMPDIR/p.unlocked"
+	echo "$OWNER $start $boot" > "$TMPDIR/p.unlocked/.owner"
+	touch -d '2 days ago' "$TMPDIR/p.unlocked"
+	run -0 timeout 20 bds-tmpdir --owner "$OWNER" p
+	zombie_done
+	[ "$(ls -A "$TMPDIR" | tr '\n' ' ')" = "$(printf '%s\n' p.live p.unlocked "${output##*/}" | sort | tr '\n' ' ')" ]
 }
 
 @test "a live owner's directory is never swept, however old" {
