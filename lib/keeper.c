@@ -190,13 +190,19 @@ static void keeper_main(const struct bds_keeper_spec *spec, struct owner_watch *
 		keeper_stop = 1;
 	close(report);
 	int vmm_gone = vmm <= 0;
+	int owner_died = 0;
 	while (!keeper_stop) {
 		int st;
 		if (!vmm_gone && waitpid(vmm, &st, WNOHANG) == vmm)
 			vmm_gone = 1; /* keep running: the run directory is removed only at the end */
-		if (owner_gone(w, KEEPER_POLL_MS))
+		if (owner_gone(w, KEEPER_POLL_MS)) {
+			owner_died = 1;
 			break;
+		}
 	}
+	/* while the locks are still held: what the dead owner left running goes first */
+	if (owner_died && spec->owner_died)
+		spec->owner_died(spec->owner_died_arg);
 	if (!vmm_gone) {
 		kill(vmm, SIGKILL);
 		while (waitpid(vmm, NULL, 0) < 0 && errno == EINTR)

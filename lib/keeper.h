@@ -32,6 +32,11 @@ struct bds_keeper_spec {
 	const int *lock_fds;   /* locks (bds_lock_take) the keeper holds until it ends */
 	size_t nlock_fds;
 	long owner;            /* the pipeline's pid: must be alive when the keeper starts */
+	/* Called in the keeper when the owner has died (not when the keeper is stopped),
+	 * before anything is let go: what the owner left running can be stopped while the
+	 * locks still keep the next pipeline out. May be NULL. */
+	void (*owner_died)(void *arg);
+	void *owner_died_arg;
 };
 
 /* Starts a keeper. Sets *keeper and, with a VMM, *vmm (may be NULL without one). The

@@ -299,13 +299,99 @@ teardown() {
 	keeper_of "$output"
 	[ "$(git -C "$STATE/worktree" rev-parse --path-format=absolute --git-common-dir)" = "$WS/.git" ]
 	[ "$(git -C "$STATE/worktree" rev-parse HEAD)" = "$BASE" ]
-	run -1 kill -0 "$server"
+	# gone, or a zombie nobody has reaped yet
+	run -0 wait_gone "$server" 1
 	kill -TERM "$KEEPER"
 	run -0 wait_gone "$KEEPER" 5
 	start_server
 	run -0 bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
 	keeper_of "$output"
 	[ "$(vm_of "$output")" = "$(expected_vm)" ]
+}
+
+@test "restore: what a dead pipeline left working in the worktree is stopped under the lock; the server and the rest are spared" {
+	start_server_booted
+	local server gitdir mode top sub elsewhere
+	server=$(cat "$STATE/output_base/server/server.pid.txt")
+	gitdir=$(git -C "$STATE/worktree" rev-parse --absolute-git-dir)
+	mkdir -p "$STATE/worktree/sub"
+	for mode in 0 1; do
+		stray "$STATE/worktree"
+		top=$STRAY
+		stray "$STATE/worktree/sub"
+		sub=$STRAY
+		stray "$BATS_TEST_TMPDIR"
+		elsewhere=$STRAY
+		# what a git killed with SIGKILL leaves behind
+		: > "$gitdir/index.lock"
+		BDS_TEST_NO_PIDFD=$mode run -0 --separate-stderr bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
+		[ "$stderr" = "" ]
+		keeper_of "$output"
+		[ "$(vm_of "$output")" = "$(expected_vm)" ]
+		# gone by the time the restore returns
+		run -0 wait_gone "$top" 0
+		run -0 wait_gone "$sub" 0
+		[ ! -e "$gitdir/index.lock" ]
+		kill -0 "$server" "$elsewhere"
+		[ "$(cat "$STATE/output_base/server/server.pid.txt")" = "$server" ]
+		kill -TERM "$KEEPER"
+		run -0 wait_gone "$KEEPER" 5
+	done
+	# boot (a re-record) too
+	stray "$STATE/worktree"
+	run -0 boot
+	keeper_of "$output"
+	run -0 wait_gone "$STRAY" 0
+	kill -0 "$server"
+}
+
+@test "restore: a warm server that died while the lock was busy is cold, never restarted by the query" {
+	start_server_booted
+	sleep 100000 3>&- &
+	OTHER=$!
+	run -0 bds-vm-restore --lock-owner "$OTHER" < <(snapshot_envelope)
+	keeper_of "$output"
+	bds-vm-restore --lock-owner "$OWNER" --lock-timeout 30 < <(snapshot_envelope) \
+		> "$BATS_TEST_TMPDIR/waited" 2> "$BATS_TEST_TMPDIR/waited.err" &
+	local waiter=$! rc=0
+	# the waiter has seen the server alive and waits for the lock; then the server goes
+	sleep 1
+	stop_server
+	kill -KILL "$OTHER"
+	wait "$OTHER" 2>/dev/null || true
+	OTHER=
+	wait "$waiter" || rc=$?
+	[ "$rc" = 2 ]
+	reason="the local warm Bazel server of $FP/$BASE is gone (output base '$STATE/output_base')"
+	[ "$(jq -cS . "$BATS_TEST_TMPDIR/waited")" = "$(expected_cold "$reason")" ]
+	[ "$(cat "$BATS_TEST_TMPDIR/waited.err")" = "bds-vm-restore: cold: $reason" ]
+	[ ! -e "$STATE/output_base/server/server.pid.txt" ] || ! kill -0 "$(cat "$STATE/output_base/server/server.pid.txt")"
+	[ "$(lock_state "$STATE/state.lock")" = free ]
+}
+
+@test "a keeper whose owner died stops what the owner left in the worktree before the lock goes; a stopped one leaves it" {
+	start_server_booted
+	local server
+	server=$(cat "$STATE/output_base/server/server.pid.txt")
+	sleep 100000 3>&- &
+	OTHER=$!
+	run -0 bds-vm-restore --lock-owner "$OTHER" < <(snapshot_envelope)
+	keeper_of "$output"
+	stray "$STATE/worktree"
+	kill -KILL "$OTHER"
+	wait "$OTHER" 2>/dev/null || true
+	OTHER=
+	run -0 wait_gone "$KEEPER" 15
+	# gone before the keeper was, so before the lock was free
+	run -0 wait_gone "$STRAY" 0
+	kill -0 "$server"
+	# a keeper stopped by its pipeline (SIGTERM) has nothing to clean up there
+	run -0 bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
+	keeper_of "$output"
+	stray "$STATE/worktree"
+	kill -TERM "$KEEPER"
+	run -0 wait_gone "$KEEPER" 5
+	kill -0 "$STRAY"
 }
 
 @test "restore: a snapshot that is not a local-driver entry exits 1" {
