@@ -6,6 +6,7 @@
 #include "proc.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -277,6 +279,31 @@ int bds_keeper_alive(long pid)
 	if (waitpid((pid_t)pid, NULL, WNOHANG) == pid)
 		return 0;
 	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+int bds_keeper_holds(long keeper, const char *lock)
+{
+	struct stat want, st;
+	char state = 0, dir[64];
+	unsigned long long start = 0;
+	if (keeper <= 0 || stat(lock, &want) != 0 || !bds_proc_stat(keeper, &state, &start) || state == 'Z' ||
+	    state == 'X')
+		return 0;
+	snprintf(dir, sizeof dir, "/proc/%ld/fd", keeper);
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	int held = 0;
+	struct dirent *e;
+	while (!held && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char *fd = bds_util_xasprintf("%s/%s", dir, e->d_name);
+		held = stat(fd, &st) == 0 && st.st_dev == want.st_dev && st.st_ino == want.st_ino;
+		free(fd);
+	}
+	closedir(d);
+	return held;
 }
 
 int bds_keeper_stop(long keeper, double deadline)

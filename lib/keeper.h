@@ -51,5 +51,9 @@ int bds_keeper_stop(long keeper, double deadline);
 /* Is process pid alive (zombies count as gone when they are our children)? */
 int bds_keeper_alive(long pid);
 
+/* Does `keeper` still hold the lock file `lock` for its pipeline: alive, not a zombie, and
+ * one of its descriptors that very file? A pipeline whose keeper was killed has lost
+ * what the keeper held, and another pipeline may have it now. */
+int bds_keeper_holds(long keeper, const char *lock);
 
 #endif

@@ -394,6 +394,46 @@ teardown() {
 	kill -0 "$STRAY"
 }
 
+@test "bds-guest-exec: a pipeline whose keeper was killed has lost the worktree: cold, and its command never runs" {
+	start_server_booted
+	local env rc=0
+	run -0 bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
+	keeper_of "$output"
+	env=$output
+	run -0 --separate-stderr bds-guest-exec -- touch ran <<<"$env"
+	[ -e "$STATE/worktree/ran" ]
+	# the keeper checked by the command's own process, in the worktree: a keeper killed
+	# while a --put is still copying (its source a slow pipe) stops the command
+	bds-guest-exec --put <(sleep 1; echo x):put.txt -- touch ran2 <<<"$env" > "$BATS_TEST_TMPDIR/out" 2> "$BATS_TEST_TMPDIR/err" &
+	local slow=$!
+	sleep 0.3
+	kill -KILL "$KEEPER"
+	run -0 wait_gone "$KEEPER" 5
+	wait "$slow" || rc=$?
+	reason="the warm state's lock '$STATE/state.lock' is no longer held for this pipeline (its keeper, pid $KEEPER, is gone): another pipeline may be using the worktree"
+	[ "$rc" = 2 ]
+	[ "$(cat "$BATS_TEST_TMPDIR/err")" = "bds-guest-exec: cold: $reason" ]
+	[ "$(jq -cS . "$BATS_TEST_TMPDIR/out")" = "$(jq -cS --arg r "$reason" '. + {cold: {stage: "bds-guest-exec", reason: $r}}' <<<"$env")" ]
+	[ "$(cat "$STATE/worktree/put.txt")" = x ]
+	[ ! -e "$STATE/worktree/ran2" ]
+	# checked before anything is copied, too; and another pipeline holding the lock now
+	# does not make it this one's
+	run -0 bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
+	keeper_of "$output"
+	run -2 --separate-stderr bds-guest-exec --put <(echo y):put2.txt -- touch ran3 <<<"$env"
+	[ "$stderr" = "bds-guest-exec: cold: $reason" ]
+	[ ! -e "$STATE/worktree/put2.txt" ] && [ ! -e "$STATE/worktree/ran3" ]
+	# a vm with one of keeper_pid and lock but not the other, or a keeper_pid that is no pid
+	run -1 --separate-stderr bds-guest-exec -- true <<<"$(jq -c 'del(.vm.lock)' <<<"$env")"
+	[ "$stderr" = "bds-guest-exec: envelope 'vm' has 'keeper_pid' without 'lock'" ]
+	run -1 --separate-stderr bds-guest-exec -- true <<<"$(jq -c 'del(.vm.keeper_pid)' <<<"$env")"
+	[ "$stderr" = "bds-guest-exec: envelope 'vm' has 'lock' without 'keeper_pid'" ]
+	run -1 --separate-stderr bds-guest-exec -- true <<<"$(jq -c '.vm.keeper_pid = 1.5' <<<"$env")"
+	[ "$stderr" = "bds-guest-exec: envelope 'vm.keeper_pid' is not a pid: 1.5" ]
+	run -1 --separate-stderr bds-guest-exec -- true <<<"$(jq -c '.vm.keeper_pid = "7"' <<<"$env")"
+	[ "$stderr" = "bds-guest-exec: envelope 'vm': key 'keeper_pid': expected number, found string" ]
+}
+
 @test "restore: a snapshot that is not a local-driver entry exits 1" {
 	run -1 --separate-stderr bds-vm-restore < <(jq -c '. + {snapshot: {base: "x"}}' "$FPJSON")
 	[ "$output" = "" ]
