@@ -135,7 +135,7 @@ static void own_signals(void)
 {
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL); /* fails harmlessly for the C library's own signals */
+			signal(sig, SIG_DFL); /* the C library's own two (32, 33) it lets nobody set */
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_keeper_signal;

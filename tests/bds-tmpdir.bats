@@ -138,7 +138,9 @@ usage: bds-tmpdir --owner PID PREFIX
 	[ -n "$keeper" ]
 	[ "$(sed -n 's/^SigBlk:\t//p' "/proc/$keeper/status")" = 0000000000000000 ]
 	# SIGPIPE only (bit 13): a start report nobody reads must fail, not kill it
-	[ "$(sed -n 's/^SigIgn:\t//p' "/proc/$keeper/status")" = 0000000000001000 ]
+	# (signals 32 and 33 are the C library's own, which it lets nobody set: make, for
+	# one, leaves them ignored)
+	[ "$(printf '%016x' $((0x$(sed -n 's/^SigIgn:\t//p' "/proc/$keeper/status") & ~0x180000000)))" = 0000000000001000 ]
 	[ "$(readlink "/proc/$keeper/cwd")" = / ]
 	run -0 find "/proc/$keeper/fd" -mindepth 1 -printf '%l\n'
 	[ "$(sort <<<"$output")" = "$(printf '%s\n' /dev/null /dev/null /dev/null "$dir/.lock" 'anon_inode:[pidfd]' | sort)" ]
