@@ -14,6 +14,7 @@
 #include "exec.h"
 #include "fs.h"
 #include "json.h"
+#include "keeper.h"
 #include "ssh.h"
 #include "util.h"
 
@@ -254,12 +255,34 @@ static int judge(const struct args *a, const struct bds_exec_result *res)
 	return -1;
 }
 
-static int run_local(const struct args *a, jv vm, struct bds_exec_result *res)
+/* The warm worktree is the pipeline's while its keeper holds the state's lock. */
+struct hold {
+	long keeper;
+	char *lock;
+};
+
+static int still_held(void *arg)
+{
+	const struct hold *h = arg;
+	return bds_keeper_holds(h->keeper, h->lock) ? 0 : -1;
+}
+
+static char *lost_reason(const struct hold *h)
+{
+	return bds_util_xasprintf("the warm state's lock '%s' is no longer held for this pipeline (its keeper, "
+	                          "pid %ld, is gone): another pipeline may be using the worktree",
+	                          h->lock, h->keeper);
+}
+
+/* Returns 0 ok, -1 failure (reported), 1 cold (*reason set): the lock was lost. */
+static int run_local(const struct args *a, jv vm, struct bds_exec_result *res, char **reason)
 {
 	int rc = -1;
 	char *worktree = NULL, *path = NULL;
 	struct output out = {NULL, NULL, 2};
-	int r = bds_json_get_string(vm, "worktree", &worktree);
+	struct hold hold = {0, NULL};
+	double keeper = 0;
+	int r = bds_json_get_string(jv_copy(vm), "worktree", &worktree);
 	if (r < 0) {
 		bds_util_warn("envelope 'vm': %s", bds_util_error());
 		goto done;
@@ -272,6 +295,29 @@ static int run_local(const struct args *a, jv vm, struct bds_exec_result *res)
 		bds_util_warn("envelope 'vm.worktree' is not an absolute path: '%s'", worktree);
 		goto done;
 	}
+	/* the local driver's machine: its lock and the keeper that holds it (both or none) */
+	int rk = bds_json_get_number(jv_copy(vm), "keeper_pid", &keeper);
+	int rl = rk < 0 ? -1 : bds_json_get_string(jv_copy(vm), "lock", &hold.lock);
+	if (rk < 0 || rl < 0) {
+		bds_util_warn("envelope 'vm': %s", bds_util_error());
+		goto done;
+	}
+	if (rk == 0 && !(keeper >= 2 && keeper <= BDS_PID_MAX && keeper == (double)(long)keeper)) {
+		bds_util_warn("envelope 'vm.keeper_pid' is not a pid: %g", keeper);
+		goto done;
+	}
+	if (rk != rl) {
+		bds_util_warn("envelope 'vm' has '%s' without '%s'", rk == 0 ? "keeper_pid" : "lock",
+		              rk == 0 ? "lock" : "keeper_pid");
+		goto done;
+	}
+	hold.keeper = (long)keeper;
+	int gated = rk == 0;
+	if (gated && still_held(&hold) != 0) {
+		*reason = lost_reason(&hold);
+		rc = 1;
+		goto done;
+	}
 	for (size_t i = 0; i < a->nputs; i++) {
 		free(path);
 		path = absolute(a->puts[i].to, worktree);
@@ -280,9 +326,17 @@ static int run_local(const struct args *a, jv vm, struct bds_exec_result *res)
 			goto done;
 		}
 	}
+	/* checked by the command's own process, once it is in the worktree: whoever takes the
+	 * lock after that check finds it there and stops it */
 	if (output_open(&out, a->stdout_path) < 0 ||
-	    bds_exec_run(a->argv, worktree, out.fd, 2, bds_util_now() + a->timeout, res) < 0) {
+	    bds_exec_run_gated(a->argv, worktree, gated ? still_held : NULL, &hold, out.fd, 2,
+	                       bds_util_now() + a->timeout, res) < 0) {
 		bds_util_warn("%s", bds_util_error());
+		goto done;
+	}
+	if (res->refused) {
+		*reason = lost_reason(&hold);
+		rc = 1;
 		goto done;
 	}
 	if (judge(a, res) < 0)
@@ -300,6 +354,8 @@ static int run_local(const struct args *a, jv vm, struct bds_exec_result *res)
 	rc = 0;
 done:
 	bds_util_atomic_discard(out.f, out.tmp);
+	jv_free(vm);
+	free(hold.lock);
 	free(path);
 	free(worktree);
 	return rc;
@@ -512,7 +568,7 @@ int main(int argc, char **argv)
 		goto done;
 	} else {
 		jv_free(guest);
-		r = run_local(&a, vm, &res);
+		r = run_local(&a, vm, &res, &reason);
 	}
 	if (r < 0)
 		goto done;

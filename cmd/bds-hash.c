@@ -53,7 +53,7 @@ static int valid_types(char **types)
 static int parse_args(int argc, char **argv, struct args *a)
 {
 	int c;
-	char *end;
+	long long n = 0;
 	opterr = 0; /* getopt's own messages carry the full argv[0], not "bds-hash:" */
 	while ((c = getopt_long(argc, argv, bds_hash_getopt_short, bds_hash_getopt_long, NULL)) != -1) {
 		switch (c) {
@@ -75,10 +75,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case BDS_HASH_OPT_MODIFIED: a->modified_list = optarg; break;
 		case BDS_HASH_OPT_TAGS: bds_util_free_list(a->tags); a->tags = bds_util_split_list(optarg, NULL); break;
 		case BDS_HASH_OPT_THREADS:
-			errno = 0;
-			a->threads = (int)strtol(optarg, &end, 10);
-			if (errno || *end || a->threads < 1 || a->threads > 32)
+			if (bds_util_parse_whole(optarg, 32, &n) < 0 || n < 1)
 				return usage("--threads takes a number from 1 to 32");
+			a->threads = (int)n;
 			break;
 		case BDS_HASH_OPT_PROGRESS: a->progress = 1; break;
 		case 'h': fputs(usage_text, stdout); return -1;

@@ -49,7 +49,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{NULL, 0, NULL, 0},
 	};
 	int c;
-	char *end;
+	long long n = 0;
 	a->max_distance = 64;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -57,10 +57,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 't': a->target = optarg; break;
 		case 'c': a->cache = optarg; break;
 		case 'n':
-			errno = 0;
-			a->max_distance = strtol(optarg, &end, 10);
-			if (errno || *end || !*optarg || a->max_distance < 0 || a->max_distance > MAX_DISTANCE_LIMIT)
+			if (bds_util_parse_whole(optarg, MAX_DISTANCE_LIMIT, &n) < 0)
 				return usage("--max-distance takes a number from 0 to 100000");
+			a->max_distance = (long)n;
 			break;
 		case 'h': fputs(usage_text, stdout); return -1;
 		default: return usage(NULL);

@@ -1,6 +1,5 @@
 /* bds-tmpdir: a temporary directory for a shell script that is removed when the script
  * dies, however it dies, with what dead scripts left swept first. */
-#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,15 +47,12 @@ static int parse_args(int argc, char **argv, long *owner, const char **prefix)
 		{NULL, 0, NULL, 0},
 	};
 	int c;
-	char *end;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
-			errno = 0;
-			*owner = strtol(optarg, &end, 10);
-			if (errno || *end || *owner <= 0)
-				return usage("--owner takes a process id");
+			if (bds_util_parse_pid(optarg, owner) < 0)
+				return usage("--owner takes a process id (2 to 4194304)");
 			break;
 		case 'h': fputs(usage_text, stdout); return -1;
 		default: return usage("unknown option or missing value");
@@ -97,7 +93,8 @@ int main(int argc, char **argv)
 	}
 	char *const cleanup[] = {dir, NULL};
 	struct bds_keeper_spec ks = {.cleanup = cleanup, .lock_fds = &lock, .nlock_fds = 1, .owner = owner};
-	if (bds_keeper_start(&ks, &keeper, NULL) < 0) {
+	/* named first: a sweep spares the directory while its owner lives, keeper or not */
+	if (bds_lock_set_owner(dir, owner) < 0 || bds_keeper_start(&ks, &keeper, NULL) < 0) {
 		bds_util_warn("%s", bds_util_error());
 		bds_fs_remove_tree(dir);
 		goto out;

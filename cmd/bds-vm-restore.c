@@ -12,9 +12,7 @@
 #include "store.h"
 #include "util.h"
 
-/* Linux's largest pid (PID_MAX_LIMIT), and the largest valid uid or gid ((uid_t)-1 is
- * "no id"). */
-#define MAX_PID 4194304L
+/* The largest valid uid or gid ((uid_t)-1 is "no id"). */
 #define MAX_ID 4294967294L
 
 static const char usage_text[] =
@@ -30,11 +28,11 @@ static int usage(const char *why)
 	return BDS_EXIT_USAGE;
 }
 
-/* A whole number from 0 to max (digits only). 0, or -1. */
-static int parse_whole(const char *s, long max, long *out)
+/* A numeric id from 0 to MAX_ID. 0, or -1. */
+static int parse_id(const char *s, long *out)
 {
-	double v = 0;
-	if (strchr(s, '.') || bds_util_parse_decimal(s, (double)max, &v) < 0)
+	long long v = 0;
+	if (bds_util_parse_whole(s, MAX_ID, &v) < 0)
 		return -1;
 	*out = (long)v;
 	return 0;
@@ -61,7 +59,7 @@ int main(int argc, char **argv)
 	/* a uid or gid that is not a number must not mean root (0) */
 	const char *ids[2][2] = {{"BDS_JAILER_UID", getenv("BDS_JAILER_UID")}, {"BDS_JAILER_GID", getenv("BDS_JAILER_GID")}};
 	for (int i = 0; i < 2; i++) {
-		if (ids[i][1] && *ids[i][1] && parse_whole(ids[i][1], MAX_ID, i == 0 ? &a.jail_uid : &a.jail_gid) < 0) {
+		if (ids[i][1] && *ids[i][1] && parse_id(ids[i][1], i == 0 ? &a.jail_uid : &a.jail_gid) < 0) {
 			bds_util_warn("%s '%s': not a numeric id (0 to %ld)", ids[i][0], ids[i][1], (long)MAX_ID);
 			return BDS_EXIT_FAIL;
 		}
@@ -75,8 +73,8 @@ int main(int argc, char **argv)
 		case 'b': a.base = optarg; break;
 		case 'z': a.bazel = optarg; break;
 		case 'o':
-			if (parse_whole(optarg, MAX_PID, &a.lock_owner) < 0 || a.lock_owner <= 0)
-				return usage("--lock-owner takes a pid");
+			if (bds_util_parse_pid(optarg, &a.lock_owner) < 0)
+				return usage("--lock-owner takes a pid (2 to 4194304)");
 			break;
 		case 't':
 			if (bds_util_parse_decimal(optarg, 86400, &v) < 0)
@@ -87,7 +85,7 @@ int main(int argc, char **argv)
 		case 'c': a.chroot_base = optarg; break;
 		case 'u':
 		case 'g':
-			if (parse_whole(optarg, MAX_ID, c == 'u' ? &a.jail_uid : &a.jail_gid) < 0)
+			if (parse_id(optarg, c == 'u' ? &a.jail_uid : &a.jail_gid) < 0)
 				return usage("--uid and --gid take numeric ids");
 			break;
 		case 'h': fputs(usage_text, stdout); return BDS_EXIT_OK;
@@ -127,6 +125,12 @@ int main(int argc, char **argv)
 	if (!restore && !a.base) {
 		bds_util_warn("no snapshot in the envelope and no --base: nothing to restore or boot");
 		rc = BDS_EXIT_USAGE;
+		goto out;
+	}
+	if (a.lock_owner < 2) {
+		/* the default owner, our parent, has exited (we were handed to init) or is init:
+		 * either way what the machine holds would be held for ever */
+		bds_util_warn("no --lock-owner, and the parent process is pid %ld, which never ends", a.lock_owner);
 		goto out;
 	}
 	st = restore ? d->restore(&a, &vm) : d->boot(&a, &vm);

@@ -120,6 +120,9 @@ static int hand_over(const char *dir, int lock, long owner, long *keeper)
 	if (owner > 0) {
 		char *const cleanup[] = {(char *)dir, NULL};
 		struct bds_keeper_spec ks = {.cleanup = cleanup, .lock_fds = &lock, .nlock_fds = 1, .owner = owner};
+		/* named first: a sweep spares the entry while its owner lives, keeper or not */
+		if (bds_lock_set_owner(dir, owner) < 0)
+			return -1;
 		return bds_keeper_start(&ks, keeper, NULL);
 	}
 	char *path = bds_util_xasprintf("%s/" BDS_LOCK_DIR_FILE, dir);
@@ -150,7 +153,6 @@ int main(int argc, char **argv)
 	jv_nomem_handler(json_no_memory, NULL);
 	const char *driver_name = NULL, *hashes = NULL;
 	long owner = 0;
-	char *end;
 	int c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -158,10 +160,8 @@ int main(int argc, char **argv)
 		case 'd': driver_name = optarg; break;
 		case 'b': hashes = optarg; break;
 		case 'o':
-			errno = 0;
-			owner = strtol(optarg, &end, 10);
-			if (errno || *end || owner <= 0)
-				return usage("--owner takes a process id");
+			if (bds_util_parse_pid(optarg, &owner) < 0)
+				return usage("--owner takes a process id (2 to 4194304)");
 			break;
 		case 'h': fputs(usage_text, stdout); return BDS_EXIT_OK;
 		default: return usage("unknown option or missing value");

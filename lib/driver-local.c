@@ -3,7 +3,10 @@
  * reattaching to it; if it is gone, the consume is cold.
  *
  * One pipeline at a time uses a warm state: its lock (state.lock, a kernel lock) is held
- * by a keeper process for as long as the pipeline (args->lock_owner) lives. */
+ * by a keeper process for as long as the pipeline (args->lock_owner) lives. A pipeline
+ * killed with SIGKILL may leave a command working in the worktree (a checkout, a query's
+ * client: they run in process groups of their own); whoever takes the lock next stops
+ * them before it uses the worktree, and so does the keeper when its owner dies. */
 #include "driver.h"
 
 #include "exec.h"
@@ -11,6 +14,7 @@
 #include "keeper.h"
 #include "json.h"
 #include "lock.h"
+#include "proc.h"
 #include "util.h"
 
 #include <errno.h>
@@ -24,6 +28,8 @@
 
 #define GIT_TIMEOUT 600.0
 #define SERVER_STOP_TIMEOUT 30.0
+/* How long what a dead pipeline left in the worktree may take to die after SIGKILL. */
+#define CLEAR_TIMEOUT 10.0
 /* The warm state's lock file (a kernel lock: lock.h). */
 #define STATE_LOCK "state.lock"
 
@@ -95,17 +101,12 @@ static int worktree_valid(const char *workspace, const char *worktree)
 	return ok;
 }
 
-/* Hands the taken lock to a keeper that holds it while `owner` lives. 0, or -1 recorded
- * (the lock is released). */
-static int keep_lock(int lock_fd, long owner, jv *vm)
+/* Is pid gone: no such process, or a zombie (nobody may ever reap it)? */
+static int gone(long pid)
 {
-	long keeper = 0;
-	struct bds_keeper_spec ks = {.lock_fds = &lock_fd, .nlock_fds = 1, .owner = owner};
-	int rc = bds_keeper_start(&ks, &keeper, NULL);
-	bds_lock_release(lock_fd);
-	if (rc == 0)
-		*vm = jv_object_set(*vm, jv_string("keeper_pid"), jv_number((double)keeper));
-	return rc;
+	char state = 0;
+	unsigned long long start = 0;
+	return !bds_proc_stat(pid, &state, &start) || state == 'Z' || state == 'X';
 }
 
 /* The Bazel server of an output base: its pid, if that process is alive and serves it. */
@@ -115,11 +116,14 @@ static long server_pid(const char *output_base)
 	char *text = NULL;
 	size_t len = 0;
 	long pid = 0;
-	if (bds_util_read_file(pid_file, 64, &text, &len) == 0)
-		pid = strtol(text, NULL, 10);
+	if (bds_util_read_file(pid_file, 64, &text, &len) == 0) {
+		text[strcspn(text, "\n")] = '\0';
+		if (bds_util_parse_pid(text, &pid) < 0)
+			pid = 0;
+	}
 	free(text);
 	free(pid_file);
-	if (!bds_util_pid_alive(pid))
+	if (!pid || gone(pid))
 		return 0;
 	/* the pid may have been reused: the server's command line names its output base */
 	char *cmdline_file = bds_util_xasprintf("/proc/%ld/cmdline", pid);
@@ -146,12 +150,76 @@ static int stop_server(const char *output_base)
 	for (int sig = 0; sig < 2; sig++) {
 		kill((pid_t)pid, sig == 0 ? SIGTERM : SIGKILL);
 		double deadline = bds_util_now() + SERVER_STOP_TIMEOUT;
-		while (bds_util_pid_alive(pid) && bds_util_now() < deadline)
+		while (!gone(pid) && bds_util_now() < deadline)
 			bds_util_sleep_ms(50);
-		if (!bds_util_pid_alive(pid))
+		if (gone(pid))
 			return 0;
 	}
 	return bds_util_fail("the Bazel server (pid %ld) of '%s' did not stop", pid, output_base);
+}
+
+/* Removes the lock files a git command killed in the worktree leaves behind (git removes
+ * them itself unless killed with SIGKILL): with them the next checkout would fail. */
+static void remove_git_locks(const char *worktree)
+{
+	char *dotgit = bds_util_xasprintf("%s/.git", worktree);
+	char *text = NULL;
+	size_t len = 0;
+	/* a worktree's .git is a file: "gitdir: <its private directory>" */
+	if (bds_util_read_file(dotgit, 4096, &text, &len) == 0 && strncmp(text, "gitdir: ", 8) == 0) {
+		text[strcspn(text, "\n")] = '\0';
+		const char *names[] = {"index.lock", "HEAD.lock"};
+		for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+			char *lock = bds_util_xasprintf("%s/%s", text + 8, names[i]);
+			unlink(lock);
+			free(lock);
+		}
+	}
+	free(text);
+	free(dotgit);
+}
+
+/* Stops whatever still works in the worktree of a state whose lock is held (by us, or by
+ * the keeper whose owner died): it belongs to a pipeline that is dead. The warm server is
+ * spared (its working directory is the workspace). 0, or -1 recorded (something could not
+ * be stopped in time). */
+static int clear_worktree(const char *worktree, const char *output_base)
+{
+	long server = server_pid(output_base);
+	int n = bds_proc_kill_in(worktree, &server, server ? 1 : 0, bds_util_now() + CLEAR_TIMEOUT);
+	if (n < 0)
+		return bds_util_fail("stop what a dead pipeline left running in the worktree: %s", bds_util_error());
+	if (n > 0)
+		remove_git_locks(worktree);
+	return 0;
+}
+
+/* The keeper's: its owner, the pipeline, died (it was not stopped): its commands go
+ * before the lock does. */
+struct worktree_paths {
+	const char *worktree, *output_base;
+};
+
+static void owner_died(void *arg)
+{
+	const struct worktree_paths *p = arg;
+	clear_worktree(p->worktree, p->output_base);
+}
+
+/* Hands the taken lock to a keeper that holds it while `owner` lives. 0, or -1 recorded
+ * (the lock is released). */
+static int keep_lock(int lock_fd, long owner, const char *worktree, const char *output_base, jv *vm)
+{
+	long keeper = 0;
+	/* the keeper is a fork of this process: these stay valid in it */
+	struct worktree_paths paths = {worktree, output_base};
+	struct bds_keeper_spec ks = {.lock_fds = &lock_fd, .nlock_fds = 1, .owner = owner,
+	                             .owner_died = owner_died, .owner_died_arg = &paths};
+	int rc = bds_keeper_start(&ks, &keeper, NULL);
+	bds_lock_release(lock_fd);
+	if (rc == 0)
+		*vm = jv_object_set(*vm, jv_string("keeper_pid"), jv_number((double)keeper));
+	return rc;
 }
 
 static jv local_vm(const char *base, const char *state_dir, const char *bazel)
@@ -170,7 +238,7 @@ static jv local_vm(const char *base, const char *state_dir, const char *bazel)
 
 static enum bds_driver_status local_boot(const struct bds_driver_args *a, jv *vm)
 {
-	char *fp = NULL, *ws = NULL, *state_dir = NULL, *worktree = NULL, *lock = NULL;
+	char *fp = NULL, *ws = NULL, *state_dir = NULL, *worktree = NULL, *output_base = NULL, *lock = NULL;
 	enum bds_driver_status st = BDS_DRIVER_FAIL;
 	int lock_fd = -1;
 	if (bds_json_get_string(jv_copy(a->env), "workspace", &ws) != 0 ||
@@ -180,6 +248,7 @@ static enum bds_driver_status local_boot(const struct bds_driver_args *a, jv *vm
 	}
 	state_dir = bds_util_xasprintf("%s/local/%s/%s", a->cache, fp, a->base);
 	worktree = bds_util_xasprintf("%s/worktree", state_dir);
+	output_base = bds_util_xasprintf("%s/output_base", state_dir);
 	lock = bds_util_xasprintf("%s/" STATE_LOCK, state_dir);
 	if (mkdir_p(state_dir) < 0)
 		goto out;
@@ -190,6 +259,8 @@ static enum bds_driver_status local_boot(const struct bds_driver_args *a, jv *vm
 		bds_util_fail("the local warm state of %s/%s is busy (lock '%s')", fp, a->base, lock);
 		goto out;
 	}
+	if (clear_worktree(worktree, output_base) < 0)
+		goto out;
 	/* A re-record of the same base reuses its worktree (its server is warm) while it is a
 	 * checkout of this repository; anything else (none, or one left by an earlier clone at
 	 * this path) is replaced by a fresh worktree, and the server that served the old one
@@ -197,17 +268,14 @@ static enum bds_driver_status local_boot(const struct bds_driver_args *a, jv *vm
 	if (!worktree_valid(ws, worktree)) {
 		char *prune[] = {"git", "-C", ws, "worktree", "prune", NULL};
 		char *add[] = {"git", "-C", ws, "worktree", "add", "--quiet", "--detach", "--force", worktree, (char *)a->base, NULL};
-		char *output_base = bds_util_xasprintf("%s/output_base", state_dir);
-		int stopped = stop_server(output_base);
-		free(output_base);
-		if (stopped < 0)
+		if (stop_server(output_base) < 0)
 			goto out;
 		bds_fs_remove_tree(worktree);
 		if (git(prune) < 0 || git(add) < 0)
 			goto out;
 	}
 	jv v = local_vm(a->base, state_dir, a->bazel);
-	int kept = keep_lock(lock_fd, a->lock_owner, &v);
+	int kept = keep_lock(lock_fd, a->lock_owner, worktree, output_base, &v);
 	lock_fd = -1;
 	if (kept < 0) {
 		jv_free(v);
@@ -219,6 +287,7 @@ out:
 	bds_lock_release(lock_fd);
 	free(state_dir);
 	free(worktree);
+	free(output_base);
 	free(lock);
 	free(fp);
 	free(ws);
@@ -253,14 +322,8 @@ static enum bds_driver_status local_restore(const struct bds_driver_args *a, jv 
 	bds_json_get_string(jv_copy(v), "worktree", &worktree);
 	bds_json_get_string(jv_copy(v), "output_base", &output_base);
 	bds_json_get_string(jv_copy(v), "lock", &lock);
-	if (!is_dir(worktree) || !is_dir(output_base)) {
-		bds_util_fail("the local warm state of %s/%s is gone (no '%s')", fp, base,
-		              is_dir(worktree) ? output_base : worktree);
-		st = BDS_DRIVER_COLD;
-		goto out;
-	}
-	if (!server_pid(output_base)) {
-		bds_util_fail("the local warm Bazel server of %s/%s is gone (output base '%s')", fp, base, output_base);
+	if (!is_dir(state_dir)) {
+		bds_util_fail("the local warm state of %s/%s is gone (no '%s')", fp, base, worktree);
 		st = BDS_DRIVER_COLD;
 		goto out;
 	}
@@ -273,14 +336,32 @@ static enum bds_driver_status local_restore(const struct bds_driver_args *a, jv 
 		st = BDS_DRIVER_COLD;
 		goto out;
 	}
-	/* checked under the lock: a record replaces an invalid worktree */
+	/* Everything below is checked under the lock, after what a dead pipeline left in the
+	 * worktree is stopped: what was true before the lock (a live server) may not be now,
+	 * and a server gone meanwhile must be cold, never restarted by the query. */
+	if (clear_worktree(worktree, output_base) < 0) {
+		st = BDS_DRIVER_COLD;
+		goto out;
+	}
+	if (!is_dir(worktree) || !is_dir(output_base)) {
+		bds_util_fail("the local warm state of %s/%s is gone (no '%s')", fp, base,
+		              is_dir(worktree) ? output_base : worktree);
+		st = BDS_DRIVER_COLD;
+		goto out;
+	}
+	if (!server_pid(output_base)) {
+		bds_util_fail("the local warm Bazel server of %s/%s is gone (output base '%s')", fp, base, output_base);
+		st = BDS_DRIVER_COLD;
+		goto out;
+	}
+	/* a record replaces an invalid worktree */
 	if (!worktree_valid(ws, worktree)) {
 		bds_util_fail("the local warm worktree '%s' of %s/%s is not a checkout of '%s' any more (re-cloned?)",
 		              worktree, fp, base, ws);
 		st = BDS_DRIVER_COLD;
 		goto out;
 	}
-	int kept = keep_lock(lock_fd, a->lock_owner, &v);
+	int kept = keep_lock(lock_fd, a->lock_owner, worktree, output_base, &v);
 	lock_fd = -1;
 	if (kept < 0)
 		goto out;

@@ -64,6 +64,8 @@ const char *bds_exec_signal_name(int sig, char buf[16])
 char *bds_exec_describe_failure(const struct bds_exec_result *res, double timeout)
 {
 	char buf[16];
+	if (res->refused)
+		return bds_util_xstrdup("not started (its place is no longer ours)");
 	if (res->interrupted)
 		return bds_util_xasprintf("interrupted by SIG%s (killed)", bds_exec_signal_name(res->interrupted, buf));
 	if (res->timed_out)
@@ -100,20 +102,38 @@ static int stop(struct bds_exec_result *res, double deadline)
 	return 0;
 }
 
-/* Child side: never returns. Reports an exec failure's errno through `report`. */
-static void child(char *const argv[], const char *cwd, int out_w, int err_w, int report)
+/* What a child reports instead of an errno when its gate said no. */
+#define GATE_REFUSED (-1)
+
+/* Child side: never returns. Reports an exec failure's errno (or GATE_REFUSED) through
+ * `report`. The
+ * command gets descriptors 0, 1 and 2 and nothing else of ours: what it starts may live
+ * for hours (a Bazel server), and a descriptor it inherits is held as long (a caller's
+ * lock, a temporary output file). */
+static void child(char *const argv[], const char *cwd, int (*gate)(void *), void *arg, int out_w, int err_w,
+                  int report)
 {
 	int e;
 	setpgid(0, 0);
 	signal(SIGPIPE, SIG_DFL);
-	int null = open("/dev/null", O_RDONLY);
+	if (report < 3) /* our caller's 0, 1 or 2 was closed: keep it clear of the dup2s */
+		report = fcntl(report, F_DUPFD_CLOEXEC, 3);
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (null < 0 || dup2(null, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
 		goto fail;
+	for (int fd = 3; fd < report; fd++)
+		close(fd);
+	closefrom(report + 1); /* report is close-on-exec */
 	if (cwd && chdir(cwd) != 0)
 		goto fail;
+	if (gate && gate(arg) != 0) {
+		e = GATE_REFUSED;
+		goto report;
+	}
 	execvp(argv[0], argv);
 fail:
 	e = errno;
+report:
 	if (write(report, &e, sizeof e) < 0) {
 		/* nothing left to tell anyone */
 	}
@@ -132,6 +152,12 @@ static void fill_status(struct bds_exec_result *res, int wstatus)
 
 int bds_exec_run(char *const argv[], const char *cwd, int out_fd, int err_fd, double deadline,
                  struct bds_exec_result *res)
+{
+	return bds_exec_run_gated(argv, cwd, NULL, NULL, out_fd, err_fd, deadline, res);
+}
+
+int bds_exec_run_gated(char *const argv[], const char *cwd, int (*gate)(void *arg), void *arg, int out_fd,
+                       int err_fd, double deadline, struct bds_exec_result *res)
 {
 	int rc = -1;
 	int out_p[2] = {-1, -1}, err_p[2] = {-1, -1}, rep_p[2] = {-1, -1};
@@ -155,7 +181,7 @@ int bds_exec_run(char *const argv[], const char *cwd, int out_fd, int err_fd, do
 		goto done;
 	}
 	if (pid == 0)
-		child(argv, cwd, out_p[1], err_p[1], rep_p[1]);
+		child(argv, cwd, gate, arg, out_p[1], err_p[1], rep_p[1]);
 	/* both sides set the group, so a kill right after fork cannot miss it */
 	setpgid(pid, pid);
 	close(out_p[1]), out_p[1] = -1;
@@ -166,6 +192,13 @@ int bds_exec_run(char *const argv[], const char *cwd, int out_fd, int err_fd, do
 	ssize_t got;
 	while ((got = read(rep_p[0], &child_errno, sizeof child_errno)) < 0 && errno == EINTR)
 		;
+	if (got == (ssize_t)sizeof child_errno && child_errno == GATE_REFUSED) {
+		waitpid(pid, &wstatus, 0);
+		reaped = 1;
+		res->refused = 1;
+		rc = 0;
+		goto done;
+	}
 	if (got == (ssize_t)sizeof child_errno) {
 		waitpid(pid, &wstatus, 0);
 		reaped = 1;

@@ -16,6 +16,7 @@ struct bds_exec_result {
 	char signal[32]; /* "" or the signal's name without "SIG" ("KILL", "TERM") */
 	int timed_out;   /* the deadline expired and the command was killed */
 	int interrupted; /* bds_exec_interrupt's signal when it made us kill the command */
+	int refused;     /* bds_exec_run_gated: the gate said no, the command never started */
 	double seconds;  /* wall time from start to reaped */
 };
 
@@ -26,6 +27,14 @@ struct bds_exec_result {
  * `res`), or -1 with the error recorded (it could not be started, or a copy failed). */
 int bds_exec_run(char *const argv[], const char *cwd, int out_fd, int err_fd, double deadline,
                  struct bds_exec_result *res);
+
+/* bds_exec_run, with `gate(arg)` called in the command's own process, in `cwd`, just
+ * before it becomes the command: anything but 0 and the command never starts
+ * (res->refused). For a place the caller may lose while it works there (a warm worktree
+ * whose lock a killed keeper let go): a gate that finds the place still the caller's
+ * proves that whoever takes it over later finds this process there (bds_proc_kill_in). */
+int bds_exec_run_gated(char *const argv[], const char *cwd, int (*gate)(void *arg), void *arg, int out_fd,
+                       int err_fd, double deadline, struct bds_exec_result *res);
 
 /* Runs argv as bds_exec_run does, its stderr to err_fd, and returns its stdout (malloc'd,
  * NUL-terminated, at most `limit` bytes, *len set) when it exited 0 in time; NULL

@@ -1,10 +1,12 @@
 /* keeper: the process that holds a pipeline's VMM, locks and directories (keeper.h). */
-#define _GNU_SOURCE /* closefrom, pidfd via syscall */
+#define _GNU_SOURCE /* closefrom, NSIG */
 #include "keeper.h"
 
 #include "fs.h"
+#include "proc.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -13,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,51 +30,12 @@ struct owner_watch {
 	unsigned long long start; /* /proc/<pid>/stat start time, against pid reuse */
 };
 
-/* The state letter and start time of /proc/<pid>/stat; 0 when there is no such process. */
-static int proc_stat(long pid, char *state, unsigned long long *start)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	/* "pid (comm) S ..." where comm may hold spaces and parentheses: start after the last ')' */
-	char *p = strrchr(buf, ')');
-	if (!p || p[1] != ' ')
-		return 0;
-	*state = p[2];
-	/* the start time is field 22; field 3 is the state */
-	p += 2;
-	for (int field = 3; field < 22 && p; field++) {
-		p = strchr(p, ' ');
-		if (p)
-			p++;
-	}
-	*start = p ? strtoull(p, NULL, 10) : 0;
-	return 1;
-}
-
-/* BDS_TEST_NO_PIDFD=1 makes the keeper watch its owner as on a kernel without pidfds:
- * for the test suite only, which has no such kernel. */
-static int use_pidfd(void)
-{
-	const char *no = getenv("BDS_TEST_NO_PIDFD");
-	return !(no && strcmp(no, "1") == 0);
-}
-
 static int watch_owner(long pid, struct owner_watch *w)
 {
 	w->pid = pid;
 	w->start = 0;
-	int tried = use_pidfd();
-	w->pidfd = tried ? (int)syscall(SYS_pidfd_open, (pid_t)pid, 0) : -1;
+	w->pidfd = bds_proc_pidfd(pid);
 	if (w->pidfd >= 0) {
-		fcntl(w->pidfd, F_SETFD, FD_CLOEXEC);
 		/* readable at once: the owner has exited already (a zombie not yet reaped) */
 		struct pollfd p = {.fd = w->pidfd, .events = POLLIN};
 		if (poll(&p, 1, 0) == 0)
@@ -81,10 +44,10 @@ static int watch_owner(long pid, struct owner_watch *w)
 		w->pidfd = -1;
 		return bds_util_fail("the owner process %ld has exited", pid);
 	}
-	if (tried && errno == ESRCH)
+	if (errno == ESRCH)
 		return bds_util_fail("the owner process %ld does not exist", pid);
 	char state = 0;
-	if (!proc_stat(pid, &state, &w->start))
+	if (!bds_proc_stat(pid, &state, &w->start))
 		return bds_util_fail("the owner process %ld does not exist", pid);
 	if (state == 'Z' || state == 'X')
 		return bds_util_fail("the owner process %ld has exited", pid);
@@ -100,7 +63,7 @@ static int owner_gone(const struct owner_watch *w, int ms)
 	}
 	char state = 0;
 	unsigned long long start = 0;
-	if (!proc_stat(w->pid, &state, &start) || state == 'Z' || state == 'X' || start != w->start)
+	if (!bds_proc_stat(w->pid, &state, &start) || state == 'Z' || state == 'X' || start != w->start)
 		return 1;
 	bds_util_sleep_ms(ms);
 	return 0;
@@ -163,15 +126,52 @@ static void exec_vmm(const struct bds_keeper_spec *spec, pid_t keeper)
 	_exit(127);
 }
 
-/* The keeper: parent of the VMM, detached from the pipeline's terminal and pipes. */
-static void keeper_main(const struct bds_keeper_spec *spec, struct owner_watch *w, int report)
+/* The keeper's signals are its own, whatever the caller had: nothing blocked (a caller
+ * that blocks SIGTERM must not make the keeper deaf to its stop), every disposition the
+ * default (the VMM inherits ignored ones), then TERM, INT and HUP to stop; SIGPIPE ignored
+ * so that a start report nobody reads fails as a write instead of killing the keeper
+ * before it cleans up. */
+static void own_signals(void)
 {
-	setsid();
-	struct sigaction sa = {0};
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL); /* the C library's own two (32, 33) it lets nobody set */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_keeper_signal;
+	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* The keeper: parent of the VMM, detached from the pipeline's terminal, pipes, working
+ * directory and descriptors before it reports that it runs. */
+static void keeper_main(const struct bds_keeper_spec *spec, struct owner_watch *w, int report)
+{
+	setsid();
+	own_signals();
+	if (chdir("/") != 0) {
+		/* "/" is always there */
+	}
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, 0), dup2(null, 1), dup2(null, 2);
+	}
+	int keep[BDS_KEEPER_MAX_LOCKS + BDS_KEEPER_MAX_VMM_FDS + 2];
+	size_t nkeep = 0;
+	for (size_t i = 0; i < spec->nlock_fds; i++)
+		keep[nkeep++] = spec->lock_fds[i];
+	for (size_t i = 0; i < spec->nvmm_fds; i++)
+		keep[nkeep++] = spec->vmm_fds[i];
+	if (w->pidfd >= 0)
+		keep[nkeep++] = w->pidfd;
+	keep[nkeep++] = report;
+	close_all_but(keep, nkeep);
 	pid_t self = getpid();
 	pid_t vmm = 0;
 	if (spec->vmm_argv) {
@@ -179,28 +179,32 @@ static void keeper_main(const struct bds_keeper_spec *spec, struct owner_watch *
 		if (vmm == 0)
 			exec_vmm(spec, self);
 	}
+	/* the VMM's descriptors are its own now (a lock among them stays the keeper's) */
+	for (size_t i = 0; i < spec->nvmm_fds; i++) {
+		int lock = 0;
+		for (size_t j = 0; j < spec->nlock_fds && !lock; j++)
+			lock = spec->lock_fds[j] == spec->vmm_fds[i];
+		if (!lock)
+			close(spec->vmm_fds[i]);
+	}
 	long v = spec->vmm_argv ? (long)vmm : 0;
 	if (write(report, &v, sizeof v) != (ssize_t)sizeof v)
 		keeper_stop = 1;
-	int null = open("/dev/null", O_RDWR);
-	if (null >= 0) {
-		dup2(null, 0), dup2(null, 1), dup2(null, 2);
-	}
-	int keep[64];
-	size_t nkeep = 0;
-	for (size_t i = 0; i < spec->nlock_fds && nkeep < sizeof keep / sizeof *keep - 1; i++)
-		keep[nkeep++] = spec->lock_fds[i];
-	if (w->pidfd >= 0)
-		keep[nkeep++] = w->pidfd;
-	close_all_but(keep, nkeep);
+	close(report);
 	int vmm_gone = vmm <= 0;
+	int owner_died = 0;
 	while (!keeper_stop) {
 		int st;
 		if (!vmm_gone && waitpid(vmm, &st, WNOHANG) == vmm)
 			vmm_gone = 1; /* keep running: the run directory is removed only at the end */
-		if (owner_gone(w, KEEPER_POLL_MS))
+		if (owner_gone(w, KEEPER_POLL_MS)) {
+			owner_died = 1;
 			break;
+		}
 	}
+	/* while the locks are still held: what the dead owner left running goes first */
+	if (owner_died && spec->owner_died)
+		spec->owner_died(spec->owner_died_arg);
 	if (!vmm_gone) {
 		kill(vmm, SIGKILL);
 		while (waitpid(vmm, NULL, 0) < 0 && errno == EINTR)
@@ -217,10 +221,16 @@ int bds_keeper_start(const struct bds_keeper_spec *spec, long *keeper, long *vmm
 {
 	if (spec->owner <= 0)
 		return bds_util_fail("a keeper needs the pid of its owner");
-	if (spec->nlock_fds > 32)
-		return bds_util_fail("a keeper holds at most 32 locks");
+	if (spec->nlock_fds > BDS_KEEPER_MAX_LOCKS)
+		return bds_util_fail("a keeper holds at most %d locks", BDS_KEEPER_MAX_LOCKS);
 	if (spec->nvmm_fds > BDS_KEEPER_MAX_VMM_FDS || (spec->nvmm_fds && !spec->vmm_argv))
 		return bds_util_fail("a VMM gets at most %d descriptors", BDS_KEEPER_MAX_VMM_FDS);
+	/* the keeper works in "/": a relative path would name another directory there */
+	if (spec->run_dir && spec->run_dir[0] != '/')
+		return bds_util_fail("a keeper's directory must be an absolute path: '%s'", spec->run_dir);
+	for (char *const *p = spec->cleanup; p && *p; p++)
+		if ((*p)[0] != '/')
+			return bds_util_fail("a keeper removes absolute paths only: '%s'", *p);
 	struct owner_watch w;
 	if (watch_owner(spec->owner, &w) < 0)
 		return -1;
@@ -269,6 +279,31 @@ int bds_keeper_alive(long pid)
 	if (waitpid((pid_t)pid, NULL, WNOHANG) == pid)
 		return 0;
 	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+int bds_keeper_holds(long keeper, const char *lock)
+{
+	struct stat want, st;
+	char state = 0, dir[64];
+	unsigned long long start = 0;
+	if (keeper <= 0 || stat(lock, &want) != 0 || !bds_proc_stat(keeper, &state, &start) || state == 'Z' ||
+	    state == 'X')
+		return 0;
+	snprintf(dir, sizeof dir, "/proc/%ld/fd", keeper);
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	int held = 0;
+	struct dirent *e;
+	while (!held && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char *fd = bds_util_xasprintf("%s/%s", dir, e->d_name);
+		held = stat(fd, &st) == 0 && st.st_dev == want.st_dev && st.st_ino == want.st_ino;
+		free(fd);
+	}
+	closedir(d);
+	return held;
 }
 
 int bds_keeper_stop(long keeper, double deadline)

@@ -3,6 +3,7 @@
 #include "lock.h"
 
 #include "fs.h"
+#include "proc.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -26,6 +27,8 @@
 
 /* A lock file that keeps being replaced under its takers: give up after this many. */
 #define MAX_REPLACED 1000
+/* An owner record is one short line. */
+#define OWNER_RECORD_MAX 128
 
 /* Is fd the file now at path? A lock taken on a file that was removed (or replaced)
  * meanwhile protects nothing: the next taker would create and lock another file. */
@@ -108,6 +111,49 @@ static int take_existing(const char *path, int *fd)
 	return 0;
 }
 
+int bds_lock_is_dir_file(const char *name)
+{
+	return strcmp(name, BDS_LOCK_DIR_FILE) == 0 || strcmp(name, BDS_LOCK_OWNER_FILE) == 0;
+}
+
+int bds_lock_set_owner(const char *dir, long owner)
+{
+	char record[OWNER_RECORD_MAX];
+	if (bds_proc_owner_record(owner, record, sizeof record) < 0)
+		return -1;
+	char *path = bds_util_xasprintf("%s/" BDS_LOCK_OWNER_FILE, dir);
+	int rc = 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	size_t len = strlen(record);
+	if (fd < 0 || write(fd, record, len) != (ssize_t)len)
+		rc = bds_util_fail("write '%s': %s", path, strerror(errno));
+	if (fd >= 0 && close(fd) != 0 && rc == 0)
+		rc = bds_util_fail("write '%s': %s", path, strerror(errno));
+	free(path);
+	return rc;
+}
+
+/* Does the owner record of dir name a live process? No record (or one that is not a
+ * regular file, or not a record): no. */
+static int owner_lives(const char *dir)
+{
+	char *path = bds_util_xasprintf("%s/" BDS_LOCK_OWNER_FILE, dir);
+	char buf[OWNER_RECORD_MAX];
+	ssize_t n = -1;
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	free(path);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return bds_proc_owner_alive(buf);
+}
+
 /* Removes one owned directory if its owner is gone. 1 removed, 0 kept. */
 static int sweep_one(const char *dir, double grace)
 {
@@ -119,15 +165,19 @@ static int sweep_one(const char *dir, double grace)
 	struct stat ls;
 	if (lstat(lock, &ls) != 0) {
 		/* no lock file: the owner died before taking it, or is taking it right now */
-		if (errno == ENOENT && difftime(time(NULL), st.st_mtime) > grace) {
+		if (errno == ENOENT && difftime(time(NULL), st.st_mtime) > grace && !owner_lives(dir)) {
 			bds_fs_remove_tree(dir);
 			removed = 1;
 		}
 	} else if (S_ISREG(ls.st_mode) && take_existing(lock, &fd) == 0) {
-		/* ours now: its owner is gone, and another sweeper waits on this lock */
-		bds_fs_remove_tree(dir);
+		/* ours now: its keeper is gone, and another sweeper waits on this lock; the
+		 * directory goes unless the process it was kept for lives (its keeper was
+		 * killed, not its owner) */
+		if (!owner_lives(dir)) {
+			bds_fs_remove_tree(dir);
+			removed = 1;
+		}
 		bds_lock_release(fd);
-		removed = 1;
 	}
 	free(lock);
 	return removed;

@@ -740,8 +740,8 @@ static char **list_entry(const char *dir, size_t *count)
 	struct dirent *e;
 	int bad = 0, has_base = 0;
 	while (!bad && (errno = 0, e = readdir(d))) {
-		/* the lock of a staging directory made by bds-vm-snapshot: its owner's, not the entry's */
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || strcmp(e->d_name, BDS_LOCK_DIR_FILE) == 0)
+		/* the lock and owner of a staging directory made by bds-vm-snapshot: not the entry's */
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || bds_lock_is_dir_file(e->d_name))
 			continue;
 		char *path = bds_util_xasprintf("%s/%s", dir, e->d_name);
 		struct stat st;

@@ -426,3 +426,29 @@ int bds_util_parse_decimal(const char *s, double max, double *out)
 	*out = v;
 	return 0;
 }
+
+int bds_util_parse_whole(const char *s, long long max, long long *out)
+{
+	long long v = 0;
+	if (!*s)
+		return -1;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		int d = *p - '0';
+		if (d > max || v > (max - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+int bds_util_parse_pid(const char *s, long *out)
+{
+	long long v = 0;
+	if (bds_util_parse_whole(s, BDS_PID_MAX, &v) < 0 || v < 2)
+		return -1;
+	*out = (long)v;
+	return 0;
+}

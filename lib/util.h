@@ -89,6 +89,18 @@ int bds_util_java_cmp(const char *a, size_t an, const char *b, size_t bn);
  * given. 0 with *out set, or -1. */
 int bds_util_parse_decimal(const char *s, double max, double *out);
 
+/* A whole number from 0 to max: decimal digits only (no sign, space, point, exponent or
+ * other base), never wrapped. 0 with *out set, or -1. */
+int bds_util_parse_whole(const char *s, long long max, long long *out);
+
+/* Linux's largest pid (PID_MAX_LIMIT). */
+#define BDS_PID_MAX 4194304L
+
+/* The pid of a process whose life something follows (an owner): a whole number from 2 to
+ * BDS_PID_MAX. Never 1: init does not end, and what it owned would be held for ever.
+ * 0 with *out set, or -1. */
+int bds_util_parse_pid(const char *s, long *out);
+
 /* Monotonic seconds, for phase timings. */
 double bds_util_now(void);
 

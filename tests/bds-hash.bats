@@ -594,7 +594,7 @@ while True:
 	[ "${stderr_lines[0]}" = "bds-hash: unknown option '--bogus'" ]
 	run -64 --separate-stderr bds-hash -w "$WS" --seed-filepaths
 	[ "${stderr_lines[0]}" = "bds-hash: option '--seed-filepaths' needs an argument" ]
-	for n in 0 33 -1 abc 4x ""; do
+	for n in 0 33 -1 abc 4x "" " 4" +4 4294967297 1e1 0x10; do
 		run -64 --separate-stderr bds-hash -w "$WS" --threads "$n" < "$STREAM"
 		[ "${stderr_lines[0]}" = "bds-hash: --threads takes a number from 1 to 32" ]
 	done

@@ -409,8 +409,11 @@ check_republish() { # KIND
 	[ "$(jq -c .snapshot.distance <<<"$output")" = 0 ]
 	run -0 lookup "$store" "$MID" --max-distance 1
 	[ "$(jq -c .snapshot.distance <<<"$output")" = 1 ]
-	run -64 lookup "$store" "$TARGET" --max-distance -1
-	run -64 lookup "$store" "$TARGET" --max-distance x
+	local n
+	for n in -1 x "" " 1" +1 1.0 100001 18446744073709551617; do
+		run -64 --separate-stderr lookup "$store" "$TARGET" --max-distance "$n"
+		[ "${stderr_lines[0]}" = "bds-store-lookup: --max-distance takes a number from 0 to 100000" ] || { echo "'$n'"; false; }
+	done
 }
 
 @test "the nearest entry wins" {
@@ -817,8 +820,9 @@ wait_glob() {
 @test "an entry or cache copy never carries a lock file; an entry directory's own is skipped" {
 	store=$(store_of file)
 	make_entry "$ENTRY" v1
-	# the staging entry of bds-vm-snapshot --owner holds its owner's lock
+	# the staging entry of bds-vm-snapshot --owner holds its owner's lock and record
 	: > "$ENTRY/.lock"
+	echo "$$ 1 -" > "$ENTRY/.owner"
 	publish "$store" "$ENTRY" "$BASE"
 	[ "$(ls -A "$store/$FP/$BASE" | tr '\n' ' ')" = "base_hashes.json disk metadata.json " ]
 	[ "$(jq -c '.files | keys' "$store/$FP/$BASE/metadata.json")" = '["base_hashes.json","disk"]' ]

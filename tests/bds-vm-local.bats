@@ -69,9 +69,10 @@ teardown() {
 		run -64 --separate-stderr bds-vm-restore --base "$BASE" --lock-timeout "$v" < "$FPJSON"
 		[ "${stderr_lines[0]}" = "bds-vm-restore: --lock-timeout takes seconds from 0 to 86400" ] || { echo "'$v'"; false; }
 	done
-	for v in 0 -5 "" 12a 1.5 4194305 99999999999999999999 nan; do
+	# 4294967297 must not wrap to pid 1, and pid 1 itself never ends: kept for ever
+	for v in 0 1 -5 "" 12a 1.5 4194305 4294967297 99999999999999999999 nan " +1234" +1234 1e3 0x10; do
 		run -64 --separate-stderr bds-vm-restore --base "$BASE" --lock-owner "$v" < "$FPJSON"
-		[ "${stderr_lines[0]}" = "bds-vm-restore: --lock-owner takes a pid" ] || { echo "'$v'"; false; }
+		[ "${stderr_lines[0]}" = "bds-vm-restore: --lock-owner takes a pid (2 to 4194304)" ] || { echo "'$v'"; false; }
 	done
 	for v in root "" -1 1.5 4294967295 99999999999999999999 " 7"; do
 		run -64 --separate-stderr bds-vm-restore --base "$BASE" --uid "$v" < "$FPJSON"
@@ -95,6 +96,16 @@ teardown() {
 	# plain numbers (and empty: unset) are fine
 	BDS_JAILER_UID=1000 BDS_JAILER_GID= run -0 boot
 	keeper_of "$output"
+}
+
+@test "no --lock-owner and a parent that is pid 1 (adopted by init, or a container's PID 1): exit 1, nothing held" {
+	# a PID namespace whose init (pid 1) is the shell that runs bds-vm-restore
+	unshare --user --pid --fork true 2>/dev/null || skip "no unprivileged PID namespaces here"
+	run -1 --separate-stderr unshare --user --pid --fork sh -c 'bds-vm-restore --base "$1" < "$2"; exit $?' sh "$BASE" "$FPJSON"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-vm-restore: no --lock-owner, and the parent process is pid 1, which never ends" ]
+	[ "$(lock_state "$STATE/state.lock")" = free ]
+	[ ! -e "$STATE/worktree" ]
 }
 
 @test "boot: a worktree at the base commit, the lock held by the keeper, the exact vm" {
@@ -139,10 +150,11 @@ teardown() {
 }
 
 @test "an owner that does not exist or has exited: exit 1, nothing held" {
-	sleep 100000 &
+	# a process that ended on its own and was reaped (one killed right after the fork may
+	# still be a copy of this shell, which would report on the test itself)
+	true &
 	local gone=$!
-	kill "$gone"
-	wait "$gone" 2>/dev/null || true
+	wait "$gone"
 	run -1 --separate-stderr boot "$gone"
 	[ "$output" = "" ]
 	[ "$stderr" = "bds-vm-restore: the owner process $gone does not exist" ]
@@ -288,13 +300,139 @@ teardown() {
 	keeper_of "$output"
 	[ "$(git -C "$STATE/worktree" rev-parse --path-format=absolute --git-common-dir)" = "$WS/.git" ]
 	[ "$(git -C "$STATE/worktree" rev-parse HEAD)" = "$BASE" ]
-	run -1 kill -0 "$server"
+	# gone, or a zombie nobody has reaped yet
+	run -0 wait_gone "$server" 1
 	kill -TERM "$KEEPER"
 	run -0 wait_gone "$KEEPER" 5
 	start_server
 	run -0 bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
 	keeper_of "$output"
 	[ "$(vm_of "$output")" = "$(expected_vm)" ]
+}
+
+@test "restore: what a dead pipeline left working in the worktree is stopped under the lock; the server and the rest are spared" {
+	start_server_booted
+	local server gitdir mode top sub elsewhere
+	server=$(cat "$STATE/output_base/server/server.pid.txt")
+	gitdir=$(git -C "$STATE/worktree" rev-parse --absolute-git-dir)
+	mkdir -p "$STATE/worktree/sub"
+	for mode in 0 1; do
+		stray "$STATE/worktree"
+		top=$STRAY
+		stray "$STATE/worktree/sub"
+		sub=$STRAY
+		stray "$BATS_TEST_TMPDIR"
+		elsewhere=$STRAY
+		# what a git killed with SIGKILL leaves behind
+		: > "$gitdir/index.lock"
+		BDS_TEST_NO_PIDFD=$mode run -0 --separate-stderr bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
+		[ "$stderr" = "" ]
+		keeper_of "$output"
+		[ "$(vm_of "$output")" = "$(expected_vm)" ]
+		# gone by the time the restore returns
+		run -0 wait_gone "$top" 0
+		run -0 wait_gone "$sub" 0
+		[ ! -e "$gitdir/index.lock" ]
+		kill -0 "$server" "$elsewhere"
+		[ "$(cat "$STATE/output_base/server/server.pid.txt")" = "$server" ]
+		kill -TERM "$KEEPER"
+		run -0 wait_gone "$KEEPER" 5
+	done
+	# boot (a re-record) too
+	stray "$STATE/worktree"
+	run -0 boot
+	keeper_of "$output"
+	run -0 wait_gone "$STRAY" 0
+	kill -0 "$server"
+}
+
+@test "restore: a warm server that died while the lock was busy is cold, never restarted by the query" {
+	start_server_booted
+	sleep 100000 3>&- &
+	OTHER=$!
+	run -0 bds-vm-restore --lock-owner "$OTHER" < <(snapshot_envelope)
+	keeper_of "$output"
+	bds-vm-restore --lock-owner "$OWNER" --lock-timeout 30 < <(snapshot_envelope) \
+		> "$BATS_TEST_TMPDIR/waited" 2> "$BATS_TEST_TMPDIR/waited.err" &
+	local waiter=$! rc=0
+	# the waiter has seen the server alive and waits for the lock; then the server goes
+	sleep 1
+	stop_server
+	kill -KILL "$OTHER"
+	wait "$OTHER" 2>/dev/null || true
+	OTHER=
+	wait "$waiter" || rc=$?
+	[ "$rc" = 2 ]
+	reason="the local warm Bazel server of $FP/$BASE is gone (output base '$STATE/output_base')"
+	[ "$(jq -cS . "$BATS_TEST_TMPDIR/waited")" = "$(expected_cold "$reason")" ]
+	[ "$(cat "$BATS_TEST_TMPDIR/waited.err")" = "bds-vm-restore: cold: $reason" ]
+	[ ! -e "$STATE/output_base/server/server.pid.txt" ] || ! kill -0 "$(cat "$STATE/output_base/server/server.pid.txt")"
+	[ "$(lock_state "$STATE/state.lock")" = free ]
+}
+
+@test "a keeper whose owner died stops what the owner left in the worktree before the lock goes; a stopped one leaves it" {
+	start_server_booted
+	local server
+	server=$(cat "$STATE/output_base/server/server.pid.txt")
+	sleep 100000 3>&- &
+	OTHER=$!
+	run -0 bds-vm-restore --lock-owner "$OTHER" < <(snapshot_envelope)
+	keeper_of "$output"
+	stray "$STATE/worktree"
+	kill -KILL "$OTHER"
+	wait "$OTHER" 2>/dev/null || true
+	OTHER=
+	run -0 wait_gone "$KEEPER" 15
+	# gone before the keeper was, so before the lock was free
+	run -0 wait_gone "$STRAY" 0
+	kill -0 "$server"
+	# a keeper stopped by its pipeline (SIGTERM) has nothing to clean up there
+	run -0 bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
+	keeper_of "$output"
+	stray "$STATE/worktree"
+	kill -TERM "$KEEPER"
+	run -0 wait_gone "$KEEPER" 5
+	kill -0 "$STRAY"
+}
+
+@test "bds-guest-exec: a pipeline whose keeper was killed has lost the worktree: cold, and its command never runs" {
+	start_server_booted
+	local env rc=0
+	run -0 bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
+	keeper_of "$output"
+	env=$output
+	run -0 --separate-stderr bds-guest-exec -- touch ran <<<"$env"
+	[ -e "$STATE/worktree/ran" ]
+	# the keeper checked by the command's own process, in the worktree: a keeper killed
+	# while a --put is still copying (its source a slow pipe) stops the command
+	bds-guest-exec --put <(sleep 1; echo x):put.txt -- touch ran2 <<<"$env" > "$BATS_TEST_TMPDIR/out" 2> "$BATS_TEST_TMPDIR/err" &
+	local slow=$!
+	sleep 0.3
+	kill -KILL "$KEEPER"
+	run -0 wait_gone "$KEEPER" 5
+	wait "$slow" || rc=$?
+	reason="the warm state's lock '$STATE/state.lock' is no longer held for this pipeline (its keeper, pid $KEEPER, is gone): another pipeline may be using the worktree"
+	[ "$rc" = 2 ]
+	[ "$(cat "$BATS_TEST_TMPDIR/err")" = "bds-guest-exec: cold: $reason" ]
+	[ "$(jq -cS . "$BATS_TEST_TMPDIR/out")" = "$(jq -cS --arg r "$reason" '. + {cold: {stage: "bds-guest-exec", reason: $r}}' <<<"$env")" ]
+	[ "$(cat "$STATE/worktree/put.txt")" = x ]
+	[ ! -e "$STATE/worktree/ran2" ]
+	# checked before anything is copied, too; and another pipeline holding the lock now
+	# does not make it this one's
+	run -0 bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
+	keeper_of "$output"
+	run -2 --separate-stderr bds-guest-exec --put <(echo y):put2.txt -- touch ran3 <<<"$env"
+	[ "$stderr" = "bds-guest-exec: cold: $reason" ]
+	[ ! -e "$STATE/worktree/put2.txt" ] && [ ! -e "$STATE/worktree/ran3" ]
+	# a vm with one of keeper_pid and lock but not the other, or a keeper_pid that is no pid
+	run -1 --separate-stderr bds-guest-exec -- true <<<"$(jq -c 'del(.vm.lock)' <<<"$env")"
+	[ "$stderr" = "bds-guest-exec: envelope 'vm' has 'keeper_pid' without 'lock'" ]
+	run -1 --separate-stderr bds-guest-exec -- true <<<"$(jq -c 'del(.vm.keeper_pid)' <<<"$env")"
+	[ "$stderr" = "bds-guest-exec: envelope 'vm' has 'lock' without 'keeper_pid'" ]
+	run -1 --separate-stderr bds-guest-exec -- true <<<"$(jq -c '.vm.keeper_pid = 1.5' <<<"$env")"
+	[ "$stderr" = "bds-guest-exec: envelope 'vm.keeper_pid' is not a pid: 1.5" ]
+	run -1 --separate-stderr bds-guest-exec -- true <<<"$(jq -c '.vm.keeper_pid = "7"' <<<"$env")"
+	[ "$stderr" = "bds-guest-exec: envelope 'vm': key 'keeper_pid': expected number, found string" ]
 }
 
 @test "restore: a snapshot that is not a local-driver entry exits 1" {

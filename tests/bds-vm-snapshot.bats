@@ -61,8 +61,12 @@ gone() {
 	[ "$stderr" = "bds-vm-snapshot: envelope: \`vm\`: key 'base': expected string, found number" ]
 	TMPDIR=rel run -1 --separate-stderr bds-vm-snapshot --base-hashes "$BATS_TEST_TMPDIR/h.json" <<<"$vm"
 	[ "$stderr" = "bds-vm-snapshot: TMPDIR 'rel': not an absolute path" ]
-	run -64 --separate-stderr bds-vm-snapshot --base-hashes "$BATS_TEST_TMPDIR/h.json" --owner x <<<"$vm"
-	[ "${stderr_lines[0]}" = "bds-vm-snapshot: --owner takes a process id" ]
+	local v
+	# 4294967297 once wrapped to pid 1 (kept for ever); pid 1 itself never ends
+	for v in x "" 0 1 -5 " +1234" +1234 1234x 1e3 0x10 4194305 4294967297 99999999999999999999; do
+		run -64 --separate-stderr bds-vm-snapshot --base-hashes "$BATS_TEST_TMPDIR/h.json" --owner "$v" <<<"$vm"
+		[ "${stderr_lines[0]}" = "bds-vm-snapshot: --owner takes a process id (2 to 4194304)" ] || { echo "'$v'"; false; }
+	done
 	[ "$(ls -A "$STAGING")" = "" ]
 }
 
@@ -74,8 +78,10 @@ gone() {
 	dir=$(jq -r .entry.dir <<<"$entry")
 	keeper=$(jq -r .entry.keeper_pid <<<"$entry")
 	[ "$(dirname "$dir")" = "$STAGING" ]
-	# the lock is the keeper's, and the entry publishes without it
-	[ "$(ls -A "$dir" | tr '\n' ' ')" = ".lock base_hashes.json " ]
+	# the lock is the keeper's, the owner record names the owner, and the entry publishes
+	# without either
+	[ "$(ls -A "$dir" | tr '\n' ' ')" = ".lock .owner base_hashes.json " ]
+	[ "$(cat "$dir/.owner")" = "$OWNER $(awk '{ print $22 }' "/proc/$OWNER/stat") $(cat /proc/sys/kernel/random/boot_id)" ]
 	run -1 flock -n "$dir/.lock" true
 	[ "$(find "/proc/$keeper/fd" -lname "$dir/.lock" | wc -l)" = 1 ]
 	bds-store-publish --store "$BATS_TEST_TMPDIR/store" <<<"$entry" > /dev/null
@@ -84,19 +90,27 @@ gone() {
 	gone "$dir"
 }
 
-@test "a dead keeper's staged entry is swept by the next snapshot; a live owner's stays" {
+@test "a dead keeper's staged entry is kept while its owner lives, then swept by the next snapshot" {
 	booted
 	sleep 1000 3>&- &
 	other=$!
 	run -0 snapshot --owner "$other"
 	live=$(jq -r .entry.dir <<<"$output")
-	run -0 snapshot --owner "$OWNER"
+	sleep 1000 3>&- &
+	OTHER=$! # the teardown's to kill
+	run -0 snapshot --owner "$OTHER"
 	dead=$(jq -r .entry.dir <<<"$output")
 	# SIGKILL: the keeper cannot clean up, but its lock goes with it
 	kill -KILL "$(jq -r .entry.keeper_pid <<<"$output")"
 	for _ in $(seq 100); do flock -n "$dead/.lock" true && break; sleep 0.1; done
 	run -0 flock -n "$dead/.lock" true
 	[ -d "$dead" ]
+	# its owner lives (a record still running): the entry it will publish stays
+	run -0 snapshot --owner "$OWNER"
+	[ -d "$dead" ]
+	# its owner dead too: the next snapshot sweeps it
+	kill -KILL "$OTHER"
+	wait "$OTHER" || true
 	run -0 snapshot --owner "$OWNER"
 	new=$(jq -r .entry.dir <<<"$output")
 	[ ! -e "$dead" ]

@@ -10,7 +10,7 @@ build_variant() {
 	local out=$BATS_TEST_TMPDIR/$1
 	shift
 	"${CC:-cc}" -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -I"$BDS_TOP/lib" -o "$out" \
-		"$BDS_TOP/tests/unit/lock-stress.c" "$@" "$BDS_TOP/lib/util.c"
+		"$BDS_TOP/tests/unit/lock-stress.c" "$@" "$BDS_TOP/lib/util.c" "$BDS_TOP/lib/proc.c"
 }
 
 # numbers LINE: "rounds contenders acquisitions double-holders rounds-failed" of a result line

@@ -17,6 +17,7 @@ vm_local_setup() {
 	make_entry
 	start_owner
 	KEEPERS=""
+	STRAYS=""
 }
 
 # vm_local_teardown: the pipeline owners, then their keepers (which follow them within a
@@ -29,6 +30,10 @@ vm_local_teardown() {
 		wait "$OTHER" 2>/dev/null || true
 	fi
 	local k
+	for k in $STRAYS; do
+		kill -KILL "$k" 2>/dev/null || true
+		wait "$k" 2>/dev/null || true
+	done
 	for k in $KEEPERS; do wait_gone "$k" 10 >/dev/null || true; done
 	if [ -d "$STATE/output_base" ]; then
 		(cd "${STATE}/worktree" 2>/dev/null || cd "$WS"
@@ -53,6 +58,21 @@ start_server_booted() {
 
 stop_server() {
 	(cd "$STATE/worktree" && bazel --output_base="$STATE/output_base" shutdown >/dev/null 2>&1)
+}
+
+# stray DIR: STRAY, a process working in DIR (as a killed pipeline's checkout would be),
+# killed by the teardown if it is still there. Status 1 unless it is there within 2 s.
+stray() {
+	local dir _
+	dir=$(cd "$1" && pwd -P) || return 1
+	(cd "$dir" && exec sleep 100000) 3>&- &
+	STRAY=$!
+	STRAYS="$STRAYS $STRAY"
+	for _ in $(seq 100); do
+		[ "$(readlink "/proc/$STRAY/cwd")" = "$dir" ] && return 0
+		sleep 0.02
+	done
+	return 1
 }
 
 # boot [OWNER [TIMEOUT]]: record-mode bds-vm-restore of BASE for pipeline OWNER.
