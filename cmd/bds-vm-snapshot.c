@@ -22,9 +22,6 @@ static const char usage_text[] =
 	"                       [--owner PID]\n";
 
 #define ENTRY_PREFIX "bds-entry."
-/* A staging entry without a lock file is another version's, or its owner died before
- * locking it: swept only when it has not changed for a day. */
-#define UNLOCKED_GRACE (24 * 3600.0)
 
 static int usage(const char *why)
 {
@@ -104,7 +101,7 @@ static char *make_entry_dir(int *lock)
 		bds_util_fail("TMPDIR '%s': not an absolute path", tmp);
 		return NULL;
 	}
-	bds_lock_sweep(tmp, ENTRY_PREFIX, UNLOCKED_GRACE);
+	bds_lock_sweep(tmp, ENTRY_PREFIX, BDS_LOCK_UNLOCKED_GRACE);
 	char *template = bds_util_xasprintf("%s/" ENTRY_PREFIX "XXXXXX", tmp);
 	char *dir = bds_lock_make_dir(template, lock);
 	free(template);

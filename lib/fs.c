@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -42,6 +43,29 @@ void bds_fs_remove_tree(const char *path)
 	/* pre-order, so each directory is writable (and searchable) before it is entered */
 	nftw(path, make_writable, 16, FTW_PHYS);
 	nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int bds_fs_mkdirs(const char *path, mode_t mode)
+{
+	char *p = bds_util_xstrdup(path);
+	int rc = 0;
+	/* from the second byte: the root of an absolute path exists */
+	for (char *q = p + (p[0] != '\0');; q++) {
+		if (*q != '/' && *q != '\0')
+			continue;
+		char c = *q;
+		*q = '\0';
+		struct stat st;
+		if (mkdir(p, mode) != 0 && (errno != EEXIST || stat(p, &st) != 0 || !S_ISDIR(st.st_mode))) {
+			rc = bds_util_fail("create '%s': %s", p, errno == EEXIST ? "exists and is not a directory" : strerror(errno));
+			break;
+		}
+		*q = c;
+		if (c == '\0')
+			break;
+	}
+	free(p);
+	return rc;
 }
 
 static const char *kind_of(mode_t m)

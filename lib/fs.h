@@ -3,11 +3,17 @@
 #define BDS_FS_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Removes path and everything under it, without following symlinks; directories left
  * read-only (Bazel's output bases have them) are made writable first. Best effort:
  * whatever cannot be removed stays. */
 void bds_fs_remove_tree(const char *path);
+
+/* mkdir -p: creates path and its missing parents with `mode` (less the umask). An
+ * existing component that is not a directory is an error. 0, or -1 (error recorded,
+ * naming the component). */
+int bds_fs_mkdirs(const char *path, mode_t mode);
 
 /* Opens `path` for reading only if it is a regular file: a FIFO, device, socket or
  * directory (or, with `nofollow`, a symbolic link) is refused without blocking in open()

@@ -321,6 +321,24 @@ check_republish() { # KIND
 	[ "$(cat "$store/$FP/$BASE/base_hashes.json")" = '{"//pkg:a":"v2-longer"}' ]
 }
 
+@test "file store: republishing over an entry left read-only removes the old one whole" {
+	[ "$(id -u)" = 0 ] || skip "needs root to become another user"
+	local d left
+	d=$(mktemp -d /tmp/bds-store-nobody.XXXXXX)
+	make_entry "$d/e1" v1
+	make_entry "$d/e2" v2-longer
+	mkdir "$d/store"
+	chown -R nobody "$d"
+	as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+	run -0 as_nobody "$BDS_BUILD/bin/bds-store-publish" --store "$d/store" < <(publish_envelope "$d/e1" "$BASE")
+	# the old entry's directory read-only: it is made writable to be removed
+	chmod a-w "$d/store/$FP/$BASE"
+	run -0 as_nobody "$BDS_BUILD/bin/bds-store-publish" --store "$d/store" < <(publish_envelope "$d/e2" "$BASE")
+	left=$(ls -A "$d/store/$FP")
+	rm -rf "$d"
+	[ "$left" = "$BASE" ]
+}
+
 @test "http store: republishing the same (fingerprint, base) replaces the entry" {
 	check_republish http
 }
