@@ -627,6 +627,19 @@ while True:
 	[[ "$stderr" == "bds-hash: "* ]]
 }
 
+@test "-o and --dep-edges: a FIFO with no reader is 1 at once; /dev/stdout reaches a pipe" {
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	run -1 --separate-stderr timeout 20 bds-hash -w "$WS" -o "$BATS_TEST_TMPDIR/fifo" < "$STREAM"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-hash: open '$BATS_TEST_TMPDIR/fifo': a FIFO with no reader" ]
+	run -1 --separate-stderr timeout 20 bds-hash -w "$WS" --dep-edges "$BATS_TEST_TMPDIR/fifo" -o "$AFTER" < "$STREAM"
+	[ "$stderr" = "bds-hash: open '$BATS_TEST_TMPDIR/fifo': a FIFO with no reader" ]
+	[ ! -e "$AFTER" ]
+	run -0 --separate-stderr bash -c 'bds-hash -w "$1" -o /dev/stdout < "$2" | cat' _ "$WS" "$STREAM"
+	[ "$output" = "$(cat "$BASE")" ]
+	[ "$stderr" = "" ]
+}
+
 @test "--fine-grained-repos: a repository's files are hashed by content (through bds-generate-hashes)" {
 	hash_workspace "$WS" "$BATS_TEST_TMPDIR/fg0.json" --fine-grained-repos @extrepo
 	run -0 jq -r 'keys[] | select(startswith("@"))' "$BATS_TEST_TMPDIR/fg0.json"
