@@ -31,13 +31,18 @@ static int usage(const char *why)
 	return BDS_EXIT_USAGE;
 }
 
-/* Copies `from` to `to` (created, not replaced). */
+/* Copies `from` to `to` (created, not replaced). `from` is a hashing run's output file:
+ * a FIFO or a device there is refused at once, never waited on. */
 static int copy_file(const char *from, const char *to)
 {
 	char *data = NULL;
 	size_t len = 0;
-	if (bds_util_read_file(from, BDS_JSON_FILE_MAX, &data, &len) < 0)
+	if (bds_fs_read_regular(from, BDS_JSON_FILE_MAX, &data, &len) < 0) {
+		char *why = bds_util_xstrdup(bds_util_error());
+		bds_util_fail("read --base-hashes: %s", why);
+		free(why);
 		return -1;
+	}
 	int fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	int rc = 0;
 	if (fd < 0 || bds_exec_write_all(fd, data, len) < 0 || fsync(fd) != 0)

@@ -2,6 +2,8 @@
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "util.h"
 
+#include "fs.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <fcntl.h>
@@ -177,9 +179,9 @@ int bds_util_read_fd(int fd, size_t limit, const char *what, char **out, size_t 
 
 int bds_util_read_file(const char *path, size_t limit, char **out, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = bds_fs_open_input(path);
 	if (fd < 0)
-		return bds_util_fail("open '%s': %s", path, strerror(errno));
+		return -1;
 	int rc = bds_util_read_fd(fd, limit, path, out, len);
 	close(fd);
 	return rc;

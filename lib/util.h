@@ -51,7 +51,8 @@ void *bds_util_try_realloc(void *p, size_t n, const char *what);
 
 /* Reads all of fd / path into a NUL-terminated buffer of at most `limit` bytes.
  * `what` names the source in error messages. Returns 0, or -1 with the error recorded
- * (a buffer that cannot be allocated included). */
+ * (a buffer that cannot be allocated included). A path is opened by bds_fs_open_input:
+ * a FIFO with no writer is refused, never waited on. */
 int bds_util_read_fd(int fd, size_t limit, const char *what, char **out, size_t *len);
 int bds_util_read_file(const char *path, size_t limit, char **out, size_t *len);
 

@@ -484,6 +484,21 @@ EXPECTED_TYPED='//A:one.sh
 	[ "$output" = "$EXPECTED_TYPED" ]
 }
 
+@test "a FIFO argument nobody writes is 1 at once, never a hang; one with a writer is read" {
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	run -1 --separate-stderr timeout 20 bds-diff "$BATS_TEST_TMPDIR/fifo" to.json
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-diff: read '$BATS_TEST_TMPDIR/fifo': a FIFO with no writer and nothing to read" ]
+	run -1 --separate-stderr timeout 20 bds-diff --dep-edges "$BATS_TEST_TMPDIR/fifo" dist-from.json dist-to.json
+	[ "$stderr" = "bds-diff: read '$BATS_TEST_TMPDIR/fifo': a FIFO with no writer and nothing to read" ]
+	# a writer that is slow to write is waited on, as standard input would be
+	{ sleep 1; cat from.json; } > "$BATS_TEST_TMPDIR/fifo" &
+	sleep 0.2
+	run -0 --separate-stderr timeout 20 bds-diff "$BATS_TEST_TMPDIR/fifo" to.json
+	[ "$output" = "$EXPECTED_TYPED" ]
+	wait
+}
+
 @test "a hashes file too large for the memory there is: exit 1 naming it, never an abort" {
 	if grep -qa __asan_init "$BDS_BUILD/bin/bds-diff"; then
 		skip "AddressSanitizer (make asan) needs more address space than ulimit -v leaves"

@@ -308,6 +308,24 @@ Rule" ]
 	[ "$stderr" = "bds-hash: seed file listed in '$ws/bad': read '$ws/no-such-seed': No such file or directory" ]
 }
 
+@test "option files and seeds: a FIFO nobody writes is 1 at once, never a hang; <(...) is read" {
+	local f=$BATS_TEST_TMPDIR/fifo
+	mkfifo "$f"
+	for opt in --content-hashes --modified-filepaths --seed-filepaths; do
+		run -1 --separate-stderr timeout 20 bds-hash -w "$WS" "$opt" "$f" -o "$AFTER" < "$STREAM"
+		[ "$output" = "" ]
+		[ "$stderr" = "bds-hash: read '$f': a FIFO with no writer and nothing to read" ]
+		[ ! -e "$AFTER" ]
+	done
+	printf '%s\n' "$f" > "$BATS_TEST_TMPDIR/seeds"
+	run -1 --separate-stderr timeout 20 bds-hash -w "$WS" --seed-filepaths "$BATS_TEST_TMPDIR/seeds" < "$STREAM"
+	[ "$stderr" = "bds-hash: seed file listed in '$BATS_TEST_TMPDIR/seeds': read '$f': a FIFO with no writer and nothing to read" ]
+	# a pipe with a writer is the file it carries
+	printf '{}' > "$BATS_TEST_TMPDIR/ch.json"
+	run -0 bds-hash -w "$WS" --content-hashes <(cat "$BATS_TEST_TMPDIR/ch.json") -o "$AFTER" < "$STREAM"
+	cmp "$BASE" "$AFTER"
+}
+
 @test "options as bds-fingerprint reads them: the last of two values, abbreviations, the seed list's lines" {
 	cd "$BATS_TEST_TMPDIR"
 	printf 'one\n' > "$WS/seed1.txt"

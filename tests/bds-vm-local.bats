@@ -138,6 +138,23 @@ teardown() {
 	[ "$(lock_state "$STATE/state.lock")" = held ]
 }
 
+@test "boot and restore: a FIFO at state.lock is 1 at once, never a hang" {
+	mkdir -p "$STATE"
+	mkfifo "$STATE/state.lock"
+	run -1 --separate-stderr timeout 20 bds-vm-restore --base "$BASE" --lock-owner "$OWNER" --lock-timeout 0.3 < "$FPJSON"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-vm-restore: lock '$STATE/state.lock': not a regular file (a FIFO)" ]
+	# a warm state whose lock file became a FIFO: the consume's restore
+	rm "$STATE/state.lock"
+	start_server_booted
+	rm "$STATE/state.lock"
+	mkfifo "$STATE/state.lock"
+	run -1 --separate-stderr timeout 20 bds-vm-restore --lock-owner "$OWNER" --lock-timeout 0.3 < <(snapshot_envelope)
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-vm-restore: lock '$STATE/state.lock': not a regular file (a FIFO)" ]
+	[ -p "$STATE/state.lock" ]
+}
+
 @test "an owner that does not exist or has exited: exit 1, nothing held" {
 	sleep 100000 &
 	local gone=$!

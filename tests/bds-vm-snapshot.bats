@@ -66,6 +66,17 @@ gone() {
 	[ "$(ls -A "$STAGING")" = "" ]
 }
 
+@test "--base-hashes: a FIFO or a directory is 1 at once, never a hang; nothing staged" {
+	vm=$(jq -c --arg b "$BASE" '. + {vm: {base: $b, driver: "local"}}' "$FPJSON")
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	run -1 --separate-stderr timeout 20 bds-vm-snapshot --base-hashes "$BATS_TEST_TMPDIR/fifo" <<<"$vm"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-vm-snapshot: read --base-hashes: '$BATS_TEST_TMPDIR/fifo': not a regular file (a FIFO)" ]
+	run -1 --separate-stderr timeout 20 bds-vm-snapshot --base-hashes "$BATS_TEST_TMPDIR" <<<"$vm"
+	[ "$stderr" = "bds-vm-snapshot: read --base-hashes: '$BATS_TEST_TMPDIR': not a regular file (a directory)" ]
+	[ "$(ls -A "$STAGING")" = "" ]
+}
+
 @test "--owner: a keeper holds the staged entry; a SIGKILLed owner's entry is removed" {
 	booted
 	run -0 --separate-stderr snapshot --owner "$OWNER"
