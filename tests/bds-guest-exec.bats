@@ -220,6 +220,18 @@ interrupt_test() {
 	[ ! -e "$T/ran" ]
 }
 
+@test "local: a --put FIFO nobody writes is 1 at once, never a hang; <(...) is copied" {
+	mkfifo "$T/fifo"
+	run -1 --separate-stderr timeout 20 bds-guest-exec --put "$T/fifo:x" -- touch "$T/ran" <<<"$LOCAL_ENV"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-guest-exec: put '$T/fifo': read '$T/fifo': a FIFO with no writer and nothing to read" ]
+	[ ! -e "$T/ran" ]
+	[ ! -e "$WT/x" ]
+	run -0 bds-guest-exec --put <(printf 'piped\n'):x -- true <<<"$LOCAL_ENV"
+	[ "$(cat "$WT/x")" = piped ]
+	no_temporaries
+}
+
 # ---------------------------------------------------------------- ssh transport
 
 @test "ssh: runs in the guest, stdout to our stderr, envelope gets exec" {
