@@ -442,6 +442,10 @@ EXPECTED_TYPED='//A:one.sh
 //kind:flip' ]
 }
 
+@test "envelope mode: a \`cold\` that is not an object of strings stage and reason is 1, never 2" {
+	check_bad_cold bds-diff
+}
+
 @test "envelope mode: a cold envelope passes through unchanged with exit 2" {
 	env='{"cold":{"reason":"no snapshot for this fingerprint","stage":"bds-store-lookup"},"fingerprint":{"key":"00112233445566778899aabbccddeeff"},"workspace":"/w"}'
 	run -2 --separate-stderr bds-diff <<<"$env"
@@ -479,7 +483,7 @@ EXPECTED_TYPED='//A:one.sh
 	[ "$output" = "" ]
 	[ "$stderr" = "bds-diff: envelope: key 'hashes.base': '$BATS_TEST_TMPDIR/fifo': not a regular file (a FIFO)" ]
 	run -1 --separate-stderr bds-diff <<<"{\"hashes\":{\"base\":\"$F/from.json\",\"target\":\"$F/to.json\u0000x\"}}"
-	[ "$stderr" = "bds-diff: envelope 'hashes': key 'target': the string holds a NUL byte" ]
+	[ "$stderr" = "bds-diff: read envelope 'stdin': key 'hashes.target': the string holds a NUL byte" ]
 	run -0 --separate-stderr bds-diff <(cat "$F/from.json") <(cat "$F/to.json")
 	[ "$output" = "$EXPECTED_TYPED" ]
 }

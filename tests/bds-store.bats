@@ -451,6 +451,12 @@ check_republish() { # KIND
 	[ ! -e "$(store_of file)" ]
 }
 
+@test "a \`cold\` that is not an object of strings stage and reason is 1, never 2, for both binaries" {
+	check_bad_cold bds-store-lookup --store "$(store_of file)" --target HEAD
+	check_bad_cold bds-store-publish --store "$(store_of file)"
+	[ ! -e "$(store_of file)" ]
+}
+
 @test "empty or invalid input fails (1), never cold" {
 	for cmd in "bds-store-lookup --target HEAD" bds-store-publish; do
 		run -1 --separate-stderr $cmd --store "$(store_of file)" < /dev/null
@@ -630,15 +636,23 @@ check_republish() { # KIND
 	make_entry "$ENTRY" v1
 	run -1 --separate-stderr bds-store-publish --store "$store" \
 		< <(publish_envelope "$ENTRY" "$BASE" | jq -c '.entry.dir += "\u0000/elsewhere"')
-	[ "$stderr" = "bds-store-publish: envelope: \`entry\`: key 'dir': the string holds a NUL byte" ]
+	[ "$stderr" = "bds-store-publish: read envelope 'stdin': key 'entry.dir': the string holds a NUL byte" ]
 	[ ! -e "$store" ]
 	publish "$store" "$ENTRY" "$BASE"
 	run -1 --separate-stderr bds-store-lookup --store "$store" --target "$TARGET" \
 		< <(lookup_envelope | jq -c '.workspace += "\u0000/elsewhere"')
-	[ "$stderr" = "bds-store-lookup: envelope: key 'workspace': the string holds a NUL byte" ]
+	[ "$stderr" = "bds-store-lookup: read envelope 'stdin': key 'workspace': the string holds a NUL byte" ]
 	run -1 --separate-stderr bds-store-lookup --store "$store" --target "$TARGET" \
 		< <(lookup_envelope | jq -c '.driver = "local\u0000"')
-	[ "$stderr" = "bds-store-lookup: envelope: key 'driver': the string holds a NUL byte" ]
+	[ "$stderr" = "bds-store-lookup: read envelope 'stdin': key 'driver': the string holds a NUL byte" ]
+	[ "$output" = "" ]
+	# in a key no stage reads, or in a key itself: the next stage might read it
+	run -1 --separate-stderr bds-store-lookup --store "$store" --target "$TARGET" \
+		< <(lookup_envelope | jq -c '.fingerprint.components.extra = ["ok", "x\u0000y"]')
+	[ "$stderr" = "bds-store-lookup: read envelope 'stdin': key 'fingerprint.components.extra[1]': the string holds a NUL byte" ]
+	run -1 --separate-stderr bds-store-publish --store "$store" \
+		< <(publish_envelope "$ENTRY" "$BASE" | jq -c '.entry.metadata["a\u0000b"] = 1')
+	[ "$stderr" = "bds-store-publish: read envelope 'stdin': a key in 'entry.metadata' holds a NUL byte" ]
 	[ "$output" = "" ]
 }
 

@@ -25,6 +25,12 @@ teardown() {
 	[ ! -e "$BDS_CACHE" ]
 }
 
+@test "a \`cold\` that is not an object of strings stage and reason is 1, never 2, for both filters" {
+	check_bad_cold bds-vm-restore --base "$BASE"
+	check_bad_cold bds-vm-snapshot --base-hashes /nonexistent
+	[ ! -e "$BDS_CACHE" ]
+}
+
 @test "empty or invalid input exits 1, never 2" {
 	for cmd in "bds-vm-restore --base $BASE" "bds-vm-snapshot --base-hashes x"; do
 		name=${cmd%% *}

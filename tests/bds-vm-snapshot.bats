@@ -45,7 +45,7 @@ gone() {
 		[ "$output" = "" ]
 		case $d in
 		1) [ "$stderr" = "bds-vm-snapshot: envelope: key 'driver': expected string, found number" ] ;;
-		'"local\u0000"') [ "$stderr" = "bds-vm-snapshot: envelope: key 'driver': the string holds a NUL byte" ] ;;
+		'"local\u0000"') [ "$stderr" = "bds-vm-snapshot: read envelope 'stdin': key 'driver': the string holds a NUL byte" ] ;;
 		*) [ "$stderr" = "bds-vm-snapshot: envelope: \`driver\` must be a driver name (one of $names)" ] ;;
 		esac
 	done
