@@ -548,6 +548,30 @@ check_republish() { # KIND
 	[ "$stderr" = "bds-store-lookup: cold: GET $NGINX_URL/broken/x/$FP/$TARGET/metadata.json: HTTP 503" ]
 }
 
+@test "a 2xx other than 200 (204, 206) for a GET is a broken store: cold (2) naming the status" {
+	local broken="not 200 with the whole file: the store (or a proxy before it) is broken"
+	run -2 --separate-stderr lookup "$NGINX_URL/nocontent/x" "$TARGET"
+	[ "$stderr" = "bds-store-lookup: cold: GET $NGINX_URL/nocontent/x/$FP/$TARGET/metadata.json: HTTP 204, $broken" ]
+	[ "$(jq -r .cold.reason <<<"$output")" = "GET $NGINX_URL/nocontent/x/$FP/$TARGET/metadata.json: HTTP 204, $broken" ]
+	run -2 --separate-stderr lookup "$NGINX_URL/partial/x" "$TARGET"
+	[ "$stderr" = "bds-store-lookup: cold: GET $NGINX_URL/partial/x/$FP/$TARGET/metadata.json: HTTP 206, $broken" ]
+	# metadata.json served, the disk answered with 204: not an entry that fails verification
+	make_entry "$ENTRY" v1
+	publish "$(store_of http)" "$ENTRY" "$BASE"
+	run -2 --separate-stderr lookup "$NGINX_URL/nodisk/t$BATS_TEST_NUMBER" "$TARGET"
+	[ "$stderr" = "bds-store-lookup: cold: GET $NGINX_URL/nodisk/t$BATS_TEST_NUMBER/$FP/$BASE/disk: HTTP 204, $broken" ]
+	[ ! -e "$CACHE/$FP/$BASE" ]
+	# the same entry through /dav/ is whole
+	run -0 lookup "$(store_of http)" "$TARGET"
+}
+
+@test "a PUT answered 202 (accepted, not stored) fails the publish (1), never a publish that did not happen" {
+	make_entry "$ENTRY" v1
+	run -1 --separate-stderr bds-store-publish --store "$NGINX_URL/accepted/x" < <(publish_envelope "$ENTRY" "$BASE")
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-store-publish: PUT $NGINX_URL/accepted/x/$FP/$BASE/base_hashes.json: HTTP 202, not 200, 201 or 204 (stored): the store (or a proxy before it) is broken" ]
+}
+
 @test "a store that never answers is cold (2) within BDS_STORE_TIMEOUT" {
 	port=$(random_port)
 	node -e 'require("net").createServer(() => {}).listen(+process.argv[1], "127.0.0.1")' "$port" 3>&- &
