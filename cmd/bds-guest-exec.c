@@ -172,14 +172,14 @@ static int copy_chunk(void *arg, const char *buf, size_t n)
 
 /* Local transport copy, atomic on the receiving side, permission bits kept. A file of the
  * worktree (`regular`) must be a regular file: a FIFO there must not block us; what the
- * caller names (--put LOCAL) may be a pipe, such as <(...). */
+ * caller names (--put LOCAL) may be a pipe, such as <(...), but not a FIFO nobody writes. */
 static int copy_file(const char *from, const char *to, int regular)
 {
 	int rc = -1;
 	char *tmp = NULL;
 	FILE *f = NULL;
 	struct stat st;
-	int fd = regular ? bds_fs_open_regular(from, 0) : open(from, O_RDONLY | O_CLOEXEC);
+	int fd = regular ? bds_fs_open_regular(from, 0) : bds_fs_open_input(from);
 	if (fd == -2)
 		goto done;
 	if (fd < 0 || fstat(fd, &st) < 0) {

@@ -14,9 +14,6 @@ static const char usage_text[] =
 	"       prints a new directory ${TMPDIR:-/tmp}/PREFIX.XXXXXX, removed when PID dies\n";
 
 #define PREFIX_MAX 64
-/* A directory without a lock file was made by something else (an older script's mktemp)
- * or lost its owner before it was locked: swept only when unchanged for a day. */
-#define UNLOCKED_GRACE (24 * 3600.0)
 
 static int usage(const char *why)
 {
@@ -85,7 +82,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	sweep = bds_util_xasprintf("%s.", prefix);
-	bds_lock_sweep(tmp, sweep, UNLOCKED_GRACE);
+	bds_lock_sweep(tmp, sweep, BDS_LOCK_UNLOCKED_GRACE);
 	template = bds_util_xasprintf("%s/%s.XXXXXX", tmp, prefix);
 	if (!(dir = bds_lock_make_dir(template, &lock))) {
 		bds_util_warn("%s", bds_util_error());

@@ -22,9 +22,6 @@ static const char usage_text[] =
 	"                       [--owner PID]\n";
 
 #define ENTRY_PREFIX "bds-entry."
-/* A staging entry without a lock file is another version's, or its owner died before
- * locking it: swept only when it has not changed for a day. */
-#define UNLOCKED_GRACE (24 * 3600.0)
 
 static int usage(const char *why)
 {
@@ -34,13 +31,18 @@ static int usage(const char *why)
 	return BDS_EXIT_USAGE;
 }
 
-/* Copies `from` to `to` (created, not replaced). */
+/* Copies `from` to `to` (created, not replaced). `from` is a hashing run's output file:
+ * a FIFO or a device there is refused at once, never waited on. */
 static int copy_file(const char *from, const char *to)
 {
 	char *data = NULL;
 	size_t len = 0;
-	if (bds_util_read_file(from, BDS_JSON_FILE_MAX, &data, &len) < 0)
+	if (bds_fs_read_regular(from, BDS_JSON_FILE_MAX, &data, &len) < 0) {
+		char *why = bds_util_xstrdup(bds_util_error());
+		bds_util_fail("read --base-hashes: %s", why);
+		free(why);
 		return -1;
+	}
 	int fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	int rc = 0;
 	if (fd < 0 || bds_exec_write_all(fd, data, len) < 0 || fsync(fd) != 0)
@@ -104,7 +106,7 @@ static char *make_entry_dir(int *lock)
 		bds_util_fail("TMPDIR '%s': not an absolute path", tmp);
 		return NULL;
 	}
-	bds_lock_sweep(tmp, ENTRY_PREFIX, UNLOCKED_GRACE);
+	bds_lock_sweep(tmp, ENTRY_PREFIX, BDS_LOCK_UNLOCKED_GRACE);
 	char *template = bds_util_xasprintf("%s/" ENTRY_PREFIX "XXXXXX", tmp);
 	char *dir = bds_lock_make_dir(template, lock);
 	free(template);

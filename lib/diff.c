@@ -1,6 +1,7 @@
 /* diff: bazel-diff's get-impacted-targets (spec section 4) over two hashes files. */
 #include "diff.h"
 
+#include "fs.h"
 #include "json.h"
 #include "util.h"
 
@@ -292,9 +293,10 @@ static const char *kind_at(int c)
 static int read_whole(const char *path, char **buf, size_t *len)
 {
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* a FIFO given as FROM.json (or `<(...)`) is read; one nobody writes is refused */
+	int fd = bds_fs_open_input(path);
 	if (fd < 0)
-		return bds_util_fail("open '%s': %s", path, strerror(errno));
+		return -1;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		/* not a regular file: read it as a stream */
 		int rc = bds_util_read_fd(fd, BDS_JSON_FILE_MAX, path, buf, len);

@@ -74,7 +74,7 @@ static int slot_read(const char *dir, int n, struct slot *s)
 	char *path = bds_util_xasprintf("%s/%d.json", dir, n);
 	char *text = NULL;
 	size_t len = 0;
-	int rc = bds_util_read_file(path, 65536, &text, &len);
+	int rc = bds_fs_read_regular(path, 65536, &text, &len);
 	if (rc < 0) {
 		free(path);
 		return -1;

@@ -263,7 +263,9 @@ static jv qemu_vm(const char *base, const char *run_dir, long keeper, long pid, 
 static int open_ram_file(const char *dir, const struct bds_vm_image *img)
 {
 	char *path = bds_util_xasprintf("%s/mem", dir);
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO put there since the entry was verified must not block us (for a
+	 * regular file, the flag changes nothing) */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	struct stat st;
 	long long want = (long long)img->mem_mib * 1024 * 1024;
 	if (fd < 0 || fstat(fd, &st) != 0) {

@@ -43,8 +43,10 @@ static int entry_file_whole(const char *dir, const char *name, jv info)
 {
 	double size = -1;
 	int rc = 0;
-	if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..") ||
-	    bds_json_get_number(info, "size", &size) != 0 || !(size >= 0) || size > 9007199254740992.0) {
+	int bad_name = !*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..");
+	if (bad_name)
+		jv_free(info); /* not read: bds_json_get_number would have consumed it */
+	if (bad_name || bds_json_get_number(info, "size", &size) != 0 || !(size >= 0) || size > 9007199254740992.0) {
 		bds_util_fail("the entry '%s' has a bad metadata record for '%s'", dir, name);
 		return 1;
 	}

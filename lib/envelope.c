@@ -5,7 +5,60 @@
 #include "util.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+
+/* The longest key path shown in a message ("hashes.base", "exec.command[2]"). */
+#define PATH_SHOWN_MAX 256
+
+/* Appends ".key" or "[i]" to the path shown, which ends in "..." once it is full.
+ * Returns the new length. */
+static size_t path_push(char *where, size_t len, const char *key, int index)
+{
+	if (len + 4 >= PATH_SHOWN_MAX)
+		return len;
+	int n = key ? snprintf(where + len, PATH_SHOWN_MAX - len, "%s%s", len ? "." : "", key)
+	            : snprintf(where + len, PATH_SHOWN_MAX - len, "[%d]", index);
+	if (n >= 0 && (size_t)n < PATH_SHOWN_MAX - len)
+		return len + (size_t)n;
+	memcpy(where + PATH_SHOWN_MAX - 4, "...", 4);
+	return PATH_SHOWN_MAX - 1;
+}
+
+/* Is there a NUL byte in a string under v, key or value? A C program would take such a
+ * string as ending there: one the stage does not read would still reach the next stage,
+ * which may. 0 none, -1 (error recorded, naming where). v is borrowed. */
+static int find_nul(jv v, char *where, size_t len)
+{
+	int rc = 0;
+	switch (jv_get_kind(v)) {
+	case JV_KIND_STRING:
+		if (strlen(jv_string_value(v)) != (size_t)jv_string_length_bytes(jv_copy(v)))
+			rc = bds_util_fail("key '%s': the string holds a NUL byte", len ? where : "(the envelope)");
+		break;
+	case JV_KIND_ARRAY:
+		jv_array_foreach(v, i, x) {
+			if (rc == 0 && (rc = find_nul(x, where, path_push(where, len, NULL, i))) == 0)
+				where[len] = '\0';
+			jv_free(x);
+		}
+		break;
+	case JV_KIND_OBJECT:
+		jv_object_foreach(v, k, x) {
+			const char *key = jv_string_value(k);
+			if (rc == 0 && strlen(key) != (size_t)jv_string_length_bytes(jv_copy(k)))
+				rc = bds_util_fail("a key in '%s' holds a NUL byte", len ? where : "(the envelope)");
+			if (rc == 0 && (rc = find_nul(x, where, path_push(where, len, key, 0))) == 0)
+				where[len] = '\0';
+			jv_free(k);
+			jv_free(x);
+		}
+		break;
+	default:
+		break;
+	}
+	return rc;
+}
 
 jv bds_envelope_read(FILE *in)
 {
@@ -34,6 +87,12 @@ jv bds_envelope_read(FILE *in)
 		jv_free(env);
 		return err;
 	}
+	char where[PATH_SHOWN_MAX] = "";
+	if (find_nul(env, where, 0) < 0 || bds_envelope_cold(jv_copy(env)) < 0) {
+		jv err = jv_invalid_with_msg(jv_string_fmt("read envelope 'stdin': %s", bds_util_error()));
+		jv_free(env);
+		return err;
+	}
 	return env;
 }
 
@@ -47,7 +106,8 @@ enum bds_envelope_state bds_envelope_begin(FILE *in, FILE *out, jv *env)
 		free(msg);
 		return BDS_ENVELOPE_ERROR;
 	}
-	if (bds_envelope_is_cold(jv_copy(e))) {
+	/* bds_envelope_read refused a malformed `cold` */
+	if (bds_envelope_cold(jv_copy(e)) > 0) {
 		if (bds_envelope_write(out, e) < 0)
 			return BDS_ENVELOPE_ERROR;
 		return BDS_ENVELOPE_COLD;
@@ -56,13 +116,31 @@ enum bds_envelope_state bds_envelope_begin(FILE *in, FILE *out, jv *env)
 	return BDS_ENVELOPE_PROCEED;
 }
 
-int bds_envelope_is_cold(jv env)
+int bds_envelope_cold(jv env)
 {
-	int cold = 0;
-	if (jv_get_kind(env) == JV_KIND_OBJECT)
-		cold = jv_object_has(jv_copy(env), jv_string("cold"));
+	int rc = 0;
+	if (jv_get_kind(env) == JV_KIND_OBJECT && jv_object_has(jv_copy(env), jv_string("cold"))) {
+		/* every stage and script must agree on what is cold: jq's truthiness and a mere
+		 * key would let {"cold": false} pass one and stop another */
+		jv c = jv_object_get(jv_copy(env), jv_string("cold"));
+		jv_kind kind = jv_get_kind(c);
+		jv stage = kind == JV_KIND_OBJECT ? jv_object_get(jv_copy(c), jv_string("stage")) : jv_invalid();
+		jv reason = kind == JV_KIND_OBJECT ? jv_object_get(jv_copy(c), jv_string("reason")) : jv_invalid();
+		if (jv_get_kind(stage) == JV_KIND_STRING && jv_get_kind(reason) == JV_KIND_STRING)
+			rc = 1;
+		else if (kind != JV_KIND_OBJECT)
+			rc = bds_util_fail("key 'cold': expected an object with a string 'stage' and 'reason', found %s",
+			                   jv_kind_name(kind));
+		else
+			rc = bds_util_fail("key 'cold': expected an object with a string 'stage' and 'reason', found "
+			                   "an object without a string '%s'",
+			                   jv_get_kind(stage) == JV_KIND_STRING ? "reason" : "stage");
+		jv_free(stage);
+		jv_free(reason);
+		jv_free(c);
+	}
 	jv_free(env);
-	return cold;
+	return rc;
 }
 
 jv bds_envelope_set_cold(jv env, const char *stage, const char *reason)

@@ -42,10 +42,24 @@ int bds_lock_take(const char *path, double timeout, int *fd)
 {
 	double deadline = bds_util_now() + timeout;
 	for (int replaced = 0; replaced < MAX_REPLACED;) {
-		/* read-only is enough for flock, and lets other users share a cache */
-		int f = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+		/* read-only is enough for flock, and lets other users share a cache; O_NONBLOCK:
+		 * a FIFO in its place must not block open() (for a regular file, it changes
+		 * nothing) */
+		int f = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0666);
+		struct stat st;
+		if (f < 0 && errno == ENXIO && lstat(path, &st) == 0)
+			return bds_util_fail("lock '%s': not a regular file (%s)", path, bds_fs_kind(st.st_mode));
 		if (f < 0)
 			return bds_util_fail("lock '%s': %s", path, strerror(errno));
+		if (fstat(f, &st) != 0) {
+			int e = errno;
+			close(f);
+			return bds_util_fail("lock '%s': %s", path, strerror(e));
+		}
+		if (!S_ISREG(st.st_mode)) {
+			close(f);
+			return bds_util_fail("lock '%s': not a regular file (%s)", path, bds_fs_kind(st.st_mode));
+		}
 		int got = BDS_LOCK_MUTANT == 2 || flock(f, LOCK_EX | LOCK_NB) == 0, e = errno;
 		if (got && (BDS_LOCK_MUTANT == 1 || still_at(f, path))) {
 			*fd = f;

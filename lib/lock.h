@@ -38,6 +38,12 @@ char *bds_lock_make_dir(const char *template, int *fd);
  * the lock is handed to a keeper that holds it for that process. 0, or -1 recorded. */
 int bds_lock_set_owner(const char *dir, long owner);
 
+/* How long an owned directory in $TMPDIR without a lock file is left alone (bds-tmpdir's,
+ * bds-vm-snapshot's staging entries): it was made by something else (an older version's
+ * mktemp) or lost its owner before it was locked. A day: such a directory is never one a
+ * live owner is still locking. */
+#define BDS_LOCK_UNLOCKED_GRACE (24 * 3600.0)
+
 /* Removes the owned directories `<parent>/<prefix>*` whose owner is gone: their lock is
  * free, or they have no lock file and were last changed more than `grace` seconds ago (an
  * owner that died between creating the directory and locking it); but never one whose

@@ -1,6 +1,7 @@
 /* source: source-file digests (spec 2.2), read in parallel, and the global seed (2.3). */
 #include "hash.h"
 
+#include "fs.h"
 #include "label.h"
 #include "proto.h"
 #include "util.h"
@@ -100,12 +101,15 @@ static int put_fd(struct bds_sha256 *h, int fd, const char *path)
 	return bds_util_read_chunks(fd, path, READ_CHUNK, sha_chunk, h);
 }
 
-/* Hashes the file's bytes into h. */
+/* Hashes the file's bytes into h. A seed may be a device or a FIFO, as bazel-diff reads
+ * it, but a FIFO nobody writes is refused rather than waited on. */
 static int put_file(struct bds_sha256 *h, const char *path)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	int fd = bds_fs_open_input(path);
+	if (fd == -1)
 		return bds_util_fail("read '%s': %s", path, strerror(errno));
+	if (fd < 0)
+		return -1;
 	int rc = put_fd(h, fd, path);
 	close(fd);
 	return rc;

@@ -711,8 +711,11 @@ int bds_ssh_put(struct bds_ssh *s, const char *local, const char *remote, double
 	int rc = -1;
 	char *tmp = NULL, *buf = NULL;
 	LIBSSH2_SFTP_HANDLE *h = NULL;
-	int fd = open(local, O_RDONLY | O_CLOEXEC);
+	/* the caller's file: a pipe such as <(...) is read, a FIFO nobody writes refused */
+	int fd = bds_fs_open_input(local);
 	struct stat st;
+	if (fd == -2)
+		goto done;
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		bds_util_fail("read '%s': %s", local, strerror(errno));
 		goto done;

@@ -1,5 +1,5 @@
 /* store-file: the local-directory store backend, and directory helpers shared with the cache. */
-#define _GNU_SOURCE /* renameat2, RENAME_EXCHANGE, nftw */
+#define _GNU_SOURCE /* renameat2, RENAME_EXCHANGE */
 #include "store-impl.h"
 
 #include "fs.h"
@@ -9,7 +9,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,43 +17,6 @@
 
 #define STAGE_PREFIX ".tmp-"
 #define OLD_PREFIX ".old-"
-
-int bds_store_mkdirs(const char *path)
-{
-	char *p = bds_util_xstrdup(path);
-	int rc = 0;
-	for (char *q = p + 1;; q++) {
-		if (*q != '/' && *q != '\0')
-			continue;
-		char c = *q;
-		*q = '\0';
-		if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-			rc = bds_util_fail("create '%s': %s", p, strerror(errno));
-			break;
-		}
-		*q = c;
-		if (c == '\0')
-			break;
-	}
-	free(p);
-	return rc;
-}
-
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
-void bds_store_remove_tree(const char *path)
-{
-	nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 void bds_store_sweep(const char *fpdir)
 {
@@ -111,7 +73,7 @@ int bds_store_replace_dir(const char *tmp, const char *final)
 		if (errno != EEXIST && errno != ENOTEMPTY)
 			return bds_util_fail("rename '%s' to '%s': %s", tmp, final, strerror(errno));
 		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_EXCHANGE) == 0) {
-			bds_store_remove_tree(tmp); /* now the old entry */
+			bds_fs_remove_tree(tmp); /* now the old entry */
 			return 0;
 		}
 		if (errno == EINVAL || errno == ENOSYS)
@@ -131,7 +93,7 @@ int bds_store_replace_dir(const char *tmp, const char *final)
 	} else if (rename(tmp, final) != 0) {
 		rc = bds_util_fail("rename '%s' to '%s': %s", tmp, final, strerror(errno));
 	}
-	bds_store_remove_tree(old);
+	bds_fs_remove_tree(old);
 	free(old);
 	return rc;
 }
@@ -185,7 +147,7 @@ static void file_abort(struct bds_store *s, void *t)
 	if (!x)
 		return;
 	if (x->tmp)
-		bds_store_remove_tree(x->tmp);
+		bds_fs_remove_tree(x->tmp);
 	bds_lock_release(x->lock);
 	free(x->fpdir);
 	free(x->tmp);
@@ -199,7 +161,7 @@ static int file_begin(struct bds_store *s, const char *fp, const char *base, voi
 	x->lock = -1;
 	x->fpdir = bds_util_xasprintf("%s/%s", s->root, fp);
 	x->final = bds_util_xasprintf("%s/%s", x->fpdir, base);
-	if (bds_store_mkdirs(x->fpdir) < 0)
+	if (bds_fs_mkdirs(x->fpdir, 0777) < 0)
 		goto fail;
 	bds_store_sweep(x->fpdir);
 	/* The staging directory is a hidden sibling: same filesystem, so rename is atomic,

@@ -231,9 +231,24 @@ static char *url_of(struct bds_store *s, const char *key)
 	return bds_util_xasprintf("%s/%s", s->root, key);
 }
 
-/* One request. Returns a bds_store_status: FOUND for any 2xx, ABSENT for 404/410,
- * UNAVAILABLE (network, timeout, 408/429/5xx), INVALID (body over the sink's limit),
- * ERROR (credentials, other statuses, local I/O). *code gets the HTTP status. */
+/* Is `code` the success of `method`? A GET succeeds only with 200: the whole file in the
+ * body (a 204 has none, a 206 a part). A PUT succeeds with 200, 201 or 204 (stored, as
+ * WebDAV and S3 answer); a 202 only promises to store it later. A DELETE with 200, 202
+ * or 204. */
+static int success(const char *method, long code)
+{
+	if (strcmp(method, "GET") == 0)
+		return code == 200;
+	if (strcmp(method, "PUT") == 0)
+		return code == 200 || code == 201 || code == 204;
+	return code == 200 || code == 202 || code == 204;
+}
+
+/* One request. Returns a bds_store_status: FOUND for the method's success (success()),
+ * ABSENT for 404/410, UNAVAILABLE (network, timeout, 408/429/5xx, and any other 2xx: a
+ * store or proxy that answers without doing what was asked is broken), INVALID (body
+ * over the sink's limit), ERROR (credentials, other statuses, local I/O). *code gets the
+ * HTTP status. */
 static int request(struct bds_store *s, const char *method, const char *key, struct xfer *x, long *code)
 {
 	struct http *h = http_impl(s);
@@ -294,10 +309,15 @@ static int request(struct bds_store *s, const char *method, const char *key, str
 		st = BDS_STORE_UNAVAILABLE;
 	} else if (rc != CURLE_OK) {
 		st = bds_util_fail("%s %s: %s", method, url, why);
-	} else if (*code >= 200 && *code < 300) {
+	} else if (success(method, *code)) {
 		st = BDS_STORE_FOUND;
 	} else if (*code == 404 || *code == 410) {
 		st = BDS_STORE_ABSENT;
+	} else if (*code >= 200 && *code < 300) {
+		bds_util_fail("%s %s: HTTP %ld, not %s: the store (or a proxy before it) is broken", method, url, *code,
+		              strcmp(method, "GET") == 0 ? "200 with the whole file"
+		              : strcmp(method, "PUT") == 0 ? "200, 201 or 204 (stored)" : "200, 202 or 204");
+		st = BDS_STORE_UNAVAILABLE;
 	} else if (*code == 401 || *code == 403) {
 		st = bds_util_fail("%s %s: HTTP %ld%s: access denied, check the credentials (%s)", method, url,
 		                   *code, s3err,

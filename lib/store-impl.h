@@ -67,11 +67,9 @@ int bds_store_s3_init(struct bds_store *s);
 /* Records "<fmt...>: <the error recorded before>" and returns -1. */
 int bds_store_fail_with(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Local-directory helpers, also used for the cache. */
-int bds_store_mkdirs(const char *path);
+/* Local-directory helpers, also used for the cache (trees are made and removed by fs.h). */
 /* Puts directory `tmp` at `final` atomically, replacing (and deleting) what was there. */
 int bds_store_replace_dir(const char *tmp, const char *final);
-void bds_store_remove_tree(const char *path);
 /* Staging directories of publishes and fetches: "<fpdir>/.tmp-<base>-XXXXXX", owned
  * directories (lock.h) that hold their creator's lock until committed or removed.
  * begin: the malloc'd path, *lock_fd holding its lock; NULL: error recorded. commit:

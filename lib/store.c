@@ -635,7 +635,7 @@ static int fetch_once(struct bds_store *s, const char *fp, const char *base, con
 	free(cached_md);
 
 	st = BDS_STORE_ERROR;
-	if (bds_store_mkdirs(fpdir) < 0 || !(tmp = bds_store_stage_begin(fpdir, base, &lock)))
+	if (bds_fs_mkdirs(fpdir, 0777) < 0 || !(tmp = bds_store_stage_begin(fpdir, base, &lock)))
 		goto out;
 	st = BDS_STORE_FOUND;
 	jv_object_foreach(files, name, info) {
@@ -678,7 +678,7 @@ found:
 	md = jv_invalid();
 out:
 	if (tmp)
-		bds_store_remove_tree(tmp);
+		bds_fs_remove_tree(tmp);
 	bds_lock_release(lock);
 	jv_free(files);
 	jv_free(md);

@@ -1,10 +1,12 @@
 /* util: exit codes, diagnostics, recorded errors, checked output and bounded reads. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "util.h"
+
+#include "fs.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
@@ -177,9 +179,9 @@ int bds_util_read_fd(int fd, size_t limit, const char *what, char **out, size_t 
 
 int bds_util_read_file(const char *path, size_t limit, char **out, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = bds_fs_open_input(path);
 	if (fd < 0)
-		return bds_util_fail("open '%s': %s", path, strerror(errno));
+		return -1;
 	int rc = bds_util_read_fd(fd, limit, path, out, len);
 	close(fd);
 	return rc;
@@ -295,57 +297,110 @@ int bds_util_java_cmp(const char *a, size_t an, const char *b, size_t bn)
 }
 
 #define ATOMIC_SUFFIX ".tmp.XXXXXX"
+/* Symbolic links followed to their end, as open(2) allows. */
+#define LINK_HOPS 40
+/* A symbolic link's text longer than this is refused (Linux stores at most PATH_MAX). */
+#define LINK_TEXT_MAX ((size_t)1 << 16)
 
-/* The file a write to `path` reaches, as open(2) follows it: `path`, or the end of its
- * chain of symbolic links (which need not exist yet). NULL on a loop (error recorded). */
-static char *output_target(const char *path)
+/* The text of the symbolic link `path`, malloc'd; NULL with errno set. */
+static char *read_link(const char *path)
+{
+	for (size_t cap = 256;; cap *= 2) {
+		char *buf = bds_util_xmalloc(cap);
+		ssize_t n = readlink(path, buf, cap);
+		if (n >= 0 && (size_t)n < cap) {
+			buf[n] = '\0';
+			return buf;
+		}
+		int e = n < 0 ? errno : ENAMETOOLONG;
+		free(buf);
+		if (n < 0 || cap >= LINK_TEXT_MAX) {
+			errno = e;
+			return NULL;
+		}
+	}
+}
+
+/* The name a write through a dangling chain of symbolic links creates, as open(2) with
+ * O_CREAT does: the chain followed link by link to its missing end. NULL (error
+ * recorded, naming `path`) on a loop or an unreadable link. */
+static char *dangling_end(const char *path)
 {
 	char *cur = bds_util_xstrdup(path);
 	for (int hops = 0;; hops++) {
 		struct stat st;
 		if (lstat(cur, &st) != 0 || !S_ISLNK(st.st_mode))
 			return cur;
-		char buf[PATH_MAX];
-		ssize_t n = hops < 40 ? readlink(cur, buf, sizeof buf - 1) : -1;
-		if (n < 0) {
-			bds_util_fail("open '%s': %s", path, hops < 40 ? strerror(errno) : strerror(ELOOP));
+		char *text = hops < LINK_HOPS ? read_link(cur) : NULL;
+		if (!text) {
+			bds_util_fail("open '%s': %s", path, strerror(hops < LINK_HOPS ? errno : ELOOP));
 			free(cur);
 			return NULL;
 		}
-		buf[n] = '\0';
 		const char *slash = strrchr(cur, '/');
-		char *next = buf[0] == '/' || !slash ? bds_util_xstrdup(buf)
-		                                     : bds_util_xasprintf("%.*s/%s", (int)(slash - cur), cur, buf);
+		char *next = text[0] == '/' || !slash ? bds_util_xstrdup(text)
+		                                      : bds_util_xasprintf("%.*s/%s", (int)(slash - cur), cur, text);
+		free(text);
 		free(cur);
 		cur = next;
 	}
 }
 
+/* Opens an existing file that is not regular where it is, as `>` does: open(2) follows
+ * its links, /proc's magic ones (/dev/stdout on a pipe) included. A FIFO is opened
+ * without waiting for a reader: with none, nothing would ever read what we write. */
+static FILE *open_in_place(const char *path, mode_t mode)
+{
+	if (S_ISDIR(mode)) {
+		bds_util_fail("open '%s': %s", path, strerror(EISDIR));
+		return NULL;
+	}
+	if (S_ISSOCK(mode)) {
+		bds_util_fail("open '%s': a socket, not a file, device or FIFO", path);
+		return NULL;
+	}
+	int fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0 && errno == ENXIO && S_ISFIFO(mode)) {
+		bds_util_fail("open '%s': a FIFO with no reader", path);
+		return NULL;
+	}
+	int flags = fd < 0 ? -1 : fcntl(fd, F_GETFL);
+	FILE *f = flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ? NULL : fdopen(fd, "w");
+	if (!f) {
+		bds_util_fail("open '%s': %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	return f;
+}
+
 FILE *bds_util_atomic_open(const char *path, char **tmp_path)
 {
 	*tmp_path = NULL;
-	char *target = output_target(path);
-	if (!target)
-		return NULL;
 	struct stat st;
-	if (stat(target, &st) == 0 && !S_ISREG(st.st_mode)) {
-		/* A device, FIFO or other special file is written in place, as `>` does: a
-		 * rename would replace the node itself (as root, /dev/null) with a regular file. */
-		int fd = open(target, O_WRONLY | O_NOCTTY | O_CLOEXEC);
-		FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
-		if (!f) {
+	int found = stat(path, &st) == 0;
+	if (!found && errno != ENOENT) {
+		bds_util_fail("open '%s': %s", path, strerror(errno));
+		return NULL;
+	}
+	/* A device, FIFO or other special file is written in place: a rename would replace
+	 * the node itself (as root, /dev/null) with a regular file. */
+	if (found && !S_ISREG(st.st_mode))
+		return open_in_place(path, st.st_mode);
+	/* A regular file is replaced where it really is (through links, /proc's included);
+	 * a missing one is created at the end of its dangling links. */
+	char *target = found ? realpath(path, NULL) : dangling_end(path);
+	if (!target) {
+		if (found)
 			bds_util_fail("open '%s': %s", path, strerror(errno));
-			if (fd >= 0)
-				close(fd);
-		}
-		free(target);
-		return f;
+		return NULL;
 	}
 	char *tmp = bds_util_xasprintf("%s" ATOMIC_SUFFIX, target);
 	free(target);
 	int fd = mkstemp(tmp);
 	if (fd < 0) {
-		bds_util_fail("create '%s': %s", tmp, strerror(errno));
+		/* the user's name for it: the temporary is ours */
+		bds_util_fail("create '%s': %s", path, strerror(errno));
 		free(tmp);
 		return NULL;
 	}
@@ -355,7 +410,7 @@ FILE *bds_util_atomic_open(const char *path, char **tmp_path)
 	fchmod(fd, 0666 & ~mask);
 	FILE *f = fdopen(fd, "w");
 	if (!f) {
-		bds_util_fail("open '%s': %s", tmp, strerror(errno));
+		bds_util_fail("open '%s': %s", path, strerror(errno));
 		close(fd);
 		unlink(tmp);
 		free(tmp);

@@ -51,7 +51,8 @@ void *bds_util_try_realloc(void *p, size_t n, const char *what);
 
 /* Reads all of fd / path into a NUL-terminated buffer of at most `limit` bytes.
  * `what` names the source in error messages. Returns 0, or -1 with the error recorded
- * (a buffer that cannot be allocated included). */
+ * (a buffer that cannot be allocated included). A path is opened by bds_fs_open_input:
+ * a FIFO with no writer is refused, never waited on. */
 int bds_util_read_fd(int fd, size_t limit, const char *what, char **out, size_t *len);
 int bds_util_read_file(const char *path, size_t limit, char **out, size_t *len);
 
@@ -65,14 +66,17 @@ int bds_util_read_chunks(int fd, const char *what, size_t chunk,
 char **bds_util_split_list(const char *s, size_t *count);
 void bds_util_free_list(char **list);
 
-/* Output files, written where `cp` or `>` would write them but never seen half-written:
- * a symbolic link is followed; a regular file (or a new one) is written to a temporary
- * file beside it that commit renames into place; an existing file of another kind (a
- * device such as /dev/null, a FIFO) is opened and written in place, never renamed over.
- * open returns NULL (error recorded) and sets *tmp_path to the temporary, or to NULL when
- * writing in place (a caller must not chmod such a file); commit flushes, fsyncs and
- * renames a temporary, and closes (-1 on any failure, temporary removed); discard closes
- * and removes the temporary. */
+/* Output files, written where `cp` or `>` would write them but never seen half-written.
+ * An existing regular file is replaced where it really is (its realpath: through symbolic
+ * links and /proc's magic ones), a missing one created at the end of its chain of
+ * dangling links, each through a temporary file beside it that commit renames into place.
+ * An existing file of another kind (a device such as /dev/null, a FIFO, the pipe behind
+ * /dev/stdout) is opened by its path and written in place, never renamed over; a FIFO
+ * with no reader is refused at once, never waited on, as are a directory, a socket and a
+ * loop of links. open returns NULL (error recorded, naming `path`, never the temporary)
+ * and sets *tmp_path to the temporary, or to NULL when writing in place (a caller must
+ * not chmod such a file); commit flushes, fsyncs and renames a temporary, and closes (-1
+ * on any failure, temporary removed); discard closes and removes the temporary. */
 FILE *bds_util_atomic_open(const char *path, char **tmp_path);
 int bds_util_atomic_commit(FILE *f, char *tmp_path, const char *path);
 void bds_util_atomic_discard(FILE *f, char *tmp_path);

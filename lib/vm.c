@@ -3,6 +3,7 @@
 #include "vm.h"
 
 #include "exec.h"
+#include "fs.h"
 #include "json.h"
 #include "lock.h"
 #include "util.h"
@@ -72,7 +73,7 @@ int bds_vm_image_load(struct bds_vm_image *img)
 	char *path = bds_util_xasprintf("%s/manifest.json", dir);
 	char *text = NULL;
 	size_t len = 0;
-	int rc = bds_util_read_file(path, MANIFEST_MAX, &text, &len);
+	int rc = bds_fs_read_regular(path, MANIFEST_MAX, &text, &len);
 	free(path);
 	if (rc < 0)
 		return -1;
@@ -174,7 +175,7 @@ char *bds_vm_console_tail(const char *run_dir, size_t max)
 	char *path = bds_util_xasprintf("%s/console.log", run_dir);
 	char *text = NULL;
 	size_t len = 0;
-	int rc = bds_util_read_file(path, (size_t)64 << 20, &text, &len);
+	int rc = bds_fs_read_regular(path, (size_t)64 << 20, &text, &len);
 	free(path);
 	if (rc < 0)
 		return bds_util_xstrdup("(no console output)");
@@ -205,16 +206,15 @@ int bds_vm_file_digest(const char *path, const char *cache, char hex[33])
 	char *text = NULL;
 	size_t len = 0;
 	int rc = -1;
-	if (bds_util_read_file(memo, 64, &text, &len) == 0 && len == 32) {
+	if (bds_fs_read_regular(memo, 64, &text, &len) == 0 && len == 32) {
 		memcpy(hex, text, 33);
 		rc = 0;
 		goto out;
 	}
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		bds_util_fail("open '%s': %s", path, strerror(errno));
+	/* an image file: a FIFO in its place is refused, never waited on */
+	int fd = bds_fs_open_regular(path, 0);
+	if (fd < 0)
 		goto out;
-	}
 	XXH3_state_t *s = XXH3_createState();
 	XXH3_128bits_reset(s);
 	rc = bds_util_read_chunks(fd, path, (size_t)1 << 20, digest_chunk, s);

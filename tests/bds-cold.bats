@@ -165,6 +165,17 @@ assert_clean() {
 	assert_clean
 }
 
+@test "-o: a FIFO with no reader is 1 at once, never a hang, and still cleans up" {
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	run -1 --separate-stderr timeout 300 bds-cold -w "$W" --base new-and-deleted --target repo-path \
+		-o "$BATS_TEST_TMPDIR/fifo"
+	[ "$output" = "" ]
+	[ "${stderr_lines[-2]}" = "bds-diff: open '$BATS_TEST_TMPDIR/fifo': a FIFO with no reader" ]
+	[ "${stderr_lines[-1]}" = "bds-cold: bds-diff failed with exit 1" ]
+	[ -p "$BATS_TEST_TMPDIR/fifo" ]
+	assert_clean
+}
+
 # A repository whose Bazel workspace is a subdirectory: s0, s1 (one source edit), s2 (a BUILD
 # file that does not parse).
 make_subdir_repo() {

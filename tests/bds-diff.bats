@@ -161,10 +161,56 @@ EXPECTED_TYPED='//A:one.sh
 	run -0 bds-diff --output "$BATS_TEST_TMPDIR/empty.txt" from.json from.json
 	[ -f "$BATS_TEST_TMPDIR/empty.txt" ]
 	[ ! -s "$BATS_TEST_TMPDIR/empty.txt" ]
+	# the message names the user's path, never the temporary
 	run -1 --separate-stderr bds-diff -o "$BATS_TEST_TMPDIR/no/such/dir/out" from.json to.json
-	[[ "$stderr" == "bds-diff: create '$BATS_TEST_TMPDIR/no/such/dir/out.tmp."*"': No such file or directory" ]]
+	[ "$stderr" = "bds-diff: create '$BATS_TEST_TMPDIR/no/such/dir/out': No such file or directory" ]
+	ln -s no/such/dir/out "$BATS_TEST_TMPDIR/into-nothing"
+	run -1 --separate-stderr bds-diff -o "$BATS_TEST_TMPDIR/into-nothing" from.json to.json
+	[ "$stderr" = "bds-diff: create '$BATS_TEST_TMPDIR/into-nothing': No such file or directory" ]
 	# nothing left behind next to the output
 	[ -z "$(find "$BATS_TEST_TMPDIR" -name '*.tmp.*')" ]
+}
+
+@test "-o: a FIFO with no reader is 1 at once, never a hang" {
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	run -1 --separate-stderr timeout 10 bds-diff -o "$BATS_TEST_TMPDIR/fifo" from.json to.json
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-diff: open '$BATS_TEST_TMPDIR/fifo': a FIFO with no reader" ]
+	[ -p "$BATS_TEST_TMPDIR/fifo" ]
+	# through a symbolic link too
+	ln -s fifo "$BATS_TEST_TMPDIR/link"
+	run -1 --separate-stderr timeout 10 bds-diff -o "$BATS_TEST_TMPDIR/link" from.json to.json
+	[ "$stderr" = "bds-diff: open '$BATS_TEST_TMPDIR/link': a FIFO with no reader" ]
+	# a socket is no file to write
+	python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$BATS_TEST_TMPDIR/sock"
+	run -1 --separate-stderr timeout 10 bds-diff -o "$BATS_TEST_TMPDIR/sock" from.json to.json
+	[ "$stderr" = "bds-diff: open '$BATS_TEST_TMPDIR/sock': a socket, not a file, device or FIFO" ]
+	[ -z "$(find "$BATS_TEST_TMPDIR" -name '*.tmp.*')" ]
+}
+
+@test "-o /dev/stdout (/proc/self/fd/N) reaches a pipe in place, a regular file at its real path" {
+	# a pipe: written in place (its /proc link names no file to create)
+	run -0 --separate-stderr bash -c 'bds-diff -o /dev/stdout from.json to.json | cat'
+	[ "$output" = "$EXPECTED_TYPED" ]
+	[ "$stderr" = "" ]
+	run -0 --separate-stderr bash -c 'bds-diff -o /proc/self/fd/3 from.json to.json 3>&1 | cat'
+	[ "$output" = "$EXPECTED_TYPED" ]
+	# a regular file: replaced atomically where it is
+	printf 'old\n' > "$BATS_TEST_TMPDIR/out"
+	run -0 --separate-stderr bash -c 'bds-diff -o /dev/stdout from.json to.json > "$1"' sh "$BATS_TEST_TMPDIR/out"
+	[ "$stderr" = "" ]
+	[ "$(cat "$BATS_TEST_TMPDIR/out")" = "$EXPECTED_TYPED" ]
+	[ -z "$(find "$BATS_TEST_TMPDIR" -name '*.tmp.*')" ]
+}
+
+@test "-o: a dangling link of 4000 bytes of text is followed to its end" {
+	mkdir "$BATS_TEST_TMPDIR/d"
+	# "./" 1999 times then the name: near the longest link text Linux stores
+	ln -s "$(printf './%.0s' $(seq 1999))made" "$BATS_TEST_TMPDIR/d/link"
+	[ "$(readlink "$BATS_TEST_TMPDIR/d/link" | wc -c)" -eq 4003 ]
+	run -0 bds-diff -o "$BATS_TEST_TMPDIR/d/link" from.json to.json
+	[ "$(cat "$BATS_TEST_TMPDIR/d/made")" = "$EXPECTED_TYPED" ]
+	[ -L "$BATS_TEST_TMPDIR/d/link" ]
 }
 
 @test "-o: a device or FIFO is written in place, a symlink followed, as cp and > do" {
@@ -396,6 +442,10 @@ EXPECTED_TYPED='//A:one.sh
 //kind:flip' ]
 }
 
+@test "envelope mode: a \`cold\` that is not an object of strings stage and reason is 1, never 2" {
+	check_bad_cold bds-diff
+}
+
 @test "envelope mode: a cold envelope passes through unchanged with exit 2" {
 	env='{"cold":{"reason":"no snapshot for this fingerprint","stage":"bds-store-lookup"},"fingerprint":{"key":"00112233445566778899aabbccddeeff"},"workspace":"/w"}'
 	run -2 --separate-stderr bds-diff <<<"$env"
@@ -433,9 +483,24 @@ EXPECTED_TYPED='//A:one.sh
 	[ "$output" = "" ]
 	[ "$stderr" = "bds-diff: envelope: key 'hashes.base': '$BATS_TEST_TMPDIR/fifo': not a regular file (a FIFO)" ]
 	run -1 --separate-stderr bds-diff <<<"{\"hashes\":{\"base\":\"$F/from.json\",\"target\":\"$F/to.json\u0000x\"}}"
-	[ "$stderr" = "bds-diff: envelope 'hashes': key 'target': the string holds a NUL byte" ]
+	[ "$stderr" = "bds-diff: read envelope 'stdin': key 'hashes.target': the string holds a NUL byte" ]
 	run -0 --separate-stderr bds-diff <(cat "$F/from.json") <(cat "$F/to.json")
 	[ "$output" = "$EXPECTED_TYPED" ]
+}
+
+@test "a FIFO argument nobody writes is 1 at once, never a hang; one with a writer is read" {
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	run -1 --separate-stderr timeout 20 bds-diff "$BATS_TEST_TMPDIR/fifo" to.json
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-diff: read '$BATS_TEST_TMPDIR/fifo': a FIFO with no writer and nothing to read" ]
+	run -1 --separate-stderr timeout 20 bds-diff --dep-edges "$BATS_TEST_TMPDIR/fifo" dist-from.json dist-to.json
+	[ "$stderr" = "bds-diff: read '$BATS_TEST_TMPDIR/fifo': a FIFO with no writer and nothing to read" ]
+	# a writer that is slow to write is waited on, as standard input would be
+	{ sleep 1; cat from.json; } > "$BATS_TEST_TMPDIR/fifo" &
+	sleep 0.2
+	run -0 --separate-stderr timeout 20 bds-diff "$BATS_TEST_TMPDIR/fifo" to.json
+	[ "$output" = "$EXPECTED_TYPED" ]
+	wait
 }
 
 @test "a hashes file too large for the memory there is: exit 1 naming it, never an abort" {

@@ -86,6 +86,11 @@ process_gone() {
 	[ ! -e "$T/ran" ]
 }
 
+@test "input: a \`cold\` that is not an object of strings stage and reason is 1, never 2, command not run" {
+	check_bad_cold bds-guest-exec -- touch "$T/ran"
+	[ ! -e "$T/ran" ]
+}
+
 @test "input: empty stdin is 1, never cold" {
 	run -1 --separate-stderr bds-guest-exec -- true </dev/null
 	[ "$output" = "" ]
@@ -218,6 +223,18 @@ interrupt_test() {
 	run -1 --separate-stderr bds-guest-exec --put "$T/missing:x" -- touch "$T/ran" <<<"$LOCAL_ENV"
 	[ "$stderr" = "bds-guest-exec: put '$T/missing': read '$T/missing': No such file or directory" ]
 	[ ! -e "$T/ran" ]
+}
+
+@test "local: a --put FIFO nobody writes is 1 at once, never a hang; <(...) is copied" {
+	mkfifo "$T/fifo"
+	run -1 --separate-stderr timeout 20 bds-guest-exec --put "$T/fifo:x" -- touch "$T/ran" <<<"$LOCAL_ENV"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-guest-exec: put '$T/fifo': read '$T/fifo': a FIFO with no writer and nothing to read" ]
+	[ ! -e "$T/ran" ]
+	[ ! -e "$WT/x" ]
+	run -0 bds-guest-exec --put <(printf 'piped\n'):x -- true <<<"$LOCAL_ENV"
+	[ "$(cat "$WT/x")" = piped ]
+	no_temporaries
 }
 
 # ---------------------------------------------------------------- ssh transport
@@ -437,7 +454,7 @@ out" ]
 	run -1 --separate-stderr bds-guest-exec -- touch "$T/ran" <<<'{"vm":{"driver":"local","worktree":"rel/wt"}}'
 	[ "$stderr" = "bds-guest-exec: envelope 'vm.worktree' is not an absolute path: 'rel/wt'" ]
 	run -1 --separate-stderr bds-guest-exec -- touch "$T/ran" <<<"$(jq -c '.vm.worktree += "\u0000/x"' <<<"$LOCAL_ENV")"
-	[ "$stderr" = "bds-guest-exec: envelope 'vm': key 'worktree': the string holds a NUL byte" ]
+	[ "$stderr" = "bds-guest-exec: read envelope 'stdin': key 'vm.worktree': the string holds a NUL byte" ]
 	run -1 --separate-stderr bds-guest-exec -- touch "$T/ran" <<<"$(guest_envelope "$SSH_PORT" client_key)"
 	[ "$stderr" = "bds-guest-exec: envelope 'vm.guest.key' is not an absolute path: 'client_key'" ]
 	run -1 --separate-stderr bds-guest-exec -- touch "$T/ran" <<<"$(jq -c '.vm.guest.cwd = "ws"' <<<"$GUEST_ENV")"

@@ -308,6 +308,24 @@ Rule" ]
 	[ "$stderr" = "bds-hash: seed file listed in '$ws/bad': read '$ws/no-such-seed': No such file or directory" ]
 }
 
+@test "option files and seeds: a FIFO nobody writes is 1 at once, never a hang; <(...) is read" {
+	local f=$BATS_TEST_TMPDIR/fifo
+	mkfifo "$f"
+	for opt in --content-hashes --modified-filepaths --seed-filepaths; do
+		run -1 --separate-stderr timeout 20 bds-hash -w "$WS" "$opt" "$f" -o "$AFTER" < "$STREAM"
+		[ "$output" = "" ]
+		[ "$stderr" = "bds-hash: read '$f': a FIFO with no writer and nothing to read" ]
+		[ ! -e "$AFTER" ]
+	done
+	printf '%s\n' "$f" > "$BATS_TEST_TMPDIR/seeds"
+	run -1 --separate-stderr timeout 20 bds-hash -w "$WS" --seed-filepaths "$BATS_TEST_TMPDIR/seeds" < "$STREAM"
+	[ "$stderr" = "bds-hash: seed file listed in '$BATS_TEST_TMPDIR/seeds': read '$f': a FIFO with no writer and nothing to read" ]
+	# a pipe with a writer is the file it carries
+	printf '{}' > "$BATS_TEST_TMPDIR/ch.json"
+	run -0 bds-hash -w "$WS" --content-hashes <(cat "$BATS_TEST_TMPDIR/ch.json") -o "$AFTER" < "$STREAM"
+	cmp "$BASE" "$AFTER"
+}
+
 @test "options as bds-fingerprint reads them: the last of two values, abbreviations, the seed list's lines" {
 	cd "$BATS_TEST_TMPDIR"
 	printf 'one\n' > "$WS/seed1.txt"
@@ -625,6 +643,19 @@ while True:
 	[[ "$stderr" == "bds-hash: "*"no/such/dir"* ]]
 	run -1 --separate-stderr bash -c 'bds-hash -w "$1" < "$2" > /dev/full' _ "$WS" "$STREAM"
 	[[ "$stderr" == "bds-hash: "* ]]
+}
+
+@test "-o and --dep-edges: a FIFO with no reader is 1 at once; /dev/stdout reaches a pipe" {
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	run -1 --separate-stderr timeout 20 bds-hash -w "$WS" -o "$BATS_TEST_TMPDIR/fifo" < "$STREAM"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-hash: open '$BATS_TEST_TMPDIR/fifo': a FIFO with no reader" ]
+	run -1 --separate-stderr timeout 20 bds-hash -w "$WS" --dep-edges "$BATS_TEST_TMPDIR/fifo" -o "$AFTER" < "$STREAM"
+	[ "$stderr" = "bds-hash: open '$BATS_TEST_TMPDIR/fifo': a FIFO with no reader" ]
+	[ ! -e "$AFTER" ]
+	run -0 --separate-stderr bash -c 'bds-hash -w "$1" -o /dev/stdout < "$2" | cat' _ "$WS" "$STREAM"
+	[ "$output" = "$(cat "$BASE")" ]
+	[ "$stderr" = "" ]
 }
 
 @test "--fine-grained-repos: a repository's files are hashed by content (through bds-generate-hashes)" {

@@ -321,6 +321,24 @@ check_republish() { # KIND
 	[ "$(cat "$store/$FP/$BASE/base_hashes.json")" = '{"//pkg:a":"v2-longer"}' ]
 }
 
+@test "file store: republishing over an entry left read-only removes the old one whole" {
+	[ "$(id -u)" = 0 ] || skip "needs root to become another user"
+	local d left
+	d=$(mktemp -d /tmp/bds-store-nobody.XXXXXX)
+	make_entry "$d/e1" v1
+	make_entry "$d/e2" v2-longer
+	mkdir "$d/store"
+	chown -R nobody "$d"
+	as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+	run -0 as_nobody "$BDS_BUILD/bin/bds-store-publish" --store "$d/store" < <(publish_envelope "$d/e1" "$BASE")
+	# the old entry's directory read-only: it is made writable to be removed
+	chmod a-w "$d/store/$FP/$BASE"
+	run -0 as_nobody "$BDS_BUILD/bin/bds-store-publish" --store "$d/store" < <(publish_envelope "$d/e2" "$BASE")
+	left=$(ls -A "$d/store/$FP")
+	rm -rf "$d"
+	[ "$left" = "$BASE" ]
+}
+
 @test "http store: republishing the same (fingerprint, base) replaces the entry" {
 	check_republish http
 }
@@ -436,6 +454,12 @@ check_republish() { # KIND
 	[ ! -e "$(store_of file)" ]
 }
 
+@test "a \`cold\` that is not an object of strings stage and reason is 1, never 2, for both binaries" {
+	check_bad_cold bds-store-lookup --store "$(store_of file)" --target HEAD
+	check_bad_cold bds-store-publish --store "$(store_of file)"
+	[ ! -e "$(store_of file)" ]
+}
+
 @test "empty or invalid input fails (1), never cold" {
 	for cmd in "bds-store-lookup --target HEAD" bds-store-publish; do
 		run -1 --separate-stderr $cmd --store "$(store_of file)" < /dev/null
@@ -527,6 +551,30 @@ check_republish() { # KIND
 	[ "$stderr" = "bds-store-lookup: cold: GET $NGINX_URL/broken/x/$FP/$TARGET/metadata.json: HTTP 503" ]
 }
 
+@test "a 2xx other than 200 (204, 206) for a GET is a broken store: cold (2) naming the status" {
+	local broken="not 200 with the whole file: the store (or a proxy before it) is broken"
+	run -2 --separate-stderr lookup "$NGINX_URL/nocontent/x" "$TARGET"
+	[ "$stderr" = "bds-store-lookup: cold: GET $NGINX_URL/nocontent/x/$FP/$TARGET/metadata.json: HTTP 204, $broken" ]
+	[ "$(jq -r .cold.reason <<<"$output")" = "GET $NGINX_URL/nocontent/x/$FP/$TARGET/metadata.json: HTTP 204, $broken" ]
+	run -2 --separate-stderr lookup "$NGINX_URL/partial/x" "$TARGET"
+	[ "$stderr" = "bds-store-lookup: cold: GET $NGINX_URL/partial/x/$FP/$TARGET/metadata.json: HTTP 206, $broken" ]
+	# metadata.json served, the disk answered with 204: not an entry that fails verification
+	make_entry "$ENTRY" v1
+	publish "$(store_of http)" "$ENTRY" "$BASE"
+	run -2 --separate-stderr lookup "$NGINX_URL/nodisk/t$BATS_TEST_NUMBER" "$TARGET"
+	[ "$stderr" = "bds-store-lookup: cold: GET $NGINX_URL/nodisk/t$BATS_TEST_NUMBER/$FP/$BASE/disk: HTTP 204, $broken" ]
+	[ ! -e "$CACHE/$FP/$BASE" ]
+	# the same entry through /dav/ is whole
+	run -0 lookup "$(store_of http)" "$TARGET"
+}
+
+@test "a PUT answered 202 (accepted, not stored) fails the publish (1), never a publish that did not happen" {
+	make_entry "$ENTRY" v1
+	run -1 --separate-stderr bds-store-publish --store "$NGINX_URL/accepted/x" < <(publish_envelope "$ENTRY" "$BASE")
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-store-publish: PUT $NGINX_URL/accepted/x/$FP/$BASE/base_hashes.json: HTTP 202, not 200, 201 or 204 (stored): the store (or a proxy before it) is broken" ]
+}
+
 @test "a store that never answers is cold (2) within BDS_STORE_TIMEOUT" {
 	port=$(random_port)
 	node -e 'require("net").createServer(() => {}).listen(+process.argv[1], "127.0.0.1")' "$port" 3>&- &
@@ -615,15 +663,23 @@ check_republish() { # KIND
 	make_entry "$ENTRY" v1
 	run -1 --separate-stderr bds-store-publish --store "$store" \
 		< <(publish_envelope "$ENTRY" "$BASE" | jq -c '.entry.dir += "\u0000/elsewhere"')
-	[ "$stderr" = "bds-store-publish: envelope: \`entry\`: key 'dir': the string holds a NUL byte" ]
+	[ "$stderr" = "bds-store-publish: read envelope 'stdin': key 'entry.dir': the string holds a NUL byte" ]
 	[ ! -e "$store" ]
 	publish "$store" "$ENTRY" "$BASE"
 	run -1 --separate-stderr bds-store-lookup --store "$store" --target "$TARGET" \
 		< <(lookup_envelope | jq -c '.workspace += "\u0000/elsewhere"')
-	[ "$stderr" = "bds-store-lookup: envelope: key 'workspace': the string holds a NUL byte" ]
+	[ "$stderr" = "bds-store-lookup: read envelope 'stdin': key 'workspace': the string holds a NUL byte" ]
 	run -1 --separate-stderr bds-store-lookup --store "$store" --target "$TARGET" \
 		< <(lookup_envelope | jq -c '.driver = "local\u0000"')
-	[ "$stderr" = "bds-store-lookup: envelope: key 'driver': the string holds a NUL byte" ]
+	[ "$stderr" = "bds-store-lookup: read envelope 'stdin': key 'driver': the string holds a NUL byte" ]
+	[ "$output" = "" ]
+	# in a key no stage reads, or in a key itself: the next stage might read it
+	run -1 --separate-stderr bds-store-lookup --store "$store" --target "$TARGET" \
+		< <(lookup_envelope | jq -c '.fingerprint.components.extra = ["ok", "x\u0000y"]')
+	[ "$stderr" = "bds-store-lookup: read envelope 'stdin': key 'fingerprint.components.extra[1]': the string holds a NUL byte" ]
+	run -1 --separate-stderr bds-store-publish --store "$store" \
+		< <(publish_envelope "$ENTRY" "$BASE" | jq -c '.entry.metadata["a\u0000b"] = 1')
+	[ "$stderr" = "bds-store-publish: read envelope 'stdin': a key in 'entry.metadata' holds a NUL byte" ]
 	[ "$output" = "" ]
 }
 

@@ -25,6 +25,12 @@ teardown() {
 	[ ! -e "$BDS_CACHE" ]
 }
 
+@test "a \`cold\` that is not an object of strings stage and reason is 1, never 2, for both filters" {
+	check_bad_cold bds-vm-restore --base "$BASE"
+	check_bad_cold bds-vm-snapshot --base-hashes /nonexistent
+	[ ! -e "$BDS_CACHE" ]
+}
+
 @test "empty or invalid input exits 1, never 2" {
 	for cmd in "bds-vm-restore --base $BASE" "bds-vm-snapshot --base-hashes x"; do
 		name=${cmd%% *}
@@ -147,6 +153,23 @@ teardown() {
 	keeper_of "$output"
 	[ "$(vm_of "$output")" = "$(expected_vm)" ]
 	[ "$(lock_state "$STATE/state.lock")" = held ]
+}
+
+@test "boot and restore: a FIFO at state.lock is 1 at once, never a hang" {
+	mkdir -p "$STATE"
+	mkfifo "$STATE/state.lock"
+	run -1 --separate-stderr timeout 20 bds-vm-restore --base "$BASE" --lock-owner "$OWNER" --lock-timeout 0.3 < "$FPJSON"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-vm-restore: lock '$STATE/state.lock': not a regular file (a FIFO)" ]
+	# a warm state whose lock file became a FIFO: the consume's restore
+	rm "$STATE/state.lock"
+	start_server_booted
+	rm "$STATE/state.lock"
+	mkfifo "$STATE/state.lock"
+	run -1 --separate-stderr timeout 20 bds-vm-restore --lock-owner "$OWNER" --lock-timeout 0.3 < <(snapshot_envelope)
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-vm-restore: lock '$STATE/state.lock': not a regular file (a FIFO)" ]
+	[ -p "$STATE/state.lock" ]
 }
 
 @test "an owner that does not exist or has exited: exit 1, nothing held" {

@@ -45,7 +45,7 @@ gone() {
 		[ "$output" = "" ]
 		case $d in
 		1) [ "$stderr" = "bds-vm-snapshot: envelope: key 'driver': expected string, found number" ] ;;
-		'"local\u0000"') [ "$stderr" = "bds-vm-snapshot: envelope: key 'driver': the string holds a NUL byte" ] ;;
+		'"local\u0000"') [ "$stderr" = "bds-vm-snapshot: read envelope 'stdin': key 'driver': the string holds a NUL byte" ] ;;
 		*) [ "$stderr" = "bds-vm-snapshot: envelope: \`driver\` must be a driver name (one of $names)" ] ;;
 		esac
 	done
@@ -67,6 +67,17 @@ gone() {
 		run -64 --separate-stderr bds-vm-snapshot --base-hashes "$BATS_TEST_TMPDIR/h.json" --owner "$v" <<<"$vm"
 		[ "${stderr_lines[0]}" = "bds-vm-snapshot: --owner takes a process id (2 to 4194304)" ] || { echo "'$v'"; false; }
 	done
+	[ "$(ls -A "$STAGING")" = "" ]
+}
+
+@test "--base-hashes: a FIFO or a directory is 1 at once, never a hang; nothing staged" {
+	vm=$(jq -c --arg b "$BASE" '. + {vm: {base: $b, driver: "local"}}' "$FPJSON")
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	run -1 --separate-stderr timeout 20 bds-vm-snapshot --base-hashes "$BATS_TEST_TMPDIR/fifo" <<<"$vm"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-vm-snapshot: read --base-hashes: '$BATS_TEST_TMPDIR/fifo': not a regular file (a FIFO)" ]
+	run -1 --separate-stderr timeout 20 bds-vm-snapshot --base-hashes "$BATS_TEST_TMPDIR" <<<"$vm"
+	[ "$stderr" = "bds-vm-snapshot: read --base-hashes: '$BATS_TEST_TMPDIR': not a regular file (a directory)" ]
 	[ "$(ls -A "$STAGING")" = "" ]
 }
 

@@ -73,3 +73,31 @@ broken() {
 with_broken() {
 	env PATH="$BATS_TEST_TMPDIR/broken:$PATH" "$@"
 }
+
+# check_bad_cold CMD...: the stage CMD refuses (1, nothing on stdout, the exact message)
+# every envelope whose `cold` is not an object with a string `stage` and `reason`, and
+# writes a cold one with more keys through unchanged (2). Call it directly, never under
+# `run`.
+check_bad_cold() {
+	local name=${1##*/} e found
+	while IFS='|' read -r e found; do
+		run -1 --separate-stderr "$@" <<<"$e"
+		[ "$output" = "" ]
+		[ "$stderr" = "$name: read envelope 'stdin': key 'cold': expected an object with a string 'stage' and 'reason', found $found" ]
+	done <<-'EOF2'
+		{"cold":null}|null
+		{"cold":false}|boolean
+		{"cold":true}|boolean
+		{"cold":"x"}|string
+		{"cold":0}|number
+		{"cold":[]}|array
+		{"cold":{}}|an object without a string 'stage'
+		{"cold":{"stage":"s"}}|an object without a string 'reason'
+		{"cold":{"reason":"r","stage":1}}|an object without a string 'stage'
+		{"cold":{"reason":null,"stage":"s"}}|an object without a string 'reason'
+	EOF2
+	e='{"cold":{"extra":[1],"reason":"r","stage":"s"},"z":1}'
+	run -2 --separate-stderr "$@" <<<"$e"
+	[ "$output" = "$e" ]
+	[ "$stderr" = "" ]
+}

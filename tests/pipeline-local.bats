@@ -217,6 +217,21 @@ same_as_cold() {
 	same_answer "$(cat "$T/got")" "$output"
 }
 
+@test "consume -o: a FIFO with no reader is 1 at once; /dev/stdout into a pipe is cold's answer" {
+	local T=$BATS_TEST_TMPDIR
+	t=$(change out-fifo <<<'printf "f\n" > lib/b.txt')
+	mkfifo "$T/fifo"
+	run -1 --separate-stderr timeout 300 bds-consume -w "$WS" --target "$t" --store "$STORE" --include-target-type -o "$T/fifo"
+	[ "$output" = "" ]
+	[[ "$stderr" == *"bds-diff: open '$T/fifo': a FIFO with no reader"* ]]
+	# the answer through /dev/stdout into a pipe: the warm machine was let go meanwhile
+	run -0 --separate-stderr bash -c 'bds-consume -w "$1" --target "$2" --store "$3" --include-target-type -o /dev/stdout | cat' \
+		_ "$WS" "$t" "$STORE"
+	local warm=$output
+	run -0 --separate-stderr bds-cold -w "$WS" --base "$BASE" --target "$t" --include-target-type
+	same_answer "$warm" "$output"
+}
+
 @test "a jq failing once the warm machine is up is exit 1, never 2 (cold)" {
 	t=$(change jq <<<'printf "j\n" > lib/a.txt')
 	local st

@@ -31,7 +31,9 @@ wait_port() {
 }
 
 # start_nginx: sets NGINX_PORT, NGINX_ROOT (the served directory) and NGINX_URL.
-# /dav/ accepts PUT and DELETE; /broken/ answers 503 and /forbidden/ 403.
+# /dav/ accepts PUT and DELETE; /broken/ answers 503 and /forbidden/ 403. Successes that
+# are not: /nocontent/ answers 204, /partial/ 206 with a part of a metadata.json,
+# /accepted/ 202 (to every method); /nodisk/ serves /dav/ but answers 204 for a "disk".
 start_nginx() {
 	local dir="$BATS_FILE_TMPDIR/nginx"
 	mkdir -p "$dir/root/dav" "$dir/tmp"
@@ -60,6 +62,11 @@ start_nginx() {
 			        }
 			        location /broken/ { return 503; }
 			        location /forbidden/ { return 403; }
+			        location /nocontent/ { return 204; }
+			        location /partial/ { return 206 '{"format": 1, "fi'; }
+			        location /accepted/ { return 202; }
+			        location ~ ^/nodisk/.*/disk\$ { return 204; }
+			        location /nodisk/ { alias $dir/root/dav/; }
 			    }
 			}
 		EOF
