@@ -166,6 +166,25 @@ Rule" ]
 	cmp "$T/made" "$OUT"
 	mkdir "$T/dir"
 	run -1 --separate-stderr bds-generate-hashes -w "$WS" "$T/dir"
-	[ "$stderr" = "bds-generate-hashes: write '$T/dir': Is a directory" ]
+	[ "$stderr" = "bds-generate-hashes: open '$T/dir': Is a directory" ]
+	[ -z "$(find "$T" -name '*.tmp.*')" ]
+}
+
+@test "OUT: a FIFO with no reader is 1 at once, never a hang; /dev/stdout reaches a pipe or a file" {
+	local T=$BATS_TEST_TMPDIR
+	mkfifo "$T/fifo"
+	run -1 --separate-stderr timeout 300 bds-generate-hashes -w "$WS" "$T/fifo"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-generate-hashes: open '$T/fifo': a FIFO with no reader" ]
+	run -0 bds-generate-hashes -w "$WS" "$OUT"
+	run -0 --separate-stderr bash -c 'bds-generate-hashes -w "$1" /dev/stdout | cat' _ "$WS"
+	[ "$output" = "$(cat "$OUT")" ]
+	[ "$stderr" = "" ]
+	run -0 bash -c 'bds-generate-hashes -w "$1" /dev/stdout > "$2"' _ "$WS" "$T/file"
+	cmp "$OUT" "$T/file"
+	# a dangling link into a missing directory: the message names OUT
+	ln -s nodir/x "$T/into-nothing"
+	run -1 --separate-stderr bds-generate-hashes -w "$WS" "$T/into-nothing"
+	[ "$stderr" = "bds-generate-hashes: create '$T/into-nothing': No such file or directory" ]
 	[ -z "$(find "$T" -name '*.tmp.*')" ]
 }

@@ -36,6 +36,24 @@ setup() {
 	[ "$output" = '{"cold": {"stage": "x", "reason": "y"}}' ]
 }
 
+@test "a 'cold' that is not an object with a string stage and reason, or a NUL byte anywhere: exit 1, as every stage" {
+	local e
+	for e in '{"cold":null}' '{"cold":false}' '{"cold":"x"}' '{"cold":{"stage":"x"}}' '{"cold":{"stage":1,"reason":"y"}}'; do
+		run -1 --separate-stderr bds-guest-checkout -w "$WS" --rev "$B" <<<"$e"
+		[ "$output" = "" ]
+		[ "$stderr" = "bds-guest-checkout: the envelope on stdin has a 'cold' that is not an object with a string stage and reason" ]
+		# the stages agree
+		run -1 bds-guest-exec -- true <<<"$e"
+	done
+	for e in '{"cold":{"stage":"x","reason":"y"},"z":"a\u0000b"}' '{"vm":{"k\u0000":1}}'; do
+		run -1 --separate-stderr bds-guest-checkout -w "$WS" --rev "$B" <<<"$e"
+		[ "$output" = "" ]
+		[ "$stderr" = "bds-guest-checkout: the envelope on stdin has a string holding a NUL byte" ]
+		run -1 bds-guest-exec -- true <<<"$e"
+	done
+	[ "$(git -C "$BATS_TEST_TMPDIR/wt" rev-parse HEAD)" = "$A" ]
+}
+
 @test "input that is not JSON, or empty, or not one object: exit 1" {
 	run -1 --separate-stderr bds-guest-checkout -w "$WS" --rev "$B" <<< 'not json'
 	[ "${stderr_lines[-1]}" = "bds-guest-checkout: the envelope on stdin is not JSON" ]
