@@ -18,13 +18,6 @@
 
 #define POLL_MS 50
 
-/* Deliberately broken variants, built only by tests/lock.bats to prove that its stress
- * test (tests/unit/lock-stress.c) catches a broken lock: 1 skips the re-check of the
- * locked file, 2 skips the lock itself. */
-#ifndef BDS_LOCK_MUTANT
-#define BDS_LOCK_MUTANT 0
-#endif
-
 /* A lock file that keeps being replaced under its takers: give up after this many. */
 #define MAX_REPLACED 1000
 /* An owner record is one short line. */
@@ -60,8 +53,8 @@ int bds_lock_take(const char *path, double timeout, int *fd)
 			close(f);
 			return bds_util_fail("lock '%s': not a regular file (%s)", path, bds_fs_kind(st.st_mode));
 		}
-		int got = BDS_LOCK_MUTANT == 2 || flock(f, LOCK_EX | LOCK_NB) == 0, e = errno;
-		if (got && (BDS_LOCK_MUTANT == 1 || still_at(f, path))) {
+		int got = flock(f, LOCK_EX | LOCK_NB) == 0, e = errno;
+		if (got && still_at(f, path)) {
 			*fd = f;
 			return 0;
 		}

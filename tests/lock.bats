@@ -1,7 +1,8 @@
 # lib/lock.c under stress (tests/unit/lock-stress.c): a holder killed with SIGKILL, then
 # contenders all at once, 200 rounds, never two holders; and the same test catching three
 # broken locks, built here: one that skips the re-check of the locked file, one that skips
-# the lock itself, and the mkdir/owner-pid lock bds had before (tests/fixtures/lock-mkdir-owner.c).
+# the lock itself (lib/lock.c with tests/fixtures/lock-mutants/*.patch applied to a copy),
+# and the mkdir/owner-pid lock bds had before (tests/fixtures/lock-mkdir-owner.c).
 
 load helpers
 
@@ -12,6 +13,16 @@ build_variant() {
 	shift
 	"${CC:-cc}" -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -I"$BDS_TOP/lib" -o "$out" \
 		"$BDS_TOP/tests/unit/lock-stress.c" "$@" "$BDS_TOP/lib/util.c" "$BDS_TOP/lib/proc.c" "$BDS_TOP/lib/fs.c"
+}
+
+# mutant_lock NAME: a copy of lib/lock.c with tests/fixtures/lock-mutants/NAME.patch
+# applied; prints its path. The patch must apply: a lock.c it no longer fits fails here.
+mutant_lock() {
+	local dir=$BATS_TEST_TMPDIR/mutant-$1
+	mkdir -p "$dir/lib"
+	cp "$BDS_TOP/lib/lock.c" "$dir/lib/lock.c"
+	patch -s -d "$dir" -p1 < "$BDS_TOP/tests/fixtures/lock-mutants/$1.patch" >&2 || return 1
+	echo "$dir/lib/lock.c"
 }
 
 # numbers LINE: "rounds contenders acquisitions double-holders rounds-failed" of a result line
@@ -34,7 +45,9 @@ numbers() {
 }
 
 @test "the stress test catches a lock that skips the re-check of the locked file" {
-	build_variant no-recheck -DBDS_LOCK_MUTANT=1 "$BDS_TOP/lib/lock.c"
+	local src
+	src=$(mutant_lock no-recheck)
+	build_variant no-recheck "$src"
 	run -1 "$BATS_TEST_TMPDIR/no-recheck"
 	echo "# ${lines[-1]}" >&3
 	read -r rounds contenders _ doubles _ <<<"$(numbers "${lines[-1]}")"
@@ -43,7 +56,9 @@ numbers() {
 }
 
 @test "the stress test catches a lock that skips the lock" {
-	build_variant no-flock -DBDS_LOCK_MUTANT=2 "$BDS_TOP/lib/lock.c"
+	local src
+	src=$(mutant_lock no-flock)
+	build_variant no-flock "$src"
 	run -1 "$BATS_TEST_TMPDIR/no-flock"
 	echo "# ${lines[-1]}" >&3
 	read -r _ _ _ doubles _ <<<"$(numbers "${lines[-1]}")"
