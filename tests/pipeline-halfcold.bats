@@ -1,0 +1,207 @@
+# The half-cold path of bds-consume --cold: no warm machine, but the store holds the exact
+# base's verified base_hashes.json for this fingerprint: only the target is hashed, and the
+# answer is byte-identical to the full cold path's (bds-cold). Every other case (an
+# ancestor's entry only, a corrupted entry, other hash options) must take the full cold path.
+
+load helpers
+
+setup_file() {
+	export BDS_CACHE="$BATS_FILE_TMPDIR/cache"
+	export WS="$BATS_FILE_TMPDIR/ws"
+	export STORE="$BATS_FILE_TMPDIR/store"
+	# Every bds-generate-hashes run of bds-cold leaves one line in GH_LOG: a half-cold
+	# answer comes from one run (the target), a full cold one from two.
+	export GH_LOG="$BATS_FILE_TMPDIR/generate.log"
+	local real
+	real=$(command -v bds-generate-hashes)
+	cat > "$BATS_FILE_TMPDIR/count-generate" <<-EOF2
+		#!/bin/sh
+		echo "\$*" >> "\$GH_LOG"
+		exec '$real' "\$@"
+	EOF2
+	chmod +x "$BATS_FILE_TMPDIR/count-generate"
+	export BDS_GENERATE_HASHES="$BATS_FILE_TMPDIR/count-generate"
+
+	new_workspace "$WS"
+	mkdir -p "$WS/lib" "$WS/app" "$WS/old"
+	printf 'a\n' > "$WS/lib/a.txt"
+	printf 'b\n' > "$WS/lib/b.txt"
+	cat > "$WS/lib/BUILD" <<-'EOF2'
+		filegroup(name = "fg", srcs = ["a.txt", "b.txt"], visibility = ["//visibility:public"])
+		genrule(name = "gen", srcs = [":fg"], outs = ["gen.out"], cmd = "cat $(SRCS) > $@",
+		        visibility = ["//visibility:public"])
+	EOF2
+	printf 'genrule(name = "app", srcs = ["//lib:gen"], outs = ["app.out"], cmd = "cp $< $@")\n' > "$WS/app/BUILD"
+	printf 'o\n' > "$WS/old/o.txt"
+	printf 'filegroup(name = "old", srcs = ["o.txt"])\n' > "$WS/old/BUILD"
+	# A (recorded) <- B (recorded) <- C (recorded) <- D (not recorded), first parents
+	A=$(commit_all "$WS" A)
+	printf 'b2\n' > "$WS/lib/b.txt"
+	B=$(commit_all "$WS" B)
+	printf 'o2\n' > "$WS/old/o.txt"
+	C=$(commit_all "$WS" C)
+	printf 'filegroup(name = "old", srcs = ["o.txt"])\nfilegroup(name = "d", srcs = ["o.txt"])\n' > "$WS/old/BUILD"
+	D=$(commit_all "$WS" D)
+	export A B C D
+	for rev in "$A" "$B" "$C"; do
+		bds-record -w "$WS" --base "$rev" --store "$STORE" --include-target-type 2>>"$BATS_FILE_TMPDIR/record.err"
+	done
+	# The warm machines are gone: servers shut down, the local warm state removed.
+	for ob in "$BDS_CACHE"/local/*/*/output_base; do
+		bazel --output_base="$ob" shutdown >/dev/null 2>&1 || true
+	done
+	chmod -R u+w "$BDS_CACHE/local"
+	rm -rf "$BDS_CACHE/local"
+	git -C "$WS" worktree prune
+}
+
+teardown_file() {
+	for ob in "$BDS_CACHE"/local/*/*/output_base; do
+		[ -d "$ob" ] && bazel --output_base="$ob" shutdown >/dev/null 2>&1 || true
+	done
+}
+
+# change PARENT NAME: a commit on PARENT made by the commands on stdin; prints its sha.
+change() {
+	(
+		cd "$WS" &&
+		git checkout -q --detach "$1" &&
+		sh -e &&
+		git add -A &&
+		git commit -q -m "$2" &&
+		git rev-parse HEAD
+	)
+}
+
+# same_answer GOT COLD: byte-identical and not empty. Call it directly, never under `run`.
+same_answer() {
+	if [ "$1" != "$2" ]; then
+		printf 'answers differ\n--- cold\n%s\n--- got\n%s\n' "$2" "$1" >&2
+		return 1
+	fi
+	if [ -z "$2" ]; then
+		echo "the cold answer is empty: nothing was compared" >&2
+		return 1
+	fi
+}
+
+# generate_runs: the bds-generate-hashes runs of bds-cold since the last call.
+generate_runs() {
+	if [ -f "$GH_LOG" ]; then wc -l < "$GH_LOG" | tr -d ' '; else echo 0; fi
+	rm -f "$GH_LOG"
+}
+
+# entry_of REV: the store entry of REV (there is one fingerprint in this store).
+entry_of() {
+	echo "$STORE"/*/"$1"
+}
+
+@test "half-cold: the warm machine gone, the exact base's entry used: one hashing, cold's answer" {
+	t=$(change "$B" t1 <<<'printf "a1\n" > lib/a.txt')
+	rm -f "$GH_LOG"
+	run -0 --separate-stderr bds-consume -w "$WS" --target "$t" --store "$STORE" --cold --include-target-type
+	half=$output
+	echo "$stderr"
+	[[ "$stderr" == *"bds-vm-restore: cold: the local warm state of "*" is gone"* ]]
+	[[ "$stderr" == *"bds-consume: half-cold: base $B's hashes from the store entry, only the target is hashed"* ]]
+	[[ "$stderr" == *"bds-cold: half-cold: "* ]]
+	[[ "$stderr" != *"bds-cold: hash base"* ]]
+	[ "$(generate_runs)" = 1 ]
+	run -0 --separate-stderr bds-cold -w "$WS" --base "$B" --target "$t" --include-target-type
+	[ "$(generate_runs)" = 2 ]
+	same_answer "$half" "$output"
+	[ "$output" = $'//lib:a.txt\n//app:app.out\n//lib:gen.out\n//app:app\n//lib:fg\n//lib:gen' ]
+	# with --base named and -o: the same bytes in the file
+	run -0 --separate-stderr bds-consume -w "$WS" --base "$B" --target "$t" --store "$STORE" --cold \
+		--include-target-type -o "$BATS_TEST_TMPDIR/answer"
+	[ "$output" = "" ]
+	[ "$(generate_runs)" = 1 ]
+	same_answer "$(cat "$BATS_TEST_TMPDIR/answer")" "$half"
+	# bds-cold --base-hashes with the entry's file: the same answer, one hashing
+	run -0 --separate-stderr bds-cold -w "$WS" --base "$B" --target "$t" --include-target-type \
+		--base-hashes "$(entry_of "$B")/base_hashes.json"
+	[ "$(generate_runs)" = 1 ]
+	same_answer "$output" "$half"
+}
+
+@test "half-cold: the lookup finds a nearer entry (C): the exact base's (B) is used, never C's" {
+	t=$(change "$C" t3 <<<'printf "a3\n" > lib/a.txt')
+	rm -f "$GH_LOG"
+	run -0 --separate-stderr bds-consume -w "$WS" --base "$B" --target "$t" --store "$STORE" --cold --include-target-type
+	half=$output
+	echo "$stderr"
+	[[ "$stderr" == *"bds-consume: half-cold: base $B's hashes"* ]]
+	[ "$(generate_runs)" = 1 ]
+	run -0 --separate-stderr bds-cold -w "$WS" --base "$B" --target "$t" --include-target-type
+	cold=$output
+	same_answer "$half" "$cold"
+	# C changed old/o.txt since B: the answer names it
+	[[ "$cold" == *"//old:o.txt"* ]]
+	# The check bites: diffed against C's hashes (the wrong base), the answer differs.
+	run -0 --separate-stderr bds-cold -w "$WS" --base "$B" --target "$t" --include-target-type \
+		--base-hashes "$(entry_of "$C")/base_hashes.json"
+	[ "$output" != "$cold" ]
+	[[ "$output" != *"//old:o.txt"* ]]
+}
+
+@test "half-cold: an entry for an ancestor of the base only: the full cold path, exact" {
+	t=$(change "$D" t2 <<<'printf "a2\n" > lib/a.txt')
+	rm -f "$GH_LOG"
+	run -0 --separate-stderr bds-consume -w "$WS" --base "$D" --target "$t" --store "$STORE" --cold --include-target-type
+	got=$output
+	echo "$stderr"
+	[[ "$stderr" == *"bds-consume: half-cold: no verified entry for the base $D: "*"full cold path"* ]]
+	[[ "$stderr" != *"bds-cold: half-cold"* ]]
+	[ "$(generate_runs)" = 2 ]
+	run -0 --separate-stderr bds-cold -w "$WS" --base "$D" --target "$t" --include-target-type
+	same_answer "$got" "$output"
+	# D's new target is not in the answer: it is in both revisions
+	[[ "$output" != *"//old:d"* ]]
+}
+
+@test "half-cold: a corrupted base_hashes.json in the entry is never used: the full cold path, exact" {
+	hashes=$(entry_of "$B")/base_hashes.json
+	cp "$hashes" "$BATS_TEST_TMPDIR/saved"
+	# flip one byte of one hash, and drop the verified copies in the cache
+	python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); i=b.index(b"~")+1; b[i]^=1; open(p,"wb").write(b)' "$hashes"
+	rm -rf "${BDS_CACHE:?}/$(basename "$(dirname "$(dirname "$hashes")")")"
+	t=$(change "$B" t4 <<<'printf "a4\n" > lib/a.txt')
+	rm -f "$GH_LOG"
+	run -0 --separate-stderr bds-consume -w "$WS" --base "$B" --target "$t" --store "$STORE" --cold --include-target-type
+	got=$output
+	cp "$BATS_TEST_TMPDIR/saved" "$hashes"
+	echo "$stderr"
+	[[ "$stderr" == *"bds-consume: half-cold: no verified entry for the base $B: "*"base_hashes.json"*"full cold path"* ]]
+	[[ "$stderr" != *"bds-cold: half-cold"* ]]
+	[ "$(generate_runs)" = 2 ]
+	run -0 --separate-stderr bds-cold -w "$WS" --base "$B" --target "$t" --include-target-type
+	same_answer "$got" "$output"
+}
+
+@test "half-cold: other hash options are another fingerprint: the full cold path, exact" {
+	# recorded with --include-target-type (option A); consumed without it (option B)
+	t=$(change "$B" t5 <<<'printf "a5\n" > lib/a.txt')
+	rm -f "$GH_LOG"
+	run -0 --separate-stderr bds-consume -w "$WS" --base "$B" --target "$t" --store "$STORE" --cold
+	got=$output
+	echo "$stderr"
+	[[ "$stderr" == *"bds-consume: cold: no snapshot for fingerprint"* ]]
+	[[ "$stderr" == *"bds-consume: half-cold: no verified entry for the base $B: "*"full cold path"* ]]
+	[ "$(generate_runs)" = 2 ]
+	run -0 --separate-stderr bds-cold -w "$WS" --base "$B" --target "$t"
+	same_answer "$got" "$output"
+	# the options change the answer's hashes: with A's stored hashes it would differ
+	run -0 --separate-stderr bds-cold -w "$WS" --base "$B" --target "$t" \
+		--base-hashes "$(entry_of "$B")/base_hashes.json"
+	[ "$output" != "$got" ]
+}
+
+@test "bds-cold --base-hashes: not a readable regular file is 1 with one line, before any query" {
+	rm -f "$GH_LOG"
+	run -1 --separate-stderr bds-cold -w "$WS" --base "$B" --target "$C" --base-hashes "$BATS_TEST_TMPDIR"
+	[ "$stderr" = "bds-cold: --base-hashes '$BATS_TEST_TMPDIR': not a readable regular file" ]
+	run -1 --separate-stderr bds-cold -w "$WS" --base "$B" --target "$C" --base-hashes "$BATS_TEST_TMPDIR/none"
+	[ "$stderr" = "bds-cold: --base-hashes '$BATS_TEST_TMPDIR/none': not a readable regular file" ]
+	run -64 --separate-stderr bds-cold -w "$WS" --base "$B" --target "$C" --base-hashes
+	[ "$(generate_runs)" = 0 ]
+}
