@@ -178,6 +178,36 @@ entry_of() {
 	same_answer "$got" "$output"
 }
 
+@test "half-cold: the store unreachable, the cache's verified copy of the base's entry is used; a damaged one is not" {
+	t=$(change "$B" t6 <<<'printf "a6\n" > lib/a.txt')
+	# fill the cache with B's entry (a lookup of B itself; its warm machine is gone)
+	run -2 --separate-stderr bds-consume -w "$WS" --target "$B" --store "$STORE" --include-target-type
+	cached=$(echo "$BDS_CACHE"/*/"$B")
+	[ -f "$cached/base_hashes.json" ]
+	mv "$STORE" "$STORE.away"
+	rm -f "$GH_LOG"
+	run -0 --separate-stderr bds-consume -w "$WS" --base "$B" --target "$t" --store "$STORE" --cold --include-target-type
+	half=$output
+	echo "$stderr"
+	[[ "$stderr" == *"bds-consume: half-cold: the store has no verified entry for the base $B ("*"): the cache's copy is used"* ]]
+	[[ "$stderr" == *"bds-consume: half-cold: base $B's hashes from the store entry, only the target is hashed"* ]]
+	[ "$(generate_runs)" = 1 ]
+	# the cache's copy damaged (one byte of one hash): never used
+	cp "$cached/base_hashes.json" "$BATS_TEST_TMPDIR/saved"
+	chmod u+w "$cached" "$cached/base_hashes.json"
+	python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); i=b.index(b"~")+1; b[i]^=1; open(p,"wb").write(b)' "$cached/base_hashes.json"
+	run -0 --separate-stderr bds-consume -w "$WS" --base "$B" --target "$t" --store "$STORE" --cold --include-target-type
+	got=$output
+	cp "$BATS_TEST_TMPDIR/saved" "$cached/base_hashes.json"
+	mv "$STORE.away" "$STORE"
+	echo "$stderr"
+	[[ "$stderr" == *"bds-consume: half-cold: base_hashes.json in '$cached' has xxh3_128 '"*"', metadata.json lists '"*"': full cold path"* ]]
+	[ "$(generate_runs)" = 2 ]
+	run -0 --separate-stderr bds-cold -w "$WS" --base "$B" --target "$t" --include-target-type
+	same_answer "$half" "$output"
+	same_answer "$got" "$output"
+}
+
 @test "half-cold: other hash options are another fingerprint: the full cold path, exact" {
 	# recorded with --include-target-type (option A); consumed without it (option B)
 	t=$(change "$B" t5 <<<'printf "a5\n" > lib/a.txt')
