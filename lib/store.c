@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* SEEK_DATA, SEEK_HOLE */
 #include "store.h"
 
+#include "cache.h"
 #include "exec.h"
 #include "fs.h"
 #include "json.h"
@@ -590,7 +591,8 @@ out:
 
 /* One attempt at a fetch. *md_bytes receives the metadata.json read (for the retry check). */
 static int fetch_once(struct bds_store *s, const char *fp, const char *base, const char *driver,
-                      const char *cache_dir, char **dir, jv *metadata, char **md_bytes, size_t *md_len)
+                      const char *cache_dir, char **dir, jv *metadata, char **md_bytes, size_t *md_len,
+                      int *added)
 {
 	char *buf = NULL, *fpdir = NULL, *final = NULL, *tmp = NULL, *cached = NULL, *ew = NULL;
 	size_t len = 0, clen = 0;
@@ -622,6 +624,13 @@ static int fetch_once(struct bds_store *s, const char *fp, const char *base, con
 	final = bds_util_xasprintf("%s/%s", fpdir, base);
 	/* what killed lookups left, whether or not this one copies anything */
 	bds_store_sweep(fpdir);
+	/* the copy is for our parent (the pipeline that ran us): in use while it lives, so
+	 * an eviction leaves it alone (cache.h); an orphan has nobody to use it */
+	long user = (long)getppid();
+	if (user > 1 && bds_cache_use(cache_dir, fp, base, user) < 0) {
+		st = BDS_STORE_ERROR;
+		goto out;
+	}
 	/* A cached copy is reused only if it is the same entry (byte-identical metadata.json,
 	 * so a republished entry is fetched again) and its files still verify: re-hashing
 	 * costs a read at XXH3 speed and catches a cache damaged since. */
@@ -671,7 +680,9 @@ static int fetch_once(struct bds_store *s, const char *fp, const char *base, con
 	free(tmp);
 	tmp = NULL;
 	st = BDS_STORE_FOUND;
+	*added = 1;
 found:
+	bds_cache_touch(final);
 	*dir = final;
 	final = NULL;
 	*metadata = md;
@@ -696,11 +707,24 @@ int bds_store_fetch(struct bds_store *s, const char *fp, const char *base, const
 {
 	if (cache_dir[0] != '/')
 		return bds_util_fail("cache '%s': not an absolute path", cache_dir);
+	uint64_t max = 0;
+	int capped = bds_cache_max(&max);
+	if (capped < 0)
+		return BDS_STORE_ERROR;
 	int st = BDS_STORE_ERROR;
 	for (int attempt = 0; attempt < FETCH_ATTEMPTS; attempt++) {
 		char *md1 = NULL, *md2 = NULL;
 		size_t l1 = 0, l2 = 0;
-		st = fetch_once(s, fp, base, driver, cache_dir, dir, metadata, &md1, &l1);
+		int added = 0;
+		st = fetch_once(s, fp, base, driver, cache_dir, dir, metadata, &md1, &l1, &added);
+		if (st == BDS_STORE_FOUND && added && capped) {
+			/* the cache grew: back under BDS_CACHE_MAX (best effort; this copy is in use) */
+			uint64_t total = 0;
+			char *msg = bds_util_xstrdup(bds_util_error());
+			bds_cache_evict(cache_dir, max, 0, NULL, NULL, &total);
+			bds_util_fail("%s", msg);
+			free(msg);
+		}
 		if (st != BDS_STORE_INVALID || !md1) {
 			free(md1);
 			return st;
@@ -714,6 +738,9 @@ int bds_store_fetch(struct bds_store *s, const char *fp, const char *base, const
 		free(msg);
 		free(md1);
 		free(md2);
+		/* removed meanwhile (bds-prune takes metadata.json first): no entry */
+		if (st2 == BDS_STORE_ABSENT)
+			return BDS_STORE_ABSENT;
 		if (!changed)
 			return st;
 	}
@@ -836,4 +863,86 @@ out:
 	free(created);
 	free(line);
 	return rc;
+}
+
+/* ---- retention ---- */
+
+void bds_store_list_add(char ***names, size_t *n, const char *name)
+{
+	*names = bds_util_xrealloc(*names, (*n + 2) * sizeof **names);
+	(*names)[(*n)++] = bds_util_xstrdup(name);
+	(*names)[*n] = NULL;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct bds_store_entry *x = a, *y = b;
+	int c = strcmp(x->fp, y->fp);
+	return c ? c : strcmp(x->base, y->base);
+}
+
+int bds_store_list(struct bds_store *s, const char *fp, struct bds_store_entry **out, size_t *n)
+{
+	char **names = NULL;
+	size_t count = 0;
+	int st = s->ops->list(s, fp, &names, &count);
+	if (st != BDS_STORE_FOUND) {
+		bds_util_free_list(names);
+		return st;
+	}
+	struct bds_store_entry *e = bds_util_xcalloc(count + 1, sizeof *e);
+	size_t k = 0;
+	for (size_t i = 0; i < count; i++) {
+		/* only "<32 hex>/<40 hex>": anything else in the store is not ours to judge */
+		const char *slash = strchr(names[i], '/');
+		if (!slash || slash - names[i] != 32 || strlen(slash + 1) != 40)
+			continue;
+		memcpy(e[k].fp, names[i], 32);
+		memcpy(e[k].base, slash + 1, 40);
+		if (!bds_store_is_hex(e[k].fp, 32) || !bds_store_is_hex(e[k].base, 40) || (fp && strcmp(fp, e[k].fp) != 0))
+			continue;
+		k++;
+	}
+	bds_util_free_list(names);
+	qsort(e, k, sizeof *e, cmp_entry);
+	/* a backend may list one entry twice (S3: one key per file); keep one */
+	size_t u = 0;
+	for (size_t i = 0; i < k; i++)
+		if (u == 0 || cmp_entry(&e[u - 1], &e[i]) != 0)
+			e[u++] = e[i];
+	*out = e;
+	*n = u;
+	return BDS_STORE_FOUND;
+}
+
+int bds_store_read_metadata(struct bds_store *s, const char *fp, const char *base, jv *metadata)
+{
+	char *buf = NULL, *ew = NULL;
+	size_t len = 0;
+	int st = get_metadata(s, fp, base, &buf, &len);
+	if (st != BDS_STORE_FOUND)
+		goto out;
+	ew = entry_where(s, fp, base);
+	jv md = bds_json_parse(buf, len, METADATA);
+	if (!jv_is_valid(md)) {
+		char *msg = bds_json_error_message(md);
+		bds_util_fail("entry %s: %s", ew, msg);
+		free(msg);
+		st = BDS_STORE_INVALID;
+	} else if (check_metadata(jv_copy(md), fp, base, NULL) < 0) {
+		bds_store_fail_with("entry %s", ew);
+		jv_free(md);
+		st = BDS_STORE_INVALID;
+	} else {
+		*metadata = md;
+	}
+out:
+	free(buf);
+	free(ew);
+	return st;
+}
+
+int bds_store_remove(struct bds_store *s, const char *fp, const char *base)
+{
+	return s->ops->remove(s, fp, base);
 }

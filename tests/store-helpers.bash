@@ -31,7 +31,7 @@ wait_port() {
 }
 
 # start_nginx: sets NGINX_PORT, NGINX_ROOT (the served directory) and NGINX_URL.
-# /dav/ accepts PUT and DELETE; /broken/ answers 503 and /forbidden/ 403. Successes that
+# /dav/ accepts PUT and DELETE and lists directories in JSON (autoindex, for bds-prune); /broken/ answers 503 and /forbidden/ 403. Successes that
 # are not: /nocontent/ answers 204, /partial/ 206 with a part of a metadata.json,
 # /accepted/ 202 (to every method); /nodisk/ serves /dav/ but answers 204 for a "disk".
 start_nginx() {
@@ -58,6 +58,9 @@ start_nginx() {
 			        location /dav/ {
 			            dav_methods PUT DELETE MOVE;
 			            create_full_put_path on;
+			            # bds-prune lists directories through the autoindex in JSON
+			            autoindex on;
+			            autoindex_format json;
 			            dav_access user:rw group:r all:r;
 			        }
 			        location /broken/ { return 503; }
