@@ -1,0 +1,272 @@
+# bds-prune against a local directory, nginx (WebDAV + autoindex) and s3rver, and the
+# cache bound (BDS_CACHE_MAX) that bds-store-lookup and bds-prune --cache keep.
+
+load helpers
+load store-helpers
+
+FP=0123456789abcdef0123456789abcdef
+FP2=fedcba9876543210fedcba9876543210
+B1=1111111111111111111111111111111111111111
+B2=2222222222222222222222222222222222222222
+B3=3333333333333333333333333333333333333333
+B4=4444444444444444444444444444444444444444
+
+setup_file() {
+	REPO="$BATS_FILE_TMPDIR/repo"
+	new_workspace "$REPO"
+	C1=$(commit_all "$REPO" c1)
+	echo 2 > "$REPO/f"
+	C2=$(commit_all "$REPO" c2)
+	echo 3 > "$REPO/f"
+	C3=$(commit_all "$REPO" c3)
+	echo 4 > "$REPO/f"
+	C4=$(commit_all "$REPO" c4)
+	export REPO C1 C2 C3 C4
+	start_nginx
+	start_s3rver
+}
+
+teardown_file() {
+	stop_store_servers
+}
+
+teardown() {
+	if [ -s "$BATS_TEST_TMPDIR/user.pid" ]; then
+		kill "$(cat "$BATS_TEST_TMPDIR/user.pid")" 2>/dev/null || true
+	fi
+}
+
+setup() {
+	CACHE="$BATS_TEST_TMPDIR/cache"
+	export BDS_CACHE="$CACHE"
+	unset BDS_CACHE_MAX
+}
+
+# store_of KIND: a fresh store location of this test for backend file, http or s3.
+store_of() {
+	case $1 in
+	file) echo "$BATS_TEST_TMPDIR/store" ;;
+	http) echo "$NGINX_URL/dav/t$BATS_TEST_NUMBER" ;;
+	s3) echo "s3://$S3_BUCKET/p/t$BATS_TEST_NUMBER" ;;
+	esac
+}
+
+# publish STORE BASE VALUE [FP]: an entry whose base_hashes.json and disk both say VALUE.
+publish() {
+	local d="$BATS_TEST_TMPDIR/entry-$2"
+	rm -rf "$d"
+	mkdir -p "$d"
+	printf '{"//pkg:a":"%s"}\n' "$3" > "$d/base_hashes.json"
+	head -c 20000 /dev/urandom > "$d/disk"
+	printf 'value=%s\n' "$3" >> "$d/disk"
+	jq -nc --arg d "$d" --arg fp "${4:-$FP}" --arg b "$2" --arg ws "$REPO" \
+		'{workspace: $ws, entry: {dir: $d, fingerprint: $fp, base: $b, driver: "local", metadata: {}}}' |
+		bds-store-publish --store "$1" >/dev/null
+}
+
+# set_created KIND STORE BASE TIME [FP]: rewrites created_at in the entry's metadata.json
+# (what a publish at TIME would have written; metadata.json itself is not hashed).
+set_created() {
+	local kind=$1 store=$2 base=$3 time=$4 fp=${5:-$FP} f="$BATS_TEST_TMPDIR/md.json"
+	local url="$AWS_ENDPOINT_URL/$S3_BUCKET/p/t$BATS_TEST_NUMBER/$fp/$base/metadata.json"
+	case $kind in
+	file) cp "$store/$fp/$base/metadata.json" "$f" ;;
+	http) cp "$NGINX_ROOT/dav/t$BATS_TEST_NUMBER/$fp/$base/metadata.json" "$f" ;;
+	s3) s3_curl -o "$f" "$url" ;;
+	esac
+	jq -c --arg t "$time" '.created_at = $t' "$f" > "$f.new"
+	case $kind in
+	file) cp "$f.new" "$store/$fp/$base/metadata.json" ;;
+	http) cp "$f.new" "$NGINX_ROOT/dav/t$BATS_TEST_NUMBER/$fp/$base/metadata.json" ;;
+	s3) s3_curl -T "$f.new" "$url" >/dev/null ;;
+	esac
+}
+
+# four entries of FP published on four days, one of FP2
+four_entries() { # KIND STORE
+	local b t
+	for b in $B1 $B2 $B3 $B4; do publish "$2" "$b" "$b"; done
+	publish "$2" "$B1" other "$FP2"
+	set_created "$1" "$2" "$B1" 2026-01-01T00:00:00Z
+	set_created "$1" "$2" "$B2" 2026-01-02T00:00:00Z
+	set_created "$1" "$2" "$B3" 2026-01-03T00:00:00Z
+	set_created "$1" "$2" "$B4" 2026-01-04T00:00:00Z
+	set_created "$1" "$2" "$B1" 2026-01-01T00:00:00Z "$FP2"
+}
+
+# entries STORE: what the store holds, newest first per fingerprint (a dry run keeping none)
+entries() {
+	bds-prune --store "$1" --keep 0 --dry-run | sed '$d' | cut -d' ' -f3
+}
+
+check_keep() { # KIND
+	local store
+	store=$(store_of "$1")
+	four_entries "$1" "$store"
+	run -0 --separate-stderr bds-prune --store "$store" --keep 2
+	[ "$output" = "removed $FP/$B2 2026-01-02T00:00:00Z
+removed $FP/$B1 2026-01-01T00:00:00Z
+store $store: removed 2, kept 3, skipped 0" ]
+	[ "$stderr" = "" ]
+	[ "$(entries "$store")" = "$FP/$B4
+$FP/$B3
+$FP2/$B1" ]
+	# a removed entry is gone for lookups, a kept one still verifies
+	jq -nc --arg ws "$REPO" --arg fp "$FP" \
+		'{workspace: $ws, fingerprint: {key: $fp, components: {}}, driver: "local"}' > "$BATS_TEST_TMPDIR/env"
+	run -0 bds-prune --store "$store" --keep 1 --fingerprint "$FP"
+	[ "$output" = "removed $FP/$B3 2026-01-03T00:00:00Z
+store $store: removed 1, kept 1, skipped 0" ]
+	[ "$(entries "$store")" = "$FP/$B4
+$FP2/$B1" ]
+}
+
+@test "file store: --keep 2 removes the older entries of each fingerprint, exact lines" {
+	check_keep file
+	store=$(store_of file)
+	# nothing left behind: no directory, no hidden sibling
+	[ "$(ls -A "$store/$FP")" = "$B4" ]
+}
+
+@test "http store (nginx): --keep 2 removes the older entries of each fingerprint, exact lines" {
+	check_keep http
+	[ "$(ls -A "$NGINX_ROOT/dav/t$BATS_TEST_NUMBER/$FP")" = "$B4" ]
+}
+
+@test "s3 store (s3rver): --keep 2 removes the older entries, every object of them" {
+	check_keep s3
+	run -0 s3_curl "$AWS_ENDPOINT_URL/$S3_BUCKET?list-type=2&prefix=p/t$BATS_TEST_NUMBER/"
+	keys=$(grep -o '<Key>[^<]*</Key>' <<<"$output" | sed 's/<[^>]*>//g')
+	[ "$keys" = "p/t$BATS_TEST_NUMBER/$FP/$B4/base_hashes.json
+p/t$BATS_TEST_NUMBER/$FP/$B4/disk
+p/t$BATS_TEST_NUMBER/$FP/$B4/metadata.json
+p/t$BATS_TEST_NUMBER/$FP2/$B1/base_hashes.json
+p/t$BATS_TEST_NUMBER/$FP2/$B1/disk
+p/t$BATS_TEST_NUMBER/$FP2/$B1/metadata.json" ]
+}
+
+@test "s3 store: listing follows continuation tokens (one key per page)" {
+	store=$(store_of s3)
+	four_entries s3 "$store"
+	run -0 env BDS_TEST_S3_MAX_KEYS=1 bds-prune --store "$store" --keep 3 --dry-run
+	[ "$output" = "would remove $FP/$B1 2026-01-01T00:00:00Z
+store $store: would remove 1, kept 4, skipped 0" ]
+	run -0 env BDS_TEST_S3_MAX_KEYS=2 bds-prune --store "$store" --keep=3
+	[ "$output" = "removed $FP/$B1 2026-01-01T00:00:00Z
+store $store: removed 1, kept 4, skipped 0" ]
+}
+
+check_age() { # KIND
+	local store now old
+	store=$(store_of "$1")
+	four_entries "$1" "$store"
+	now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+	old=$(date -u -d '-2 days' +%Y-%m-%dT%H:%M:%SZ)
+	set_created "$1" "$store" "$B3" "$old"
+	set_created "$1" "$store" "$B4" "$now"
+	# --dry-run changes nothing
+	run -0 --separate-stderr bds-prune --store "$store" --max-age 7 --dry-run
+	[ "$output" = "would remove $FP/$B2 2026-01-02T00:00:00Z
+would remove $FP/$B1 2026-01-01T00:00:00Z
+would remove $FP2/$B1 2026-01-01T00:00:00Z
+store $store: would remove 3, kept 2, skipped 0" ]
+	[ "$stderr" = "" ]
+	[ "$(entries "$store" | wc -l)" = 5 ]
+	# both: kept if among the newest 3 or younger than 1 day
+	run -0 bds-prune --store="$store" --max-age=1 --keep=3
+	[ "$output" = "removed $FP/$B1 2026-01-01T00:00:00Z
+store $store: removed 1, kept 4, skipped 0" ]
+	run -0 bds-prune --store "$store" --max-age 1.5
+	[ "$output" = "removed $FP/$B3 $old
+removed $FP/$B2 2026-01-02T00:00:00Z
+removed $FP2/$B1 2026-01-01T00:00:00Z
+store $store: removed 3, kept 1, skipped 0" ]
+	[ "$(entries "$store")" = "$FP/$B4" ]
+}
+
+@test "file store: --max-age keeps the younger entries; with --keep, either keeps; --dry-run removes nothing" {
+	check_age file
+}
+
+@test "http store: --max-age, --keep and --dry-run" {
+	check_age http
+}
+
+@test "s3 store: --max-age, --keep and --dry-run" {
+	check_age s3
+}
+
+@test "usage errors are 64 with one line and the usage" {
+	usage="usage: bds-prune --store STORE [--keep N] [--max-age DAYS] [--fingerprint FP] [--dry-run]
+       bds-prune --cache DIR [--cache-max SIZE] [--dry-run]
+       (both in one run too); --keep or --max-age is needed with --store"
+	run -64 --separate-stderr bds-prune
+	[ "$stderr" = "bds-prune: missing --store STORE or --cache DIR
+$usage" ]
+	[ "$output" = "" ]
+	run -64 --separate-stderr bds-prune --store /tmp/x
+	[ "$stderr" = "bds-prune: --store needs --keep N or --max-age DAYS (or both): what to keep
+$usage" ]
+	run -64 --separate-stderr bds-prune --store /tmp/x --keep -1
+	[ "${stderr%%$'\n'*}" = "bds-prune: --keep takes a number of entries from 0 to 1000000" ]
+	run -64 --separate-stderr bds-prune --store /tmp/x --keep 2x
+	[ "${stderr%%$'\n'*}" = "bds-prune: --keep takes a number of entries from 0 to 1000000" ]
+	run -64 --separate-stderr bds-prune --store /tmp/x --max-age 1e3
+	[ "${stderr%%$'\n'*}" = "bds-prune: --max-age takes a number of days from 0 to 100000 (e.g. 30 or 0.5)" ]
+	run -64 --separate-stderr bds-prune --store /tmp/x --keep 1 --fingerprint ABC
+	[ "${stderr%%$'\n'*}" = "bds-prune: --fingerprint takes a fingerprint key: 32 lowercase hex digits" ]
+	run -64 --separate-stderr bds-prune --store relative/dir --keep 1
+	[ "${stderr%%$'\n'*}" = "bds-prune: store 'relative/dir': unknown scheme (expected /abs/dir, file://, http://, https:// or s3://)" ]
+	run -64 --separate-stderr bds-prune --store /tmp/x --keep 1 extra
+	[ "${stderr%%$'\n'*}" = "bds-prune: unexpected argument" ]
+	run -64 --separate-stderr bds-prune --keep 1
+	[ "${stderr%%$'\n'*}" = "bds-prune: missing --store STORE or --cache DIR" ]
+	run -64 --separate-stderr bds-prune --cache "$CACHE"
+	[ "${stderr%%$'\n'*}" = "bds-prune: --cache needs --cache-max SIZE or BDS_CACHE_MAX" ]
+	run -64 --separate-stderr bds-prune --cache "$CACHE" --cache-max 12X
+	[ "${stderr%%$'\n'*}" = "bds-prune: --cache-max takes a size in bytes, with an optional K, M, G or T suffix" ]
+	run -64 --separate-stderr bds-prune --cache rel --cache-max 1
+	[ "${stderr%%$'\n'*}" = "bds-prune: --cache takes an absolute directory" ]
+	run -64 --separate-stderr bds-prune --cache "$CACHE" --keep 1
+	[ "${stderr%%$'\n'*}" = "bds-prune: --keep, --max-age and --fingerprint need --store STORE" ]
+	run -64 --separate-stderr bds-prune --store /tmp/x --keep 1 --bogus
+	[ "${stderr%%$'\n'*}" = "bds-prune: unrecognized option '--bogus'" ]
+	run -0 bds-prune --help
+	[ "$output" = "$usage" ]
+}
+
+@test "an unreachable store is 1 with one line, and nothing printed on stdout" {
+	port=$(random_port)
+	run -1 --separate-stderr bds-prune --store "http://127.0.0.1:$port/s" --keep 1
+	[ "$output" = "" ]
+	[[ "$stderr" =~ ^"bds-prune: GET http://127.0.0.1:$port/s/: "[^$'\n']+$ ]]
+	run -1 --separate-stderr env AWS_ENDPOINT_URL="http://127.0.0.1:$port" bds-prune --store s3://b/p --keep 1
+	[ "$output" = "" ]
+	[[ "$stderr" =~ ^"bds-prune: GET http://127.0.0.1:$port/b?list-type=2&max-keys=1000&prefix=p%2F: "[^$'\n']+$ ]]
+	# a server error is as unreachable
+	run -1 --separate-stderr bds-prune --store "$NGINX_URL/broken/s" --keep 1
+	[ "$stderr" = "bds-prune: GET $NGINX_URL/broken/s/: HTTP 503" ]
+}
+
+@test "http store: a server that does not list directories says what to configure (1)" {
+	# /nodisk/ serves the same files as /dav/ without autoindex
+	publish "$NGINX_URL/dav/t$BATS_TEST_NUMBER" "$B1" v
+	run -1 --separate-stderr bds-prune --store "$NGINX_URL/nodisk/t$BATS_TEST_NUMBER" --keep 1
+	[ "$stderr" = "bds-prune: list '$NGINX_URL/nodisk/t$BATS_TEST_NUMBER/' (does the server list directories? nginx: \`autoindex on; autoindex_format json;\`): GET $NGINX_URL/nodisk/t$BATS_TEST_NUMBER/: HTTP 403: access denied, check the credentials (~/.netrc)" ]
+}
+
+@test "file store: an empty or missing store prunes nothing; a bad entry is skipped with a line" {
+	store=$(store_of file)
+	run -0 bds-prune --store "$store" --keep 0
+	[ "$output" = "store $store: removed 0, kept 0, skipped 0" ]
+	publish "$store" "$B1" v
+	publish "$store" "$B2" v
+	echo '{"format": 2}' > "$store/$FP/$B2/metadata.json"
+	# a directory without metadata.json (a publish under way) is no entry
+	mkdir -p "$store/$FP/$B3"
+	run -0 --separate-stderr bds-prune --store "$store" --keep 0
+	[ "$output" = "removed $FP/$B1 ${output#*$FP/$B1 }" ]
+	[ "$(sed -n 2p <<<"$output")" = "store $store: removed 1, kept 0, skipped 1" ]
+	[ "$stderr" = "bds-prune: skipped $FP/$B2: entry $store/$FP/$B2: metadata.json: format is not 1" ]
+	[ -d "$store/$FP/$B2" ] && [ -d "$store/$FP/$B3" ] && [ ! -e "$store/$FP/$B1" ]
+}
