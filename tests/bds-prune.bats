@@ -57,7 +57,7 @@ publish() {
 	rm -rf "$d"
 	mkdir -p "$d"
 	printf '{"//pkg:a":"%s"}\n' "$3" > "$d/base_hashes.json"
-	head -c 20000 /dev/urandom > "$d/disk"
+	head -c 15000 /dev/urandom | base64 > "$d/disk"
 	printf 'value=%s\n' "$3" >> "$d/disk"
 	jq -nc --arg d "$d" --arg fp "${4:-$FP}" --arg b "$2" --arg ws "$REPO" \
 		'{workspace: $ws, entry: {dir: $d, fingerprint: $fp, base: $b, driver: "local", metadata: {}}}' |
@@ -269,4 +269,168 @@ $usage" ]
 	[ "$(sed -n 2p <<<"$output")" = "store $store: removed 1, kept 0, skipped 1" ]
 	[ "$stderr" = "bds-prune: skipped $FP/$B2: entry $store/$FP/$B2: metadata.json: format is not 1" ]
 	[ -d "$store/$FP/$B2" ] && [ -d "$store/$FP/$B3" ] && [ ! -e "$store/$FP/$B1" ]
+}
+
+lookup_envelope() {
+	jq -nc --arg ws "$REPO" --arg fp "$FP" \
+		'{workspace: $ws, fingerprint: {key: $fp, components: {bds: "0.1.0"}}, driver: "local"}'
+}
+
+# check_race KIND ROUNDS: lookups of one base run while it is published and pruned again
+# and again; every lookup verifies (and its copy is one publish's, never a mix) or is cold.
+check_race() {
+	local store=$(store_of "$1") rc n=0 ok=0 cold=0 v d
+	lookup_envelope > "$BATS_TEST_TMPDIR/env"
+	(
+		for r in $(seq "$2"); do
+			publish "$store" "$C2" "r$r" || echo "publish $r failed" >> "$BATS_TEST_TMPDIR/errors"
+			bds-prune --store "$store" --keep 0 >/dev/null || echo "prune $r: exit $?" >> "$BATS_TEST_TMPDIR/errors"
+		done
+		touch "$BATS_TEST_TMPDIR/done"
+	) 3>&- &
+	while [ ! -e "$BATS_TEST_TMPDIR/done" ]; do
+		rc=0
+		bds-store-lookup --store "$store" --target "$C2" --max-distance 0 < "$BATS_TEST_TMPDIR/env" \
+			> "$BATS_TEST_TMPDIR/out" 2> "$BATS_TEST_TMPDIR/err" || rc=$?
+		n=$((n + 1))
+		case $rc in
+		0)
+			ok=$((ok + 1))
+			d=$(jq -r .snapshot.dir "$BATS_TEST_TMPDIR/out")
+			v=$(jq -r '."//pkg:a"' "$d/base_hashes.json")
+			[ "$(tail -n 1 "$d/disk")" = "value=$v" ] ||
+				echo "lookup $n: a mixed copy: base_hashes.json says $v, disk $(tail -n 1 "$d/disk")" >> "$BATS_TEST_TMPDIR/errors"
+			;;
+		2) cold=$((cold + 1)) ;;
+		*) echo "lookup $n: exit $rc: $(cat "$BATS_TEST_TMPDIR/err")" >> "$BATS_TEST_TMPDIR/errors" ;;
+		esac
+	done
+	wait
+	echo "# $1: $n lookups, $ok verified, $cold cold" >&3
+	[ ! -e "$BATS_TEST_TMPDIR/errors" ] || { cat "$BATS_TEST_TMPDIR/errors"; false; }
+	[ "$n" -gt 0 ]
+}
+
+@test "file store: lookups racing publish+prune rounds verify or go cold, never wrong" {
+	check_race file 40
+}
+
+@test "http store: lookups racing publish+prune rounds verify or go cold, never wrong" {
+	check_race http 25
+}
+
+@test "s3 store: lookups racing publish+prune rounds verify or go cold, never wrong" {
+	check_race s3 15
+}
+
+# on_disk DIR: the bytes DIR and its files take on disk (as bds-prune counts them)
+on_disk() {
+	stat -c '%b %B' "$1" "$1"/* | awk '{ s += $1 * $2 } END { print s }'
+}
+
+# fetch STORE REV: a lookup whose user (its parent) has exited when it returns
+fetch() {
+	lookup_envelope > "$BATS_TEST_TMPDIR/env"
+	sh -c 'bds-store-lookup --store "$1" --target "$2" --max-distance 0 < "$3" > /dev/null; exit $?' \
+		_ "$1" "$2" "$BATS_TEST_TMPDIR/env"
+}
+
+three_cached() {
+	store=$(store_of file)
+	for c in "$C1" "$C2" "$C3"; do
+		publish "$store" "$c" "$c"
+		fetch "$store" "$c"
+	done
+	touch -d '2026-01-02 00:00:00 UTC' "$CACHE/$FP/$C1"
+	touch -d '2026-01-01 00:00:00 UTC' "$CACHE/$FP/$C2"
+	touch -d '2026-01-03 00:00:00 UTC' "$CACHE/$FP/$C3"
+	s1=$(on_disk "$CACHE/$FP/$C1") s2=$(on_disk "$CACHE/$FP/$C2") s3=$(on_disk "$CACHE/$FP/$C3")
+	total=$((s1 + s2 + s3))
+	# the local driver's state is not the cache's to evict, nor counted
+	mkdir -p "$CACHE/local/x"
+	head -c 100000 /dev/urandom > "$CACHE/local/x/big"
+}
+
+@test "bds-prune --cache evicts least recently used copies first until under the cap, exact lines" {
+	three_cached
+	run -0 --separate-stderr bds-prune --cache "$CACHE" --cache-max "$total"
+	[ "$output" = "cache $CACHE: $total bytes, cap $total" ]
+	[ "$stderr" = "" ]
+	run -0 bds-prune --cache "$CACHE" --cache-max 1 --dry-run
+	[ "$output" = "would evict $CACHE/$FP/$C2 $s2 bytes, last used 2026-01-01T00:00:00Z
+would evict $CACHE/$FP/$C1 $s1 bytes, last used 2026-01-02T00:00:00Z
+would evict $CACHE/$FP/$C3 $s3 bytes, last used 2026-01-03T00:00:00Z
+cache $CACHE: 0 bytes, cap 1" ]
+	[ -d "$CACHE/$FP/$C2" ]
+	run -0 env BDS_CACHE_MAX=$((total - s2)) bds-prune --cache "$CACHE"
+	[ "$output" = "evicted $CACHE/$FP/$C2 $s2 bytes, last used 2026-01-01T00:00:00Z
+cache $CACHE: $((s1 + s3)) bytes, cap $((total - s2))" ]
+	[ ! -e "$CACHE/$FP/$C2" ]
+	[ "$(ls -A "$CACHE/$FP" | grep -v '^\.use-')" = "$C1
+$C3" ]
+	run -0 bds-prune --cache "$CACHE" --cache-max=0
+	[ "$output" = "evicted $CACHE/$FP/$C1 $s1 bytes, last used 2026-01-02T00:00:00Z
+evicted $CACHE/$FP/$C3 $s3 bytes, last used 2026-01-03T00:00:00Z
+cache $CACHE: 0 bytes, cap 0" ]
+	[ "$(ls -A "$CACHE/$FP" | grep -v '^\.use-' || true)" = "" ]
+	[ -f "$CACHE/local/x/big" ]
+	# K, M, G, T are powers of 1024
+	run -0 bds-prune --cache "$CACHE" --cache-max 2M
+	[ "$output" = "cache $CACHE: 0 bytes, cap 2097152" ]
+	run -0 bds-prune --cache "$BATS_TEST_TMPDIR/none" --cache-max 1k
+	[ "$output" = "cache $BATS_TEST_TMPDIR/none: 0 bytes, cap 1024" ]
+}
+
+@test "a copy in use (its lookup's parent lives) is never evicted; once its user is gone it is" {
+	three_cached
+	# C2, the least recently used, is looked up again by a process that goes on using it
+	lookup_envelope > "$BATS_TEST_TMPDIR/env"
+	sh -c 'bds-store-lookup --store "$1" --target "$2" --max-distance 0 < "$3" > "$4.tmp" && mv "$4.tmp" "$4"; exec sleep 60' \
+		_ "$store" "$C2" "$BATS_TEST_TMPDIR/env" "$BATS_TEST_TMPDIR/used" 3>&- &
+	echo $! > "$BATS_TEST_TMPDIR/user.pid"
+	for _ in $(seq 100); do [ -e "$BATS_TEST_TMPDIR/used" ] && break; sleep 0.1; done
+	[ "$(jq -r .snapshot.dir "$BATS_TEST_TMPDIR/used")" = "$CACHE/$FP/$C2" ]
+	touch -d '2026-01-01 00:00:00 UTC' "$CACHE/$FP/$C2"
+	run -0 bds-prune --cache "$CACHE" --cache-max 0
+	[ "$output" = "evicted $CACHE/$FP/$C1 $s1 bytes, last used 2026-01-02T00:00:00Z
+evicted $CACHE/$FP/$C3 $s3 bytes, last used 2026-01-03T00:00:00Z
+cache $CACHE: $s2 bytes, cap 0" ]
+	kill "$(cat "$BATS_TEST_TMPDIR/user.pid")"
+	wait
+	run -0 bds-prune --cache "$CACHE" --cache-max 0
+	[ "$output" = "evicted $CACHE/$FP/$C2 $s2 bytes, last used 2026-01-01T00:00:00Z
+cache $CACHE: 0 bytes, cap 0" ]
+	# its record went with its user
+	[ "$(ls -A "$CACHE/$FP")" = "" ]
+}
+
+@test "a lookup that adds to the cache evicts down to BDS_CACHE_MAX; a cache hit marks the copy used" {
+	store=$(store_of file)
+	for c in "$C1" "$C2" "$C3"; do publish "$store" "$c" "$c"; done
+	fetch "$store" "$C1"
+	one=$(on_disk "$CACHE/$FP/$C1")
+	touch -d '2026-01-01 00:00:00 UTC' "$CACHE/$FP/$C1"
+	# a hit: no copy added, none evicted, the copy's last use is now
+	BDS_CACHE_MAX=1 fetch "$store" "$C1"
+	[ "$(stat -c %Y "$CACHE/$FP/$C1")" -gt "$(date -d '2026-01-02 00:00:00 UTC' +%s)" ]
+	fetch "$store" "$C2"
+	touch -d '2026-01-01 00:00:00 UTC' "$CACHE/$FP/$C2"
+	# room for two copies and a half: adding C3 evicts C2 (least recently used), not C1
+	BDS_CACHE_MAX=$((one * 5 / 2)) fetch "$store" "$C3"
+	[ "$(ls -A "$CACHE/$FP" | grep -v '^\.use-')" = "$C1
+$C3" ]
+	# a cap below one copy keeps the copy just fetched: it is in use until its lookup returns
+	BDS_CACHE_MAX=1 fetch "$store" "$C2"
+	[ "$(ls -A "$CACHE/$FP" | grep -v '^\.use-')" = "$C2" ]
+}
+
+@test "a bad BDS_CACHE_MAX is 1 with one line, for lookups and for bds-prune" {
+	store=$(store_of file)
+	publish "$store" "$C1" v
+	lookup_envelope > "$BATS_TEST_TMPDIR/env"
+	run -1 --separate-stderr env BDS_CACHE_MAX=5X bds-store-lookup --store "$store" --target "$C1" < "$BATS_TEST_TMPDIR/env"
+	[ "$stderr" = "bds-store-lookup: BDS_CACHE_MAX '5X': expected a size in bytes, with an optional K, M, G or T suffix" ]
+	[ "$output" = "" ]
+	run -1 --separate-stderr env BDS_CACHE_MAX=-1 bds-prune --cache "$CACHE"
+	[ "$stderr" = "bds-prune: BDS_CACHE_MAX '-1': expected a size in bytes, with an optional K, M, G or T suffix" ]
 }
