@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define USE_PREFIX ".use-"
+#define USERS_DIR ".users"
 #define LOCK_NAME ".evict.lock"
 #define RECORD_MAX 256
 
@@ -66,23 +66,27 @@ static int take_lock(const char *cache, int *fd)
 	return r == 0 ? 0 : -1;
 }
 
-/* Is <fpdir>/<base> in use? Removes the records of users that are gone. */
-static int in_use(const char *fpdir, const char *base)
+/* Is <cache>/<fp>/<base> in use? Every record of a user that is gone is removed on the
+ * way (fp NULL: only that). Records are "<cache>/.users/<fp>-<base>-<pid>". */
+static int in_use(const char *cache, const char *fp, const char *base)
 {
-	DIR *d = opendir(fpdir);
-	if (!d)
+	char *users = bds_util_xasprintf("%s/" USERS_DIR, cache);
+	DIR *d = opendir(users);
+	if (!d) {
+		free(users);
 		return 0;
-	char *prefix = bds_util_xasprintf(USE_PREFIX "%s-", base);
+	}
+	char *prefix = fp ? bds_util_xasprintf("%s-%s-", fp, base) : NULL;
 	int used = 0;
 	struct dirent *e;
 	while ((e = readdir(d))) {
-		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+		if (e->d_name[0] == '.')
 			continue;
-		char *path = bds_util_xasprintf("%s/%s", fpdir, e->d_name);
+		char *path = bds_util_xasprintf("%s/%s", users, e->d_name);
 		char *buf = NULL;
 		size_t len = 0;
 		if (bds_util_read_file(path, RECORD_MAX, &buf, &len) == 0 && bds_proc_owner_alive(buf))
-			used = 1;
+			used |= prefix && strncmp(e->d_name, prefix, strlen(prefix)) == 0;
 		else
 			unlink(path);
 		free(buf);
@@ -90,18 +94,19 @@ static int in_use(const char *fpdir, const char *base)
 	}
 	closedir(d);
 	free(prefix);
+	free(users);
 	return used;
 }
 
 int bds_cache_use(const char *cache, const char *fp, const char *base, long user)
 {
 	char record[RECORD_MAX];
-	char *fpdir = bds_util_xasprintf("%s/%s", cache, fp);
-	char *path = bds_util_xasprintf("%s/" USE_PREFIX "%s-%ld", fpdir, base, user);
+	char *users = bds_util_xasprintf("%s/" USERS_DIR, cache);
+	char *path = bds_util_xasprintf("%s/%s-%s-%ld", users, fp, base, user);
 	int lock = -1, rc = -1;
-	if (bds_fs_mkdirs(fpdir, 0777) < 0 || take_lock(cache, &lock) < 0)
+	if (bds_fs_mkdirs(users, 0777) < 0 || take_lock(cache, &lock) < 0)
 		goto out;
-	(void)in_use(fpdir, base); /* sweeps the records of users gone */
+	(void)in_use(cache, NULL, NULL); /* sweeps the records of users gone */
 	if (bds_proc_owner_record(user, record, sizeof record) < 0)
 		goto out;
 	/* written whole under the lock: an evictor reads it only under the lock too */
@@ -114,7 +119,7 @@ int bds_cache_use(const char *cache, const char *fp, const char *base, long user
 out:
 	bds_lock_release(lock);
 	free(path);
-	free(fpdir);
+	free(users);
 	return rc;
 }
 
@@ -125,7 +130,7 @@ void bds_cache_touch(const char *dir)
 
 struct copy {
 	char *dir;
-	char base[41];
+	char fp[33], base[41];
 	uint64_t bytes;
 	struct timespec used;
 };
@@ -179,6 +184,7 @@ static void find_copies(const char *cache, struct copy **v, size_t *n)
 			*v = bds_util_xrealloc(*v, (*n + 1) * sizeof **v);
 			struct copy *c = &(*v)[(*n)++];
 			c->dir = dir;
+			memcpy(c->fp, e->d_name, 33);
 			memcpy(c->base, b->d_name, 41);
 			c->bytes = disk_usage(dir);
 			c->used = st.st_mtim;
@@ -223,10 +229,7 @@ int bds_cache_evict(const char *cache, uint64_t max, int dry_run, bds_cache_repo
 		*total += v[i].bytes;
 	for (size_t i = 0; i < n && *total > max; i++) {
 		char *slash = strrchr(v[i].dir, '/');
-		*slash = '\0';
-		int used = in_use(v[i].dir, v[i].base);
-		*slash = '/';
-		if (used)
+		if (in_use(cache, v[i].fp, v[i].base))
 			continue;
 		if (!dry_run) {
 			/* one rename under the lock; the slow delete after it */

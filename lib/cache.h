@@ -4,7 +4,7 @@
  * "Last used" is the entry directory's modification time, set by every lookup that returns
  * it (atime is not kept on noatime/relatime mounts; an mtime set explicitly is). A copy
  * is in use while the process a lookup returned it to (its parent, the pipeline script)
- * lives: the lookup names that process in "<cache>/<fp>/.use-<base>-<pid>" (an owner
+ * lives: the lookup names that process in "<cache>/.users/<fp>-<base>-<pid>" (an owner
  * record, proc.h). Eviction never removes a copy in use, nor anything that is not
  * <32 hex>/<40 hex> (the local driver's state under <cache>/local is not the cache's).
  * Records are written, and evictions decided, under one lock (<cache>/.evict.lock), so a

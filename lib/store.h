@@ -31,7 +31,10 @@ void bds_store_close(struct bds_store *s);
  * XXH3-128 of every file metadata.json lists; `driver` (NULL: any) must match too.
  * FOUND: *dir (absolute, malloc'd) holds the verified files and *metadata the parsed
  * metadata.json. A cached copy is reused only when its metadata.json is byte-identical to
- * the store's and its files verify again. */
+ * the store's and its files verify again. The copy's last use is stamped and our parent
+ * recorded as its user (cache.h); with BDS_CACHE_MAX set, a fetch that adds a copy then
+ * evicts copies not in use (a bad BDS_CACHE_MAX: ERROR). An entry whose metadata.json
+ * vanished while its files were read (pruned) is ABSENT. */
 int bds_store_fetch(struct bds_store *s, const char *fp, const char *base, const char *driver,
                     const char *cache_dir, char **dir, jv *metadata);
 

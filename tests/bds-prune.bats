@@ -366,13 +366,13 @@ cache $CACHE: 0 bytes, cap 1" ]
 	[ "$output" = "evicted $CACHE/$FP/$C2 $s2 bytes, last used 2026-01-01T00:00:00Z
 cache $CACHE: $((s1 + s3)) bytes, cap $((total - s2))" ]
 	[ ! -e "$CACHE/$FP/$C2" ]
-	[ "$(ls -A "$CACHE/$FP" | grep -v '^\.use-')" = "$C1
+	[ "$(ls -A "$CACHE/$FP")" = "$C1
 $C3" ]
 	run -0 bds-prune --cache "$CACHE" --cache-max=0
 	[ "$output" = "evicted $CACHE/$FP/$C1 $s1 bytes, last used 2026-01-02T00:00:00Z
 evicted $CACHE/$FP/$C3 $s3 bytes, last used 2026-01-03T00:00:00Z
 cache $CACHE: 0 bytes, cap 0" ]
-	[ "$(ls -A "$CACHE/$FP" | grep -v '^\.use-' || true)" = "" ]
+	[ "$(ls -A "$CACHE/$FP")" = "" ]
 	[ -f "$CACHE/local/x/big" ]
 	# K, M, G, T are powers of 1024
 	run -0 bds-prune --cache "$CACHE" --cache-max 2M
@@ -402,6 +402,7 @@ cache $CACHE: $s2 bytes, cap 0" ]
 cache $CACHE: 0 bytes, cap 0" ]
 	# its record went with its user
 	[ "$(ls -A "$CACHE/$FP")" = "" ]
+	[ "$(ls -A "$CACHE/.users")" = "" ]
 }
 
 @test "a lookup that adds to the cache evicts down to BDS_CACHE_MAX; a cache hit marks the copy used" {
@@ -417,11 +418,11 @@ cache $CACHE: 0 bytes, cap 0" ]
 	touch -d '2026-01-01 00:00:00 UTC' "$CACHE/$FP/$C2"
 	# room for two copies and a half: adding C3 evicts C2 (least recently used), not C1
 	BDS_CACHE_MAX=$((one * 5 / 2)) fetch "$store" "$C3"
-	[ "$(ls -A "$CACHE/$FP" | grep -v '^\.use-')" = "$C1
+	[ "$(ls -A "$CACHE/$FP")" = "$C1
 $C3" ]
 	# a cap below one copy keeps the copy just fetched: it is in use until its lookup returns
 	BDS_CACHE_MAX=1 fetch "$store" "$C2"
-	[ "$(ls -A "$CACHE/$FP" | grep -v '^\.use-')" = "$C2" ]
+	[ "$(ls -A "$CACHE/$FP")" = "$C2" ]
 }
 
 @test "a bad BDS_CACHE_MAX is 1 with one line, for lookups and for bds-prune" {
