@@ -1,6 +1,5 @@
 /* bds-prune: removes old entries from a store (keeping the newest N per fingerprint and/or
  * those younger than an age) and evicts least recently used copies from a cache. */
-#define _GNU_SOURCE /* timegm */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,7 +89,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 struct dated {
 	struct bds_store_entry e;
 	char created[32];
-	time_t when;
+	double when;
 };
 
 /* Newest first: by created_at (the publish time in metadata.json, UTC to the second),
@@ -106,18 +105,12 @@ static int newest_first(const void *x, const void *y)
 	return strcmp(a->e.base, b->e.base);
 }
 
-/* "YYYY-MM-DDTHH:MM:SSZ" as publish writes it. 0, or -1. */
-static int parse_time(const char *s, time_t *out)
+static void iso8601(double t, char out[32])
 {
-	struct tm tm = {0};
-	char z = 0;
-	if (strlen(s) != 20 || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-	                              &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &z) != 7 || z != 'Z')
-		return -1;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	*out = timegm(&tm);
-	return *out == (time_t)-1 ? -1 : 0;
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 static int prune_store(const struct args *a)
@@ -129,6 +122,7 @@ static int prune_store(const struct args *a)
 	struct dated *v = NULL;
 	size_t n = 0, m = 0, removed = 0, kept = 0, skipped = 0;
 	int code = BDS_EXIT_FAIL;
+	time_t now = time(NULL);
 	int st = bds_store_list(s, a->fp, &list, &n);
 	if (st != BDS_STORE_FOUND) {
 		bds_util_warn("%s", bds_util_error());
@@ -139,8 +133,23 @@ static int prune_store(const struct args *a)
 		jv md = jv_invalid();
 		char *created = NULL;
 		st = bds_store_read_metadata(s, list[i].fp, list[i].base, &md);
-		if (st == BDS_STORE_ABSENT)
-			continue; /* no commit marker: being published, or left by a killed publish */
+		if (st == BDS_STORE_ABSENT) {
+			/* no commit marker: a publish under way (left alone), or what a killed publish
+			 * or prune left (files nobody can use) */
+			double changed = list[i].changed;
+			if (changed <= 0 || difftime(now, (time_t)changed) <= BDS_STORE_LEFTOVER_GRACE)
+				continue;
+			char when[32];
+			iso8601(changed, when);
+			if (!a->dry_run && bds_store_remove(s, list[i].fp, list[i].base) < 0) {
+				bds_util_warn("remove %s/%s: %s", list[i].fp, list[i].base, bds_util_error());
+				goto out;
+			}
+			printf("%s %s/%s incomplete, last changed %s\n", a->dry_run ? "would remove" : "removed", list[i].fp,
+			       list[i].base, when);
+			removed++;
+			continue;
+		}
 		if (st == BDS_STORE_INVALID) {
 			/* not ours to judge by age: say so, and leave it */
 			bds_util_warn("skipped %s/%s: %s", list[i].fp, list[i].base, bds_util_error());
@@ -151,8 +160,9 @@ static int prune_store(const struct args *a)
 			bds_util_warn("%s", bds_util_error());
 			goto out;
 		}
-		time_t when = 0;
-		if (bds_json_get_string(md, "created_at", &created) != 0 || parse_time(created, &when) < 0) {
+		double when = -1;
+		if (bds_json_get_string(md, "created_at", &created) != 0 || strlen(created) != 20 ||
+		    (when = bds_store_parse_time(created)) < 0) {
 			bds_util_warn("skipped %s/%s: metadata.json has no created_at of the form YYYY-MM-DDTHH:MM:SSZ",
 			              list[i].fp, list[i].base);
 			skipped++;
@@ -166,12 +176,11 @@ static int prune_store(const struct args *a)
 		m++;
 	}
 	qsort(v, m, sizeof *v, newest_first);
-	time_t now = time(NULL);
 	size_t rank = 0;
 	for (size_t i = 0; i < m; i++) {
 		rank = i > 0 && strcmp(v[i].e.fp, v[i - 1].e.fp) == 0 ? rank + 1 : 0;
 		int keep = (a->keep >= 0 && (long long)rank < a->keep) ||
-		           (a->max_age >= 0 && difftime(now, v[i].when) < a->max_age * 86400.0);
+		           (a->max_age >= 0 && difftime(now, (time_t)v[i].when) < a->max_age * 86400.0);
 		if (keep) {
 			kept++;
 			continue;
@@ -196,10 +205,7 @@ out:
 static void on_evict(void *arg, const char *dir, uint64_t bytes, double used)
 {
 	char when[32];
-	time_t t = (time_t)used;
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	iso8601(used, when);
 	printf("%s %s %llu bytes, last used %s\n", *(int *)arg ? "would evict" : "evicted", dir,
 	       (unsigned long long)bytes, when);
 }

@@ -297,7 +297,7 @@ static int subdirs(const char *dir, size_t len, char ***names, size_t *n)
 	return rc;
 }
 
-static int file_list(struct bds_store *s, const char *fp, char ***names, size_t *n)
+static int file_list(struct bds_store *s, const char *fp, struct bds_store_entry **v, size_t *n)
 {
 	char **fps = NULL;
 	size_t nfp = 0;
@@ -313,7 +313,10 @@ static int file_list(struct bds_store *s, const char *fp, char ***names, size_t 
 		rc = subdirs(fpdir, 40, &bases, &nb);
 		for (size_t j = 0; j < nb; j++) {
 			char *name = bds_util_xasprintf("%s/%s", fps[i], bases[j]);
-			bds_store_list_add(names, n, name);
+			char *path = bds_util_xasprintf("%s/%s", s->root, name);
+			struct stat st;
+			bds_store_entry_add(v, n, name, lstat(path, &st) == 0 ? (double)st.st_mtime : 0);
+			free(path);
 			free(name);
 		}
 		bds_util_free_list(bases);

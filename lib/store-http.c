@@ -489,8 +489,9 @@ static char *escape(struct http *h, const char *v)
 }
 
 /* S3: the keys under "<prefix>/<rel>" (ListObjectsV2, every page by continuation
- * token), appended to *keys relative to the store's root ("<fp>/<base>/<file>"). */
-static int s3_keys(struct bds_store *s, const char *rel, char ***keys, size_t *n)
+ * token), appended to *keys relative to the store's root ("<fp>/<base>/<file>"), with
+ * their LastModified in *changed (0: unknown) unless changed is NULL. */
+static int s3_keys(struct bds_store *s, const char *rel, char ***keys, double **changed, size_t *n)
 {
 	struct http *h = http_impl(s);
 	if (!h)
@@ -523,11 +524,23 @@ static int s3_keys(struct bds_store *s, const char *rel, char ***keys, size_t *n
 		if (st != BDS_STORE_FOUND)
 			break;
 		const char *p = body;
-		char *key;
-		while ((key = xml_next(&p, "Key"))) {
-			if (strncmp(key, want, strlen(want)) == 0)
+		char *item;
+		while ((item = xml_next(&p, "Contents"))) {
+			const char *q = item;
+			char *key = xml_next(&q, "Key");
+			q = item;
+			char *mod = xml_next(&q, "LastModified");
+			if (key && strncmp(key, want, strlen(want)) == 0) {
+				if (changed) {
+					*changed = bds_util_xrealloc(*changed, (*n + 1) * sizeof **changed);
+					double t = mod ? bds_store_parse_time(mod) : -1;
+					(*changed)[*n] = t < 0 ? 0 : t;
+				}
 				bds_store_list_add(keys, n, key + skip);
+			}
 			free(key);
+			free(mod);
+			free(item);
 		}
 		free(token);
 		token = NULL;
@@ -551,21 +564,23 @@ static int s3_keys(struct bds_store *s, const char *rel, char ***keys, size_t *n
 	return st;
 }
 
-/* S3: each key "<fp>/<base>/<file>" names its entry "<fp>/<base>" (bds_store_list drops
- * other names and duplicates). */
-static int s3_list(struct bds_store *s, const char *fp, char ***names, size_t *n)
+/* S3: each key "<fp>/<base>/<file>" names its entry "<fp>/<base>" (bds_store_list keeps
+ * one of each, with the latest LastModified). */
+static int s3_list(struct bds_store *s, const char *fp, struct bds_store_entry **v, size_t *n)
 {
 	char **keys = NULL;
+	double *changed = NULL;
 	size_t nk = 0;
 	char *rel = bds_util_xasprintf("%s%s", fp ? fp : "", fp ? "/" : "");
-	int st = s3_keys(s, rel, &keys, &nk);
+	int st = s3_keys(s, rel, &keys, &changed, &nk);
 	for (size_t i = 0; st == BDS_STORE_FOUND && i < nk; i++) {
 		if (strlen(keys[i]) > 74 && keys[i][73] == '/') {
 			keys[i][73] = '\0';
-			bds_store_list_add(names, n, keys[i]);
+			bds_store_entry_add(v, n, keys[i], changed[i]);
 		}
 	}
 	bds_util_free_list(keys);
+	free(changed);
 	free(rel);
 	return st;
 }
@@ -575,7 +590,7 @@ static int s3_list(struct bds_store *s, const char *fp, char ***names, size_t *n
  * PROPFIND would need a module outside nginx (dav-ext) and an XML parser; an index object
  * written by publishers would lose entries when two publish at once (read-modify-write). A
  * missing directory (404) lists nothing. */
-static int autoindex(struct bds_store *s, const char *dir, size_t len, char ***names, size_t *n)
+static int autoindex(struct bds_store *s, const char *dir, size_t len, char ***names, double **changed, size_t *n)
 {
 	char *url = bds_util_xasprintf("%s/%s%s", s->root, dir, *dir ? "/" : "");
 	char *what = bds_util_xstrdup(url);
@@ -600,13 +615,20 @@ static int autoindex(struct bds_store *s, const char *dir, size_t len, char ***n
 		goto out;
 	}
 	jv_array_foreach(list, i, item) {
-		char *name = NULL, *type = NULL;
+		char *name = NULL, *type = NULL, *mtime = NULL;
 		if (jv_get_kind(item) == JV_KIND_OBJECT && bds_json_get_string(jv_copy(item), "name", &name) == 0 &&
 		    bds_json_get_string(jv_copy(item), "type", &type) == 0 && strcmp(type, "directory") == 0 &&
-		    strlen(name) == len)
+		    strlen(name) == len) {
+			if (changed) {
+				double t = bds_json_get_string(jv_copy(item), "mtime", &mtime) == 0 ? bds_store_parse_time(mtime) : -1;
+				*changed = bds_util_xrealloc(*changed, (*n + 1) * sizeof **changed);
+				(*changed)[*n] = t < 0 ? 0 : t;
+			}
 			bds_store_list_add(names, n, name);
+		}
 		free(name);
 		free(type);
+		free(mtime);
 		jv_free(item);
 	}
 	jv_free(list);
@@ -616,7 +638,7 @@ out:
 	return st;
 }
 
-static int dav_list(struct bds_store *s, const char *fp, char ***names, size_t *n)
+static int dav_list(struct bds_store *s, const char *fp, struct bds_store_entry **v, size_t *n)
 {
 	char **fps = NULL;
 	size_t nfp = 0;
@@ -624,25 +646,27 @@ static int dav_list(struct bds_store *s, const char *fp, char ***names, size_t *
 	if (fp)
 		bds_store_list_add(&fps, &nfp, fp);
 	else
-		st = autoindex(s, "", 32, &fps, &nfp);
+		st = autoindex(s, "", 32, &fps, NULL, &nfp);
 	for (size_t i = 0; st == BDS_STORE_FOUND && i < nfp; i++) {
 		char **bases = NULL;
+		double *changed = NULL;
 		size_t nb = 0;
-		st = autoindex(s, fps[i], 40, &bases, &nb);
+		st = autoindex(s, fps[i], 40, &bases, &changed, &nb);
 		for (size_t j = 0; j < nb; j++) {
 			char *name = bds_util_xasprintf("%s/%s", fps[i], bases[j]);
-			bds_store_list_add(names, n, name);
+			bds_store_entry_add(v, n, name, changed[j]);
 			free(name);
 		}
 		bds_util_free_list(bases);
+		free(changed);
 	}
 	bds_util_free_list(fps);
 	return st;
 }
 
-static int http_list(struct bds_store *s, const char *fp, char ***names, size_t *n)
+static int http_list(struct bds_store *s, const char *fp, struct bds_store_entry **v, size_t *n)
 {
-	return s->s3 ? s3_list(s, fp, names, n) : dav_list(s, fp, names, n);
+	return s->s3 ? s3_list(s, fp, v, n) : dav_list(s, fp, v, n);
 }
 
 /* DELETE key; absent already is success. */
@@ -673,7 +697,7 @@ static int http_remove(struct bds_store *s, const char *fp, const char *base)
 	char **keys = NULL;
 	size_t n = 0;
 	char *rel = bds_util_xasprintf("%s/%s/", fp, base);
-	rc = s3_keys(s, rel, &keys, &n) == BDS_STORE_FOUND ? 0 : -1;
+	rc = s3_keys(s, rel, &keys, NULL, &n) == BDS_STORE_FOUND ? 0 : -1;
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = delete_key(s, keys[i]);
 	bds_util_free_list(keys);

@@ -47,9 +47,9 @@ struct bds_store_ops {
 	int (*commit)(struct bds_store *s, void *txn);
 	void (*abort)(struct bds_store *s, void *txn);
 	void (*close)(struct bds_store *s);
-	/* Appends "<fp>/<base>" names (fp NULL: every fingerprint) to *names (count *n); a
-	 * bds_store_status, FOUND for success. */
-	int (*list)(struct bds_store *s, const char *fp, char ***names, size_t *n);
+	/* Appends the entries "<fp>/<base>" it finds (fp NULL: every fingerprint) with
+	 * bds_store_entry_add; a bds_store_status, FOUND for success. */
+	int (*list)(struct bds_store *s, const char *fp, struct bds_store_entry **v, size_t *n);
 	/* Removes entry (fp, base), metadata.json first. 0 or -1 (recorded). */
 	int (*remove)(struct bds_store *s, const char *fp, const char *base);
 };
@@ -68,6 +68,9 @@ extern const struct bds_store_ops bds_store_http_ops;
 
 /* Appends a copy of `name` to the list (*names, *n), which stays NULL-terminated. */
 void bds_store_list_add(char ***names, size_t *n, const char *name);
+/* Appends entry `name` ("<32 hex>/<40 hex>", anything else is ignored: not ours to judge)
+ * last changed at `changed` (0: unknown) to (*v, *n). */
+void bds_store_entry_add(struct bds_store_entry **v, size_t *n, const char *name, double changed);
 
 /* Sets s->root for s3 (endpoint from the environment) and s->ops. */
 int bds_store_s3_init(struct bds_store *s);

@@ -881,35 +881,68 @@ static int cmp_entry(const void *a, const void *b)
 	return c ? c : strcmp(x->base, y->base);
 }
 
+void bds_store_entry_add(struct bds_store_entry **v, size_t *n, const char *name, double changed)
+{
+	const char *slash = strchr(name, '/');
+	if (!slash || slash - name != 32 || !bds_store_is_hex(slash + 1, 40))
+		return;
+	struct bds_store_entry e = {.changed = changed};
+	memcpy(e.fp, name, 32);
+	memcpy(e.base, slash + 1, 40);
+	if (!bds_store_is_hex(e.fp, 32))
+		return;
+	*v = bds_util_xrealloc(*v, (*n + 1) * sizeof **v);
+	(*v)[(*n)++] = e;
+}
+
+double bds_store_parse_time(const char *s)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	struct tm tm = {0};
+	char mon[4] = "", rest[8] = "";
+	int ms = 0;
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%7s", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+	           &tm.tm_sec, rest) == 7 &&
+	    (strcmp(rest, "Z") == 0 || (sscanf(rest, ".%3dZ", &ms) == 1 && strlen(rest) == 5))) {
+		tm.tm_mon -= 1;
+	} else if (sscanf(s, "%*3s, %2d %3s %4d %2d:%2d:%2d %7s", &tm.tm_mday, mon, &tm.tm_year, &tm.tm_hour,
+	                  &tm.tm_min, &tm.tm_sec, rest) == 7 && strcmp(rest, "GMT") == 0 && strlen(mon) == 3 &&
+	           strstr(months, mon) && (strstr(months, mon) - months) % 3 == 0) {
+		tm.tm_mon = (int)((strstr(months, mon) - months) / 3);
+	} else {
+		return -1;
+	}
+	if (tm.tm_year < 1970 || tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+		return -1;
+	tm.tm_year -= 1900;
+	time_t t = timegm(&tm);
+	return t == (time_t)-1 ? -1 : (double)t;
+}
+
 int bds_store_list(struct bds_store *s, const char *fp, struct bds_store_entry **out, size_t *n)
 {
-	char **names = NULL;
-	size_t count = 0;
-	int st = s->ops->list(s, fp, &names, &count);
+	struct bds_store_entry *e = NULL;
+	size_t k = 0;
+	int st = s->ops->list(s, fp, &e, &k);
 	if (st != BDS_STORE_FOUND) {
-		bds_util_free_list(names);
+		free(e);
 		return st;
 	}
-	struct bds_store_entry *e = bds_util_xcalloc(count + 1, sizeof *e);
-	size_t k = 0;
-	for (size_t i = 0; i < count; i++) {
-		/* only "<32 hex>/<40 hex>": anything else in the store is not ours to judge */
-		const char *slash = strchr(names[i], '/');
-		if (!slash || slash - names[i] != 32 || strlen(slash + 1) != 40)
-			continue;
-		memcpy(e[k].fp, names[i], 32);
-		memcpy(e[k].base, slash + 1, 40);
-		if (!bds_store_is_hex(e[k].fp, 32) || !bds_store_is_hex(e[k].base, 40) || (fp && strcmp(fp, e[k].fp) != 0))
-			continue;
-		k++;
-	}
-	bds_util_free_list(names);
 	qsort(e, k, sizeof *e, cmp_entry);
-	/* a backend may list one entry twice (S3: one key per file); keep one */
+	/* a backend may list one entry more than once (S3: one key per file): one, with the
+	 * latest change */
 	size_t u = 0;
-	for (size_t i = 0; i < k; i++)
-		if (u == 0 || cmp_entry(&e[u - 1], &e[i]) != 0)
-			e[u++] = e[i];
+	for (size_t i = 0; i < k; i++) {
+		if (fp && strcmp(fp, e[i].fp) != 0)
+			continue;
+		if (u > 0 && cmp_entry(&e[u - 1], &e[i]) == 0) {
+			if (e[i].changed > e[u - 1].changed)
+				e[u - 1].changed = e[i].changed;
+			continue;
+		}
+		e[u++] = e[i];
+	}
 	*out = e;
 	*n = u;
 	return BDS_STORE_FOUND;

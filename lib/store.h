@@ -49,6 +49,7 @@ int bds_store_publish(struct bds_store *s, const char *dir, const char *fp, cons
 /* An entry found by bds_store_list: its fingerprint and base. */
 struct bds_store_entry {
 	char fp[33], base[41];
+	double changed; /* when the store last changed its files (seconds since the epoch), 0: unknown */
 };
 
 /* Lists the entries of the store (of fingerprint `fp` only, unless NULL): every
@@ -62,6 +63,11 @@ struct bds_store_entry {
  * when two publish at once. */
 int bds_store_list(struct bds_store *s, const char *fp, struct bds_store_entry **out, size_t *n);
 
+/* A listed entry without metadata.json is a publish under way, or what a killed publish
+ * or prune left: it is removed once its files have not changed for this long (a day:
+ * longer than any one file's upload). */
+#define BDS_STORE_LEFTOVER_GRACE (24 * 3600.0)
+
 /* Reads and parses the metadata.json of entry (fp, base), checked as a lookup checks it
  * (any driver). A bds_store_status: FOUND (*metadata set), ABSENT, INVALID (recorded),
  * UNAVAILABLE or ERROR. */
@@ -74,6 +80,11 @@ int bds_store_read_metadata(struct bds_store *s, const char *fp, const char *bas
  * The file store renames the directory away in one step, then deletes it. 0, or -1
  * (recorded). */
 int bds_store_remove(struct bds_store *s, const char *fp, const char *base);
+
+/* Seconds since the epoch of a UTC time as stores and publish write it:
+ * "2026-12-01T03:22:36Z" (metadata.json's created_at), "2026-12-01T03:22:36.000Z" (S3),
+ * "Tue, 01 Dec 2026 03:22:36 GMT" (HTTP, nginx's autoindex). -1: none of these. */
+double bds_store_parse_time(const char *s);
 
 /* Is s[0..n) n lowercase hex digits? (fingerprints are 32, commit shas 40) */
 int bds_store_is_hex(const char *s, size_t n);

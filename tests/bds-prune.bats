@@ -435,3 +435,58 @@ $C3" ]
 	run -1 --separate-stderr env BDS_CACHE_MAX=-1 bds-prune --cache "$CACHE"
 	[ "$stderr" = "bds-prune: BDS_CACHE_MAX '-1': expected a size in bytes, with an optional K, M, G or T suffix" ]
 }
+
+# age_leftover KIND STORE BASE: makes what is left of entry BASE two days old, as the
+# backend shows it (a directory's mtime; s3rver's LastModified is its files' mtime)
+age_leftover() {
+	local t='2026-01-05 06:07:08 UTC'
+	case $1 in
+	file) touch -d "$t" "$2/$FP/$3" ;;
+	http) touch -d "$t" "$NGINX_ROOT/dav/t$BATS_TEST_NUMBER/$FP/$3" ;;
+	s3) find "$BATS_FILE_TMPDIR/s3rver/data/$S3_BUCKET/p/t$BATS_TEST_NUMBER/$FP/$3" -exec touch -d "$t" {} + ;;
+	esac
+}
+
+check_leftover() { # KIND
+	local store
+	store=$(store_of "$1")
+	publish "$store" "$C1" c1
+	publish "$store" "$C2" c2
+	# what a prune killed after its first step leaves: files without metadata.json
+	case $1 in
+	file) rm "$store/$FP/$C2/metadata.json" ;;
+	http) rm "$NGINX_ROOT/dav/t$BATS_TEST_NUMBER/$FP/$C2/metadata.json" ;;
+	s3) s3_curl -X DELETE "$AWS_ENDPOINT_URL/$S3_BUCKET/p/t$BATS_TEST_NUMBER/$FP/$C2/metadata.json" ;;
+	esac
+	# no entry for a lookup: it goes on to the older one
+	lookup_envelope > "$BATS_TEST_TMPDIR/env"
+	run -0 bds-store-lookup --store "$store" --target "$C2" --max-distance 1 < "$BATS_TEST_TMPDIR/env"
+	[ "$(jq -r .snapshot.base <<<"$output")" = "$C1" ]
+	# fresh: maybe a publish under way, left alone
+	run -0 --separate-stderr bds-prune --store "$store" --keep 5
+	[ "$output" = "store $store: removed 0, kept 1, skipped 0" ]
+	[ "$stderr" = "" ]
+	age_leftover "$1" "$store" "$C2"
+	run -0 bds-prune --store "$store" --keep 5 --dry-run
+	[ "$output" = "would remove $FP/$C2 incomplete, last changed 2026-01-05T06:07:08Z
+store $store: would remove 1, kept 1, skipped 0" ]
+	run -0 bds-prune --store "$store" --keep 5
+	[ "$output" = "removed $FP/$C2 incomplete, last changed 2026-01-05T06:07:08Z
+store $store: removed 1, kept 1, skipped 0" ]
+	run -0 bds-prune --store "$store" --keep 5
+	[ "$output" = "store $store: removed 0, kept 1, skipped 0" ]
+}
+
+@test "file store: what a killed prune or publish left is no entry, and goes once a day old" {
+	check_leftover file
+	[ "$(ls -A "$(store_of file)/$FP")" = "$C1" ]
+}
+
+@test "http store: what a killed prune or publish left is no entry, and goes once a day old" {
+	check_leftover http
+	[ "$(ls -A "$NGINX_ROOT/dav/t$BATS_TEST_NUMBER/$FP")" = "$C1" ]
+}
+
+@test "s3 store: what a killed prune or publish left is no entry, and goes once a day old" {
+	check_leftover s3
+}
