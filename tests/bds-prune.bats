@@ -280,6 +280,7 @@ lookup_envelope() {
 # and again; every lookup verifies (and its copy is one publish's, never a mix) or is cold.
 check_race() {
 	local store=$(store_of "$1") rc n=0 ok=0 cold=0 v d
+	local reason="no snapshot for fingerprint $FP within 0 first-parent ancestors of $C2"
 	lookup_envelope > "$BATS_TEST_TMPDIR/env"
 	(
 		for r in $(seq "$2"); do
@@ -301,7 +302,13 @@ check_race() {
 			[ "$(tail -n 1 "$d/disk")" = "value=$v" ] ||
 				echo "lookup $n: a mixed copy: base_hashes.json says $v, disk $(tail -n 1 "$d/disk")" >> "$BATS_TEST_TMPDIR/errors"
 			;;
-		2) cold=$((cold + 1)) ;;
+		2)
+			cold=$((cold + 1))
+			# absent, never "fails verification": metadata.json goes first, and a lookup that
+			# read it before takes the entry as absent once it is gone
+			[ "$(cat "$BATS_TEST_TMPDIR/err")" = "bds-store-lookup: cold: $reason" ] ||
+				echo "lookup $n: cold for another reason: $(cat "$BATS_TEST_TMPDIR/err")" >> "$BATS_TEST_TMPDIR/errors"
+			;;
 		*) echo "lookup $n: exit $rc: $(cat "$BATS_TEST_TMPDIR/err")" >> "$BATS_TEST_TMPDIR/errors" ;;
 		esac
 	done
@@ -489,4 +496,20 @@ store $store: removed 1, kept 1, skipped 0" ]
 
 @test "s3 store: what a killed prune or publish left is no entry, and goes once a day old" {
 	check_leftover s3
+}
+
+@test "http store: a prune that fails after removing metadata.json is 1, and the entry is absent, not broken" {
+	store=$NGINX_URL/dav/t$BATS_TEST_NUMBER
+	publish "$store" "$C1" c1
+	publish "$store" "$C2" c2
+	set_created http "$store" "$C1" 2026-01-01T00:00:00Z
+	run -1 --separate-stderr bds-prune --store "$NGINX_URL/halfdav/t$BATS_TEST_NUMBER" --keep 1
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-prune: remove $FP/$C1: DELETE $NGINX_URL/halfdav/t$BATS_TEST_NUMBER/$FP/$C1/: HTTP 503" ]
+	# the files are still there, the commit marker is not: a lookup takes the entry as absent
+	[ -f "$NGINX_ROOT/dav/t$BATS_TEST_NUMBER/$FP/$C1/disk" ]
+	[ ! -e "$NGINX_ROOT/dav/t$BATS_TEST_NUMBER/$FP/$C1/metadata.json" ]
+	lookup_envelope > "$BATS_TEST_TMPDIR/env"
+	run -2 --separate-stderr bds-store-lookup --store "$store" --target "$C1" --max-distance 0 < "$BATS_TEST_TMPDIR/env"
+	[ "$stderr" = "bds-store-lookup: cold: no snapshot for fingerprint $FP within 0 first-parent ancestors of $C1" ]
 }

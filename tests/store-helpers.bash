@@ -33,7 +33,8 @@ wait_port() {
 # start_nginx: sets NGINX_PORT, NGINX_ROOT (the served directory) and NGINX_URL.
 # /dav/ accepts PUT and DELETE and lists directories in JSON (autoindex, for bds-prune); /broken/ answers 503 and /forbidden/ 403. Successes that
 # are not: /nocontent/ answers 204, /partial/ 206 with a part of a metadata.json,
-# /accepted/ 202 (to every method); /nodisk/ serves /dav/ but answers 204 for a "disk".
+# /accepted/ 202 (to every method); /nodisk/ serves /dav/ but answers 204 for a "disk";
+# /halfdav/ is /dav/ whose DELETE of a directory (a collection) fails with 503.
 start_nginx() {
 	local dir="$BATS_FILE_TMPDIR/nginx"
 	mkdir -p "$dir/root/dav" "$dir/tmp"
@@ -70,6 +71,16 @@ start_nginx() {
 			        location /accepted/ { return 202; }
 			        location ~ ^/nodisk/.*/disk\$ { return 204; }
 			        location /nodisk/ { alias $dir/root/dav/; }
+			        location /halfdav/ {
+			            alias $dir/root/dav/;
+			            dav_methods PUT DELETE;
+			            autoindex on;
+			            autoindex_format json;
+			            set \$deny "";
+			            if (\$request_method = DELETE) { set \$deny D; }
+			            if (\$uri ~ /\$) { set \$deny "\${deny}C"; }
+			            if (\$deny = DC) { return 503; }
+			        }
 			    }
 			}
 		EOF
