@@ -154,11 +154,6 @@ static uint64_t disk_usage(const char *dir)
 	return total;
 }
 
-static int is_hex_name(const char *n, size_t len)
-{
-	return bds_store_is_hex(n, len);
-}
-
 /* Appends the copies <cache>/<32 hex>/<40 hex> to *v. */
 static void find_copies(const char *cache, struct copy **v, size_t *n)
 {
@@ -167,13 +162,13 @@ static void find_copies(const char *cache, struct copy **v, size_t *n)
 		return;
 	struct dirent *e;
 	while ((e = readdir(d))) {
-		if (!is_hex_name(e->d_name, 32))
+		if (!bds_store_is_hex(e->d_name, 32))
 			continue;
 		char *fpdir = bds_util_xasprintf("%s/%s", cache, e->d_name);
 		DIR *f = opendir(fpdir);
 		struct dirent *b;
 		while (f && (b = readdir(f))) {
-			if (!is_hex_name(b->d_name, 40))
+			if (!bds_store_is_hex(b->d_name, 40))
 				continue;
 			char *dir = bds_util_xasprintf("%s/%s", fpdir, b->d_name);
 			struct stat st;

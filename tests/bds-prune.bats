@@ -21,7 +21,13 @@ setup_file() {
 	C3=$(commit_all "$REPO" c3)
 	echo 4 > "$REPO/f"
 	C4=$(commit_all "$REPO" c4)
-	export REPO C1 C2 C3 C4
+	# a month of bases, one a day
+	MONTH=""
+	for d in $(seq 30); do
+		echo "day $d" > "$REPO/f"
+		MONTH="$MONTH $(commit_all "$REPO" "day $d")"
+	done
+	export REPO C1 C2 C3 C4 MONTH
 	start_nginx
 	start_s3rver
 }
@@ -512,4 +518,46 @@ store $store: removed 1, kept 1, skipped 0" ]
 	lookup_envelope > "$BATS_TEST_TMPDIR/env"
 	run -2 --separate-stderr bds-store-lookup --store "$store" --target "$C1" --max-distance 0 < "$BATS_TEST_TMPDIR/env"
 	[ "$stderr" = "bds-store-lookup: cold: no snapshot for fingerprint $FP within 0 first-parent ancestors of $C1" ]
+}
+
+# check_month KIND: a base published every day for a month, a prune keeping 3 after each,
+# and a lookup of the day's base under a cache cap: 3 entries at the end, the cache never
+# over its cap, every lookup the day's exact entry.
+check_month() {
+	local store d=0 c cap total
+	store=$(store_of "$1")
+	lookup_envelope > "$BATS_TEST_TMPDIR/env"
+	for c in $MONTH; do
+		d=$((d + 1))
+		publish "$store" "$c" "day$d"
+		set_created "$1" "$store" "$c" "$(printf '2026-01-%02dT00:00:00Z' "$d")"
+		bds-prune --store "$store" --keep 3 > /dev/null
+		if [ "$d" = 1 ]; then
+			fetch "$store" "$c"
+			# room for two copies and a half
+			cap=$(($(on_disk "$CACHE/$FP/$c") * 5 / 2))
+		fi
+		BDS_CACHE_MAX=$cap sh -c 'bds-store-lookup --store "$1" --target "$2" --max-distance 0 < "$3" > "$4"; exit $?' \
+			_ "$store" "$c" "$BATS_TEST_TMPDIR/env" "$BATS_TEST_TMPDIR/out"
+		[ "$(jq -r .snapshot.base "$BATS_TEST_TMPDIR/out")" = "$c" ]
+		[ "$(jq -r '."//pkg:a"' "$CACHE/$FP/$c/base_hashes.json")" = "day$d" ]
+		total=0
+		for e in "$CACHE/$FP"/*; do total=$((total + $(on_disk "$e"))); done
+		[ "$total" -le "$cap" ]
+	done
+	# the three newest entries are left, and two copies in the cache
+	[ "$(entries "$store")" = "$(for c in $MONTH; do echo "$FP/$c"; done | tail -n 3 | tac)" ]
+	[ "$(ls "$CACHE/$FP" | wc -l)" = 2 ]
+}
+
+@test "file store: a month of daily bases pruned to 3 entries; the cache stays under its cap" {
+	check_month file
+}
+
+@test "http store: a month of daily bases pruned to 3 entries; the cache stays under its cap" {
+	check_month http
+}
+
+@test "s3 store: a month of daily bases pruned to 3 entries; the cache stays under its cap" {
+	check_month s3
 }
