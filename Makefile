@@ -25,7 +25,7 @@ SCRIPTS := $(wildcard scripts/bds-*)
 MANS    := $(wildcard man/*.[1-9])
 HEADERS := $(wildcard lib/*.h) $(BUILD)/gen/bds-version.h
 
-.PHONY: all check check-unit check-vm check-mutants asan lint demo deps install uninstall dist bench fuzz clean FORCE
+.PHONY: all check check-unit check-vm check-deb check-mutants asan lint demo deps install uninstall dist bench fuzz clean FORCE
 
 all: $(BINS) $(UNITS) $(BENCHES)
 
@@ -72,6 +72,14 @@ check-mutants: deps
 	$(MAKE) all
 	CC="$(CC)" CFLAGS="$(CFLAGS)" EXTRA_CFLAGS="$(EXTRA_CFLAGS)" BDS_BUILD=$(CURDIR)/$(BUILD) tests/mutants/run
 	@echo "# bds-check-mutants: done"
+
+# The Debian package: built with dpkg-buildpackage from the committed tree, lintian-clean
+# at error level, installed with apt and used with the source tree out of PATH, then
+# removed. It installs into the system, so it is not part of `make check`.
+check-deb: deps
+	apt-get install -y -qq --no-install-recommends debhelper lintian >/dev/null
+	BDS_BUILD=$(CURDIR)/$(BUILD) bats --formatter tap --print-output-on-failure tests/deb/
+	@echo "# bds-check-deb: done"
 
 # The guest image tests (QEMU, software emulation): slow, so not part of `make check`.
 check-vm: all
@@ -138,7 +146,7 @@ uninstall:
 # A source tarball of the committed tree, its VERSION file holding this build's exact
 # version: bds-<version>.tar.gz builds and passes `make check` out of its own directory.
 dist:
-	@v=$$(scripts/version) && d=bds-$$v && rm -rf $(BUILD)/dist && mkdir -p $(BUILD)/dist/$$d && \
+	@v=$$(scripts/version) && case $$v in *.dirty) echo "make dist: the tree has uncommitted changes; a tarball holds commits only" >&2; exit 1 ;; esac && d=bds-$$v && rm -rf $(BUILD)/dist && mkdir -p $(BUILD)/dist/$$d && \
 	git archive --format=tar HEAD | tar -x -C $(BUILD)/dist/$$d && \
 	printf '%s\n' "$$v" > $(BUILD)/dist/$$d/VERSION && \
 	tar -C $(BUILD)/dist --owner=0 --group=0 --sort=name -czf $$d.tar.gz $$d && \
