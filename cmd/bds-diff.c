@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "diff.h"
 #include "envelope.h"
 #include "fs.h"
@@ -234,6 +235,8 @@ int main(int argc, char **argv)
 {
 	struct args a = {0};
 	bds_util_set_progname(argv[0]);
+	if (bds_cli_wants_version(argc, argv))
+		return bds_cli_print_version();
 	jv_nomem_handler(json_no_memory, NULL);
 	int rc = parse_args(argc, argv, &a);
 	if (rc == 0)

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "envelope.h"
 #include "exec.h"
 #include "fs.h"
@@ -524,6 +525,8 @@ int main(int argc, char **argv)
 	char *reason = NULL;
 
 	bds_util_set_progname(argv[0]);
+	if (bds_cli_wants_version(argc, argv))
+		return bds_cli_print_version();
 	jv_nomem_handler(json_no_memory, NULL);
 	/* a closed reader must give a write error, not kill us before the child is reaped */
 	signal(SIGPIPE, SIG_IGN);

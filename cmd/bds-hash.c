@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "graph.h"
 #include "hash.h"
 #include "json.h"
@@ -292,6 +293,8 @@ int main(int argc, char **argv)
 {
 	struct args a = {0};
 	bds_util_set_progname(argv[0]);
+	if (bds_cli_wants_version(argc, argv))
+		return bds_cli_print_version();
 	int rc = parse_args(argc, argv, &a);
 	if (rc == 0) {
 		static char buf[1 << 20];

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "util.h"
 
 static const char usage_text[] =
@@ -55,6 +56,8 @@ static int copy_chunk(void *arg, const char *buf, size_t n)
 int main(int argc, char **argv)
 {
 	bds_util_set_progname(argv[0]);
+	if (bds_cli_wants_version(argc, argv))
+		return bds_cli_print_version();
 	const char *out = NULL;
 	int r = parse_args(argc, argv, &out);
 	if (r != 0)
