@@ -59,7 +59,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 'o': a->output = optarg; break;
 		case 'h': fputs(usage_text, stdout); return -1;
 		case ':': bds_util_warn("option '%s' needs an argument", argv[optind - 1]); return usage(NULL);
-		default: bds_util_warn("unknown option '%s'", argv[optind - 1]); return usage(NULL);
+		default: bds_cli_bad_option(argv, ":o:h", opts); return usage(NULL);
 		}
 	}
 	if (argc - optind == 2) {

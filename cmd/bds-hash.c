@@ -85,12 +85,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case ':':
 			bds_util_warn("option '%s' needs an argument", argv[optind - 1]);
 			return usage(NULL);
-		default: {
-			char *why = bds_hash_option_refusal(bds_hash_getopt_long, "option", argv[optind - 1]);
-			bds_util_warn("%s", why);
-			free(why);
-			return usage(NULL);
-		}
+		default: bds_cli_bad_option(argv, bds_hash_getopt_short, bds_hash_getopt_long); return usage(NULL);
 		}
 	}
 	if (optind != argc)

@@ -34,7 +34,7 @@ static int parse_args(int argc, char **argv, const char **out)
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h': fputs(usage_text, stdout); return -1;
-		default: bds_util_warn("unknown option '%s'", argv[optind - 1]); return usage(NULL);
+		default: bds_cli_bad_option(argv, "+h", opts); return usage(NULL);
 		}
 	}
 	if (argc - optind != 1)

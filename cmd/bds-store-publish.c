@@ -32,11 +32,12 @@ static int parse_args(int argc, char **argv, const char **store)
 		{NULL, 0, NULL, 0},
 	};
 	int c;
+	opterr = 0; /* bds_cli_bad_option names what is wrong, with the short program name */
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': *store = optarg; break;
 		case 'h': fputs(usage_text, stdout); return -1;
-		default: return usage(NULL);
+		default: bds_cli_bad_option(argv, "h", opts); return usage(NULL);
 		}
 	}
 	if (optind != argc)

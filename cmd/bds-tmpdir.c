@@ -53,7 +53,7 @@ static int parse_args(int argc, char **argv, long *owner, const char **prefix)
 				return usage("--owner takes a process id (2 to 4194304)");
 			break;
 		case 'h': fputs(usage_text, stdout); return -1;
-		default: return usage("unknown option or missing value");
+		default: bds_cli_bad_option(argv, "h", opts); return usage(NULL);
 		}
 	}
 	if (*owner == 0)

@@ -92,7 +92,7 @@ int main(int argc, char **argv)
 				return usage("--uid and --gid take numeric ids");
 			break;
 		case 'h': fputs(usage_text, stdout); return BDS_EXIT_OK;
-		default: return usage("unknown option or missing value");
+		default: bds_cli_bad_option(argv, "h", opts); return usage(NULL);
 		}
 	}
 	if (optind != argc)

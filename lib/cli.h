@@ -15,4 +15,13 @@ int bds_cli_wants_version(int argc, char **argv);
  *             return bds_cli_print_version(); */
 int bds_cli_print_version(void);
 
+struct option;
+
+/* After getopt_long returned '?' or ':' (with opterr = 0): warns "unknown option 'X'",
+ * "option 'X' needs a value", "option 'X' takes no value" or "ambiguous option 'X'",
+ * naming the option as it was written: the long one, or the one letter of a cluster
+ * such as -sh (where argv[optind - 1] is not the option at all). shortopts and longopts
+ * are those given to getopt_long. */
+void bds_cli_bad_option(char **argv, const char *shortopts, const struct option *longopts);
+
 #endif
