@@ -80,6 +80,11 @@ plain() {
 	same_hashes '-w"$WS" "$O"' '-w "$WS"'
 	same_hashes '"$O" -w "$WS"' '-w "$WS"'
 	same_hashes '-w "$WS" -- "$O"' '-w "$WS"'
+	# -v belongs to bazel-diff itself and is inherited: before the command too
+	run -0 --separate-stderr "$BD" -v generate-hashes -w "$WS" "$O"
+	cmp "$O" "$PLAIN"
+	run -0 --separate-stderr "$BD" --verbose=false generate-hashes -w "$WS" "$O"
+	cmp "$O" "$PLAIN"
 	# without OUTPUT the hashes go to standard output
 	run -0 --separate-stderr "$BD" generate-hashes -w "$WS"
 	[ "$output" = "$(cat "$PLAIN")" ]
@@ -194,6 +199,15 @@ usage: bds-bazel-diff generate-hashes --help" ]
 	run -1 --separate-stderr "$BD" warmup
 	[ "$stderr" = "bds-bazel-diff: 'warmup' is not supported: bds answers generate-hashes and get-impacted-targets (bds-record and bds-consume keep Bazel warm)" ]
 	run -1 --separate-stderr "$BD" generate-hashes --debug -w "$WS"
+	# picocli's argument files (@FILE, when FILE exists) are refused, as a value too; an
+	# @name with no such file is the plain string, as in picocli (e.g. a repository @r)
+	cd "$BATS_TEST_TMPDIR"
+	printf -- '-w %s\n' "$WS" > args
+	run -1 --separate-stderr "$BD" generate-hashes @args
+	[ "$stderr" = "bds-bazel-diff generate-hashes: argument files are not supported: '@args' (picocli would read the arguments in 'args'); write them on the command line" ]
+	touch r
+	run -1 --separate-stderr "$BD" generate-hashes -w "$WS" --fineGrainedHashExternalRepos @r
+	[ "$stderr" = "bds-bazel-diff generate-hashes: argument files are not supported: '@r' (picocli would read the arguments in 'r'); write them on the command line" ]
 }
 
 @test "generate-hashes: parameter errors exit 2 and name the option; both fine-grained forms exit 1" {
