@@ -21,7 +21,7 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 UNITS   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
-SCRIPTS := $(wildcard scripts/bds-*)
+SCRIPTS := scripts/bds $(wildcard scripts/bds-*)
 MANS    := $(wildcard man/*.[1-9])
 HEADERS := $(wildcard lib/*.h) $(BUILD)/gen/bds-version.h
 

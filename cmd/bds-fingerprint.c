@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli.h"
 #include "driver.h"
 #include "envelope.h"
 #include "fingerprint.h"
@@ -28,6 +29,8 @@ static int usage(const char *why)
 int main(int argc, char **argv)
 {
 	bds_util_set_progname(argv[0]);
+	if (bds_cli_wants_version(argc, argv))
+		return bds_cli_print_version();
 	const char *workspace = NULL, *rev = NULL, *driver = "local";
 	const char *bazel = getenv("BAZEL") && *getenv("BAZEL") ? getenv("BAZEL") : "bazel";
 	char **hash_options = bds_util_xcalloc((size_t)argc + 1, sizeof *hash_options);

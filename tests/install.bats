@@ -20,7 +20,7 @@ expected_files() {
 	(
 		cd "$BDS_TOP"
 		for c in cmd/bds-*.c; do c=${c#cmd/}; echo "usr/bin/${c%.c}"; done
-		for s in scripts/bds-*; do
+		for s in scripts/bds scripts/bds-*; do
 			case $s in
 			scripts/bds-host-setup) echo usr/sbin/bds-host-setup ;;
 			scripts/bds-kvm-e2e) ;;
