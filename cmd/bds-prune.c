@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cache.h"
+#include "cli.h"
 #include "json.h"
 #include "store.h"
 #include "util.h"
@@ -50,6 +51,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 	int c;
 	a->keep = -1;
 	a->max_age = -1;
+	opterr = 0; /* our own messages, naming the option */
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': a->store = optarg; break;
@@ -66,7 +68,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 				return usage("--max-age takes a number of days from 0 to 100000 (e.g. 30 or 0.5)");
 			break;
 		case 'h': fputs(usage_text, stdout); return -1;
-		default: return usage(NULL);
+		default: bds_cli_bad_option(argv, "h", opts); return usage(NULL);
 		}
 	}
 	if (optind != argc)
@@ -237,6 +239,8 @@ static int prune_cache(const struct args *a)
 int main(int argc, char **argv)
 {
 	bds_util_set_progname(argv[0]);
+	if (bds_cli_wants_version(argc, argv))
+		return bds_cli_print_version();
 	struct args a = {0};
 	int r = parse_args(argc, argv, &a);
 	if (r != 0)
