@@ -635,7 +635,7 @@ seed $t/seed.dat $(xxh "$t/seed.dat")" ]
 []' ]
 	# what bds-hash would refuse is a usage error
 	usage='usage: bds-fingerprint -w WORKSPACE [--rev REV] [--driver local|qemu|firecracker] [--bazel CMD]'
-	for case in "--s|ambiguous hash option '--s'" "--seeds=x|unknown hash option '--seeds=x'" \
+	for case in "--ex|ambiguous hash option '--ex'" "--seeds=x|unknown hash option '--seeds=x'" \
 		"-x|unknown hash option '-x'" "--incl=1|hash option '--include-target-type' takes no value" \
 		"--seed|hash option '--seed' needs a value" "out.json|hash options: unexpected argument 'out.json'"; do
 		run -64 --separate-stderr bds-fingerprint -w "$WS" "${case%%|*}"
