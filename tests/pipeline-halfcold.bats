@@ -34,6 +34,9 @@ setup_file() {
 	printf 'genrule(name = "app", srcs = ["//lib:gen"], outs = ["app.out"], cmd = "cp $< $@")\n' > "$WS/app/BUILD"
 	printf 'o\n' > "$WS/old/o.txt"
 	printf 'filegroup(name = "old", srcs = ["o.txt"])\n' > "$WS/old/BUILD"
+	# config "ci" changes the hashes: without implicit dependencies, a genrule's inputs
+	# lose the genrule setup script (tests/bazel-options.bats)
+	printf 'query:ci --noimplicit_deps\n' > "$WS/.bazelrc"
 	# A (recorded) <- B (recorded) <- C (recorded) <- D (not recorded), first parents
 	A=$(commit_all "$WS" A)
 	printf 'b2\n' > "$WS/lib/b.txt"
@@ -43,9 +46,13 @@ setup_file() {
 	printf 'filegroup(name = "old", srcs = ["o.txt"])\nfilegroup(name = "d", srcs = ["o.txt"])\n' > "$WS/old/BUILD"
 	D=$(commit_all "$WS" D)
 	export A B C D
+	KEY=$(bds-fingerprint -w "$WS" --rev "$B" --driver local --include-target-type | jq -r .fingerprint.key)
+	export KEY
 	for rev in "$A" "$B" "$C"; do
 		bds-record -w "$WS" --base "$rev" --store "$STORE" --include-target-type 2>>"$BATS_FILE_TMPDIR/record.err"
 	done
+	# B once more with -co --config=ci: another fingerprint, another entry
+	bds-record -w "$WS" --base "$B" --store "$STORE" --include-target-type -co --config=ci 2>>"$BATS_FILE_TMPDIR/record.err"
 	# The warm machines are gone: servers shut down, the local warm state removed.
 	for ob in "$BDS_CACHE"/local/*/*/output_base; do
 		bazel --output_base="$ob" shutdown >/dev/null 2>&1 || true
@@ -91,9 +98,9 @@ generate_runs() {
 	rm -f "$GH_LOG"
 }
 
-# entry_of REV: the store entry of REV (there is one fingerprint in this store).
+# entry_of REV: the store entry of REV recorded without -co (B has another, --config=ci's).
 entry_of() {
-	echo "$STORE"/*/"$1"
+	echo "$STORE/$KEY/$1"
 }
 
 @test "half-cold: the warm machine gone, the exact base's entry used: one hashing, cold's answer" {
@@ -182,7 +189,7 @@ entry_of() {
 	t=$(change "$B" t6 <<<'printf "a6\n" > lib/a.txt')
 	# fill the cache with B's entry (a lookup of B itself; its warm machine is gone)
 	run -2 --separate-stderr bds-consume -w "$WS" --target "$B" --store "$STORE" --include-target-type
-	cached=$(echo "$BDS_CACHE"/*/"$B")
+	cached=$BDS_CACHE/$KEY/$B
 	[ -f "$cached/base_hashes.json" ]
 	mv "$STORE" "$STORE.away"
 	rm -f "$GH_LOG"
@@ -224,6 +231,22 @@ entry_of() {
 	run -0 --separate-stderr bds-cold -w "$WS" --base "$B" --target "$t" \
 		--base-hashes "$(entry_of "$B")/base_hashes.json"
 	[ "$output" != "$got" ]
+}
+
+@test "half-cold: -co options reach the target's hashing: --config=ci recorded and consumed, cold's answer" {
+	# a package nothing depends on: with both sides hashed under --config=ci only it is
+	# impacted; a target hashed without the option would make every genrule differ
+	t=$(change "$B" t7 <<<'mkdir -p p && printf "b\n" > p/b.txt && printf "filegroup(name = \"f\", srcs = [\"b.txt\"])\n" > p/BUILD')
+	rm -f "$GH_LOG"
+	run -0 --separate-stderr bds-consume -w "$WS" --base "$B" --target "$t" --store "$STORE" --cold \
+		--include-target-type -co --config=ci
+	half=$output
+	echo "$stderr"
+	[[ "$stderr" == *"bds-consume: half-cold: base $B's hashes from the store entry, only the target is hashed"* ]]
+	[ "$(generate_runs)" = 1 ]
+	run -0 --separate-stderr bds-cold -w "$WS" --base "$B" --target "$t" --include-target-type -co --config=ci
+	same_answer "$half" "$output"
+	[ "$output" = $'//p:BUILD\n//p:b.txt\n//p:f' ]
 }
 
 @test "bds-cold --base-hashes: not a readable regular file is 1 with one line, before any query" {
