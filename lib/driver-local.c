@@ -1,12 +1,18 @@
 /* driver-local: the warm state is a live Bazel server with its own output base and a
- * dedicated git worktree, kept on this host between record and consume. Restore means
+ * checkout of its own, kept on this host between record and consume. Restore means
  * reattaching to it; if it is gone, the consume is cold.
+ *
+ * The checkout ("worktree") is a git repository of its own, not a `git worktree` of the
+ * recording clone: the warm machine belongs to the repository, not to one clone, so any
+ * clone on this host consumes warm, and deleting the recording clone loses nothing.
+ * bds-guest-checkout fetches each commit it lacks from the consuming clone (only read).
  *
  * One pipeline at a time uses a warm state: its lock (state.lock, a kernel lock) is held
  * by a keeper process for as long as the pipeline (args->lock_owner) lives. A pipeline
  * killed with SIGKILL may leave a command working in the worktree (a checkout, a query's
  * client: they run in process groups of their own); whoever takes the lock next stops
  * them before it uses the worktree, and so does the keeper when its owner dies. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "driver.h"
 
 #include "exec.h"
@@ -87,18 +93,33 @@ static char *git_common_dir(const char *dir)
 	return out;
 }
 
-/* Is `worktree` a working checkout of the workspace's repository? A fresh clone at the
- * same path (a common CI pattern) leaves the old worktree pointing at a repository
- * that no longer knows it. */
-static int worktree_valid(const char *workspace, const char *worktree)
+/* Is `worktree` a repository of its own (its .git a directory that git uses), not a
+ * `git worktree` of a clone (a .git file), as bds before 2026-12 made it? */
+static int own_repository(const char *worktree)
 {
-	if (!is_dir(worktree))
-		return 0;
-	char *mine = git_common_dir(worktree), *theirs = mine ? git_common_dir(workspace) : NULL;
-	int ok = mine && theirs && strcmp(mine, theirs) == 0;
+	char *dotgit = bds_util_xasprintf("%s/.git", worktree);
+	char *mine = is_dir(dotgit) ? git_common_dir(worktree) : NULL;
+	char *a = mine ? realpath(mine, NULL) : NULL, *b = a ? realpath(dotgit, NULL) : NULL;
+	int ok = a && b && strcmp(a, b) == 0;
+	free(a);
+	free(b);
 	free(mine);
-	free(theirs);
+	free(dotgit);
 	return ok;
+}
+
+/* Makes the warm machine's empty repository at `worktree`: bds-guest-checkout fetches
+ * the commits into it. It never collects garbage on its own (a commit fetched and
+ * checked out earlier stays there: a consume with another base may need it again, and
+ * a shallow consuming clone may not hold it); it goes with its warm state. 0, or -1
+ * recorded. */
+static int init_repository(const char *worktree)
+{
+	/* (a branch name set: no hint about choosing one) */
+	char *init[] = {"git", "-c", "init.defaultBranch=bds", "init", "--quiet", (char *)worktree, NULL};
+	char *gc[] = {"git", "-C", (char *)worktree, "config", "gc.auto", "0", NULL};
+	char *maint[] = {"git", "-C", (char *)worktree, "config", "maintenance.auto", "false", NULL};
+	return git(init) < 0 || git(gc) < 0 || git(maint) < 0 ? -1 : 0;
 }
 
 /* Is pid gone: no such process, or a zombie (nobody may ever reap it)? */
@@ -159,24 +180,16 @@ static int stop_server(const char *output_base)
 }
 
 /* Removes the lock files a git command killed in the worktree leaves behind (git removes
- * them itself unless killed with SIGKILL): with them the next checkout would fail. */
+ * them itself unless killed with SIGKILL): with them the next checkout or fetch would
+ * fail. */
 static void remove_git_locks(const char *worktree)
 {
-	char *dotgit = bds_util_xasprintf("%s/.git", worktree);
-	char *text = NULL;
-	size_t len = 0;
-	/* a worktree's .git is a file: "gitdir: <its private directory>" */
-	if (bds_util_read_file(dotgit, 4096, &text, &len) == 0 && strncmp(text, "gitdir: ", 8) == 0) {
-		text[strcspn(text, "\n")] = '\0';
-		const char *names[] = {"index.lock", "HEAD.lock"};
-		for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-			char *lock = bds_util_xasprintf("%s/%s", text + 8, names[i]);
-			unlink(lock);
-			free(lock);
-		}
+	const char *names[] = {"index.lock", "HEAD.lock", "shallow.lock", "config.lock"};
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+		char *lock = bds_util_xasprintf("%s/.git/%s", worktree, names[i]);
+		unlink(lock);
+		free(lock);
 	}
-	free(text);
-	free(dotgit);
 }
 
 /* Stops whatever still works in the worktree of a state whose lock is held (by us, or by
@@ -238,12 +251,11 @@ static jv local_vm(const char *base, const char *state_dir, const char *bazel)
 
 static enum bds_driver_status local_boot(const struct bds_driver_args *a, jv *vm)
 {
-	char *fp = NULL, *ws = NULL, *state_dir = NULL, *worktree = NULL, *output_base = NULL, *lock = NULL;
+	char *fp = NULL, *state_dir = NULL, *worktree = NULL, *output_base = NULL, *lock = NULL;
 	enum bds_driver_status st = BDS_DRIVER_FAIL;
 	int lock_fd = -1;
-	if (bds_json_get_string(jv_copy(a->env), "workspace", &ws) != 0 ||
-	    bds_json_get_string(bds_json_get(jv_copy(a->env), "fingerprint", JV_KIND_OBJECT), "key", &fp) != 0) {
-		bds_util_fail("envelope: needs workspace and fingerprint.key");
+	if (bds_json_get_string(bds_json_get(jv_copy(a->env), "fingerprint", JV_KIND_OBJECT), "key", &fp) != 0) {
+		bds_util_fail("envelope: needs fingerprint.key");
 		goto out;
 	}
 	state_dir = bds_util_xasprintf("%s/local/%s/%s", a->cache, fp, a->base);
@@ -261,17 +273,15 @@ static enum bds_driver_status local_boot(const struct bds_driver_args *a, jv *vm
 	}
 	if (clear_worktree(worktree, output_base) < 0)
 		goto out;
-	/* A re-record of the same base reuses its worktree (its server is warm) while it is a
-	 * checkout of this repository; anything else (none, or one left by an earlier clone at
-	 * this path) is replaced by a fresh worktree, and the server that served the old one
-	 * goes with it. */
-	if (!worktree_valid(ws, worktree)) {
-		char *prune[] = {"git", "-C", ws, "worktree", "prune", NULL};
-		char *add[] = {"git", "-C", ws, "worktree", "add", "--quiet", "--detach", "--force", worktree, (char *)a->base, NULL};
+	/* A re-record of the same base, from any clone, reuses its repository (its server is
+	 * warm); anything else (none, or a `git worktree` an older bds made) is replaced by a
+	 * fresh repository, and the server that served the old one goes with it. The checkout
+	 * stage fetches the base into it. */
+	if (!own_repository(worktree)) {
 		if (stop_server(output_base) < 0)
 			goto out;
 		bds_fs_remove_tree(worktree);
-		if (git(prune) < 0 || git(add) < 0)
+		if (init_repository(worktree) < 0)
 			goto out;
 	}
 	jv v = local_vm(a->base, state_dir, a->bazel);
@@ -290,25 +300,23 @@ out:
 	free(output_base);
 	free(lock);
 	free(fp);
-	free(ws);
 	return st;
 }
 
 static enum bds_driver_status local_restore(const struct bds_driver_args *a, jv *vm)
 {
 	jv snap = bds_json_get(jv_copy(a->env), "snapshot", JV_KIND_OBJECT);
-	char *base = NULL, *state_dir = NULL, *fp = NULL, *ws = NULL;
+	char *base = NULL, *state_dir = NULL, *fp = NULL;
 	char *worktree = NULL, *output_base = NULL, *lock = NULL;
 	enum bds_driver_status st = BDS_DRIVER_FAIL;
 	jv v = jv_invalid();
 	int lock_fd = -1;
 	if (!jv_is_valid(snap) || bds_json_get_string(jv_copy(snap), "base", &base) != 0 ||
 	    bds_json_get_string(jv_copy(snap), "fingerprint", &fp) != 0 ||
-	    bds_json_get_string(jv_copy(a->env), "workspace", &ws) != 0 ||
 	    bds_json_get_string(bds_json_get(bds_json_get(jv_copy(snap), "metadata", JV_KIND_OBJECT), "driver_state",
 	                                     JV_KIND_OBJECT),
 	                        "state_dir", &state_dir) != 0) {
-		bds_util_fail("envelope: needs workspace, snapshot.base, snapshot.fingerprint and "
+		bds_util_fail("envelope: needs snapshot.base, snapshot.fingerprint and "
 		              "snapshot.metadata.driver_state.state_dir (a local-driver entry)");
 		goto out;
 	}
@@ -354,10 +362,11 @@ static enum bds_driver_status local_restore(const struct bds_driver_args *a, jv 
 		st = BDS_DRIVER_COLD;
 		goto out;
 	}
-	/* a record replaces an invalid worktree */
-	if (!worktree_valid(ws, worktree)) {
-		bds_util_fail("the local warm worktree '%s' of %s/%s is not a checkout of '%s' any more (re-cloned?)",
-		              worktree, fp, base, ws);
+	/* a record replaces it */
+	if (!own_repository(worktree)) {
+		bds_util_fail("the local warm worktree '%s' of %s/%s is not a git repository of its own (recorded by an "
+		              "older bds?)",
+		              worktree, fp, base);
 		st = BDS_DRIVER_COLD;
 		goto out;
 	}
@@ -378,7 +387,6 @@ out:
 	free(base);
 	free(state_dir);
 	free(fp);
-	free(ws);
 	return st;
 }
 
