@@ -79,10 +79,11 @@ static int is_dir(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* The absolute git common directory of a checkout (malloc'd), NULL if it is none. */
-static char *git_common_dir(const char *dir)
+/* `git rev-parse --path-format=absolute WHAT` in dir (malloc'd, one line), NULL if dir is
+ * not in a git work tree. */
+static char *rev_parse_path(const char *dir, const char *what)
 {
-	char *argv[] = {"git", "-C", (char *)dir, "rev-parse", "--path-format=absolute", "--git-common-dir", NULL};
+	char *argv[] = {"git", "-C", (char *)dir, "rev-parse", "--path-format=absolute", (char *)what, NULL};
 	int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	size_t len = 0;
 	char *out = bds_exec_capture(argv, NULL, devnull >= 0 ? devnull : 2, 1 << 16, bds_util_now() + GIT_TIMEOUT, &len);
@@ -98,7 +99,7 @@ static char *git_common_dir(const char *dir)
 static int own_repository(const char *worktree)
 {
 	char *dotgit = bds_util_xasprintf("%s/.git", worktree);
-	char *mine = is_dir(dotgit) ? git_common_dir(worktree) : NULL;
+	char *mine = is_dir(dotgit) ? rev_parse_path(worktree, "--git-common-dir") : NULL;
 	char *a = mine ? realpath(mine, NULL) : NULL, *b = a ? realpath(dotgit, NULL) : NULL;
 	int ok = a && b && strcmp(a, b) == 0;
 	free(a);
@@ -108,18 +109,34 @@ static int own_repository(const char *worktree)
 	return ok;
 }
 
-/* Makes the warm machine's empty repository at `worktree`: bds-guest-checkout fetches
- * the commits into it. It never collects garbage on its own (a commit fetched and
- * checked out earlier stays there: a consume with another base may need it again, and
- * a shallow consuming clone may not hold it); it goes with its warm state. 0, or -1
- * recorded. */
-static int init_repository(const char *worktree)
+/* Makes the warm machine's repository at `worktree`, the base checked out, fetched from
+ * the recording clone `workspace` (only read) one commit deep: bds-guest-checkout
+ * fetches later commits the same way, from whichever clone consumes. Protocol 2 serves
+ * any commit by its sha. The repository never collects garbage on its own (a commit
+ * fetched earlier stays: a consume with another base may need it again, and a shallow
+ * consuming clone may not hold it); it goes with its warm state. 0, or -1 recorded. */
+static int init_repository(const char *worktree, const char *workspace, const char *base)
 {
+	char *top = rev_parse_path(workspace, "--show-toplevel");
+	if (!top)
+		return bds_util_fail("workspace '%s': not in a git work tree", workspace);
 	/* (a branch name set: no hint about choosing one) */
 	char *init[] = {"git", "-c", "init.defaultBranch=bds", "init", "--quiet", (char *)worktree, NULL};
-	char *gc[] = {"git", "-C", (char *)worktree, "config", "gc.auto", "0", NULL};
-	char *maint[] = {"git", "-C", (char *)worktree, "config", "maintenance.auto", "false", NULL};
-	return git(init) < 0 || git(gc) < 0 || git(maint) < 0 ? -1 : 0;
+	char *config[][7] = {
+		{"git", "-C", (char *)worktree, "config", "gc.auto", "0", NULL},
+		{"git", "-C", (char *)worktree, "config", "maintenance.auto", "false", NULL},
+		{"git", "-C", (char *)worktree, "config", "protocol.version", "2", NULL},
+	};
+	char *fetch[] = {"git", "-C", (char *)worktree, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
+	                 "--depth=1", top, (char *)base, NULL};
+	char *checkout[] = {"git", "-C", (char *)worktree, "checkout", "--quiet", "--detach", (char *)base, NULL};
+	int rc = git(init);
+	for (size_t i = 0; rc == 0 && i < sizeof config / sizeof *config; i++)
+		rc = git(config[i]);
+	if (rc == 0)
+		rc = git(fetch) < 0 || git(checkout) < 0 ? -1 : 0;
+	free(top);
+	return rc;
 }
 
 /* Is pid gone: no such process, or a zombie (nobody may ever reap it)? */
@@ -251,11 +268,12 @@ static jv local_vm(const char *base, const char *state_dir, const char *bazel)
 
 static enum bds_driver_status local_boot(const struct bds_driver_args *a, jv *vm)
 {
-	char *fp = NULL, *state_dir = NULL, *worktree = NULL, *output_base = NULL, *lock = NULL;
+	char *fp = NULL, *ws = NULL, *state_dir = NULL, *worktree = NULL, *output_base = NULL, *lock = NULL;
 	enum bds_driver_status st = BDS_DRIVER_FAIL;
 	int lock_fd = -1;
-	if (bds_json_get_string(bds_json_get(jv_copy(a->env), "fingerprint", JV_KIND_OBJECT), "key", &fp) != 0) {
-		bds_util_fail("envelope: needs fingerprint.key");
+	if (bds_json_get_string(jv_copy(a->env), "workspace", &ws) != 0 ||
+	    bds_json_get_string(bds_json_get(jv_copy(a->env), "fingerprint", JV_KIND_OBJECT), "key", &fp) != 0) {
+		bds_util_fail("envelope: needs workspace and fingerprint.key");
 		goto out;
 	}
 	state_dir = bds_util_xasprintf("%s/local/%s/%s", a->cache, fp, a->base);
@@ -275,13 +293,12 @@ static enum bds_driver_status local_boot(const struct bds_driver_args *a, jv *vm
 		goto out;
 	/* A re-record of the same base, from any clone, reuses its repository (its server is
 	 * warm); anything else (none, or a `git worktree` an older bds made) is replaced by a
-	 * fresh repository, and the server that served the old one goes with it. The checkout
-	 * stage fetches the base into it. */
+	 * fresh repository, and the server that served the old one goes with it. */
 	if (!own_repository(worktree)) {
 		if (stop_server(output_base) < 0)
 			goto out;
 		bds_fs_remove_tree(worktree);
-		if (init_repository(worktree) < 0)
+		if (init_repository(worktree, ws, a->base) < 0)
 			goto out;
 	}
 	jv v = local_vm(a->base, state_dir, a->bazel);
@@ -300,6 +317,7 @@ out:
 	free(output_base);
 	free(lock);
 	free(fp);
+	free(ws);
 	return st;
 }
 

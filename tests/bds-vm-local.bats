@@ -301,27 +301,32 @@ teardown() {
 	[ "$(entry_listing)" = "$before" ]
 }
 
-@test "restore: a worktree that is no longer a checkout of the workspace (re-cloned) is cold; boot replaces it" {
+@test "restore: the workspace re-cloned is still warm (the worktree is a repository of its own); a git worktree (an older bds's) is cold; boot replaces it" {
 	start_server_booted
+	# a fresh clone at the same path: the warm repository does not depend on the old one
+	mv "$WS" "$BATS_TEST_TMPDIR/old-ws"
+	git clone -q "$BATS_TEST_TMPDIR/old-ws" "$WS"
+	rm -rf "$BATS_TEST_TMPDIR/old-ws"
+	[ "$(git -C "$STATE/worktree" rev-parse --path-format=absolute --git-common-dir)" = "$STATE/worktree/.git" ]
 	run -0 bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
 	keeper_of "$output"
+	[ "$(vm_of "$output")" = "$(expected_vm)" ]
 	kill -TERM "$KEEPER"
 	run -0 wait_gone "$KEEPER" 5
 	local server
 	server=$(cat "$STATE/output_base/server/server.pid.txt")
-	# a fresh clone at the same path: the worktree's repository is gone
-	mv "$WS" "$BATS_TEST_TMPDIR/old-ws"
-	git clone -q "$BATS_TEST_TMPDIR/old-ws" "$WS"
-	rm -rf "$BATS_TEST_TMPDIR/old-ws"
+	# what an older bds made: a `git worktree` of the recording clone
+	rm -rf "$STATE/worktree"
+	git -C "$WS" worktree add -q --detach "$STATE/worktree" "$BASE"
 	run -2 --separate-stderr bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
-	reason="the local warm worktree '$STATE/worktree' of $FP/$BASE is not a checkout of '$WS' any more (re-cloned?)"
+	reason="the local warm worktree '$STATE/worktree' of $FP/$BASE is not a git repository of its own (recorded by an older bds?)"
 	[ "$(jq -cS . <<<"$output")" = "$(expected_cold "$reason")" ]
 	[ "$stderr" = "bds-vm-restore: cold: $reason" ]
 	[ "$(lock_state "$STATE/state.lock")" = free ]
 	# a record replaces the worktree, and stops the server that served the old one
 	run -0 --separate-stderr boot
 	keeper_of "$output"
-	[ "$(git -C "$STATE/worktree" rev-parse --path-format=absolute --git-common-dir)" = "$WS/.git" ]
+	[ "$(git -C "$STATE/worktree" rev-parse --path-format=absolute --git-common-dir)" = "$STATE/worktree/.git" ]
 	[ "$(git -C "$STATE/worktree" rev-parse HEAD)" = "$BASE" ]
 	# gone, or a zombie nobody has reaped yet
 	run -0 wait_gone "$server" 1
