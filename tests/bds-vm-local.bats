@@ -466,7 +466,7 @@ teardown() {
 @test "restore: a snapshot that is not a local-driver entry exits 1" {
 	run -1 --separate-stderr bds-vm-restore < <(jq -c '. + {snapshot: {base: "x"}}' "$FPJSON")
 	[ "$output" = "" ]
-	[ "$stderr" = "bds-vm-restore: envelope: needs workspace, snapshot.base, snapshot.fingerprint and snapshot.metadata.driver_state.state_dir (a local-driver entry)" ]
+	[ "$stderr" = "bds-vm-restore: envelope: needs snapshot.base, snapshot.fingerprint and snapshot.metadata.driver_state.state_dir (a local-driver entry)" ]
 }
 
 @test "snapshot: the staged entry holds exactly base_hashes.json and the live server" {
