@@ -35,7 +35,7 @@ ws=$dir/ws-$n store=$dir/store-$n
 base=$(git -C "$ws" rev-parse base) change=$(git -C "$ws" rev-parse change)
 rm -rf "$store" "$dir/ws2" "$dir/shallow"
 git clone -q "$ws" "$dir/ws2"
-git clone -q --depth 1 --branch change "file://$ws" "$dir/shallow"
+git -c advice.detachedHead=false clone -q --depth 1 --branch change "file://$ws" "$dir/shallow"
 bds-record -w "$ws" --base "$base" --store "$store" 2>"$dir/record.log"
 bds-cold -w "$ws" --base "$base" --target "$change" > "$dir/cold.out" 2>"$dir/cold.log"
 
