@@ -354,6 +354,15 @@ static int remove_state(const char *bazel, const char *state_dir)
 	if (is_dir(worktree))
 		common = git_common_dir(worktree);
 	bds_fs_remove_tree(state_dir);
+	/* its fingerprint's directory goes with its last state (rmdir fails unless empty; a
+	 * record making a state there makes it again: local_boot) */
+	char *fp_dir = bds_util_xstrdup(state_dir);
+	char *slash = strrchr(fp_dir, '/');
+	if (slash && slash != fp_dir) {
+		*slash = '\0';
+		rmdir(fp_dir);
+	}
+	free(fp_dir);
 	size_t n = strlen(state_dir);
 	if (common && !(strncmp(common, state_dir, n) == 0 && common[n] == '/')) {
 		char *prune[] = {"git", "-C", common, "worktree", "prune", NULL};
@@ -414,7 +423,6 @@ static struct warm_state *list_states(const char *cache, const char *own, size_t
 		}
 		if (d)
 			closedir(d);
-		rmdir(fp_dir); /* a fingerprint left with no state (fails unless empty) */
 		free(fp_dir);
 	}
 	if (top)
@@ -428,15 +436,13 @@ static struct warm_state *list_states(const char *cache, const char *own, size_t
 
 /* A record of base `own` (state directory `own_dir`, whose lock the caller holds) of
  * fingerprint `fp` is about to warm a new server: retires the oldest other states beyond
- * the limits (the new one counts in both) and removes the dead ones. Returns what it did,
+ * the limits (K per fingerprint, `cap` on the host; the new one counts in both) and
+ * removes the dead ones. Returns what it did,
  * one line each, for the caller to say. */
-static jv retire_beyond_limits(const struct bds_driver_args *a, const char *fp, const char *own_dir)
+static jv retire_beyond_limits(const struct bds_driver_args *a, long cap, const char *fp, const char *own_dir)
 {
 	jv said = jv_array();
 	long keep = a->keep_warm >= 1 ? a->keep_warm : BDS_DRIVER_KEEP_WARM_DEFAULT;
-	long cap = max_warm();
-	if (cap < 0)
-		return jv_array_append(said, jv_string_fmt("no warm state retired: %s", bds_util_error()));
 	size_t n = 0;
 	struct warm_state *s = list_states(a->cache, own_dir, &n);
 	long same = 1, all = 1; /* the new state */
@@ -529,6 +535,9 @@ static enum bds_driver_status local_boot(const struct bds_driver_args *a, jv *vm
 		bds_util_fail("envelope: needs workspace and fingerprint.key");
 		goto out;
 	}
+	long cap = max_warm();
+	if (cap < 0)
+		goto out;
 	state_dir = bds_util_xasprintf("%s/local/%s/%s", a->cache, fp, a->base);
 	worktree = bds_util_xasprintf("%s/worktree", state_dir);
 	output_base = bds_util_xasprintf("%s/output_base", state_dir);
@@ -547,7 +556,7 @@ static enum bds_driver_status local_boot(const struct bds_driver_args *a, jv *vm
 	/* the new state counts from now on, and before its server starts the oldest go */
 	if (write_record_time(state_dir) < 0)
 		goto out;
-	retention = retire_beyond_limits(a, fp, state_dir);
+	retention = retire_beyond_limits(a, cap, fp, state_dir);
 	if (clear_worktree(worktree, output_base) < 0)
 		goto out;
 	/* A re-record of the same base reuses its worktree (its server is warm) while it is a
