@@ -168,6 +168,6 @@ kill_server() {
 @test "no Bazel server of this file is left once its states are shut down" {
 	shutdown_all
 	[ "$(live_servers)" = "" ]
-	# nor a cold path's own server (bds-cold shuts it down)
-	run -1 pgrep -f -- "--output_base=$BATS_RUN_TMPDIR"
+	# nor a cold path's own server (bds-cold shuts it down), nor anything else of the file
+	[ "$(server_processes "$BATS_FILE_TMPDIR")" = "" ]
 }

@@ -9,6 +9,9 @@ warm_setup() {
 	export BDS_CACHE="$BATS_FILE_TMPDIR/cache"
 	export STORE="$BATS_FILE_TMPDIR/store"
 	export WS="$BATS_FILE_TMPDIR/ws"
+	# bds-cold's own output bases too are the file's, for the last check
+	export TMPDIR="$BATS_FILE_TMPDIR/tmp"
+	mkdir -p "$TMPDIR"
 	mkdir -p "$BATS_FILE_TMPDIR/bin"
 	printf '#!/bin/sh\nexec "%s/tests/bin/bazel" --max_idle_secs=1800 "$@"\n' "$BDS_TOP" > "$BATS_FILE_TMPDIR/bin/bazel"
 	chmod +x "$BATS_FILE_TMPDIR/bin/bazel"
@@ -54,15 +57,15 @@ pr_of() {
 	)
 }
 
-# server_processes: "PID OUTPUT_BASE" for every live process whose command line names an
-# output base under $BDS_CACHE (a Bazel server; its clients are short-lived), read from
-# the processes' command lines, not from bds's own files.
+# server_processes [DIR]: "PID OUTPUT_BASE" for every live process whose command line
+# names an output base under DIR (default: the warm states'; a Bazel server, its clients
+# are short-lived), read from the processes' command lines, not from bds's own files.
 server_processes() {
-	local f pid
+	local f pid dir=${1:-$BDS_CACHE/local}
 	for f in /proc/[0-9]*/cmdline; do
 		pid=${f#/proc/}
 		pid=${pid%/cmdline}
-		{ tr '\0' '\n' < "$f"; } 2>/dev/null | sed -n "s|^--output_base=\\($BDS_CACHE/local/.*\\)|$pid \\1|p"
+		{ tr '\0' '\n' < "$f"; } 2>/dev/null | sed -n "s|^--output_base=\\($dir/.*\\)|$pid \\1|p"
 	done
 }
 
