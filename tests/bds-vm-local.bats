@@ -215,20 +215,27 @@ teardown() {
 	keeper_of "$output"
 	kill -TERM "$KEEPER"
 	run -0 wait_gone "$KEEPER" 5
-	# booted but never warmed up: no output base at all
+	# booted but never warmed up: no output base at all; the dead state is removed
 	run -2 --separate-stderr bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
-	reason="the local warm state of $FP/$BASE is gone (no '$STATE/output_base')"
+	reason="the local warm state of $FP/$BASE is gone (no '$STATE/output_base'); the dead state was removed"
 	[ "$(jq -cS . <<<"$output")" = "$(expected_cold "$reason")" ]
 	[ "$stderr" = "bds-vm-restore: cold: $reason" ]
-	# the output base is there but its server was shut down
-	start_server
+	[ ! -e "$STATE" ]
+	[ ! -e "$BDS_CACHE/local/$FP" ]
+	[ "$(git -C "$WS" worktree list | wc -l)" -eq 1 ]
+	# now gone: cold, and nothing is made
+	run -2 --separate-stderr bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
+	[ "$stderr" = "bds-vm-restore: cold: the local warm state of $FP/$BASE is gone (no '$STATE/worktree')" ]
+	[ ! -e "$STATE" ]
+	# the output base is there but its server was shut down: removed too
+	start_server_booted
 	stop_server
 	run -2 --separate-stderr bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
-	reason="the local warm Bazel server of $FP/$BASE is gone (output base '$STATE/output_base')"
+	reason="the local warm Bazel server of $FP/$BASE is gone (output base '$STATE/output_base'); the dead state was removed"
 	[ "$(jq -cS . <<<"$output")" = "$(expected_cold "$reason")" ]
-	[ "$(lock_state "$STATE/state.lock")" = free ]
+	[ ! -e "$STATE" ]
 	# a live server: reattach, and the lock is held for this pipeline
-	start_server
+	start_server_booted
 	sleep 100000 &
 	OTHER=$!
 	run -0 --separate-stderr bds-vm-restore --lock-owner "$OTHER" < <(snapshot_envelope)
@@ -391,11 +398,11 @@ teardown() {
 	OTHER=
 	wait "$waiter" || rc=$?
 	[ "$rc" = 2 ]
-	reason="the local warm Bazel server of $FP/$BASE is gone (output base '$STATE/output_base')"
+	reason="the local warm Bazel server of $FP/$BASE is gone (output base '$STATE/output_base'); the dead state was removed"
 	[ "$(jq -cS . "$BATS_TEST_TMPDIR/waited")" = "$(expected_cold "$reason")" ]
 	[ "$(cat "$BATS_TEST_TMPDIR/waited.err")" = "bds-vm-restore: cold: $reason" ]
-	[ ! -e "$STATE/output_base/server/server.pid.txt" ] || ! kill -0 "$(cat "$STATE/output_base/server/server.pid.txt")"
-	[ "$(lock_state "$STATE/state.lock")" = free ]
+	# never restarted: the state, output base included, is gone
+	[ ! -e "$STATE" ]
 }
 
 @test "a keeper whose owner died stops what the owner left in the worktree before the lock goes; a stopped one leaves it" {
@@ -495,4 +502,15 @@ teardown() {
 	run -1 --separate-stderr env TMPDIR="$STAGING" bds-vm-snapshot --base-hashes "$BATS_TEST_TMPDIR/none.json" < "$BATS_TEST_TMPDIR/vm.json"
 	[ "$output" = "" ]
 	[ "$(ls -A "$STAGING")" = "$(basename "$dir")" ]
+}
+
+@test "restore: a dead state is removed only where this host's cache keeps it, never a directory an entry names elsewhere" {
+	local elsewhere="$BATS_TEST_TMPDIR/elsewhere"
+	mkdir -p "$elsewhere/worktree"
+	printf 'keep\n' > "$elsewhere/precious"
+	STATE=$elsewhere make_entry
+	run -2 --separate-stderr bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
+	[ "$stderr" = "bds-vm-restore: cold: the local warm state of $FP/$BASE is gone (no '$elsewhere/output_base')" ]
+	[ "$(cat "$elsewhere/precious")" = keep ]
+	[ -d "$elsewhere/worktree" ]
 }
