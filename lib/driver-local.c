@@ -367,22 +367,18 @@ static int shutdown_server(const char *bazel, const char *worktree, const char *
 	return stop_server(output_base);
 }
 
-/* Removes a state whose lock the caller holds: its server, its worktree (and git's record
- * of it in the repository it belongs to), its output base (read-only directories
- * included), the directory itself. 0, or -1 recorded (the server would not stop: the
+/* Removes a state whose lock the caller holds: its server, its worktree (a repository of
+ * its own, so nothing outside the state knows it; a `git worktree` an older bds made is
+ * forgotten by git's own pruning), its output base (read-only directories included), the
+ * directory itself. 0, or -1 recorded (the server would not stop: the
  * state is left whole, never an output base pulled from under a live server). */
 static int remove_state(const char *bazel, const char *state_dir)
 {
 	char *worktree = bds_util_xasprintf("%s/worktree", state_dir);
 	char *output_base = bds_util_xasprintf("%s/output_base", state_dir);
-	char *common = NULL;
 	int rc = -1;
 	if (shutdown_server(bazel, worktree, output_base) < 0)
 		goto out;
-	/* the repository the worktree belongs to, asked before it goes; none when the worktree
-	 * holds its own repository (then nothing outside the state knows it) */
-	if (is_dir(worktree))
-		common = git_common_dir(worktree);
 	bds_fs_remove_tree(state_dir);
 	/* its fingerprint's directory goes with its last state (rmdir fails unless empty; a
 	 * record making a state there makes it again: local_boot) */
@@ -393,14 +389,8 @@ static int remove_state(const char *bazel, const char *state_dir)
 		rmdir(fp_dir);
 	}
 	free(fp_dir);
-	size_t n = strlen(state_dir);
-	if (common && !(strncmp(common, state_dir, n) == 0 && common[n] == '/')) {
-		char *prune[] = {"git", "-C", common, "worktree", "prune", NULL};
-		git(prune); /* best effort: git prunes it later on its own */
-	}
 	rc = 0;
 out:
-	free(common);
 	free(worktree);
 	free(output_base);
 	return rc;

@@ -1,6 +1,9 @@
 # A month of merges on one CI runner, simulated: every day a new base is recorded with
-# --keep-warm 2 and a pull request on it is consumed. The runner never holds more than two
-# warm Bazel servers, and every consume stays warm and exact.
+# --keep-warm 2, the store is pruned to 3 entries (bds-prune --keep 3), and a pull request
+# on the new base is consumed with the cache capped (BDS_CACHE_MAX). The runner never
+# holds more than two warm Bazel servers, the store more than 3 entries, the cache more
+# than its cap, and every consume stays warm and exact. (tests/bds-prune.bats runs the
+# same month on all three store backends, without Bazel.)
 #
 # BDS_MONTH_DAYS sets the number of days. The default, 10, keeps the file within about
 # 4 minutes on a loaded 2-core runner (each day records, consumes and runs bds-cold, which
@@ -36,14 +39,31 @@ teardown_file() {
 		[ "$(server_processes | wc -l)" -eq "$want" ]
 		[ "$(states | wc -l)" -eq "$want" ]
 		[ -d "$BDS_CACHE/local/$fp/$TIP/worktree" ]
-		[ "$(git -C "$WS" worktree list | wc -l)" -eq $((want + 1)) ]
+		# the warm states' worktrees are repositories of their own
+		[ "$(git -C "$WS" worktree list | wc -l)" -eq 1 ]
 
-		# PRUNE: fleet-prune's `bds-prune --keep 3` step per store backend goes here,
-		# followed by its check of at most 3 entries per backend.
+		# the store keeps the newest 3 entries, today's among them
+		run -0 bds-prune --store "$STORE" --keep 3
+		kept=3
+		[ "$day" -ge 3 ] || kept=$day
+		[ "$(ls "$STORE/$fp" | wc -l)" -eq "$kept" ]
+		[ -f "$STORE/$fp/$TIP/metadata.json" ]
 
 		pr=$(pr_of "$TIP")
 		run -0 --separate-stderr bds-consume -w "$WS" --target "$pr" --store "$STORE"
 		warm=$output
+		# the cache: capped from day 2 at twice the first day's copy; never over its cap
+		if [ "$day" -eq 1 ]; then
+			first=$(bds-prune --cache "$BDS_CACHE" --cache-max 1T --dry-run | sed -n 's/^cache .*: \([0-9]*\) bytes, cap .*/\1/p')
+			[ "$first" -gt 0 ]
+			BDS_CACHE_MAX=$((first * 2))
+			export BDS_CACHE_MAX
+		fi
+		run -0 bds-prune --cache "$BDS_CACHE" --cache-max "$BDS_CACHE_MAX" --dry-run
+		[[ "${lines[${#lines[@]} - 1]}" =~ ^"cache $BDS_CACHE: "[0-9]+" bytes, cap $BDS_CACHE_MAX"$ ]]
+		bytes=$(sed -n 's/^cache .*: \([0-9]*\) bytes, cap .*/\1/p' <<<"$output")
+		[ "$bytes" -le "$BDS_CACHE_MAX" ]
+		[[ "$output" != *"would evict"* ]]
 		run -0 --separate-stderr bds-cold -w "$WS" --base "$TIP" --target "$pr"
 		[ -n "$output" ]
 		if [ "$warm" != "$output" ]; then
