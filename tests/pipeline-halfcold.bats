@@ -131,7 +131,7 @@ entry_of() {
 	same_answer "$output" "$half"
 }
 
-@test "half-cold: the lookup finds a nearer entry (C): the exact base's (B) is used, never C's" {
+@test "half-cold: with C nearer to the target than the base B, B's entry is used, never C's" {
 	t=$(change "$C" t3 <<<'printf "a3\n" > lib/a.txt')
 	rm -f "$GH_LOG"
 	run -0 --separate-stderr bds-consume -w "$WS" --base "$B" --target "$t" --store "$STORE" --cold --include-target-type
@@ -247,6 +247,23 @@ entry_of() {
 	run -0 --separate-stderr bds-cold -w "$WS" --base "$B" --target "$t" --include-target-type -co --config=ci
 	same_answer "$half" "$output"
 	[ "$output" = $'//p:BUILD\n//p:b.txt\n//p:f' ]
+}
+
+@test "half-cold: a depth-1 clone of the target with --base SHA answers half-cold, as cold in the full clone" {
+	t=$(change "$B" t8 <<<'printf "a8\n" > lib/a.txt')
+	git -C "$WS" tag -f t8 "$t" >/dev/null
+	git clone -q --depth 1 --branch t8 "file://$WS" "$BATS_TEST_TMPDIR/shallow" 2>/dev/null
+	[ "$(git -C "$BATS_TEST_TMPDIR/shallow" rev-parse --is-shallow-repository)" = true ]
+	run -128 git -C "$BATS_TEST_TMPDIR/shallow" cat-file -e "$B^{commit}"
+	rm -f "$GH_LOG"
+	run -0 --separate-stderr bds-consume -w "$BATS_TEST_TMPDIR/shallow" --base "$B" --target HEAD --store "$STORE" \
+		--cold --include-target-type
+	half=$output
+	echo "$stderr"
+	[[ "$stderr" == *"bds-consume: half-cold: base $B's hashes from the store entry, only the target is hashed"* ]]
+	[ "$(generate_runs)" = 1 ]
+	run -0 --separate-stderr bds-cold -w "$WS" --base "$B" --target "$t" --include-target-type
+	same_answer "$half" "$output"
 }
 
 @test "bds-cold --base-hashes: not a readable regular file is 1 with one line, before any query" {
