@@ -176,7 +176,7 @@ int main(int argc, char **argv)
 		if (o.progress)
 			last_progress(o.progress, progress, sizeof progress);
 		/* a failed write (the reader gone) ends the heartbeat, never the script */
-		if (fprintf(stderr, "%s: heartbeat: %s %.0fs%s%s\n", o.prog, o.phase, now - start,
+		if (fprintf(stderr, "%s: heartbeat: %s %lds%s%s\n", o.prog, o.phase, (long)(now - start),
 			    progress[0] ? " | " : "", progress) < 0)
 			return BDS_EXIT_FAIL;
 	}
