@@ -237,12 +237,13 @@ bds-record: recorded FP/$b in $STORE" ]
 	gx=$(child_of "$rec" bds-guest-exec)
 	kill -KILL "$rec"
 	sleep 1
-	# the stage's own heartbeat (bds-generate-hashes') still runs with its stage
+	# nobody else stops it: the script is gone, its stage (and the stage's own heartbeat)
+	# may still run
+	[ -n "$hb" ]
 	run -0 live_heartbeats
 	[[ " $(echo $output) " != *" $hb "* ]]
-	[ "${#lines[@]}" -eq 1 ]
-	# the orphaned stage, stopped as a runner would; then nothing is left
-	kill -TERM "$gx"
+	# the stage, stopped as a runner would if still there; then nothing is left
+	kill -TERM "$gx" 2>/dev/null || true
 	wait_for sh -c '[ -z "$(ls -d /proc/'"$gx"' 2>/dev/null)" ] || grep -q "^State:.*Z" /proc/'"$gx"'/status'
 	sleep 1
 	[ "$(live_heartbeats)" = "" ]
