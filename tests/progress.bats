@@ -24,6 +24,8 @@ setup_file() {
 	printf 'a2\n' > "$WS/lib/a.txt"
 	TARGET=$(commit_all "$WS" target)
 	export TARGET
+	# the warm server stops after 120 s idle (tests/bin/bazel): the tests that consume it
+	# come first
 	bds-record -w "$WS" --base "$BASE" --store "$STORE" --quiet 2>"$BATS_FILE_TMPDIR/record.err"
 	# A Bazel whose real query (bds-generate-hashes', never bds-fingerprint's rc probe)
 	# first prints a progress line as Bazel does, then sleeps SLOW_QUERY seconds.
@@ -156,6 +158,85 @@ hashes_of() {
 	[ "$(live_heartbeats)" = "" ]
 }
 
+@test "--timings: a warm consume: exact keys, its phases, the counts of the real output" {
+	run -0 --separate-stderr bds-consume -w "$WS" --target "$TARGET" --store "$STORE" -o "$BATS_TEST_TMPDIR/out" \
+		--timings "$BATS_TEST_TMPDIR/t.json"
+	[ "$output" = "" ]
+	timings_keys "$BATS_TEST_TMPDIR/t.json"
+	run -0 jq -c '[.program, [.phases[].name], .cold_reason, .exit_status]' "$BATS_TEST_TMPDIR/t.json"
+	[ "$output" = '["bds-consume",["fingerprint","lookup","restore","checkout","query","hash","diff"],null,0]' ]
+	hashes_of "$BASE" "$BATS_TEST_TMPDIR/base.json"
+	hashes_of "$TARGET" "$BATS_TEST_TMPDIR/target.json"
+	n=$(wc -l < "$BATS_TEST_TMPDIR/out")
+	[ "$n" -gt 2 ]
+	run -0 jq -c '.counts' "$BATS_TEST_TMPDIR/t.json"
+	[ "$output" = "{\"base_targets\":$(jq length "$BATS_TEST_TMPDIR/base.json"),\"target_targets\":$(jq length "$BATS_TEST_TMPDIR/target.json"),\"impacted\":$n}" ]
+	# the answer itself is unchanged by --timings: on standard output too
+	run -0 --separate-stderr bds-consume -w "$WS" --target "$TARGET" --store "$STORE" --timings "$BATS_TEST_TMPDIR/t2.json"
+	[ "$output" = "$(cat "$BATS_TEST_TMPDIR/out")" ]
+	run -0 jq .counts.impacted "$BATS_TEST_TMPDIR/t2.json"
+	[ "$output" = "$n" ]
+}
+
+@test "--timings: a cold consume has its reason; with --cold the cold path's counts" {
+	mkdir "$BATS_TEST_TMPDIR/empty"
+	run -2 --separate-stderr bds-consume -w "$WS" --target "$TARGET" --store "$BATS_TEST_TMPDIR/empty" \
+		--timings "$BATS_TEST_TMPDIR/t.json"
+	timings_keys "$BATS_TEST_TMPDIR/t.json"
+	reason=$(sed -n 's/^bds-consume: cold: //p' <<<"$stderr")
+	[ -n "$reason" ]
+	run -0 jq -c --arg r "$reason" '[[.phases[].name], .cold_reason == $r, .exit_status, .counts]' "$BATS_TEST_TMPDIR/t.json"
+	[ "$output" = '[["fingerprint","lookup"],true,2,{"base_targets":null,"target_targets":null,"impacted":null}]' ]
+
+	run -0 --separate-stderr bds-consume -w "$WS" --target "$TARGET" --base "$BASE" --store "$BATS_TEST_TMPDIR/empty" \
+		--cold --quiet --timings "$BATS_TEST_TMPDIR/t.json"
+	answer=$output
+	timings_keys "$BATS_TEST_TMPDIR/t.json"
+	run -0 jq -c --arg r "$reason" '[[.phases[].name], .cold_reason == $r, .exit_status]' "$BATS_TEST_TMPDIR/t.json"
+	[ "$output" = '[["fingerprint","lookup","cold path"],true,0]' ]
+	hashes_of "$BASE" "$BATS_TEST_TMPDIR/base.json"
+	hashes_of "$TARGET" "$BATS_TEST_TMPDIR/target.json"
+	run -0 jq -c '.counts' "$BATS_TEST_TMPDIR/t.json"
+	[ "$output" = "{\"base_targets\":$(jq length "$BATS_TEST_TMPDIR/base.json"),\"target_targets\":$(jq length "$BATS_TEST_TMPDIR/target.json"),\"impacted\":$(printf '%s\n' "$answer" | wc -l)}" ]
+}
+
+@test "--timings: bds-cold and bds-canary; a failed bds-cold still writes it" {
+	run -0 --separate-stderr bds-cold -w "$WS" --base "$BASE" --target "$TARGET" --quiet --timings "$BATS_TEST_TMPDIR/c.json"
+	answer=$output
+	# --quiet drops no timing line
+	[ "$(printf '%s\n' "$stderr" | sed 's/ [0-9.]*s$//' | tr '\n' ,)" = "bds-cold: worktree,bds-cold: hash base,bds-cold: checkout target,bds-cold: hash target,bds-cold: shutdown,bds-cold: diff," ]
+	timings_keys "$BATS_TEST_TMPDIR/c.json"
+	hashes_of "$BASE" "$BATS_TEST_TMPDIR/base.json"
+	hashes_of "$TARGET" "$BATS_TEST_TMPDIR/target.json"
+	counts="{\"base_targets\":$(jq length "$BATS_TEST_TMPDIR/base.json"),\"target_targets\":$(jq length "$BATS_TEST_TMPDIR/target.json"),\"impacted\":$(printf '%s\n' "$answer" | wc -l)}"
+	run -0 jq -c '[.program, [.phases[].name], .cold_reason, .exit_status, .counts]' "$BATS_TEST_TMPDIR/c.json"
+	[ "$output" = "[\"bds-cold\",[\"worktree\",\"hash base\",\"checkout target\",\"hash target\",\"shutdown\",\"diff\"],null,0,$counts]" ]
+
+	run -0 --separate-stderr bds-canary -w "$WS" --base "$BASE" --target "$TARGET" --store "$STORE" --quiet --timings "$BATS_TEST_TMPDIR/k.json"
+	[ "$output" = "canary: identical ($(printf '%s\n' "$answer" | wc -l) labels)" ]
+	[[ "$stderr" != *heartbeat* ]]
+	timings_keys "$BATS_TEST_TMPDIR/k.json"
+	run -0 jq -c '[.program, [.phases[].name], .cold_reason, .exit_status, .counts]' "$BATS_TEST_TMPDIR/k.json"
+	[ "$output" = "[\"bds-canary\",[\"warm\",\"cold\",\"compare\"],null,0,$counts]" ]
+
+	# a target whose BUILD file does not parse: hashing fails, exit 1, the timings say so
+	bad=$( (cd "$WS" && git checkout -q --detach "$BASE" && printf 'filegroup(\n' > app/BUILD && git commit -qam bad && git rev-parse HEAD) )
+	git -C "$WS" checkout -q --detach "$TARGET"
+	run -1 --separate-stderr bds-cold -w "$WS" --base "$BASE" --target "$bad" --quiet --timings "$BATS_TEST_TMPDIR/f.json"
+	timings_keys "$BATS_TEST_TMPDIR/f.json"
+	run -0 jq -c '[[.phases[].name], .cold_reason, .exit_status, .counts.impacted]' "$BATS_TEST_TMPDIR/f.json"
+	[ "$output" = '[["worktree","hash base","checkout target"],null,1,null]' ]
+}
+
+@test "--timings: a file that cannot be written is exit 1 after the answer; a missing value is 64" {
+	run -1 --separate-stderr bds-consume -w "$WS" --target "$TARGET" --store "$STORE" --timings "$BATS_TEST_TMPDIR/no/dir/t.json"
+	[ -n "$output" ]
+	[ "${stderr_lines[${#stderr_lines[@]}-1]}" = "bds-consume: --timings '$BATS_TEST_TMPDIR/no/dir/t.json': not written" ]
+	for s in bds-record bds-consume bds-cold bds-canary; do
+		run -64 --separate-stderr "$s" --timings
+	done
+}
+
 @test "a 60 s record, stderr a pipe: a heartbeat at least every 10 s with Bazel's progress; --timings; none left" {
 	b=$( (cd "$WS" && git checkout -q --detach "$BASE" && printf 'b60\n' > lib/b.txt && git commit -qam b60 && git rev-parse HEAD) )
 	start=$(date +%s.%N)
@@ -247,83 +328,4 @@ bds-record: recorded FP/$b in $STORE" ]
 	wait_for sh -c '[ -z "$(ls -d /proc/'"$gx"' 2>/dev/null)" ] || grep -q "^State:.*Z" /proc/'"$gx"'/status'
 	sleep 1
 	[ "$(live_heartbeats)" = "" ]
-}
-
-@test "--timings: a warm consume: exact keys, its phases, the counts of the real output" {
-	run -0 --separate-stderr bds-consume -w "$WS" --target "$TARGET" --store "$STORE" -o "$BATS_TEST_TMPDIR/out" \
-		--timings "$BATS_TEST_TMPDIR/t.json"
-	[ "$output" = "" ]
-	timings_keys "$BATS_TEST_TMPDIR/t.json"
-	run -0 jq -c '[.program, [.phases[].name], .cold_reason, .exit_status]' "$BATS_TEST_TMPDIR/t.json"
-	[ "$output" = '["bds-consume",["fingerprint","lookup","restore","checkout","query","hash","diff"],null,0]' ]
-	hashes_of "$BASE" "$BATS_TEST_TMPDIR/base.json"
-	hashes_of "$TARGET" "$BATS_TEST_TMPDIR/target.json"
-	n=$(wc -l < "$BATS_TEST_TMPDIR/out")
-	[ "$n" -gt 2 ]
-	run -0 jq -c '.counts' "$BATS_TEST_TMPDIR/t.json"
-	[ "$output" = "{\"base_targets\":$(jq length "$BATS_TEST_TMPDIR/base.json"),\"target_targets\":$(jq length "$BATS_TEST_TMPDIR/target.json"),\"impacted\":$n}" ]
-	# the answer itself is unchanged by --timings: on standard output too
-	run -0 --separate-stderr bds-consume -w "$WS" --target "$TARGET" --store "$STORE" --timings "$BATS_TEST_TMPDIR/t2.json"
-	[ "$output" = "$(cat "$BATS_TEST_TMPDIR/out")" ]
-	run -0 jq .counts.impacted "$BATS_TEST_TMPDIR/t2.json"
-	[ "$output" = "$n" ]
-}
-
-@test "--timings: a cold consume has its reason; with --cold the cold path's counts" {
-	mkdir "$BATS_TEST_TMPDIR/empty"
-	run -2 --separate-stderr bds-consume -w "$WS" --target "$TARGET" --store "$BATS_TEST_TMPDIR/empty" \
-		--timings "$BATS_TEST_TMPDIR/t.json"
-	timings_keys "$BATS_TEST_TMPDIR/t.json"
-	reason=$(sed -n 's/^bds-consume: cold: //p' <<<"$stderr")
-	[ -n "$reason" ]
-	run -0 jq -c --arg r "$reason" '[[.phases[].name], .cold_reason == $r, .exit_status, .counts]' "$BATS_TEST_TMPDIR/t.json"
-	[ "$output" = '[["fingerprint","lookup"],true,2,{"base_targets":null,"target_targets":null,"impacted":null}]' ]
-
-	run -0 --separate-stderr bds-consume -w "$WS" --target "$TARGET" --base "$BASE" --store "$BATS_TEST_TMPDIR/empty" \
-		--cold --quiet --timings "$BATS_TEST_TMPDIR/t.json"
-	answer=$output
-	timings_keys "$BATS_TEST_TMPDIR/t.json"
-	run -0 jq -c --arg r "$reason" '[[.phases[].name], .cold_reason == $r, .exit_status]' "$BATS_TEST_TMPDIR/t.json"
-	[ "$output" = '[["fingerprint","lookup","cold path"],true,0]' ]
-	hashes_of "$BASE" "$BATS_TEST_TMPDIR/base.json"
-	hashes_of "$TARGET" "$BATS_TEST_TMPDIR/target.json"
-	run -0 jq -c '.counts' "$BATS_TEST_TMPDIR/t.json"
-	[ "$output" = "{\"base_targets\":$(jq length "$BATS_TEST_TMPDIR/base.json"),\"target_targets\":$(jq length "$BATS_TEST_TMPDIR/target.json"),\"impacted\":$(printf '%s\n' "$answer" | wc -l)}" ]
-}
-
-@test "--timings: bds-cold and bds-canary; a failed bds-cold still writes it" {
-	run -0 --separate-stderr bds-cold -w "$WS" --base "$BASE" --target "$TARGET" --quiet --timings "$BATS_TEST_TMPDIR/c.json"
-	answer=$output
-	# --quiet drops no timing line
-	[ "$(printf '%s\n' "$stderr" | sed 's/ [0-9.]*s$//' | tr '\n' ,)" = "bds-cold: worktree,bds-cold: hash base,bds-cold: checkout target,bds-cold: hash target,bds-cold: shutdown,bds-cold: diff," ]
-	timings_keys "$BATS_TEST_TMPDIR/c.json"
-	hashes_of "$BASE" "$BATS_TEST_TMPDIR/base.json"
-	hashes_of "$TARGET" "$BATS_TEST_TMPDIR/target.json"
-	counts="{\"base_targets\":$(jq length "$BATS_TEST_TMPDIR/base.json"),\"target_targets\":$(jq length "$BATS_TEST_TMPDIR/target.json"),\"impacted\":$(printf '%s\n' "$answer" | wc -l)}"
-	run -0 jq -c '[.program, [.phases[].name], .cold_reason, .exit_status, .counts]' "$BATS_TEST_TMPDIR/c.json"
-	[ "$output" = "[\"bds-cold\",[\"worktree\",\"hash base\",\"checkout target\",\"hash target\",\"shutdown\",\"diff\"],null,0,$counts]" ]
-
-	run -0 --separate-stderr bds-canary -w "$WS" --base "$BASE" --target "$TARGET" --store "$STORE" --quiet --timings "$BATS_TEST_TMPDIR/k.json"
-	[ "$output" = "canary: identical ($(printf '%s\n' "$answer" | wc -l) labels)" ]
-	[[ "$stderr" != *heartbeat* ]]
-	timings_keys "$BATS_TEST_TMPDIR/k.json"
-	run -0 jq -c '[.program, [.phases[].name], .cold_reason, .exit_status, .counts]' "$BATS_TEST_TMPDIR/k.json"
-	[ "$output" = "[\"bds-canary\",[\"warm\",\"cold\",\"compare\"],null,0,$counts]" ]
-
-	# a target whose BUILD file does not parse: hashing fails, exit 1, the timings say so
-	bad=$( (cd "$WS" && git checkout -q --detach "$BASE" && printf 'filegroup(\n' > app/BUILD && git commit -qam bad && git rev-parse HEAD) )
-	git -C "$WS" checkout -q --detach "$TARGET"
-	run -1 --separate-stderr bds-cold -w "$WS" --base "$BASE" --target "$bad" --quiet --timings "$BATS_TEST_TMPDIR/f.json"
-	timings_keys "$BATS_TEST_TMPDIR/f.json"
-	run -0 jq -c '[[.phases[].name], .cold_reason, .exit_status, .counts.impacted]' "$BATS_TEST_TMPDIR/f.json"
-	[ "$output" = '[["worktree","hash base","checkout target"],null,1,null]' ]
-}
-
-@test "--timings: a file that cannot be written is exit 1 after the answer; a missing value is 64" {
-	run -1 --separate-stderr bds-consume -w "$WS" --target "$TARGET" --store "$STORE" --timings "$BATS_TEST_TMPDIR/no/dir/t.json"
-	[ -n "$output" ]
-	[ "${stderr_lines[${#stderr_lines[@]}-1]}" = "bds-consume: --timings '$BATS_TEST_TMPDIR/no/dir/t.json': not written" ]
-	for s in bds-record bds-consume bds-cold bds-canary; do
-		run -64 --separate-stderr "$s" --timings
-	done
 }
