@@ -9,7 +9,7 @@ PKGS    := libcurl libssh2 libcrypto libxxhash
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wvla
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) \
-             $(shell pkg-config --cflags $(PKGS)) -Ilib
+             $(shell pkg-config --cflags $(PKGS)) -Ilib -I$(BUILD)/gen
 ALL_LDLIBS = -ljq $(shell pkg-config --libs $(PKGS)) -lpthread $(LDLIBS)
 
 BUILD   ?= build
@@ -21,11 +21,11 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 UNITS   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
-SCRIPTS := $(wildcard scripts/bds-*)
+SCRIPTS := scripts/bds $(wildcard scripts/bds-*)
 MANS    := $(wildcard man/*.[1-9])
-HEADERS := $(wildcard lib/*.h)
+HEADERS := $(wildcard lib/*.h) $(BUILD)/gen/bds-version.h
 
-.PHONY: all check check-unit check-vm check-mutants asan lint demo deps install bench fuzz clean
+.PHONY: all check check-unit check-vm check-deb check-mutants asan lint demo deps install uninstall dist bench fuzz clean FORCE
 
 all: $(BINS) $(UNITS) $(BENCHES)
 
@@ -36,16 +36,23 @@ $(BUILD)/lib/libbds.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/bin/%: cmd/%.c $(BUILD)/lib/libbds.a $(HEADERS) | $(BUILD)/bin
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/lib/libbds.a $(ALL_LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/lib/libbds.a $(ALL_LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/lib/libbds.a $(HEADERS) | $(BUILD)/tests
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/lib/libbds.a $(ALL_LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/lib/libbds.a $(ALL_LDLIBS)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/lib/libbds.a $(HEADERS) | $(BUILD)/bench
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/lib/libbds.a $(ALL_LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/lib/libbds.a $(ALL_LDLIBS)
 
-$(BUILD)/lib $(BUILD)/bin $(BUILD)/tests $(BUILD)/bench:
+$(BUILD)/lib $(BUILD)/bin $(BUILD)/tests $(BUILD)/bench $(BUILD)/gen:
 	mkdir -p $@
+
+# The version header is rewritten only when the version changes, so an unchanged tree is
+# not rebuilt. BDS_VERSION=... builds another tree as this one's version (the mutants).
+BDS_VERSION ?= $(shell scripts/version)
+$(BUILD)/gen/bds-version.h: FORCE | $(BUILD)/gen
+	@v='$(BDS_VERSION)' && [ -n "$$v" ] && printf '#define BDS_VERSION "%s"\n' "$$v" > $@.tmp && \
+	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
 # deps installs what a fresh Debian 12 machine lacks; both README commands run it.
 deps:
@@ -65,6 +72,14 @@ check-mutants: deps
 	$(MAKE) all
 	CC="$(CC)" CFLAGS="$(CFLAGS)" EXTRA_CFLAGS="$(EXTRA_CFLAGS)" BDS_BUILD=$(CURDIR)/$(BUILD) tests/mutants/run
 	@echo "# bds-check-mutants: done"
+
+# The Debian package: built with dpkg-buildpackage from the committed tree, lintian-clean
+# at error level, installed with apt and used with the source tree out of PATH, then
+# removed. It installs into the system, so it is not part of `make check`.
+check-deb: deps
+	apt-get install -y -qq --no-install-recommends debhelper lintian >/dev/null
+	BDS_BUILD=$(CURDIR)/$(BUILD) bats --formatter tap --print-output-on-failure tests/deb/
+	@echo "# bds-check-deb: done"
 
 # The guest image tests (QEMU, software emulation): slow, so not part of `make check`.
 check-vm: all
@@ -105,11 +120,37 @@ bench: all
 fuzz:
 	tests/fuzz/run
 
+# What is installed: the programs and scripts (bds-host-setup, which sets up root's
+# network slots, in sbin), the guest tools the VM drivers' images are built with (in
+# share/bds/guest), the man pages. bds-kvm-e2e needs the source tree and is not installed.
+BIN_SCRIPTS  := $(filter-out scripts/bds-host-setup scripts/bds-kvm-e2e,$(SCRIPTS))
+SBIN_SCRIPTS := scripts/bds-host-setup
+GUEST_TOOLS  := guest/bds-guest-sync guest/build-image guest/fetch-kernel
+INST_MANS    := $(filter-out man/bds-kvm-e2e.1,$(MANS))
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
-	           $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(PREFIX)/share/man/man8
-	install -m 755 $(BINS) $(SCRIPTS) $(DESTDIR)$(PREFIX)/bin/
-	for m in $(MANS); do install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/; done
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/bds/guest \
+	           $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
+	           $(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 755 $(BINS) $(BIN_SCRIPTS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(SBIN_SCRIPTS) $(DESTDIR)$(PREFIX)/sbin/
+	install -m 755 $(GUEST_TOOLS) $(DESTDIR)$(PREFIX)/share/bds/guest/
+	for m in $(INST_MANS); do install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/; done
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(BINS) $(BIN_SCRIPTS)))
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/sbin/,$(notdir $(SBIN_SCRIPTS)))
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/share/bds/guest/,$(notdir $(GUEST_TOOLS)))
+	-rmdir $(DESTDIR)$(PREFIX)/share/bds/guest $(DESTDIR)$(PREFIX)/share/bds 2>/dev/null
+	for m in $(INST_MANS); do rm -f $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/$${m##*/}; done
+
+# A source tarball of the committed tree, its VERSION file holding this build's exact
+# version: bds-<version>.tar.gz builds and passes `make check` out of its own directory.
+dist:
+	@v=$$(scripts/version) && case $$v in *.dirty) echo "make dist: the tree has uncommitted changes; a tarball holds commits only" >&2; exit 1 ;; esac && d=bds-$$v && rm -rf $(BUILD)/dist && mkdir -p $(BUILD)/dist/$$d && \
+	git archive --format=tar HEAD | tar -x -C $(BUILD)/dist/$$d && \
+	printf '%s\n' "$$v" > $(BUILD)/dist/$$d/VERSION && \
+	tar -C $(BUILD)/dist --owner=0 --group=0 --sort=name -czf $$d.tar.gz $$d && \
+	rm -rf $(BUILD)/dist && echo "$$d.tar.gz"
 
 clean:
 	rm -rf build build-asan

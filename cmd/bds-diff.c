@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "diff.h"
 #include "envelope.h"
 #include "fs.h"
@@ -58,7 +59,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 'o': a->output = optarg; break;
 		case 'h': fputs(usage_text, stdout); return -1;
 		case ':': bds_util_warn("option '%s' needs an argument", argv[optind - 1]); return usage(NULL);
-		default: bds_util_warn("unknown option '%s'", argv[optind - 1]); return usage(NULL);
+		default: bds_cli_bad_option(argv, ":o:h", opts); return usage(NULL);
 		}
 	}
 	if (argc - optind == 2) {
@@ -234,6 +235,8 @@ int main(int argc, char **argv)
 {
 	struct args a = {0};
 	bds_util_set_progname(argv[0]);
+	if (bds_cli_wants_version(argc, argv))
+		return bds_cli_print_version();
 	jv_nomem_handler(json_no_memory, NULL);
 	int rc = parse_args(argc, argv, &a);
 	if (rc == 0)

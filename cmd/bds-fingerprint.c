@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli.h"
 #include "driver.h"
 #include "envelope.h"
 #include "fingerprint.h"
@@ -15,7 +16,20 @@
 
 static const char usage_text[] =
 	"usage: bds-fingerprint -w WORKSPACE [--rev REV] [--driver local|qemu|firecracker] [--bazel CMD]\n"
-	"                       [bds-hash options ...]\n";
+	"                       [-so 'STARTUP OPTIONS' ...] [-co 'COMMAND OPTIONS' ...] [bds-hash options ...]\n";
+
+/* Appends the words of `value` (split on white space, as the scripts and bazel-diff split
+ * -so and -co) to the NULL-terminated list *words of *n words: a second -so adds. */
+static void add_words(char ***words, size_t *n, const char *value)
+{
+	char *copy = bds_util_xstrdup(value), *save = NULL;
+	for (char *w = strtok_r(copy, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save)) {
+		*words = bds_util_xrealloc(*words, (*n + 2) * sizeof **words);
+		(*words)[(*n)++] = bds_util_xstrdup(w);
+		(*words)[*n] = NULL;
+	}
+	free(copy);
+}
 
 static int usage(const char *why)
 {
@@ -28,10 +42,13 @@ static int usage(const char *why)
 int main(int argc, char **argv)
 {
 	bds_util_set_progname(argv[0]);
+	if (bds_cli_wants_version(argc, argv))
+		return bds_cli_print_version();
 	const char *workspace = NULL, *rev = NULL, *driver = "local";
 	const char *bazel = getenv("BAZEL") && *getenv("BAZEL") ? getenv("BAZEL") : "bazel";
 	char **hash_options = bds_util_xcalloc((size_t)argc + 1, sizeof *hash_options);
-	size_t n = 0;
+	char **startup = NULL, **command = NULL;
+	size_t n = 0, nstartup = 0, ncommand = 0;
 	int rc = BDS_EXIT_FAIL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -44,46 +61,58 @@ int main(int argc, char **argv)
 			driver = argv[++i];
 		else if (!strcmp(a, "--bazel") && has_value)
 			bazel = argv[++i];
+		else if ((!strcmp(a, "-so") || !strcmp(a, "--startup-options")) && has_value)
+			add_words(&startup, &nstartup, argv[++i]);
+		else if ((!strcmp(a, "-co") || !strcmp(a, "--command-options")) && has_value)
+			add_words(&command, &ncommand, argv[++i]);
 		else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			fputs(usage_text, stdout);
-			free(hash_options);
-			return BDS_EXIT_OK;
+			rc = BDS_EXIT_OK;
+			goto out;
 		} else if (!strcmp(a, "-w") || !strcmp(a, "--workspace") || !strcmp(a, "--rev") ||
-		           !strcmp(a, "--driver") || !strcmp(a, "--bazel")) {
-			free(hash_options);
-			return usage("option needs a value");
+		           !strcmp(a, "--driver") || !strcmp(a, "--bazel") || !strcmp(a, "-so") ||
+		           !strcmp(a, "--startup-options") || !strcmp(a, "-co") || !strcmp(a, "--command-options")) {
+			rc = usage("option needs a value");
+			goto out;
 		} else
 			hash_options[n++] = argv[i]; /* bds-hash options, verbatim */
 	}
 	if (!workspace) {
-		free(hash_options);
-		return usage("missing -w WORKSPACE");
+		rc = usage("missing -w WORKSPACE");
+		goto out;
 	}
 	if (!bds_driver_find(driver)) {
-		free(hash_options);
 		bds_util_warn("unknown --driver '%s' (this build has: %s)", driver, bds_driver_names);
-		return usage(NULL);
+		rc = usage(NULL);
+		goto out;
+	}
+	for (size_t i = 0; i < nstartup; i++) {
+		const char *refused = bds_fingerprint_refused_startup(startup[i]);
+		if (refused) {
+			bds_util_warn("startup option '%s' is refused: bds keeps a warm Bazel server and its output "
+			              "base, which %s would move or replace", startup[i], refused);
+			rc = BDS_EXIT_USAGE;
+			goto out;
+		}
 	}
 	/* bds-hash's own option table says what the options mean (an abbreviation, the last of
 	 * two values): the key is of what they do, not of how they were written */
 	jv options = bds_hash_args_canonical(hash_options, n);
 	if (!jv_is_valid(options)) {
 		char *msg = bds_json_error_message(options);
-		free(hash_options);
 		rc = usage(msg);
 		free(msg);
-		return rc;
+		goto out;
 	}
 	char ws[PATH_MAX];
 	struct stat st;
 	errno = 0;
 	if (!realpath(workspace, ws) || stat(ws, &st) != 0 || !S_ISDIR(st.st_mode)) {
 		bds_util_warn("workspace '%s': %s", workspace, errno ? strerror(errno) : "not a directory");
-		free(hash_options);
 		jv_free(options);
-		return BDS_EXIT_FAIL;
+		goto out;
 	}
-	struct bds_fingerprint_input in = {ws, rev, bazel, driver};
+	struct bds_fingerprint_input in = {ws, rev, bazel, driver, startup, nstartup, command, ncommand};
 	jv fp = bds_fingerprint_compute(&in, jv_copy(options));
 	if (!jv_is_valid(fp)) {
 		char *msg = bds_json_error_message(fp);
@@ -104,5 +133,7 @@ int main(int argc, char **argv)
 	rc = BDS_EXIT_OK;
 out:
 	free(hash_options);
+	bds_util_free_list(startup);
+	bds_util_free_list(command);
 	return rc;
 }

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "envelope.h"
 #include "exec.h"
 #include "fs.h"
@@ -90,6 +91,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 	a->timeout = DEFAULT_TIMEOUT;
 	a->ready_timeout = DEFAULT_READY_TIMEOUT;
 	/* '+': stop at the first non-option, so the command's own options stay its own */
+	opterr = 0; /* bds_cli_bad_option names what is wrong, with the short program name */
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_PUT:
@@ -114,7 +116,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 				return usage("--ready-timeout takes a number of seconds greater than 0");
 			break;
 		case 'h': fputs(usage_text, stdout); return -1;
-		default: return usage(NULL);
+		default: bds_cli_bad_option(argv, "+h", opts); return usage(NULL);
 		}
 	}
 	if (optind < 2 || strcmp(argv[optind - 1], "--") != 0)
@@ -524,6 +526,8 @@ int main(int argc, char **argv)
 	char *reason = NULL;
 
 	bds_util_set_progname(argv[0]);
+	if (bds_cli_wants_version(argc, argv))
+		return bds_cli_print_version();
 	jv_nomem_handler(json_no_memory, NULL);
 	/* a closed reader must give a write error, not kill us before the child is reaped */
 	signal(SIGPIPE, SIG_IGN);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "graph.h"
 #include "hash.h"
 #include "json.h"
@@ -84,12 +85,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case ':':
 			bds_util_warn("option '%s' needs an argument", argv[optind - 1]);
 			return usage(NULL);
-		default: {
-			char *why = bds_hash_option_refusal(bds_hash_getopt_long, "option", argv[optind - 1]);
-			bds_util_warn("%s", why);
-			free(why);
-			return usage(NULL);
-		}
+		default: bds_cli_bad_option(argv, bds_hash_getopt_short, bds_hash_getopt_long); return usage(NULL);
 		}
 	}
 	if (optind != argc)
@@ -292,6 +288,8 @@ int main(int argc, char **argv)
 {
 	struct args a = {0};
 	bds_util_set_progname(argv[0]);
+	if (bds_cli_wants_version(argc, argv))
+		return bds_cli_print_version();
 	int rc = parse_args(argc, argv, &a);
 	if (rc == 0) {
 		static char buf[1 << 20];

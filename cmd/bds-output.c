@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "util.h"
 
 static const char usage_text[] =
@@ -33,7 +34,7 @@ static int parse_args(int argc, char **argv, const char **out)
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h': fputs(usage_text, stdout); return -1;
-		default: bds_util_warn("unknown option '%s'", argv[optind - 1]); return usage(NULL);
+		default: bds_cli_bad_option(argv, "+h", opts); return usage(NULL);
 		}
 	}
 	if (argc - optind != 1)
@@ -55,6 +56,8 @@ static int copy_chunk(void *arg, const char *buf, size_t n)
 int main(int argc, char **argv)
 {
 	bds_util_set_progname(argv[0]);
+	if (bds_cli_wants_version(argc, argv))
+		return bds_cli_print_version();
 	const char *out = NULL;
 	int r = parse_args(argc, argv, &out);
 	if (r != 0)

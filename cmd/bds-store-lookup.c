@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "driver.h"
 #include "envelope.h"
 #include "json.h"
@@ -351,6 +352,8 @@ static void json_no_memory(void *arg)
 int main(int argc, char **argv)
 {
 	bds_util_set_progname(argv[0]);
+	if (bds_cli_wants_version(argc, argv))
+		return bds_cli_print_version();
 	jv_nomem_handler(json_no_memory, NULL);
 	struct args a = {0};
 	int r = parse_args(argc, argv, &a);

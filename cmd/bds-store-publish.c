@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "driver.h"
 #include "envelope.h"
 #include "json.h"
@@ -31,11 +32,12 @@ static int parse_args(int argc, char **argv, const char **store)
 		{NULL, 0, NULL, 0},
 	};
 	int c;
+	opterr = 0; /* bds_cli_bad_option names what is wrong, with the short program name */
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': *store = optarg; break;
 		case 'h': fputs(usage_text, stdout); return -1;
-		default: return usage(NULL);
+		default: bds_cli_bad_option(argv, "h", opts); return usage(NULL);
 		}
 	}
 	if (optind != argc)
@@ -109,6 +111,8 @@ static void json_no_memory(void *arg)
 int main(int argc, char **argv)
 {
 	bds_util_set_progname(argv[0]);
+	if (bds_cli_wants_version(argc, argv))
+		return bds_cli_print_version();
 	jv_nomem_handler(json_no_memory, NULL);
 	const char *spec = NULL;
 	int r = parse_args(argc, argv, &spec);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "fs.h"
 #include "keeper.h"
 #include "lock.h"
@@ -52,7 +53,7 @@ static int parse_args(int argc, char **argv, long *owner, const char **prefix)
 				return usage("--owner takes a process id (2 to 4194304)");
 			break;
 		case 'h': fputs(usage_text, stdout); return -1;
-		default: return usage("unknown option or missing value");
+		default: bds_cli_bad_option(argv, "h", opts); return usage(NULL);
 		}
 	}
 	if (*owner == 0)
@@ -68,6 +69,8 @@ static int parse_args(int argc, char **argv, long *owner, const char **prefix)
 int main(int argc, char **argv)
 {
 	bds_util_set_progname(argv[0]);
+	if (bds_cli_wants_version(argc, argv))
+		return bds_cli_print_version();
 	long owner = 0, keeper = 0;
 	const char *prefix = NULL;
 	int r = parse_args(argc, argv, &owner, &prefix);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "driver.h"
 #include "envelope.h"
 #include "json.h"
@@ -49,6 +50,8 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	bds_util_set_progname(argv[0]);
+	if (bds_cli_wants_version(argc, argv))
+		return bds_cli_print_version();
 	const char *driver_name = NULL;
 	struct bds_driver_args a = {.lock_owner = (long)getppid(), .lock_timeout = 60};
 	a.bazel = getenv("BAZEL") && *getenv("BAZEL") ? getenv("BAZEL") : "bazel";
@@ -89,7 +92,7 @@ int main(int argc, char **argv)
 				return usage("--uid and --gid take numeric ids");
 			break;
 		case 'h': fputs(usage_text, stdout); return BDS_EXIT_OK;
-		default: return usage("unknown option or missing value");
+		default: bds_cli_bad_option(argv, "h", opts); return usage(NULL);
 		}
 	}
 	if (optind != argc)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "driver.h"
 #include "envelope.h"
 #include "exec.h"
@@ -152,6 +153,8 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	bds_util_set_progname(argv[0]);
+	if (bds_cli_wants_version(argc, argv))
+		return bds_cli_print_version();
 	jv_nomem_handler(json_no_memory, NULL);
 	const char *driver_name = NULL, *hashes = NULL;
 	long owner = 0;
@@ -166,7 +169,7 @@ int main(int argc, char **argv)
 				return usage("--owner takes a process id (2 to 4194304)");
 			break;
 		case 'h': fputs(usage_text, stdout); return BDS_EXIT_OK;
-		default: return usage("unknown option or missing value");
+		default: bds_cli_bad_option(argv, "h", opts); return usage(NULL);
 		}
 	}
 	if (optind != argc)

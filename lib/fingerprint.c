@@ -690,15 +690,25 @@ static jv rc_closure(struct source *s, const char *name, const char *path, int a
  * drops --client_debug, a Bazel that does not log the line, a timeout) is an error: the
  * rules cannot be reproduced from outside (a wrapper's own flags, HOME, the system rc
  * compiled into the client). */
-static int client_rc_output(const char *bazel, const char *ws, char **line)
+static int client_rc_output(const char *bazel, char *const *startup, size_t nstartup, const char *ws, char **line)
 {
 	static const char marker[] = "Looking for the following rc files: ";
-	char *argv[] = {(char *)bazel, "--client_debug", "--max_idle_secs=bogus", "--output_user_root=/dev/null/bds",
-	                "--output_base=/dev/null/bds", "query", NULL};
+	/* the user's startup options first (--bazelrc, --nohome_rc ... change the list); ours
+	 * after them, so that theirs never start a server */
+	static const char *const ours[] = {"--client_debug", "--max_idle_secs=bogus", "--output_user_root=/dev/null/bds",
+	                                   "--output_base=/dev/null/bds", "query"};
+	size_t nours = sizeof ours / sizeof *ours, k = 0;
+	char **argv = bds_util_xcalloc(nstartup + nours + 2, sizeof *argv);
+	argv[k++] = (char *)bazel;
+	for (size_t i = 0; i < nstartup; i++)
+		argv[k++] = startup[i];
+	for (size_t i = 0; i < nours; i++)
+		argv[k++] = (char *)ours[i];
 	char *err = NULL;
 	size_t len = 0;
 	*line = NULL;
 	int st = run_capture(argv, ws, BOTH, OUTPUT_MAX, BAZEL_TIMEOUT, &err, &len);
+	free(argv);
 	if (st < 0) {
 		char why[1024];
 		snprintf(why, sizeof why, "%s", bds_util_error());
@@ -789,13 +799,13 @@ static int split_rc_list(const char *line, const char *ws_rc, char ***out)
  *             bds-cold read them too; a --bazelrc inside the workspace both at the
  *             revision (a tools/bazel names it relative to the checkout) and on disk.
  * `*install_base` receives the last startup --install_base of them all, or NULL. */
-static jv rc_components(struct source *s, const char *bazel, jv c, char **install_base)
+static jv rc_components(struct source *s, const struct bds_fingerprint_input *in, jv c, char **install_base)
 {
 	char *ws_rc = bds_util_xasprintf("%s/.bazelrc", s->ws), *line = NULL, **list = NULL;
 	jv ws_startup = jv_array(), startup = jv_array(), files = jv_array(), shown = jv_array();
 	*install_base = NULL;
 	c = set_or_fail(c, "bazelrc", rc_closure(s, ws_rc, ".bazelrc", 1, jv_array(), &ws_startup));
-	if (jv_is_valid(c) && (client_rc_output(bazel, s->ws, &line) < 0 || split_rc_list(line, ws_rc, &list) < 0)) {
+	if (jv_is_valid(c) && (client_rc_output(in->bazel, in->startup, in->nstartup, s->ws, &line) < 0 || split_rc_list(line, ws_rc, &list) < 0)) {
 		jv_free(c);
 		c = recorded_error();
 	}
@@ -1242,6 +1252,94 @@ static jv vm_components(const char *driver, jv c)
 	return c;
 }
 
+/* --- Bazel's startup and command options --------------------------------------------- */
+
+/* Startup options bds refuses: its own (the local driver's and bds-cold's --output_base),
+ * and those that would move or replace the warm state under the key's feet: where the
+ * server's files live (--output_user_root), which server runs (--install_base, which the
+ * key reads from the rc files; --server_javabase, a host path that is not the guest's),
+ * and --batch, which keeps no server warm at all. */
+static const char *const refused_startup[] = {"--output_base", "--output_user_root", "--install_base",
+                                              "--server_javabase", "--batch"};
+
+/* Startup options that cannot change the query's answer (how long the server idles, how
+ * the client waits and logs, the server's scheduling, the JVM's memory and GC tuning): left
+ * out of the key, so changing them is no cold consume. Every other startup option is keyed,
+ * conservatively: many change the graph (--bazelrc, --ignore_all_rc_files, --[no]home_rc,
+ * --[no]workspace_rc, --[no]system_rc, --digest_function, --expand_configs_in_place ...).
+ * `value`: the option takes a value (given as --opt=v or as --opt v). */
+static const struct {
+	const char *name;
+	int value;
+} harmless_startup[] = {
+	{"--max_idle_secs", 1},          {"--client_debug", 0},       {"--noclient_debug", 0},
+	{"--block_for_lock", 0},         {"--noblock_for_lock", 0},   {"--io_nice_level", 1},
+	{"--batch_cpu_scheduling", 0},   {"--nobatch_cpu_scheduling", 0},
+	{"--local_startup_timeout_secs", 1}, {"--host_jvm_debug", 0},
+};
+
+/* `word` is `name` or `name=...`. */
+static const char *option_value(const char *word, const char *name)
+{
+	size_t n = strlen(name);
+	if (strncmp(word, name, n) != 0)
+		return NULL;
+	return word[n] == '=' ? word + n + 1 : word[n] == '\0' ? "" : NULL;
+}
+
+const char *bds_fingerprint_refused_startup(const char *word)
+{
+	for (size_t i = 0; i < sizeof refused_startup / sizeof *refused_startup; i++)
+		if (option_value(word, refused_startup[i]))
+			return refused_startup[i];
+	return NULL;
+}
+
+/* --host_jvm_args values that only size and tune the JVM (heap, stack, GC): a -D property
+ * may change what Bazel does, so the others are keyed. */
+static int harmless_jvm_arg(const char *v)
+{
+	return strncmp(v, "-Xmx", 4) == 0 || strncmp(v, "-Xms", 4) == 0 || strncmp(v, "-Xss", 4) == 0 ||
+	       strncmp(v, "-XX:", 4) == 0;
+}
+
+/* The keyed startup options, in their order (the last of two values wins in Bazel). */
+static jv startup_component(char *const *w, size_t n)
+{
+	jv keyed = jv_array();
+	for (size_t i = 0; i < n; i++) {
+		const char *v = option_value(w[i], "--host_jvm_args");
+		int skip = 0, two = 0;
+		if (v) {
+			two = !*v && !strchr(w[i], '=') && i + 1 < n;
+			skip = harmless_jvm_arg(two ? w[i + 1] : v);
+		}
+		for (size_t k = 0; !skip && k < sizeof harmless_startup / sizeof *harmless_startup; k++) {
+			const char *hv = option_value(w[i], harmless_startup[k].name);
+			if (hv) {
+				skip = 1;
+				two = harmless_startup[k].value && !strchr(w[i], '=') && i + 1 < n;
+			}
+		}
+		if (skip) {
+			i += two; /* its value, given as a word of its own */
+			continue;
+		}
+		keyed = jv_array_append(keyed, jv_string(w[i]));
+	}
+	return keyed;
+}
+
+/* The command options, all keyed, verbatim and in order: --config=X expands the rc files'
+ * query:X lines where it stands, and the last of two values wins. */
+static jv command_component(char *const *w, size_t n)
+{
+	jv all = jv_array();
+	for (size_t i = 0; i < n; i++)
+		all = jv_array_append(all, jv_string(w[i]));
+	return all;
+}
+
 /* --- the key -------------------------------------------------------------------------- */
 
 /* Resolves the revision once, so every file is read from the same commit, and finds the
@@ -1280,6 +1378,8 @@ jv bds_fingerprint_compute(const struct bds_fingerprint_input *in, jv hash_optio
 	c = jv_object_set(c, jv_string("bds_version"), jv_string(BDS_VERSION));
 	c = jv_object_set(c, jv_string("driver"), jv_string(in->driver));
 	c = jv_object_set(c, jv_string("hash_options"), jv_dump_string(jv_copy(hash_options), 0));
+	c = jv_object_set(c, jv_string("startup_options"), startup_component(in->startup, in->nstartup));
+	c = jv_object_set(c, jv_string("command_options"), command_component(in->command, in->ncommand));
 	c = set_or_fail(c, "bazelversion", ws_file_component(&s, ".bazelversion"));
 	if (jv_is_valid(c))
 		c = set_or_fail(c, "module_lock", ws_file_component(&s, "MODULE.bazel.lock"));
@@ -1300,7 +1400,7 @@ jv bds_fingerprint_compute(const struct bds_fingerprint_input *in, jv hash_optio
 		c = recorded_error();
 	}
 	if (jv_is_valid(c))
-		c = rc_components(&s, in->bazel, c, &install_base);
+		c = rc_components(&s, in, c, &install_base);
 	if (jv_is_valid(c))
 		c = bazel_components(&s, in->bazel, install_base, command_file, c);
 	if (!jv_is_valid(c))

@@ -26,15 +26,13 @@
 	X("progress", no_argument, BDS_HASH_OPT_PROGRESS)                                                          \
 	X("help", no_argument, 'h')
 
-/* ... and those bds-generate-hashes takes besides, for the query (its -so and -co are
- * spelled long here: getopt_long reads "-so" as -s -o). */
+/* ... and those bds-generate-hashes takes besides, for the query. Its -so and -co are not
+ * here: a second one adds to the first, and bds-fingerprint keys them on their own. */
 #define GENERATE_OPTIONS(X)                                                                                        \
 	X("keep_going", no_argument, BDS_HASH_OPT_KEEP_GOING)                                                      \
 	X("keep-going", no_argument, BDS_HASH_OPT_KEEP_GOING)                                                      \
 	X("exclude-external-targets", no_argument, BDS_HASH_OPT_EXCLUDE_EXTERNAL)                                  \
-	X("exclude-targets-query", required_argument, BDS_HASH_OPT_EXCLUDE_QUERY)                                  \
-	X("startup-options", required_argument, BDS_HASH_OPT_STARTUP)                                              \
-	X("command-options", required_argument, BDS_HASH_OPT_COMMAND)
+	X("exclude-targets-query", required_argument, BDS_HASH_OPT_EXCLUDE_QUERY)
 
 #define ENTRY(name, has_arg, val) {name, has_arg, NULL, val},
 
@@ -92,13 +90,13 @@ static int by_name(const void *a, const void *b)
 
 jv bds_hash_args_canonical(char **args, size_t n)
 {
-	/* getopt_long wants argv[0] and may permute: a copy, "-so"/"-co" spelled long */
+	/* getopt_long wants argv[0] and may permute: a copy */
 	char **argv = bds_util_xcalloc(n + 2, sizeof *argv);
 	argv[0] = "bds-hash";
 	for (size_t i = 0; i < n; i++)
-		argv[i + 1] = !strcmp(args[i], "-so") ? "--startup-options" : !strcmp(args[i], "-co") ? "--command-options" : args[i];
+		argv[i + 1] = args[i];
 	/* the last value of each option: one slot per value, indexed by val */
-	enum { SLOTS = BDS_HASH_OPT_COMMAND + 1 };
+	enum { SLOTS = BDS_HASH_OPT_EXCLUDE_QUERY + 1 };
 	const char *value[SLOTS] = {0};
 	int given[SLOTS] = {0}, order[SLOTS], count = 0, c;
 	jv out = jv_invalid();

@@ -69,7 +69,6 @@ enum {
 	BDS_HASH_OPT_THREADS, BDS_HASH_OPT_PROGRESS, BDS_HASH_OPT_OUTPUT_BASE,
 	/* bds-generate-hashes' own: they change the query, not bds-hash */
 	BDS_HASH_OPT_KEEP_GOING, BDS_HASH_OPT_EXCLUDE_EXTERNAL, BDS_HASH_OPT_EXCLUDE_QUERY,
-	BDS_HASH_OPT_STARTUP, BDS_HASH_OPT_COMMAND,
 };
 
 /* bds-hash's getopt_long table and short options: the one definition of its command line,

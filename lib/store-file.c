@@ -271,6 +271,86 @@ static int file_commit(struct bds_store *s, void *t)
 	return rc;
 }
 
+/* The names of the subdirectories of dir whose names have `len` characters (0: ENOENT). */
+static int subdirs(const char *dir, size_t len, char ***names, size_t *n)
+{
+	DIR *d = opendir(dir);
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		return bds_util_fail("open '%s': %s", dir, strerror(errno));
+	}
+	struct dirent *e;
+	int rc = 0;
+	while ((errno = 0, e = readdir(d))) {
+		if (strlen(e->d_name) != len || e->d_name[0] == '.')
+			continue;
+		char *path = bds_util_xasprintf("%s/%s", dir, e->d_name);
+		struct stat st;
+		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			bds_store_list_add(names, n, e->d_name);
+		free(path);
+	}
+	if (errno)
+		rc = bds_util_fail("read '%s': %s", dir, strerror(errno));
+	closedir(d);
+	return rc;
+}
+
+static int file_list(struct bds_store *s, const char *fp, struct bds_store_entry **v, size_t *n)
+{
+	char **fps = NULL;
+	size_t nfp = 0;
+	int rc = 0;
+	if (fp)
+		bds_store_list_add(&fps, &nfp, fp);
+	else
+		rc = subdirs(s->root, 32, &fps, &nfp);
+	for (size_t i = 0; rc == 0 && i < nfp; i++) {
+		char *fpdir = bds_util_xasprintf("%s/%s", s->root, fps[i]);
+		char **bases = NULL;
+		size_t nb = 0;
+		rc = subdirs(fpdir, 40, &bases, &nb);
+		for (size_t j = 0; j < nb; j++) {
+			char *name = bds_util_xasprintf("%s/%s", fps[i], bases[j]);
+			char *path = bds_util_xasprintf("%s/%s", s->root, name);
+			struct stat st;
+			bds_store_entry_add(v, n, name, lstat(path, &st) == 0 ? (double)st.st_mtime : 0);
+			free(path);
+			free(name);
+		}
+		bds_util_free_list(bases);
+		free(fpdir);
+	}
+	bds_util_free_list(fps);
+	return rc == 0 ? BDS_STORE_FOUND : BDS_STORE_ERROR;
+}
+
+int bds_store_remove_dir(const char *dir)
+{
+	const char *slash = strrchr(dir, '/');
+	char *old = bds_util_xasprintf("%.*s/" OLD_PREFIX "%s-XXXXXX", (int)(slash - dir), dir, slash + 1);
+	int rc = 0;
+	/* One rename takes the whole entry away: a reader opens every file of the entry or
+	 * none. A hidden ".old-" sibling left by a killed prune is swept like a replaced
+	 * entry (bds_store_sweep). */
+	if (!mkdtemp(old))
+		rc = bds_util_fail("create '%s': %s", old, strerror(errno));
+	else if (rename(dir, old) != 0)
+		rc = errno == ENOENT ? 0 : bds_util_fail("rename '%s' to '%s': %s", dir, old, strerror(errno));
+	bds_fs_remove_tree(old);
+	free(old);
+	return rc;
+}
+
+static int file_remove(struct bds_store *s, const char *fp, const char *base)
+{
+	char *dir = bds_util_xasprintf("%s/%s/%s", s->root, fp, base);
+	int rc = bds_store_remove_dir(dir);
+	free(dir);
+	return rc;
+}
+
 const struct bds_store_ops bds_store_file_ops = {
 	.get = file_get,
 	.where = file_where,
@@ -280,4 +360,6 @@ const struct bds_store_ops bds_store_file_ops = {
 	.commit = file_commit,
 	.abort = file_abort,
 	.close = NULL,
+	.list = file_list,
+	.remove = file_remove,
 };

@@ -3,6 +3,7 @@
 #include "store-impl.h"
 
 #include "fs.h"
+#include "json.h"
 #include "util.h"
 #include "version.h"
 
@@ -249,12 +250,21 @@ static int success(const char *method, long code)
  * store or proxy that answers without doing what was asked is broken), INVALID (body
  * over the sink's limit), ERROR (credentials, other statuses, local I/O). *code gets the
  * HTTP status. */
+static int request_url(struct bds_store *s, const char *method, char *url, struct xfer *x, long *code);
+
 static int request(struct bds_store *s, const char *method, const char *key, struct xfer *x, long *code)
 {
+	return request_url(s, method, url_of(s, key), x, code);
+}
+
+/* request() of a whole URL (consumed), for listings. */
+static int request_url(struct bds_store *s, const char *method, char *url, struct xfer *x, long *code)
+{
 	struct http *h = http_impl(s);
-	if (!h)
+	if (!h) {
+		free(url);
 		return BDS_STORE_ERROR;
-	char *url = url_of(s, key);
+	}
 	CURL *c = h->curl;
 	curl_easy_reset(c);
 	x->curl = c;
@@ -415,6 +425,286 @@ static int http_commit(struct bds_store *s, void *t)
 	return 0;
 }
 
+/* ---- listing and removal (bds-prune) ---- */
+
+#define LIST_MAX ((uint64_t)64 << 20) /* one listing page or autoindex */
+
+/* GETs url (consumed) into memory: a bds_store_status; FOUND: *body (NUL-terminated). */
+static int get_listing(struct bds_store *s, char *url, char **body, size_t *len, long *code)
+{
+	struct bds_store_sink k;
+	bds_store_sink_init(&k, -1, LIST_MAX);
+	struct xfer x = {.sink = &k, .fd = -1};
+	char *what = bds_util_xstrdup(url);
+	int st = request_url(s, "GET", url, &x, code);
+	if (st == BDS_STORE_INVALID)
+		st = bds_util_fail("GET %s: listing larger than %llu bytes", what, (unsigned long long)LIST_MAX);
+	if (st == BDS_STORE_FOUND) {
+		*body = bds_util_xstrndup(k.buf ? k.buf : "", k.len);
+		*len = k.len;
+	}
+	free(what);
+	bds_store_sink_free(&k);
+	return st;
+}
+
+/* The text of the next <tag>...</tag> at or after *p (malloc'd, entities &amp; &lt; &gt;
+ * &quot; &apos; decoded), *p moved past it; NULL when there is none. S3 answers in XML,
+ * and only these simple elements are read from it. */
+static char *xml_next(const char **p, const char *tag)
+{
+	char open[64], close[64];
+	snprintf(open, sizeof open, "<%s>", tag);
+	snprintf(close, sizeof close, "</%s>", tag);
+	const char *a = strstr(*p, open);
+	const char *b = a ? strstr(a, close) : NULL;
+	if (!b)
+		return NULL;
+	a += strlen(open);
+	char *out = bds_util_xmalloc((size_t)(b - a) + 1), *o = out;
+	static const char *const ent[][2] = {{"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&apos;", "'"}};
+	while (a < b) {
+		size_t i = 0;
+		for (; i < sizeof ent / sizeof *ent; i++)
+			if (strncmp(a, ent[i][0], strlen(ent[i][0])) == 0)
+				break;
+		if (i < sizeof ent / sizeof *ent) {
+			*o++ = ent[i][1][0];
+			a += strlen(ent[i][0]);
+		} else {
+			*o++ = *a++;
+		}
+	}
+	*o = '\0';
+	*p = b + strlen(close);
+	return out;
+}
+
+static char *escape(struct http *h, const char *v)
+{
+	char *e = curl_easy_escape(h->curl, v, 0);
+	char *out = bds_util_xstrdup(e ? e : "");
+	curl_free(e);
+	return out;
+}
+
+/* S3: the keys under "<prefix>/<rel>" (ListObjectsV2, every page by continuation
+ * token), appended to *keys relative to the store's root ("<fp>/<base>/<file>"), with
+ * their LastModified in *changed (0: unknown) unless changed is NULL. */
+static int s3_keys(struct bds_store *s, const char *rel, char ***keys, double **changed, size_t *n)
+{
+	struct http *h = http_impl(s);
+	if (!h)
+		return BDS_STORE_ERROR;
+	/* the bucket's URL: the root without the prefix */
+	size_t plen = strlen(s->prefix), skip = plen ? plen + 1 : 0;
+	char *bucket_url = bds_util_xstrndup(s->root, strlen(s->root) - skip);
+	char *want = bds_util_xasprintf("%s%s%s", s->prefix, plen ? "/" : "", rel);
+	char *want_q = escape(h, want);
+	/* a test asks for small pages, to see the continuation token used */
+	const char *mk = getenv("BDS_TEST_S3_MAX_KEYS");
+	long max_keys = mk && *mk ? atol(mk) : 1000;
+	if (max_keys < 1 || max_keys > 1000)
+		max_keys = 1000;
+	char *token = NULL;
+	int st = BDS_STORE_FOUND;
+	while (st == BDS_STORE_FOUND) {
+		/* query parameters in the order SigV4 signs them (sorted), each escaped */
+		char *tok_q = token ? escape(h, token) : NULL;
+		char *url = bds_util_xasprintf("%s?%s%s%slist-type=2&max-keys=%ld&prefix=%s", bucket_url,
+		                               tok_q ? "continuation-token=" : "", tok_q ? tok_q : "", tok_q ? "&" : "",
+		                               max_keys, want_q);
+		free(tok_q);
+		char *body = NULL;
+		size_t len = 0;
+		long code = 0;
+		st = get_listing(s, url, &body, &len, &code);
+		if (st == BDS_STORE_ABSENT)
+			st = bds_util_fail("list %s: HTTP 404 (no such bucket?)", s->spec);
+		if (st != BDS_STORE_FOUND)
+			break;
+		const char *p = body;
+		char *item;
+		while ((item = xml_next(&p, "Contents"))) {
+			const char *q = item;
+			char *key = xml_next(&q, "Key");
+			q = item;
+			char *mod = xml_next(&q, "LastModified");
+			if (key && strncmp(key, want, strlen(want)) == 0) {
+				if (changed) {
+					*changed = bds_util_xrealloc(*changed, (*n + 1) * sizeof **changed);
+					double t = mod ? bds_store_parse_time(mod) : -1;
+					(*changed)[*n] = t < 0 ? 0 : t;
+				}
+				bds_store_list_add(keys, n, key + skip);
+			}
+			free(key);
+			free(mod);
+			free(item);
+		}
+		free(token);
+		token = NULL;
+		const char *q = body;
+		char *trunc = xml_next(&q, "IsTruncated");
+		int more = trunc && strcmp(trunc, "true") == 0;
+		q = body;
+		if (more)
+			token = xml_next(&q, "NextContinuationToken");
+		free(trunc);
+		free(body);
+		if (more && !token)
+			st = bds_util_fail("list %s: a truncated ListObjectsV2 page without NextContinuationToken", s->spec);
+		if (!more)
+			break;
+	}
+	free(token);
+	free(want);
+	free(want_q);
+	free(bucket_url);
+	return st;
+}
+
+/* S3: each key "<fp>/<base>/<file>" names its entry "<fp>/<base>" (bds_store_list keeps
+ * one of each, with the latest LastModified). */
+static int s3_list(struct bds_store *s, const char *fp, struct bds_store_entry **v, size_t *n)
+{
+	char **keys = NULL;
+	double *changed = NULL;
+	size_t nk = 0;
+	char *rel = bds_util_xasprintf("%s%s", fp ? fp : "", fp ? "/" : "");
+	int st = s3_keys(s, rel, &keys, &changed, &nk);
+	for (size_t i = 0; st == BDS_STORE_FOUND && i < nk; i++) {
+		if (strlen(keys[i]) > 74 && keys[i][73] == '/') {
+			keys[i][73] = '\0';
+			bds_store_entry_add(v, n, keys[i], changed[i]);
+		}
+	}
+	bds_util_free_list(keys);
+	free(changed);
+	free(rel);
+	return st;
+}
+
+/* HTTP: the names of the subdirectories of <root>/<dir>/ with `len` characters, from
+ * nginx's autoindex in JSON ([{"name": ..., "type": "directory", ...}, ...]). WebDAV's
+ * PROPFIND would need a module outside nginx (dav-ext) and an XML parser; an index object
+ * written by publishers would lose entries when two publish at once (read-modify-write). A
+ * missing directory (404) lists nothing. */
+static int autoindex(struct bds_store *s, const char *dir, size_t len, char ***names, double **changed, size_t *n)
+{
+	char *url = bds_util_xasprintf("%s/%s%s", s->root, dir, *dir ? "/" : "");
+	char *what = bds_util_xstrdup(url);
+	char *body = NULL;
+	size_t blen = 0;
+	long code = 0;
+	int st = get_listing(s, url, &body, &blen, &code);
+	if (st == BDS_STORE_ABSENT) {
+		st = BDS_STORE_FOUND;
+		goto out;
+	}
+	if (st != BDS_STORE_FOUND) {
+		if (code == 403 || code == 405)
+			bds_store_fail_with("list '%s' (does the server list directories? nginx: `autoindex on; "
+			                    "autoindex_format json;`)", what);
+		goto out;
+	}
+	jv list = bds_json_parse(body, blen, what);
+	if (jv_get_kind(list) != JV_KIND_ARRAY) {
+		jv_free(list);
+		st = bds_util_fail("list '%s': not a JSON array (nginx: `autoindex on; autoindex_format json;`)", what);
+		goto out;
+	}
+	jv_array_foreach(list, i, item) {
+		char *name = NULL, *type = NULL, *mtime = NULL;
+		if (jv_get_kind(item) == JV_KIND_OBJECT && bds_json_get_string(jv_copy(item), "name", &name) == 0 &&
+		    bds_json_get_string(jv_copy(item), "type", &type) == 0 && strcmp(type, "directory") == 0 &&
+		    strlen(name) == len) {
+			if (changed) {
+				double t = bds_json_get_string(jv_copy(item), "mtime", &mtime) == 0 ? bds_store_parse_time(mtime) : -1;
+				*changed = bds_util_xrealloc(*changed, (*n + 1) * sizeof **changed);
+				(*changed)[*n] = t < 0 ? 0 : t;
+			}
+			bds_store_list_add(names, n, name);
+		}
+		free(name);
+		free(type);
+		free(mtime);
+		jv_free(item);
+	}
+	jv_free(list);
+out:
+	free(body);
+	free(what);
+	return st;
+}
+
+static int dav_list(struct bds_store *s, const char *fp, struct bds_store_entry **v, size_t *n)
+{
+	char **fps = NULL;
+	size_t nfp = 0;
+	int st = BDS_STORE_FOUND;
+	if (fp)
+		bds_store_list_add(&fps, &nfp, fp);
+	else
+		st = autoindex(s, "", 32, &fps, NULL, &nfp);
+	for (size_t i = 0; st == BDS_STORE_FOUND && i < nfp; i++) {
+		char **bases = NULL;
+		double *changed = NULL;
+		size_t nb = 0;
+		st = autoindex(s, fps[i], 40, &bases, &changed, &nb);
+		for (size_t j = 0; j < nb; j++) {
+			char *name = bds_util_xasprintf("%s/%s", fps[i], bases[j]);
+			bds_store_entry_add(v, n, name, changed[j]);
+			free(name);
+		}
+		bds_util_free_list(bases);
+		free(changed);
+	}
+	bds_util_free_list(fps);
+	return st;
+}
+
+static int http_list(struct bds_store *s, const char *fp, struct bds_store_entry **v, size_t *n)
+{
+	return s->s3 ? s3_list(s, fp, v, n) : dav_list(s, fp, v, n);
+}
+
+/* DELETE key; absent already is success. */
+static int delete_key(struct bds_store *s, const char *key)
+{
+	struct xfer x = {.fd = -1};
+	long code = 0;
+	int st = request(s, "DELETE", key, &x, &code);
+	return st == BDS_STORE_FOUND || st == BDS_STORE_ABSENT ? 0 : -1;
+}
+
+static int http_remove(struct bds_store *s, const char *fp, const char *base)
+{
+	/* the commit marker first (see bds_store_remove) */
+	char *key = bds_util_xasprintf("%s/%s/metadata.json", fp, base);
+	int rc = delete_key(s, key);
+	free(key);
+	if (rc < 0)
+		return -1;
+	if (!s->s3) {
+		/* WebDAV deletes a collection with everything in it (RFC 4918 9.6.1) */
+		key = bds_util_xasprintf("%s/%s/", fp, base);
+		rc = delete_key(s, key);
+		free(key);
+		return rc;
+	}
+	/* S3 has no directories: every object under "<fp>/<base>/" */
+	char **keys = NULL;
+	size_t n = 0;
+	char *rel = bds_util_xasprintf("%s/%s/", fp, base);
+	rc = s3_keys(s, rel, &keys, NULL, &n) == BDS_STORE_FOUND ? 0 : -1;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = delete_key(s, keys[i]);
+	bds_util_free_list(keys);
+	free(rel);
+	return rc;
+}
+
 const struct bds_store_ops bds_store_http_ops = {
 	.get = http_get,
 	.where = http_where,
@@ -424,4 +714,6 @@ const struct bds_store_ops bds_store_http_ops = {
 	.commit = http_commit,
 	.abort = http_abort,
 	.close = http_close,
+	.list = http_list,
+	.remove = http_remove,
 };

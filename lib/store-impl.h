@@ -47,6 +47,11 @@ struct bds_store_ops {
 	int (*commit)(struct bds_store *s, void *txn);
 	void (*abort)(struct bds_store *s, void *txn);
 	void (*close)(struct bds_store *s);
+	/* Appends the entries "<fp>/<base>" it finds (fp NULL: every fingerprint) with
+	 * bds_store_entry_add; a bds_store_status, FOUND for success. */
+	int (*list)(struct bds_store *s, const char *fp, struct bds_store_entry **v, size_t *n);
+	/* Removes entry (fp, base), metadata.json first. 0 or -1 (recorded). */
+	int (*remove)(struct bds_store *s, const char *fp, const char *base);
 };
 
 struct bds_store {
@@ -61,6 +66,12 @@ struct bds_store {
 extern const struct bds_store_ops bds_store_file_ops;
 extern const struct bds_store_ops bds_store_http_ops;
 
+/* Appends a copy of `name` to the list (*names, *n), which stays NULL-terminated. */
+void bds_store_list_add(char ***names, size_t *n, const char *name);
+/* Appends entry `name` ("<32 hex>/<40 hex>", anything else is ignored: not ours to judge)
+ * last changed at `changed` (0: unknown) to (*v, *n). */
+void bds_store_entry_add(struct bds_store_entry **v, size_t *n, const char *name, double changed);
+
 /* Sets s->root for s3 (endpoint from the environment) and s->ops. */
 int bds_store_s3_init(struct bds_store *s);
 
@@ -70,6 +81,9 @@ int bds_store_fail_with(const char *fmt, ...) __attribute__((format(printf, 1, 2
 /* Local-directory helpers, also used for the cache (trees are made and removed by fs.h). */
 /* Puts directory `tmp` at `final` atomically, replacing (and deleting) what was there. */
 int bds_store_replace_dir(const char *tmp, const char *final);
+/* Takes directory `dir` away in one rename (to a hidden ".old-" sibling), then deletes
+ * it. A missing dir is no error. 0, or -1 (recorded). */
+int bds_store_remove_dir(const char *dir);
 /* Staging directories of publishes and fetches: "<fpdir>/.tmp-<base>-XXXXXX", owned
  * directories (lock.h) that hold their creator's lock until committed or removed.
  * begin: the malloc'd path, *lock_fd holding its lock; NULL: error recorded. commit:

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* SEEK_DATA, SEEK_HOLE */
 #include "store.h"
 
+#include "cache.h"
 #include "exec.h"
 #include "fs.h"
 #include "json.h"
@@ -590,7 +591,8 @@ out:
 
 /* One attempt at a fetch. *md_bytes receives the metadata.json read (for the retry check). */
 static int fetch_once(struct bds_store *s, const char *fp, const char *base, const char *driver,
-                      const char *cache_dir, char **dir, jv *metadata, char **md_bytes, size_t *md_len)
+                      const char *cache_dir, char **dir, jv *metadata, char **md_bytes, size_t *md_len,
+                      int *added)
 {
 	char *buf = NULL, *fpdir = NULL, *final = NULL, *tmp = NULL, *cached = NULL, *ew = NULL;
 	size_t len = 0, clen = 0;
@@ -622,6 +624,13 @@ static int fetch_once(struct bds_store *s, const char *fp, const char *base, con
 	final = bds_util_xasprintf("%s/%s", fpdir, base);
 	/* what killed lookups left, whether or not this one copies anything */
 	bds_store_sweep(fpdir);
+	/* the copy is for our parent (the pipeline that ran us): in use while it lives, so
+	 * an eviction leaves it alone (cache.h); an orphan has nobody to use it */
+	long user = (long)getppid();
+	if (user > 1 && bds_cache_use(cache_dir, fp, base, user) < 0) {
+		st = BDS_STORE_ERROR;
+		goto out;
+	}
 	/* A cached copy is reused only if it is the same entry (byte-identical metadata.json,
 	 * so a republished entry is fetched again) and its files still verify: re-hashing
 	 * costs a read at XXH3 speed and catches a cache damaged since. */
@@ -671,7 +680,9 @@ static int fetch_once(struct bds_store *s, const char *fp, const char *base, con
 	free(tmp);
 	tmp = NULL;
 	st = BDS_STORE_FOUND;
+	*added = 1;
 found:
+	bds_cache_touch(final);
 	*dir = final;
 	final = NULL;
 	*metadata = md;
@@ -696,11 +707,24 @@ int bds_store_fetch(struct bds_store *s, const char *fp, const char *base, const
 {
 	if (cache_dir[0] != '/')
 		return bds_util_fail("cache '%s': not an absolute path", cache_dir);
+	uint64_t max = 0;
+	int capped = bds_cache_max(&max);
+	if (capped < 0)
+		return BDS_STORE_ERROR;
 	int st = BDS_STORE_ERROR;
 	for (int attempt = 0; attempt < FETCH_ATTEMPTS; attempt++) {
 		char *md1 = NULL, *md2 = NULL;
 		size_t l1 = 0, l2 = 0;
-		st = fetch_once(s, fp, base, driver, cache_dir, dir, metadata, &md1, &l1);
+		int added = 0;
+		st = fetch_once(s, fp, base, driver, cache_dir, dir, metadata, &md1, &l1, &added);
+		if (st == BDS_STORE_FOUND && added && capped) {
+			/* the cache grew: back under BDS_CACHE_MAX (best effort; this copy is in use) */
+			uint64_t total = 0;
+			char *msg = bds_util_xstrdup(bds_util_error());
+			bds_cache_evict(cache_dir, max, 0, NULL, NULL, &total);
+			bds_util_fail("%s", msg);
+			free(msg);
+		}
 		if (st != BDS_STORE_INVALID || !md1) {
 			free(md1);
 			return st;
@@ -714,6 +738,9 @@ int bds_store_fetch(struct bds_store *s, const char *fp, const char *base, const
 		free(msg);
 		free(md1);
 		free(md2);
+		/* removed meanwhile (bds-prune takes metadata.json first): no entry */
+		if (st2 == BDS_STORE_ABSENT)
+			return BDS_STORE_ABSENT;
 		if (!changed)
 			return st;
 	}
@@ -836,4 +863,119 @@ out:
 	free(created);
 	free(line);
 	return rc;
+}
+
+/* ---- retention ---- */
+
+void bds_store_list_add(char ***names, size_t *n, const char *name)
+{
+	*names = bds_util_xrealloc(*names, (*n + 2) * sizeof **names);
+	(*names)[(*n)++] = bds_util_xstrdup(name);
+	(*names)[*n] = NULL;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct bds_store_entry *x = a, *y = b;
+	int c = strcmp(x->fp, y->fp);
+	return c ? c : strcmp(x->base, y->base);
+}
+
+void bds_store_entry_add(struct bds_store_entry **v, size_t *n, const char *name, double changed)
+{
+	const char *slash = strchr(name, '/');
+	if (!slash || slash - name != 32 || !bds_store_is_hex(slash + 1, 40))
+		return;
+	struct bds_store_entry e = {.changed = changed};
+	memcpy(e.fp, name, 32);
+	memcpy(e.base, slash + 1, 40);
+	if (!bds_store_is_hex(e.fp, 32))
+		return;
+	*v = bds_util_xrealloc(*v, (*n + 1) * sizeof **v);
+	(*v)[(*n)++] = e;
+}
+
+double bds_store_parse_time(const char *s)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	struct tm tm = {0};
+	char mon[4] = "", rest[8] = "";
+	int ms = 0;
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%7s", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+	           &tm.tm_sec, rest) == 7 &&
+	    (strcmp(rest, "Z") == 0 || (sscanf(rest, ".%3dZ", &ms) == 1 && strlen(rest) == 5))) {
+		tm.tm_mon -= 1;
+	} else if (sscanf(s, "%*3s, %2d %3s %4d %2d:%2d:%2d %7s", &tm.tm_mday, mon, &tm.tm_year, &tm.tm_hour,
+	                  &tm.tm_min, &tm.tm_sec, rest) == 7 && strcmp(rest, "GMT") == 0 && strlen(mon) == 3 &&
+	           strstr(months, mon) && (strstr(months, mon) - months) % 3 == 0) {
+		tm.tm_mon = (int)((strstr(months, mon) - months) / 3);
+	} else {
+		return -1;
+	}
+	if (tm.tm_year < 1970 || tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+		return -1;
+	tm.tm_year -= 1900;
+	time_t t = timegm(&tm);
+	return t == (time_t)-1 ? -1 : (double)t;
+}
+
+int bds_store_list(struct bds_store *s, const char *fp, struct bds_store_entry **out, size_t *n)
+{
+	struct bds_store_entry *e = NULL;
+	size_t k = 0;
+	int st = s->ops->list(s, fp, &e, &k);
+	if (st != BDS_STORE_FOUND) {
+		free(e);
+		return st;
+	}
+	qsort(e, k, sizeof *e, cmp_entry);
+	/* a backend may list one entry more than once (S3: one key per file): one, with the
+	 * latest change */
+	size_t u = 0;
+	for (size_t i = 0; i < k; i++) {
+		if (fp && strcmp(fp, e[i].fp) != 0)
+			continue;
+		if (u > 0 && cmp_entry(&e[u - 1], &e[i]) == 0) {
+			if (e[i].changed > e[u - 1].changed)
+				e[u - 1].changed = e[i].changed;
+			continue;
+		}
+		e[u++] = e[i];
+	}
+	*out = e;
+	*n = u;
+	return BDS_STORE_FOUND;
+}
+
+int bds_store_read_metadata(struct bds_store *s, const char *fp, const char *base, jv *metadata)
+{
+	char *buf = NULL, *ew = NULL;
+	size_t len = 0;
+	int st = get_metadata(s, fp, base, &buf, &len);
+	if (st != BDS_STORE_FOUND)
+		goto out;
+	ew = entry_where(s, fp, base);
+	jv md = bds_json_parse(buf, len, METADATA);
+	if (!jv_is_valid(md)) {
+		char *msg = bds_json_error_message(md);
+		bds_util_fail("entry %s: %s", ew, msg);
+		free(msg);
+		st = BDS_STORE_INVALID;
+	} else if (check_metadata(jv_copy(md), fp, base, NULL) < 0) {
+		bds_store_fail_with("entry %s", ew);
+		jv_free(md);
+		st = BDS_STORE_INVALID;
+	} else {
+		*metadata = md;
+	}
+out:
+	free(buf);
+	free(ew);
+	return st;
+}
+
+int bds_store_remove(struct bds_store *s, const char *fp, const char *base)
+{
+	return s->ops->remove(s, fp, base);
 }

@@ -31,7 +31,10 @@ void bds_store_close(struct bds_store *s);
  * XXH3-128 of every file metadata.json lists; `driver` (NULL: any) must match too.
  * FOUND: *dir (absolute, malloc'd) holds the verified files and *metadata the parsed
  * metadata.json. A cached copy is reused only when its metadata.json is byte-identical to
- * the store's and its files verify again. */
+ * the store's and its files verify again. The copy's last use is stamped and our parent
+ * recorded as its user (cache.h); with BDS_CACHE_MAX set, a fetch that adds a copy then
+ * evicts copies not in use (a bad BDS_CACHE_MAX: ERROR). An entry whose metadata.json
+ * vanished while its files were read (pruned) is ABSENT. */
 int bds_store_fetch(struct bds_store *s, const char *fp, const char *base, const char *driver,
                     const char *cache_dir, char **dir, jv *metadata);
 
@@ -40,6 +43,48 @@ int bds_store_fetch(struct bds_store *s, const char *fp, const char *base, const
  * Returns 0, or -1 with the error recorded. */
 int bds_store_publish(struct bds_store *s, const char *dir, const char *fp, const char *base,
                       const char *driver, jv driver_state);
+
+/* ---- retention (bds-prune) ---- */
+
+/* An entry found by bds_store_list: its fingerprint and base. */
+struct bds_store_entry {
+	char fp[33], base[41];
+	double changed; /* when the store last changed its files (seconds since the epoch), 0: unknown */
+};
+
+/* Lists the entries of the store (of fingerprint `fp` only, unless NULL): every
+ * <fingerprint>/<base> that may hold a metadata.json (the caller reads it with
+ * bds_store_read_metadata; a listed name without one is no entry). Sorted by fingerprint,
+ * then base. Returns a bds_store_status: FOUND (*out malloc'd, *n set), UNAVAILABLE or
+ * ERROR (recorded). How each backend lists: the file store reads its directories; S3 uses
+ * ListObjectsV2 (every page, by continuation token); HTTP reads nginx's autoindex in JSON
+ * (`autoindex on; autoindex_format json;`), which every nginx build has, needs no extra
+ * module or XML, and, unlike an index object maintained by publishers, loses no entry
+ * when two publish at once. */
+int bds_store_list(struct bds_store *s, const char *fp, struct bds_store_entry **out, size_t *n);
+
+/* A listed entry without metadata.json is a publish under way, or what a killed publish
+ * or prune left: it is removed once its files have not changed for this long (a day:
+ * longer than any one file's upload). */
+#define BDS_STORE_LEFTOVER_GRACE (24 * 3600.0)
+
+/* Reads and parses the metadata.json of entry (fp, base), checked as a lookup checks it
+ * (any driver). A bds_store_status: FOUND (*metadata set), ABSENT, INVALID (recorded),
+ * UNAVAILABLE or ERROR. */
+int bds_store_read_metadata(struct bds_store *s, const char *fp, const char *base, jv *metadata);
+
+/* Removes entry (fp, base). Its commit marker goes first, so a lookup starting later
+ * finds no entry, and one that read metadata.json before fails verification of a missing
+ * file, re-reads metadata.json, finds none and takes the entry as absent: never a mixed
+ * or partial entry (every file is checked against the XXH3-128 that metadata.json lists).
+ * The file store renames the directory away in one step, then deletes it. 0, or -1
+ * (recorded). */
+int bds_store_remove(struct bds_store *s, const char *fp, const char *base);
+
+/* Seconds since the epoch of a UTC time as stores and publish write it:
+ * "2026-12-01T03:22:36Z" (metadata.json's created_at), "2026-12-01T03:22:36.000Z" (S3),
+ * "Tue, 01 Dec 2026 03:22:36 GMT" (HTTP, nginx's autoindex). -1: none of these. */
+double bds_store_parse_time(const char *s);
 
 /* Is s[0..n) n lowercase hex digits? (fingerprints are 32, commit shas 40) */
 int bds_store_is_hex(const char *s, size_t n);

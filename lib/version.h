@@ -1,7 +1,9 @@
-/* version: the bds version, part of every fingerprint and store entry. */
+/* version: the bds version, part of every fingerprint and store entry, and what every
+ * program's --version prints. BDS_VERSION comes from bds-version.h, which the build
+ * writes from scripts/version (the VERSION file, plus the commit in a git checkout). */
 #ifndef BDS_VERSION_H
 #define BDS_VERSION_H
 
-#define BDS_VERSION "0.1.0"
+#include "bds-version.h"
 
 #endif

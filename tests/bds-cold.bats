@@ -90,7 +90,7 @@ assert_clean() {
 	run -64 --separate-stderr bds-cold
 	[ "$output" = "" ]
 	[ "${stderr_lines[0]}" = "bds-cold: missing -w WORKSPACE" ]
-	[ "${stderr_lines[1]}" = "usage: bds-cold -w WORKSPACE --base REV --target REV [-b BAZEL] [-so 'STARTUP OPTIONS']" ]
+	[ "${stderr_lines[1]}" = "usage: bds-cold -w WORKSPACE --base REV --target REV [-b BAZEL] [-so 'STARTUP OPTIONS' ...]" ]
 	run -64 --separate-stderr bds-cold -w "$W" --base c0
 	[ "${stderr_lines[0]}" = "bds-cold: missing --target REV" ]
 	run -64 --separate-stderr bds-cold -w "$W" --base c0 --target c0 --dep-edges x.json
@@ -195,16 +195,19 @@ make_subdir_repo() {
 	)
 }
 
-@test "a workspace in a subdirectory of the repository, with the user's own --output_base" {
+@test "a workspace in a subdirectory of the repository, with startup options of the user's" {
 	make_subdir_repo
-	run -0 --separate-stderr bds-cold -w "$R/ws" --base s0 --target s1 -so "--output_base=$BATS_TEST_TMPDIR/ob"
+	run -0 --separate-stderr bds-cold -w "$R/ws" --base s0 --target s1 -so "--max_idle_secs=60 --nohome_rc"
 	[ "$output" = '//:x
 //:x.txt' ]
-	# the server of that output base was shut down too
-	[ -d "$BATS_TEST_TMPDIR/ob" ]
-	[ -z "$(ps -eo args | grep -F "$BATS_TEST_TMPDIR/ob" | grep -v grep || true)" ]
+	# its own output base's server was shut down, its own idle time replaced by the user's
+	[ -z "$(ps -eo args | grep -F "$TMPDIR/bds-cold" | grep -v grep || true)" ]
 	[ -z "$(ls -A "$TMPDIR")" ]
 	[ "$(git -C "$R" worktree list --porcelain | grep -c '^worktree ')" -eq 1 ]
+	# the output base is bds-cold's own: the user's is refused (more in bazel-options.bats)
+	run -64 --separate-stderr bds-cold -w "$R/ws" --base s0 --target s1 -so "--output_base=$BATS_TEST_TMPDIR/ob"
+	[ "${stderr_lines[0]}" = "bds-cold: startup option '--output_base=$BATS_TEST_TMPDIR/ob' is refused: bds keeps a warm Bazel server and its output base, which --output_base would move or replace" ]
+	[ ! -e "$BATS_TEST_TMPDIR/ob" ]
 }
 
 @test "a failed hashing run exits 1 and still cleans up" {

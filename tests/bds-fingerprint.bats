@@ -44,7 +44,7 @@ key() {
 	run -0 bds-fingerprint -w "$WS" --include-target-type
 	run -0 jq -c --arg ws "$(cd "$WS" && pwd -P)" '[.workspace == $ws, .driver, (.fingerprint.key | test("^[0-9a-f]{32}$")),
 		(.fingerprint.components | keys), .hash_options]' <<<"$output"
-	[ "$output" = '[true,"local",true,["bazel","bazel_command","bazelrc","bazelversion","bds_version","driver","hash_options","host","module_lock","option_files","rc_files","rc_list","tools_bazel","workspace_path"],["--include-target-type"]]' ]
+	[ "$output" = '[true,"local",true,["bazel","bazel_command","bazelrc","bazelversion","bds_version","command_options","driver","hash_options","host","module_lock","option_files","rc_files","rc_list","startup_options","tools_bazel","workspace_path"],["--include-target-type"]]' ]
 	run -0 bds-fingerprint -w "$WS" --target-type Rule
 	run -0 jq -c --arg ws "$(cd "$WS" && pwd -P)" '(keys), (.fingerprint | keys), (.fingerprint.components
 		| [.driver, .hash_options, .workspace_path == $ws, .bazelversion, .module_lock]), .hash_options' <<<"$output"
@@ -623,9 +623,9 @@ seed $t/seed.dat $(xxh "$t/seed.dat")" ]
 	[ "$ba" = "$(key --seed-filepaths "$t/a.dat")" ]
 	# getopt_long's abbreviations and = forms mean the full option
 	run -0 bds-fingerprint -w "$WS" --seed="$t/a.dat" --incl --target-t Rule --keep -k --keep-going \
-		--exclude-targets-query='//x' -so '--nohome_rc'
+		--exclude-targets-query='//x'
 	run -0 jq -c '.hash_options, .fingerprint.components.option_files' <<<"$output"
-	[ "$output" = "[\"--exclude-targets-query\",\"//x\",\"--include-target-type\",\"--keep_going\",\"--seed-filepaths\",\"$t/a.dat\",\"--startup-options\",\"--nohome_rc\",\"--target-type\",\"Rule\"]
+	[ "$output" = "[\"--exclude-targets-query\",\"//x\",\"--include-target-type\",\"--keep_going\",\"--seed-filepaths\",\"$t/a.dat\",\"--target-type\",\"Rule\"]
 [\"--seed-filepaths $t/a.dat $(xxh "$t/a.dat")\"]" ]
 	[ "$(key --seed="$t/a.dat")" = "$(key --seed-filepaths "$t/a.dat")" ]
 	# a value that looks like an option is still a value
@@ -635,7 +635,7 @@ seed $t/seed.dat $(xxh "$t/seed.dat")" ]
 []' ]
 	# what bds-hash would refuse is a usage error
 	usage='usage: bds-fingerprint -w WORKSPACE [--rev REV] [--driver local|qemu|firecracker] [--bazel CMD]'
-	for case in "--s|ambiguous hash option '--s'" "--seeds=x|unknown hash option '--seeds=x'" \
+	for case in "--ex|ambiguous hash option '--ex'" "--seeds=x|unknown hash option '--seeds=x'" \
 		"-x|unknown hash option '-x'" "--incl=1|hash option '--include-target-type' takes no value" \
 		"--seed|hash option '--seed' needs a value" "out.json|hash options: unexpected argument 'out.json'"; do
 		run -64 --separate-stderr bds-fingerprint -w "$WS" "${case%%|*}"

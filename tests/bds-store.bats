@@ -122,11 +122,11 @@ expected_lookup() { # STORE DISTANCE
 	jq -nc --arg ws "$REPO" --arg fp "$FP" --arg b "$BASE" --arg t "$TARGET" --arg s "$1" \
 		--argjson d "$2" --arg dir "$CACHE/$FP/$BASE" \
 		--arg bh "$(xxh "$ENTRY/base_hashes.json")" --argjson bs "$(stat -c %s "$ENTRY/base_hashes.json")" \
-		--arg dh "$(xxh "$ENTRY/disk")" \
+		--arg dh "$(xxh "$ENTRY/disk")" --arg v "$(bds-store-publish --version | sed 's/^bds-store-publish //')" \
 		'{workspace: $ws, fingerprint: {key: $fp, components: {bds: "0.1.0"}}, driver: "local",
 		  target: $t,
 		  snapshot: {store: $s, fingerprint: $fp, base: $b, distance: $d, dir: $dir,
-		    metadata: {format: 1, fingerprint: $fp, base: $b, driver: "local", bds_version: "0.1.0",
+		    metadata: {format: 1, fingerprint: $fp, base: $b, driver: "local", bds_version: $v,
 		      files: {"base_hashes.json": {size: $bs, xxh3_128: $bh},
 		              disk: {size: 5242880, xxh3_128: $dh}},
 		      driver_state: {pid: 42, output_base: "/x"}}}}'

@@ -80,7 +80,7 @@ usage: bds-tmpdir --owner PID PREFIX
 		[ "${stderr_lines[0]}" = "bds-tmpdir: PREFIX takes letters, digits, '.', '_' and '-' (at most 64, not starting with '.')" ]
 	done
 	run -64 --separate-stderr bds-tmpdir --bogus
-	[ "${stderr_lines[0]}" = "bds-tmpdir: unknown option or missing value" ]
+	[ "${stderr_lines[0]}" = "bds-tmpdir: unknown option '--bogus'" ]
 	[ "$(ls -A "$TMPDIR")" = "" ]
 	run -0 --separate-stderr bds-tmpdir --help
 	[ "${lines[0]}" = "usage: bds-tmpdir --owner PID PREFIX" ]

@@ -49,7 +49,7 @@ teardown() {
 @test "usage errors exit 64" {
 	run -64 --separate-stderr bds-vm-restore --bogus < "$FPJSON"
 	[ "$output" = "" ]
-	[ "${stderr_lines[0]}" = "bds-vm-restore: unknown option or missing value" ]
+	[ "${stderr_lines[0]}" = "bds-vm-restore: unknown option '--bogus'" ]
 	[ "${stderr_lines[1]}" = "usage: bds-vm-restore [--driver local|qemu|firecracker] [--base SHA] [--bazel CMD]" ]
 	run -64 --separate-stderr bds-vm-restore --base "${BASE:0:39}" < "$FPJSON"
 	[ "${stderr_lines[0]}" = "bds-vm-restore: --base takes a full 40-hex commit sha" ]
@@ -65,7 +65,7 @@ teardown() {
 	[ "${stderr_lines[0]}" = "bds-vm-snapshot: missing --base-hashes FILE" ]
 	[ "${stderr_lines[1]}" = "usage: bds-vm-snapshot [--driver local|qemu|firecracker] --base-hashes FILE   < envelope" ]
 	run -64 --separate-stderr bds-vm-snapshot --bogus --base-hashes x < "$FPJSON"
-	[ "${stderr_lines[0]}" = "bds-vm-snapshot: unknown option or missing value" ]
+	[ "${stderr_lines[0]}" = "bds-vm-snapshot: unknown option '--bogus'" ]
 	[ ! -e "$BDS_CACHE" ]
 }
 

@@ -31,9 +31,10 @@ wait_port() {
 }
 
 # start_nginx: sets NGINX_PORT, NGINX_ROOT (the served directory) and NGINX_URL.
-# /dav/ accepts PUT and DELETE; /broken/ answers 503 and /forbidden/ 403. Successes that
+# /dav/ accepts PUT and DELETE and lists directories in JSON (autoindex, for bds-prune); /broken/ answers 503 and /forbidden/ 403. Successes that
 # are not: /nocontent/ answers 204, /partial/ 206 with a part of a metadata.json,
-# /accepted/ 202 (to every method); /nodisk/ serves /dav/ but answers 204 for a "disk".
+# /accepted/ 202 (to every method); /nodisk/ serves /dav/ but answers 204 for a "disk";
+# /halfdav/ is /dav/ whose DELETE of a directory (a collection) fails with 503.
 start_nginx() {
 	local dir="$BATS_FILE_TMPDIR/nginx"
 	mkdir -p "$dir/root/dav" "$dir/tmp"
@@ -58,6 +59,9 @@ start_nginx() {
 			        location /dav/ {
 			            dav_methods PUT DELETE MOVE;
 			            create_full_put_path on;
+			            # bds-prune lists directories through the autoindex in JSON
+			            autoindex on;
+			            autoindex_format json;
 			            dav_access user:rw group:r all:r;
 			        }
 			        location /broken/ { return 503; }
@@ -67,6 +71,16 @@ start_nginx() {
 			        location /accepted/ { return 202; }
 			        location ~ ^/nodisk/.*/disk\$ { return 204; }
 			        location /nodisk/ { alias $dir/root/dav/; }
+			        location /halfdav/ {
+			            alias $dir/root/dav/;
+			            dav_methods PUT DELETE;
+			            autoindex on;
+			            autoindex_format json;
+			            set \$deny "";
+			            if (\$request_method = DELETE) { set \$deny D; }
+			            if (\$uri ~ /\$) { set \$deny "\${deny}C"; }
+			            if (\$deny = DC) { return 503; }
+			        }
 			    }
 			}
 		EOF
@@ -88,6 +102,9 @@ start_s3rver() {
 	mkdir -p "$dir/data"
 	for _ in 1 2 3 4 5; do
 		S3_PORT=$(random_port)
+		# s3rver makes ListObjectsV2 continuation tokens with DES, which OpenSSL 3 keeps
+		# in its legacy provider
+		NODE_OPTIONS="${NODE_OPTIONS:+$NODE_OPTIONS }--openssl-legacy-provider" \
 		"$S3RVER" -d "$dir/data" -a 127.0.0.1 -p "$S3_PORT" --silent \
 			--configure-bucket "$S3_BUCKET" >"$dir/log" 2>&1 3>&- &
 		pid=$!
