@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "util.h"
 
 static const char usage_text[] =
@@ -70,7 +71,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 'p': o->progress = optarg; break;
 		case 'h': fputs(usage_text, stdout); return -1;
-		default: return usage("unknown option or missing value");
+		default: bds_cli_bad_option(argv, "+h", opts); return usage(NULL);
 		}
 	}
 	if (argc - optind != 2)
@@ -149,6 +150,8 @@ static void last_progress(const char *path, char *buf, size_t size)
 int main(int argc, char **argv)
 {
 	bds_util_set_progname(argv[0]);
+	if (bds_cli_wants_version(argc, argv))
+		return bds_cli_print_version();
 	struct opts o = {DEFAULT_INTERVAL, NULL, NULL, NULL};
 	int r = parse_args(argc, argv, &o);
 	if (r != 0)
