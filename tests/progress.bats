@@ -48,6 +48,14 @@ teardown_file() {
 	done
 }
 
+# A heartbeat a broken build leaves running (tests/mutants/heartbeat-ignores-parent) would
+# hold bats' descriptors and hang the run instead of failing one test: those the test
+# left are killed (they are this build's, started by the test's scripts).
+teardown() {
+	local p
+	for p in $(live_heartbeats); do kill -KILL "$p" 2>/dev/null || true; done
+}
+
 # live_heartbeats: the pids of this build's bds-heartbeat processes that still run (a
 # zombie, waiting for an init that does not reap, has ended).
 live_heartbeats() {
@@ -148,7 +156,8 @@ hashes_of() {
 }
 
 @test "bds-heartbeat: gone within a second of its parent's SIGKILL" {
-	sh -c 'bds-heartbeat --interval 0.2 bds-x q 2>/dev/null & echo $! > "$0"; exec sleep 30' "$BATS_TEST_TMPDIR/hb" &
+	sh -c 'bds-heartbeat --interval 0.2 bds-x q 2>/dev/null & echo $! > "$0"; exec sleep 30' "$BATS_TEST_TMPDIR/hb" \
+		>/dev/null 2>&1 3>&- &
 	parent=$!
 	wait_for test -s "$BATS_TEST_TMPDIR/hb"
 	hb=$(cat "$BATS_TEST_TMPDIR/hb")
@@ -288,7 +297,7 @@ bds-record: recorded FP/$b in $STORE" ]
 @test "SIGTERM during a long phase: the EXIT trap ends the heartbeat before the script, timings written" {
 	b=$( (cd "$WS" && git checkout -q --detach "$BASE" && printf 'bt\n' > lib/b.txt && git commit -qam bt && git rev-parse HEAD) )
 	PATH="$BATS_FILE_TMPDIR/slow:$PATH" SLOW_QUERY=60 \
-		bds-record -w "$WS" --base "$b" --store "$STORE" --timings "$BATS_TEST_TMPDIR/t.json" 2>"$BATS_TEST_TMPDIR/err" &
+		bds-record -w "$WS" --base "$b" --store "$STORE" --timings "$BATS_TEST_TMPDIR/t.json" >/dev/null 2>"$BATS_TEST_TMPDIR/err" 3>&- &
 	rec=$!
 	wait_for grep -q 'heartbeat: query+hash' "$BATS_TEST_TMPDIR/err"
 	hb=$(child_of "$rec" bds-heartbeat)
@@ -311,7 +320,7 @@ bds-record: recorded FP/$b in $STORE" ]
 @test "SIGKILL during a long phase: the script's heartbeat ends by itself within a second" {
 	b=$( (cd "$WS" && git checkout -q --detach "$BASE" && printf 'bk\n' > lib/b.txt && git commit -qam bk && git rev-parse HEAD) )
 	PATH="$BATS_FILE_TMPDIR/slow:$PATH" SLOW_QUERY=60 \
-		bds-record -w "$WS" --base "$b" --store "$STORE" 2>"$BATS_TEST_TMPDIR/err" &
+		bds-record -w "$WS" --base "$b" --store "$STORE" >/dev/null 2>"$BATS_TEST_TMPDIR/err" 3>&- &
 	rec=$!
 	wait_for grep -q 'heartbeat: query+hash' "$BATS_TEST_TMPDIR/err"
 	hb=$(child_of "$rec" bds-heartbeat)
