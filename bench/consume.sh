@@ -39,9 +39,11 @@ for n in $sizes; do
 	ob=$(jq -r '.driver_state.output_base' "$store"/*/*/metadata.json)
 	wt=$(dirname "$ob")/worktree
 	printf '%s\n' "'//external:all-targets' + '//...:all-targets'" > "$dir/q.txt"
-	# warm_query REV: the bare incremental query the warm server answers for REV
+	# warm_query REV: the bare incremental query the warm server answers for REV (a name
+	# of the workspace's repository: the warm worktree is a repository of its own, which
+	# holds the commit once the consume fetched it)
 	warm_query() {
-		git -C "$wt" checkout -q --force --detach "$1"
+		git -C "$wt" checkout -q --force --detach "$(git -C "$ws" rev-parse "$1^{commit}")"
 		(cd "$wt" && bazel --output_base="$ob" query --output streamed_proto \
 			--proto:instantiation_stack --order_output=no --query_file "$dir/q.txt" > /dev/null 2>&1)
 	}

@@ -1,5 +1,6 @@
-/* bds-store-lookup: finds the nearest first-parent ancestor of the target with a verified
- * store entry for the envelope's fingerprint, and fetches it into the local cache. */
+/* bds-store-lookup: finds the store entry for the envelope's fingerprint at --base exactly
+ * (no history needed: a shallow clone's), else at the nearest first-parent ancestor of the
+ * target, and fetches it verified into the local cache. */
 #define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <getopt.h>
@@ -23,11 +24,11 @@
 #define MAX_DISTANCE_LIMIT 100000L
 
 static const char usage_text[] =
-	"usage: bds-store-lookup --store STORE --target REV [--max-distance N] [--cache DIR]\n"
+	"usage: bds-store-lookup --store STORE --target REV [--base SHA] [--max-distance N] [--cache DIR]\n"
 	"       reads an envelope on stdin, writes it with `target` and `snapshot` on stdout\n";
 
 struct args {
-	const char *store, *target, *cache;
+	const char *store, *target, *base, *cache;
 	long max_distance;
 };
 
@@ -44,6 +45,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 	static const struct option opts[] = {
 		{"store", required_argument, NULL, 's'},
 		{"target", required_argument, NULL, 't'},
+		{"base", required_argument, NULL, 'b'},
 		{"max-distance", required_argument, NULL, 'n'},
 		{"cache", required_argument, NULL, 'c'},
 		{"help", no_argument, NULL, 'h'},
@@ -56,6 +58,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		switch (c) {
 		case 's': a->store = optarg; break;
 		case 't': a->target = optarg; break;
+		case 'b': a->base = optarg; break;
 		case 'c': a->cache = optarg; break;
 		case 'n':
 			if (bds_util_parse_whole(optarg, MAX_DISTANCE_LIMIT, &n) < 0)
@@ -74,6 +77,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		return usage("missing --target REV");
 	if (a->target[0] == '-' || !*a->target)
 		return usage("--target takes a revision, not an option");
+	if (a->base && (a->base[0] == '-' || !*a->base))
+		return usage("--base takes a revision, not an option");
 	if (!a->cache || !*a->cache)
 		a->cache = NULL;
 	return 0;
@@ -240,13 +245,128 @@ static int finish(jv env, int code)
 	return code;
 }
 
+/* What one lookup works with; `env` is consumed by the verdict. */
+struct lookup {
+	const struct args *a;
+	struct bds_store *store;
+	jv env;
+	char *ws, *fp, *driver, *cache;
+	struct git_out g;
+};
+
+/* Probes the entry at `rev` (distance < 0: named by --base, not found by a walk). 0 when
+ * there is none; 1 when this decided the lookup (found, cold or failed), its exit code in
+ * *code and the envelope written or dropped. */
+static int probe(struct lookup *l, const char *rev, long distance, int *code)
+{
+	char *dir = NULL;
+	jv md = jv_invalid();
+	int st = bds_store_fetch(l->store, l->fp, rev, l->driver, l->cache, &dir, &md);
+	if (st == BDS_STORE_ABSENT) {
+		jv_free(md);
+		free(dir);
+		return 0;
+	}
+	if (st == BDS_STORE_ERROR) {
+		bds_util_warn("%s", bds_util_error());
+		*code = BDS_EXIT_FAIL;
+	} else if (st != BDS_STORE_FOUND) {
+		bds_util_warn("cold: %s", bds_util_error());
+		*code = finish(bds_envelope_set_cold(l->env, STAGE, bds_util_error()), BDS_EXIT_COLD);
+		l->env = jv_invalid();
+	} else {
+		jv snap = jv_object();
+		snap = jv_object_set(snap, jv_string("store"), jv_string(l->a->store));
+		snap = jv_object_set(snap, jv_string("fingerprint"), jv_string(l->fp));
+		snap = jv_object_set(snap, jv_string("base"), jv_string(rev));
+		snap = jv_object_set(snap, jv_string("distance"), distance < 0 ? jv_null() : jv_number((double)distance));
+		snap = jv_object_set(snap, jv_string("dir"), jv_string(dir));
+		snap = jv_object_set(snap, jv_string("metadata"), md);
+		md = jv_invalid();
+		*code = finish(jv_object_set(l->env, jv_string("snapshot"), snap), BDS_EXIT_OK);
+		l->env = jv_invalid();
+	}
+	jv_free(md);
+	free(dir);
+	return 1;
+}
+
+/* Cold with `reason` (consumed). */
+static int cold(struct lookup *l, char *reason)
+{
+	bds_util_warn("cold: %s", reason);
+	int code = finish(bds_envelope_set_cold(l->env, STAGE, reason), BDS_EXIT_COLD);
+	l->env = jv_invalid();
+	free(reason);
+	return code;
+}
+
+/* Resolves `rev` to its commit sha in the workspace (malloc'd), or NULL (warned). */
+static char *resolve(struct lookup *l, const char *rev)
+{
+	char *spec = bds_util_xasprintf("%s^{commit}", rev);
+	const char *rp[] = {"git", "-C", l->ws, "rev-parse", "--verify", "--quiet", spec, NULL};
+	int r = git(rp, 4096, &l->g);
+	free(spec);
+	if (r < 0) {
+		bds_util_warn("%s", bds_util_error());
+		return NULL;
+	}
+	char *sha = l->g.out;
+	l->g.out = NULL;
+	sha[strcspn(sha, "\n")] = '\0';
+	if (r == 0 && bds_store_is_hex(sha, 40))
+		return sha;
+	/* --quiet: git says nothing for an unknown revision, and its reason for anything
+	 * else (not a repository, "dubious ownership", ...) */
+	if (*git_reason(&l->g))
+		bds_util_warn("resolve '%s' in '%s': git: %s", rev, l->ws, git_reason(&l->g));
+	else
+		bds_util_warn("unknown revision '%s' in '%s'", rev, l->ws);
+	free(sha);
+	return NULL;
+}
+
+/* Does the workspace hold commit `sha`'s object? 1 yes, 0 no, -1 error (warned). */
+static int has_commit(struct lookup *l, const char *sha)
+{
+	char *spec = bds_util_xasprintf("%s^{commit}", sha);
+	const char *ce[] = {"git", "-C", l->ws, "cat-file", "-e", spec, NULL};
+	int r = git(ce, 4096, &l->g);
+	free(spec);
+	if (r < 0)
+		bds_util_warn("%s", bds_util_error());
+	return r < 0 ? -1 : r == 0;
+}
+
+/* Does commit `sha` name a parent that the walk did not reach (a shallow clone's
+ * boundary: its object lists the parent, the clone lacks it)? 1 yes, 0 no (a root
+ * commit), -1 error (warned). */
+static int history_cut(struct lookup *l, const char *sha)
+{
+	const char *cf[] = {"git", "-C", l->ws, "cat-file", "commit", sha, NULL};
+	int r = git(cf, (size_t)16 << 20, &l->g);
+	if (r != 0) {
+		if (r < 0)
+			bds_util_warn("%s", bds_util_error());
+		else
+			bds_util_warn("git cat-file commit %s failed in '%s' (status %d): %s", sha, l->ws, r,
+			              git_reason(&l->g));
+		return -1;
+	}
+	/* the header ends at the first empty line; parents follow the tree line */
+	char *end = strstr(l->g.out, "\n\n");
+	if (end)
+		*end = '\0';
+	return strstr(l->g.out, "\nparent ") != NULL;
+}
+
 static int lookup(const struct args *a, struct bds_store *store)
 {
-	jv env;
+	struct lookup l = {.a = a, .store = store, .env = jv_invalid()};
 	int code = BDS_EXIT_FAIL;
-	char *ws = NULL, *fp = NULL, *driver = NULL, *sha = NULL, *revs = NULL, *cache = NULL, *dir = NULL;
-	struct git_out g = {0};
-	switch (bds_envelope_begin(stdin, stdout, &env)) {
+	char *sha = NULL, *base = NULL, *revs = NULL;
+	switch (bds_envelope_begin(stdin, stdout, &l.env)) {
 	case BDS_ENVELOPE_COLD:
 		return bds_util_close_stdout() < 0 ? BDS_EXIT_FAIL : BDS_EXIT_COLD;
 	case BDS_ENVELOPE_ERROR:
@@ -255,88 +375,89 @@ static int lookup(const struct args *a, struct bds_store *store)
 	case BDS_ENVELOPE_PROCEED:
 		break;
 	}
-	if (read_input(&env, &ws, &fp, &driver) < 0 || !(cache = cache_dir(a->cache))) {
+	if (read_input(&l.env, &l.ws, &l.fp, &l.driver) < 0 || !(l.cache = cache_dir(a->cache))) {
 		bds_util_warn("%s", bds_util_error());
 		goto out;
 	}
-	char *spec = bds_util_xasprintf("%s^{commit}", a->target);
-	const char *rp[] = {"git", "-C", ws, "rev-parse", "--verify", "--quiet", spec, NULL};
-	int r = git(rp, 4096, &g);
-	free(spec);
-	if (r < 0) {
-		bds_util_warn("%s", bds_util_error());
+	if (!(sha = resolve(&l, a->target)))
 		goto out;
+	l.env = jv_object_set(l.env, jv_string("target"), jv_string(sha));
+
+	/* --base: that entry exactly. A full sha needs no commit object (CI knows the pull
+	 * request's base; a depth-1 clone of the target does not hold it). */
+	int base_here = 1;
+	if (a->base) {
+		base = bds_util_xstrdup(a->base);
+		for (char *p = base; *p; p++)
+			if (*p >= 'A' && *p <= 'F')
+				*p = (char)(*p - 'A' + 'a');
+		if (!bds_store_is_hex(base, 40)) {
+			free(base);
+			if (!(base = resolve(&l, a->base)))
+				goto out;
+		}
+		if (probe(&l, base, -1, &code))
+			goto out;
+		if ((base_here = has_commit(&l, base)) < 0)
+			goto out;
+		/* another entry serves this base only if the warm machine can check the base out */
+		if (!base_here) {
+			code = cold(&l, bds_util_xasprintf("no snapshot for fingerprint %s at --base %s, and this clone "
+			                                   "does not hold that commit, so no other entry can serve it",
+			                                   l.fp, base));
+			goto out;
+		}
 	}
-	sha = g.out;
-	g.out = NULL;
-	sha[strcspn(sha, "\n")] = '\0';
-	if (r != 0 || !bds_store_is_hex(sha, 40)) {
-		/* --quiet: git says nothing for an unknown revision, and its reason for anything
-		 * else (not a repository, "dubious ownership", ...) */
-		if (*git_reason(&g))
-			bds_util_warn("resolve '%s' in '%s': git: %s", a->target, ws, git_reason(&g));
-		else
-			bds_util_warn("unknown revision '%s' in '%s'", a->target, ws);
-		goto out;
-	}
-	env = jv_object_set(env, jv_string("target"), jv_string(sha));
 
 	char count[64];
 	snprintf(count, sizeof count, "--max-count=%ld", a->max_distance + 1);
-	const char *rl[] = {"git", "-C", ws, "rev-list", "--first-parent", count, sha, NULL};
-	if ((r = git(rl, (size_t)(a->max_distance + 1) * 41 + 4096, &g)) != 0) {
+	const char *rl[] = {"git", "-C", l.ws, "rev-list", "--first-parent", count, sha, NULL};
+	int r = git(rl, (size_t)(a->max_distance + 1) * 41 + 4096, &l.g);
+	if (r != 0) {
 		if (r < 0)
 			bds_util_warn("%s", bds_util_error());
 		else
-			bds_util_warn("git rev-list failed in '%s' (status %d): %s", ws, r, git_reason(&g));
+			bds_util_warn("git rev-list failed in '%s' (status %d): %s", l.ws, r, git_reason(&l.g));
 		goto out;
 	}
-	revs = g.out;
-	g.out = NULL;
+	revs = l.g.out;
+	l.g.out = NULL;
 	long distance = 0;
+	char last[41] = "";
 	for (char *save = NULL, *rev = strtok_r(revs, "\n", &save); rev && distance <= a->max_distance;
 	     rev = strtok_r(NULL, "\n", &save), distance++) {
-		jv md = jv_invalid();
-		int st = bds_store_fetch(store, fp, rev, driver, cache, &dir, &md);
-		if (st == BDS_STORE_ABSENT)
-			continue;
-		if (st == BDS_STORE_ERROR) {
-			bds_util_warn("%s", bds_util_error());
+		if (probe(&l, rev, distance, &code))
 			goto out;
-		}
-		if (st != BDS_STORE_FOUND) {
-			bds_util_warn("cold: %s", bds_util_error());
-			code = finish(bds_envelope_set_cold(env, STAGE, bds_util_error()), BDS_EXIT_COLD);
-			env = jv_invalid();
-			goto out;
-		}
-		jv snap = jv_object();
-		snap = jv_object_set(snap, jv_string("store"), jv_string(a->store));
-		snap = jv_object_set(snap, jv_string("fingerprint"), jv_string(fp));
-		snap = jv_object_set(snap, jv_string("base"), jv_string(rev));
-		snap = jv_object_set(snap, jv_string("distance"), jv_number((double)distance));
-		snap = jv_object_set(snap, jv_string("dir"), jv_string(dir));
-		snap = jv_object_set(snap, jv_string("metadata"), md);
-		code = finish(jv_object_set(env, jv_string("snapshot"), snap), BDS_EXIT_OK);
-		env = jv_invalid();
+		snprintf(last, sizeof last, "%s", rev);
+	}
+	/* The walk ended early at a commit whose parent the clone lacks (a shallow clone):
+	 * an entry may exist further back, so this is not the store's answer. */
+	int cut = distance <= a->max_distance && *last ? history_cut(&l, last) : 0;
+	if (cut < 0)
+		goto out;
+	if (cut && !a->base) {
+		bds_util_warn("this shallow clone holds %ld commit(s) of the first-parent history of %s, none with a "
+		              "snapshot: fetch %ld more (git fetch --deepen=%ld) to search --max-distance %ld, or pass "
+		              "--base SHA",
+		              distance, sha, a->max_distance + 1 - distance, a->max_distance + 1 - distance,
+		              a->max_distance);
 		goto out;
 	}
-	char *reason = bds_util_xasprintf("no snapshot for fingerprint %s within %ld first-parent ancestors of %s",
-	                                  fp, a->max_distance, sha);
-	bds_util_warn("cold: %s", reason);
-	code = finish(bds_envelope_set_cold(env, STAGE, reason), BDS_EXIT_COLD);
-	env = jv_invalid();
-	free(reason);
+	code = cold(&l, cut ? bds_util_xasprintf("no snapshot for fingerprint %s at --base %s nor within the %ld "
+	                                         "commit(s) of the first-parent history of %s this shallow clone holds",
+	                                         l.fp, base, distance, sha)
+	                    : bds_util_xasprintf("no snapshot for fingerprint %s within %ld first-parent ancestors of %s",
+	                                         l.fp, a->max_distance, sha));
 out:
-	jv_free(env);
-	free(ws);
-	free(fp);
-	free(driver);
+	jv_free(l.env);
+	free(l.ws);
+	free(l.fp);
+	free(l.driver);
+	free(l.cache);
+	free(l.g.out);
 	free(sha);
+	free(base);
 	free(revs);
-	free(cache);
-	free(dir);
-	free(g.out);
 	return code;
 }
 

@@ -18,7 +18,7 @@
 
 static const char usage_text[] =
 	"usage: bds-vm-restore [--driver local|qemu|firecracker] [--base SHA] [--bazel CMD]\n"
-	"                      [--lock-owner PID] [--lock-timeout SEC]\n"
+	"                      [--lock-owner PID] [--lock-timeout SEC] [--keep-warm K]\n"
 	"                      [--jailer PATH [--uid N] [--gid N] [--chroot-base DIR]]   < envelope\n";
 
 static int usage(const char *why)
@@ -47,13 +47,16 @@ int main(int argc, char **argv)
 		{"lock-timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
 		{"jailer", required_argument, NULL, 'j'},   {"uid", required_argument, NULL, 'u'},
 		{"gid", required_argument, NULL, 'g'},      {"chroot-base", required_argument, NULL, 'c'},
+		{"keep-warm", required_argument, NULL, 'k'},
 		{NULL, 0, NULL, 0},
 	};
 	bds_util_set_progname(argv[0]);
 	if (bds_cli_wants_version(argc, argv))
 		return bds_cli_print_version();
 	const char *driver_name = NULL;
-	struct bds_driver_args a = {.lock_owner = (long)getppid(), .lock_timeout = 60};
+	struct bds_driver_args a = {.lock_owner = (long)getppid(), .lock_timeout = 60,
+	                            .keep_warm = BDS_DRIVER_KEEP_WARM_DEFAULT};
+	int keep_warm_given = 0;
 	a.bazel = getenv("BAZEL") && *getenv("BAZEL") ? getenv("BAZEL") : "bazel";
 	/* the jailer's settings may also come from the environment, so that the pipeline
 	 * scripts need not know them */
@@ -84,6 +87,14 @@ int main(int argc, char **argv)
 				return usage("--lock-timeout takes seconds from 0 to 86400");
 			a.lock_timeout = v;
 			break;
+		case 'k': {
+			long long k = 0;
+			if (bds_util_parse_whole(optarg, BDS_DRIVER_KEEP_WARM_MAX, &k) < 0 || k < 1)
+				return usage("--keep-warm takes a whole number from 1 to 1000");
+			a.keep_warm = (int)k;
+			keep_warm_given = 1;
+			break;
+		}
 		case 'j': a.jailer = optarg; break;
 		case 'c': a.chroot_base = optarg; break;
 		case 'u':
@@ -125,6 +136,13 @@ int main(int argc, char **argv)
 		bds_util_warn("unknown driver '%s' (this build has: %s)", driver_name, bds_driver_names);
 		goto out;
 	}
+	if (keep_warm_given && d != &bds_driver_local) {
+		/* a VM driver keeps no server on this host: the option would do nothing */
+		bds_util_warn("--keep-warm is for the local driver only (the %s driver keeps no warm server on this host)",
+		              d->name);
+		rc = BDS_EXIT_USAGE;
+		goto out;
+	}
 	if (!restore && !a.base) {
 		bds_util_warn("no snapshot in the envelope and no --base: nothing to restore or boot");
 		rc = BDS_EXIT_USAGE;
@@ -146,6 +164,17 @@ int main(int argc, char **argv)
 		env = bds_envelope_set_cold(env, "bds-vm-restore", bds_util_error());
 		rc = BDS_EXIT_COLD;
 	} else {
+		/* what the local driver's retention did, said once here (never carried on) */
+		jv said = bds_json_get(jv_copy(vm), "retention", JV_KIND_ARRAY);
+		if (jv_is_valid(said)) {
+			jv_array_foreach(said, i, line) {
+				if (jv_get_kind(line) == JV_KIND_STRING)
+					bds_util_warn("%s", jv_string_value(line));
+				jv_free(line);
+			}
+			vm = jv_object_delete(vm, jv_string("retention"));
+		}
+		jv_free(said);
 		env = jv_object_set(env, jv_string("vm"), vm);
 		vm = jv_null();
 		rc = BDS_EXIT_OK;

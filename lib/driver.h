@@ -13,11 +13,17 @@ struct bds_driver_args {
 	const char *base;    /* record: the base commit (40 hex) */
 	long lock_owner;     /* pid that holds the entry's lock until it exits */
 	double lock_timeout; /* seconds to wait for a busy entry */
+	int keep_warm;       /* local record: warm states kept per fingerprint (< 1: the default) */
 	const char *entry_dir; /* snapshot: the new entry's staging directory */
 	const char *jailer;    /* firecracker: the jailer binary, or NULL */
 	long jail_uid, jail_gid;
 	const char *chroot_base;
 };
+
+/* The local driver's warm states kept per fingerprint by a record (--keep-warm): the
+ * default, and the largest value taken. */
+#define BDS_DRIVER_KEEP_WARM_DEFAULT 2
+#define BDS_DRIVER_KEEP_WARM_MAX 1000
 
 enum bds_driver_status {
 	BDS_DRIVER_OK = 0,

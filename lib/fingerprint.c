@@ -1386,8 +1386,10 @@ jv bds_fingerprint_compute(const struct bds_fingerprint_input *in, jv hash_optio
 	if (jv_is_valid(c))
 		c = set_or_fail(c, "option_files", option_files(&s, jv_copy(hash_options)));
 	if (jv_is_valid(c) && strcmp(in->driver, "local") == 0) {
+		/* the warm server lives on this host; not in the key: the workspace's path. The warm
+		 * machine is a repository of its own that any clone feeds (driver-local.c), and the
+		 * hashes do not depend on where a checkout is (bds-cold hashes a scratch worktree). */
 		c = jv_object_set(c, jv_string("host"), host_component());
-		c = jv_object_set(c, jv_string("workspace_path"), jv_string(in->workspace));
 	} else if (jv_is_valid(c)) {
 		c = vm_components(in->driver, c);
 	}

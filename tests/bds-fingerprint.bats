@@ -44,13 +44,13 @@ key() {
 	run -0 bds-fingerprint -w "$WS" --include-target-type
 	run -0 jq -c --arg ws "$(cd "$WS" && pwd -P)" '[.workspace == $ws, .driver, (.fingerprint.key | test("^[0-9a-f]{32}$")),
 		(.fingerprint.components | keys), .hash_options]' <<<"$output"
-	[ "$output" = '[true,"local",true,["bazel","bazel_command","bazelrc","bazelversion","bds_version","command_options","driver","hash_options","host","module_lock","option_files","rc_files","rc_list","startup_options","tools_bazel","workspace_path"],["--include-target-type"]]' ]
+	[ "$output" = '[true,"local",true,["bazel","bazel_command","bazelrc","bazelversion","bds_version","command_options","driver","hash_options","host","module_lock","option_files","rc_files","rc_list","startup_options","tools_bazel"],["--include-target-type"]]' ]
 	run -0 bds-fingerprint -w "$WS" --target-type Rule
 	run -0 jq -c --arg ws "$(cd "$WS" && pwd -P)" '(keys), (.fingerprint | keys), (.fingerprint.components
-		| [.driver, .hash_options, .workspace_path == $ws, .bazelversion, .module_lock]), .hash_options' <<<"$output"
+		| [.driver, .hash_options, has("workspace_path"), .bazelversion, .module_lock]), .hash_options' <<<"$output"
 	[ "$output" = '["driver","fingerprint","hash_options","workspace"]
 ["components","key"]
-["local","[\"--target-type\",\"Rule\"]",true,"absent","absent"]
+["local","[\"--target-type\",\"Rule\"]",false,"absent","absent"]
 ["--target-type","Rule"]' ]
 }
 

@@ -1,9 +1,12 @@
 #!/usr/bin/env bats
 # scripts/bds-guest-checkout: usage, bad revisions, cold pass-through and the local
-# driver's checkout. Its VM path (bundle + bds-guest-sync over ssh) runs in the real guest
-# under `make check-vm` (tests/vm/pipeline-qemu.bats).
+# driver's checkout (a commit the warm repository lacks is fetched from the consuming
+# clone). Its VM path (bundle + bds-guest-sync over ssh) runs in the real guest under `make
+# check-vm` (tests/vm/pipeline-qemu.bats); here, from a depth-1 clone, against a real sshd on
+# loopback and the real bds-guest-sync (which never sets this host's clock or ARP cache).
 
 load helpers
+load ssh-helpers
 
 setup() {
 	WS="$BATS_TEST_TMPDIR/ws"
@@ -14,6 +17,16 @@ setup() {
 	B=$(commit_all "$WS" two)
 	git -C "$WS" worktree add -q --detach "$BATS_TEST_TMPDIR/wt" "$A"
 	printf '{"vm": {"driver": "local", "worktree": "%s"}}\n' "$BATS_TEST_TMPDIR/wt" > "$BATS_TEST_TMPDIR/env"
+}
+
+teardown() {
+	ssh_stop
+}
+
+# clone_state DIR: every file of a clone with its size and modification time, and its refs.
+clone_state() {
+	find "$1" -printf '%P %y %s %T@\n' | LC_ALL=C sort
+	git -C "$1" for-each-ref
 }
 
 @test "usage errors exit 64" {
@@ -71,4 +84,61 @@ setup() {
 	[ "$(git -C "$BATS_TEST_TMPDIR/wt" rev-parse HEAD)" = "$B" ]
 	[ "$(cat "$BATS_TEST_TMPDIR/wt/f")" = "two" ]
 	[ ! -e "$BATS_TEST_TMPDIR/wt/untracked" ]
+}
+
+@test "local driver: a commit the warm repository lacks is fetched from a depth-1 clone, which is not written" {
+	# the warm repository as bds-vm-restore makes it: a repository of its own at A
+	local warm=$BATS_TEST_TMPDIR/warm sh=$BATS_TEST_TMPDIR/shallow before
+	git init -q "$warm"
+	git -C "$warm" config protocol.version 2
+	git -C "$warm" fetch -q --depth=1 "$WS" "$A"
+	git -C "$warm" checkout -q --detach "$A"
+	echo three > "$WS/f"
+	local c
+	c=$(commit_all "$WS" three)
+	git clone -q --depth 1 "file://$WS" "$sh"
+	before=$(clone_state "$sh")
+	printf '{"vm": {"driver": "local", "worktree": "%s"}}\n' "$warm" > "$BATS_TEST_TMPDIR/env2"
+	run -0 --separate-stderr bds-guest-checkout -w "$sh/." --rev HEAD < "$BATS_TEST_TMPDIR/env2"
+	[ "$(git -C "$warm" rev-parse HEAD)" = "$c" ]
+	[ "$(cat "$warm/f")" = three ]
+	[ "$(clone_state "$sh")" = "$before" ]
+	# what the warm repository already holds is checked out as it is
+	run -0 --separate-stderr bds-guest-checkout -w "$WS" --rev "$A" < "$BATS_TEST_TMPDIR/env2"
+	[ "$(git -C "$warm" rev-parse HEAD)" = "$A" ]
+}
+
+@test "VM driver, a depth-1 clone of a two-commit change: the bundle carries its shallow history and boundary; the guest, at the base, imports it" {
+	# the real bds-guest-sync, but never on this host's clock or ARP cache
+	mkdir -p "$BATS_TEST_TMPDIR/guestbin"
+	cat > "$BATS_TEST_TMPDIR/guestbin/bds-guest-sync" <<-EOF
+		#!/bin/sh
+		n=\$#
+		while [ "\$n" -gt 0 ]; do
+			a=\$1; shift; n=\$((n - 1))
+			if [ "\$a" = --clock ]; then shift; n=\$((n - 1)); continue; fi
+			set -- "\$@" "\$a"
+		done
+		exec "$BDS_TOP/guest/bds-guest-sync" --no-arp "\$@"
+	EOF
+	chmod +x "$BATS_TEST_TMPDIR/guestbin/bds-guest-sync"
+	SSH_SETENV="PATH=$BATS_TEST_TMPDIR/guestbin:/usr/bin:/bin" ssh_start "$BATS_TEST_TMPDIR/ssh"
+	# the guest holds A only; the change is B and C on it
+	local guest=$BATS_TEST_TMPDIR/guest sh=$BATS_TEST_TMPDIR/shallow before c
+	git init -q "$guest"
+	git -C "$guest" fetch -q "file://$WS" "$A"
+	git -C "$guest" checkout -q --detach "$A"
+	echo three > "$WS/f"
+	c=$(commit_all "$WS" three)
+	git clone -q --depth 1 "file://$WS" "$sh"
+	run -128 git -C "$sh" cat-file -e "$A^{commit}"
+	before=$(clone_state "$sh")
+	guest_envelope | jq -c --arg g "$guest" '.vm.guest.cwd = $g' > "$BATS_TEST_TMPDIR/venv"
+	run -0 --separate-stderr bds-guest-checkout -w "$sh" --rev HEAD --have "$A" < "$BATS_TEST_TMPDIR/venv"
+	[ "$(jq -r .exec.status <<<"$output")" = 0 ]
+	[ "$(git -C "$guest" rev-parse HEAD)" = "$c" ]
+	[ "$(cat "$guest/f")" = three ]
+	[ "$(cat "$guest/.git/shallow")" = "$c" ]
+	[ ! -e /tmp/bds-sync.bundle ] && [ ! -e /tmp/bds-sync.shallow ]
+	[ "$(clone_state "$sh")" = "$before" ]
 }

@@ -434,6 +434,77 @@ check_republish() { # KIND
 	done
 }
 
+# lookup_in WS STORE REV [options]: lookup with WS as the envelope's workspace.
+lookup_in() {
+	local ws=$1 store=$2 rev=$3
+	shift 3
+	lookup_envelope | jq -c --arg ws "$ws" '.workspace = $ws' | bds-store-lookup --store "$store" --target "$rev" "$@"
+}
+
+@test "--base: that entry exactly, without its commit (a depth-1 clone); absent: the walk if the clone holds the base, else cold" {
+	store=$(store_of file)
+	make_entry "$ENTRY" v1
+	publish "$store" "$ENTRY" "$BASE"
+	local sh=$BATS_TEST_TMPDIR/shallow upper
+	git clone -q --depth 1 "file://$REPO" "$sh"
+	[ "$(git -C "$sh" rev-parse HEAD)" = "$TARGET" ]
+	run -128 git -C "$sh" cat-file -e "$BASE^{commit}"
+	run -0 --separate-stderr lookup_in "$sh" "$store" HEAD --base "$BASE"
+	[ "$stderr" = "" ]
+	[ "$(jq -c '[.target, .snapshot.base, .snapshot.distance, .snapshot.dir]' <<<"$output")" = "[\"$TARGET\",\"$BASE\",null,\"$CACHE/$FP/$BASE\"]" ]
+	cmp "$ENTRY/disk" "$CACHE/$FP/$BASE/disk"
+	upper=$(printf '%s' "$BASE" | tr a-f A-F)
+	run -0 lookup_in "$sh" "$store" HEAD --base "$upper"
+	[ "$(jq -r .snapshot.base <<<"$output")" = "$BASE" ]
+	# no entry at --base, and the clone lacks that commit: no other entry can serve it
+	run -2 --separate-stderr lookup_in "$sh" "$store" HEAD --base "$MID"
+	local reason="no snapshot for fingerprint $FP at --base $MID, and this clone does not hold that commit, so no other entry can serve it"
+	[ "$output" = "$(lookup_envelope | jq -cS --arg ws "$sh" --arg t "$TARGET" --arg r "$reason" \
+		'. + {workspace: $ws, target: $t, cold: {stage: "bds-store-lookup", reason: $r}}')" ]
+	[ "$stderr" = "bds-store-lookup: cold: $reason" ]
+	# ... and the clone holds it: the nearest ancestor's entry (the consume hashes the base)
+	run -0 lookup "$store" "$TARGET" --base "$MID"
+	[ "$(jq -r '.snapshot | "\(.base) \(.distance)"' <<<"$output")" = "$BASE 2" ]
+	# a depth-2 clone holds MID but not the entry's commit: cold, saying where its history ends
+	local sh2=$BATS_TEST_TMPDIR/shallow2
+	git clone -q --depth 2 "file://$REPO" "$sh2"
+	run -2 --separate-stderr lookup_in "$sh2" "$store" HEAD --base "$MID"
+	[ "$stderr" = "bds-store-lookup: cold: no snapshot for fingerprint $FP at --base $MID nor within the 2 commit(s) of the first-parent history of $TARGET this shallow clone holds" ]
+	# a revision name resolves in the clone; one it does not know is exit 1
+	run -0 lookup "$store" "$TARGET" --base "$TARGET~2"
+	[ "$(jq -c '[.snapshot.base, .snapshot.distance]' <<<"$output")" = "[\"$BASE\",null]" ]
+	run -1 --separate-stderr lookup_in "$sh" "$store" HEAD --base "$TARGET~2"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-store-lookup: unknown revision '$TARGET~2' in '$sh'" ]
+	run -64 --separate-stderr lookup "$store" "$TARGET" --base --max-distance
+	[ "${stderr_lines[0]}" = "bds-store-lookup: --base takes a revision, not an option" ]
+	run -64 --separate-stderr lookup "$store" "$TARGET" --base ""
+	[ "${stderr_lines[0]}" = "bds-store-lookup: --base takes a revision, not an option" ]
+}
+
+@test "a shallow clone without --base whose history ends before an entry: exit 1, one line saying how deep to fetch" {
+	store=$(store_of file)
+	make_entry "$ENTRY" v1
+	publish "$store" "$ENTRY" "$BASE"
+	local sh=$BATS_TEST_TMPDIR/shallow
+	git clone -q --depth 2 "file://$REPO" "$sh"
+	run -1 --separate-stderr lookup_in "$sh" "$store" HEAD
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-store-lookup: this shallow clone holds 2 commit(s) of the first-parent history of $TARGET, none with a snapshot: fetch 63 more (git fetch --deepen=63) to search --max-distance 64, or pass --base SHA" ]
+	run -1 --separate-stderr lookup_in "$sh" "$store" HEAD --max-distance 5
+	[ "$stderr" = "bds-store-lookup: this shallow clone holds 2 commit(s) of the first-parent history of $TARGET, none with a snapshot: fetch 4 more (git fetch --deepen=4) to search --max-distance 5, or pass --base SHA" ]
+	# --max-distance within its depth: the store's answer (cold), not the clone's
+	run -2 --separate-stderr lookup_in "$sh" "$store" HEAD --max-distance 1
+	[ "$stderr" = "bds-store-lookup: cold: no snapshot for fingerprint $FP within 1 first-parent ancestors of $TARGET" ]
+	# deepened as it says: found
+	git -C "$sh" fetch -q --deepen=63
+	run -0 lookup_in "$sh" "$store" HEAD
+	[ "$(jq -r '.snapshot | "\(.base) \(.distance)"' <<<"$output")" = "$BASE 2" ]
+	# a full clone's root commit ends the walk without a message: cold
+	run -2 --separate-stderr lookup "$store" "$OTHER"
+	[ "$stderr" = "bds-store-lookup: cold: no snapshot for fingerprint $FP within 64 first-parent ancestors of $OTHER" ]
+}
+
 @test "the nearest entry wins" {
 	store=$(store_of file)
 	make_entry "$ENTRY" v1

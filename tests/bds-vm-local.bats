@@ -215,20 +215,27 @@ teardown() {
 	keeper_of "$output"
 	kill -TERM "$KEEPER"
 	run -0 wait_gone "$KEEPER" 5
-	# booted but never warmed up: no output base at all
+	# booted but never warmed up: no output base at all; the dead state is removed
 	run -2 --separate-stderr bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
-	reason="the local warm state of $FP/$BASE is gone (no '$STATE/output_base')"
+	reason="the local warm state of $FP/$BASE is gone (no '$STATE/output_base'); the dead state was removed"
 	[ "$(jq -cS . <<<"$output")" = "$(expected_cold "$reason")" ]
 	[ "$stderr" = "bds-vm-restore: cold: $reason" ]
-	# the output base is there but its server was shut down
-	start_server
+	[ ! -e "$STATE" ]
+	[ ! -e "$BDS_CACHE/local/$FP" ]
+	[ "$(git -C "$WS" worktree list | wc -l)" -eq 1 ]
+	# now gone: cold, and nothing is made
+	run -2 --separate-stderr bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
+	[ "$stderr" = "bds-vm-restore: cold: the local warm state of $FP/$BASE is gone (no '$STATE/worktree')" ]
+	[ ! -e "$STATE" ]
+	# the output base is there but its server was shut down: removed too
+	start_server_booted
 	stop_server
 	run -2 --separate-stderr bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
-	reason="the local warm Bazel server of $FP/$BASE is gone (output base '$STATE/output_base')"
+	reason="the local warm Bazel server of $FP/$BASE is gone (output base '$STATE/output_base'); the dead state was removed"
 	[ "$(jq -cS . <<<"$output")" = "$(expected_cold "$reason")" ]
-	[ "$(lock_state "$STATE/state.lock")" = free ]
+	[ ! -e "$STATE" ]
 	# a live server: reattach, and the lock is held for this pipeline
-	start_server
+	start_server_booted
 	sleep 100000 &
 	OTHER=$!
 	run -0 --separate-stderr bds-vm-restore --lock-owner "$OTHER" < <(snapshot_envelope)
@@ -301,27 +308,32 @@ teardown() {
 	[ "$(entry_listing)" = "$before" ]
 }
 
-@test "restore: a worktree that is no longer a checkout of the workspace (re-cloned) is cold; boot replaces it" {
+@test "restore: the workspace re-cloned is still warm (the worktree is a repository of its own); a git worktree (an older bds's) is cold; boot replaces it" {
 	start_server_booted
+	# a fresh clone at the same path: the warm repository does not depend on the old one
+	mv "$WS" "$BATS_TEST_TMPDIR/old-ws"
+	git clone -q "$BATS_TEST_TMPDIR/old-ws" "$WS"
+	rm -rf "$BATS_TEST_TMPDIR/old-ws"
+	[ "$(git -C "$STATE/worktree" rev-parse --path-format=absolute --git-common-dir)" = "$STATE/worktree/.git" ]
 	run -0 bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
 	keeper_of "$output"
+	[ "$(vm_of "$output")" = "$(expected_vm)" ]
 	kill -TERM "$KEEPER"
 	run -0 wait_gone "$KEEPER" 5
 	local server
 	server=$(cat "$STATE/output_base/server/server.pid.txt")
-	# a fresh clone at the same path: the worktree's repository is gone
-	mv "$WS" "$BATS_TEST_TMPDIR/old-ws"
-	git clone -q "$BATS_TEST_TMPDIR/old-ws" "$WS"
-	rm -rf "$BATS_TEST_TMPDIR/old-ws"
+	# what an older bds made: a `git worktree` of the recording clone
+	rm -rf "$STATE/worktree"
+	git -C "$WS" worktree add -q --detach "$STATE/worktree" "$BASE"
 	run -2 --separate-stderr bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
-	reason="the local warm worktree '$STATE/worktree' of $FP/$BASE is not a checkout of '$WS' any more (re-cloned?)"
+	reason="the local warm worktree '$STATE/worktree' of $FP/$BASE is not a git repository of its own (recorded by an older bds?)"
 	[ "$(jq -cS . <<<"$output")" = "$(expected_cold "$reason")" ]
 	[ "$stderr" = "bds-vm-restore: cold: $reason" ]
 	[ "$(lock_state "$STATE/state.lock")" = free ]
 	# a record replaces the worktree, and stops the server that served the old one
 	run -0 --separate-stderr boot
 	keeper_of "$output"
-	[ "$(git -C "$STATE/worktree" rev-parse --path-format=absolute --git-common-dir)" = "$WS/.git" ]
+	[ "$(git -C "$STATE/worktree" rev-parse --path-format=absolute --git-common-dir)" = "$STATE/worktree/.git" ]
 	[ "$(git -C "$STATE/worktree" rev-parse HEAD)" = "$BASE" ]
 	# gone, or a zombie nobody has reaped yet
 	run -0 wait_gone "$server" 1
@@ -386,11 +398,11 @@ teardown() {
 	OTHER=
 	wait "$waiter" || rc=$?
 	[ "$rc" = 2 ]
-	reason="the local warm Bazel server of $FP/$BASE is gone (output base '$STATE/output_base')"
+	reason="the local warm Bazel server of $FP/$BASE is gone (output base '$STATE/output_base'); the dead state was removed"
 	[ "$(jq -cS . "$BATS_TEST_TMPDIR/waited")" = "$(expected_cold "$reason")" ]
 	[ "$(cat "$BATS_TEST_TMPDIR/waited.err")" = "bds-vm-restore: cold: $reason" ]
-	[ ! -e "$STATE/output_base/server/server.pid.txt" ] || ! kill -0 "$(cat "$STATE/output_base/server/server.pid.txt")"
-	[ "$(lock_state "$STATE/state.lock")" = free ]
+	# never restarted: the state, output base included, is gone
+	[ ! -e "$STATE" ]
 }
 
 @test "a keeper whose owner died stops what the owner left in the worktree before the lock goes; a stopped one leaves it" {
@@ -461,7 +473,7 @@ teardown() {
 @test "restore: a snapshot that is not a local-driver entry exits 1" {
 	run -1 --separate-stderr bds-vm-restore < <(jq -c '. + {snapshot: {base: "x"}}' "$FPJSON")
 	[ "$output" = "" ]
-	[ "$stderr" = "bds-vm-restore: envelope: needs workspace, snapshot.base, snapshot.fingerprint and snapshot.metadata.driver_state.state_dir (a local-driver entry)" ]
+	[ "$stderr" = "bds-vm-restore: envelope: needs snapshot.base, snapshot.fingerprint and snapshot.metadata.driver_state.state_dir (a local-driver entry)" ]
 }
 
 @test "snapshot: the staged entry holds exactly base_hashes.json and the live server" {
@@ -490,4 +502,15 @@ teardown() {
 	run -1 --separate-stderr env TMPDIR="$STAGING" bds-vm-snapshot --base-hashes "$BATS_TEST_TMPDIR/none.json" < "$BATS_TEST_TMPDIR/vm.json"
 	[ "$output" = "" ]
 	[ "$(ls -A "$STAGING")" = "$(basename "$dir")" ]
+}
+
+@test "restore: a dead state is removed only where this host's cache keeps it, never a directory an entry names elsewhere" {
+	local elsewhere="$BATS_TEST_TMPDIR/elsewhere"
+	mkdir -p "$elsewhere/worktree"
+	printf 'keep\n' > "$elsewhere/precious"
+	STATE=$elsewhere make_entry
+	run -2 --separate-stderr bds-vm-restore --lock-owner "$OWNER" < <(snapshot_envelope)
+	[ "$stderr" = "bds-vm-restore: cold: the local warm state of $FP/$BASE is gone (no '$elsewhere/output_base')" ]
+	[ "$(cat "$elsewhere/precious")" = keep ]
+	[ -d "$elsewhere/worktree" ]
 }

@@ -58,3 +58,44 @@ setup() {
 	run -64 "$SYNC" --bogus
 	run -1 "$SYNC" --no-arp --workspace "$BATS_TEST_TMPDIR/nope" --rev "$C2"
 }
+
+@test "--shallow: a bundle of a depth-1 clone's history imports where the guest lacks the boundary's parent" {
+	# C3 on C2 on C1: the guest holds C1 only; a depth-1 clone of C3 holds C3 alone
+	printf 'three\n' > "$HOSTREPO/f"
+	local c3 sh=$BATS_TEST_TMPDIR/shallow scratch=$BATS_TEST_TMPDIR/scratch.git
+	c3=$(commit_all "$HOSTREPO" three)
+	git clone -q --depth 1 "file://$HOSTREPO" "$sh"
+	# the bundle as bds-guest-checkout makes it: a scratch repository with the clone's
+	# objects and shallow boundary
+	git init -q --bare "$scratch"
+	echo "$sh/.git/objects" > "$scratch/objects/info/alternates"
+	cp "$sh/.git/shallow" "$scratch/shallow"
+	git -C "$scratch" update-ref refs/heads/bds-sync "$c3"
+	git -C "$scratch" bundle create -q "$BATS_TEST_TMPDIR/c3.bundle" refs/heads/bds-sync
+	# without the boundary the guest cannot import it: C2 is in neither
+	run -1 --separate-stderr "$SYNC" --no-arp --workspace "$GUEST" --bundle "$BATS_TEST_TMPDIR/c3.bundle" --rev "$c3"
+	[ "${stderr_lines[-1]}" = "bds-guest-sync: importing 'refs/heads/bds-sync' from bundle '$BATS_TEST_TMPDIR/c3.bundle' failed" ]
+	run -0 --separate-stderr "$SYNC" --no-arp --workspace "$GUEST" --bundle "$BATS_TEST_TMPDIR/c3.bundle" \
+		--shallow "$scratch/shallow" --rev "$c3"
+	[ "$output" = "" ]
+	[ "$(git -C "$GUEST" rev-parse HEAD)" = "$c3" ]
+	[ "$(cat "$GUEST/f")" = "three" ]
+	[ "$(cat "$GUEST/.git/shallow")" = "$c3" ]
+	# the guest's own history is intact
+	[ "$(git -C "$GUEST" log --format=%H "$C1")" = "$C1" ]
+}
+
+@test "--shallow: only with --bundle (64); unreadable, or not one full sha a line (1), before anything is marked" {
+	printf '%s\n' "$C2" > "$BATS_TEST_TMPDIR/list"
+	run -64 --separate-stderr "$SYNC" --no-arp --workspace "$GUEST" --shallow "$BATS_TEST_TMPDIR/list" --rev "$C2"
+	[ "${stderr_lines[0]}" = "bds-guest-sync: --shallow goes with --bundle" ]
+	run -1 --separate-stderr "$SYNC" --no-arp --workspace "$GUEST" --bundle "$BATS_TEST_TMPDIR/c2.bundle" \
+		--shallow "$BATS_TEST_TMPDIR/none" --rev "$C2"
+	[ "$stderr" = "bds-guest-sync: shallow list '$BATS_TEST_TMPDIR/none': not readable" ]
+	printf '%s\nHEAD\n' "$C2" > "$BATS_TEST_TMPDIR/bad"
+	run -1 --separate-stderr "$SYNC" --no-arp --workspace "$GUEST" --bundle "$BATS_TEST_TMPDIR/c2.bundle" \
+		--shallow "$BATS_TEST_TMPDIR/bad" --rev "$C2"
+	[ "$stderr" = "bds-guest-sync: shallow list '$BATS_TEST_TMPDIR/bad': not one full lowercase commit sha a line" ]
+	[ ! -e "$GUEST/.git/shallow" ]
+	[ "$(git -C "$GUEST" rev-parse HEAD)" = "$C1" ]
+}

@@ -172,9 +172,11 @@ $s: cannot create a temporary directory in '$missing'" ]
 	[ "${#lines[@]}" -eq 1 ]
 	state=${lines[0]}
 	bazel --output_base="$state/output_base" shutdown >/dev/null 2>&1 || true
+	# the warm worktree is a repository of its own there, at the base
+	[ "$(git -C "$state/worktree" rev-parse --path-format=absolute --git-common-dir)" = "$state/worktree/.git" ]
+	[ "$(git -C "$state/worktree" rev-parse HEAD)" = "$BASE" ]
 	run -0 git -C "$WS" worktree list --porcelain
-	[[ "$output" == *"worktree $state/worktree"* ]]
-	git -C "$WS" worktree remove --force "$state/worktree"
+	[ "${#lines[@]}" -eq 3 ]
 	run -0 git -C "$WS" status --porcelain
 	[ "$output" = "" ]
 }

@@ -3,6 +3,7 @@
 
 # ssh_start DIR: host key, client key (ed25519), authorized_keys, sshd_config and log in DIR;
 # sshd listening on 127.0.0.1:$SSH_PORT. Exports SSH_DIR SSH_PORT SSH_PID SSH_KEY SSH_HOST_SHA.
+# SSH_SETENV (NAME=VALUE ...) adds to the sessions' environment (e.g. a PATH).
 ssh_start() {
 	SSH_DIR=$1
 	mkdir -p "$SSH_DIR" /run/sshd
@@ -32,7 +33,7 @@ ssh_start() {
 			UseDNS no
 			PrintMotd no
 			MaxStartups 100:30:200
-			SetEnv SHLVL=1
+			SetEnv SHLVL=1 ${SSH_SETENV:-}
 			Subsystem sftp internal-sftp
 			LogLevel INFO
 		EOF
