@@ -347,8 +347,11 @@ static char *dangling_end(const char *path)
 }
 
 /* Opens an existing file that is not regular where it is, as `>` does: open(2) follows
- * its links, /proc's magic ones (/dev/stdout on a pipe) included. A FIFO is opened
- * without waiting for a reader: with none, nothing would ever read what we write. */
+ * its links, /proc's magic ones (/dev/stdout on a pipe) included. A FIFO is never waited
+ * on for ever: with no reader, nothing would ever read what we write. Its reader may have
+ * been started together with us (`cat fifo & bds-diff -o fifo`) and not have opened it
+ * yet, so it gets FIFO_READER_WAIT seconds to do so. */
+#define FIFO_READER_WAIT 1.0
 static FILE *open_in_place(const char *path, mode_t mode)
 {
 	if (S_ISDIR(mode)) {
@@ -360,6 +363,11 @@ static FILE *open_in_place(const char *path, mode_t mode)
 		return NULL;
 	}
 	int fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+	for (double end = bds_util_now() + FIFO_READER_WAIT; fd < 0 && errno == ENXIO && S_ISFIFO(mode) &&
+	                                                     bds_util_now() < end;) {
+		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+		fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+	}
 	if (fd < 0 && errno == ENXIO && S_ISFIFO(mode)) {
 		bds_util_fail("open '%s': a FIFO with no reader", path);
 		return NULL;

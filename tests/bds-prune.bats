@@ -236,7 +236,7 @@ $usage" ]
 	run -64 --separate-stderr bds-prune --cache "$CACHE" --keep 1
 	[ "${stderr%%$'\n'*}" = "bds-prune: --keep, --max-age and --fingerprint need --store STORE" ]
 	run -64 --separate-stderr bds-prune --store /tmp/x --keep 1 --bogus
-	[ "${stderr%%$'\n'*}" = "bds-prune: unrecognized option '--bogus'" ]
+	[ "${stderr%%$'\n'*}" = "bds-prune: unknown option '--bogus'" ]
 	run -0 bds-prune --help
 	[ "$output" = "$usage" ]
 }
