@@ -155,3 +155,24 @@ setup() {
 	run -0 --separate-stderr env MANPAGER=cat PAGER=cat MANWIDTH=80 "$BDS" help bazel-diff
 	[[ "$output" == *"bds-bazel-diff — "* ]]
 }
+
+@test "every script: --version prints '<prog> <version>', --help the usage on stdout with 0; a usage error is stderr and 64" {
+	for s in "$BDS_TOP"/scripts/bds-*; do
+		p=${s##*/}
+		run -0 --separate-stderr "$s" --version
+		[ "$output" = "$p ${V#bds-tmpdir }" ]
+		[ "$stderr" = "" ]
+		run -0 --separate-stderr "$s" --help
+		[ "${lines[0]%% *}" = "usage:" ]
+		[ "$stderr" = "" ]
+		help=$output
+		# bazel-diff's own usage errors are 2 (bds-bazel-diff.bats); bds-canary hands the
+		# options it does not know to bds-consume
+		case $p in bds-bazel-diff|bds-canary) continue ;; esac
+		run -64 --separate-stderr "$s" --no-such-option-here
+		[ "$output" = "" ]
+		[[ "${stderr_lines[0]}" == "$p: "*"'--no-such-option-here'"* ]]
+		# the usage error ends with the same usage --help prints
+		[ "${stderr#*$'\n'}" = "$help" ]
+	done
+}

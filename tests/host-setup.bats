@@ -113,8 +113,10 @@ $usage_text" ]
 		run -64 "$HS" --remove --wait "$w"
 		[ "${lines[0]}" = "bds-host-setup: --wait '$w': seconds, like 10 or 0.5" ]
 	done
-	run -64 "$HS" -h
+	# -h asks for the usage: on stdout, exit 0
+	run -0 --separate-stderr "$HS" -h
 	[ "$output" = "$usage_text" ]
+	[ "$stderr" = "" ]
 }
 
 @test "not root: exit 1 and says so" {

@@ -29,8 +29,10 @@ $usage_text" ]
 	run -64 "$E2E" --keep extra
 	[ "$output" = "bds-kvm-e2e: unknown argument 'extra'
 $usage_text" ]
-	run -64 "$E2E" -h
+	# -h asks for the usage: on stdout, exit 0
+	run -0 --separate-stderr "$E2E" -h
 	[ "$output" = "$usage_text" ]
+	[ "$stderr" = "" ]
 }
 
 @test "no KVM device: skipped, exit 77" {
