@@ -7,28 +7,10 @@
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-n=20000 runs=3 dir=""
-while [ $# -gt 0 ]; do
-	case $1 in
-	--targets) n=$2; shift 2 ;;
-	--runs) runs=$2; shift 2 ;;
-	--dir) dir=$2; shift 2 ;;
-	*) echo "usage: bench/clone.sh [--targets N] [--runs R] [--dir DIR]" >&2; exit 64 ;;
-	esac
-done
-[ -n "$dir" ] || dir=${TMPDIR:-/tmp}/bds-bench-clone
-mkdir -p "$dir"
-PATH="$top/build/bin:$top/scripts:$PATH"
-export PATH
-export BDS_CACHE="$dir/cache"
-now() { date +%s.%N; }
-median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-shutdown_all() {
-	for ob in "$BDS_CACHE"/local/*/*/output_base; do
-		if [ -d "$ob" ]; then bazel --output_base="$ob" shutdown >/dev/null 2>&1 || true; fi
-	done
-}
-trap shutdown_all EXIT
+bench=clone sizes=20000
+# shellcheck source=bench/common.sh
+. "$top/bench/common.sh"
+n=$sizes
 
 ws=$dir/ws-$n store=$dir/store-$n
 [ -d "$ws/.git" ] || "$top/bench/gen-workspace" "$ws" --targets "$n" >/dev/null

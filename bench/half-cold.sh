@@ -7,28 +7,9 @@
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-sizes="20000 60000" runs=3 dir=""
-while [ $# -gt 0 ]; do
-	case $1 in
-	--targets) sizes=$2; shift 2 ;;
-	--runs) runs=$2; shift 2 ;;
-	--dir) dir=$2; shift 2 ;;
-	*) echo "usage: bench/half-cold.sh [--targets \"N ...\"] [--runs R] [--dir DIR]" >&2; exit 64 ;;
-	esac
-done
-[ -n "$dir" ] || dir=${TMPDIR:-/tmp}/bds-bench-half-cold
-mkdir -p "$dir"
-PATH="$top/build/bin:$top/scripts:$PATH"
-export PATH
-export BDS_CACHE="$dir/cache"
-now() { date +%s.%N; }
-median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-shutdown_all() {
-	for ob in "$BDS_CACHE"/local/*/*/output_base; do
-		if [ -d "$ob" ]; then bazel --output_base="$ob" shutdown >/dev/null 2>&1 || true; fi
-	done
-}
-trap shutdown_all EXIT
+bench=half-cold sizes="20000 60000"
+# shellcheck source=bench/common.sh
+. "$top/bench/common.sh"
 
 echo "| targets | full cold (bds-cold) | half-cold (bds-consume --cold, no warm machine) | speed-up | Bazel+hash in full cold (base + target) | Bazel+hash in half-cold (target) | answers equal |"
 echo "|---|---|---|---|---|---|---|"
