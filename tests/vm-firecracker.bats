@@ -106,7 +106,7 @@ entry_listing() {
 	run -0 jq -r '.fingerprint.components | [.vmm, .snapshot_version] | join(" / ")' <<< "$output"
 	[ "$output" = "Firecracker v1.16.1 / v8.0.0" ]
 	run -0 sh -c "bds-fingerprint -w '$WS' --driver firecracker | jq -r '.fingerprint.components | keys | join(\" \")'"
-	[ "$output" = "bazel bazel_command bazelrc bazelversion bds_version driver hash_options host_cpu initrd kernel module_lock option_files rc_files rc_list rootfs snapshot_version tools_bazel vm_shape vmm" ]
+	[ "$output" = "bazel bazel_command bazelrc bazelversion bds_version command_options driver hash_options host_cpu initrd kernel module_lock option_files rc_files rc_list rootfs snapshot_version startup_options tools_bazel vm_shape vmm" ]
 }
 
 @test "record: the exact boot sequence, relative paths, then pause and a full snapshot" {

@@ -335,7 +335,7 @@ entry_listing() {
 
 @test "the fingerprint: accelerator, QEMU, image and host CPU are part of the key" {
 	run -0 jq -r '.fingerprint.components | keys | join(" ")' "$BATS_FILE_TMPDIR/e1"
-	[ "$output" = "accel bazel bazel_command bazelrc bazelversion bds_version driver hash_options host_cpu initrd kernel module_lock option_files rc_files rc_list rootfs snapshot_mode tools_bazel vm_shape vmm" ]
+	[ "$output" = "accel bazel bazel_command bazelrc bazelversion bds_version command_options driver hash_options host_cpu initrd kernel module_lock option_files rc_files rc_list rootfs snapshot_mode startup_options tools_bazel vm_shape vmm" ]
 	run -0 jq -r '.fingerprint.components.vmm' "$BATS_FILE_TMPDIR/e1"
 	[ "$output" = "$(qemu-system-x86_64 --version | head -n 1)" ]
 	# each key from a fingerprint that succeeded: a failed one printing nothing would make
