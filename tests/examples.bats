@@ -58,7 +58,7 @@ run_steps() {
 	: > "$RUNNER/github_path"
 	for f in "$dir"/steps/*.sh; do
 		rc=0
-		(cd "$clone" && env PATH="$path" GITHUB_PATH="$RUNNER/github_path" \
+		(cd "$clone" && env -u BDS_HASH PATH="$path" GITHUB_PATH="$RUNNER/github_path" \
 			bash --noprofile --norc -eo pipefail "$f") >>"$RUNNER/steps.out" 2>>"$RUNNER/steps.err" || rc=$?
 		[ "$rc" -eq 0 ] || { echo "step $f failed ($rc)" >&2; cat "$RUNNER/steps.err" >&2; return "$rc"; }
 		while read -r p; do path=$p:$path; done < "$RUNNER/github_path"
@@ -101,7 +101,7 @@ github_consume() {
 	rm -rf "$RUNNER/pr" "$RUNNER/consume"
 	clone pr "$RUNNER/pr"
 	[ "$(git -C "$RUNNER/pr" rev-parse --is-shallow-repository)" = true ]
-	run -1 git -C "$RUNNER/pr" cat-file -e "$BASE^{commit}"
+	run -128 git -C "$RUNNER/pr" cat-file -e "$BASE^{commit}"
 	steps github examples/github-actions/bds-consume.yml impacted "$RUNNER/consume" \
 		--expr github.event.pull_request.base.sha="$BASE"
 	: > "$RUNNER/steps.err"
@@ -136,12 +136,12 @@ github_consume() {
 	runner gh
 	github_record
 	[ -n "$(ls "$RUNNER/store")" ]
-	[ "$(jq -r .exit "$RUNNER/push/bds-out/record-timings.json")" = 0 ]
+	[ "$(jq -r .exit_status "$RUNNER/push/bds-out/record-timings.json")" = 0 ]
 	github_consume
 	same_as_cold "$RUNNER/pr/bds-out/impacted-targets.txt"
 	# warm: no fallback, and the timings say so
 	run -1 grep -F 'warm path unavailable' "$RUNNER/steps.err"
-	[ "$(jq -r '.exit' "$RUNNER/pr/bds-out/consume-timings.json")" = 0 ]
+	[ "$(jq -r '.exit_status' "$RUNNER/pr/bds-out/consume-timings.json")" = 0 ]
 	[ "$(jq -r '.cold_reason' "$RUNNER/pr/bds-out/consume-timings.json")" = null ]
 	[ ! -e "$RUNNER/pr/bds-out/cold-timings.json" ]
 }
@@ -153,11 +153,11 @@ github_consume() {
 	github_consume
 	same_as_cold "$RUNNER/pr/bds-out/impacted-targets.txt"
 	[ "$(grep -cx 'consume.sh: warm path unavailable: the cold path' "$RUNNER/steps.err")" = 1 ]
-	[ "$(jq -r '.exit' "$RUNNER/pr/bds-out/consume-timings.json")" = 2 ]
-	[ "$(jq -r '.exit' "$RUNNER/pr/bds-out/cold-timings.json")" = 0 ]
+	[ "$(jq -r '.exit_status' "$RUNNER/pr/bds-out/consume-timings.json")" = 2 ]
+	[ "$(jq -r '.exit_status' "$RUNNER/pr/bds-out/cold-timings.json")" = 0 ]
 	grep -q 'half-cold' "$RUNNER/steps.err"
 	# the half-cold path needs no base commit: the clone still lacks it
-	run -1 git -C "$RUNNER/pr" cat-file -e "$BASE^{commit}"
+	run -128 git -C "$RUNNER/pr" cat-file -e "$BASE^{commit}"
 
 	warm_gone
 	rm -rf "$RUNNER/store"
@@ -165,7 +165,7 @@ github_consume() {
 	github_consume
 	same_as_cold "$RUNNER/pr/bds-out/impacted-targets.txt"
 	[ "$(grep -cx 'consume.sh: warm path unavailable: the cold path' "$RUNNER/steps.err")" = 1 ]
-	[ "$(jq -r '.exit' "$RUNNER/pr/bds-out/cold-timings.json")" = 0 ]
+	[ "$(jq -r '.exit_status' "$RUNNER/pr/bds-out/cold-timings.json")" = 0 ]
 	# the full cold path fetched the base commit into the depth-1 clone
 	git -C "$RUNNER/pr" cat-file -e "$BASE^{commit}"
 }
@@ -175,7 +175,7 @@ github_consume() {
 	clone main "$RUNNER/push"
 	steps gitlab examples/gitlab-ci.yml bds-record "$RUNNER/record"
 	CI_COMMIT_SHA=$BASE CI_PROJECT_DIR=$RUNNER/push run_steps "$RUNNER/record" "$RUNNER/push"
-	[ "$(jq -r .exit "$RUNNER/push/bds-out/record-timings.json")" = 0 ]
+	[ "$(jq -r .exit_status "$RUNNER/push/bds-out/record-timings.json")" = 0 ]
 
 	clone pr "$RUNNER/mr"
 	steps gitlab examples/gitlab-ci.yml bds-impacted "$RUNNER/consume"
