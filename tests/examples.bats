@@ -157,6 +157,7 @@ github_consume() {
 	[ "$(jq -r '.exit_status' "$RUNNER/pr/bds-out/cold-timings.json")" = 0 ]
 	grep -q 'half-cold' "$RUNNER/steps.err"
 	# the half-cold path needs no base commit: the clone still lacks it
+	run -1 grep -F 'fetching it' "$RUNNER/steps.err"
 	run -128 git -C "$RUNNER/pr" cat-file -e "$BASE^{commit}"
 
 	warm_gone
@@ -167,6 +168,7 @@ github_consume() {
 	[ "$(grep -cx 'consume.sh: warm path unavailable: the cold path' "$RUNNER/steps.err")" = 1 ]
 	[ "$(jq -r '.exit_status' "$RUNNER/pr/bds-out/cold-timings.json")" = 0 ]
 	# the full cold path fetched the base commit into the depth-1 clone
+	[ "$(grep -cx 'consume.sh: the full cold path needs the base commit: fetching it' "$RUNNER/steps.err")" = 1 ]
 	git -C "$RUNNER/pr" cat-file -e "$BASE^{commit}"
 }
 

@@ -27,14 +27,24 @@ case $rc in
 *) exit "$rc" ;;
 esac
 # Exit 2: no warm server for the base on this runner. --cold takes the half-cold path when
-# the store holds the base's entry (only the target is hashed), else the full cold path,
-# which needs the base commit itself: a depth-1 clone fetches it (one commit) first.
+# the store holds the base's entry (only the target is hashed; no base commit needed), else
+# the full cold path, which needs the base commit itself: when a depth-1 clone lacks it,
+# that fails, and the base (one commit) is fetched for a second try. Fetching only then
+# matters on a large repository, where one commit is a whole tree.
 echo "consume.sh: warm path unavailable: the cold path" >&2
-if [ "$(git rev-parse --is-shallow-repository)" = true ] &&
+cold() {
+	# shellcheck disable=SC2086
+	bds consume -w . --target HEAD --base "$BDS_BASE_SHA" --store "$BDS_STORE" --cold \
+		--timings "$out/cold-timings.json" -o "$out/impacted-targets.txt" \
+		${BDS_OPTIONS---include-target-type}
+}
+rc=0
+cold || rc=$?
+if [ "$rc" -ne 0 ] && [ "$(git rev-parse --is-shallow-repository)" = true ] &&
 	! git rev-parse --verify --quiet "$BDS_BASE_SHA^{commit}" >/dev/null; then
+	echo "consume.sh: the full cold path needs the base commit: fetching it" >&2
 	git fetch -q --depth=1 "${BDS_REMOTE:-origin}" "$BDS_BASE_SHA"
+	cold
+else
+	exit "$rc"
 fi
-# shellcheck disable=SC2086
-bds consume -w . --target HEAD --base "$BDS_BASE_SHA" --store "$BDS_STORE" --cold \
-	--timings "$out/cold-timings.json" -o "$out/impacted-targets.txt" \
-	${BDS_OPTIONS---include-target-type}
