@@ -15,7 +15,7 @@ ssh_start() {
 	SSH_HOST_SHA=$(awk '{print $2}' "$SSH_DIR/host_key.pub" | base64 -d | sha256sum | cut -d' ' -f1)
 	local try
 	for try in 1 2 3 4 5 6 7 8; do
-		SSH_PORT=$((20000 + RANDOM % 40000))
+		SSH_PORT=$((20000 + RANDOM % 12700))
 		# SetEnv SHLVL: bash, root's login shell here, sources ~/.bashrc for commands run by
 		# sshd only at shell level 1; the tests must not depend on what that file does.
 		cat > "$SSH_DIR/sshd_config" <<-EOF
@@ -77,7 +77,7 @@ guest_envelope() {
 free_port() {
 	local p
 	while :; do
-		p=$((20000 + RANDOM % 40000))
+		p=$((20000 + RANDOM % 12700))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return

@@ -10,11 +10,13 @@ port_in_use() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# random_port: a port nothing listens on now (a start retries if it loses a race).
+# random_port: a port nothing listens on now (a start retries if it loses a race), below
+# Linux's ephemeral range (32768 and up), where the outgoing connections of the tests and
+# of anything else on the machine take their local ports.
 random_port() {
 	local p
 	while :; do
-		p=$((20000 + RANDOM % 40000))
+		p=$((20000 + RANDOM % 12700))
 		port_in_use "$p" || break
 	done
 	echo "$p"

@@ -33,7 +33,7 @@ setup_file() {
 	echo "# tiny-guest/build: $((t1 - t0)) ms" >&3
 	# QEMU exits at once when another process holds the forwarded port: try another one.
 	for try in 1 2 3 4 5 6 7 8; do
-		TG_PORT=$((20000 + RANDOM % 40000))
+		TG_PORT=$((20000 + RANDOM % 12700))
 		: > "$TG/console.log"
 		t0=$(now_ms)
 		qemu-system-x86_64 -M microvm -accel tcg -m 256 -smp 1 -nographic -no-reboot \
