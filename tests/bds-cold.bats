@@ -93,8 +93,8 @@ assert_clean() {
 	[ "${stderr_lines[1]}" = "usage: bds-cold -w WORKSPACE --base REV --target REV [-b BAZEL] [-so 'STARTUP OPTIONS' ...]" ]
 	run -64 --separate-stderr bds-cold -w "$W" --base c0
 	[ "${stderr_lines[0]}" = "bds-cold: missing --target REV" ]
-	run -64 --separate-stderr bds-cold -w "$W" --base c0 --target c0 --dep-edges x.json
-	[ "${stderr_lines[0]}" = "bds-cold: unknown option '--dep-edges'" ]
+	run -64 --separate-stderr bds-cold -w "$W" --base c0 --target c0 --depEdgesFile x.json
+	[ "${stderr_lines[0]}" = "bds-cold: unknown option '--depEdgesFile'" ]
 	run -64 bds-cold -w "$W" --base c0 --target c0 extra
 	run -64 bds-cold -w "$W" --base c0 --target
 }
