@@ -25,7 +25,7 @@ SCRIPTS := scripts/bds $(wildcard scripts/bds-*)
 MANS    := $(wildcard man/*.[1-9])
 HEADERS := $(wildcard lib/*.h) $(BUILD)/gen/bds-version.h
 
-.PHONY: all check check-unit check-vm check-deb check-mutants asan lint demo deps install uninstall dist bench fuzz clean FORCE
+.PHONY: all check check-unit check-vm check-deb check-month check-mutants asan lint demo deps install uninstall dist bench fuzz clean FORCE
 
 all: $(BINS) $(UNITS) $(BENCHES)
 
@@ -72,6 +72,13 @@ check-mutants: deps
 	$(MAKE) all
 	CC="$(CC)" CFLAGS="$(CFLAGS)" EXTRA_CFLAGS="$(EXTRA_CFLAGS)" BDS_BUILD=$(CURDIR)/$(BUILD) tests/mutants/run
 	@echo "# bds-check-mutants: done"
+
+# A month of daily records, prunes and consumes (tests/pipeline-month.bats, 30 days; `make
+# check` runs 4 of them).
+check-month: deps
+	$(MAKE) all
+	BDS_MONTH_DAYS=30 BDS_BUILD=$(CURDIR)/$(BUILD) bats --formatter tap --print-output-on-failure tests/pipeline-month.bats
+	@echo "# bds-check-month: done"
 
 # The Debian package: built with dpkg-buildpackage from the committed tree, lintian-clean
 # at error level, installed with apt and used with the source tree out of PATH, then
