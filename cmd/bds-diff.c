@@ -192,7 +192,7 @@ static int run(const struct args *a)
 	if (from.module_graph && to.module_graph &&
 	    (from.module_graph_len != to.module_graph_len ||
 	     memcmp(from.module_graph, to.module_graph, from.module_graph_len) != 0)) {
-		bds_util_fail("'%s' and '%s' have different module graphs: bazel-diff's bzlmod path (spec 4.4) is "
+		bds_util_fail("'%s' and '%s' have different module graphs: bazel-diff's bzlmod path (docs/algorithm.md 4.5) is "
 		              "not implemented",
 		              from.path, to.path);
 		goto fail;

@@ -1,4 +1,4 @@
-/* diff: bazel-diff's get-impacted-targets (spec section 4) over two hashes files. */
+/* diff: bazel-diff's get-impacted-targets (docs/algorithm.md 4) over two hashes files. */
 #include "diff.h"
 
 #include "fs.h"
@@ -604,7 +604,7 @@ static int parse_entries(struct parser *p, struct bds_diff_hashes *h, struct sca
 	return more;
 }
 
-/* metadata: only moduleGraphJson matters (spec 4.4). */
+/* metadata: only moduleGraphJson matters (docs/algorithm.md 4.5). */
 static int parse_metadata(struct parser *p, struct bds_diff_hashes *h)
 {
 	int first = 1, more;

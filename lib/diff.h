@@ -1,4 +1,4 @@
-/* diff: bazel-diff's get-impacted-targets (spec section 4) over two hashes files. */
+/* diff: bazel-diff's get-impacted-targets (docs/algorithm.md 4) over two hashes files. */
 #ifndef BDS_DIFF_H
 #define BDS_DIFF_H
 
@@ -35,7 +35,7 @@ void bds_diff_free_hashes(struct bds_diff_hashes *h);
 /* Looks a label up; NULL when absent. */
 const struct bds_diff_target *bds_diff_find(const struct bds_diff_hashes *h, const char *label, size_t n);
 
-/* A dep-edges file (spec 3.3): `{label: [dep label, ...]}`. */
+/* A dep-edges file (docs/algorithm.md 3.2): `{label: [dep label, ...]}`. */
 struct bds_diff_deps {
 	char *path;
 	char *buf;
@@ -56,7 +56,7 @@ void bds_diff_free_deps(struct bds_diff_deps *d);
 /* One impacted label. */
 struct bds_diff_item {
 	const struct bds_diff_target *to, *from; /* from is NULL for a new label */
-	int rank;                                /* kind rank of spec 4.2 */
+	int rank;                                /* kind rank, docs/algorithm.md 4.2 */
 	int bytewise;                            /* Java order of this label is byte order */
 	int direct;                              /* DIRECT (new, or direct hash changed) vs INDIRECT */
 	int target_distance, package_distance;   /* set by bds_diff_distances */
@@ -73,7 +73,7 @@ struct bds_diff_result {
 void bds_diff_impacted(const struct bds_diff_hashes *from, const struct bds_diff_hashes *to,
                        struct bds_diff_result *r);
 
-/* Distance metrics (spec 4.3) for every item, over `deps`. `warn` (may be NULL) receives
+/* Distance metrics (docs/algorithm.md 4.3) for every item, over `deps`. `warn` (may be NULL) receives
  * each fallback-to-(0,0) notice. Returns 0, or -1 on a dependency cycle (error recorded). */
 int bds_diff_distances(struct bds_diff_result *r, const struct bds_diff_hashes *to, const struct bds_diff_deps *deps,
                        void (*warn)(const char *label, size_t n, int no_entry, void *arg), void *arg);
@@ -86,7 +86,7 @@ void bds_diff_sort(struct bds_diff_result *r);
  * error naming it: returns -1 with the error recorded. */
 int bds_diff_filter(struct bds_diff_result *r, char **types, int exclude_external, const char *to_path);
 
-/* Output: one label per line; or the Gson pretty array of spec 3.4 (no final newline).
+/* Output: one label per line; or the Gson pretty array of docs/algorithm.md 4.4 (no final newline).
  * Return 0, or -1 when a write failed (error recorded). */
 int bds_diff_write_labels(FILE *out, const struct bds_diff_result *r);
 int bds_diff_write_distances(FILE *out, const struct bds_diff_result *r);

@@ -1,5 +1,5 @@
 /* fingerprint: the cache key of everything that can change the query graph or the
- * validity of a warm machine (DESIGN.md "The fingerprint"). */
+ * validity of a warm machine (bds-fingerprint(1)). */
 #ifndef BDS_FINGERPRINT_H
 #define BDS_FINGERPRINT_H
 

@@ -1,4 +1,4 @@
-/* hash: bazel-diff-compatible rule hashing (spec 2.4-2.8) and the hashes JSON writers. */
+/* hash: bazel-diff-compatible rule hashing (docs/algorithm.md 2) and the hashes JSON writers. */
 #include "hash.h"
 
 #include "json.h"
@@ -128,7 +128,7 @@ static struct slice bare_label(struct slice s)
 	return s;
 }
 
-/* transformRuleInput (spec 1.5): "@repo//x" -> "//external:repo" unless fine-grained.
+/* transformRuleInput (docs/algorithm.md 2.7): "@repo//x" -> "//external:repo" unless fine-grained.
  * Writes the synthetic label to `buf` and returns its length, or 0 for no transform. */
 static size_t external_alias(const struct bds_hash_options *o, struct slice in, char *buf)
 {
@@ -137,7 +137,7 @@ static size_t external_alias(const struct bds_hash_options *o, struct slice in, 
 	for (char **f = o->fine_grained; f && *f; f++) {
 		size_t fn = strlen(*f);
 		if (in.n >= fn && memcmp(in.p, *f, fn) == 0)
-			return 0; /* a raw prefix match, as bazel-diff does (spec 6.2) */
+			return 0; /* a raw prefix match, as bazel-diff does (docs/algorithm.md 5.1) */
 	}
 	const char *sep;
 	if (bds_label_split_repo(in.p, in.n, &sep) != 2)
@@ -175,7 +175,7 @@ static int soft_digest_cached(struct worker *w, struct bds_strmap *cache, const 
 	return 1;
 }
 
-/* ruleBzlSeed (spec 2.4) over the .bzl paths collected from the instantiation stack. */
+/* ruleBzlSeed (docs/algorithm.md 2.4) over the .bzl paths collected from the instantiation stack. */
 static int rule_bzl_seed(struct worker *w, size_t n, unsigned char out[BDS_SHA256_LEN])
 {
 	sort_if_needed(w->paths, n, sizeof *w->paths, slice_java_cmp);
@@ -318,7 +318,7 @@ static int always_affected(const struct worker *w, const struct rule_fields *rf)
 	return 0;
 }
 
-/* The direct digest of a rule (spec 2.6) and its dependency list. The direct digest
+/* The direct digest of a rule (docs/algorithm.md 2.6) and its dependency list. The direct digest
  * does not depend on any other rule's hash, so rules are processed in parallel; only
  * `overall` needs the graph order (overall_phase). */
 static int hash_rule_direct(struct worker *w, int32_t index)
@@ -331,7 +331,7 @@ static int hash_rule_direct(struct worker *w, int32_t index)
 		return -1;
 	int always = always_affected(w, &rf);
 
-	/* ruleDigest (spec 2.5): attributes sorted by name, generator_location skipped */
+	/* ruleDigest (docs/algorithm.md 2.5): attributes sorted by name, generator_location skipped */
 	sort_if_needed(w->attrs, rf.n_attrs, sizeof *w->attrs, attr_cmp);
 	bds_sha256_update(&w->sha, rf.rule_class.p, rf.rule_class.n);
 	bds_sha256_update(&w->sha, t->name, t->name_len);
@@ -546,7 +546,7 @@ static int overall_phase(struct bds_graph *g)
 	return rc;
 }
 
-/* Package .bzl seeds (spec 2.4 fallback), used only when no rule has a stack. */
+/* Package .bzl seeds (docs/algorithm.md 2.4, fallback), used only when no rule has a stack. */
 struct pkg_label {
 	struct slice pkg, label;
 };

@@ -1,4 +1,4 @@
-/* hash: bazel-diff-compatible target hashes (spec/bazel-diff-compat.md section 2) over a
+/* hash: bazel-diff-compatible target hashes (docs/algorithm.md 2) over a
  * query graph: source-file digests, rule digests, .bzl seeds, overall and direct. */
 #ifndef BDS_HASH_H
 #define BDS_HASH_H
@@ -43,7 +43,7 @@ void bds_source_pool_add(void *pool, const struct bds_graph *g, int32_t index);
  * first worker's error. */
 int bds_source_pool_finish(struct bds_source_pool *p, struct bds_graph *g);
 
-/* The raw source-file digest of spec section 2.2 for `label`, with `seed` (NULL: none). */
+/* The raw source-file digest of docs/algorithm.md 2.2 for `label`, with `seed` (NULL: none). */
 int bds_hash_source_digest(const struct bds_hash_options *o, struct bds_sha256 *h, const char *label,
                            size_t n, const unsigned char *seed, unsigned char out[BDS_SHA256_LEN]);
 /* softDigest: 1 and out set for an existing main-repo regular file, 0 otherwise, -1 error. */
@@ -95,7 +95,7 @@ jv bds_hash_args_value(jv canonical, const char *name);
 /* Writes the hashes JSON as bazel-diff's Gson does (two-space pretty print, no final
  * newline), keys sorted. `types` (NULL: all) keeps only targets of those type names. */
 int bds_hash_write_json(FILE *out, const struct bds_graph *g, int include_type, char **types);
-/* Writes the dep-edges JSON (spec 3.3): rules and generated files, source files omitted. */
+/* Writes the dep-edges JSON (docs/algorithm.md 3.2): rules and generated files, source files omitted. */
 int bds_hash_write_deps(FILE *out, const struct bds_graph *g, char **types);
 
 #endif

@@ -1,4 +1,4 @@
-/* source: source-file digests (spec 2.2), read in parallel, and the global seed (2.3). */
+/* source: source-file digests (docs/algorithm.md 2.2), read in parallel, and the seed (2.3). */
 #include "hash.h"
 
 #include "fs.h"
@@ -115,7 +115,7 @@ static int put_file(struct bds_sha256 *h, const char *path)
 	return rc;
 }
 
-/* The bytes of spec 2.2 for the file at `abs` when no content hash replaces it:
+/* The bytes of docs/algorithm.md 2.2 for the file at `abs` when no content hash replaces it:
  * [content] 0x01 exec for a regular file, nothing for a directory, 0x00 if missing.
  * One open + fstat instead of stat + open: on 50k files the path walks add up. */
 static int put_source_file(const struct bds_hash_options *o, struct bds_sha256 *h, const char *abs)

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* Exit statuses of every binary and script (DESIGN.md). Only cmd/ returns them. */
+/* Exit statuses of every binary and script (docs/envelope.md 2). Only cmd/ returns them. */
 enum {
 	BDS_EXIT_OK = 0,
 	BDS_EXIT_FAIL = 1,

@@ -60,7 +60,7 @@ EXPECTED_TYPED='//A:one.sh
 @test "different module graphs are refused: the bzlmod path is not implemented" {
 	run -1 --separate-stderr bds-diff from-hashes.json to-other-graph.json
 	[ "$output" = "" ]
-	[ "$stderr" = "bds-diff: 'from-hashes.json' and 'to-other-graph.json' have different module graphs: bazel-diff's bzlmod path (spec 4.4) is not implemented" ]
+	[ "$stderr" = "bds-diff: 'from-hashes.json' and 'to-other-graph.json' have different module graphs: bazel-diff's bzlmod path (docs/algorithm.md 4.5) is not implemented" ]
 	# a graph on one side only: bazel-diff falls back to the plain diff
 	run -0 bds-diff from.json to-other-graph.json
 	[ "$output" = "$EXPECTED_TYPED" ]

@@ -1,4 +1,4 @@
-# bds-generate-hashes: bazel-diff's query (spec 1.3) piped into bds-hash, on a real Bazel
+# bds-generate-hashes: bazel-diff's query (docs/algorithm.md 1.1) piped into bds-hash, on a real Bazel
 # workspace: usage, the exact pipeline, failures, --keep_going, atomic OUT.
 
 load helpers

@@ -8,7 +8,7 @@ make_proto() {
 	python3 "$HASH_FIXTURES/make-proto.py"
 }
 
-# query_stream WS OUT: bazel-diff's exact query (spec 1.3), raw stream into OUT.
+# query_stream WS OUT: bazel-diff's exact query (docs/algorithm.md 1.1), raw stream into OUT.
 query_stream() {
 	printf "%s\n" "'//external:all-targets' + '//...:all-targets'" > "$BATS_TEST_TMPDIR/query.txt"
 	(cd "$1" && bazel query --output streamed_proto --proto:instantiation_stack --order_output=no \

@@ -1,5 +1,5 @@
 # bds-hash: bazel-diff-compatible hashes from streamed_proto. Edits on one real Bazel
-# workspace, each checked against the exact set of changed labels (spec sections 1.5, 2),
+# workspace, each checked against the exact set of changed labels (docs/algorithm.md 2),
 # the options, the output format, and bad input.
 
 load helpers
@@ -122,7 +122,7 @@ true" ]
 	hash_workspace "$WS" "$AFTER"
 	expect_changed "$BASE" "$AFTER" //a:uses_ext //a:uses_ext.out //external:extrepo
 
-	# a WORKSPACE comment and the repository's contents are not seen (spec 6.2)
+	# a WORKSPACE comment and the repository's contents are not seen (docs/algorithm.md 5.2)
 	reset_ws "$WS"
 	printf '# a comment\n' >> "$WS/WORKSPACE"
 	printf 'changed\n' > "$EXT/ext1/f.txt"

@@ -1,4 +1,4 @@
-# Runs the C unit tests (tests/unit/*.c): golden vectors of the compat spec and helpers.
+# Runs the C unit tests (tests/unit/*.c): golden vectors (docs/algorithm.md 2.10) and helpers.
 
 load helpers
 

@@ -1,4 +1,4 @@
-/* unit-golden: bazel-diff's golden vectors (spec section 2.9) and the label/sort/proto
+/* unit-golden: bazel-diff's golden vectors (docs/algorithm.md 2.10) and the label/sort/proto
  * helpers they depend on. Prints one line per check; exits 1 on the first mismatch. */
 #include <stdio.h>
 #include <stdlib.h>
