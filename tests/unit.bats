@@ -7,3 +7,25 @@ load helpers
 	[ "${lines[${#lines[@]}-1]}" = "0 failed" ]
 	[[ "$output" == *"ok rule3b-overall 2c424742eaeedfecd438042735f97922e87d73aaabfa28bb2e7a97665f3cb4df"* ]]
 }
+
+@test "transport-test: the local transport puts, runs, gets back, fails and goes cold as it should" {
+	run -0 "$BDS_BUILD/tests/transport-test" "$BATS_TEST_TMPDIR"
+	[ "$output" = "upcase: opened local
+upcase: ok, exit status 0
+wt/copy.txt: hello
+wt/copy.txt mode: 640
+back.txt: HELLO
+stdout.txt: out
+stderr.txt: err
+failing: opened local
+failing: ok, exit status 3
+half-back.txt: (absent)
+stdout-fail.txt: (absent)
+missing put: opened local
+fail: put 'missing.txt': read 'missing.txt': No such file or directory
+wt/ran.txt: (absent)
+missing get: opened local
+fail: get 'none.txt': read '\$T/wt/none.txt': No such file or directory
+cold: the warm state's lock '/nonexistent/state.lock' is no longer held for this pipeline (its keeper, pid PID, is gone): another pipeline may be using the worktree
+wt/ran.txt: (absent)" ]
+}
