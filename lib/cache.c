@@ -223,13 +223,12 @@ int bds_cache_evict(const char *cache, uint64_t max, int dry_run, bds_cache_repo
 	for (size_t i = 0; i < n; i++)
 		*total += v[i].bytes;
 	for (size_t i = 0; i < n && *total > max; i++) {
-		char *slash = strrchr(v[i].dir, '/');
 		if (in_use(cache, v[i].fp, v[i].base))
 			continue;
 		if (!dry_run) {
 			/* one rename under the lock; the slow delete after it */
-			char *old = bds_util_xasprintf("%.*s/.old-%s-XXXXXX", (int)(slash - v[i].dir), v[i].dir, v[i].base);
-			if (!mkdtemp(old) || rename(v[i].dir, old) != 0) {
+			char *old = NULL;
+			if (bds_fs_rename_away(v[i].dir, &old) != 0) {
 				bds_util_fail("evict '%s': %s", v[i].dir, strerror(errno));
 				bds_fs_remove_tree(old);
 				free(old);

@@ -175,8 +175,7 @@ static int place(const char *from, const char *to, int writable, const struct bd
 	                        ((long)st.st_gid == a->jail_gid && (st.st_mode & S_IWGRP)));
 	if (!writable && !jailed_can_write && link(from, to) == 0)
 		return 0;
-	char *cp[] = {"cp", "--reflink=auto", "--sparse=always", "--", (char *)from, (char *)to, NULL};
-	return bds_vm_run(cp, NULL);
+	return bds_fs_copy_sparse(from, to);
 }
 
 /* Where this VM's files live and Firecracker runs: the run directory, or the jailer's
@@ -215,10 +214,7 @@ static int fc_prepare(const struct bds_driver_args *a, struct fc_vm *v)
 	v->jail_dir = bds_util_xasprintf("%s/%s", exec_dir, v->id);
 	v->root = bds_util_xasprintf("%s/root", v->jail_dir);
 	v->sock = bds_util_xasprintf("%s/run/firecracker.socket", v->root);
-	int rc = 0;
-	char *mk[] = {"mkdir", "-p", v->root, NULL};
-	if (bds_vm_run(mk, NULL) < 0)
-		rc = -1;
+	int rc = bds_fs_mkdirs(v->root, 0777);
 	free(exec_dir);
 	return rc;
 }
@@ -423,9 +419,8 @@ static int fc_run(const struct bds_driver_args *a, const char *entry, const char
 		char *owner = bds_util_xasprintf("%ld:%ld", a->jail_uid, a->jail_gid);
 		char *run = bds_util_xasprintf("%s/run", v.root);
 		char *disk = bds_util_xasprintf("%s/rootfs.ext4", v.root);
-		char *mk[] = {"mkdir", "-p", run, NULL};
 		char *chown_argv[] = {"chown", owner, v.root, run, disk, NULL};
-		int r = bds_vm_run(mk, NULL) < 0 || bds_vm_run(chown_argv, NULL) < 0 ? -1 : 0;
+		int r = bds_fs_mkdirs(run, 0777) < 0 || bds_vm_run(chown_argv, NULL) < 0 ? -1 : 0;
 		free(owner);
 		free(run);
 		free(disk);

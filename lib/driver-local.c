@@ -42,25 +42,6 @@
 /* The warm state's lock file (a kernel lock: lock.h). */
 #define STATE_LOCK "state.lock"
 
-static int mkdir_p(const char *path)
-{
-	char *p = bds_util_xstrdup(path);
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-			int e = errno;
-			free(p);
-			return bds_util_fail("create '%s': %s", path, strerror(e));
-		}
-		*s = '/';
-	}
-	int rc = mkdir(p, 0755) != 0 && errno != EEXIST ? bds_util_fail("create '%s': %s", path, strerror(errno)) : 0;
-	free(p);
-	return rc;
-}
-
 /* Runs git quietly (its messages go to our stderr); 0 when it exited 0. */
 static int git(char *const argv[])
 {
@@ -566,7 +547,7 @@ static enum bds_driver_status local_boot(const struct bds_driver_args *a, jv *vm
 	 * before its lock is taken here: then it is made again */
 	int busy = -1;
 	for (int attempt = 0; attempt < 3 && busy < 0; attempt++)
-		busy = mkdir_p(state_dir) < 0 ? -1 : bds_lock_take(lock, a->lock_timeout, &lock_fd);
+		busy = bds_fs_mkdirs(state_dir, 0755) < 0 ? -1 : bds_lock_take(lock, a->lock_timeout, &lock_fd);
 	if (busy < 0)
 		goto out;
 	if (busy) {

@@ -3,6 +3,7 @@
 #define BDS_FS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Removes path and everything under it, without following symlinks; directories left
@@ -14,6 +15,38 @@ void bds_fs_remove_tree(const char *path);
  * existing component that is not a directory is an error. 0, or -1 (error recorded,
  * naming the component). */
 int bds_fs_mkdirs(const char *path, mode_t mode);
+
+/* The hidden sibling a directory is renamed to on its way out: "<parent>/.old-<name>-XXXXXX".
+ * One left by a killed process is for its owner's sweep (lock.h) to remove. */
+#define BDS_FS_OLD_PREFIX ".old-"
+
+/* Takes directory `dir` away in one rename, to a new hidden sibling (BDS_FS_OLD_PREFIX)
+ * whose malloc'd path goes to *old: readers see the whole directory or nothing. The
+ * caller deletes *old (bds_fs_remove_tree, slow: after any lock) and frees it, whatever
+ * the result. 0 taken away, 1 `dir` was absent, -1 error recorded (errno kept). */
+int bds_fs_rename_away(const char *dir, char **old);
+
+/* Puts directory `tmp` at `final` atomically, replacing (and deleting) what was there.
+ * 0, or -1 (recorded; `tmp` is the caller's to remove). */
+int bds_fs_replace_dir(const char *tmp, const char *final);
+
+/* Writes n bytes at offset `off` of fd, leaving the all-zero 4 KiB blocks (counted from
+ * buf) unwritten: holes, in a file that is extended to its size afterwards. 0, or -1
+ * (errno set, nothing recorded: the caller names the file). */
+int bds_fs_write_sparse(int fd, const char *buf, size_t n, uint64_t off);
+
+/* Reads fd from its start to its size, skipping its holes (SEEK_DATA/SEEK_HOLE where the
+ * file system has them): `data` gets the bytes in chunks, `hole` the length of each hole.
+ * A file that shrinks meanwhile ends early. `what` names fd in errors. 0, -1 (error
+ * recorded), or what a callback returned when it was not 0. */
+int bds_fs_read_sparse(int fd, const char *what, int (*data)(void *arg, const char *buf, size_t n),
+                       int (*hole)(void *arg, uint64_t n), void *arg);
+
+/* cp --reflink=auto --sparse=always from to: a clone where the file system can make one,
+ * else a copy with the source's holes and all-zero blocks left as holes. `from` must be a
+ * regular file (symbolic links followed); `to` is created with from's permission bits less
+ * the umask, or truncated, keeping its mode. 0, or -1 (recorded, naming the path). */
+int bds_fs_copy_sparse(const char *from, const char *to);
 
 /* "a FIFO", "a directory", "a socket", ... for messages about a file of the wrong kind. */
 const char *bds_fs_kind(mode_t mode);

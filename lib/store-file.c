@@ -1,5 +1,4 @@
-/* store-file: the local-directory store backend, and directory helpers shared with the cache. */
-#define _GNU_SOURCE /* renameat2, RENAME_EXCHANGE */
+/* store-file: the local-directory store backend. */
 #include "store-impl.h"
 
 #include "fs.h"
@@ -15,40 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define STAGE_PREFIX ".tmp-"
-#define OLD_PREFIX ".old-"
-
-void bds_store_sweep(const char *fpdir)
-{
-	/* a staging directory's lock is free once its owner is dead, however it died */
-	bds_lock_sweep(fpdir, STAGE_PREFIX, BDS_STORE_SWEEP_GRACE);
-	bds_lock_sweep(fpdir, OLD_PREFIX, BDS_STORE_SWEEP_GRACE);
-}
-
-char *bds_store_stage_begin(const char *fpdir, const char *base, int *lock_fd)
-{
-	char *template = bds_util_xasprintf("%s/" STAGE_PREFIX "%s-XXXXXX", fpdir, base);
-	char *tmp = bds_lock_make_dir(template, lock_fd);
-	free(template);
-	return tmp;
-}
-
-int bds_store_stage_commit(const char *tmp, int lock_fd, const char *final)
-{
-	/* The lock file stays behind: it is the staging directory's, not the entry's. From
-	 * its removal to the rename the directory has no lock, and the sweep leaves such a
-	 * directory alone for BDS_STORE_SWEEP_GRACE after its last change (this one). */
-	char *lock = bds_util_xasprintf("%s/" BDS_LOCK_DIR_FILE, tmp);
-	int rc = 0;
-	if (unlink(lock) != 0 && errno != ENOENT)
-		rc = bds_util_fail("remove '%s': %s", lock, strerror(errno));
-	if (rc == 0)
-		rc = bds_store_replace_dir(tmp, final);
-	bds_lock_release(lock_fd);
-	free(lock);
-	return rc;
-}
-
 static int fsync_path(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -56,45 +21,6 @@ static int fsync_path(const char *path)
 		return bds_util_fail("open '%s': %s", path, strerror(errno));
 	int rc = fsync(fd) == 0 || errno == EINVAL ? 0 : bds_util_fail("sync '%s': %s", path, strerror(errno));
 	close(fd);
-	return rc;
-}
-
-/* Readers must see the whole old entry or the whole new one, and (when the filesystem
- * allows) never nothing: RENAME_EXCHANGE swaps both names in one step. Filesystems
- * without renameat2 flags get rename-away-then-in, with a short window of absence (a
- * reader then takes an older ancestor or goes cold, never wrong). */
-int bds_store_replace_dir(const char *tmp, const char *final)
-{
-	for (int tries = 0; tries < 8; tries++) {
-		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE) == 0)
-			return 0;
-		if (errno == EINVAL || errno == ENOSYS)
-			break;
-		if (errno != EEXIST && errno != ENOTEMPTY)
-			return bds_util_fail("rename '%s' to '%s': %s", tmp, final, strerror(errno));
-		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_EXCHANGE) == 0) {
-			bds_fs_remove_tree(tmp); /* now the old entry */
-			return 0;
-		}
-		if (errno == EINVAL || errno == ENOSYS)
-			break;
-		if (errno != ENOENT) /* ENOENT: removed meanwhile, try again */
-			return bds_util_fail("rename '%s' to '%s': %s", tmp, final, strerror(errno));
-	}
-	/* a hidden sibling the sweep knows: ".old-<name>-XXXXXX" */
-	const char *slash = strrchr(final, '/');
-	char *old = slash ? bds_util_xasprintf("%.*s/" OLD_PREFIX "%s-XXXXXX", (int)(slash - final), final, slash + 1)
-	                  : bds_util_xasprintf(OLD_PREFIX "%s-XXXXXX", final);
-	int rc = 0;
-	if (!mkdtemp(old)) {
-		rc = bds_util_fail("create '%s': %s", old, strerror(errno));
-	} else if (rename(final, old) != 0 && errno != ENOENT) {
-		rc = bds_util_fail("rename '%s' to '%s': %s", final, old, strerror(errno));
-	} else if (rename(tmp, final) != 0) {
-		rc = bds_util_fail("rename '%s' to '%s': %s", tmp, final, strerror(errno));
-	}
-	bds_fs_remove_tree(old);
-	free(old);
 	return rc;
 }
 
@@ -326,18 +252,12 @@ static int file_list(struct bds_store *s, const char *fp, struct bds_store_entry
 	return rc == 0 ? BDS_STORE_FOUND : BDS_STORE_ERROR;
 }
 
-int bds_store_remove_dir(const char *dir)
+/* One rename takes the whole entry away: a reader opens every file of the entry or none.
+ * A hidden sibling left by a killed prune is swept like a replaced entry (bds_store_sweep). */
+static int remove_dir(const char *dir)
 {
-	const char *slash = strrchr(dir, '/');
-	char *old = bds_util_xasprintf("%.*s/" OLD_PREFIX "%s-XXXXXX", (int)(slash - dir), dir, slash + 1);
-	int rc = 0;
-	/* One rename takes the whole entry away: a reader opens every file of the entry or
-	 * none. A hidden ".old-" sibling left by a killed prune is swept like a replaced
-	 * entry (bds_store_sweep). */
-	if (!mkdtemp(old))
-		rc = bds_util_fail("create '%s': %s", old, strerror(errno));
-	else if (rename(dir, old) != 0)
-		rc = errno == ENOENT ? 0 : bds_util_fail("rename '%s' to '%s': %s", dir, old, strerror(errno));
+	char *old = NULL;
+	int rc = bds_fs_rename_away(dir, &old) < 0 ? -1 : 0;
 	bds_fs_remove_tree(old);
 	free(old);
 	return rc;
@@ -346,7 +266,7 @@ int bds_store_remove_dir(const char *dir)
 static int file_remove(struct bds_store *s, const char *fp, const char *base)
 {
 	char *dir = bds_util_xasprintf("%s/%s/%s", s->root, fp, base);
-	int rc = bds_store_remove_dir(dir);
+	int rc = remove_dir(dir);
 	free(dir);
 	return rc;
 }

@@ -1,4 +1,5 @@
-/* store-impl: what store.c shares with its backends (store-file.c, store-http.c). Not for cmd/. */
+/* store-impl: what store.c shares with its backends (store-file.c, store-http.c), all
+ * defined in store-impl.c: the backends depend on it, never on store.c. Not for cmd/. */
 #ifndef BDS_STORE_IMPL_H
 #define BDS_STORE_IMPL_H
 
@@ -6,6 +7,9 @@
 
 #include <stdint.h>
 #include <xxhash.h>
+
+/* The buffer of a file sink, and the reads of a hash. */
+#define BDS_STORE_CHUNK ((size_t)1 << 20)
 
 /* Where fetched bytes go: a bounded memory buffer (fd < 0) or a file written sparsely
  * (all-zero 4 KiB blocks become holes). Everything written is counted and hashed. */
@@ -78,17 +82,11 @@ int bds_store_s3_init(struct bds_store *s);
 /* Records "<fmt...>: <the error recorded before>" and returns -1. */
 int bds_store_fail_with(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Local-directory helpers, also used for the cache (trees are made and removed by fs.h). */
-/* Puts directory `tmp` at `final` atomically, replacing (and deleting) what was there. */
-int bds_store_replace_dir(const char *tmp, const char *final);
-/* Takes directory `dir` away in one rename (to a hidden ".old-" sibling), then deletes
- * it. A missing dir is no error. 0, or -1 (recorded). */
-int bds_store_remove_dir(const char *dir);
 /* Staging directories of publishes and fetches: "<fpdir>/.tmp-<base>-XXXXXX", owned
  * directories (lock.h) that hold their creator's lock until committed or removed.
  * begin: the malloc'd path, *lock_fd holding its lock; NULL: error recorded. commit:
  * removes the lock file (an entry never carries it), puts the directory at `final`
- * (bds_store_replace_dir) and releases the lock; 0, or -1 (recorded; the caller removes
+ * (bds_fs_replace_dir) and releases the lock; 0, or -1 (recorded; the caller removes
  * `tmp`). */
 char *bds_store_stage_begin(const char *fpdir, const char *base, int *lock_fd);
 int bds_store_stage_commit(const char *tmp, int lock_fd, const char *final);
@@ -96,8 +94,8 @@ int bds_store_stage_commit(const char *tmp, int lock_fd, const char *final);
  * its owner died before taking its lock, or is about to rename it into place. */
 #define BDS_STORE_SWEEP_GRACE 3600.0
 /* Removes what dead owners left in a <fingerprint> directory: staging directories whose
- * lock is free (".tmp-*"), and replaced entries (".old-*", ".tmp-*") without a lock file
- * older than BDS_STORE_SWEEP_GRACE. Best effort. */
+ * lock is free (".tmp-*"), and replaced entries (BDS_FS_OLD_PREFIX, ".tmp-*") without a
+ * lock file older than BDS_STORE_SWEEP_GRACE. Best effort. */
 void bds_store_sweep(const char *fpdir);
 
 #endif

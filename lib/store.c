@@ -23,20 +23,8 @@
 
 #define METADATA "metadata.json"
 #define METADATA_MAX ((uint64_t)1 << 20)
-#define SINK_BUF ((size_t)1 << 20)
-#define BLOCK 4096
 /* Times an entry is re-read when it changed under us (a concurrent republish). */
 #define FETCH_ATTEMPTS 5
-
-int bds_store_is_hex(const char *s, size_t n)
-{
-	if (!s || strlen(s) != n)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
-}
 
 /* File names inside an entry: plain, URL-safe, never hidden (".tmp-" is ours). */
 static int valid_name(const char *n)
@@ -49,19 +37,6 @@ static int valid_name(const char *n)
 		      *p == '.' || *p == '_' || *p == '-'))
 			return 0;
 	return 1;
-}
-
-int bds_store_fail_with(const char *fmt, ...)
-{
-	char *prev = bds_util_xstrdup(bds_util_error());
-	char ctx[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(ctx, sizeof ctx, fmt, ap);
-	va_end(ap);
-	bds_util_fail("%s: %s", ctx, prev);
-	free(prev);
-	return -1;
 }
 
 /* ---- STORE syntax ---- */
@@ -157,212 +132,6 @@ void bds_store_close(struct bds_store *s)
 	free(s);
 }
 
-/* ---- sinks ---- */
-
-void bds_store_sink_init(struct bds_store_sink *k, int fd, uint64_t limit)
-{
-	memset(k, 0, sizeof *k);
-	k->fd = fd;
-	k->limit = limit;
-	k->xx = XXH3_createState();
-	if (!k->xx)
-		abort();
-	XXH3_128bits_reset(k->xx);
-	if (fd >= 0) {
-		k->cap = SINK_BUF;
-		k->buf = bds_util_xmalloc(k->cap);
-	}
-}
-
-void bds_store_sink_free(struct bds_store_sink *k)
-{
-	if (!k)
-		return;
-	free(k->buf);
-	k->buf = NULL;
-	if (k->xx)
-		XXH3_freeState(k->xx);
-	k->xx = NULL;
-}
-
-static int all_zero(const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i])
-			return 0;
-	return 1;
-}
-
-/* Writes the pending bytes of a file sink, leaving all-zero blocks as holes. */
-static int sink_flush(struct bds_store_sink *k)
-{
-	size_t i = 0;
-	while (i < k->len) {
-		size_t n = k->len - i < BLOCK ? k->len - i : BLOCK;
-		if (all_zero(k->buf + i, n)) {
-			i += n;
-			continue;
-		}
-		size_t start = i;
-		while (i < k->len) {
-			n = k->len - i < BLOCK ? k->len - i : BLOCK;
-			if (all_zero(k->buf + i, n))
-				break;
-			i += n;
-		}
-		size_t done = 0;
-		while (done < i - start) {
-			ssize_t w = pwrite(k->fd, k->buf + start + done, i - start - done,
-			                   (off_t)(k->flushed + start + done));
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0) {
-				k->failed = 1;
-				return bds_util_fail("write: %s", strerror(errno));
-			}
-			done += (size_t)w;
-		}
-	}
-	k->flushed += k->len;
-	k->len = 0;
-	return 0;
-}
-
-int bds_store_sink_write(struct bds_store_sink *k, const void *p, size_t n)
-{
-	if (k->failed || k->too_big)
-		return -1;
-	if (k->size + n > k->limit) {
-		k->too_big = 1;
-		return -1;
-	}
-	XXH3_128bits_update(k->xx, p, n);
-	k->size += n;
-	const char *src = p;
-	while (n > 0) {
-		if (k->len == k->cap) {
-			if (k->fd >= 0) {
-				if (sink_flush(k) < 0)
-					return -1;
-			} else {
-				k->cap = k->cap ? k->cap * 2 : 65536;
-				k->buf = bds_util_xrealloc(k->buf, k->cap);
-			}
-		}
-		size_t c = k->cap - k->len < n ? k->cap - k->len : n;
-		memcpy(k->buf + k->len, src, c);
-		k->len += c;
-		src += c;
-		n -= c;
-	}
-	return 0;
-}
-
-int bds_store_sink_zeros(struct bds_store_sink *k, uint64_t n)
-{
-	static const char zero[65536];
-	if (k->fd < 0) {
-		while (n > 0) {
-			size_t c = n < sizeof zero ? (size_t)n : sizeof zero;
-			if (bds_store_sink_write(k, zero, c) < 0)
-				return -1;
-			n -= c;
-		}
-		return 0;
-	}
-	if (k->failed || k->too_big)
-		return -1;
-	if (k->size + n > k->limit) {
-		k->too_big = 1;
-		return -1;
-	}
-	if (sink_flush(k) < 0)
-		return -1;
-	k->size += n;
-	k->flushed += n;
-	while (n > 0) {
-		size_t c = n < sizeof zero ? (size_t)n : sizeof zero;
-		XXH3_128bits_update(k->xx, zero, c);
-		n -= c;
-	}
-	return 0;
-}
-
-int bds_store_sink_finish(struct bds_store_sink *k)
-{
-	if (k->fd < 0 || k->failed)
-		return k->failed ? -1 : 0;
-	if (sink_flush(k) < 0)
-		return -1;
-	if (ftruncate(k->fd, (off_t)k->size) != 0) {
-		k->failed = 1;
-		return bds_util_fail("truncate: %s", strerror(errno));
-	}
-	return 0;
-}
-
-void bds_store_sink_digest(struct bds_store_sink *k, char out[33])
-{
-	XXH128_canonical_t c;
-	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(k->xx));
-	static const char hex[] = "0123456789abcdef";
-	for (size_t i = 0; i < sizeof c.digest; i++) {
-		out[2 * i] = hex[c.digest[i] >> 4];
-		out[2 * i + 1] = hex[c.digest[i] & 15];
-	}
-	out[32] = '\0';
-}
-
-int bds_store_copy_fd(int fd, const char *what, struct bds_store_sink *k)
-{
-	struct stat st;
-	if (fstat(fd, &st) != 0)
-		return bds_util_fail("stat '%s': %s", what, strerror(errno));
-	off_t end = st.st_size, pos = 0;
-	char *buf = bds_util_xmalloc(SINK_BUF);
-	int rc = -1;
-	while (pos < end) {
-		off_t data = lseek(fd, pos, SEEK_DATA);
-		if (data < 0)
-			data = errno == ENXIO ? end : pos; /* ENXIO: only a hole is left */
-		if (data > end)
-			data = end;
-		if (data > pos) {
-			if (bds_store_sink_zeros(k, (uint64_t)(data - pos)) < 0)
-				goto out;
-			pos = data;
-		}
-		if (pos >= end)
-			break;
-		off_t hole = lseek(fd, pos, SEEK_HOLE);
-		if (hole < 0 || hole > end)
-			hole = end;
-		while (pos < hole) {
-			size_t want = (uint64_t)(hole - pos) < SINK_BUF ? (size_t)(hole - pos) : SINK_BUF;
-			ssize_t r = pread(fd, buf, want, pos);
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r < 0) {
-				bds_util_fail("read '%s': %s", what, strerror(errno));
-				goto out;
-			}
-			if (r == 0) { /* shrank while we read: the size check will tell */
-				end = pos;
-				break;
-			}
-			if (bds_store_sink_write(k, buf, (size_t)r) < 0)
-				goto out;
-			pos += r;
-		}
-	}
-	rc = 0;
-out:
-	free(buf);
-	if (rc < 0 && k->failed)
-		bds_store_fail_with("copy of '%s'", what);
-	return rc;
-}
-
 static int hash_chunk(void *arg, const char *buf, size_t n)
 {
 	struct bds_store_sink *k = arg;
@@ -380,7 +149,7 @@ static int hash_path(const char *path, uint64_t *size, char hex[33])
 		return -1;
 	struct bds_store_sink k; /* used for its hash state only */
 	bds_store_sink_init(&k, -1, UINT64_MAX);
-	int rc = bds_util_read_chunks(fd, path, SINK_BUF, hash_chunk, &k);
+	int rc = bds_util_read_chunks(fd, path, BDS_STORE_CHUNK, hash_chunk, &k);
 	close(fd);
 	if (rc == 0) {
 		*size = k.size;
@@ -867,57 +636,11 @@ out:
 
 /* ---- retention ---- */
 
-void bds_store_list_add(char ***names, size_t *n, const char *name)
-{
-	*names = bds_util_xrealloc(*names, (*n + 2) * sizeof **names);
-	(*names)[(*n)++] = bds_util_xstrdup(name);
-	(*names)[*n] = NULL;
-}
-
 static int cmp_entry(const void *a, const void *b)
 {
 	const struct bds_store_entry *x = a, *y = b;
 	int c = strcmp(x->fp, y->fp);
 	return c ? c : strcmp(x->base, y->base);
-}
-
-void bds_store_entry_add(struct bds_store_entry **v, size_t *n, const char *name, double changed)
-{
-	const char *slash = strchr(name, '/');
-	if (!slash || slash - name != 32 || !bds_store_is_hex(slash + 1, 40))
-		return;
-	struct bds_store_entry e = {.changed = changed};
-	memcpy(e.fp, name, 32);
-	memcpy(e.base, slash + 1, 40);
-	if (!bds_store_is_hex(e.fp, 32))
-		return;
-	*v = bds_util_xrealloc(*v, (*n + 1) * sizeof **v);
-	(*v)[(*n)++] = e;
-}
-
-double bds_store_parse_time(const char *s)
-{
-	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-	struct tm tm = {0};
-	char mon[4] = "", rest[8] = "";
-	int ms = 0;
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%7s", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-	           &tm.tm_sec, rest) == 7 &&
-	    (strcmp(rest, "Z") == 0 || (sscanf(rest, ".%3dZ", &ms) == 1 && strlen(rest) == 5))) {
-		tm.tm_mon -= 1;
-	} else if (sscanf(s, "%*3s, %2d %3s %4d %2d:%2d:%2d %7s", &tm.tm_mday, mon, &tm.tm_year, &tm.tm_hour,
-	                  &tm.tm_min, &tm.tm_sec, rest) == 7 && strcmp(rest, "GMT") == 0 && strlen(mon) == 3 &&
-	           strstr(months, mon) && (strstr(months, mon) - months) % 3 == 0) {
-		tm.tm_mon = (int)((strstr(months, mon) - months) / 3);
-	} else {
-		return -1;
-	}
-	if (tm.tm_year < 1970 || tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
-		return -1;
-	tm.tm_year -= 1900;
-	time_t t = timegm(&tm);
-	return t == (time_t)-1 ? -1 : (double)t;
 }
 
 int bds_store_list(struct bds_store *s, const char *fp, struct bds_store_entry **out, size_t *n)

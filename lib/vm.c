@@ -225,10 +225,7 @@ int bds_vm_file_digest(const char *path, const char *cache, char hex[33])
 		goto out;
 	snprintf(hex, 33, "%016llx%016llx", (unsigned long long)h.high64, (unsigned long long)h.low64);
 	/* the memo is only an optimisation: failing to write it is not an error */
-	char *parent = bds_util_xasprintf("%s", cache);
-	mkdir(parent, 0755);
-	mkdir(dir, 0755);
-	free(parent);
+	(void)bds_fs_mkdirs(dir, 0755);
 	char *tmp = NULL;
 	FILE *f = bds_util_atomic_open(memo, &tmp);
 	if (f && fputs(hex, f) >= 0)
@@ -304,6 +301,5 @@ int bds_vm_move_file(const char *from, const char *to)
 		return 0;
 	if (errno != EXDEV)
 		return bds_util_fail("rename '%s' to '%s': %s", from, to, strerror(errno));
-	char *cp[] = {"cp", "--sparse=always", "--", (char *)from, (char *)to, NULL};
-	return bds_vm_run(cp, NULL);
+	return bds_fs_copy_sparse(from, to);
 }

@@ -45,11 +45,12 @@ char *bds_vm_cpu_model(void);
  * driver, refuses). */
 double bds_vm_timeout(void);
 
-/* Runs a helper tool (qemu-img, cp, chown...) in cwd (NULL: ours), its output on our
+/* Runs a helper tool (qemu-img, chown...) in cwd (NULL: ours), its output on our
  * stderr, within bds_vm_timeout(). 0 when it exited 0, else -1 recorded. */
 int bds_vm_run(char *const argv[], const char *cwd);
 
-/* Moves `from` to `to`, copying (sparse regions kept sparse) across file systems. */
+/* Moves `from` to `to`; across file systems, copies it (bds_fs_copy_sparse) and leaves
+ * `from` in place. */
 int bds_vm_move_file(const char *from, const char *to);
 
 /* Single-quotes s for /bin/sh (malloc'd). */
