@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "cli.h"
 #include "driver.h"
 #include "envelope.h"
@@ -185,35 +186,6 @@ static const char *git_reason(struct git_out *g)
 	return p;
 }
 
-/* The cache directory, absolute: --cache, $BDS_CACHE, or ~/.cache/bds. */
-static char *cache_dir(const char *opt)
-{
-	const char *c = opt ? opt : getenv("BDS_CACHE");
-	char *dir;
-	if (c && *c) {
-		dir = bds_util_xstrdup(c);
-	} else {
-		const char *home = getenv("HOME");
-		if (!home || !*home) {
-			bds_util_fail("no cache directory: set BDS_CACHE or HOME, or give --cache");
-			return NULL;
-		}
-		dir = bds_util_xasprintf("%s/.cache/bds", home);
-	}
-	if (dir[0] != '/') {
-		char cwd[4096];
-		if (!getcwd(cwd, sizeof cwd)) {
-			bds_util_fail("getcwd: %s", strerror(errno));
-			free(dir);
-			return NULL;
-		}
-		char *abs = bds_util_xasprintf("%s/%s", cwd, dir);
-		free(dir);
-		dir = abs;
-	}
-	return dir;
-}
-
 /* Reads the keys this stage needs. 0, or -1 (error recorded). */
 static int read_input(const jv *env, char **ws, char **fp, char **driver)
 {
@@ -375,7 +347,7 @@ static int lookup(const struct args *a, struct bds_store *store)
 	case BDS_ENVELOPE_PROCEED:
 		break;
 	}
-	if (read_input(&l.env, &l.ws, &l.fp, &l.driver) < 0 || !(l.cache = cache_dir(a->cache))) {
+	if (read_input(&l.env, &l.ws, &l.fp, &l.driver) < 0 || !(l.cache = bds_cache_dir(a->cache))) {
 		bds_util_warn("%s", bds_util_error());
 		goto out;
 	}

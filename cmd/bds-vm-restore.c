@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "cli.h"
 #include "driver.h"
 #include "envelope.h"
@@ -126,7 +127,7 @@ int main(int argc, char **argv)
 	if (!driver_name && bds_json_get_string(jv_copy(env), "driver", &env_driver) == 0)
 		driver_name = env_driver;
 	const struct bds_driver *d = bds_driver_find(driver_name ? driver_name : "local");
-	char *cache = bds_driver_cache_dir();
+	char *cache = bds_cache_dir(NULL);
 	a.cache = cache;
 	a.env = env;
 	int restore = jv_object_has(jv_copy(env), jv_string("snapshot"));

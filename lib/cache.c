@@ -20,6 +20,20 @@
 #define LOCK_NAME ".evict.lock"
 #define RECORD_MAX 256
 
+char *bds_cache_dir(const char *opt)
+{
+	const char *c = opt && *opt ? opt : getenv("BDS_CACHE");
+	const char *home = getenv("HOME");
+	char *dir = c && *c ? bds_util_xstrdup(c) : bds_util_xasprintf("%s/.cache/bds", home && *home ? home : "/tmp");
+	char cwd[4096];
+	if (dir[0] != '/' && getcwd(cwd, sizeof cwd)) {
+		char *abs = bds_util_xasprintf("%s/%s", cwd, dir);
+		free(dir);
+		dir = abs;
+	}
+	return dir;
+}
+
 int bds_cache_parse_size(const char *s, uint64_t *out)
 {
 	size_t n = strlen(s);

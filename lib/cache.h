@@ -18,6 +18,12 @@
 /* How long a lookup or a prune waits for the eviction lock. */
 #define BDS_CACHE_LOCK_TIMEOUT 60.0
 
+/* The cache directory (malloc'd): `opt` (a --cache option; NULL or empty: not given), else
+ * $BDS_CACHE, else $HOME/.cache/bds, else, without HOME, /tmp/.cache/bds. A relative one is
+ * made absolute (envelopes hold absolute paths only), unless the working directory cannot
+ * be named: then a store fetch refuses it. */
+char *bds_cache_dir(const char *opt);
+
 /* Parses a size: a whole number of bytes with an optional K, M, G or T suffix (powers of
  * 1024). 0, or -1 (not a size). */
 int bds_cache_parse_size(const char *s, uint64_t *out);

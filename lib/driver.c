@@ -22,21 +22,6 @@ const struct bds_driver *bds_driver_find(const char *name)
 	return NULL;
 }
 
-char *bds_driver_cache_dir(void)
-{
-	const char *c = getenv("BDS_CACHE");
-	const char *home = getenv("HOME");
-	char *dir = c && *c ? bds_util_xstrdup(c) : bds_util_xasprintf("%s/.cache/bds", home && *home ? home : "/tmp");
-	/* its paths go into envelopes, which hold absolute paths only */
-	char cwd[4096];
-	if (dir[0] != '/' && getcwd(cwd, sizeof cwd)) {
-		char *abs = bds_util_xasprintf("%s/%s", cwd, dir);
-		free(dir);
-		dir = abs;
-	}
-	return dir;
-}
-
 /* Is one file of the entry there, a regular file of the recorded size? 0, or 1 (why
  * recorded). */
 static int entry_file_whole(const char *dir, const char *name, jv info)

@@ -60,8 +60,6 @@ const char *bds_driver_firecracker_binary(void);
  * entry's files read-only and never writes them. Consumes env. 0: whole; 1: it is not
  * (reason recorded: the restore is cold); -1: the envelope has no such snapshot (recorded). */
 int bds_driver_entry_check(jv env, const char *const need[]);
-/* $BDS_CACHE, else $HOME/.cache/bds, made absolute (malloc'd). */
-char *bds_driver_cache_dir(void);
 
 extern const struct bds_driver bds_driver_local, bds_driver_qemu, bds_driver_firecracker;
 

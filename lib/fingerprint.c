@@ -3,6 +3,7 @@
 #define _GNU_SOURCE /* realpath, memmem, memrchr */
 #include "fingerprint.h"
 
+#include "cache.h"
 #include "digest.h"
 #include "driver.h"
 #include "exec.h"
@@ -1210,7 +1211,7 @@ static jv vm_components(const char *driver, jv c)
 		jv_free(c);
 		return jv_invalid_with_msg(jv_string(bds_util_error()));
 	}
-	char *cache = bds_driver_cache_dir();
+	char *cache = bds_cache_dir(NULL);
 	int qemu = strcmp(driver, "qemu") == 0;
 	jv parts[6];
 	const char *names[6];
