@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "graph.h"
+#include "fs.h"
 #include "util.h"
 
 int main(int argc, char **argv)
@@ -13,7 +14,7 @@ int main(int argc, char **argv)
 	}
 	char *buf = NULL;
 	size_t len = 0;
-	if (bds_util_read_file(argv[1], (size_t)8 << 30, &buf, &len) < 0) {
+	if (bds_fs_read_file(argv[1], (size_t)8 << 30, &buf, &len) < 0) {
 		fprintf(stderr, "decode-bench: %s\n", bds_util_error());
 		return BDS_EXIT_FAIL;
 	}

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "graph.h"
 #include "hash.h"
+#include "fs.h"
 #include "json.h"
 #include "util.h"
 
@@ -144,7 +145,7 @@ static struct bds_strmap *load_modified(const char *path, const char *workspace)
 {
 	char *text = NULL;
 	size_t len = 0;
-	if (bds_util_read_file(path, (size_t)256 << 20, &text, &len) < 0)
+	if (bds_fs_read_file(path, (size_t)256 << 20, &text, &len) < 0)
 		return NULL;
 	struct bds_strmap *m = bds_strmap_new(1024);
 	char *save = NULL;

@@ -99,7 +99,7 @@ static int in_use(const char *cache, const char *fp, const char *base)
 		char *path = bds_util_xasprintf("%s/%s", users, e->d_name);
 		char *buf = NULL;
 		size_t len = 0;
-		if (bds_util_read_file(path, RECORD_MAX, &buf, &len) == 0 && bds_proc_owner_alive(buf))
+		if (bds_fs_read_file(path, RECORD_MAX, &buf, &len) == 0 && bds_proc_owner_alive(buf))
 			used |= prefix && strncmp(e->d_name, prefix, strlen(prefix)) == 0;
 		else
 			unlink(path);

@@ -138,7 +138,7 @@ static long server_pid(const char *output_base)
 	char *text = NULL;
 	size_t len = 0;
 	long pid = 0;
-	if (bds_util_read_file(pid_file, 64, &text, &len) == 0) {
+	if (bds_fs_read_file(pid_file, 64, &text, &len) == 0) {
 		text[strcspn(text, "\n")] = '\0';
 		if (bds_util_parse_pid(text, &pid) < 0)
 			pid = 0;
@@ -151,7 +151,7 @@ static long server_pid(const char *output_base)
 	char *cmdline_file = bds_util_xasprintf("/proc/%ld/cmdline", pid);
 	char *cmd = NULL;
 	int ours = 0;
-	if (bds_util_read_file(cmdline_file, (size_t)1 << 20, &cmd, &len) == 0) {
+	if (bds_fs_read_file(cmdline_file, (size_t)1 << 20, &cmd, &len) == 0) {
 		for (size_t i = 0; i < len; i++)
 			if (cmd[i] == '\0')
 				cmd[i] = ' ';

@@ -7,6 +7,7 @@
 #include "digest.h"
 #include "driver.h"
 #include "exec.h"
+#include "fs.h"
 #include "hash.h"
 #include "util.h"
 #include "version.h"
@@ -1169,7 +1170,7 @@ static jv host_component(void)
 	gethostname(host, sizeof host - 1);
 	char *id = NULL;
 	size_t len = 0;
-	if (bds_util_read_file("/etc/machine-id", 4096, &id, &len) < 0)
+	if (bds_fs_read_file("/etc/machine-id", 4096, &id, &len) < 0)
 		id = NULL;
 	char hex[33] = "none";
 	if (id)

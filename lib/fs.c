@@ -313,6 +313,16 @@ int bds_fs_open_regular(const char *path, int nofollow)
 	return fd;
 }
 
+int bds_fs_read_file(const char *path, size_t limit, char **out, size_t *len)
+{
+	int fd = bds_fs_open_input(path);
+	if (fd < 0)
+		return -1;
+	int rc = bds_util_read_fd(fd, limit, path, out, len);
+	close(fd);
+	return rc;
+}
+
 int bds_fs_read_regular(const char *path, size_t limit, char **out, size_t *len)
 {
 	int fd = bds_fs_open_regular(path, 0);

@@ -58,7 +58,11 @@ const char *bds_fs_kind(mode_t mode);
  * when it is not a regular file; the error is recorded, naming the path. */
 int bds_fs_open_regular(const char *path, int nofollow);
 
-/* bds_util_read_file for a regular file only (see bds_fs_open_regular). 0, -1 or -2. */
+/* bds_util_read_fd for a path opened by bds_fs_open_input: a FIFO with no writer is
+ * refused, never waited on. 0, or -1 (recorded). */
+int bds_fs_read_file(const char *path, size_t limit, char **out, size_t *len);
+
+/* bds_fs_read_file for a regular file only (see bds_fs_open_regular). 0, -1 or -2. */
 int bds_fs_read_regular(const char *path, size_t limit, char **out, size_t *len);
 
 /* Opens `path` for reading as a file the caller named (an operand, an option's file): a

@@ -1,6 +1,7 @@
 /* json: one-value parsing, kind-checked access and canonical output over libjq 1.6. */
 #include "json.h"
 
+#include "fs.h"
 #include "util.h"
 
 #include <errno.h>
@@ -36,7 +37,7 @@ jv bds_json_read_file(const char *path)
 {
 	char *buf = NULL;
 	size_t len = 0;
-	if (bds_util_read_file(path, BDS_JSON_FILE_MAX, &buf, &len) < 0)
+	if (bds_fs_read_file(path, BDS_JSON_FILE_MAX, &buf, &len) < 0)
 		return jv_invalid_with_msg(jv_string(bds_util_error()));
 	jv v = bds_json_parse(buf, len, path);
 	free(buf);

@@ -417,7 +417,7 @@ int bds_hash_seed_from_list(const char *workspace, const char *list_path, unsign
 	size_t len = 0;
 	struct bds_sha256 h = {0};
 	int rc = -1;
-	if (bds_util_read_file(list_file, (size_t)64 << 20, &list, &len) < 0 || bds_sha256_init(&h) < 0)
+	if (bds_fs_read_file(list_file, (size_t)64 << 20, &list, &len) < 0 || bds_sha256_init(&h) < 0)
 		goto out;
 	entries = bds_hash_seed_list_entries(list);
 	rc = 0;

@@ -2,7 +2,6 @@
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "util.h"
 
-#include "fs.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -175,16 +174,6 @@ int bds_util_read_fd(int fd, size_t limit, const char *what, char **out, size_t 
 	*out = buf;
 	*len = n;
 	return 0;
-}
-
-int bds_util_read_file(const char *path, size_t limit, char **out, size_t *len)
-{
-	int fd = bds_fs_open_input(path);
-	if (fd < 0)
-		return -1;
-	int rc = bds_util_read_fd(fd, limit, path, out, len);
-	close(fd);
-	return rc;
 }
 
 int bds_util_read_chunks(int fd, const char *what, size_t chunk,

@@ -49,12 +49,10 @@ char *bds_util_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 
 void *bds_util_try_malloc(size_t n, const char *what);
 void *bds_util_try_realloc(void *p, size_t n, const char *what);
 
-/* Reads all of fd / path into a NUL-terminated buffer of at most `limit` bytes.
- * `what` names the source in error messages. Returns 0, or -1 with the error recorded
- * (a buffer that cannot be allocated included). A path is opened by bds_fs_open_input:
- * a FIFO with no writer is refused, never waited on. */
+/* Reads all of fd into a NUL-terminated buffer of at most `limit` bytes. `what` names the
+ * source in error messages. Returns 0, or -1 with the error recorded (a buffer that cannot
+ * be allocated included). A path: bds_fs_read_file. */
 int bds_util_read_fd(int fd, size_t limit, const char *what, char **out, size_t *len);
-int bds_util_read_file(const char *path, size_t limit, char **out, size_t *len);
 
 /* Reads fd to its end in chunks of `chunk` bytes, handing each to fn. Returns 0, or -1
  * with the error recorded (a read error naming `what`, or fn's own -1). */

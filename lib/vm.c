@@ -244,7 +244,7 @@ char *bds_vm_cpu_model(void)
 	char *text = NULL;
 	size_t len = 0;
 	char *model = NULL;
-	if (bds_util_read_file("/proc/cpuinfo", (size_t)16 << 20, &text, &len) == 0) {
+	if (bds_fs_read_file("/proc/cpuinfo", (size_t)16 << 20, &text, &len) == 0) {
 		char *line = strstr(text, "\nmodel name");
 		char *colon = line ? strchr(line, ':') : NULL;
 		if (colon) {
