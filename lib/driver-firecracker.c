@@ -23,6 +23,7 @@
 #include "json.h"
 #include "keeper.h"
 #include "lock.h"
+#include "store.h"
 #include "util.h"
 #include "vm.h"
 
@@ -474,7 +475,7 @@ static enum bds_driver_status fc_restore(const struct bds_driver_args *a, jv *vm
 	int whole = -1;
 	if (bds_json_get_string(jv_copy(snap), "dir", &dir) != 0 || bds_json_get_string(jv_copy(snap), "base", &base) != 0)
 		bds_util_fail("envelope: needs snapshot.dir and snapshot.base");
-	else if ((whole = bds_driver_entry_check(jv_copy(a->env), need)) != 0)
+	else if ((whole = bds_store_entry_check(jv_copy(a->env), need)) != 0)
 		st = whole > 0 ? BDS_DRIVER_COLD : BDS_DRIVER_FAIL;
 	else {
 		int r = fc_run(a, dir, base, vm);

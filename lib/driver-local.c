@@ -610,7 +610,7 @@ static enum bds_driver_status local_restore(const struct bds_driver_args *a, jv 
 		goto out;
 	}
 	const char *need[] = {"base_hashes.json", NULL};
-	int whole = bds_driver_entry_check(jv_copy(a->env), need);
+	int whole = bds_store_entry_check(jv_copy(a->env), need);
 	if (whole != 0) {
 		st = whole > 0 ? BDS_DRIVER_COLD : BDS_DRIVER_FAIL;
 		goto out;

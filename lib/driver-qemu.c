@@ -25,6 +25,7 @@
 #include "keeper.h"
 #include "lock.h"
 #include "qmp.h"
+#include "store.h"
 #include "util.h"
 #include "vm.h"
 
@@ -429,7 +430,7 @@ static enum bds_driver_status qemu_restore(const struct bds_driver_args *a, jv *
 	/* nothing starts before the entry is known whole */
 	const char *shared[] = {"base_hashes.json", "vmstate", "mem", "disk", NULL};
 	const char *stream[] = {"base_hashes.json", "vmstate", "disk", NULL};
-	int whole = bds_driver_entry_check(jv_copy(a->env), strcmp(mode, "shared") == 0 ? shared : stream);
+	int whole = bds_store_entry_check(jv_copy(a->env), strcmp(mode, "shared") == 0 ? shared : stream);
 	if (whole != 0) {
 		st = whole > 0 ? BDS_DRIVER_COLD : BDS_DRIVER_FAIL;
 		goto out;

@@ -54,12 +54,6 @@ const char *bds_driver_qemu_binary(void);
 const char *bds_driver_qemu_accel(void);
 const char *bds_driver_qemu_snapshot_mode(void);
 const char *bds_driver_firecracker_binary(void);
-/* Is the entry to restore whole? Every file its metadata names (env.snapshot.metadata.
- * files, with `need`, NULL-terminated, among them) is in env.snapshot.dir, a regular file
- * of the recorded size. Checked before a restore starts anything, which then opens the
- * entry's files read-only and never writes them. Consumes env. 0: whole; 1: it is not
- * (reason recorded: the restore is cold); -1: the envelope has no such snapshot (recorded). */
-int bds_driver_entry_check(jv env, const char *const need[]);
 
 extern const struct bds_driver bds_driver_local, bds_driver_qemu, bds_driver_firecracker;
 

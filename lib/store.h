@@ -81,6 +81,13 @@ int bds_store_read_metadata(struct bds_store *s, const char *fp, const char *bas
  * (recorded). */
 int bds_store_remove(struct bds_store *s, const char *fp, const char *base);
 
+/* Is the entry to restore whole? Every file its metadata names (env.snapshot.metadata.
+ * files, with `need`, NULL-terminated, among them) is in env.snapshot.dir, a regular file
+ * of the recorded size. Checked before a restore starts anything, which then opens the
+ * entry's files read-only and never writes them. Consumes env. 0: whole; 1: it is not
+ * (reason recorded: the restore is cold); -1: the envelope has no such snapshot (recorded). */
+int bds_store_entry_check(jv env, const char *const need[]);
+
 /* Seconds since the epoch of a UTC time as stores and publish write it:
  * "2026-12-01T03:22:36Z" (metadata.json's created_at), "2026-12-01T03:22:36.000Z" (S3),
  * "Tue, 01 Dec 2026 03:22:36 GMT" (HTTP, nginx's autoindex). -1: none of these. */
