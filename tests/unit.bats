@@ -29,3 +29,34 @@ fail: get 'none.txt': read '\$T/wt/none.txt': No such file or directory
 cold: the warm state's lock '/nonexistent/state.lock' is no longer held for this pipeline (its keeper, pid PID, is gone): another pipeline may be using the worktree
 wt/ran.txt: (absent)" ]
 }
+
+@test "fs-test: sparse copy, directory swap, mkdir -p" {
+	run -0 "$BDS_BUILD/tests/fs-test" "$BATS_TEST_TMPDIR"
+	[ "$output" = "$(cat <<'OUT'
+ok copy_sparse returns 0
+ok copy_sparse keeps the size
+ok copy_sparse keeps the bytes
+ok copy_sparse keeps the holes
+ok copy_sparse makes holes of zero blocks
+ok copy_sparse gives the source's mode less the umask
+ok copy_sparse over an existing file
+ok copy_sparse of a missing source fails
+copy_sparse of a missing source: open 'T/missing': No such file or directory
+ok copy_sparse into a missing directory fails
+copy_sparse into a missing directory: create 'T/no/such/dir': No such file or directory
+ok replace_dir onto nothing
+ok replace_dir replaces
+ok replace_dir leaves no old directory
+ok replace_dir of a missing directory fails
+replace_dir of a missing directory: rename 'T/tmp' to 'T/final': No such file or directory
+ok rename_away takes it to a hidden sibling
+ok rename_away of a missing directory is 1
+ok rename_away leaves no old directory
+ok mkdirs makes the parents
+ok mkdirs of an existing directory
+ok mkdirs under a file fails
+mkdirs under a file: create 'T/file': exists and is not a directory
+0 failed
+OUT
+)" ]
+}
