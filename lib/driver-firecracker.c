@@ -176,7 +176,7 @@ static int place(const char *from, const char *to, int writable, const struct bd
 	                        ((long)st.st_gid == a->jail_gid && (st.st_mode & S_IWGRP)));
 	if (!writable && !jailed_can_write && link(from, to) == 0)
 		return 0;
-	return bds_fs_copy_sparse(from, to);
+	return bds_fs_copy_sparse(from, to, bds_util_now() + bds_vm_timeout());
 }
 
 /* Where this VM's files live and Firecracker runs: the run directory, or the jailer's

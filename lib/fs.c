@@ -212,13 +212,16 @@ int bds_fs_read_sparse(int fd, const char *what, int (*data)(void *arg, const ch
 
 struct sparse_copy {
 	int fd;
-	const char *to;
+	const char *from, *to;
 	uint64_t off;
+	double deadline;
 };
 
 static int copy_data(void *arg, const char *buf, size_t n)
 {
 	struct sparse_copy *c = arg;
+	if (c->deadline > 0 && bds_util_now() >= c->deadline)
+		return bds_util_fail("copy '%s' to '%s': timed out", c->from, c->to);
 	if (bds_fs_write_sparse(c->fd, buf, n, c->off) < 0)
 		return bds_util_fail("write '%s': %s", c->to, strerror(errno));
 	c->off += n;
@@ -231,7 +234,7 @@ static int copy_hole(void *arg, uint64_t n)
 	return 0;
 }
 
-int bds_fs_copy_sparse(const char *from, const char *to)
+int bds_fs_copy_sparse(const char *from, const char *to, double deadline)
 {
 	struct stat st;
 	int in = bds_fs_open_regular(from, 0), out = -1, rc = -1;
@@ -251,7 +254,7 @@ int bds_fs_copy_sparse(const char *from, const char *to)
 		rc = 0;
 		goto out;
 	}
-	struct sparse_copy c = {.fd = out, .to = to};
+	struct sparse_copy c = {.fd = out, .from = from, .to = to, .deadline = deadline};
 	if (bds_fs_read_sparse(in, from, copy_data, copy_hole, &c) != 0)
 		goto out;
 	/* the length, holes at the end included */

@@ -45,8 +45,10 @@ int bds_fs_read_sparse(int fd, const char *what, int (*data)(void *arg, const ch
 /* cp --reflink=auto --sparse=always from to: a clone where the file system can make one,
  * else a copy with the source's holes and all-zero blocks left as holes. `from` must be a
  * regular file (symbolic links followed); `to` is created with from's permission bits less
- * the umask, or truncated, keeping its mode. 0, or -1 (recorded, naming the path). */
-int bds_fs_copy_sparse(const char *from, const char *to);
+ * the umask, or truncated, keeping its mode. A copy still running at `deadline`
+ * (bds_util_now() seconds; <= 0: none) stops there, as a `cp` killed at it did. 0, or -1
+ * (recorded, naming the path). */
+int bds_fs_copy_sparse(const char *from, const char *to, double deadline);
 
 /* "a FIFO", "a directory", "a socket", ... for messages about a file of the wrong kind. */
 const char *bds_fs_kind(mode_t mode);

@@ -301,5 +301,5 @@ int bds_vm_move_file(const char *from, const char *to)
 		return 0;
 	if (errno != EXDEV)
 		return bds_util_fail("rename '%s' to '%s': %s", from, to, strerror(errno));
-	return bds_fs_copy_sparse(from, to);
+	return bds_fs_copy_sparse(from, to, bds_util_now() + bds_vm_timeout());
 }

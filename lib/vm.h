@@ -49,8 +49,8 @@ double bds_vm_timeout(void);
  * stderr, within bds_vm_timeout(). 0 when it exited 0, else -1 recorded. */
 int bds_vm_run(char *const argv[], const char *cwd);
 
-/* Moves `from` to `to`; across file systems, copies it (bds_fs_copy_sparse) and leaves
- * `from` in place. */
+/* Moves `from` to `to`; across file systems, copies it (bds_fs_copy_sparse, within
+ * bds_vm_timeout()) and leaves `from` in place. */
 int bds_vm_move_file(const char *from, const char *to);
 
 /* Single-quotes s for /bin/sh (malloc'd). */

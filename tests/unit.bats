@@ -40,6 +40,8 @@ ok copy_sparse keeps the holes
 ok copy_sparse makes holes of zero blocks
 ok copy_sparse gives the source's mode less the umask
 ok copy_sparse over an existing file
+ok copy_sparse past its deadline fails
+copy_sparse past its deadline: copy 'T/sparse' to 'T/copy': timed out
 ok copy_sparse of a missing source fails
 copy_sparse of a missing source: open 'T/missing': No such file or directory
 ok copy_sparse into a missing directory fails

@@ -75,7 +75,7 @@ static void copy_sparse(void)
 	if (ftruncate(fd, 3 * MIB) != 0 || fsync(fd) != 0)
 		exit(2);
 	close(fd);
-	check("copy_sparse returns 0", bds_fs_copy_sparse(src, dst) == 0);
+	check("copy_sparse returns 0", bds_fs_copy_sparse(src, dst, bds_util_now() + 60) == 0);
 	struct stat s, d;
 	check("copy_sparse keeps the size", stat(src, &s) == 0 && stat(dst, &d) == 0 && d.st_size == 3 * MIB);
 	check("copy_sparse keeps the bytes", same_bytes(src, dst));
@@ -88,12 +88,14 @@ static void copy_sparse(void)
 	fd = open(dst, O_WRONLY | O_APPEND);
 	write_at(fd, 'z', 10, 0);
 	close(fd);
-	check("copy_sparse over an existing file", bds_fs_copy_sparse(src, dst) == 0 && same_bytes(src, dst));
+	check("copy_sparse over an existing file", bds_fs_copy_sparse(src, dst, 0) == 0 && same_bytes(src, dst));
+	check("copy_sparse past its deadline fails", bds_fs_copy_sparse(src, dst, bds_util_now() - 1) == -1);
+	print_error("copy_sparse past its deadline");
 	char *missing = path("missing");
-	check("copy_sparse of a missing source fails", bds_fs_copy_sparse(missing, dst) == -1);
+	check("copy_sparse of a missing source fails", bds_fs_copy_sparse(missing, dst, 0) == -1);
 	print_error("copy_sparse of a missing source");
 	char *nodir = path("no/such/dir");
-	check("copy_sparse into a missing directory fails", bds_fs_copy_sparse(src, nodir) == -1);
+	check("copy_sparse into a missing directory fails", bds_fs_copy_sparse(src, nodir, 0) == -1);
 	print_error("copy_sparse into a missing directory");
 	free(nodir);
 	free(missing);
