@@ -141,7 +141,7 @@ static int read_input(const jv *env, char **ws, char **fp, char **driver)
 		return bds_util_fail("envelope: no `fingerprint` object (run bds-fingerprint first)");
 	}
 	r = bds_json_get_string(f, "key", fp);
-	if (r != 0 || !bds_store_is_hex(*fp, 32))
+	if (r != 0 || !bds_util_is_hex(*fp, 32))
 		return bds_util_fail("envelope: `fingerprint.key` must be 32 lowercase hex digits");
 	/* a driver this build does not know can match no entry: bad input, not cold */
 	r = bds_json_get_string(jv_copy(*env), "driver", driver);
@@ -230,7 +230,7 @@ static char *resolve(struct lookup *l, const char *rev)
 	char *sha = l->g.out;
 	l->g.out = NULL;
 	sha[strcspn(sha, "\n")] = '\0';
-	if (r == 0 && bds_store_is_hex(sha, 40))
+	if (r == 0 && bds_util_is_hex(sha, 40))
 		return sha;
 	/* --quiet: git says nothing for an unknown revision, and its reason for anything
 	 * else (not a repository, "dubious ownership", ...) */
@@ -306,7 +306,7 @@ static int lookup(const struct args *a, struct bds_store *store)
 		for (char *p = base; *p; p++)
 			if (*p >= 'A' && *p <= 'F')
 				*p = (char)(*p - 'A' + 'a');
-		if (!bds_store_is_hex(base, 40)) {
+		if (!bds_util_is_hex(base, 40)) {
 			free(base);
 			if (!(base = resolve(&l, a->base)))
 				goto out;

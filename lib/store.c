@@ -28,16 +28,6 @@
 /* Times an entry is re-read when it changed under us (a concurrent republish). */
 #define FETCH_ATTEMPTS 5
 
-int bds_store_is_hex(const char *s, size_t n)
-{
-	if (!s || strlen(s) != n)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
 /* File names inside an entry: plain, URL-safe, never hidden (".tmp-" is ours). */
 static int valid_name(const char *n)
 {
@@ -451,7 +441,7 @@ static int check_metadata(jv md, const char *fp, const char *base, const char *d
 		             bds_json_get_number(jv_copy(info), "size", &size) != 0 || size < 0 ||
 		             size > 9007199254740992.0 || size != (double)(uint64_t)size ||
 		             bds_json_get_string(jv_copy(info), "xxh3_128", &hash) != 0 ||
-		             !bds_store_is_hex(hash, 32))) {
+		             !bds_util_is_hex(hash, 32))) {
 			bds_util_fail(METADATA ": bad size or xxh3_128 for '%s'", n);
 			bad = 1;
 		}
@@ -884,12 +874,12 @@ static int cmp_entry(const void *a, const void *b)
 void bds_store_entry_add(struct bds_store_entry **v, size_t *n, const char *name, double changed)
 {
 	const char *slash = strchr(name, '/');
-	if (!slash || slash - name != 32 || !bds_store_is_hex(slash + 1, 40))
+	if (!slash || slash - name != 32 || !bds_util_is_hex(slash + 1, 40))
 		return;
 	struct bds_store_entry e = {.changed = changed};
 	memcpy(e.fp, name, 32);
 	memcpy(e.base, slash + 1, 40);
-	if (!bds_store_is_hex(e.fp, 32))
+	if (!bds_util_is_hex(e.fp, 32))
 		return;
 	*v = bds_util_xrealloc(*v, (*n + 1) * sizeof **v);
 	(*v)[(*n)++] = e;

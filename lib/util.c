@@ -507,6 +507,28 @@ int bds_util_parse_whole(const char *s, long long max, long long *out)
 	return 0;
 }
 
+static int is_hex(const char *s, size_t n, int any_case)
+{
+	if (!s || strlen(s) != n)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = any_case && s[i] >= 'A' && s[i] <= 'F' ? (char)(s[i] - 'A' + 'a') : s[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return 0;
+	}
+	return 1;
+}
+
+int bds_util_is_hex(const char *s, size_t n)
+{
+	return is_hex(s, n, 0);
+}
+
+int bds_util_is_hex_any_case(const char *s, size_t n)
+{
+	return is_hex(s, n, 1);
+}
+
 int bds_util_parse_pid(const char *s, long *out)
 {
 	long long v = 0;

@@ -97,6 +97,13 @@ int bds_util_parse_decimal(const char *s, double max, double *out);
  * other base), never wrapped. 0 with *out set, or -1. */
 int bds_util_parse_whole(const char *s, long long max, long long *out);
 
+/* Is s exactly n hex digits? Lowercase only: the names bds writes and reads back
+ * (fingerprints are 32, commit shas 40). NULL is not. */
+int bds_util_is_hex(const char *s, size_t n);
+/* The same, upper case allowed too: a digest a user copies in from elsewhere (a pinned
+ * host key). */
+int bds_util_is_hex_any_case(const char *s, size_t n);
+
 /* Linux's largest pid (PID_MAX_LIMIT). */
 #define BDS_PID_MAX 4194304L
 

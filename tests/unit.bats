@@ -30,6 +30,20 @@ cold: the warm state's lock '/nonexistent/state.lock' is no longer held for this
 wt/ran.txt: (absent)" ]
 }
 
+@test "unit-golden: one hex check for bds's names (lowercase) and a pasted digest (any case)" {
+	run -0 "$BDS_BUILD/tests/unit-golden"
+	hex=$(printf '%s\n' "${lines[@]}" | grep '^[a-zA-Z]* hex ')
+	[ "$hex" = "ok hex 32 lowercase 1
+ok hex upper case refused 0
+ok hex upper case any case 1
+ok hex one short 0
+ok hex one long 0
+ok hex g 0
+ok hex G any case 0
+ok hex NULL 0
+ok hex empty 1" ]
+}
+
 @test "exec-test: captured output, its limits, and the deadline kills the command's process group" {
 	run -0 "$BDS_BUILD/tests/exec-test" "$BATS_TEST_TMPDIR"
 	[ "$output" = "ok a failing status is an answer: status 3 out 'out
