@@ -42,7 +42,8 @@ int bds_exec_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-const char *bds_exec_signal_name(int sig, char buf[16])
+/* "KILL" for SIGKILL and so on; the number as text for unknown signals. */
+static const char *signal_name(int sig, char buf[16])
 {
 	static const struct {
 		int sig;
@@ -66,7 +67,7 @@ char *bds_exec_describe_failure(const struct bds_exec_result *res, double timeou
 	if (res->refused)
 		return bds_util_xstrdup("not started (its place is no longer ours)");
 	if (res->interrupted)
-		return bds_util_xasprintf("interrupted by SIG%s (killed)", bds_exec_signal_name(res->interrupted, buf));
+		return bds_util_xasprintf("interrupted by SIG%s (killed)", signal_name(res->interrupted, buf));
 	if (res->timed_out)
 		return bds_util_xasprintf("timed out after %g s (killed)", timeout);
 	if (res->signal[0])
@@ -143,7 +144,7 @@ static void fill_status(struct bds_exec_result *res, int wstatus)
 {
 	if (WIFSIGNALED(wstatus)) {
 		char buf[16];
-		snprintf(res->signal, sizeof res->signal, "%s", bds_exec_signal_name(WTERMSIG(wstatus), buf));
+		snprintf(res->signal, sizeof res->signal, "%s", signal_name(WTERMSIG(wstatus), buf));
 	} else {
 		res->status = WEXITSTATUS(wstatus);
 	}

@@ -70,9 +70,6 @@ int bds_exec_output(char *const argv[], const char *cwd, enum bds_exec_keep keep
  * Returns 0 or -1 (errno set). */
 int bds_exec_write_all(int fd, const void *buf, size_t len);
 
-/* "KILL" for SIGKILL and so on; the number as text for unknown signals. */
-const char *bds_exec_signal_name(int sig, char buf[16]);
-
 /* The reason part of "command 'X' failed: REASON": "exit status N", "killed by signal
  * SIGX", "timed out after N s (killed)" or "interrupted by SIGX (killed)". Malloc'd; NULL
  * when the command succeeded. */

@@ -248,7 +248,8 @@ int bds_store_sink_write(struct bds_store_sink *k, const void *p, size_t n)
 	return 0;
 }
 
-int bds_store_sink_zeros(struct bds_store_sink *k, uint64_t n)
+/* Appends n zero bytes (a hole of the source). */
+static int sink_zeros(struct bds_store_sink *k, uint64_t n)
 {
 	static const char zero[65536];
 	if (k->fd < 0) {
@@ -291,7 +292,8 @@ int bds_store_sink_finish(struct bds_store_sink *k)
 	return 0;
 }
 
-void bds_store_sink_digest(struct bds_store_sink *k, char out[33])
+/* Canonical XXH128 hex (high 64 bits first) of what was written; out has 33 bytes. */
+static void sink_digest(struct bds_store_sink *k, char out[33])
 {
 	XXH128_canonical_t c;
 	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(k->xx));
@@ -318,7 +320,7 @@ int bds_store_copy_fd(int fd, const char *what, struct bds_store_sink *k)
 		if (data > end)
 			data = end;
 		if (data > pos) {
-			if (bds_store_sink_zeros(k, (uint64_t)(data - pos)) < 0)
+			if (sink_zeros(k, (uint64_t)(data - pos)) < 0)
 				goto out;
 			pos = data;
 		}
@@ -374,7 +376,7 @@ static int hash_path(const char *path, uint64_t *size, char hex[33])
 	close(fd);
 	if (rc == 0) {
 		*size = k.size;
-		bds_store_sink_digest(&k, hex);
+		sink_digest(&k, hex);
 	}
 	bds_store_sink_free(&k);
 	return rc;
@@ -560,7 +562,7 @@ static int fetch_file(struct bds_store *s, const char *fp, const char *base, con
 		bds_util_fail("%s: larger than the %.0f bytes listed in " METADATA, name, want_size);
 		st = BDS_STORE_INVALID;
 	} else if (st == BDS_STORE_FOUND) {
-		bds_store_sink_digest(&k, hex);
+		sink_digest(&k, hex);
 		if (k.size != (uint64_t)want_size) {
 			bds_util_fail("%s: size %llu, " METADATA " lists %.0f", name, (unsigned long long)k.size, want_size);
 			st = BDS_STORE_INVALID;

@@ -39,7 +39,7 @@ void bds_util_warn(const char *fmt, ...)
 	fprintf(stderr, "%s: %s\n", progname, line);
 }
 
-int bds_util_vfail(const char *fmt, va_list ap)
+static int vfail(const char *fmt, va_list ap)
 {
 	/* Format aside first: callers may pass bds_util_error() itself as an argument. */
 	char msg[sizeof last_error];
@@ -52,7 +52,7 @@ int bds_util_fail(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	bds_util_vfail(fmt, ap);
+	vfail(fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -121,14 +121,6 @@ char *bds_util_xasprintf(const char *fmt, ...)
 	char *p = bds_util_xmalloc((size_t)n + 1);
 	vsnprintf(p, (size_t)n + 1, fmt, ap2);
 	va_end(ap2);
-	return p;
-}
-
-void *bds_util_try_malloc(size_t n, const char *what)
-{
-	void *p = malloc(n ? n : 1);
-	if (!p)
-		bds_util_fail("out of memory: cannot allocate %zu bytes for %s", n, what);
 	return p;
 }
 
