@@ -79,7 +79,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		return usage("--store needs --keep N or --max-age DAYS (or both): what to keep");
 	if (!a->store && (a->keep >= 0 || a->max_age >= 0 || a->fp))
 		return usage("--keep, --max-age and --fingerprint need --store STORE");
-	if (a->fp && !bds_store_is_hex(a->fp, 32))
+	if (a->fp && !bds_util_is_hex(a->fp, 32))
 		return usage("--fingerprint takes a fingerprint key: 32 lowercase hex digits");
 	if (a->cache && (!*a->cache || a->cache[0] != '/'))
 		return usage("--cache takes an absolute directory");

@@ -4,24 +4,21 @@
 #define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <getopt.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cache.h"
 #include "cli.h"
 #include "driver.h"
 #include "envelope.h"
+#include "exec.h"
 #include "json.h"
 #include "store.h"
 #include "util.h"
 
 #define STAGE "bds-store-lookup"
-#define GIT_TIMEOUT_MS 60000
+#define GIT_TIMEOUT 60.0 /* seconds */
 #define MAX_DISTANCE_LIMIT 100000L
 
 static const char usage_text[] =
@@ -85,99 +82,17 @@ static int parse_args(int argc, char **argv, struct args *a)
 	return 0;
 }
 
-/* git's output: stdout (at most a limit) and the start of stderr, its own reason. */
-struct git_out {
-	char *out, err[1024];
-	size_t len, errlen;
-};
-
-/* Reads what is ready on fd into buf; 0 at end of file, 1 read (or EINTR), -1 error. */
-static int drain(int fd, char *buf, size_t room, size_t *len)
+/* Runs git for at most GIT_TIMEOUT seconds, keeping at most `limit` bytes of its stdout
+ * and the start of its stderr (its own reason). Returns git's exit status, or -1 (error
+ * recorded: git could not run, did not answer in time or wrote more). */
+static int git(const char *const *argv, size_t limit, struct bds_exec_output *g)
 {
-	char scratch[4096];
-	ssize_t n = read(fd, room ? buf + *len : scratch, room ? room : sizeof scratch);
-	if (n < 0)
-		return errno == EINTR ? 1 : -1;
-	if (room)
-		*len += (size_t)n;
-	return n > 0;
-}
-
-/* Runs git with a deadline, capturing at most `limit` bytes of stdout and the first KiB
- * of stderr (the rest is read and dropped). Returns git's exit status, or -1 (error
- * recorded: git could not run or did not answer in time). */
-static int git(const char *const *argv, size_t limit, struct git_out *g)
-{
-	int out[2] = {-1, -1}, err[2] = {-1, -1};
-	if (pipe(out) != 0 || pipe(err) != 0) {
-		int e = errno;
-		for (int i = 0; i < 2; i++)
-			if (out[i] >= 0)
-				close(out[i]);
-		return bds_util_fail("pipe: %s", strerror(e));
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		int e = errno;
-		close(out[0]), close(out[1]), close(err[0]), close(err[1]);
-		return bds_util_fail("fork: %s", strerror(e));
-	}
-	if (pid == 0) {
-		dup2(out[1], STDOUT_FILENO);
-		dup2(err[1], STDERR_FILENO);
-		close(out[0]), close(out[1]), close(err[0]), close(err[1]);
-		execvp("git", (char *const *)argv);
-		dprintf(STDERR_FILENO, "cannot run git: %s\n", strerror(errno));
-		_exit(127);
-	}
-	close(out[1]);
-	close(err[1]);
-	size_t cap = 4096;
-	g->out = bds_util_xmalloc(cap + 1);
-	g->len = g->errlen = 0;
-	int rc = 0, open_out = 1, open_err = 1;
-	double deadline = bds_util_now() + GIT_TIMEOUT_MS / 1000.0;
-	while (open_out || open_err) {
-		int left = (int)((deadline - bds_util_now()) * 1000);
-		struct pollfd p[2] = {{.fd = open_out ? out[0] : -1, .events = POLLIN},
-		                      {.fd = open_err ? err[0] : -1, .events = POLLIN}};
-		int r = left > 0 ? poll(p, 2, left) : 0;
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			rc = bds_util_fail("git %s: no answer within %d s", argv[3], GIT_TIMEOUT_MS / 1000);
-			kill(pid, SIGKILL);
-			break;
-		}
-		if (open_out && p[0].revents) {
-			if (g->len == cap) {
-				if (cap >= limit) {
-					rc = bds_util_fail("git %s: output larger than %zu bytes", argv[3], limit);
-					kill(pid, SIGKILL);
-					break;
-				}
-				cap *= 2;
-				g->out = bds_util_xrealloc(g->out, cap + 1);
-			}
-			open_out = drain(out[0], g->out, cap - g->len, &g->len) > 0;
-		}
-		if (open_err && p[1].revents)
-			open_err = drain(err[0], g->err, sizeof g->err - 1 - g->errlen, &g->errlen) > 0;
-	}
-	close(out[0]);
-	close(err[0]);
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	g->out[g->len] = '\0';
-	g->err[g->errlen] = '\0';
-	if (rc < 0)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+	free(g->out);
+	return bds_exec_output((char *const *)argv, NULL, BDS_EXEC_ERR_START, limit, GIT_TIMEOUT, g);
 }
 
 /* The first line of git's stderr ("fatal: ..."), or "" when it said nothing. */
-static const char *git_reason(struct git_out *g)
+static const char *git_reason(struct bds_exec_output *g)
 {
 	char *p = g->err;
 	while (*p == '\n')
@@ -198,7 +113,7 @@ static int read_input(const jv *env, char **ws, char **fp, char **driver)
 		return bds_util_fail("envelope: no `fingerprint` object (run bds-fingerprint first)");
 	}
 	r = bds_json_get_string(f, "key", fp);
-	if (r != 0 || !bds_store_is_hex(*fp, 32))
+	if (r != 0 || !bds_util_is_hex(*fp, 32))
 		return bds_util_fail("envelope: `fingerprint.key` must be 32 lowercase hex digits");
 	/* a driver this build does not know can match no entry: bad input, not cold */
 	r = bds_json_get_string(jv_copy(*env), "driver", driver);
@@ -223,7 +138,7 @@ struct lookup {
 	struct bds_store *store;
 	jv env;
 	char *ws, *fp, *driver, *cache;
-	struct git_out g;
+	struct bds_exec_output g;
 };
 
 /* Probes the entry at `rev` (distance < 0: named by --base, not found by a walk). 0 when
@@ -287,7 +202,7 @@ static char *resolve(struct lookup *l, const char *rev)
 	char *sha = l->g.out;
 	l->g.out = NULL;
 	sha[strcspn(sha, "\n")] = '\0';
-	if (r == 0 && bds_store_is_hex(sha, 40))
+	if (r == 0 && bds_util_is_hex(sha, 40))
 		return sha;
 	/* --quiet: git says nothing for an unknown revision, and its reason for anything
 	 * else (not a repository, "dubious ownership", ...) */
@@ -363,7 +278,7 @@ static int lookup(const struct args *a, struct bds_store *store)
 		for (char *p = base; *p; p++)
 			if (*p >= 'A' && *p <= 'F')
 				*p = (char)(*p - 'A' + 'a');
-		if (!bds_store_is_hex(base, 40)) {
+		if (!bds_util_is_hex(base, 40)) {
 			free(base);
 			if (!(base = resolve(&l, a->base)))
 				goto out;

@@ -75,9 +75,9 @@ static int read_entry(jv env, struct entry *e)
 	int r;
 	if ((r = bds_json_get_string(jv_copy(ent), "dir", &e->dir)) != 0 || e->dir[0] != '/')
 		bad_key(r, "`entry.dir` must be an absolute path");
-	else if ((r = bds_json_get_string(jv_copy(ent), "fingerprint", &e->fp)) != 0 || !bds_store_is_hex(e->fp, 32))
+	else if ((r = bds_json_get_string(jv_copy(ent), "fingerprint", &e->fp)) != 0 || !bds_util_is_hex(e->fp, 32))
 		bad_key(r, "`entry.fingerprint` must be 32 lowercase hex digits");
-	else if ((r = bds_json_get_string(jv_copy(ent), "base", &e->base)) != 0 || !bds_store_is_hex(e->base, 40))
+	else if ((r = bds_json_get_string(jv_copy(ent), "base", &e->base)) != 0 || !bds_util_is_hex(e->base, 40))
 		bad_key(r, "`entry.base` must be a 40-hex commit sha");
 	else if ((r = bds_json_get_string(jv_copy(ent), "driver", &e->driver)) != 0 || !bds_driver_find(e->driver)) {
 		char *what = bds_util_xasprintf("`entry.driver` must be a driver name (one of %s)", bds_driver_names);

@@ -11,7 +11,6 @@
 #include "driver.h"
 #include "envelope.h"
 #include "json.h"
-#include "store.h"
 #include "util.h"
 
 /* The largest valid uid or gid ((uid_t)-1 is "no id"). */
@@ -109,7 +108,7 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		return usage("unexpected argument");
-	if (a.base && (strlen(a.base) != 40 || !bds_store_is_hex(a.base, 40)))
+	if (a.base && !bds_util_is_hex(a.base, 40))
 		return usage("--base takes a full 40-hex commit sha");
 	if (driver_name && !bds_driver_find(driver_name)) {
 		bds_util_warn("unknown --driver '%s' (this build has: %s)", driver_name, bds_driver_names);

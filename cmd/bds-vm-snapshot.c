@@ -15,7 +15,6 @@
 #include "json.h"
 #include "keeper.h"
 #include "lock.h"
-#include "store.h"
 #include "util.h"
 
 static const char usage_text[] =
@@ -72,7 +71,7 @@ static int hex_member(jv env, const char *obj, const char *key, size_t n, char *
 	int r = bds_json_get_string(o, key, out);
 	if (r < 0)
 		return bds_util_fail("envelope: `%s`: %s", obj, bds_util_error());
-	if (r > 0 || !bds_store_is_hex(*out, n))
+	if (r > 0 || !bds_util_is_hex(*out, n))
 		return bds_util_fail("envelope: %s", what);
 	return 0;
 }

@@ -176,13 +176,13 @@ static void find_copies(const char *cache, struct copy **v, size_t *n)
 		return;
 	struct dirent *e;
 	while ((e = readdir(d))) {
-		if (!bds_store_is_hex(e->d_name, 32))
+		if (!bds_util_is_hex(e->d_name, 32))
 			continue;
 		char *fpdir = bds_util_xasprintf("%s/%s", cache, e->d_name);
 		DIR *f = opendir(fpdir);
 		struct dirent *b;
 		while (f && (b = readdir(f))) {
-			if (!bds_store_is_hex(b->d_name, 40))
+			if (!bds_util_is_hex(b->d_name, 40))
 				continue;
 			char *dir = bds_util_xasprintf("%s/%s", fpdir, b->d_name);
 			struct stat st;

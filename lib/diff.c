@@ -707,7 +707,8 @@ void bds_diff_free_hashes(struct bds_diff_hashes *h)
 	memset(h, 0, sizeof *h);
 }
 
-const struct bds_diff_target *bds_diff_find(const struct bds_diff_hashes *h, const char *label, size_t n)
+/* Looks a label up; NULL when absent. */
+static const struct bds_diff_target *find_target(const struct bds_diff_hashes *h, const char *label, size_t n)
 {
 	size_t i = index_get(h->index, label, n);
 	return i ? &h->targets[i - 1] : NULL;
@@ -842,7 +843,7 @@ void bds_diff_impacted(const struct bds_diff_hashes *from, const struct bds_diff
 		const struct bds_diff_target *t = &to->targets[i];
 		if (t->dead)
 			continue;
-		const struct bds_diff_target *f = bds_diff_find(from, t->label, t->label_len);
+		const struct bds_diff_target *f = find_target(from, t->label, t->label_len);
 		int direct;
 		if (!f) {
 			direct = 1;

@@ -32,9 +32,6 @@ struct bds_diff_hashes {
 int bds_diff_read_hashes(const char *path, struct bds_diff_hashes *h);
 void bds_diff_free_hashes(struct bds_diff_hashes *h);
 
-/* Looks a label up; NULL when absent. */
-const struct bds_diff_target *bds_diff_find(const struct bds_diff_hashes *h, const char *label, size_t n);
-
 /* A dep-edges file (docs/algorithm.md 3.2): `{label: [dep label, ...]}`. */
 struct bds_diff_deps {
 	char *path;

@@ -405,13 +405,13 @@ static struct warm_state *list_states(const char *cache, const char *own, size_t
 	char *local = bds_util_xasprintf("%s/local", cache);
 	DIR *top = opendir(local);
 	for (struct dirent *f; top && (f = readdir(top));) {
-		if (!bds_store_is_hex(f->d_name, 32))
+		if (!bds_util_is_hex(f->d_name, 32))
 			continue;
 		char *fp_dir = bds_util_xasprintf("%s/%s", local, f->d_name);
 		DIR *d = opendir(fp_dir);
 		for (struct dirent *b; d && (b = readdir(d));) {
 			char *dir = bds_util_xasprintf("%s/%s", fp_dir, b->d_name);
-			if (!bds_store_is_hex(b->d_name, 40) || strcmp(dir, own) == 0 || !is_dir(dir)) {
+			if (!bds_util_is_hex(b->d_name, 40) || strcmp(dir, own) == 0 || !is_dir(dir)) {
 				free(dir);
 				continue;
 			}
@@ -498,7 +498,7 @@ static void remove_dead_state(const struct bds_driver_args *a, const char *fp, c
 {
 	char *why = bds_util_xstrdup(bds_util_error());
 	char *mine = bds_util_xasprintf("%s/local/%s/%s", a->cache, fp, base);
-	if (!bds_store_is_hex(fp, 32) || !bds_store_is_hex(base, 40) || strcmp(mine, state_dir) != 0) {
+	if (!bds_util_is_hex(fp, 32) || !bds_util_is_hex(base, 40) || strcmp(mine, state_dir) != 0) {
 		bds_util_fail("%s", why);
 	} else if (remove_state(a->bazel, state_dir) == 0) {
 		bds_util_fail("%s; the dead state was removed", why);

@@ -60,7 +60,14 @@ static int find_nul(jv v, char *where, size_t len)
 	return rc;
 }
 
-jv bds_envelope_read(FILE *in)
+static int cold_state(jv env);
+
+/* Reads exactly one JSON object from `in` (at most BDS_ENVELOPE_MAX bytes). Empty input
+ * is an error (the upstream stage failed), never cold; so is a string anywhere in it, key
+ * or value, that holds a NUL byte, whether or not a stage reads it, and a `cold` key
+ * whose value is not a cold object (cold_state). Returns the object, or an invalid
+ * jv with a message. */
+static jv read_envelope(FILE *in)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -88,7 +95,7 @@ jv bds_envelope_read(FILE *in)
 		return err;
 	}
 	char where[PATH_SHOWN_MAX] = "";
-	if (find_nul(env, where, 0) < 0 || bds_envelope_cold(jv_copy(env)) < 0) {
+	if (find_nul(env, where, 0) < 0 || cold_state(jv_copy(env)) < 0) {
 		jv err = jv_invalid_with_msg(jv_string_fmt("read envelope 'stdin': %s", bds_util_error()));
 		jv_free(env);
 		return err;
@@ -99,15 +106,15 @@ jv bds_envelope_read(FILE *in)
 enum bds_envelope_state bds_envelope_begin(FILE *in, FILE *out, jv *env)
 {
 	*env = jv_null();
-	jv e = bds_envelope_read(in);
+	jv e = read_envelope(in);
 	if (!jv_is_valid(e)) {
 		char *msg = bds_json_error_message(e);
 		bds_util_fail("%s", msg);
 		free(msg);
 		return BDS_ENVELOPE_ERROR;
 	}
-	/* bds_envelope_read refused a malformed `cold` */
-	if (bds_envelope_cold(jv_copy(e)) > 0) {
+	/* read_envelope refused a malformed `cold` */
+	if (cold_state(jv_copy(e)) > 0) {
 		if (bds_envelope_write(out, e) < 0)
 			return BDS_ENVELOPE_ERROR;
 		return BDS_ENVELOPE_COLD;
@@ -116,7 +123,11 @@ enum bds_envelope_state bds_envelope_begin(FILE *in, FILE *out, jv *env)
 	return BDS_ENVELOPE_PROCEED;
 }
 
-int bds_envelope_cold(jv env)
+/* Is the envelope cold? Cold is a `cold` key holding an object with a string `stage`
+ * and a string `reason` (other keys allowed); no `cold` key is not cold; anything else
+ * under `cold` (null, false, a string, an object without them) is a malformed envelope.
+ * 1 cold, 0 not, -1 malformed (error recorded). Consumes `env`. */
+static int cold_state(jv env)
 {
 	int rc = 0;
 	if (jv_get_kind(env) == JV_KIND_OBJECT && jv_object_has(jv_copy(env), jv_string("cold"))) {

@@ -1,5 +1,5 @@
-/* exec: local child processes with a deadline, their output pumped to given descriptors. */
-#define _GNU_SOURCE /* setpgid, kill, memfd_create */
+/* exec: local child processes with a deadline, their output pumped to descriptors or captured. */
+#define _GNU_SOURCE /* setpgid, kill, closefrom */
 #include "exec.h"
 
 #include <errno.h>
@@ -8,7 +8,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -43,7 +42,8 @@ int bds_exec_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-const char *bds_exec_signal_name(int sig, char buf[16])
+/* "KILL" for SIGKILL and so on; the number as text for unknown signals. */
+static const char *signal_name(int sig, char buf[16])
 {
 	static const struct {
 		int sig;
@@ -67,7 +67,7 @@ char *bds_exec_describe_failure(const struct bds_exec_result *res, double timeou
 	if (res->refused)
 		return bds_util_xstrdup("not started (its place is no longer ours)");
 	if (res->interrupted)
-		return bds_util_xasprintf("interrupted by SIG%s (killed)", bds_exec_signal_name(res->interrupted, buf));
+		return bds_util_xasprintf("interrupted by SIG%s (killed)", signal_name(res->interrupted, buf));
 	if (res->timed_out)
 		return bds_util_xasprintf("timed out after %g s (killed)", timeout);
 	if (res->signal[0])
@@ -144,20 +144,58 @@ static void fill_status(struct bds_exec_result *res, int wstatus)
 {
 	if (WIFSIGNALED(wstatus)) {
 		char buf[16];
-		snprintf(res->signal, sizeof res->signal, "%s", bds_exec_signal_name(WTERMSIG(wstatus), buf));
+		snprintf(res->signal, sizeof res->signal, "%s", signal_name(WTERMSIG(wstatus), buf));
 	} else {
 		res->status = WEXITSTATUS(wstatus);
 	}
 }
 
-int bds_exec_run(char *const argv[], const char *cwd, int out_fd, int err_fd, double deadline,
-                 struct bds_exec_result *res)
+/* Where one of the command's streams goes: a descriptor, or memory up to a limit. */
+struct sink {
+	int fd;          /* >= 0: copied there as it comes */
+	char *buf;       /* fd < 0: kept here (malloc'd, NUL-terminated once anything came) */
+	size_t len, cap; /* of buf */
+	size_t limit;    /* what buf may hold */
+	int truncate;    /* past the limit, drop the rest; else the command has written too much */
+};
+
+/* Takes n bytes of the command's output. 0, 1 when a memory sink that does not truncate
+ * would pass its limit (nothing recorded), or -1 (error recorded). */
+static int sink_put(struct sink *s, const char *argv0, const char *p, size_t n)
 {
-	return bds_exec_run_gated(argv, cwd, NULL, NULL, out_fd, err_fd, deadline, res);
+	if (s->fd >= 0) {
+		if (bds_exec_write_all(s->fd, p, n) < 0)
+			return bds_util_fail("copy the output of '%s': %s", argv0, strerror(errno));
+		return 0;
+	}
+	if (n > s->limit - s->len) {
+		if (!s->truncate)
+			return 1;
+		n = s->limit - s->len;
+	}
+	if (n == 0)
+		return 0;
+	if (s->len + n > s->cap) {
+		size_t cap = s->cap ? s->cap : 4096;
+		while (cap < s->len + n)
+			cap *= 2;
+		if (cap > s->limit)
+			cap = s->limit;
+		char *grown = bds_util_try_realloc(s->buf, cap + 1, "the output of a command");
+		if (!grown)
+			return -1;
+		s->buf = grown;
+		s->cap = cap;
+	}
+	memcpy(s->buf + s->len, p, n);
+	s->len += n;
+	s->buf[s->len] = '\0';
+	return 0;
 }
 
-int bds_exec_run_gated(char *const argv[], const char *cwd, int (*gate)(void *arg), void *arg, int out_fd,
-                       int err_fd, double deadline, struct bds_exec_result *res)
+/* bds_exec_run_gated, its streams going to sinks (both may be the same one). */
+static int run(char *const argv[], const char *cwd, int (*gate)(void *arg), void *arg, struct sink *out,
+               struct sink *err, double deadline, struct bds_exec_result *res)
 {
 	int rc = -1;
 	int out_p[2] = {-1, -1}, err_p[2] = {-1, -1}, rep_p[2] = {-1, -1};
@@ -207,7 +245,7 @@ int bds_exec_run_gated(char *const argv[], const char *cwd, int (*gate)(void *ar
 	}
 
 	struct pollfd pfd[2] = {{.fd = out_p[0], .events = POLLIN}, {.fd = err_p[0], .events = POLLIN}};
-	int targets[2] = {out_fd, err_fd};
+	struct sink *targets[2] = {out, err};
 	int *sources[2] = {&out_p[0], &err_p[0]};
 	int open_streams = 2;
 	while (open_streams > 0) {
@@ -246,8 +284,11 @@ int bds_exec_run_gated(char *const argv[], const char *cwd, int (*gate)(void *ar
 				open_streams--;
 				continue;
 			}
-			if (bds_exec_write_all(targets[i], buf, (size_t)r) < 0) {
-				bds_util_fail("copy the output of '%s': %s", argv[0], strerror(errno));
+			int put = sink_put(targets[i], argv[0], buf, (size_t)r);
+			if (put != 0) {
+				if (put > 0)
+					bds_util_fail("command '%s' failed: output larger than %zu bytes (killed)", argv[0],
+					              targets[i]->limit);
 				kill(-pid, SIGKILL);
 				goto done;
 			}
@@ -287,26 +328,67 @@ done:
 	return rc;
 }
 
+int bds_exec_run(char *const argv[], const char *cwd, int out_fd, int err_fd, double deadline,
+                 struct bds_exec_result *res)
+{
+	return bds_exec_run_gated(argv, cwd, NULL, NULL, out_fd, err_fd, deadline, res);
+}
+
+int bds_exec_run_gated(char *const argv[], const char *cwd, int (*gate)(void *arg), void *arg, int out_fd,
+                       int err_fd, double deadline, struct bds_exec_result *res)
+{
+	struct sink out = {.fd = out_fd}, err = {.fd = err_fd};
+	return run(argv, cwd, gate, arg, &out, &err, deadline, res);
+}
+
+/* The status of a command that ran, or -1 with the reason recorded when it did not run to
+ * an exit of its own (killed at the deadline, by a signal, or interrupted). */
+static int exit_status(char *const argv[], const struct bds_exec_result *res, double timeout)
+{
+	if (!res->interrupted && !res->timed_out && !res->signal[0])
+		return res->status;
+	char *why = bds_exec_describe_failure(res, timeout);
+	bds_util_fail("command '%s' failed: %s", argv[0], why ? why : "");
+	free(why);
+	return -1;
+}
+
+int bds_exec_output(char *const argv[], const char *cwd, enum bds_exec_keep keep, size_t limit, double timeout,
+                    struct bds_exec_output *o)
+{
+	struct sink out = {.fd = -1, .limit = limit};
+	struct sink err = {.fd = -1, .limit = keep == BDS_EXEC_ERR_START ? sizeof o->err - 1 : 0, .truncate = 1};
+	struct bds_exec_result res;
+	int st = run(argv, cwd, NULL, NULL, &out, keep == BDS_EXEC_ERR_MERGE ? &out : &err,
+	             timeout > 0 ? bds_util_now() + timeout : 0, &res);
+	if (st == 0)
+		st = exit_status(argv, &res, timeout);
+	memcpy(o->err, err.buf ? err.buf : "", err.len + 1);
+	free(err.buf);
+	o->out = NULL;
+	o->len = 0;
+	if (st < 0) {
+		free(out.buf);
+		return -1;
+	}
+	o->out = out.buf ? out.buf : bds_util_xstrdup("");
+	o->len = out.len;
+	return st;
+}
+
 char *bds_exec_capture(char *const argv[], const char *cwd, int err_fd, size_t limit, double deadline, size_t *len)
 {
-	/* an anonymous file, not a pipe: the output is read after the command has ended */
-	int fd = memfd_create("bds-capture", MFD_CLOEXEC);
-	if (fd < 0) {
-		bds_util_fail("memfd_create: %s", strerror(errno));
-		return NULL;
-	}
+	struct sink out = {.fd = -1, .limit = limit}, err = {.fd = err_fd};
 	struct bds_exec_result res;
-	char *out = NULL;
-	if (bds_exec_run(argv, cwd, fd, err_fd, deadline, &res) == 0) {
+	if (run(argv, cwd, NULL, NULL, &out, &err, deadline, &res) == 0) {
 		char *why = bds_exec_describe_failure(&res, deadline > 0 ? res.seconds : 0);
-		if (why)
-			bds_util_fail("command '%s' failed: %s", argv[0], why);
-		else if (lseek(fd, 0, SEEK_SET) != 0)
-			bds_util_fail("read the output of '%s': %s", argv[0], strerror(errno));
-		else if (bds_util_read_fd(fd, limit, argv[0], &out, len) < 0)
-			out = NULL;
+		if (!why) {
+			*len = out.len;
+			return out.buf ? out.buf : bds_util_xstrdup("");
+		}
+		bds_util_fail("command '%s' failed: %s", argv[0], why);
 		free(why);
 	}
-	close(fd);
-	return out;
+	free(out.buf);
+	return NULL;
 }

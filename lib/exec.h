@@ -1,4 +1,4 @@
-/* exec: local child processes with a deadline, their output pumped to given descriptors. */
+/* exec: local child processes with a deadline, their output pumped to descriptors or captured. */
 #ifndef BDS_EXEC_H
 #define BDS_EXEC_H
 
@@ -38,15 +38,37 @@ int bds_exec_run_gated(char *const argv[], const char *cwd, int (*gate)(void *ar
 
 /* Runs argv as bds_exec_run does, its stderr to err_fd, and returns its stdout (malloc'd,
  * NUL-terminated, at most `limit` bytes, *len set) when it exited 0 in time; NULL
- * otherwise, with the reason recorded ("command 'git' failed: exit status 128"). */
+ * otherwise, with the reason recorded ("command 'git' failed: exit status 128"). For a
+ * command whose failing status is an answer too, see bds_exec_output. */
 char *bds_exec_capture(char *const argv[], const char *cwd, int err_fd, size_t limit, double deadline, size_t *len);
+
+/* What bds_exec_output keeps of a command's stderr. */
+enum bds_exec_keep {
+	BDS_EXEC_ERR_DROP,  /* nothing */
+	BDS_EXEC_ERR_MERGE, /* all of it, in `out` with stdout, in the order they come */
+	BDS_EXEC_ERR_START, /* its start, in `err` (the rest is read and dropped): a tool's reason */
+};
+
+/* What bds_exec_output captured. */
+struct bds_exec_output {
+	char *out; /* stdout (and stderr, BDS_EXEC_ERR_MERGE): malloc'd, NUL-terminated */
+	size_t len;
+	char err[1024]; /* BDS_EXEC_ERR_START: the start of stderr, NUL-terminated; else "" */
+};
+
+/* Runs argv as bds_exec_run does, for at most `timeout` seconds (<= 0: no limit), and
+ * keeps its stdout, at most `limit` bytes, and of its stderr what `keep` says. For a
+ * command whose failing status is an answer too: returns its exit status, whatever it is,
+ * with the output in `o` (free o->out); or -1 with the reason recorded and o->out NULL
+ * when it could not start or did not exit on its own: killed at the deadline ("command
+ * 'git' failed: timed out after 60 s (killed)"), by a signal, interrupted, or when it
+ * wrote more than `limit` (its process group is killed then). */
+int bds_exec_output(char *const argv[], const char *cwd, enum bds_exec_keep keep, size_t limit, double timeout,
+                    struct bds_exec_output *o);
 
 /* Writes all of buf, retrying on EINTR and short writes, waiting on EAGAIN.
  * Returns 0 or -1 (errno set). */
 int bds_exec_write_all(int fd, const void *buf, size_t len);
-
-/* "KILL" for SIGKILL and so on; the number as text for unknown signals. */
-const char *bds_exec_signal_name(int sig, char buf[16]);
 
 /* The reason part of "command 'X' failed: REASON": "exit status N", "killed by signal
  * SIGX", "timed out after N s (killed)" or "interrupted by SIGX (killed)". Malloc'd; NULL

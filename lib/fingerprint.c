@@ -46,58 +46,6 @@ static jv recorded_error(void)
 	return jv_invalid_with_msg(jv_string(bds_util_error()));
 }
 
-/* --- helper commands ------------------------------------------------------------------ */
-
-enum capture { STDOUT, BOTH }; /* what run_capture keeps; the rest is discarded */
-
-/* Runs argv in cwd (NULL: ours) for at most `timeout` seconds and keeps what it writes on
- * stdout, or on both streams, at most `limit` bytes. Returns its exit status, or -1 with
- * the error recorded when it could not run, was killed (its whole process group, at the
- * deadline) or wrote more. */
-static int run_capture(char *const argv[], const char *cwd, enum capture keep, size_t limit, double timeout,
-                       char **out, size_t *len)
-{
-	const char *dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	char *path = bds_util_xasprintf("%s/bds-fingerprint.XXXXXX", dir);
-	int fd = mkstemp(path), devnull = -1, rc = -1;
-	struct bds_exec_result res;
-	*out = NULL;
-	*len = 0;
-	if (fd < 0) {
-		bds_util_fail("create a temporary file in '%s': %s", dir, strerror(errno));
-		goto out;
-	}
-	unlink(path);
-	if ((devnull = open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0) {
-		bds_util_fail("open '/dev/null': %s", strerror(errno));
-		goto out;
-	}
-	if (bds_exec_run(argv, cwd, fd, keep == BOTH ? fd : devnull, bds_util_now() + timeout, &res) < 0)
-		goto out;
-	if (res.timed_out || res.signal[0]) {
-		char *why = bds_exec_describe_failure(&res, timeout);
-		bds_util_fail("command '%s' failed: %s", argv[0], why ? why : "");
-		free(why);
-		goto out;
-	}
-	if (lseek(fd, 0, SEEK_SET) != 0) {
-		bds_util_fail("read the output of '%s': %s", argv[0], strerror(errno));
-		goto out;
-	}
-	char *what = bds_util_xasprintf("output of %s", argv[0]);
-	int r = bds_util_read_fd(fd, limit, what, out, len);
-	free(what);
-	if (r == 0)
-		rc = res.status;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (devnull >= 0)
-		close(devnull);
-	free(path);
-	return rc;
-}
-
 /* --- files: on this machine, or in the workspace at the revision ---------------------- */
 
 /* One entry of a directory of the revision's tree (`git ls-tree -l`). */
@@ -170,9 +118,10 @@ static const struct tree_dir *tree_dir(struct source *s, const char *path)
 	/* --literal-pathspecs: a '*' or ':' in a name is that character, not a pattern */
 	char *argv[] = {"git", "--literal-pathspecs", "-C", (char *)s->ws, "ls-tree", "-z", "-l", "--full-tree",
 	                s->sha, "--", *path ? spec : NULL, NULL};
-	char *out = NULL;
-	size_t len = 0;
-	int st = run_capture(argv, NULL, STDOUT, FILE_MAX, CMD_TIMEOUT, &out, &len);
+	struct bds_exec_output o;
+	int st = bds_exec_output(argv, NULL, BDS_EXEC_ERR_DROP, FILE_MAX, CMD_TIMEOUT, &o);
+	char *out = o.out;
+	size_t len = o.len;
 	free(spec);
 	if (st != 0) {
 		free(out);
@@ -221,7 +170,10 @@ static int cat_blob(const struct source *s, const struct tree_entry *e, const ch
 	if (e->size > FILE_MAX)
 		return bds_util_fail("read '%s:%s': larger than the limit of %zu MiB", s->rev, path, FILE_MAX >> 20);
 	char *argv[] = {"git", "-C", (char *)s->ws, "cat-file", "blob", (char *)e->oid, NULL};
-	int st = run_capture(argv, NULL, STDOUT, FILE_MAX, CMD_TIMEOUT, &f->data, &f->len);
+	struct bds_exec_output o;
+	int st = bds_exec_output(argv, NULL, BDS_EXEC_ERR_DROP, FILE_MAX, CMD_TIMEOUT, &o);
+	f->data = o.out;
+	f->len = o.len;
 	if (st != 0) {
 		free(f->data);
 		f->data = NULL;
@@ -706,10 +658,11 @@ static int client_rc_output(const char *bazel, char *const *startup, size_t nsta
 		argv[k++] = startup[i];
 	for (size_t i = 0; i < nours; i++)
 		argv[k++] = (char *)ours[i];
-	char *err = NULL;
-	size_t len = 0;
+	struct bds_exec_output o;
 	*line = NULL;
-	int st = run_capture(argv, ws, BOTH, OUTPUT_MAX, BAZEL_TIMEOUT, &err, &len);
+	int st = bds_exec_output(argv, ws, BDS_EXEC_ERR_MERGE, OUTPUT_MAX, BAZEL_TIMEOUT, &o);
+	char *err = o.out;
+	size_t len = o.len;
 	free(argv);
 	if (st < 0) {
 		char why[1024];
@@ -924,9 +877,10 @@ static jv bazel_version(const char *bazel, const char *ws, const char *install_b
                         jv command)
 {
 	char *argv[] = {(char *)bazel, "--version", NULL};
-	char *out = NULL;
-	size_t len = 0;
-	if (run_capture(argv, ws, STDOUT, OUTPUT_MAX, BAZEL_TIMEOUT, &out, &len) == 0) {
+	struct bds_exec_output o;
+	int status = bds_exec_output(argv, ws, BDS_EXEC_ERR_DROP, OUTPUT_MAX, BAZEL_TIMEOUT, &o);
+	char *out = o.out;
+	if (status == 0) {
 		out[strcspn(out, "\n")] = '\0';
 		if (strncmp(out, "bazel ", 6) == 0 && strcmp(out, "bazel no_version") != 0) {
 			jv v = jv_string(out);
@@ -1070,9 +1024,11 @@ static const char *working_top(struct source *s)
 	if (s->top)
 		return s->top;
 	char *argv[] = {"git", "-C", (char *)s->ws, "rev-parse", "--show-toplevel", NULL};
-	char *out = NULL, resolved[PATH_MAX];
-	size_t len = 0;
-	if (run_capture(argv, NULL, STDOUT, OUTPUT_MAX, CMD_TIMEOUT, &out, &len) == 0) {
+	char resolved[PATH_MAX];
+	struct bds_exec_output o;
+	int st = bds_exec_output(argv, NULL, BDS_EXEC_ERR_DROP, OUTPUT_MAX, CMD_TIMEOUT, &o);
+	char *out = o.out;
+	if (st == 0) {
 		out[strcspn(out, "\n")] = '\0';
 		s->top = bds_util_xstrdup(realpath(out, resolved) ? resolved : out);
 	} else {
@@ -1183,9 +1139,10 @@ static jv host_component(void)
 static jv version_line(const char *binary, const char *flag)
 {
 	char *argv[] = {(char *)binary, (char *)flag, NULL};
-	char *out = NULL;
-	size_t len = 0;
-	if (run_capture(argv, NULL, STDOUT, OUTPUT_MAX, CMD_TIMEOUT, &out, &len) != 0) {
+	struct bds_exec_output o;
+	int st = bds_exec_output(argv, NULL, BDS_EXEC_ERR_DROP, OUTPUT_MAX, CMD_TIMEOUT, &o);
+	char *out = o.out;
+	if (st != 0) {
 		free(out);
 		return jv_invalid_with_msg(jv_string_fmt("'%s %s' failed (is it installed?)", binary, flag));
 	}
@@ -1351,14 +1308,17 @@ static int source_open(struct source *s)
 	char *spec = bds_util_xasprintf("%s^{commit}", s->rev);
 	char *verify[] = {"git", "-C", (char *)s->ws, "rev-parse", "--verify", "--quiet", spec, NULL};
 	char *prefix[] = {"git", "-C", (char *)s->ws, "rev-parse", "--show-prefix", NULL};
-	size_t len = 0;
-	int rc = run_capture(prefix, NULL, STDOUT, OUTPUT_MAX, CMD_TIMEOUT, &s->prefix, &len);
+	struct bds_exec_output o;
+	int rc = bds_exec_output(prefix, NULL, BDS_EXEC_ERR_DROP, OUTPUT_MAX, CMD_TIMEOUT, &o);
+	s->prefix = o.out;
 	if (rc > 0)
 		rc = bds_util_fail("--rev '%s': the workspace '%s' is not in a git repository", s->rev, s->ws);
 	if (rc == 0) {
 		s->prefix[strcspn(s->prefix, "\n")] = '\0';
 		/* a bad revision must fail, not read every file as absent */
-		if ((rc = run_capture(verify, NULL, STDOUT, OUTPUT_MAX, CMD_TIMEOUT, &s->sha, &len)) > 0)
+		rc = bds_exec_output(verify, NULL, BDS_EXEC_ERR_DROP, OUTPUT_MAX, CMD_TIMEOUT, &o);
+		s->sha = o.out;
+		if (rc > 0)
 			rc = bds_util_fail("--rev '%s' is not a commit of '%s'", s->rev, s->ws);
 		else if (rc == 0)
 			s->sha[strcspn(s->sha, "\n")] = '\0';

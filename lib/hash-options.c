@@ -58,7 +58,9 @@ static const char *option_name(int val)
 	return option_of(val)->name;
 }
 
-char *bds_hash_option_refusal(const struct option *table, const char *what, const char *arg)
+/* Why getopt_long refused `arg` with '?' against `table`: "unknown WHAT '--x'", "ambiguous
+ * WHAT '--s'" or "WHAT '--flag' takes no value". Malloc'd. */
+static char *option_refusal(const struct option *table, const char *what, const char *arg)
 {
 	if (strncmp(arg, "--", 2) != 0)
 		return bds_util_xasprintf("unknown %s '%s'", what, arg);
@@ -109,7 +111,7 @@ jv bds_hash_args_canonical(char **args, size_t n)
 			goto done;
 		}
 		if (c == '?') {
-			char *why = bds_hash_option_refusal(all_long, "hash option", argv[optind - 1]);
+			char *why = option_refusal(all_long, "hash option", argv[optind - 1]);
 			out = jv_invalid_with_msg(jv_string(why));
 			free(why);
 			goto done;

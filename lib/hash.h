@@ -43,9 +43,6 @@ void bds_source_pool_add(void *pool, const struct bds_graph *g, int32_t index);
  * first worker's error. */
 int bds_source_pool_finish(struct bds_source_pool *p, struct bds_graph *g);
 
-/* The raw source-file digest of docs/algorithm.md 2.2 for `label`, with `seed` (NULL: none). */
-int bds_hash_source_digest(const struct bds_hash_options *o, struct bds_sha256 *h, const char *label,
-                           size_t n, const unsigned char *seed, unsigned char out[BDS_SHA256_LEN]);
 /* softDigest: 1 and out set for an existing main-repo regular file, 0 otherwise, -1 error. */
 int bds_hash_soft_digest(const struct bds_hash_options *o, struct bds_sha256 *h, const char *label,
                          size_t n, unsigned char out[BDS_SHA256_LEN]);
@@ -75,10 +72,6 @@ enum {
  * which bds-hash parses and bds_hash_args_canonical follows. */
 extern const struct option bds_hash_getopt_long[];
 extern const char bds_hash_getopt_short[];
-
-/* Why getopt_long refused `arg` with '?' against `table`: "unknown WHAT '--x'", "ambiguous
- * WHAT '--s'" or "WHAT '--flag' takes no value". Malloc'd. */
-char *bds_hash_option_refusal(const struct option *table, const char *what, const char *arg);
 
 /* The canonical form of hash options (bds-hash's and bds-generate-hashes'; args[0..n),
  * not changed) as they act: each under its full name (an abbreviation resolved as

@@ -44,11 +44,6 @@ jv bds_json_read_file(const char *path)
 	return v;
 }
 
-const char *bds_json_kind_name(jv_kind kind)
-{
-	return jv_kind_name(kind);
-}
-
 jv bds_json_get(jv obj, const char *key, jv_kind kind)
 {
 	if (jv_get_kind(obj) != JV_KIND_OBJECT) {

@@ -12,9 +12,6 @@ jv bds_json_parse(const char *buf, size_t len, const char *what);
 /* Reads and parses one JSON value from a file (size limit BDS_JSON_FILE_MAX). */
 jv bds_json_read_file(const char *path);
 
-/* "object", "string", ... for messages. */
-const char *bds_json_kind_name(jv_kind kind);
-
 /* Kind-checked member access: jq 1.6's accessors abort on a kind mismatch, these report.
  * They consume `obj`. Returns 0 found (out set), 1 absent or null, -1 wrong kind (error
  * recorded, naming `key`). String results are malloc'd copies; a string holding a NUL byte

@@ -272,7 +272,8 @@ int bds_keeper_start(const struct bds_keeper_spec *spec, long *keeper, long *vmm
 	return 0;
 }
 
-int bds_keeper_alive(long pid)
+/* Is process pid alive (zombies count as gone when they are our children)? */
+static int pid_alive(long pid)
 {
 	if (pid <= 0)
 		return 0;
@@ -312,7 +313,7 @@ int bds_keeper_stop(long keeper, double deadline)
 		return 0;
 	if (kill((pid_t)keeper, SIGTERM) != 0 && errno == ESRCH)
 		return 0;
-	while (bds_keeper_alive(keeper)) {
+	while (pid_alive(keeper)) {
 		if (bds_util_now() >= deadline)
 			return bds_util_fail("the keeper (pid %ld) did not finish in time", keeper);
 		bds_util_sleep_ms(20);

@@ -48,9 +48,6 @@ int bds_keeper_start(const struct bds_keeper_spec *spec, long *keeper, long *vmm
  * -1 (recorded) when it is still there at the deadline. */
 int bds_keeper_stop(long keeper, double deadline);
 
-/* Is process pid alive (zombies count as gone when they are our children)? */
-int bds_keeper_alive(long pid);
-
 /* Does `keeper` still hold the lock file `lock` for its pipeline: alive, not a zombie, and
  * one of its descriptors that very file? A pipeline whose keeper was killed has lost
  * what the keeper held, and another pipeline may have it now. */

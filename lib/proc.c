@@ -62,7 +62,8 @@ int bds_proc_stat(long pid, char *state, unsigned long long *start)
 	return pid > 0 && read_stat(pid, state, &ppid, start);
 }
 
-int bds_proc_alive(const struct bds_proc_id *id)
+/* Is `id` alive: that pid, started at that time, and not a zombie? */
+static int id_alive(const struct bds_proc_id *id)
 {
 	char state = 0;
 	unsigned long long start = 0;
@@ -120,7 +121,7 @@ int bds_proc_owner_alive(const char *record)
 	boot_id(boot);
 	if (strcmp(recorded, boot[0] ? boot : "-") != 0)
 		return 0;
-	return bds_proc_alive(&id);
+	return id_alive(&id);
 }
 
 /* Is pid's working directory root or below it? A directory removed meanwhile (" (deleted)")
@@ -152,7 +153,7 @@ static int victim_gone(const struct victim *v)
 		struct pollfd p = {.fd = v->pidfd, .events = POLLIN};
 		return poll(&p, 1, 0) > 0;
 	}
-	return !bds_proc_alive(&v->id);
+	return !id_alive(&v->id);
 }
 
 /* SIGKILLs pid if it still works in root, as the very process looked at. 1 signalled

@@ -19,9 +19,6 @@ struct bds_proc_id {
  * is no such process. */
 int bds_proc_stat(long pid, char *state, unsigned long long *start);
 
-/* Is `id` alive: that pid, started at that time, and not a zombie? */
-int bds_proc_alive(const struct bds_proc_id *id);
-
 /* A pidfd for pid (close-on-exec), or -1: none (errno set; ENOSYS also when
  * BDS_TEST_NO_PIDFD=1). */
 int bds_proc_pidfd(long pid);

@@ -161,8 +161,9 @@ static int put_source_file(const struct bds_hash_options *o, struct bds_sha256 *
 	return rc;
 }
 
-int bds_hash_source_digest(const struct bds_hash_options *o, struct bds_sha256 *h, const char *label,
-                           size_t n, const unsigned char *seed, unsigned char out[BDS_SHA256_LEN])
+/* The raw source-file digest of docs/algorithm.md 2.2 for `label`, with `seed` (NULL: none). */
+static int raw_source_digest(const struct bds_hash_options *o, struct bds_sha256 *h, const char *label,
+                             size_t n, const unsigned char *seed, unsigned char out[BDS_SHA256_LEN])
 {
 	char *rel = NULL, *abs = NULL, *key = NULL;
 	int rc = 0;
@@ -233,7 +234,7 @@ int bds_hash_soft_digest(const struct bds_hash_options *o, struct bds_sha256 *h,
 	free(path);
 	if (!is_file)
 		return 0;
-	return bds_hash_source_digest(o, h, label, n, NULL, out) < 0 ? -1 : 1;
+	return raw_source_digest(o, h, label, n, NULL, out) < 0 ? -1 : 1;
 }
 
 /* seed = SHA256(name || subinclude...) in proto order (SourceFile fields 1 and 3). */
@@ -295,7 +296,7 @@ static void *source_worker(void *arg)
 		pthread_mutex_unlock(&p->lock);
 		unsigned char seed[BDS_SHA256_LEN];
 		ok = source_seed(&h, &job->t, seed) == 0 &&
-		     bds_hash_source_digest(p->o, &h, job->t.name, job->t.name_len, seed, job->t.source_digest) == 0;
+		     raw_source_digest(p->o, &h, job->t.name, job->t.name_len, seed, job->t.source_digest) == 0;
 		pthread_mutex_lock(&p->lock);
 	}
 	if (!ok && !p->failed) {

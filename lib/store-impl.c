@@ -1,6 +1,6 @@
 /* store-impl: what store.c and its backends share (store-impl.h): sinks, sparse reads into
  * them, entry lists, error context, the staging directories of publishes and fetches, and
- * the two store.h helpers the backends use (bds_store_is_hex, bds_store_parse_time). */
+ * the store.h helper the backends use (bds_store_parse_time). */
 #define _DEFAULT_SOURCE /* timegm */
 #include "store-impl.h"
 
@@ -17,16 +17,6 @@
 #include <unistd.h>
 
 #define STAGE_PREFIX ".tmp-"
-
-int bds_store_is_hex(const char *s, size_t n)
-{
-	if (!s || strlen(s) != n)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
-}
 
 int bds_store_fail_with(const char *fmt, ...)
 {
@@ -111,7 +101,8 @@ int bds_store_sink_write(struct bds_store_sink *k, const void *p, size_t n)
 	return 0;
 }
 
-int bds_store_sink_zeros(struct bds_store_sink *k, uint64_t n)
+/* Appends n zero bytes (a hole of the source). */
+static int sink_zeros(struct bds_store_sink *k, uint64_t n)
 {
 	static const char zero[65536];
 	if (k->fd < 0) {
@@ -173,7 +164,7 @@ static int sink_data(void *arg, const char *buf, size_t n)
 
 static int sink_hole(void *arg, uint64_t n)
 {
-	return bds_store_sink_zeros(arg, n);
+	return sink_zeros(arg, n);
 }
 
 int bds_store_copy_fd(int fd, const char *what, struct bds_store_sink *k)
@@ -193,12 +184,12 @@ void bds_store_list_add(char ***names, size_t *n, const char *name)
 void bds_store_entry_add(struct bds_store_entry **v, size_t *n, const char *name, double changed)
 {
 	const char *slash = strchr(name, '/');
-	if (!slash || slash - name != 32 || !bds_store_is_hex(slash + 1, 40))
+	if (!slash || slash - name != 32 || !bds_util_is_hex(slash + 1, 40))
 		return;
 	struct bds_store_entry e = {.changed = changed};
 	memcpy(e.fp, name, 32);
 	memcpy(e.base, slash + 1, 40);
-	if (!bds_store_is_hex(e.fp, 32))
+	if (!bds_util_is_hex(e.fp, 32))
 		return;
 	*v = bds_util_xrealloc(*v, (*n + 1) * sizeof **v);
 	(*v)[(*n)++] = e;

@@ -28,8 +28,6 @@ struct bds_store_sink {
 void bds_store_sink_init(struct bds_store_sink *k, int fd, uint64_t limit);
 /* 0, or -1: over the limit (too_big) or a write error (failed, error recorded). */
 int bds_store_sink_write(struct bds_store_sink *k, const void *p, size_t n);
-/* Appends n zero bytes (a hole of the source). */
-int bds_store_sink_zeros(struct bds_store_sink *k, uint64_t n);
 /* File: writes what is pending and sets the length. 0 or -1 (error recorded). */
 int bds_store_sink_finish(struct bds_store_sink *k);
 /* Canonical XXH128 hex (high 64 bits first) of what was written; out has 33 bytes. */

@@ -220,7 +220,7 @@ static int check_metadata(jv md, const char *fp, const char *base, const char *d
 		             bds_json_get_number(jv_copy(info), "size", &size) != 0 || size < 0 ||
 		             size > 9007199254740992.0 || size != (double)(uint64_t)size ||
 		             bds_json_get_string(jv_copy(info), "xxh3_128", &hash) != 0 ||
-		             !bds_store_is_hex(hash, 32))) {
+		             !bds_util_is_hex(hash, 32))) {
 			bds_util_fail(METADATA ": bad size or xxh3_128 for '%s'", n);
 			bad = 1;
 		}

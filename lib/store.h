@@ -93,7 +93,4 @@ int bds_store_entry_check(jv env, const char *const need[]);
  * "Tue, 01 Dec 2026 03:22:36 GMT" (HTTP, nginx's autoindex). -1: none of these. */
 double bds_store_parse_time(const char *s);
 
-/* Is s[0..n) n lowercase hex digits? (fingerprints are 32, commit shas 40) */
-int bds_store_is_hex(const char *s, size_t n);
-
 #endif

@@ -193,15 +193,6 @@ static void ssh_close(struct bds_transport *t)
 
 static const struct bds_transport_ops ssh_ops = {"ssh", ssh_put, ssh_exec, ssh_get, ssh_close};
 
-static int is_hex64(const char *s)
-{
-	size_t n = 0;
-	for (; s[n]; n++)
-		if (!strchr("0123456789abcdefABCDEF", s[n]))
-			return 0;
-	return n == 64;
-}
-
 /* What vm.guest says of the guest. */
 struct guest {
 	char *host, *user, *key, *pin;
@@ -220,7 +211,7 @@ static int guest_read(jv guest, struct guest *g, struct bds_transport *t)
 		return bds_util_fail("envelope 'vm.guest' needs strings host, user, key, host_key_sha256 and a number port");
 	if (g->port < 1 || g->port > 65535 || g->port != (double)(int)g->port)
 		return bds_util_fail("envelope 'vm.guest.port' is not a port number: %g", g->port);
-	if (!is_hex64(g->pin))
+	if (!bds_util_is_hex_any_case(g->pin, 64))
 		return bds_util_fail("envelope 'vm.guest.host_key_sha256' is not 64 hex digits: '%s'", g->pin);
 	if (!*g->host || !*g->user)
 		return bds_util_fail("envelope 'vm.guest.%s' is empty", *g->host ? "user" : "host");

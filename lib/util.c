@@ -38,7 +38,7 @@ void bds_util_warn(const char *fmt, ...)
 	fprintf(stderr, "%s: %s\n", progname, line);
 }
 
-int bds_util_vfail(const char *fmt, va_list ap)
+static int vfail(const char *fmt, va_list ap)
 {
 	/* Format aside first: callers may pass bds_util_error() itself as an argument. */
 	char msg[sizeof last_error];
@@ -51,7 +51,7 @@ int bds_util_fail(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	bds_util_vfail(fmt, ap);
+	vfail(fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -120,14 +120,6 @@ char *bds_util_xasprintf(const char *fmt, ...)
 	char *p = bds_util_xmalloc((size_t)n + 1);
 	vsnprintf(p, (size_t)n + 1, fmt, ap2);
 	va_end(ap2);
-	return p;
-}
-
-void *bds_util_try_malloc(size_t n, const char *what)
-{
-	void *p = malloc(n ? n : 1);
-	if (!p)
-		bds_util_fail("out of memory: cannot allocate %zu bytes for %s", n, what);
 	return p;
 }
 
@@ -494,6 +486,28 @@ int bds_util_parse_whole(const char *s, long long max, long long *out)
 	}
 	*out = v;
 	return 0;
+}
+
+static int is_hex(const char *s, size_t n, int any_case)
+{
+	if (!s || strlen(s) != n)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = any_case && s[i] >= 'A' && s[i] <= 'F' ? (char)(s[i] - 'A' + 'a') : s[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return 0;
+	}
+	return 1;
+}
+
+int bds_util_is_hex(const char *s, size_t n)
+{
+	return is_hex(s, n, 0);
+}
+
+int bds_util_is_hex_any_case(const char *s, size_t n)
+{
+	return is_hex(s, n, 1);
 }
 
 int bds_util_parse_pid(const char *s, long *out)

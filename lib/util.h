@@ -27,7 +27,6 @@ void bds_util_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Records an error message for the calling thread and returns -1, so library code can
  * write `return bds_util_fail("read '%s': %s", path, strerror(errno));`. */
 int bds_util_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-int bds_util_vfail(const char *fmt, va_list ap);
 /* The last recorded error of this thread ("" if none). */
 const char *bds_util_error(void);
 
@@ -43,10 +42,9 @@ char *bds_util_xstrdup(const char *s);
 char *bds_util_xstrndup(const char *s, size_t n);
 char *bds_util_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Allocation whose size comes from input (a declared length, a file's size, a buffer
+/* Reallocation whose size comes from input (a declared length, a file's size, a buffer
  * growing with what is read): NULL with the error recorded ("out of memory: cannot
  * allocate N bytes for WHAT") instead of an abort, so the input gets the blame (exit 1). */
-void *bds_util_try_malloc(size_t n, const char *what);
 void *bds_util_try_realloc(void *p, size_t n, const char *what);
 
 /* Reads all of fd into a NUL-terminated buffer of at most `limit` bytes. `what` names the
@@ -94,6 +92,13 @@ int bds_util_parse_decimal(const char *s, double max, double *out);
 /* A whole number from 0 to max: decimal digits only (no sign, space, point, exponent or
  * other base), never wrapped. 0 with *out set, or -1. */
 int bds_util_parse_whole(const char *s, long long max, long long *out);
+
+/* Is s exactly n hex digits? Lowercase only: the names bds writes and reads back
+ * (fingerprints are 32, commit shas 40). NULL is not. */
+int bds_util_is_hex(const char *s, size_t n);
+/* The same, upper case allowed too: a digest a user copies in from elsewhere (a pinned
+ * host key). */
+int bds_util_is_hex_any_case(const char *s, size_t n);
 
 /* Linux's largest pid (PID_MAX_LIMIT). */
 #define BDS_PID_MAX 4194304L

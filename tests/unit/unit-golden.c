@@ -128,6 +128,19 @@ static void label_helpers(void)
 	expect_int("java U+E000 > U+D7FF", bds_util_java_cmp("\xee\x80\x80", 3, "\xed\x9f\xbf", 3) > 0, 1);
 }
 
+static void hex_checks(void)
+{
+	expect_int("hex 32 lowercase", bds_util_is_hex("0123456789abcdef0123456789abcdef", 32), 1);
+	expect_int("hex upper case refused", bds_util_is_hex("0123456789ABCDEF0123456789abcdef", 32), 0);
+	expect_int("hex upper case any case", bds_util_is_hex_any_case("0123456789ABCDEF0123456789abcdef", 32), 1);
+	expect_int("hex one short", bds_util_is_hex("0123456789abcdef0123456789abcde", 32), 0);
+	expect_int("hex one long", bds_util_is_hex("0123456789abcdef0123456789abcdef0", 32), 0);
+	expect_int("hex g", bds_util_is_hex("g123456789abcdef0123456789abcdef", 32), 0);
+	expect_int("hex G any case", bds_util_is_hex_any_case("G123456789abcdef0123456789abcdef", 32), 0);
+	expect_int("hex NULL", bds_util_is_hex(NULL, 0), 0);
+	expect_int("hex empty", bds_util_is_hex("", 0), 1);
+}
+
 static void proto_errors(void)
 {
 	struct bds_graph g;
@@ -159,6 +172,7 @@ int main(void)
 {
 	golden_vectors();
 	label_helpers();
+	hex_checks();
 	proto_errors();
 	printf("%d failed\n", failures);
 	return failures ? 1 : 0;
