@@ -1,12 +1,13 @@
 # scripts/lib/bds.sh: what the bds shell scripts share, sourced (never run): version,
 # usage and failure messages, quoting for `eval`, finding sibling programs, the owned
-# temporary directory, heartbeats, --timings, and stopping a warm machine's keeper.
+# temporary directory, option values, git's reasons, phase timings, envelope fields,
+# heartbeats, --timings, and stopping a warm machine's keeper.
 # Installed as PREFIX/share/bds/lib/bds.sh; each script finds it there (beside its bin),
 # else in its source tree (scripts/lib), and refuses to start without it (exit 1).
 # The sourcing script owns the state these functions read and set: prog, here,
-# deliberate, tmp, quiet, timings, hb_pid, heartbeat_bin, output_bin and tm_*. It also
-# keeps its own EXIT trap, which decides the exit status: these functions only `exit` as
-# the script itself would (fail: 1, usage: 64 through `deliberate`).
+# deliberate, tmp, quiet, timings, deps, hb_pid, heartbeat_bin, output_bin and tm_*.
+# It also keeps its own EXIT trap, which decides the exit status: these functions only
+# `exit` as the script itself would (fail: 1, usage: 64 through `deliberate`).
 # shellcheck shell=sh
 # shellcheck disable=SC2154 # prog, here, tmp, ... are set by the sourcing script
 # shellcheck disable=SC2034 # hb_pid, bindir, TMPDIR, ... are read by the sourcing script
