@@ -22,6 +22,7 @@ UNITS   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 SCRIPTS := scripts/bds $(wildcard scripts/bds-*)
+SH_LIB  := scripts/lib/bds.sh
 MANS    := $(wildcard man/*.[1-9])
 HEADERS := $(wildcard lib/*.h) $(BUILD)/gen/bds-version.h
 
@@ -114,7 +115,7 @@ asan:
 	exit $$rc
 
 lint:
-	shellcheck -s sh $(SCRIPTS) scripts/install-deps scripts/demo $(wildcard bench/*.sh) bench/run-all \
+	shellcheck -s sh -x $(SCRIPTS) $(SH_LIB) scripts/install-deps scripts/demo $(wildcard bench/*.sh) bench/run-all \
 		$(wildcard guest/bds-* guest/build-image guest/fetch-kernel tests/tiny-guest/build) tests/bin/bazel tests/fuzz/run tests/mutants/run
 	mandoc -Tlint -W warning $(MANS)
 
@@ -128,18 +129,21 @@ fuzz:
 	tests/fuzz/run
 
 # What is installed: the programs and scripts (bds-host-setup, which sets up root's
-# network slots, in sbin), the guest tools the VM drivers' images are built with (in
-# share/bds/guest), the man pages. bds-kvm-e2e needs the source tree and is not installed.
+# network slots, in sbin), the scripts' shell library (in share/bds/lib, where they look
+# for it beside their bin directory), the guest tools the VM drivers' images are built
+# with (in share/bds/guest), the man pages. bds-kvm-e2e needs the source tree and is not
+# installed.
 BIN_SCRIPTS  := $(filter-out scripts/bds-host-setup scripts/bds-kvm-e2e,$(SCRIPTS))
 SBIN_SCRIPTS := scripts/bds-host-setup
 GUEST_TOOLS  := guest/bds-guest-sync guest/build-image guest/fetch-kernel
 INST_MANS    := $(filter-out man/bds-kvm-e2e.1,$(MANS))
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/bds/guest \
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/bds/guest $(DESTDIR)$(PREFIX)/share/bds/lib \
 	           $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
 	           $(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 755 $(BINS) $(BIN_SCRIPTS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 755 $(SBIN_SCRIPTS) $(DESTDIR)$(PREFIX)/sbin/
+	install -m 644 $(SH_LIB) $(DESTDIR)$(PREFIX)/share/bds/lib/
 	install -m 755 $(GUEST_TOOLS) $(DESTDIR)$(PREFIX)/share/bds/guest/
 	for m in $(INST_MANS); do install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/; done
 
@@ -147,7 +151,8 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(BINS) $(BIN_SCRIPTS)))
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/sbin/,$(notdir $(SBIN_SCRIPTS)))
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/share/bds/guest/,$(notdir $(GUEST_TOOLS)))
-	-rmdir $(DESTDIR)$(PREFIX)/share/bds/guest $(DESTDIR)$(PREFIX)/share/bds 2>/dev/null
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/share/bds/lib/,$(notdir $(SH_LIB)))
+	-rmdir $(DESTDIR)$(PREFIX)/share/bds/guest $(DESTDIR)$(PREFIX)/share/bds/lib $(DESTDIR)$(PREFIX)/share/bds 2>/dev/null
 	for m in $(INST_MANS); do rm -f $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/$${m##*/}; done
 
 # A source tarball of the committed tree, its VERSION file holding this build's exact

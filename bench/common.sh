@@ -1,16 +1,18 @@
-# bench/common.sh: what the pipeline benchmarks (consume.sh, clone.sh, half-cold.sh) share.
+# bench/common.sh: what the benchmarks (consume.sh, clone.sh, half-cold.sh, hash.sh) share.
 # Sourced with `top` (the source tree), `bench` (the script's name) and `sizes` (its
-# default --targets) set: reads the options --targets, --runs and --dir; makes the scratch
-# directory; puts this tree's build first on PATH; gives the run a BDS_CACHE of its own;
-# defines now, median and shutdown_all, which runs on exit so no warm server outlives it.
+# default --targets) set, and optionally `runs` (the default --runs, else 3) and
+# `targets_usage` (how the usage names --targets' value, else a list): reads the options
+# --targets, --runs and --dir; makes the scratch directory; puts this tree's build first
+# on PATH; gives the run a BDS_CACHE of its own; defines now, median, record_base and
+# shutdown_all, which runs on exit so no warm server outlives it.
 # shellcheck shell=sh disable=SC2034,SC2154 # runs and dir are for, top and bench from, the sourcing script
-runs=3 dir=""
+runs=${runs:-3} dir=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--targets) sizes=$2; shift 2 ;;
 	--runs) runs=$2; shift 2 ;;
 	--dir) dir=$2; shift 2 ;;
-	*) echo "usage: bench/$bench.sh [--targets \"N ...\"] [--runs R] [--dir DIR]" >&2; exit 64 ;;
+	*) echo "usage: bench/$bench.sh [--targets ${targets_usage:-\"N ...\"}] [--runs R] [--dir DIR]" >&2; exit 64 ;;
 	esac
 done
 [ -n "$dir" ] || dir=${TMPDIR:-/tmp}/bds-bench-$bench
@@ -20,6 +22,14 @@ export PATH
 export BDS_CACHE="$dir/cache"
 now() { date +%s.%N; }
 median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+# record_base N: ws and store for N targets: the generated workspace (made once), and a
+# fresh store with its base recorded (bds-record's stderr in record-N.log).
+record_base() {
+	ws=$dir/ws-$1 store=$dir/store-$1
+	[ -d "$ws/.git" ] || "$top/bench/gen-workspace" "$ws" --targets "$1" >/dev/null
+	rm -rf "$store"
+	bds-record -w "$ws" --base base --store "$store" 2>"$dir/record-$1.log"
+}
 shutdown_all() {
 	for ob in "$BDS_CACHE"/local/*/*/output_base; do
 		if [ -d "$ob" ]; then bazel --output_base="$ob" shutdown >/dev/null 2>&1 || true; fi

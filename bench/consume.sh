@@ -12,10 +12,7 @@ bench=consume sizes="20000 60000"
 echo "| targets | cold (bds-cold) | warm (bds-consume) | speed-up | bare incremental query | bds's own phases (consume less its query) | answers equal |"
 echo "|---|---|---|---|---|---|---|"
 for n in $sizes; do
-	ws=$dir/ws-$n store=$dir/store-$n
-	[ -d "$ws/.git" ] || "$top/bench/gen-workspace" "$ws" --targets "$n" >/dev/null
-	rm -rf "$store"
-	bds-record -w "$ws" --base base --store "$store" 2>"$dir/record-$n.log"
+	record_base "$n"
 	: > "$dir/cold-$n"; : > "$dir/warm-$n"; : > "$dir/query-$n"; : > "$dir/own-$n"
 	ob=$(jq -r '.driver_state.output_base' "$store"/*/*/metadata.json)
 	wt=$(dirname "$ob")/worktree

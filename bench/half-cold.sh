@@ -14,10 +14,8 @@ bench=half-cold sizes="20000 60000"
 echo "| targets | full cold (bds-cold) | half-cold (bds-consume --cold, no warm machine) | speed-up | Bazel+hash in full cold (base + target) | Bazel+hash in half-cold (target) | answers equal |"
 echo "|---|---|---|---|---|---|---|"
 for n in $sizes; do
-	ws=$dir/ws-$n store=$dir/store-$n
-	[ -d "$ws/.git" ] || "$top/bench/gen-workspace" "$ws" --targets "$n" >/dev/null
-	rm -rf "$store" "$BDS_CACHE"
-	bds-record -w "$ws" --base base --store "$store" 2>"$dir/record-$n.log"
+	rm -rf "$BDS_CACHE"
+	record_base "$n"
 	# the warm machine is gone: its server shut down and its local state removed
 	shutdown_all
 	chmod -R u+w "$BDS_CACHE/local" && rm -rf "$BDS_CACHE/local"

@@ -5,22 +5,14 @@
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-targets=200000 runs=5 dir=""
-while [ $# -gt 0 ]; do
-	case $1 in
-	--targets) targets=$2; shift 2 ;;
-	--runs) runs=$2; shift 2 ;;
-	--dir) dir=$2; shift 2 ;;
-	*) echo "usage: bench/hash.sh [--targets N] [--runs R] [--dir DIR]" >&2; exit 64 ;;
-	esac
-done
-[ -n "$dir" ] || dir=${TMPDIR:-/tmp}/bds-bench-hash-$targets
-mkdir -p "$dir"
-ws=$dir/ws
+bench=hash sizes=200000 runs=5 targets_usage=N
+# shellcheck source=bench/common.sh
+. "$top/bench/common.sh"
+targets=$sizes
+# one workspace for each size, in one scratch directory (as clone.sh keeps them)
+ws=$dir/ws-$targets
 hash_bin=$top/build/bin/bds-hash
 bazel() { command bazel --output_user_root="$dir/bazel-root" --nohome_rc "$@"; }
-now() { date +%s.%N; }
-median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
 [ -d "$ws/.git" ] || "$top/bench/gen-workspace" "$ws" --targets "$targets" >/dev/null
 printf '%s\n' "'//external:all-targets' + '//...:all-targets'" > "$dir/query.txt"

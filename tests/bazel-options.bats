@@ -31,9 +31,7 @@ setup_file() {
 }
 
 teardown_file() {
-	for ob in "$BDS_CACHE"/local/*/*/output_base; do
-		[ -d "$ob" ] && bazel --output_base="$ob" shutdown >/dev/null 2>&1 || true
-	done
+	stop_warm_servers
 	stop_bazel "$WS"
 }
 

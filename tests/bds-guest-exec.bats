@@ -22,11 +22,7 @@ setup() {
 
 # Servers a test starts in the background, stopped whatever the test's outcome.
 teardown() {
-	local pid
-	for pid in ${BG_PIDS:-}; do
-		kill "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
+	stop_background
 }
 
 # canon JSON: the envelope line with the value of exec.seconds replaced by S, after

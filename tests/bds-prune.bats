@@ -48,15 +48,6 @@ setup() {
 	unset BDS_CACHE_MAX
 }
 
-# store_of KIND: a fresh store location of this test for backend file, http or s3.
-store_of() {
-	case $1 in
-	file) echo "$BATS_TEST_TMPDIR/store" ;;
-	http) echo "$NGINX_URL/dav/t$BATS_TEST_NUMBER" ;;
-	s3) echo "s3://$S3_BUCKET/p/t$BATS_TEST_NUMBER" ;;
-	esac
-}
-
 # publish STORE BASE VALUE [FP]: an entry whose base_hashes.json and disk both say VALUE.
 publish() {
 	local d="$BATS_TEST_TMPDIR/entry-$2"
@@ -275,11 +266,6 @@ $usage" ]
 	[ "$(sed -n 2p <<<"$output")" = "store $store: removed 1, kept 0, skipped 1" ]
 	[ "$stderr" = "bds-prune: skipped $FP/$B2: entry $store/$FP/$B2: metadata.json: format is not 1" ]
 	[ -d "$store/$FP/$B2" ] && [ -d "$store/$FP/$B3" ] && [ ! -e "$store/$FP/$B1" ]
-}
-
-lookup_envelope() {
-	jq -nc --arg ws "$REPO" --arg fp "$FP" \
-		'{workspace: $ws, fingerprint: {key: $fp, components: {bds: "0.1.0"}}, driver: "local"}'
 }
 
 # check_race KIND ROUNDS: lookups of one base run while it is published and pruned again

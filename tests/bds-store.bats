@@ -43,15 +43,6 @@ setup() {
 	export BDS_CACHE="$CACHE"
 }
 
-# store_of KIND: a fresh store location of this test for backend file, http or s3.
-store_of() {
-	case $1 in
-	file) echo "$BATS_TEST_TMPDIR/store" ;;
-	http) echo "$NGINX_URL/dav/t$BATS_TEST_NUMBER" ;;
-	s3) echo "s3://$S3_BUCKET/p/t$BATS_TEST_NUMBER" ;;
-	esac
-}
-
 # make_entry DIR VALUE: base_hashes.json plus a 5 MB mostly-sparse "disk".
 make_entry() {
 	mkdir -p "$1"
@@ -66,11 +57,6 @@ publish_envelope() { # DIR BASE
 	jq -nc --arg d "$1" --arg fp "$FP" --arg b "$2" --arg ws "$REPO" \
 		'{workspace: $ws, entry: {dir: $d, fingerprint: $fp, base: $b, driver: "local",
 		  metadata: {pid: 42, output_base: "/x"}}}'
-}
-
-lookup_envelope() {
-	jq -nc --arg ws "$REPO" --arg fp "$FP" \
-		'{workspace: $ws, fingerprint: {key: $fp, components: {bds: "0.1.0"}}, driver: "local"}'
 }
 
 publish() { # STORE DIR BASE

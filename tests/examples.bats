@@ -77,9 +77,7 @@ runner() {
 # warm_gone: the runner's warm Bazel servers shut down and their state removed, as on a
 # replaced runner; the store keeps its entries.
 warm_gone() {
-	for ob in "$BDS_CACHE"/local/*/*/output_base; do
-		[ -d "$ob" ] && bazel --output_base="$ob" shutdown >/dev/null 2>&1 || true
-	done
+	stop_warm_servers
 	rm -rf "$BDS_CACHE"
 }
 

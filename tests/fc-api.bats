@@ -12,11 +12,7 @@ setup() {
 }
 
 teardown() {
-	local pid
-	for pid in $BG_PIDS; do
-		kill "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
+	stop_background
 }
 
 # start_server [options]: the test server on $SOCK, in the background (its pid in

@@ -15,11 +15,7 @@ setup() {
 }
 
 teardown() {
-	local pid
-	for pid in $BG_PIDS; do
-		kill "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
+	stop_background
 }
 
 # start_fc NAME [firecracker arguments]: the stand-in on NAME.sock, logging to NAME.log, in

@@ -25,6 +25,22 @@ new_workspace() {
 	)
 }
 
+# new_lib_app DIR: new_workspace DIR with two packages, uncommitted: lib (a.txt and
+# b.txt in the filegroup :fg, and the genrule :gen over it) and app (the genrule :app over
+# //lib:gen), the smallest graph where an edit in lib reaches another package.
+new_lib_app() {
+	new_workspace "$1"
+	mkdir -p "$1/lib" "$1/app"
+	printf 'a\n' > "$1/lib/a.txt"
+	printf 'b\n' > "$1/lib/b.txt"
+	cat > "$1/lib/BUILD" <<-'EOF2'
+		filegroup(name = "fg", srcs = ["a.txt", "b.txt"], visibility = ["//visibility:public"])
+		genrule(name = "gen", srcs = [":fg"], outs = ["gen.out"], cmd = "cat $(SRCS) > $@",
+		        visibility = ["//visibility:public"])
+	EOF2
+	printf 'genrule(name = "app", srcs = ["//lib:gen"], outs = ["app.out"], cmd = "cp $< $@")\n' > "$1/app/BUILD"
+}
+
 # commit_all DIR MESSAGE: commits everything and prints the new sha.
 commit_all() {
 	(cd "$1" && git add -A && git commit -q -m "$2" && git rev-parse HEAD)
@@ -40,6 +56,54 @@ hash_workspace() {
 # stop_bazel DIR: shuts down the workspace's Bazel server (safe if none runs).
 stop_bazel() {
 	[ -d "$1" ] && (cd "$1" && bazel shutdown >/dev/null 2>&1) || true
+}
+
+# stop_warm_servers: shuts down the Bazel server of every local warm state in $BDS_CACHE
+# (safe if none runs): a file's teardown, or a test that takes the warm machines away.
+stop_warm_servers() {
+	local ob
+	for ob in "$BDS_CACHE"/local/*/*/output_base; do
+		[ -d "$ob" ] && bazel --output_base="$ob" shutdown >/dev/null 2>&1 || true
+	done
+}
+
+# change NAME [FROM]: a commit in $WS on top of FROM (default $BASE), made by the commands
+# on stdin, run in the workspace; prints its sha and leaves the workspace checked out
+# there. Every step is chained: `t=$(change ...)` runs with errexit off (a command
+# substitution), so only the status of the whole chain can fail the test.
+change() {
+	(
+		cd "$WS" &&
+		git checkout -q --detach "${2:-$BASE}" &&
+		sh -e &&
+		git add -A &&
+		git commit -q -m "$1" &&
+		git rev-parse HEAD
+	)
+}
+
+# same_answer GOT COLD: the two answers are byte-identical and not empty (two empty
+# answers would compare nothing). Call it directly, never under `run`: `run` turns errexit
+# off inside the function it runs, so its checks could never fail the test.
+same_answer() {
+	if [ "$1" != "$2" ]; then
+		printf 'the answers differ\n--- cold\n%s\n--- got\n%s\n' "$2" "$1" >&2
+		return 1
+	fi
+	if [ -z "$2" ]; then
+		echo "the cold answer is empty: nothing was compared" >&2
+		return 1
+	fi
+}
+
+# stop_background: kills and reaps every process a test started in the background (their
+# pids in BG_PIDS): a teardown, so that none outlives its test, whatever the outcome.
+stop_background() {
+	local pid
+	for pid in ${BG_PIDS:-}; do
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
 }
 
 # changed_keys A.json B.json: keys whose values differ or that exist in only one file.

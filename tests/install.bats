@@ -28,6 +28,7 @@ expected_files() {
 			esac
 		done
 		for g in bds-guest-sync build-image fetch-kernel; do echo "usr/share/bds/guest/$g"; done
+		echo usr/share/bds/lib/bds.sh
 		for m in man/*.[1-9]; do
 			[ "$m" = man/bds-kvm-e2e.1 ] || echo "usr/share/man/man${m##*.}/${m#man/}"
 		done
@@ -44,6 +45,7 @@ expected_files() {
 	run -1 grep -E 'kvm-e2e|lock-stress|unit-golden|decode-bench|/bin/bazel$' "$BATS_TEST_TMPDIR/installed"
 	[ "$(stat -c %a "$ROOT/usr/bin/bds-hash")" = 755 ]
 	[ "$(stat -c %a "$ROOT/usr/share/man/man1/bds-hash.1")" = 644 ]
+	[ "$(stat -c %a "$ROOT/usr/share/bds/lib/bds.sh")" = 644 ]
 }
 
 @test "installed scripts find their siblings with only the system directories on PATH: record, consume and cold" {

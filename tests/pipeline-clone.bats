@@ -37,9 +37,7 @@ setup_file() {
 }
 
 teardown_file() {
-	for ob in "$BDS_CACHE"/local/*/*/output_base; do
-		[ -d "$ob" ] && bazel --output_base="$ob" shutdown >/dev/null 2>&1 || true
-	done
+	stop_warm_servers
 }
 
 # shallow BRANCH DIR: a depth-1 clone of BRANCH's tip (file://: a local path ignores --depth)

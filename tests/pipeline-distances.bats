@@ -31,31 +31,7 @@ setup_file() {
 }
 
 teardown_file() {
-	for ob in "$BDS_CACHE"/local/*/*/output_base; do
-		[ -d "$ob" ] && bazel --output_base="$ob" shutdown >/dev/null 2>&1 || true
-	done
-}
-
-# change NAME: a commit on its own branch from BASE, made by the commands on stdin; prints
-# its sha. Every step is chained (a command substitution runs with errexit off).
-change() {
-	(
-		cd "$WS" &&
-		git checkout -q --detach "$BASE" &&
-		sh -e &&
-		git add -A &&
-		git commit -q -m "$1" &&
-		git rev-parse HEAD
-	)
-}
-
-# same_answer GOT COLD: byte-identical and not empty. Call it directly, never under `run`.
-same_answer() {
-	if [ "$1" != "$2" ]; then
-		printf 'answers differ\n--- cold\n%s\n--- got\n%s\n' "$2" "$1" >&2
-		return 1
-	fi
-	[ -n "$2" ] || { echo "the cold answer is empty: nothing was compared" >&2; return 1; }
+	stop_warm_servers
 }
 
 # distances JSON: "label t p" per line, in the answer's order.
@@ -170,9 +146,7 @@ distances() {
 
 # Last: it removes the warm machine.
 @test "half-cold --dep-edges: the warm machine gone, consume --cold == bds-cold --base-hashes == bds-cold" {
-	for ob in "$BDS_CACHE"/local/*/*/output_base; do
-		bazel --output_base="$ob" shutdown >/dev/null 2>&1 || true
-	done
+	stop_warm_servers
 	chmod -R u+w "$BDS_CACHE/local"
 	rm -rf "$BDS_CACHE/local"
 	git -C "$WS" worktree prune

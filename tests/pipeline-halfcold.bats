@@ -22,16 +22,8 @@ setup_file() {
 	chmod +x "$BATS_FILE_TMPDIR/count-generate"
 	export BDS_GENERATE_HASHES="$BATS_FILE_TMPDIR/count-generate"
 
-	new_workspace "$WS"
-	mkdir -p "$WS/lib" "$WS/app" "$WS/old"
-	printf 'a\n' > "$WS/lib/a.txt"
-	printf 'b\n' > "$WS/lib/b.txt"
-	cat > "$WS/lib/BUILD" <<-'EOF2'
-		filegroup(name = "fg", srcs = ["a.txt", "b.txt"], visibility = ["//visibility:public"])
-		genrule(name = "gen", srcs = [":fg"], outs = ["gen.out"], cmd = "cat $(SRCS) > $@",
-		        visibility = ["//visibility:public"])
-	EOF2
-	printf 'genrule(name = "app", srcs = ["//lib:gen"], outs = ["app.out"], cmd = "cp $< $@")\n' > "$WS/app/BUILD"
+	new_lib_app "$WS"
+	mkdir -p "$WS/old"
 	printf 'o\n' > "$WS/old/o.txt"
 	printf 'filegroup(name = "old", srcs = ["o.txt"])\n' > "$WS/old/BUILD"
 	# config "ci" changes the hashes: without implicit dependencies, a genrule's inputs
@@ -54,42 +46,14 @@ setup_file() {
 	# B once more with -co --config=ci: another fingerprint, another entry
 	bds-record -w "$WS" --base "$B" --store "$STORE" --include-target-type -co --config=ci 2>>"$BATS_FILE_TMPDIR/record.err"
 	# The warm machines are gone: servers shut down, the local warm state removed.
-	for ob in "$BDS_CACHE"/local/*/*/output_base; do
-		bazel --output_base="$ob" shutdown >/dev/null 2>&1 || true
-	done
+	stop_warm_servers
 	chmod -R u+w "$BDS_CACHE/local"
 	rm -rf "$BDS_CACHE/local"
 	git -C "$WS" worktree prune
 }
 
 teardown_file() {
-	for ob in "$BDS_CACHE"/local/*/*/output_base; do
-		[ -d "$ob" ] && bazel --output_base="$ob" shutdown >/dev/null 2>&1 || true
-	done
-}
-
-# change PARENT NAME: a commit on PARENT made by the commands on stdin; prints its sha.
-change() {
-	(
-		cd "$WS" &&
-		git checkout -q --detach "$1" &&
-		sh -e &&
-		git add -A &&
-		git commit -q -m "$2" &&
-		git rev-parse HEAD
-	)
-}
-
-# same_answer GOT COLD: byte-identical and not empty. Call it directly, never under `run`.
-same_answer() {
-	if [ "$1" != "$2" ]; then
-		printf 'answers differ\n--- cold\n%s\n--- got\n%s\n' "$2" "$1" >&2
-		return 1
-	fi
-	if [ -z "$2" ]; then
-		echo "the cold answer is empty: nothing was compared" >&2
-		return 1
-	fi
+	stop_warm_servers
 }
 
 # generate_runs: the bds-generate-hashes runs of bds-cold since the last call.
@@ -104,7 +68,7 @@ entry_of() {
 }
 
 @test "half-cold: the warm machine gone, the exact base's entry used: one hashing, cold's answer" {
-	t=$(change "$B" t1 <<<'printf "a1\n" > lib/a.txt')
+	t=$(change t1 "$B" <<<'printf "a1\n" > lib/a.txt')
 	rm -f "$GH_LOG"
 	run -0 --separate-stderr bds-consume -w "$WS" --target "$t" --store "$STORE" --cold --include-target-type
 	half=$output
@@ -132,7 +96,7 @@ entry_of() {
 }
 
 @test "half-cold: with C nearer to the target than the base B, B's entry is used, never C's" {
-	t=$(change "$C" t3 <<<'printf "a3\n" > lib/a.txt')
+	t=$(change t3 "$C" <<<'printf "a3\n" > lib/a.txt')
 	rm -f "$GH_LOG"
 	run -0 --separate-stderr bds-consume -w "$WS" --base "$B" --target "$t" --store "$STORE" --cold --include-target-type
 	half=$output
@@ -152,7 +116,7 @@ entry_of() {
 }
 
 @test "half-cold: an entry for an ancestor of the base only: the full cold path, exact" {
-	t=$(change "$D" t2 <<<'printf "a2\n" > lib/a.txt')
+	t=$(change t2 "$D" <<<'printf "a2\n" > lib/a.txt')
 	rm -f "$GH_LOG"
 	run -0 --separate-stderr bds-consume -w "$WS" --base "$D" --target "$t" --store "$STORE" --cold --include-target-type
 	got=$output
@@ -172,7 +136,7 @@ entry_of() {
 	# flip one byte of one hash, and drop the verified copies in the cache
 	python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); i=b.index(b"~")+1; b[i]^=1; open(p,"wb").write(b)' "$hashes"
 	rm -rf "${BDS_CACHE:?}/$(basename "$(dirname "$(dirname "$hashes")")")"
-	t=$(change "$B" t4 <<<'printf "a4\n" > lib/a.txt')
+	t=$(change t4 "$B" <<<'printf "a4\n" > lib/a.txt')
 	rm -f "$GH_LOG"
 	run -0 --separate-stderr bds-consume -w "$WS" --base "$B" --target "$t" --store "$STORE" --cold --include-target-type
 	got=$output
@@ -186,7 +150,7 @@ entry_of() {
 }
 
 @test "half-cold: the store unreachable, the cache's verified copy of the base's entry is used; a damaged one is not" {
-	t=$(change "$B" t6 <<<'printf "a6\n" > lib/a.txt')
+	t=$(change t6 "$B" <<<'printf "a6\n" > lib/a.txt')
 	# fill the cache with B's entry (a lookup of B itself; its warm machine is gone)
 	run -2 --separate-stderr bds-consume -w "$WS" --target "$B" --store "$STORE" --include-target-type
 	cached=$BDS_CACHE/$KEY/$B
@@ -217,7 +181,7 @@ entry_of() {
 
 @test "half-cold: other hash options are another fingerprint: the full cold path, exact" {
 	# recorded with --include-target-type (option A); consumed without it (option B)
-	t=$(change "$B" t5 <<<'printf "a5\n" > lib/a.txt')
+	t=$(change t5 "$B" <<<'printf "a5\n" > lib/a.txt')
 	rm -f "$GH_LOG"
 	run -0 --separate-stderr bds-consume -w "$WS" --base "$B" --target "$t" --store "$STORE" --cold
 	got=$output
@@ -236,7 +200,7 @@ entry_of() {
 @test "half-cold: -co options reach the target's hashing: --config=ci recorded and consumed, cold's answer" {
 	# a package nothing depends on: with both sides hashed under --config=ci only it is
 	# impacted; a target hashed without the option would make every genrule differ
-	t=$(change "$B" t7 <<<'mkdir -p p && printf "b\n" > p/b.txt && printf "filegroup(name = \"f\", srcs = [\"b.txt\"])\n" > p/BUILD')
+	t=$(change t7 "$B" <<<'mkdir -p p && printf "b\n" > p/b.txt && printf "filegroup(name = \"f\", srcs = [\"b.txt\"])\n" > p/BUILD')
 	rm -f "$GH_LOG"
 	run -0 --separate-stderr bds-consume -w "$WS" --base "$B" --target "$t" --store "$STORE" --cold \
 		--include-target-type -co --config=ci
@@ -250,7 +214,7 @@ entry_of() {
 }
 
 @test "half-cold: a depth-1 clone of the target with --base SHA answers half-cold, as cold in the full clone" {
-	t=$(change "$B" t8 <<<'printf "a8\n" > lib/a.txt')
+	t=$(change t8 "$B" <<<'printf "a8\n" > lib/a.txt')
 	git -C "$WS" tag -f t8 "$t" >/dev/null
 	git clone -q --depth 1 --branch t8 "file://$WS" "$BATS_TEST_TMPDIR/shallow" 2>/dev/null
 	[ "$(git -C "$BATS_TEST_TMPDIR/shallow" rev-parse --is-shallow-repository)" = true ]

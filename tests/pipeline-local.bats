@@ -35,37 +35,8 @@ setup_file() {
 }
 
 teardown_file() {
-	for ob in "$BDS_CACHE"/local/*/*/output_base; do
-		[ -d "$ob" ] && bazel --output_base="$ob" shutdown >/dev/null 2>&1 || true
-	done
+	stop_warm_servers
 	stop_store_servers
-}
-
-# change NAME: a commit on its own branch from BASE, made by the commands on stdin; prints
-# its sha. Every step is chained: `t=$(change ...)` runs with errexit off (a command
-# substitution), so only the status of the whole chain can fail the test.
-change() {
-	(
-		cd "$WS" &&
-		git checkout -q --detach "$BASE" &&
-		sh -e &&
-		git add -A &&
-		git commit -q -m "$1" &&
-		git rev-parse HEAD
-	)
-}
-
-# same_answer WARM COLD: the two answers are byte-identical and not empty (two empty
-# answers would compare nothing). Call it directly, never under `run`.
-same_answer() {
-	if [ "$1" != "$2" ]; then
-		printf 'warm and cold answers differ\n--- cold\n%s\n--- warm\n%s\n' "$2" "$1" >&2
-		return 1
-	fi
-	if [ -z "$2" ]; then
-		echo "the cold answer is empty: nothing was compared" >&2
-		return 1
-	fi
 }
 
 # same_as_cold BASE TARGET [consume options]: consume's answer is byte-identical to

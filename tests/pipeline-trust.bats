@@ -20,16 +20,7 @@ setup_file() {
 		exec "${BDS_REAL_BAZEL:-/usr/bin/bazel}" --output_user_root="$BDS_TEST_BAZEL_ROOT" --max_idle_secs=120 "$@"
 	EOF
 	chmod +x "$BATS_FILE_TMPDIR/bin/bazel"
-	new_workspace "$WS"
-	mkdir -p "$WS/lib" "$WS/app"
-	printf 'a\n' > "$WS/lib/a.txt"
-	printf 'b\n' > "$WS/lib/b.txt"
-	cat > "$WS/lib/BUILD" <<-'EOF'
-		filegroup(name = "fg", srcs = ["a.txt", "b.txt"], visibility = ["//visibility:public"])
-		genrule(name = "gen", srcs = [":fg"], outs = ["gen.out"], cmd = "cat $(SRCS) > $@",
-		        visibility = ["//visibility:public"])
-	EOF
-	printf 'genrule(name = "app", srcs = ["//lib:gen"], outs = ["app.out"], cmd = "cp $< $@")\n' > "$WS/app/BUILD"
+	new_lib_app "$WS"
 	ROOT=$(commit_all "$WS" root)
 	export ROOT
 }
@@ -41,9 +32,7 @@ setup() {
 }
 
 teardown_file() {
-	for ob in "$BDS_CACHE"/local/*/*/output_base; do
-		[ -d "$ob" ] && bazel --output_base="$ob" shutdown >/dev/null 2>&1 || true
-	done
+	stop_warm_servers
 }
 
 # change NAME [FROM]: a commit from FROM (default the root commit) made by the commands on

@@ -9,16 +9,7 @@ setup_file() {
 	export BDS_CACHE="$BATS_FILE_TMPDIR/cache"
 	export WS="$BATS_FILE_TMPDIR/ws"
 	export STORE="$BATS_FILE_TMPDIR/store"
-	new_workspace "$WS"
-	mkdir -p "$WS/lib" "$WS/app"
-	printf 'a\n' > "$WS/lib/a.txt"
-	printf 'b\n' > "$WS/lib/b.txt"
-	cat > "$WS/lib/BUILD" <<-'EOF2'
-		filegroup(name = "fg", srcs = ["a.txt", "b.txt"], visibility = ["//visibility:public"])
-		genrule(name = "gen", srcs = [":fg"], outs = ["gen.out"], cmd = "cat $(SRCS) > $@",
-		        visibility = ["//visibility:public"])
-	EOF2
-	printf 'genrule(name = "app", srcs = ["//lib:gen"], outs = ["app.out"], cmd = "cp $< $@")\n' > "$WS/app/BUILD"
+	new_lib_app "$WS"
 	BASE=$(commit_all "$WS" base)
 	export BASE
 	printf 'a2\n' > "$WS/lib/a.txt"
@@ -43,9 +34,7 @@ setup_file() {
 
 teardown_file() {
 	stop_bazel "$WS"
-	for ob in "$BDS_CACHE"/local/*/*/output_base; do
-		[ -d "$ob" ] && bazel --output_base="$ob" shutdown >/dev/null 2>&1 || true
-	done
+	stop_warm_servers
 }
 
 # A heartbeat a broken build leaves running (tests/mutants/heartbeat-ignores-parent) would

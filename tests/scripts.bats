@@ -109,6 +109,22 @@ $s: cannot create a temporary directory in '$missing'" ]
 	nothing_started
 }
 
+@test "no shell library (scripts/lib/bds.sh, installed in share/bds/lib): every script that sources it says so in one line, exit 1" {
+	local s d="$T/alone"
+	mkdir "$d"
+	for s in bds-record bds-consume bds-canary bds-cold bds-guest-checkout bds-generate-hashes bds-bazel-diff; do
+		cp "$BDS_TOP/scripts/$s" "$d/"
+		run -1 --separate-stderr "$d/$s" --version
+		[ "$output" = "" ]
+		[ "$stderr" = "$s: cannot find the shell library: neither '$d/../share/bds/lib/bds.sh' nor '$d/lib/bds.sh'" ]
+	done
+	# installed beside the bin directory, it is found
+	mkdir -p "$T/share/bds/lib"
+	cp "$BDS_TOP/scripts/lib/bds.sh" "$T/share/bds/lib/"
+	run -0 --separate-stderr "$d/bds-cold" --help
+	[ "${lines[0]}" = "usage: bds-cold -w WORKSPACE --base REV --target REV [-b BAZEL] [-so 'STARTUP OPTIONS' ...]" ]
+}
+
 # ------------------------------------------------------- options, before anything starts
 
 @test "bds-record: a bad hash option, driver or lock timeout is 64 before anything starts" {

@@ -145,6 +145,22 @@ stop_store_servers() {
 	fi
 }
 
+# store_of KIND: a fresh store location of this test for backend file, http or s3.
+store_of() {
+	case $1 in
+	file) echo "$BATS_TEST_TMPDIR/store" ;;
+	http) echo "$NGINX_URL/dav/t$BATS_TEST_NUMBER" ;;
+	s3) echo "s3://$S3_BUCKET/p/t$BATS_TEST_NUMBER" ;;
+	esac
+}
+
+# lookup_envelope: the envelope bds-store-lookup reads: the workspace $REPO under the
+# fingerprint key $FP (both the test file's), local driver.
+lookup_envelope() {
+	jq -nc --arg ws "$REPO" --arg fp "$FP" \
+		'{workspace: $ws, fingerprint: {key: $fp, components: {bds: "0.1.0"}}, driver: "local"}'
+}
+
 # s3_curl ARGS...: curl signed for s3rver (to tamper with objects behind bds's back).
 s3_curl() {
 	curl -sS -f --aws-sigv4 "aws:amz:$AWS_REGION:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
