@@ -24,14 +24,6 @@ struct args {
 
 enum { OPT_TARGET_TYPE = 256, OPT_DEPS, OPT_EXCLUDE_EXTERNAL };
 
-static int usage(const char *why)
-{
-	if (why)
-		bds_util_warn("%s", why);
-	fputs(usage_text, stderr);
-	return BDS_EXIT_USAGE;
-}
-
 /* 0 to proceed, -1 after --help, else an exit status. */
 static int parse_args(int argc, char **argv, struct args *a)
 {
@@ -52,21 +44,21 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->types = bds_util_split_list(optarg, NULL);
 			/* "" or "," would keep no type: an empty answer that looks like "nothing impacted" */
 			if (!a->types[0])
-				return usage("--target-type needs at least one target type");
+				return bds_cli_usage(usage_text, "--target-type needs at least one target type");
 			break;
 		case OPT_DEPS: a->dep_edges = optarg; break;
 		case OPT_EXCLUDE_EXTERNAL: a->exclude_external = 1; break;
 		case 'o': a->output = optarg; break;
 		case 'h': fputs(usage_text, stdout); return -1;
-		case ':': bds_util_warn("option '%s' needs an argument", argv[optind - 1]); return usage(NULL);
-		default: bds_cli_bad_option(argv, ":o:h", opts); return usage(NULL);
+		case ':': bds_util_warn("option '%s' needs an argument", argv[optind - 1]); return bds_cli_usage(usage_text, NULL);
+		default: bds_cli_bad_option(argv, ":o:h", opts); return bds_cli_usage(usage_text, NULL);
 		}
 	}
 	if (argc - optind == 2) {
 		a->from = argv[optind];
 		a->to = argv[optind + 1];
 	} else if (argc - optind != 0) {
-		return usage("expected two hashes files, or none to read the envelope");
+		return bds_cli_usage(usage_text, "expected two hashes files, or none to read the envelope");
 	}
 	return 0;
 }
@@ -81,15 +73,13 @@ static int not_regular(const char *path)
 }
 
 /* Envelope mode: the base and target hashes paths. Returns 0, BDS_EXIT_COLD (the cold
- * envelope already written through) or BDS_EXIT_FAIL (message printed). */
+ * envelope already written through, stdout closed) or BDS_EXIT_FAIL (message printed). */
 static int from_envelope(char **from, char **to)
 {
 	jv env;
-	switch (bds_envelope_begin(stdin, stdout, &env)) {
-	case BDS_ENVELOPE_COLD: return BDS_EXIT_COLD;
-	case BDS_ENVELOPE_ERROR: bds_util_warn("%s", bds_util_error()); return BDS_EXIT_FAIL;
-	case BDS_ENVELOPE_PROCEED: break;
-	}
+	int status = bds_cli_envelope_begin(&env);
+	if (status != 0)
+		return status;
 	jv hashes = bds_json_get(env, "hashes", JV_KIND_OBJECT);
 	if (!jv_is_valid(hashes)) {
 		if (jv_invalid_has_msg(jv_copy(hashes))) {
@@ -208,7 +198,7 @@ static int run(const struct args *a)
 	bds_diff_sort(&r);
 	if (bds_diff_filter(&r, a->types, a->exclude_external, to.path) < 0 || write_output(a, &r) < 0)
 		goto fail;
-	rc = BDS_EXIT_OK;
+	rc = bds_cli_close_stdout(BDS_EXIT_OK);
 	goto out;
 fail:
 	bds_util_warn("%s", bds_util_error());
@@ -222,32 +212,18 @@ out:
 	return rc;
 }
 
-/* libjq cannot return an allocation failure: the JSON read is too large for the memory
- * there is, which is the input's failure (exit 1), not a crash. */
-static void json_no_memory(void *arg)
-{
-	(void)arg;
-	bds_util_warn("out of memory parsing JSON input");
-	_exit(BDS_EXIT_FAIL);
-}
-
 int main(int argc, char **argv)
 {
 	struct args a = {0};
 	bds_util_set_progname(argv[0]);
 	if (bds_cli_wants_version(argc, argv))
 		return bds_cli_print_version();
-	jv_nomem_handler(json_no_memory, NULL);
+	bds_cli_json_nomem_fails();
 	int rc = parse_args(argc, argv, &a);
 	if (rc == 0)
 		rc = run(&a);
 	else if (rc < 0)
-		rc = BDS_EXIT_OK;
+		rc = bds_cli_close_stdout(BDS_EXIT_OK); /* --help */
 	bds_util_free_list(a.types);
-	/* a failed write already reported by run() is not reported twice */
-	if (bds_util_close_stdout() < 0 && (rc == BDS_EXIT_OK || rc == BDS_EXIT_COLD)) {
-		bds_util_warn("%s", bds_util_error());
-		rc = BDS_EXIT_FAIL;
-	}
 	return rc;
 }

@@ -31,12 +31,102 @@ static void add_words(char ***words, size_t *n, const char *value)
 	free(copy);
 }
 
-static int usage(const char *why)
+struct args {
+	const char *workspace, *rev, *driver, *bazel;
+	char **hash_options; /* bds-hash options, verbatim */
+	char **startup, **command;
+	size_t n, nstartup, ncommand;
+};
+
+/* Is a one of this program's options that take a value? */
+static int takes_value(const char *a)
 {
-	if (why)
-		bds_util_warn("%s", why);
-	fputs(usage_text, stderr);
-	return BDS_EXIT_USAGE;
+	static const char *const names[] = {"-w",   "--workspace",       "--rev", "--driver",         "--bazel",
+	                                    "-so",  "--startup-options", "-co",   "--command-options", NULL};
+	for (const char *const *n = names; *n; n++)
+		if (!strcmp(a, *n))
+			return 1;
+	return 0;
+}
+
+/* Our options are taken out, all else is bds-hash's. 0 to proceed, -1 after --help, else
+ * an exit status. */
+static int parse_args(int argc, char **argv, struct args *o)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		int has_value = i + 1 < argc;
+		if ((!strcmp(a, "-w") || !strcmp(a, "--workspace")) && has_value)
+			o->workspace = argv[++i];
+		else if (!strcmp(a, "--rev") && has_value)
+			o->rev = argv[++i];
+		else if (!strcmp(a, "--driver") && has_value)
+			o->driver = argv[++i];
+		else if (!strcmp(a, "--bazel") && has_value)
+			o->bazel = argv[++i];
+		else if ((!strcmp(a, "-so") || !strcmp(a, "--startup-options")) && has_value)
+			add_words(&o->startup, &o->nstartup, argv[++i]);
+		else if ((!strcmp(a, "-co") || !strcmp(a, "--command-options")) && has_value)
+			add_words(&o->command, &o->ncommand, argv[++i]);
+		else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(usage_text, stdout);
+			return -1;
+		} else if (takes_value(a))
+			return bds_cli_usage(usage_text, "option needs a value");
+		else
+			o->hash_options[o->n++] = argv[i];
+	}
+	if (!o->workspace)
+		return bds_cli_usage(usage_text, "missing -w WORKSPACE");
+	int rc = bds_cli_check_driver(usage_text, o->driver);
+	for (size_t i = 0; rc == 0 && i < o->nstartup; i++) {
+		const char *refused = bds_fingerprint_refused_startup(o->startup[i]);
+		if (refused) {
+			bds_util_warn("startup option '%s' is refused: bds keeps a warm Bazel server and its output "
+			              "base, which %s would move or replace", o->startup[i], refused);
+			rc = BDS_EXIT_USAGE;
+		}
+	}
+	return rc;
+}
+
+/* The fingerprint of the workspace, written as the pipeline's first envelope. The exit
+ * status. */
+static int run(const struct args *o)
+{
+	/* bds-hash's own option table says what the options mean (an abbreviation, the last of
+	 * two values): the key is of what they do, not of how they were written */
+	jv options = bds_hash_args_canonical(o->hash_options, o->n);
+	if (!jv_is_valid(options)) {
+		char *msg = bds_json_error_message(options);
+		int rc = bds_cli_usage(usage_text, msg);
+		free(msg);
+		return rc;
+	}
+	char ws[PATH_MAX];
+	struct stat st;
+	errno = 0;
+	if (!realpath(o->workspace, ws) || stat(ws, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		bds_util_warn("workspace '%s': %s", o->workspace, errno ? strerror(errno) : "not a directory");
+		jv_free(options);
+		return BDS_EXIT_FAIL;
+	}
+	struct bds_fingerprint_input in = {ws,         o->rev,      o->bazel,   o->driver,
+	                                   o->startup, o->nstartup, o->command, o->ncommand};
+	jv fp = bds_fingerprint_compute(&in, jv_copy(options));
+	if (!jv_is_valid(fp)) {
+		char *msg = bds_json_error_message(fp);
+		bds_util_warn("%s", msg);
+		free(msg);
+		jv_free(options);
+		return BDS_EXIT_FAIL;
+	}
+	jv env = jv_object();
+	env = jv_object_set(env, jv_string("workspace"), jv_string(ws));
+	env = jv_object_set(env, jv_string("driver"), jv_string(o->driver));
+	env = jv_object_set(env, jv_string("fingerprint"), fp);
+	env = jv_object_set(env, jv_string("hash_options"), options);
+	return bds_cli_envelope_finish(env, BDS_EXIT_OK);
 }
 
 int main(int argc, char **argv)
@@ -44,96 +134,15 @@ int main(int argc, char **argv)
 	bds_util_set_progname(argv[0]);
 	if (bds_cli_wants_version(argc, argv))
 		return bds_cli_print_version();
-	const char *workspace = NULL, *rev = NULL, *driver = "local";
-	const char *bazel = getenv("BAZEL") && *getenv("BAZEL") ? getenv("BAZEL") : "bazel";
-	char **hash_options = bds_util_xcalloc((size_t)argc + 1, sizeof *hash_options);
-	char **startup = NULL, **command = NULL;
-	size_t n = 0, nstartup = 0, ncommand = 0;
-	int rc = BDS_EXIT_FAIL;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		int has_value = i + 1 < argc;
-		if ((!strcmp(a, "-w") || !strcmp(a, "--workspace")) && has_value)
-			workspace = argv[++i];
-		else if (!strcmp(a, "--rev") && has_value)
-			rev = argv[++i];
-		else if (!strcmp(a, "--driver") && has_value)
-			driver = argv[++i];
-		else if (!strcmp(a, "--bazel") && has_value)
-			bazel = argv[++i];
-		else if ((!strcmp(a, "-so") || !strcmp(a, "--startup-options")) && has_value)
-			add_words(&startup, &nstartup, argv[++i]);
-		else if ((!strcmp(a, "-co") || !strcmp(a, "--command-options")) && has_value)
-			add_words(&command, &ncommand, argv[++i]);
-		else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			fputs(usage_text, stdout);
-			rc = BDS_EXIT_OK;
-			goto out;
-		} else if (!strcmp(a, "-w") || !strcmp(a, "--workspace") || !strcmp(a, "--rev") ||
-		           !strcmp(a, "--driver") || !strcmp(a, "--bazel") || !strcmp(a, "-so") ||
-		           !strcmp(a, "--startup-options") || !strcmp(a, "-co") || !strcmp(a, "--command-options")) {
-			rc = usage("option needs a value");
-			goto out;
-		} else
-			hash_options[n++] = argv[i]; /* bds-hash options, verbatim */
-	}
-	if (!workspace) {
-		rc = usage("missing -w WORKSPACE");
-		goto out;
-	}
-	if (!bds_driver_find(driver)) {
-		bds_util_warn("unknown --driver '%s' (this build has: %s)", driver, bds_driver_names);
-		rc = usage(NULL);
-		goto out;
-	}
-	for (size_t i = 0; i < nstartup; i++) {
-		const char *refused = bds_fingerprint_refused_startup(startup[i]);
-		if (refused) {
-			bds_util_warn("startup option '%s' is refused: bds keeps a warm Bazel server and its output "
-			              "base, which %s would move or replace", startup[i], refused);
-			rc = BDS_EXIT_USAGE;
-			goto out;
-		}
-	}
-	/* bds-hash's own option table says what the options mean (an abbreviation, the last of
-	 * two values): the key is of what they do, not of how they were written */
-	jv options = bds_hash_args_canonical(hash_options, n);
-	if (!jv_is_valid(options)) {
-		char *msg = bds_json_error_message(options);
-		rc = usage(msg);
-		free(msg);
-		goto out;
-	}
-	char ws[PATH_MAX];
-	struct stat st;
-	errno = 0;
-	if (!realpath(workspace, ws) || stat(ws, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		bds_util_warn("workspace '%s': %s", workspace, errno ? strerror(errno) : "not a directory");
-		jv_free(options);
-		goto out;
-	}
-	struct bds_fingerprint_input in = {ws, rev, bazel, driver, startup, nstartup, command, ncommand};
-	jv fp = bds_fingerprint_compute(&in, jv_copy(options));
-	if (!jv_is_valid(fp)) {
-		char *msg = bds_json_error_message(fp);
-		bds_util_warn("%s", msg);
-		free(msg);
-		jv_free(options);
-		goto out;
-	}
-	jv env = jv_object();
-	env = jv_object_set(env, jv_string("workspace"), jv_string(ws));
-	env = jv_object_set(env, jv_string("driver"), jv_string(driver));
-	env = jv_object_set(env, jv_string("fingerprint"), fp);
-	env = jv_object_set(env, jv_string("hash_options"), options);
-	if (bds_envelope_write(stdout, env) < 0 || bds_util_close_stdout() < 0) {
-		bds_util_warn("%s", bds_util_error());
-		goto out;
-	}
-	rc = BDS_EXIT_OK;
-out:
-	free(hash_options);
-	bds_util_free_list(startup);
-	bds_util_free_list(command);
+	struct args a = {.driver = "local", .bazel = bds_cli_env("BAZEL", "bazel")};
+	a.hash_options = bds_util_xcalloc((size_t)argc + 1, sizeof *a.hash_options);
+	int rc = parse_args(argc, argv, &a);
+	if (rc == 0)
+		rc = run(&a);
+	else if (rc < 0)
+		rc = BDS_EXIT_OK; /* --help */
+	free(a.hash_options);
+	bds_util_free_list(a.startup);
+	bds_util_free_list(a.command);
 	return rc;
 }

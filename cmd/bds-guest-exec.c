@@ -37,14 +37,6 @@ struct args {
 
 enum { OPT_PUT = 256, OPT_GET, OPT_STDOUT, OPT_TIMEOUT, OPT_READY };
 
-static int usage(const char *why)
-{
-	if (why)
-		bds_util_warn("%s", why);
-	fputs(usage_text, stderr);
-	return BDS_EXIT_USAGE;
-}
-
 static int parse_seconds(const char *s, double *out)
 {
 	char *end;
@@ -88,33 +80,33 @@ static int parse_args(int argc, char **argv, struct args *a)
 		switch (c) {
 		case OPT_PUT:
 			if (add_transfer(&a->puts, &a->nputs, optarg) < 0)
-				return usage("--put takes LOCAL:REMOTE");
+				return bds_cli_usage(usage_text, "--put takes LOCAL:REMOTE");
 			break;
 		case OPT_GET:
 			if (add_transfer(&a->gets, &a->ngets, optarg) < 0)
-				return usage("--get takes REMOTE:LOCAL");
+				return bds_cli_usage(usage_text, "--get takes REMOTE:LOCAL");
 			break;
 		case OPT_STDOUT:
 			if (!*optarg)
-				return usage("--stdout takes a file name");
+				return bds_cli_usage(usage_text, "--stdout takes a file name");
 			a->stdout_path = optarg;
 			break;
 		case OPT_TIMEOUT:
 			if (parse_seconds(optarg, &a->timeout) < 0)
-				return usage("--timeout takes a number of seconds greater than 0");
+				return bds_cli_usage(usage_text, "--timeout takes a number of seconds greater than 0");
 			break;
 		case OPT_READY:
 			if (parse_seconds(optarg, &a->ready_timeout) < 0)
-				return usage("--ready-timeout takes a number of seconds greater than 0");
+				return bds_cli_usage(usage_text, "--ready-timeout takes a number of seconds greater than 0");
 			break;
 		case 'h': fputs(usage_text, stdout); return -1;
-		default: bds_cli_bad_option(argv, "+h", opts); return usage(NULL);
+		default: bds_cli_bad_option(argv, "+h", opts); return bds_cli_usage(usage_text, NULL);
 		}
 	}
 	if (optind < 2 || strcmp(argv[optind - 1], "--") != 0)
-		return usage("missing -- before the command");
+		return bds_cli_usage(usage_text, "missing -- before the command");
 	if (optind == argc)
-		return usage("missing command after --");
+		return bds_cli_usage(usage_text, "missing command after --");
 	a->argv = argv + optind;
 	return 0;
 }
@@ -213,15 +205,6 @@ static jv exec_result(const struct args *a, const struct bds_exec_result *res)
 	return e;
 }
 
-/* libjq cannot return an allocation failure: the JSON read is too large for the memory
- * there is, which is the input's failure (exit 1), not a crash. */
-static void json_no_memory(void *arg)
-{
-	(void)arg;
-	bds_util_warn("out of memory parsing JSON input");
-	_exit(BDS_EXIT_FAIL);
-}
-
 int main(int argc, char **argv)
 {
 	int rc = BDS_EXIT_FAIL;
@@ -232,7 +215,7 @@ int main(int argc, char **argv)
 	bds_util_set_progname(argv[0]);
 	if (bds_cli_wants_version(argc, argv))
 		return bds_cli_print_version();
-	jv_nomem_handler(json_no_memory, NULL);
+	bds_cli_json_nomem_fails();
 	/* a closed reader must give a write error, not kill us before the child is reaped */
 	signal(SIGPIPE, SIG_IGN);
 	int p = parse_args(argc, argv, &a);
@@ -244,16 +227,9 @@ int main(int argc, char **argv)
 		bds_util_warn("resolve '%s': %s", a.stdout_path, strerror(errno));
 		goto done;
 	}
-	switch (bds_envelope_begin(stdin, stdout, &env)) {
-	case BDS_ENVELOPE_COLD:
-		rc = bds_util_close_stdout() < 0 ? BDS_EXIT_FAIL : BDS_EXIT_COLD;
+	if ((rc = bds_cli_envelope_begin(&env)) != 0)
 		goto done;
-	case BDS_ENVELOPE_ERROR:
-		bds_util_warn("%s", bds_util_error());
-		goto done;
-	case BDS_ENVELOPE_PROCEED:
-		break;
-	}
+	rc = BDS_EXIT_FAIL;
 	/* only now: until the envelope is read there is nothing to clean up */
 	catch_signals();
 	jv vm = bds_json_get(jv_copy(env), "vm", JV_KIND_OBJECT);
@@ -272,24 +248,14 @@ int main(int argc, char **argv)
 	if (r == BDS_TRANSPORT_COLD) {
 		reason = bds_util_xstrdup(bds_util_error());
 		bds_util_warn("cold: %s", reason);
-		env = bds_envelope_set_cold(env, STAGE, reason);
-		if (bds_envelope_write(stdout, env) == 0 && bds_util_close_stdout() == 0)
-			rc = BDS_EXIT_COLD;
-		else
-			bds_util_warn("%s", bds_util_error());
+		rc = bds_cli_envelope_finish(bds_envelope_set_cold(env, STAGE, reason), BDS_EXIT_COLD);
 		env = jv_null();
 		goto done;
 	}
 	if (judge(&a, &res) < 0)
 		goto done;
-	env = jv_object_set(env, jv_string("exec"), exec_result(&a, &res));
-	if (bds_envelope_write(stdout, env) < 0 || bds_util_close_stdout() < 0) {
-		env = jv_null();
-		bds_util_warn("%s", bds_util_error());
-		goto done;
-	}
+	rc = bds_cli_envelope_finish(jv_object_set(env, jv_string("exec"), exec_result(&a, &res)), BDS_EXIT_OK);
 	env = jv_null();
-	rc = BDS_EXIT_OK;
 done:
 	jv_free(env);
 	for (size_t i = 0; i < a.nputs; i++)

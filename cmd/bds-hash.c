@@ -29,14 +29,6 @@ struct args {
 	int include_type, threads, progress;
 };
 
-static int usage(const char *why)
-{
-	if (why)
-		bds_util_warn("%s", why);
-	fputs(usage_text, stderr);
-	return BDS_EXIT_USAGE;
-}
-
 static int valid_types(char **types)
 {
 	/* "" or "," would keep no target: an empty answer that looks like "nothing impacted" */
@@ -66,7 +58,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 			bds_util_free_list(a->types);
 			a->types = bds_util_split_list(optarg, NULL);
 			if (!valid_types(a->types))
-				return usage(NULL);
+				return bds_cli_usage(usage_text, NULL);
 			break;
 		case BDS_HASH_OPT_SEEDS: a->seed_list = optarg; break;
 		case BDS_HASH_OPT_IGNORED: bds_util_free_list(a->ignored); a->ignored = bds_util_split_list(optarg, NULL); break;
@@ -78,21 +70,21 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case BDS_HASH_OPT_TAGS: bds_util_free_list(a->tags); a->tags = bds_util_split_list(optarg, NULL); break;
 		case BDS_HASH_OPT_THREADS:
 			if (bds_util_parse_whole(optarg, 32, &n) < 0 || n < 1)
-				return usage("--threads takes a number from 1 to 32");
+				return bds_cli_usage(usage_text, "--threads takes a number from 1 to 32");
 			a->threads = (int)n;
 			break;
 		case BDS_HASH_OPT_PROGRESS: a->progress = 1; break;
 		case 'h': fputs(usage_text, stdout); return -1;
 		case ':':
 			bds_util_warn("option '%s' needs an argument", argv[optind - 1]);
-			return usage(NULL);
-		default: bds_cli_bad_option(argv, bds_hash_getopt_short, bds_hash_getopt_long); return usage(NULL);
+			return bds_cli_usage(usage_text, NULL);
+		default: bds_cli_bad_option(argv, bds_hash_getopt_short, bds_hash_getopt_long); return bds_cli_usage(usage_text, NULL);
 		}
 	}
 	if (optind != argc)
-		return usage("unexpected argument");
+		return bds_cli_usage(usage_text, "unexpected argument");
 	if (!a->workspace)
-		return usage("missing -w WORKSPACE");
+		return bds_cli_usage(usage_text, "missing -w WORKSPACE");
 	return 0;
 }
 
@@ -299,10 +291,8 @@ int main(int argc, char **argv)
 	} else if (rc < 0) {
 		rc = BDS_EXIT_OK; /* --help */
 	}
-	if (bds_util_close_stdout() < 0 && rc == BDS_EXIT_OK) {
-		bds_util_warn("%s", bds_util_error());
-		rc = BDS_EXIT_FAIL;
-	}
+	if (rc == BDS_EXIT_OK)
+		rc = bds_cli_close_stdout(rc);
 	bds_util_free_list(a.types);
 	bds_util_free_list(a.ignored);
 	bds_util_free_list(a.fine_grained);

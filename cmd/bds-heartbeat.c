@@ -32,14 +32,6 @@ struct opts {
 	const char *phase;
 };
 
-static int usage(const char *why)
-{
-	if (why)
-		bds_util_warn("%s", why);
-	fputs(usage_text, stderr);
-	return BDS_EXIT_USAGE;
-}
-
 /* A name printed in every line: short, printable, no line break. */
 static int valid_name(const char *s)
 {
@@ -67,19 +59,19 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		switch (c) {
 		case 'i':
 			if (bds_util_parse_decimal(optarg, MAX_INTERVAL, &o->interval) < 0 || o->interval < 0.05)
-				return usage("--interval takes seconds from 0.05 to 3600");
+				return bds_cli_usage(usage_text, "--interval takes seconds from 0.05 to 3600");
 			break;
 		case 'p': o->progress = optarg; break;
 		case 'h': fputs(usage_text, stdout); return -1;
-		default: bds_cli_bad_option(argv, "+h", opts); return usage(NULL);
+		default: bds_cli_bad_option(argv, "+h", opts); return bds_cli_usage(usage_text, NULL);
 		}
 	}
 	if (argc - optind != 2)
-		return usage("PROG and PHASE are required");
+		return bds_cli_usage(usage_text, "PROG and PHASE are required");
 	o->prog = argv[optind];
 	o->phase = argv[optind + 1];
 	if (!valid_name(o->prog) || !valid_name(o->phase))
-		return usage("PROG and PHASE are 1 to 64 printable characters");
+		return bds_cli_usage(usage_text, "PROG and PHASE are 1 to 64 printable characters");
 	return 0;
 }
 

@@ -13,14 +13,6 @@ static const char usage_text[] =
 
 #define CHUNK ((size_t)1 << 16)
 
-static int usage(const char *why)
-{
-	if (why)
-		bds_util_warn("%s", why);
-	fputs(usage_text, stderr);
-	return BDS_EXIT_USAGE;
-}
-
 /* 0 to proceed with *out set, -1 after --help, else an exit status. */
 static int parse_args(int argc, char **argv, const char **out)
 {
@@ -34,13 +26,13 @@ static int parse_args(int argc, char **argv, const char **out)
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h': fputs(usage_text, stdout); return -1;
-		default: bds_cli_bad_option(argv, "+h", opts); return usage(NULL);
+		default: bds_cli_bad_option(argv, "+h", opts); return bds_cli_usage(usage_text, NULL);
 		}
 	}
 	if (argc - optind != 1)
-		return usage(argc == optind ? "missing OUT" : "unexpected argument");
+		return bds_cli_usage(usage_text, argc == optind ? "missing OUT" : "unexpected argument");
 	if (!argv[optind][0])
-		return usage("OUT is an empty name");
+		return bds_cli_usage(usage_text, "OUT is an empty name");
 	*out = argv[optind];
 	return 0;
 }

@@ -27,14 +27,6 @@ struct args {
 	int dry_run;
 };
 
-static int usage(const char *why)
-{
-	if (why)
-		bds_util_warn("%s", why);
-	fputs(usage_text, stderr);
-	return BDS_EXIT_USAGE;
-}
-
 static int parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option opts[] = {
@@ -61,30 +53,30 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 'n': a->dry_run = 1; break;
 		case 'k':
 			if (bds_util_parse_whole(optarg, KEEP_LIMIT, &a->keep) < 0)
-				return usage("--keep takes a number of entries from 0 to 1000000");
+				return bds_cli_usage(usage_text, "--keep takes a number of entries from 0 to 1000000");
 			break;
 		case 'a':
 			if (bds_util_parse_decimal(optarg, AGE_LIMIT, &a->max_age) < 0)
-				return usage("--max-age takes a number of days from 0 to 100000 (e.g. 30 or 0.5)");
+				return bds_cli_usage(usage_text, "--max-age takes a number of days from 0 to 100000 (e.g. 30 or 0.5)");
 			break;
 		case 'h': fputs(usage_text, stdout); return -1;
-		default: bds_cli_bad_option(argv, "h", opts); return usage(NULL);
+		default: bds_cli_bad_option(argv, "h", opts); return bds_cli_usage(usage_text, NULL);
 		}
 	}
 	if (optind != argc)
-		return usage("unexpected argument");
+		return bds_cli_usage(usage_text, "unexpected argument");
 	if (!a->store && !a->cache)
-		return usage("missing --store STORE or --cache DIR");
+		return bds_cli_usage(usage_text, "missing --store STORE or --cache DIR");
 	if (a->store && a->keep < 0 && a->max_age < 0)
-		return usage("--store needs --keep N or --max-age DAYS (or both): what to keep");
+		return bds_cli_usage(usage_text, "--store needs --keep N or --max-age DAYS (or both): what to keep");
 	if (!a->store && (a->keep >= 0 || a->max_age >= 0 || a->fp))
-		return usage("--keep, --max-age and --fingerprint need --store STORE");
+		return bds_cli_usage(usage_text, "--keep, --max-age and --fingerprint need --store STORE");
 	if (a->fp && !bds_util_is_hex(a->fp, 32))
-		return usage("--fingerprint takes a fingerprint key: 32 lowercase hex digits");
+		return bds_cli_usage(usage_text, "--fingerprint takes a fingerprint key: 32 lowercase hex digits");
 	if (a->cache && (!*a->cache || a->cache[0] != '/'))
-		return usage("--cache takes an absolute directory");
+		return bds_cli_usage(usage_text, "--cache takes an absolute directory");
 	if (a->cache_max && !a->cache)
-		return usage("--cache-max needs --cache DIR");
+		return bds_cli_usage(usage_text, "--cache-max needs --cache DIR");
 	return 0;
 }
 
@@ -119,7 +111,7 @@ static int prune_store(const struct args *a)
 {
 	struct bds_store *s = bds_store_open(a->store);
 	if (!s)
-		return usage(bds_util_error());
+		return bds_cli_usage(usage_text, bds_util_error());
 	struct bds_store_entry *list = NULL;
 	struct dated *v = NULL;
 	size_t n = 0, m = 0, removed = 0, kept = 0, skipped = 0;
@@ -217,7 +209,7 @@ static int prune_cache(const struct args *a)
 	uint64_t max = 0, total = 0;
 	if (a->cache_max) {
 		if (bds_cache_parse_size(a->cache_max, &max) < 0)
-			return usage("--cache-max takes a size in bytes, with an optional K, M, G or T suffix");
+			return bds_cli_usage(usage_text, "--cache-max takes a size in bytes, with an optional K, M, G or T suffix");
 	} else {
 		int r = bds_cache_max(&max);
 		if (r < 0) {
@@ -225,7 +217,7 @@ static int prune_cache(const struct args *a)
 			return BDS_EXIT_FAIL;
 		}
 		if (r == 0)
-			return usage("--cache needs --cache-max SIZE or BDS_CACHE_MAX");
+			return bds_cli_usage(usage_text, "--cache needs --cache-max SIZE or BDS_CACHE_MAX");
 	}
 	int dry = a->dry_run;
 	if (bds_cache_evict(a->cache, max, dry, on_evict, &dry, &total) < 0) {
@@ -250,9 +242,5 @@ int main(int argc, char **argv)
 		code = prune_store(&a);
 	if (code == BDS_EXIT_OK && a.cache)
 		code = prune_cache(&a);
-	if (bds_util_close_stdout() < 0) {
-		bds_util_warn("%s", bds_util_error());
-		return BDS_EXIT_FAIL;
-	}
-	return code;
+	return bds_cli_close_stdout(code);
 }

@@ -30,14 +30,6 @@ struct args {
 	long max_distance;
 };
 
-static int usage(const char *why)
-{
-	if (why)
-		bds_util_warn("%s", why);
-	fputs(usage_text, stderr);
-	return BDS_EXIT_USAGE;
-}
-
 static int parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option opts[] = {
@@ -60,23 +52,23 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 'c': a->cache = optarg; break;
 		case 'n':
 			if (bds_util_parse_whole(optarg, MAX_DISTANCE_LIMIT, &n) < 0)
-				return usage("--max-distance takes a number from 0 to 100000");
+				return bds_cli_usage(usage_text, "--max-distance takes a number from 0 to 100000");
 			a->max_distance = (long)n;
 			break;
 		case 'h': fputs(usage_text, stdout); return -1;
-		default: return usage(NULL);
+		default: return bds_cli_usage(usage_text, NULL);
 		}
 	}
 	if (optind != argc)
-		return usage("unexpected argument");
+		return bds_cli_usage(usage_text, "unexpected argument");
 	if (!a->store)
-		return usage("missing --store STORE");
+		return bds_cli_usage(usage_text, "missing --store STORE");
 	if (!a->target)
-		return usage("missing --target REV");
+		return bds_cli_usage(usage_text, "missing --target REV");
 	if (a->target[0] == '-' || !*a->target)
-		return usage("--target takes a revision, not an option");
+		return bds_cli_usage(usage_text, "--target takes a revision, not an option");
 	if (a->base && (a->base[0] == '-' || !*a->base))
-		return usage("--base takes a revision, not an option");
+		return bds_cli_usage(usage_text, "--base takes a revision, not an option");
 	if (!a->cache || !*a->cache)
 		a->cache = NULL;
 	return 0;
@@ -123,15 +115,6 @@ static int read_input(const jv *env, char **ws, char **fp, char **driver)
 	return 0;
 }
 
-static int finish(jv env, int code)
-{
-	if (bds_envelope_write(stdout, env) < 0 || bds_util_close_stdout() < 0) {
-		bds_util_warn("%s", bds_util_error());
-		return BDS_EXIT_FAIL;
-	}
-	return code;
-}
-
 /* What one lookup works with; `env` is consumed by the verdict. */
 struct lookup {
 	const struct args *a;
@@ -159,7 +142,7 @@ static int probe(struct lookup *l, const char *rev, long distance, int *code)
 		*code = BDS_EXIT_FAIL;
 	} else if (st != BDS_STORE_FOUND) {
 		bds_util_warn("cold: %s", bds_util_error());
-		*code = finish(bds_envelope_set_cold(l->env, STAGE, bds_util_error()), BDS_EXIT_COLD);
+		*code = bds_cli_envelope_finish(bds_envelope_set_cold(l->env, STAGE, bds_util_error()), BDS_EXIT_COLD);
 		l->env = jv_invalid();
 	} else {
 		jv snap = jv_object();
@@ -170,7 +153,7 @@ static int probe(struct lookup *l, const char *rev, long distance, int *code)
 		snap = jv_object_set(snap, jv_string("dir"), jv_string(dir));
 		snap = jv_object_set(snap, jv_string("metadata"), md);
 		md = jv_invalid();
-		*code = finish(jv_object_set(l->env, jv_string("snapshot"), snap), BDS_EXIT_OK);
+		*code = bds_cli_envelope_finish(jv_object_set(l->env, jv_string("snapshot"), snap), BDS_EXIT_OK);
 		l->env = jv_invalid();
 	}
 	jv_free(md);
@@ -182,7 +165,7 @@ static int probe(struct lookup *l, const char *rev, long distance, int *code)
 static int cold(struct lookup *l, char *reason)
 {
 	bds_util_warn("cold: %s", reason);
-	int code = finish(bds_envelope_set_cold(l->env, STAGE, reason), BDS_EXIT_COLD);
+	int code = bds_cli_envelope_finish(bds_envelope_set_cold(l->env, STAGE, reason), BDS_EXIT_COLD);
 	l->env = jv_invalid();
 	free(reason);
 	return code;
@@ -253,15 +236,9 @@ static int lookup(const struct args *a, struct bds_store *store)
 	struct lookup l = {.a = a, .store = store, .env = jv_invalid()};
 	int code = BDS_EXIT_FAIL;
 	char *sha = NULL, *base = NULL, *revs = NULL;
-	switch (bds_envelope_begin(stdin, stdout, &l.env)) {
-	case BDS_ENVELOPE_COLD:
-		return bds_util_close_stdout() < 0 ? BDS_EXIT_FAIL : BDS_EXIT_COLD;
-	case BDS_ENVELOPE_ERROR:
-		bds_util_warn("%s", bds_util_error());
-		return BDS_EXIT_FAIL;
-	case BDS_ENVELOPE_PROCEED:
-		break;
-	}
+	if ((code = bds_cli_envelope_begin(&l.env)) != 0)
+		return code;
+	code = BDS_EXIT_FAIL;
 	if (read_input(&l.env, &l.ws, &l.fp, &l.driver) < 0 || !(l.cache = bds_cache_dir(a->cache))) {
 		bds_util_warn("%s", bds_util_error());
 		goto out;
@@ -348,28 +325,19 @@ out:
 	return code;
 }
 
-/* libjq cannot return an allocation failure: the JSON read is too large for the memory
- * there is, which is the input's failure (exit 1), not a crash. */
-static void json_no_memory(void *arg)
-{
-	(void)arg;
-	bds_util_warn("out of memory parsing JSON input");
-	_exit(BDS_EXIT_FAIL);
-}
-
 int main(int argc, char **argv)
 {
 	bds_util_set_progname(argv[0]);
 	if (bds_cli_wants_version(argc, argv))
 		return bds_cli_print_version();
-	jv_nomem_handler(json_no_memory, NULL);
 	struct args a = {0};
 	int r = parse_args(argc, argv, &a);
 	if (r != 0)
 		return r < 0 ? BDS_EXIT_OK : r;
 	struct bds_store *store = bds_store_open(a.store);
 	if (!store)
-		return usage(bds_util_error());
+		return bds_cli_usage(usage_text, bds_util_error());
+	bds_cli_json_nomem_fails(); /* the envelope and the entry's metadata.json */
 	int code = lookup(&a, store);
 	bds_store_close(store);
 	return code;

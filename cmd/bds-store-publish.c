@@ -3,7 +3,6 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "driver.h"
@@ -15,14 +14,6 @@
 static const char usage_text[] =
 	"usage: bds-store-publish --store STORE\n"
 	"       reads an envelope with `entry` on stdin, writes it with `published` on stdout\n";
-
-static int usage(const char *why)
-{
-	if (why)
-		bds_util_warn("%s", why);
-	fputs(usage_text, stderr);
-	return BDS_EXIT_USAGE;
-}
 
 static int parse_args(int argc, char **argv, const char **store)
 {
@@ -37,13 +28,13 @@ static int parse_args(int argc, char **argv, const char **store)
 		switch (c) {
 		case 's': *store = optarg; break;
 		case 'h': fputs(usage_text, stdout); return -1;
-		default: bds_cli_bad_option(argv, "h", opts); return usage(NULL);
+		default: bds_cli_bad_option(argv, "h", opts); return bds_cli_usage(usage_text, NULL);
 		}
 	}
 	if (optind != argc)
-		return usage("unexpected argument");
+		return bds_cli_usage(usage_text, "unexpected argument");
 	if (!*store)
-		return usage("missing --store STORE");
+		return bds_cli_usage(usage_text, "missing --store STORE");
 	return 0;
 }
 
@@ -99,13 +90,30 @@ static int read_entry(jv env, struct entry *e)
 	return rc;
 }
 
-/* libjq cannot return an allocation failure: the JSON read is too large for the memory
- * there is, which is the input's failure (exit 1), not a crash. */
-static void json_no_memory(void *arg)
+/* Publishes the envelope's `entry` (env consumed) and writes the envelope with
+ * `published` added. The exit status. */
+static int publish(struct bds_store *store, const char *spec, jv env)
 {
-	(void)arg;
-	bds_util_warn("out of memory parsing JSON input");
-	_exit(BDS_EXIT_FAIL);
+	int code = BDS_EXIT_FAIL;
+	struct entry e = {.state = jv_null()};
+	if (read_entry(jv_copy(env), &e) < 0 ||
+	    bds_store_publish(store, e.dir, e.fp, e.base, e.driver, jv_copy(e.state)) < 0) {
+		bds_util_warn("%s", bds_util_error());
+		jv_free(env);
+		goto out;
+	}
+	jv pub = jv_object();
+	pub = jv_object_set(pub, jv_string("store"), jv_string(spec));
+	pub = jv_object_set(pub, jv_string("fingerprint"), jv_string(e.fp));
+	pub = jv_object_set(pub, jv_string("base"), jv_string(e.base));
+	code = bds_cli_envelope_finish(jv_object_set(env, jv_string("published"), pub), BDS_EXIT_OK);
+out:
+	jv_free(e.state);
+	free(e.dir);
+	free(e.fp);
+	free(e.base);
+	free(e.driver);
+	return code;
 }
 
 int main(int argc, char **argv)
@@ -113,49 +121,18 @@ int main(int argc, char **argv)
 	bds_util_set_progname(argv[0]);
 	if (bds_cli_wants_version(argc, argv))
 		return bds_cli_print_version();
-	jv_nomem_handler(json_no_memory, NULL);
 	const char *spec = NULL;
-	int r = parse_args(argc, argv, &spec);
-	if (r != 0)
-		return r < 0 ? BDS_EXIT_OK : r;
+	int code = parse_args(argc, argv, &spec);
+	if (code != 0)
+		return code < 0 ? BDS_EXIT_OK : code;
 	struct bds_store *store = bds_store_open(spec);
 	if (!store)
-		return usage(bds_util_error());
-	int code = BDS_EXIT_FAIL;
-	struct entry e = {.state = jv_null()};
+		return bds_cli_usage(usage_text, bds_util_error());
 	jv env;
-	switch (bds_envelope_begin(stdin, stdout, &env)) {
-	case BDS_ENVELOPE_COLD:
-		code = bds_util_close_stdout() < 0 ? BDS_EXIT_FAIL : BDS_EXIT_COLD;
-		goto out;
-	case BDS_ENVELOPE_ERROR:
-		bds_util_warn("%s", bds_util_error());
-		goto out;
-	case BDS_ENVELOPE_PROCEED:
-		break;
-	}
-	if (read_entry(jv_copy(env), &e) < 0 ||
-	    bds_store_publish(store, e.dir, e.fp, e.base, e.driver, jv_copy(e.state)) < 0) {
-		bds_util_warn("%s", bds_util_error());
-		goto out;
-	}
-	jv pub = jv_object();
-	pub = jv_object_set(pub, jv_string("store"), jv_string(spec));
-	pub = jv_object_set(pub, jv_string("fingerprint"), jv_string(e.fp));
-	pub = jv_object_set(pub, jv_string("base"), jv_string(e.base));
-	env = jv_object_set(env, jv_string("published"), pub);
-	if (bds_envelope_write(stdout, env) < 0 || bds_util_close_stdout() < 0)
-		bds_util_warn("%s", bds_util_error());
-	else
-		code = BDS_EXIT_OK;
-	env = jv_null();
-out:
-	jv_free(env);
-	jv_free(e.state);
-	free(e.dir);
-	free(e.fp);
-	free(e.base);
-	free(e.driver);
+	bds_cli_json_nomem_fails();
+	code = bds_cli_envelope_begin(&env);
+	if (code == 0)
+		code = publish(store, spec, env);
 	bds_store_close(store);
 	return code;
 }

@@ -16,14 +16,6 @@ static const char usage_text[] =
 
 #define PREFIX_MAX 64
 
-static int usage(const char *why)
-{
-	if (why)
-		bds_util_warn("%s", why);
-	fputs(usage_text, stderr);
-	return BDS_EXIT_USAGE;
-}
-
 /* Letters, digits, '.', '_', '-', not starting with '.': one plain file name. */
 static int valid_prefix(const char *p)
 {
@@ -50,19 +42,19 @@ static int parse_args(int argc, char **argv, long *owner, const char **prefix)
 		switch (c) {
 		case 'o':
 			if (bds_util_parse_pid(optarg, owner) < 0)
-				return usage("--owner takes a process id (2 to 4194304)");
+				return bds_cli_usage(usage_text, "--owner takes a process id (2 to 4194304)");
 			break;
 		case 'h': fputs(usage_text, stdout); return -1;
-		default: bds_cli_bad_option(argv, "h", opts); return usage(NULL);
+		default: bds_cli_bad_option(argv, "h", opts); return bds_cli_usage(usage_text, NULL);
 		}
 	}
 	if (*owner == 0)
-		return usage("missing --owner PID (the script's $$)");
+		return bds_cli_usage(usage_text, "missing --owner PID (the script's $$)");
 	if (argc - optind != 1)
-		return usage(argc == optind ? "missing PREFIX" : "unexpected argument");
+		return bds_cli_usage(usage_text, argc == optind ? "missing PREFIX" : "unexpected argument");
 	*prefix = argv[optind];
 	if (!valid_prefix(*prefix))
-		return usage("PREFIX takes letters, digits, '.', '_' and '-' (at most 64, not starting with '.')");
+		return bds_cli_usage(usage_text, "PREFIX takes letters, digits, '.', '_' and '-' (at most 64, not starting with '.')");
 	return 0;
 }
 
@@ -78,10 +70,9 @@ int main(int argc, char **argv)
 		return r < 0 ? BDS_EXIT_OK : r;
 	int rc = BDS_EXIT_FAIL, lock = -1;
 	char *dir = NULL, *template = NULL, *sweep = NULL;
-	const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	if (tmp[0] != '/') {
-		/* the path outlives the caller's working directory */
-		bds_util_warn("TMPDIR '%s': not an absolute path", tmp);
+	const char *tmp = bds_cli_tmpdir();
+	if (!tmp) {
+		bds_util_warn("%s", bds_util_error());
 		goto out;
 	}
 	sweep = bds_util_xasprintf("%s.", prefix);

@@ -21,14 +21,6 @@ static const char usage_text[] =
 	"                      [--lock-owner PID] [--lock-timeout SEC] [--keep-warm K]\n"
 	"                      [--jailer PATH [--uid N] [--gid N] [--chroot-base DIR]]   < envelope\n";
 
-static int usage(const char *why)
-{
-	if (why)
-		bds_util_warn("%s", why);
-	fputs(usage_text, stderr);
-	return BDS_EXIT_USAGE;
-}
-
 /* A numeric id from 0 to MAX_ID. 0, or -1. */
 static int parse_id(const char *s, long *out)
 {
@@ -39,7 +31,31 @@ static int parse_id(const char *s, long *out)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* The jailer's settings from the environment, so that the pipeline scripts need not know
+ * them, and the other defaults. 0, or BDS_EXIT_FAIL (said). */
+static int env_defaults(struct bds_driver_args *a)
+{
+	a->lock_owner = (long)getppid();
+	a->lock_timeout = 60;
+	a->keep_warm = BDS_DRIVER_KEEP_WARM_DEFAULT;
+	a->bazel = bds_cli_env("BAZEL", "bazel");
+	a->jailer = bds_cli_env("BDS_JAILER", NULL);
+	a->chroot_base = bds_cli_env("BDS_JAILER_CHROOT", "/srv/jailer");
+	/* a uid or gid that is not a number must not mean root (0) */
+	const char *ids[2][2] = {{"BDS_JAILER_UID", bds_cli_env("BDS_JAILER_UID", NULL)},
+	                         {"BDS_JAILER_GID", bds_cli_env("BDS_JAILER_GID", NULL)}};
+	for (int i = 0; i < 2; i++) {
+		if (ids[i][1] && parse_id(ids[i][1], i == 0 ? &a->jail_uid : &a->jail_gid) < 0) {
+			bds_util_warn("%s '%s': not a numeric id (0 to %ld)", ids[i][0], ids[i][1], (long)MAX_ID);
+			return BDS_EXIT_FAIL;
+		}
+	}
+	return 0;
+}
+
+/* 0 to proceed, -1 after --help, else an exit status. */
+static int parse_args(int argc, char **argv, const char **driver_name, int *keep_warm_given,
+                      struct bds_driver_args *a)
 {
 	static const struct option opts[] = {
 		{"driver", required_argument, NULL, 'd'},   {"base", required_argument, NULL, 'b'},
@@ -50,85 +66,61 @@ int main(int argc, char **argv)
 		{"keep-warm", required_argument, NULL, 'k'},
 		{NULL, 0, NULL, 0},
 	};
-	bds_util_set_progname(argv[0]);
-	if (bds_cli_wants_version(argc, argv))
-		return bds_cli_print_version();
-	const char *driver_name = NULL;
-	struct bds_driver_args a = {.lock_owner = (long)getppid(), .lock_timeout = 60,
-	                            .keep_warm = BDS_DRIVER_KEEP_WARM_DEFAULT};
-	int keep_warm_given = 0;
-	a.bazel = getenv("BAZEL") && *getenv("BAZEL") ? getenv("BAZEL") : "bazel";
-	/* the jailer's settings may also come from the environment, so that the pipeline
-	 * scripts need not know them */
-	a.jailer = getenv("BDS_JAILER") && *getenv("BDS_JAILER") ? getenv("BDS_JAILER") : NULL;
-	a.chroot_base = getenv("BDS_JAILER_CHROOT") && *getenv("BDS_JAILER_CHROOT") ? getenv("BDS_JAILER_CHROOT") : "/srv/jailer";
-	/* a uid or gid that is not a number must not mean root (0) */
-	const char *ids[2][2] = {{"BDS_JAILER_UID", getenv("BDS_JAILER_UID")}, {"BDS_JAILER_GID", getenv("BDS_JAILER_GID")}};
-	for (int i = 0; i < 2; i++) {
-		if (ids[i][1] && *ids[i][1] && parse_id(ids[i][1], i == 0 ? &a.jail_uid : &a.jail_gid) < 0) {
-			bds_util_warn("%s '%s': not a numeric id (0 to %ld)", ids[i][0], ids[i][1], (long)MAX_ID);
-			return BDS_EXIT_FAIL;
-		}
-	}
 	int c;
 	double v = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'd': driver_name = optarg; break;
-		case 'b': a.base = optarg; break;
-		case 'z': a.bazel = optarg; break;
+		case 'd': *driver_name = optarg; break;
+		case 'b': a->base = optarg; break;
+		case 'z': a->bazel = optarg; break;
 		case 'o':
-			if (bds_util_parse_pid(optarg, &a.lock_owner) < 0)
-				return usage("--lock-owner takes a pid (2 to 4194304)");
+			if (bds_util_parse_pid(optarg, &a->lock_owner) < 0)
+				return bds_cli_usage(usage_text, "--lock-owner takes a pid (2 to 4194304)");
 			break;
 		case 't':
 			if (bds_util_parse_decimal(optarg, 86400, &v) < 0)
-				return usage("--lock-timeout takes seconds from 0 to 86400");
-			a.lock_timeout = v;
+				return bds_cli_usage(usage_text, "--lock-timeout takes seconds from 0 to 86400");
+			a->lock_timeout = v;
 			break;
 		case 'k': {
 			long long k = 0;
 			if (bds_util_parse_whole(optarg, BDS_DRIVER_KEEP_WARM_MAX, &k) < 0 || k < 1)
-				return usage("--keep-warm takes a whole number from 1 to 1000");
-			a.keep_warm = (int)k;
-			keep_warm_given = 1;
+				return bds_cli_usage(usage_text, "--keep-warm takes a whole number from 1 to 1000");
+			a->keep_warm = (int)k;
+			*keep_warm_given = 1;
 			break;
 		}
-		case 'j': a.jailer = optarg; break;
-		case 'c': a.chroot_base = optarg; break;
+		case 'j': a->jailer = optarg; break;
+		case 'c': a->chroot_base = optarg; break;
 		case 'u':
 		case 'g':
-			if (parse_id(optarg, c == 'u' ? &a.jail_uid : &a.jail_gid) < 0)
-				return usage("--uid and --gid take numeric ids");
+			if (parse_id(optarg, c == 'u' ? &a->jail_uid : &a->jail_gid) < 0)
+				return bds_cli_usage(usage_text, "--uid and --gid take numeric ids");
 			break;
-		case 'h': fputs(usage_text, stdout); return BDS_EXIT_OK;
-		default: bds_cli_bad_option(argv, "h", opts); return usage(NULL);
+		case 'h': fputs(usage_text, stdout); return -1;
+		default: bds_cli_bad_option(argv, "h", opts); return bds_cli_usage(usage_text, NULL);
 		}
 	}
 	if (optind != argc)
-		return usage("unexpected argument");
-	if (a.base && !bds_util_is_hex(a.base, 40))
-		return usage("--base takes a full 40-hex commit sha");
-	if (driver_name && !bds_driver_find(driver_name)) {
-		bds_util_warn("unknown --driver '%s' (this build has: %s)", driver_name, bds_driver_names);
-		return usage(NULL);
-	}
+		return bds_cli_usage(usage_text, "unexpected argument");
+	if (a->base && !bds_util_is_hex(a->base, 40))
+		return bds_cli_usage(usage_text, "--base takes a full 40-hex commit sha");
+	return bds_cli_check_driver(usage_text, *driver_name);
+}
 
-	jv env;
-	switch (bds_envelope_begin(stdin, stdout, &env)) {
-	case BDS_ENVELOPE_ERROR: bds_util_warn("%s", bds_util_error()); return BDS_EXIT_FAIL;
-	case BDS_ENVELOPE_COLD: return bds_util_close_stdout() < 0 ? BDS_EXIT_FAIL : BDS_EXIT_COLD;
-	case BDS_ENVELOPE_PROCEED: break;
-	}
+/* Restores or boots the machine for the envelope (env consumed) and writes the envelope
+ * with `vm` added, or cold. The exit status. */
+static int run(const char *driver_name, int keep_warm_given, struct bds_driver_args *a, jv env)
+{
 	int rc = BDS_EXIT_FAIL;
 	char *env_driver = NULL;
 	if (!driver_name && bds_json_get_string(jv_copy(env), "driver", &env_driver) == 0)
 		driver_name = env_driver;
 	const struct bds_driver *d = bds_driver_find(driver_name ? driver_name : "local");
 	char *cache = bds_cache_dir(NULL);
-	a.cache = cache;
-	a.env = env;
+	a->cache = cache;
+	a->env = env;
 	int restore = jv_object_has(jv_copy(env), jv_string("snapshot"));
 	jv vm = jv_null();
 	enum bds_driver_status st;
@@ -143,18 +135,18 @@ int main(int argc, char **argv)
 		rc = BDS_EXIT_USAGE;
 		goto out;
 	}
-	if (!restore && !a.base) {
+	if (!restore && !a->base) {
 		bds_util_warn("no snapshot in the envelope and no --base: nothing to restore or boot");
 		rc = BDS_EXIT_USAGE;
 		goto out;
 	}
-	if (a.lock_owner < 2) {
+	if (a->lock_owner < 2) {
 		/* the default owner, our parent, has exited (we were handed to init) or is init:
 		 * either way what the machine holds would be held for ever */
-		bds_util_warn("no --lock-owner, and the parent process is pid %ld, which never ends", a.lock_owner);
+		bds_util_warn("no --lock-owner, and the parent process is pid %ld, which never ends", a->lock_owner);
 		goto out;
 	}
-	st = restore ? d->restore(&a, &vm) : d->boot(&a, &vm);
+	st = restore ? d->restore(a, &vm) : d->boot(a, &vm);
 	if (st == BDS_DRIVER_FAIL) {
 		bds_util_warn("%s", bds_util_error());
 		goto out;
@@ -179,14 +171,32 @@ int main(int argc, char **argv)
 		vm = jv_null();
 		rc = BDS_EXIT_OK;
 	}
-	if (bds_envelope_write(stdout, jv_copy(env)) < 0 || bds_util_close_stdout() < 0) {
-		bds_util_warn("%s", bds_util_error());
-		rc = BDS_EXIT_FAIL;
-	}
+	rc = bds_cli_envelope_finish(env, rc);
+	env = jv_null();
 out:
 	jv_free(vm);
 	jv_free(env);
 	free(cache);
 	free(env_driver);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	bds_util_set_progname(argv[0]);
+	if (bds_cli_wants_version(argc, argv))
+		return bds_cli_print_version();
+	const char *driver_name = NULL;
+	int keep_warm_given = 0;
+	struct bds_driver_args a = {0};
+	int rc = env_defaults(&a);
+	if (rc == 0)
+		rc = parse_args(argc, argv, &driver_name, &keep_warm_given, &a);
+	if (rc != 0)
+		return rc < 0 ? BDS_EXIT_OK : rc;
+	jv env;
+	rc = bds_cli_envelope_begin(&env);
+	if (rc == 0)
+		rc = run(driver_name, keep_warm_given, &a, env);
 	return rc;
 }

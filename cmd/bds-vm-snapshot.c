@@ -23,14 +23,6 @@ static const char usage_text[] =
 
 #define ENTRY_PREFIX "bds-entry."
 
-static int usage(const char *why)
-{
-	if (why)
-		bds_util_warn("%s", why);
-	fputs(usage_text, stderr);
-	return BDS_EXIT_USAGE;
-}
-
 /* Copies `from` to `to` (created, not replaced). `from` is a hashing run's output file:
  * a FIFO or a device there is refused at once, never waited on. */
 static int copy_file(const char *from, const char *to)
@@ -101,11 +93,9 @@ static int read_input(const jv *envp, const char **driver_name, char **env_drive
  * those whose owner is dead. The path, *lock holding its lock; NULL: error recorded. */
 static char *make_entry_dir(int *lock)
 {
-	const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	if (tmp[0] != '/') {
-		bds_util_fail("TMPDIR '%s': not an absolute path", tmp);
+	const char *tmp = bds_cli_tmpdir();
+	if (!tmp)
 		return NULL;
-	}
 	bds_lock_sweep(tmp, ENTRY_PREFIX, BDS_LOCK_UNLOCKED_GRACE);
 	char *template = bds_util_xasprintf("%s/" ENTRY_PREFIX "XXXXXX", tmp);
 	char *dir = bds_lock_make_dir(template, lock);
@@ -133,16 +123,8 @@ static int hand_over(const char *dir, int lock, long owner, long *keeper)
 	return rc;
 }
 
-/* libjq cannot return an allocation failure: the JSON read is too large for the memory
- * there is, which is the input's failure (exit 1), not a crash. */
-static void json_no_memory(void *arg)
-{
-	(void)arg;
-	bds_util_warn("out of memory parsing JSON input");
-	_exit(BDS_EXIT_FAIL);
-}
-
-int main(int argc, char **argv)
+/* 0 to proceed, -1 after --help, else an exit status. */
+static int parse_args(int argc, char **argv, const char **driver_name, const char **hashes, long *owner)
 {
 	static const struct option opts[] = {
 		{"driver", required_argument, NULL, 'd'},
@@ -151,41 +133,31 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	bds_util_set_progname(argv[0]);
-	if (bds_cli_wants_version(argc, argv))
-		return bds_cli_print_version();
-	jv_nomem_handler(json_no_memory, NULL);
-	const char *driver_name = NULL, *hashes = NULL;
-	long owner = 0;
 	int c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'd': driver_name = optarg; break;
-		case 'b': hashes = optarg; break;
+		case 'd': *driver_name = optarg; break;
+		case 'b': *hashes = optarg; break;
 		case 'o':
-			if (bds_util_parse_pid(optarg, &owner) < 0)
-				return usage("--owner takes a process id (2 to 4194304)");
+			if (bds_util_parse_pid(optarg, owner) < 0)
+				return bds_cli_usage(usage_text, "--owner takes a process id (2 to 4194304)");
 			break;
-		case 'h': fputs(usage_text, stdout); return BDS_EXIT_OK;
-		default: bds_cli_bad_option(argv, "h", opts); return usage(NULL);
+		case 'h': fputs(usage_text, stdout); return -1;
+		default: bds_cli_bad_option(argv, "h", opts); return bds_cli_usage(usage_text, NULL);
 		}
 	}
 	if (optind != argc)
-		return usage("unexpected argument");
-	if (!hashes)
-		return usage("missing --base-hashes FILE");
-	if (driver_name && !bds_driver_find(driver_name)) {
-		bds_util_warn("unknown --driver '%s' (this build has: %s)", driver_name, bds_driver_names);
-		return usage(NULL);
-	}
+		return bds_cli_usage(usage_text, "unexpected argument");
+	if (!*hashes)
+		return bds_cli_usage(usage_text, "missing --base-hashes FILE");
+	return bds_cli_check_driver(usage_text, *driver_name);
+}
 
-	jv env;
-	switch (bds_envelope_begin(stdin, stdout, &env)) {
-	case BDS_ENVELOPE_ERROR: bds_util_warn("%s", bds_util_error()); return BDS_EXIT_FAIL;
-	case BDS_ENVELOPE_COLD: return bds_util_close_stdout() < 0 ? BDS_EXIT_FAIL : BDS_EXIT_COLD;
-	case BDS_ENVELOPE_PROCEED: break;
-	}
+/* Makes the entry from the envelope (env consumed) and writes the envelope with `entry`
+ * added. The exit status; on failure the entry is removed. */
+static int snapshot(const char *driver_name, const char *hashes, long owner, jv env)
+{
 	int rc = BDS_EXIT_FAIL, lock = -1;
 	long keeper = 0;
 	char *fp = NULL, *base = NULL, *env_driver = NULL, *dir = NULL, *target = NULL;
@@ -212,12 +184,8 @@ int main(int argc, char **argv)
 	if (keeper > 0)
 		entry = jv_object_set(entry, jv_string("keeper_pid"), jv_number((double)keeper));
 	state = jv_null();
-	env = jv_object_set(env, jv_string("entry"), entry);
-	if (bds_envelope_write(stdout, jv_copy(env)) < 0 || bds_util_close_stdout() < 0) {
-		bds_util_warn("%s", bds_util_error());
-		goto out;
-	}
-	rc = BDS_EXIT_OK;
+	rc = bds_cli_envelope_finish(jv_object_set(env, jv_string("entry"), entry), BDS_EXIT_OK);
+	env = jv_null();
 out:
 	if (rc != BDS_EXIT_OK && dir) {
 		/* nobody will publish it: the keeper removes it as it stops, else we do */
@@ -233,5 +201,23 @@ out:
 	free(env_driver);
 	free(dir);
 	free(target);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	bds_util_set_progname(argv[0]);
+	if (bds_cli_wants_version(argc, argv))
+		return bds_cli_print_version();
+	const char *driver_name = NULL, *hashes = NULL;
+	long owner = 0;
+	int rc = parse_args(argc, argv, &driver_name, &hashes, &owner);
+	if (rc != 0)
+		return rc < 0 ? BDS_EXIT_OK : rc;
+	jv env;
+	bds_cli_json_nomem_fails();
+	rc = bds_cli_envelope_begin(&env);
+	if (rc == 0)
+		rc = snapshot(driver_name, hashes, owner, env);
 	return rc;
 }

@@ -1,11 +1,16 @@
-/* cli: --version, the same in every program, from the one version the build writes. */
+/* cli: what every cmd/ program does alike: --version, usage and option messages, the
+ * environment's defaults, and a pipeline stage's envelope in and out. */
 #define _GNU_SOURCE /* getopt_long */
 #include "cli.h"
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "driver.h"
+#include "envelope.h"
 #include "util.h"
 #include "version.h"
 
@@ -61,4 +66,80 @@ void bds_cli_bad_option(char **argv, const char *shortopts, const struct option 
 		bds_util_warn("unknown option '-%c'", optopt);
 	else
 		bds_util_warn("bad option '%s'", prev);
+}
+
+int bds_cli_usage(const char *usage_text, const char *why)
+{
+	if (why)
+		bds_util_warn("%s", why);
+	fputs(usage_text, stderr);
+	return BDS_EXIT_USAGE;
+}
+
+int bds_cli_check_driver(const char *usage_text, const char *name)
+{
+	if (!name || bds_driver_find(name))
+		return 0;
+	bds_util_warn("unknown --driver '%s' (this build has: %s)", name, bds_driver_names);
+	return bds_cli_usage(usage_text, NULL);
+}
+
+const char *bds_cli_env(const char *name, const char *fallback)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : fallback;
+}
+
+const char *bds_cli_tmpdir(void)
+{
+	const char *tmp = bds_cli_env("TMPDIR", "/tmp");
+	if (tmp[0] != '/') {
+		bds_util_fail("TMPDIR '%s': not an absolute path", tmp);
+		return NULL;
+	}
+	return tmp;
+}
+
+static void json_no_memory(void *arg)
+{
+	(void)arg;
+	bds_util_warn("out of memory parsing JSON input");
+	_exit(BDS_EXIT_FAIL);
+}
+
+void bds_cli_json_nomem_fails(void)
+{
+	jv_nomem_handler(json_no_memory, NULL);
+}
+
+int bds_cli_close_stdout(int status)
+{
+	if (bds_util_close_stdout() < 0) {
+		bds_util_warn("%s", bds_util_error());
+		return BDS_EXIT_FAIL;
+	}
+	return status;
+}
+
+int bds_cli_envelope_begin(jv *env)
+{
+	switch (bds_envelope_begin(stdin, stdout, env)) {
+	case BDS_ENVELOPE_PROCEED:
+		return 0;
+	case BDS_ENVELOPE_COLD:
+		return bds_cli_close_stdout(BDS_EXIT_COLD);
+	case BDS_ENVELOPE_ERROR:
+		break;
+	}
+	bds_util_warn("%s", bds_util_error());
+	return BDS_EXIT_FAIL;
+}
+
+int bds_cli_envelope_finish(jv env, int status)
+{
+	if (bds_envelope_write(stdout, env) < 0) {
+		bds_util_warn("%s", bds_util_error());
+		return BDS_EXIT_FAIL;
+	}
+	return bds_cli_close_stdout(status);
 }

@@ -96,3 +96,52 @@ ok deadline: -1 command 'sh' failed: timed out after 0.5 s (killed)
 ok the command's child is killed at the deadline too: its background sleep is gone
 0 failed" ]
 }
+
+# lib/cli: what every program's main() shares, each with its exact words.
+
+@test "cli-test: an empty environment variable is not set" {
+	run -0 env BDS_X= "$BDS_BUILD/tests/cli-test" env BDS_X fallback
+	[ "$output" = "fallback" ]
+	run -0 env BDS_X=value "$BDS_BUILD/tests/cli-test" env BDS_X fallback
+	[ "$output" = "value" ]
+	run -0 env -u BDS_X "$BDS_BUILD/tests/cli-test" env BDS_X fallback
+	[ "$output" = "fallback" ]
+}
+
+@test "cli-test: TMPDIR defaults to /tmp and must be absolute" {
+	run -0 env TMPDIR= "$BDS_BUILD/tests/cli-test" tmpdir
+	[ "$output" = "/tmp" ]
+	run -0 env TMPDIR=/var/tmp "$BDS_BUILD/tests/cli-test" tmpdir
+	[ "$output" = "/var/tmp" ]
+	run -1 --separate-stderr env TMPDIR=tmp "$BDS_BUILD/tests/cli-test" tmpdir
+	[ "$output" = "" ]
+	[ "$stderr" = "cli-test: TMPDIR 'tmp': not an absolute path" ]
+}
+
+@test "cli-test: an unknown --driver is a usage error naming the known ones" {
+	run -0 "$BDS_BUILD/tests/cli-test" driver firecracker
+	[ "$output" = "" ]
+	run -64 --separate-stderr "$BDS_BUILD/tests/cli-test" driver vmware
+	[ "$output" = "" ]
+	[ "$stderr" = "cli-test: unknown --driver 'vmware' (this build has: local, qemu, firecracker)
+usage: cli-test env|tmpdir|driver|stage ..." ]
+}
+
+@test "cli-test: a stage's envelope in and out: proceed, cold, empty, unwritable" {
+	run -0 --separate-stderr sh -c 'printf "{\"b\":1}\n" | "$1" stage' _ "$BDS_BUILD/tests/cli-test"
+	[ "$output" = '{"b":1,"seen":true}' ]
+	[ "$stderr" = "" ]
+	run -2 --separate-stderr sh -c 'printf "{\"cold\":{\"stage\":\"s\",\"reason\":\"r\"}}\n" | "$1" stage' _ \
+		"$BDS_BUILD/tests/cli-test"
+	[ "$output" = '{"cold":{"reason":"r","stage":"s"}}' ]
+	[ "$stderr" = "" ]
+	run -1 --separate-stderr sh -c '"$1" stage < /dev/null' _ "$BDS_BUILD/tests/cli-test"
+	[ "$output" = "" ]
+	[[ "$stderr" == "cli-test: "* ]]
+	[ "${#stderr_lines[@]}" = 1 ]
+	run -1 --separate-stderr sh -c 'printf "{\"b\":1}\n" | "$1" stage > /dev/full' _ "$BDS_BUILD/tests/cli-test"
+	[ "$stderr" = "cli-test: write JSON: No space left on device" ]
+	run -1 --separate-stderr sh -c 'printf "{\"cold\":{\"stage\":\"s\",\"reason\":\"r\"}}\n" | "$1" stage > /dev/full' _ \
+		"$BDS_BUILD/tests/cli-test"
+	[ "$stderr" = "cli-test: write JSON: No space left on device" ]
+}
