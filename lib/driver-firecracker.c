@@ -367,26 +367,28 @@ static int fc_load_and_resume(struct bds_fc_api *api, const struct bds_driver_ar
 }
 
 /* Boots (entry == NULL) or restores (entry = the snapshot's directory) a microVM.
- * 0 with *vm set; -1 (recorded) when it failed, the VM gone; -2 when the configuration is
- * wrong (no image, key, slot or TAP): nothing was started. */
-static int fc_run(const struct bds_driver_args *a, const char *entry, const char *base, jv *vm)
+ * BDS_DRIVER_OK with *vm set; BDS_DRIVER_COLD (recorded) when it failed, the VM gone, or
+ * every slot is busy: a restore is cold, a boot fails; BDS_DRIVER_FAIL (recorded) when the
+ * configuration is wrong (no image, key, slot or TAP): nothing was started. */
+static enum bds_driver_status fc_run(const struct bds_driver_args *a, const char *entry, const char *base, jv *vm)
 {
 	struct bds_vm_image img;
 	struct slot s = {.lock_fd = -1};
 	struct fc_vm v = {.run_lock = -1};
 	struct bds_fc_api *api = NULL;
 	char *key = NULL, *from = NULL, *to = NULL, *tail = NULL;
-	int rc = -1, taken = 0;
+	enum bds_driver_status rc = BDS_DRIVER_COLD;
+	int taken = 0;
 	double deadline = bds_util_now() + bds_vm_timeout();
 	if (bds_vm_image_load(&img) < 0)
-		return -2;
+		return BDS_DRIVER_FAIL;
 	if (!(key = bds_vm_key_path(&img))) {
-		rc = -2;
+		rc = BDS_DRIVER_FAIL;
 		goto out;
 	}
 	/* busy slots are a cold restore; no slot or no TAP is a setup to fix */
 	if ((taken = slot_take(a->lock_timeout, &s)) != 0) {
-		rc = taken > 0 ? -1 : -2;
+		rc = taken > 0 ? BDS_DRIVER_COLD : BDS_DRIVER_FAIL;
 		goto out;
 	}
 	if (fc_prepare(a, &v) < 0)
@@ -434,7 +436,7 @@ static int fc_run(const struct bds_driver_args *a, const char *entry, const char
 	           : fc_load_and_resume(api, a, &v, &s, deadline) < 0)
 		goto fail;
 	*vm = fc_vm_json(base, &v, &s, img.workspace, bds_vm_guest(&img, key, s.guest_host, s.guest_port));
-	rc = 0;
+	rc = BDS_DRIVER_OK;
 	goto out;
 fail:
 	tail = bds_vm_console_tail(v.run_dir, 300);
@@ -462,7 +464,8 @@ out: /* slot_free and fc_vm_free release the locks this process still holds */
 
 static enum bds_driver_status fc_boot(const struct bds_driver_args *a, jv *vm)
 {
-	return fc_run(a, NULL, a->base, vm) == 0 ? BDS_DRIVER_OK : BDS_DRIVER_FAIL;
+	/* a boot is never cold: there is no warm state to miss */
+	return fc_run(a, NULL, a->base, vm) == BDS_DRIVER_OK ? BDS_DRIVER_OK : BDS_DRIVER_FAIL;
 }
 
 static enum bds_driver_status fc_restore(const struct bds_driver_args *a, jv *vm)
@@ -477,10 +480,8 @@ static enum bds_driver_status fc_restore(const struct bds_driver_args *a, jv *vm
 		bds_util_fail("envelope: needs snapshot.dir and snapshot.base");
 	else if ((whole = bds_store_entry_check(jv_copy(a->env), need)) != 0)
 		st = whole > 0 ? BDS_DRIVER_COLD : BDS_DRIVER_FAIL;
-	else {
-		int r = fc_run(a, dir, base, vm);
-		st = r == 0 ? BDS_DRIVER_OK : r == -2 ? BDS_DRIVER_FAIL : BDS_DRIVER_COLD;
-	}
+	else
+		st = fc_run(a, dir, base, vm);
 	jv_free(snap);
 	free(dir);
 	free(base);

@@ -283,9 +283,10 @@ static int open_ram_file(const char *dir, const struct bds_vm_image *img)
 }
 
 /* Starts QEMU and brings it to a running, reachable state. restore_dir: the entry to
- * restore (NULL: boot fresh). 0 with *vm set; -1 recorded (QEMU is gone by then); -2
- * recorded when the configuration is wrong (no image, no key): nothing was started. */
-static int start_qemu(const struct bds_driver_args *a, const char *restore_dir, const char *mode, const char *accel,
+ * restore (NULL: boot fresh). BDS_DRIVER_OK with *vm set; BDS_DRIVER_COLD (recorded) when
+ * QEMU failed, gone by then: a restore of this entry is cold, a boot fails; BDS_DRIVER_FAIL
+ * (recorded) when the configuration is wrong (no image, no key): nothing was started. */
+static enum bds_driver_status start_qemu(const struct bds_driver_args *a, const char *restore_dir, const char *mode, const char *accel,
                       const char *base, jv *vm)
 {
 	struct bds_vm_image img;
@@ -293,12 +294,13 @@ static int start_qemu(const struct bds_driver_args *a, const char *restore_dir, 
 	struct bds_qmp *q = NULL;
 	char *key = NULL, *run_dir = NULL, *disk = NULL, *frozen = NULL, *mem = NULL, *tail = NULL;
 	long keeper = 0, pid = 0;
-	int rc = -1, run_lock = -1, mem_fd = -1;
+	enum bds_driver_status rc = BDS_DRIVER_COLD;
+	int run_lock = -1, mem_fd = -1;
 	double deadline = bds_util_now() + bds_vm_timeout();
 	if (bds_vm_image_load(&img) < 0)
-		return -2;
+		return BDS_DRIVER_FAIL;
 	if (!(key = bds_vm_key_path(&img))) {
-		rc = -2;
+		rc = BDS_DRIVER_FAIL;
 		goto out;
 	}
 	if (!(run_dir = bds_vm_run_dir("qemu", &run_lock)))
@@ -377,7 +379,7 @@ static int start_qemu(const struct bds_driver_args *a, const char *restore_dir, 
 	if (port < 0 || (restore_dir && bds_qmp_run(q, "cont", jv_null(), deadline, NULL) < 0))
 		goto fail;
 	*vm = qemu_vm(base, run_dir, keeper, pid, accel, mode, bds_vm_guest(&img, key, "127.0.0.1", port), &img);
-	rc = 0;
+	rc = BDS_DRIVER_OK;
 	goto out;
 fail:
 	tail = bds_vm_console_tail(run_dir, 300);
@@ -386,7 +388,7 @@ fail:
 	free(run_dir);
 	run_dir = NULL;
 out:
-	if (rc != 0 && run_dir && !keeper)
+	if (rc != BDS_DRIVER_OK && run_dir && !keeper)
 		bds_fs_remove_tree(run_dir);
 	bds_lock_release(run_lock); /* the keeper holds it, if there is one */
 	if (mem_fd >= 0)
@@ -409,7 +411,8 @@ static enum bds_driver_status qemu_boot(const struct bds_driver_args *a, jv *vm)
 	const char *accel = mode ? bds_driver_qemu_accel() : NULL;
 	if (!mode || !accel)
 		return BDS_DRIVER_FAIL;
-	return start_qemu(a, NULL, mode, accel, a->base, vm) < 0 ? BDS_DRIVER_FAIL : BDS_DRIVER_OK;
+	/* a boot is never cold: there is no warm state to miss */
+	return start_qemu(a, NULL, mode, accel, a->base, vm) == BDS_DRIVER_OK ? BDS_DRIVER_OK : BDS_DRIVER_FAIL;
 }
 
 static enum bds_driver_status qemu_restore(const struct bds_driver_args *a, jv *vm)
@@ -437,8 +440,7 @@ static enum bds_driver_status qemu_restore(const struct bds_driver_args *a, jv *
 	}
 	/* the entry's own accelerator: device state differs between KVM and TCG (the
 	 * fingerprint keeps them apart; this keeps a hand-made pipeline right too) */
-	int r = start_qemu(a, dir, mode, accel, base, vm);
-	st = r == 0 ? BDS_DRIVER_OK : r == -2 ? BDS_DRIVER_FAIL : BDS_DRIVER_COLD;
+	st = start_qemu(a, dir, mode, accel, base, vm);
 out:
 	jv_free(snap);
 	jv_free(ds);
