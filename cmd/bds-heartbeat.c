@@ -139,15 +139,10 @@ static void last_progress(const char *path, char *buf, size_t size)
 			*q = ' ';
 }
 
-int main(int argc, char **argv)
+/* One line every o->interval seconds until the parent is gone (exit 0) or stderr cannot
+ * be written (exit 1). */
+static int beat(const struct opts *o)
 {
-	bds_util_set_progname(argv[0]);
-	if (bds_cli_wants_version(argc, argv))
-		return bds_cli_print_version();
-	struct opts o = {DEFAULT_INTERVAL, NULL, NULL, NULL};
-	int r = parse_args(argc, argv, &o);
-	if (r != 0)
-		return r < 0 ? BDS_EXIT_OK : r;
 	/* the script that started this one: when it is gone (even SIGKILLed), so is this,
 	 * within a tick, so no heartbeat holds the script's stderr pipe open for long */
 	pid_t parent = getppid();
@@ -155,7 +150,7 @@ int main(int argc, char **argv)
 	long beats = 0;
 	char progress[LINE_MAX_BYTES + 1];
 	for (;;) {
-		double next = start + o.interval * (double)(beats + 1);
+		double next = start + o->interval * (double)(beats + 1);
 		double now = bds_util_now();
 		while (now < next) {
 			if (getppid() != parent)
@@ -168,11 +163,23 @@ int main(int argc, char **argv)
 			return BDS_EXIT_OK;
 		beats++;
 		progress[0] = '\0';
-		if (o.progress)
-			last_progress(o.progress, progress, sizeof progress);
+		if (o->progress)
+			last_progress(o->progress, progress, sizeof progress);
 		/* a failed write (the reader gone) ends the heartbeat, never the script */
-		if (fprintf(stderr, "%s: heartbeat: %s %lds%s%s\n", o.prog, o.phase, (long)(now - start),
+		if (fprintf(stderr, "%s: heartbeat: %s %lds%s%s\n", o->prog, o->phase, (long)(now - start),
 			    progress[0] ? " | " : "", progress) < 0)
 			return BDS_EXIT_FAIL;
 	}
+}
+
+int main(int argc, char **argv)
+{
+	bds_util_set_progname(argv[0]);
+	if (bds_cli_wants_version(argc, argv))
+		return bds_cli_print_version();
+	struct opts o = {DEFAULT_INTERVAL, NULL, NULL, NULL};
+	int r = parse_args(argc, argv, &o);
+	if (r != 0)
+		return r < 0 ? BDS_EXIT_OK : r;
+	return beat(&o);
 }

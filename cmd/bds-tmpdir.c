@@ -58,16 +58,11 @@ static int parse_args(int argc, char **argv, long *owner, const char **prefix)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* Makes the directory, hands it to a keeper that removes it when `owner` dies, and
+ * prints its path. The exit status. */
+static int make_tmpdir(long owner, const char *prefix)
 {
-	bds_util_set_progname(argv[0]);
-	if (bds_cli_wants_version(argc, argv))
-		return bds_cli_print_version();
-	long owner = 0, keeper = 0;
-	const char *prefix = NULL;
-	int r = parse_args(argc, argv, &owner, &prefix);
-	if (r != 0)
-		return r < 0 ? BDS_EXIT_OK : r;
+	long keeper = 0;
 	int rc = BDS_EXIT_FAIL, lock = -1;
 	char *dir = NULL, *template = NULL, *sweep = NULL;
 	const char *tmp = bds_cli_tmpdir();
@@ -102,4 +97,17 @@ out:
 	free(template);
 	free(sweep);
 	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	bds_util_set_progname(argv[0]);
+	if (bds_cli_wants_version(argc, argv))
+		return bds_cli_print_version();
+	long owner = 0;
+	const char *prefix = NULL;
+	int r = parse_args(argc, argv, &owner, &prefix);
+	if (r != 0)
+		return r < 0 ? BDS_EXIT_OK : r;
+	return make_tmpdir(owner, prefix);
 }
