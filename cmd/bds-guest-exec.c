@@ -205,31 +205,12 @@ static jv exec_result(const struct args *a, const struct bds_exec_result *res)
 	return e;
 }
 
-int main(int argc, char **argv)
+/* The stage after the envelope is read (env consumed): runs the command where its vm
+ * lives and writes the envelope with `exec` added, or cold. The exit status. */
+static int stage(const struct args *a, jv env)
 {
 	int rc = BDS_EXIT_FAIL;
-	struct args a = {0};
-	jv env = jv_null();
 	char *reason = NULL;
-
-	bds_util_set_progname(argv[0]);
-	if (bds_cli_wants_version(argc, argv))
-		return bds_cli_print_version();
-	bds_cli_json_nomem_fails();
-	/* a closed reader must give a write error, not kill us before the child is reaped */
-	signal(SIGPIPE, SIG_IGN);
-	int p = parse_args(argc, argv, &a);
-	if (p != 0) {
-		rc = p < 0 ? BDS_EXIT_OK : p;
-		goto done;
-	}
-	if (a.stdout_path && !(a.stdout_abs = absolute(a.stdout_path))) {
-		bds_util_warn("resolve '%s': %s", a.stdout_path, strerror(errno));
-		goto done;
-	}
-	if ((rc = bds_cli_envelope_begin(&env)) != 0)
-		goto done;
-	rc = BDS_EXIT_FAIL;
 	/* only now: until the envelope is read there is nothing to clean up */
 	catch_signals();
 	jv vm = bds_json_get(jv_copy(env), "vm", JV_KIND_OBJECT);
@@ -240,7 +221,7 @@ int main(int argc, char **argv)
 	}
 	struct bds_exec_result res;
 	memset(&res, 0, sizeof res);
-	enum bds_transport_status r = run(&a, vm, &res);
+	enum bds_transport_status r = run(a, vm, &res);
 	if (r == BDS_TRANSPORT_FAIL) {
 		bds_util_warn("%s", bds_util_error());
 		goto done;
@@ -252,12 +233,35 @@ int main(int argc, char **argv)
 		env = jv_null();
 		goto done;
 	}
-	if (judge(&a, &res) < 0)
+	if (judge(a, &res) < 0)
 		goto done;
-	rc = bds_cli_envelope_finish(jv_object_set(env, jv_string("exec"), exec_result(&a, &res)), BDS_EXIT_OK);
+	rc = bds_cli_envelope_finish(jv_object_set(env, jv_string("exec"), exec_result(a, &res)), BDS_EXIT_OK);
 	env = jv_null();
 done:
 	jv_free(env);
+	free(reason);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	int rc = BDS_EXIT_FAIL;
+	struct args a = {0};
+	jv env = jv_null();
+
+	bds_util_set_progname(argv[0]);
+	if (bds_cli_wants_version(argc, argv))
+		return bds_cli_print_version();
+	bds_cli_json_nomem_fails();
+	/* a closed reader must give a write error, not kill us before the child is reaped */
+	signal(SIGPIPE, SIG_IGN);
+	int p = parse_args(argc, argv, &a);
+	if (p != 0)
+		rc = p < 0 ? BDS_EXIT_OK : p;
+	else if (a.stdout_path && !(a.stdout_abs = absolute(a.stdout_path)))
+		bds_util_warn("resolve '%s': %s", a.stdout_path, strerror(errno));
+	else if ((rc = bds_cli_envelope_begin(&env)) == 0)
+		rc = stage(&a, env);
 	for (size_t i = 0; i < a.nputs; i++)
 		free(a.puts[i].from), free(a.puts[i].to);
 	for (size_t i = 0; i < a.ngets; i++)
@@ -265,6 +269,5 @@ done:
 	free(a.puts);
 	free(a.gets);
 	free(a.stdout_abs);
-	free(reason);
 	return rc;
 }
