@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "exec.h"
 #include "driver.h"
 #include "envelope.h"
 #include "fingerprint.h"
@@ -137,6 +138,7 @@ int main(int argc, char **argv)
 	struct args a = {.driver = "local", .bazel = bds_cli_env("BAZEL", "bazel")};
 	a.hash_options = bds_util_xcalloc((size_t)argc + 1, sizeof *a.hash_options);
 	int rc = parse_args(argc, argv, &a);
+	bds_exec_die_with_command(); /* git, the Bazel client, the VMM's --version */
 	if (rc == 0)
 		rc = run(&a);
 	else if (rc < 0)

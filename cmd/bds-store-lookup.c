@@ -239,8 +239,12 @@ static int lookup(const struct args *a, struct bds_store *store)
 	if ((code = bds_cli_envelope_begin(&l.env)) != 0)
 		return code;
 	code = BDS_EXIT_FAIL;
-	if (read_input(&l.env, &l.ws, &l.fp, &l.driver) < 0 || !(l.cache = bds_cache_dir(a->cache))) {
+	if (read_input(&l.env, &l.ws, &l.fp, &l.driver) < 0) {
 		bds_util_warn("%s", bds_util_error());
+		goto out;
+	}
+	if (!(l.cache = bds_cache_dir(a->cache))) {
+		bds_util_warn("%s, or give --cache", bds_util_error());
 		goto out;
 	}
 	if (!(sha = resolve(&l, a->target)))
@@ -338,6 +342,7 @@ int main(int argc, char **argv)
 	if (!store)
 		return bds_cli_usage(usage_text, bds_util_error());
 	bds_cli_json_nomem_fails(); /* the envelope and the entry's metadata.json */
+	bds_exec_die_with_command(); /* git */
 	int code = lookup(&a, store);
 	bds_store_close(store);
 	return code;

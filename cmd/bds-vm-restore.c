@@ -128,6 +128,10 @@ static int run(const char *driver_name, int keep_warm_given, struct bds_driver_a
 		bds_util_warn("unknown driver '%s' (this build has: %s)", driver_name, bds_driver_names);
 		goto out;
 	}
+	if (!cache) {
+		bds_util_warn("%s", bds_util_error());
+		goto out;
+	}
 	if (keep_warm_given && d != &bds_driver_local) {
 		/* a VM driver keeps no server on this host: the option would do nothing */
 		bds_util_warn("--keep-warm is for the local driver only (the %s driver keeps no warm server on this host)",

@@ -24,7 +24,13 @@ char *bds_cache_dir(const char *opt)
 {
 	const char *c = opt && *opt ? opt : getenv("BDS_CACHE");
 	const char *home = getenv("HOME");
-	char *dir = c && *c ? bds_util_xstrdup(c) : bds_util_xasprintf("%s/.cache/bds", home && *home ? home : "/tmp");
+	/* never a shared default under /tmp: another user could own it and change a verified
+	 * copy between its check and its use */
+	if ((!c || !*c) && (!home || !*home)) {
+		bds_util_fail("no cache directory: set BDS_CACHE or HOME");
+		return NULL;
+	}
+	char *dir = c && *c ? bds_util_xstrdup(c) : bds_util_xasprintf("%s/.cache/bds", home);
 	char cwd[4096];
 	if (dir[0] != '/' && getcwd(cwd, sizeof cwd)) {
 		char *abs = bds_util_xasprintf("%s/%s", cwd, dir);

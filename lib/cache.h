@@ -19,9 +19,9 @@
 #define BDS_CACHE_LOCK_TIMEOUT 60.0
 
 /* The cache directory (malloc'd): `opt` (a --cache option; NULL or empty: not given), else
- * $BDS_CACHE, else $HOME/.cache/bds, else, without HOME, /tmp/.cache/bds. A relative one is
- * made absolute (envelopes hold absolute paths only), unless the working directory cannot
- * be named: then a store fetch refuses it. */
+ * $BDS_CACHE, else $HOME/.cache/bds; NULL (recorded) when none of them is set, never a
+ * shared directory under /tmp. A relative one is made absolute (envelopes hold absolute
+ * paths only), unless the working directory cannot be named: then a store fetch refuses it. */
 char *bds_cache_dir(const char *opt);
 
 /* Parses a size: a whole number of bytes with an optional K, M, G or T suffix (powers of

@@ -21,6 +21,30 @@
 
 volatile sig_atomic_t bds_exec_interrupt;
 
+/* The process group of the command being run (its leader's pid), 0 between commands: what
+ * a fatal signal takes down with us (bds_exec_die_with_command). */
+static volatile sig_atomic_t running_group;
+
+static void die_with_group(int sig)
+{
+	pid_t g = (pid_t)running_group;
+	if (g > 0)
+		kill(-g, SIGKILL);
+	signal(sig, SIG_DFL);
+	raise(sig); /* delivered when this handler returns: we end as the signal would have ended us */
+}
+
+void bds_exec_die_with_command(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = die_with_group;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
 int bds_exec_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
@@ -222,6 +246,7 @@ static int run(char *const argv[], const char *cwd, int (*gate)(void *arg), void
 		child(argv, cwd, gate, arg, out_p[1], err_p[1], rep_p[1]);
 	/* both sides set the group, so a kill right after fork cannot miss it */
 	setpgid(pid, pid);
+	running_group = pid;
 	close(out_p[1]), out_p[1] = -1;
 	close(err_p[1]), err_p[1] = -1;
 	close(rep_p[1]), rep_p[1] = -1;
@@ -316,6 +341,7 @@ done:
 		while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
 			;
 	}
+	running_group = 0;
 	for (int i = 0; i < 2; i++) {
 		if (out_p[i] >= 0)
 			close(out_p[i]);

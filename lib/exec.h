@@ -10,6 +10,12 @@
  * is set, and other waits of exec and ssh give up. */
 extern volatile sig_atomic_t bds_exec_interrupt;
 
+/* For a program that does not catch TERM, INT and HUP itself: from now on they kill the
+ * running command's process group (which, in a group of its own, does not get them) and
+ * then end us as they would have. Without it, a lookup killed by its CI job's timeout
+ * would leave its git running, with nobody left to enforce its deadline. */
+void bds_exec_die_with_command(void);
+
 /* How a command ended, for the local and the ssh transport alike. */
 struct bds_exec_result {
 	int status;      /* exit status; meaningful when signal is "" and timed_out is 0 */

@@ -1170,6 +1170,11 @@ static jv vm_components(const char *driver, jv c)
 		return jv_invalid_with_msg(jv_string(bds_util_error()));
 	}
 	char *cache = bds_cache_dir(NULL);
+	if (!cache) {
+		bds_vm_image_free(&img);
+		jv_free(c);
+		return jv_invalid_with_msg(jv_string(bds_util_error()));
+	}
 	int qemu = strcmp(driver, "qemu") == 0;
 	jv parts[6];
 	const char *names[6];

@@ -244,9 +244,26 @@ int bds_fs_copy_sparse(const char *from, const char *to, double deadline)
 		bds_util_fail("stat '%s': %s", from, strerror(errno));
 		goto out;
 	}
-	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, st.st_mode & 0777);
+	/* truncated only once it is known not to be `from` itself (a hard link, a path
+	 * through a symbolic link): cp refuses that copy, and so do we */
+	out = open(to, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, st.st_mode & 0777);
 	if (out < 0) {
 		bds_util_fail("create '%s': %s", to, strerror(errno));
+		goto out;
+	}
+	struct stat ost;
+	if (fstat(out, &ost) != 0) {
+		bds_util_fail("stat '%s': %s", to, strerror(errno));
+		goto out;
+	}
+	if (ost.st_dev == st.st_dev && ost.st_ino == st.st_ino) {
+		bds_util_fail("copy '%s' to '%s': they are the same file", from, to);
+		close(out);
+		out = -1;
+		goto out;
+	}
+	if (ftruncate(out, 0) != 0) {
+		bds_util_fail("truncate '%s': %s", to, strerror(errno));
 		goto out;
 	}
 	/* a clone shares the blocks (and the holes) until either file is written */
@@ -267,6 +284,9 @@ out:
 	close(in);
 	if (out >= 0 && close(out) != 0 && rc == 0)
 		rc = bds_util_fail("write '%s': %s", to, strerror(errno));
+	/* a half-written copy is nobody's file: the caller never sees one */
+	if (rc != 0 && out >= 0)
+		unlink(to);
 	return rc;
 }
 

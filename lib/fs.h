@@ -46,8 +46,9 @@ int bds_fs_read_sparse(int fd, const char *what, int (*data)(void *arg, const ch
  * else a copy with the source's holes and all-zero blocks left as holes. `from` must be a
  * regular file (symbolic links followed); `to` is created with from's permission bits less
  * the umask, or truncated, keeping its mode. A copy still running at `deadline`
- * (bds_util_now() seconds; <= 0: none) stops there, as a `cp` killed at it did. 0, or -1
- * (recorded, naming the path). */
+ * (bds_util_now() seconds; <= 0: none) stops there, as a `cp` killed at it did. A copy
+ * onto `from` itself is refused, as cp refuses it. 0, or -1 (recorded, naming the path;
+ * `to` is removed, so no half-written copy is left). */
 int bds_fs_copy_sparse(const char *from, const char *to, double deadline);
 
 /* "a FIFO", "a directory", "a socket", ... for messages about a file of the wrong kind. */

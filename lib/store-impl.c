@@ -169,7 +169,11 @@ static int sink_hole(void *arg, uint64_t n)
 
 int bds_store_copy_fd(int fd, const char *what, struct bds_store_sink *k)
 {
-	return bds_fs_read_sparse(fd, what, sink_data, sink_hole, k) == 0 ? 0 : -1;
+	int rc = bds_fs_read_sparse(fd, what, sink_data, sink_hole, k) == 0 ? 0 : -1;
+	/* the sink's write error names no file: say which copy it was */
+	if (rc < 0 && k->failed)
+		bds_store_fail_with("copy of '%s'", what);
+	return rc;
 }
 
 /* ---- entry lists ---- */

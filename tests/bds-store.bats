@@ -178,6 +178,15 @@ check_empty() { # KIND
 	check_empty file
 }
 
+@test "a lookup without --cache, BDS_CACHE or HOME fails (1): the cache is never a shared /tmp directory" {
+	mkdir "$BATS_TEST_TMPDIR/store"
+	lookup_envelope > "$BATS_TEST_TMPDIR/env.json"
+	run -1 --separate-stderr env -u BDS_CACHE -u HOME "$(command -v bds-store-lookup)" \
+		--store "$BATS_TEST_TMPDIR/store" --target "$TARGET" < "$BATS_TEST_TMPDIR/env.json"
+	[ "$stderr" = "bds-store-lookup: no cache directory: set BDS_CACHE or HOME, or give --cache" ]
+	[ "$output" = "" ]
+}
+
 @test "http store: empty store is cold (2) with the exact envelope" {
 	check_empty http
 }

@@ -514,3 +514,11 @@ teardown() {
 	[ "$(cat "$elsewhere/precious")" = keep ]
 	[ -d "$elsewhere/worktree" ]
 }
+
+@test "without BDS_CACHE or HOME a restore fails (1) and leaves nothing in a shared /tmp cache" {
+	run -1 --separate-stderr env -u BDS_CACHE -u HOME TMPDIR="$BATS_TEST_TMPDIR" \
+		"$(command -v bds-vm-restore)" --base "$BASE" --lock-owner "$OWNER" < "$FPJSON"
+	[ "$stderr" = "bds-vm-restore: no cache directory: set BDS_CACHE or HOME" ]
+	[ "$output" = "" ]
+	[ ! -e "$BDS_CACHE" ]
+}

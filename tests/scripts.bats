@@ -123,6 +123,13 @@ $s: cannot create a temporary directory in '$missing'" ]
 	cp "$BDS_TOP/scripts/lib/bds.sh" "$T/share/bds/lib/"
 	run -0 --separate-stderr "$d/bds-cold" --help
 	[ "${lines[0]}" = "usage: bds-cold -w WORKSPACE --base REV --target REV [-b BAZEL] [-so 'STARTUP OPTIONS' ...]" ]
+	# one that cannot be parsed (or read) is 1, never the shell's own 2 (cold)
+	echo 'if then fi (' > "$T/share/bds/lib/bds.sh"
+	for s in bds-record bds-consume bds-canary bds-cold bds-guest-checkout bds-generate-hashes bds-bazel-diff; do
+		run -1 --separate-stderr "$d/$s" --version
+		[ "$output" = "" ]
+		[[ "$stderr" == *"bds.sh"* ]]
+	done
 }
 
 # ------------------------------------------------------- options, before anything starts

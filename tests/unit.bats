@@ -42,6 +42,10 @@ ok copy_sparse gives the source's mode less the umask
 ok copy_sparse over an existing file
 ok copy_sparse past its deadline fails
 copy_sparse past its deadline: copy 'T/sparse' to 'T/copy': timed out
+ok copy_sparse that fails leaves no half-written target
+ok copy_sparse onto its source is refused
+copy_sparse onto its source: copy 'T/sparse' to 'T/hardlink': they are the same file
+ok copy_sparse onto its source keeps it
 ok copy_sparse of a missing source fails
 copy_sparse of a missing source: open 'T/missing': No such file or directory
 ok copy_sparse into a missing directory fails
@@ -94,6 +98,8 @@ ok killed by a signal: -1 command 'sh' failed: killed by signal SIGTERM
 ok a command that cannot run: run '/nonexistent/bds-no-such-command': No such file or directory
 ok deadline: -1 command 'sh' failed: timed out after 0.5 s (killed)
 ok the command's child is killed at the deadline too: its background sleep is gone
+ok TERM ends a program that runs a command as TERM would: killed by SIGTERM
+ok and its command's group goes with it: its background sleep is gone
 0 failed" ]
 }
 

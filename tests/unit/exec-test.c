@@ -6,10 +6,13 @@
 #include "exec.h"
 #include "util.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 static int failures;
 
@@ -55,6 +58,59 @@ static int still_runs(long pid)
 	return 1;
 }
 
+/* The pid in `path` once a command wrote it (up to 5 s), else 0. */
+static long read_pid(const char *path)
+{
+	for (int i = 0; i < 500; i++) {
+		FILE *f = fopen(path, "r");
+		long pid = 0;
+		int n = f ? fscanf(f, "%ld", &pid) : 0;
+		if (f)
+			fclose(f);
+		if (n == 1 && pid > 0)
+			return pid;
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+/* A program that called bds_exec_die_with_command, killed by TERM while its command runs:
+ * it ends by TERM, and the command's group (its background child too) ends with it. */
+static void die_with_command(const char *dir)
+{
+	char *pidfile = bds_util_xasprintf("%s/signal-child.pid", dir);
+	char *script = bds_util_xasprintf("sleep 30 & echo $! > '%s'; wait", pidfile);
+	pid_t prog = fork();
+	if (prog == 0) {
+		bds_exec_die_with_command();
+		char *argv[] = {"sh", "-c", script, NULL};
+		struct bds_exec_output o;
+		bds_exec_output(argv, NULL, BDS_EXEC_ERR_DROP, 100, 60, &o);
+		_exit(0); /* never reached: TERM ends us first */
+	}
+	long child = prog > 0 ? read_pid(pidfile) : 0;
+	int wstatus = 0;
+	if (prog > 0) {
+		/* the group is known to the program from just after its fork, microseconds before
+		 * the command can write its pid: a margin for a loaded machine */
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+		kill(prog, SIGTERM);
+		waitpid(prog, &wstatus, 0);
+	}
+	int by_term = prog > 0 && WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGTERM;
+	expect("TERM ends a program that runs a command as TERM would", by_term,
+	       by_term ? "killed by SIGTERM" : "it ended otherwise");
+	int runs = child > 0 && still_runs(child);
+	expect("and its command's group goes with it", child > 0 && !runs,
+	       child <= 0 ? "no pid file" : runs ? "its background sleep still runs" : "its background sleep is gone");
+	if (runs)
+		kill((pid_t)child, SIGKILL);
+	free(script);
+	free(pidfile);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -92,6 +148,7 @@ int main(int argc, char **argv)
 	       pid <= 0 ? "no pid file" : runs ? "its background sleep still runs" : "its background sleep is gone");
 	free(script);
 	free(pidfile);
+	die_with_command(argv[1]);
 	printf("%d failed\n", failures);
 	return failures ? 1 : 0;
 }

@@ -91,6 +91,15 @@ static void copy_sparse(void)
 	check("copy_sparse over an existing file", bds_fs_copy_sparse(src, dst, 0) == 0 && same_bytes(src, dst));
 	check("copy_sparse past its deadline fails", bds_fs_copy_sparse(src, dst, bds_util_now() - 1) == -1);
 	print_error("copy_sparse past its deadline");
+	check("copy_sparse that fails leaves no half-written target", access(dst, F_OK) != 0 && errno == ENOENT);
+	/* onto the source itself, through a hard link: refused, the source untouched */
+	char *link_name = path("hardlink");
+	check("copy_sparse onto its source is refused",
+	      link(src, link_name) == 0 && bds_fs_copy_sparse(src, link_name, 0) == -1);
+	print_error("copy_sparse onto its source");
+	check("copy_sparse onto its source keeps it", stat(src, &s) == 0 && s.st_size == 3 * MIB &&
+	                                             stat(link_name, &d) == 0 && d.st_size == 3 * MIB);
+	free(link_name);
 	char *missing = path("missing");
 	check("copy_sparse of a missing source fails", bds_fs_copy_sparse(missing, dst, 0) == -1);
 	print_error("copy_sparse of a missing source");
