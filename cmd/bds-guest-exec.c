@@ -173,22 +173,11 @@ static enum bds_transport_status run(const struct args *a, jv vm, struct bds_exe
 	return r;
 }
 
+/* TERM, INT and HUP stop the command (its process group is ours to kill: it does not get
+ * the signal itself) and make us fail after cleaning up. */
 static void on_signal(int sig)
 {
 	bds_exec_interrupt = sig;
-}
-
-/* TERM, INT and HUP stop the command (its process group is ours to kill: it does not get
- * the signal itself) and make us fail after cleaning up. No SA_RESTART: waits must wake. */
-static void catch_signals(void)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
 }
 
 static jv exec_result(const struct args *a, const struct bds_exec_result *res)
@@ -212,7 +201,7 @@ static int stage(const struct args *a, jv env)
 	int rc = BDS_EXIT_FAIL;
 	char *reason = NULL;
 	/* only now: until the envelope is read there is nothing to clean up */
-	catch_signals();
+	bds_exec_catch_stop_signals(on_signal);
 	jv vm = bds_json_get(jv_copy(env), "vm", JV_KIND_OBJECT);
 	if (!jv_is_valid(vm)) {
 		jv_free(vm);

@@ -34,15 +34,20 @@ static void die_with_group(int sig)
 	raise(sig); /* delivered when this handler returns: we end as the signal would have ended us */
 }
 
-void bds_exec_die_with_command(void)
+void bds_exec_catch_stop_signals(void (*handler)(int))
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = die_with_group;
+	sa.sa_handler = handler;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+}
+
+void bds_exec_die_with_command(void)
+{
+	bds_exec_catch_stop_signals(die_with_group);
 }
 
 int bds_exec_write_all(int fd, const void *buf, size_t len)

@@ -10,6 +10,9 @@
  * is set, and other waits of exec and ssh give up. */
 extern volatile sig_atomic_t bds_exec_interrupt;
 
+/* Sends TERM, INT and HUP to `handler`, without SA_RESTART, so that waits wake up. */
+void bds_exec_catch_stop_signals(void (*handler)(int));
+
 /* For a program that does not catch TERM, INT and HUP itself: from now on they kill the
  * running command's process group (which, in a group of its own, does not get them) and
  * then end us as they would have. Without it, a lookup killed by its CI job's timeout

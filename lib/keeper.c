@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* closefrom, NSIG */
 #include "keeper.h"
 
+#include "exec.h"
 #include "fs.h"
 #include "proc.h"
 #include "util.h"
@@ -136,13 +137,7 @@ static void own_signals(void)
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
 			signal(sig, SIG_DFL); /* the C library's own two (32, 33) it lets nobody set */
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_keeper_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	bds_exec_catch_stop_signals(on_keeper_signal);
 	signal(SIGPIPE, SIG_IGN);
 	sigset_t none;
 	sigemptyset(&none);
