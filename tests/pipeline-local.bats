@@ -84,6 +84,56 @@ same_as_cold() {
 	[ "$output" = "//old:BUILD" ]
 }
 
+# exactly_at T: the warm worktree holds exactly T's tree: HEAD is T, and git sees no
+# changed, missing or untracked file, ignored ones included (Bazel's bazel-* links aside),
+# nor a changed exec bit or file type (core.fileMode is on).
+exactly_at() {
+	local wt
+	wt=$(echo "$BDS_CACHE"/local/*/"$BASE"/worktree)
+	[ "$(git -C "$wt" rev-parse HEAD)" = "$1" ]
+	[ "$(git -C "$wt" config --bool core.fileMode)" = true ]
+	[ "$(git -C "$wt" status --porcelain --ignored --untracked-files=all | grep -v ' bazel-' || true)" = "" ]
+	[ "$(git -C "$wt" ls-files -s | sort)" = "$(git -C "$WS" ls-tree -r "$1" | awk '{ print $1, $3, 0 "\t" $4 }' FS='[ \t]' | sort)" ]
+}
+
+@test "consume: the warm worktree holds exactly each target's tree (files deleted, added, made executable, made symlinks, a directory renamed); each answer is cold's" {
+	local t wt
+	wt=$(echo "$BDS_CACHE"/local/*/"$BASE"/worktree)
+	# each target is consumed after the other, so the worktree goes from one to the next
+	# (each with a source edit too where the change alone may impact nothing: an empty
+	# answer compares nothing)
+	t=$(change rm-dir <<<'git rm -rq old && printf "a3\n" > lib/a.txt')
+	same_as_cold "$BASE" "$t"
+	exactly_at "$t"
+	[ ! -e "$wt/old" ]
+	t=$(change add <<<'printf "c\n" > lib/c.txt && sed -i "s/\"b.txt\"]/\"b.txt\", \"c.txt\"]/" lib/BUILD')
+	same_as_cold "$BASE" "$t"
+	exactly_at "$t"
+	[ "$(cat "$wt/lib/c.txt")" = c ]
+	[ -d "$wt/old" ]
+	t=$(change exec <<<'chmod +x lib/a.txt && printf "b3\n" > lib/b.txt')
+	same_as_cold "$BASE" "$t"
+	exactly_at "$t"
+	[ -x "$wt/lib/a.txt" ]
+	[ ! -e "$wt/lib/c.txt" ]
+	t=$(change symlink <<<'rm lib/b.txt && ln -s a.txt lib/b.txt')
+	same_as_cold "$BASE" "$t"
+	exactly_at "$t"
+	[ -L "$wt/lib/b.txt" ]
+	[ ! -x "$wt/lib/a.txt" ]
+	t=$(change rename-dir <<<'git mv old older')
+	same_as_cold "$BASE" "$t"
+	exactly_at "$t"
+	[ ! -e "$wt/old" ]
+	[ -f "$wt/older/o.txt" ]
+	[ ! -L "$wt/lib/b.txt" ]
+	# and back to the base: nothing of the targets is left (cold's answer is empty)
+	run -0 --separate-stderr bds-consume -w "$WS" --target "$BASE" --store "$STORE" --include-target-type
+	[ "$output" = "" ]
+	exactly_at "$BASE"
+	[ ! -e "$wt/older" ]
+}
+
 @test "consume --base: another base commit is hashed warm and still equals cold" {
 	b2=$(change b2 <<<'printf "b2\n" > lib/b.txt')
 	t=$( (cd "$WS" && git checkout -q --detach "$b2" && printf 'a3\n' > lib/a.txt && git commit -qam t && git rev-parse HEAD) )
