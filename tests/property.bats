@@ -67,8 +67,10 @@ RUN="$BDS_TOP/tests/property/run"
 @test "property: a wrong warm answer is a mismatch with its seed, script and diff; a cold consume is 'not warm'" {
 	# a build whose bds-consume goes cold on edit-1 and drops its last label elsewhere
 	tree=$BATS_TEST_TMPDIR/tree
-	mkdir -p "$tree/bin"
-	for f in "$BDS_BUILD"/bin/*; do ln -s "$f" "$tree/bin/"; done
+	# (copies: an install tree's scripts look for their library beside their own path)
+	mkdir -p "$tree"
+	cp -R "$BDS_BUILD/bin" "$tree/"
+	[ ! -d "$BDS_BUILD/share" ] || cp -R "$BDS_BUILD/share" "$tree/"
 	real=$(command -v bds-consume)
 	rm -f "$tree/bin/bds-consume"
 	cat > "$tree/bin/bds-consume" <<-EOF
