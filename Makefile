@@ -26,7 +26,7 @@ SH_LIB  := scripts/lib/bds.sh
 MANS    := $(wildcard man/*.[1-9])
 HEADERS := $(wildcard lib/*.h) $(BUILD)/gen/bds-version.h
 
-.PHONY: all check check-unit check-vm check-deb check-month check-mutants asan lint demo deps install uninstall dist bench fuzz clean FORCE
+.PHONY: all check check-unit check-vm check-deb check-month check-mutants soak asan lint demo deps install uninstall dist bench fuzz clean FORCE
 
 all: $(BINS) $(UNITS) $(BENCHES)
 
@@ -81,6 +81,16 @@ check-month: deps
 	BDS_MONTH_DAYS=30 BDS_BUILD=$(CURDIR)/$(BUILD) bats --formatter tap --print-output-on-failure tests/pipeline-month.bats
 	@echo "# bds-check-month: done"
 
+# The exactness property at length (tests/property/run): for each seed of SEED (a list),
+# a workspace from bench/gen-edits and COUNT random edit scripts, each answered warm
+# (bds-consume) and cold (bds-cold), byte-identical. `make check` runs a few
+# (tests/property.bats); this is long: about 7 s a script on 2 cores.
+SEED  ?= 1
+COUNT ?= 60
+soak: all
+	BDS_BUILD=$(CURDIR)/$(BUILD) tests/property/run --seeds "$(SEED)" --count "$(COUNT)"
+	@echo "# bds-soak: done"
+
 # The Debian package: built with dpkg-buildpackage from the committed tree, lintian-clean
 # at error level, installed with apt and used with the source tree out of PATH, then
 # removed. It installs into the system, so it is not part of `make check`.
@@ -116,7 +126,7 @@ asan:
 
 lint:
 	shellcheck -s sh -x $(SCRIPTS) $(SH_LIB) scripts/install-deps scripts/demo $(wildcard bench/*.sh) bench/run-all \
-		$(wildcard guest/bds-* guest/build-image guest/fetch-kernel tests/tiny-guest/build) tests/bin/bazel tests/fuzz/run tests/mutants/run
+		$(wildcard guest/bds-* guest/build-image guest/fetch-kernel tests/tiny-guest/build) tests/bin/bazel tests/fuzz/run tests/mutants/run tests/property/run
 	mandoc -Tlint -W warning $(MANS)
 
 demo: deps all
