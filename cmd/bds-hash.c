@@ -12,7 +12,9 @@
 #include "graph.h"
 #include "hash.h"
 #include "fs.h"
+#include "incremental.h"
 #include "json.h"
+#include "state.h"
 #include "util.h"
 
 static const char usage_text[] =
@@ -21,10 +23,15 @@ static const char usage_text[] =
 	"                [--fine-grained-repos @a,...] [--output-base DIR]\n"
 	"                [--content-hashes FILE.json] [--modified-filepaths FILE]\n"
 	"                [--always-affected-tags T,...] [--threads N] [--progress] [-o OUT]\n"
+	"                [--state-out STATE --state-commit REV | --from-state STATE --packages FILE]\n"
 	"       reads `bazel query --output=streamed_proto` on stdin\n";
+
+/* --from-state: the change-proportional path cannot give the full run's answer */
+enum { EXIT_NOT_INCREMENTAL = 3 };
 
 struct args {
 	const char *workspace, *output, *seed_list, *dep_edges, *content_hashes, *modified_list, *output_base;
+	const char *state_out, *state_commit, *from_state, *packages;
 	char **types, **ignored, **fine_grained, **tags;
 	int include_type, threads, progress;
 };
@@ -74,6 +81,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->threads = (int)n;
 			break;
 		case BDS_HASH_OPT_PROGRESS: a->progress = 1; break;
+		case BDS_HASH_OPT_STATE_OUT: a->state_out = optarg; break;
+		case BDS_HASH_OPT_STATE_COMMIT: a->state_commit = optarg; break;
+		case BDS_HASH_OPT_FROM_STATE: a->from_state = optarg; break;
+		case BDS_HASH_OPT_PACKAGES: a->packages = optarg; break;
 		case 'h': fputs(usage_text, stdout); return -1;
 		case ':':
 			bds_util_warn("option '%s' needs an argument", argv[optind - 1]);
@@ -85,6 +96,12 @@ static int parse_args(int argc, char **argv, struct args *a)
 		return bds_cli_usage(usage_text, "unexpected argument");
 	if (!a->workspace)
 		return bds_cli_usage(usage_text, "missing -w WORKSPACE");
+	if (!a->state_out != !a->state_commit)
+		return bds_cli_usage(usage_text, "--state-out and --state-commit go together");
+	if (!a->from_state != !a->packages)
+		return bds_cli_usage(usage_text, "--from-state and --packages go together");
+	if (a->state_out && a->from_state)
+		return bds_cli_usage(usage_text, "a state is written by a full run (--state-out), not by --from-state");
 	return 0;
 }
 
@@ -164,6 +181,15 @@ static struct bds_strmap *load_modified(const char *path, const char *workspace)
 	return m;
 }
 
+/* The rules among the first n targets (the queried ones). */
+static size_t rules_in(const struct bds_graph *g, size_t n)
+{
+	size_t rules = 0;
+	for (size_t i = 0; i < n; i++)
+		rules += g->targets[i].type == BDS_TARGET_RULE;
+	return rules;
+}
+
 /* A regular OUT is replaced atomically; a device or FIFO (-o /dev/null, a pipe) is
  * written in place and a symlink followed (bds_util_atomic_open). */
 static int write_file(const char *path, const struct bds_graph *g, const struct args *a, int deps)
@@ -181,10 +207,71 @@ static int write_file(const char *path, const struct bds_graph *g, const struct 
 	return bds_util_atomic_commit(f, tmp, path);
 }
 
+/* --state-out: the graph state, replaced atomically. */
+static int write_state(const char *path, struct bds_graph *g, const struct bds_hash_options *o, const char *commit)
+{
+	char *tmp = NULL;
+	FILE *f = bds_util_atomic_open(path, &tmp);
+	if (!f)
+		return -1;
+	setvbuf(f, NULL, _IOFBF, 1 << 20);
+	if (bds_hash_write_state(f, g, o, commit) < 0) {
+		bds_util_atomic_discard(f, tmp);
+		return -1;
+	}
+	return bds_util_atomic_commit(f, tmp, path);
+}
+
+/* --packages: one package a line (the plan's, bds-plan --packages-out). */
+static char **read_packages(const char *path)
+{
+	char *text = NULL;
+	size_t len = 0;
+	if (bds_fs_read_file(path, (size_t)256 << 20, &text, &len) < 0)
+		return NULL;
+	size_t cap = 16, n = 0;
+	char **out = bds_util_xcalloc(cap + 1, sizeof *out);
+	for (char *line = text, *end; line < text + len; line = end + 1) {
+		end = memchr(line, '\n', (size_t)(text + len - line));
+		if (!end)
+			end = text + len;
+		if (n == cap) {
+			cap *= 2;
+			out = bds_util_xrealloc(out, (cap + 1) * sizeof *out);
+		}
+		out[n++] = bds_util_xstrndup(line, (size_t)(end - line));
+	}
+	out[n] = NULL;
+	free(text);
+	return out;
+}
+
+/* --from-state: the state's targets under the stream's; 0, EXIT_NOT_INCREMENTAL with the
+ * reason said, or -1. */
+static int merge_state(struct bds_graph *g, const struct bds_state *state, const struct args *a,
+                       const struct bds_hash_options *o)
+{
+	char **packages = read_packages(a->packages);
+	if (!packages)
+		return -1;
+	size_t queried = g->count;
+	int rc = bds_incremental_merge(g, state, packages, o->seed);
+	bds_util_free_list(packages);
+	if (rc == 1) {
+		bds_util_warn("not incremental: %s", bds_util_error());
+		return EXIT_NOT_INCREMENTAL;
+	}
+	if (rc == 0 && a->progress)
+		bds_util_warn("merged %zu queried targets with the state of %s (%zu targets)", queried, state->commit,
+		              state->count);
+	return rc;
+}
+
 static int run(struct args *a)
 {
 	struct bds_hash_options o = {0};
 	struct bds_graph g = {0};
+	struct bds_state state = {0};
 	char workspace[PATH_MAX], *content_file = NULL, *modified_file = NULL;
 	int rc = BDS_EXIT_FAIL;
 	struct stat st;
@@ -230,6 +317,8 @@ static int run(struct args *a)
 			o.modified = NULL;
 		}
 	}
+	if (a->from_state && bds_state_read(a->from_state, &state) < 0)
+		goto fail;
 	/* Source files are read while the query still streams in. */
 	struct bds_source_pool *pool = bds_source_pool_start(&o);
 	if (bds_graph_read(&g, STDIN_FILENO, "stdin", bds_source_pool_add, pool) < 0) {
@@ -242,7 +331,17 @@ static int run(struct args *a)
 	}
 	if (bds_source_pool_finish(pool, &g) < 0)
 		goto fail;
-	if (g.count == 0 && g.bytes == 0) {
+	size_t queried = g.count;
+	if (a->from_state) {
+		/* an empty stream is a change that re-queries nothing */
+		int mrc = merge_state(&g, &state, a, &o);
+		if (mrc < 0)
+			goto fail;
+		if (mrc > 0) {
+			rc = mrc;
+			goto out;
+		}
+	} else if (g.count == 0 && g.bytes == 0) {
 		bds_util_warn("read 'stdin': empty input (did the bazel query fail?)");
 		goto out;
 	}
@@ -254,6 +353,11 @@ static int run(struct args *a)
 	double t2 = bds_util_now();
 	if (progress)
 		bds_util_warn("hashed in %.2fs", t2 - t1);
+	if (a->from_state)
+		bds_util_warn("partial: re-hashed %zu of %zu targets (queried %zu)", g.rehashed + (queried - rules_in(&g, queried)),
+		              g.count, queried);
+	if (a->state_out && write_state(a->state_out, &g, &o, a->state_commit) < 0)
+		goto fail;
 	if (a->dep_edges && write_file(a->dep_edges, &g, a, 1) < 0)
 		goto fail;
 	if (a->output) {
@@ -270,6 +374,7 @@ fail:
 	bds_util_warn("%s", bds_util_error());
 out:
 	bds_graph_free(&g);
+	bds_state_free(&state);
 	bds_strmap_free(o.content_hashes, free);
 	bds_strmap_free(o.modified, NULL);
 	free(content_file);

@@ -206,6 +206,27 @@ int bds_graph_parse_buffer(struct bds_graph *g, const uint8_t *data, size_t len)
 	return 0;
 }
 
+int32_t bds_graph_add_stub(struct bds_graph *g, int type, const char *name, uint32_t name_len)
+{
+	if (bds_graph_find(g, name, name_len) >= 0)
+		return -1;
+	if (g->count == g->cap) {
+		g->cap = g->cap ? g->cap * 2 : 4096;
+		g->targets = bds_util_xrealloc(g->targets, g->cap * sizeof *g->targets);
+	}
+	struct bds_target *t = &g->targets[g->count];
+	memset(t, 0, sizeof *t);
+	t->name = name;
+	t->name_len = name_len;
+	t->type = (uint8_t)type;
+	t->rule = -1;
+	t->stub = 1;
+	if ((g->count + 1) * 2 > g->index_cap)
+		index_grow(g);
+	index_insert(g->index, g->index_cap, g->targets, (int32_t)g->count);
+	return (int32_t)g->count++;
+}
+
 int bds_graph_link(struct bds_graph *g)
 {
 	for (size_t i = 0; i < g->count; i++) {

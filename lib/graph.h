@@ -22,6 +22,9 @@ struct bds_target {
 	uint32_t name_len;
 	uint8_t type;
 	uint8_t state;   /* hashing progress, owned by hash.c */
+	uint8_t stub;    /* from a graph state (incremental.c): no message; hashes and deps known */
+	uint8_t changed; /* overall differs from the state's (or may): set by hash.c */
+	uint8_t flags;   /* stubs: the state's BDS_STATE_* flags */
 	int32_t rule;    /* the rule whose hashes this target carries (itself for a rule) */
 	const char *generating_rule; /* generated files */
 	uint32_t generating_rule_len;
@@ -46,6 +49,7 @@ struct bds_graph {
 	int sources_hashed; /* source_digest is set for every source file */
 	size_t dropped_groups; /* package and environment groups, dropped as bazel-diff does */
 	size_t duplicates;     /* repeated labels; the first occurrence wins */
+	size_t rehashed;       /* rules whose overall was computed (all but unchanged stubs) */
 	uint64_t bytes;
 	struct bds_proto_stream *stream;
 };
@@ -59,6 +63,9 @@ int bds_graph_read(struct bds_graph *g, int fd, const char *what,
 int bds_graph_parse_buffer(struct bds_graph *g, const uint8_t *data, size_t len);
 /* Index of the target labelled `name`, or -1. */
 int32_t bds_graph_find(const struct bds_graph *g, const char *name, size_t n);
+/* Adds a target with no message (a stub from a graph state) labelled name, which must
+ * outlive the graph; its index, or -1 when the label is already there. */
+int32_t bds_graph_add_stub(struct bds_graph *g, int type, const char *name, uint32_t name_len);
 /* Points every generated file at its generating rule; -1 if one is missing. */
 int bds_graph_link(struct bds_graph *g);
 void bds_graph_free(struct bds_graph *g);

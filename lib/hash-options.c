@@ -24,6 +24,10 @@
 	X("always-affected-tags", required_argument, BDS_HASH_OPT_TAGS)                                            \
 	X("threads", required_argument, BDS_HASH_OPT_THREADS)                                                      \
 	X("progress", no_argument, BDS_HASH_OPT_PROGRESS)                                                          \
+	X("state-out", required_argument, BDS_HASH_OPT_STATE_OUT)                                                  \
+	X("state-commit", required_argument, BDS_HASH_OPT_STATE_COMMIT)                                            \
+	X("from-state", required_argument, BDS_HASH_OPT_FROM_STATE)                                               \
+	X("packages", required_argument, BDS_HASH_OPT_PACKAGES)                                                    \
 	X("help", no_argument, 'h')
 
 /* ... and those bds-generate-hashes takes besides, for the query. Its -so and -co are not

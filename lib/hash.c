@@ -4,10 +4,12 @@
 #include "json.h"
 #include "label.h"
 #include "proto.h"
+#include "state.h"
 #include "util.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -403,8 +405,8 @@ static void *direct_worker(void *arg)
 			break;
 		size_t end = start + CHUNK < n ? start + CHUNK : n;
 		for (size_t i = start; i < end; i++) {
-			if (hs->g->targets[i].type != BDS_TARGET_RULE)
-				continue;
+			if (hs->g->targets[i].type != BDS_TARGET_RULE || hs->g->targets[i].stub)
+				continue; /* a stub's direct digest is the state's */
 			if (hash_rule_direct(w, (int32_t)i) < 0) {
 				w->failed = 1;
 				snprintf(w->error, sizeof w->error, "%s", bds_util_error());
@@ -500,7 +502,9 @@ static int cycle_error(const struct bds_graph *g, const struct visit *stack, siz
 }
 
 /* overall = SHA256(overall of each dependency, in input order || direct), in dependency
- * order over an explicit stack (deep graphs must not overflow the C stack). */
+ * order over an explicit stack (deep graphs must not overflow the C stack). A stub (a rule
+ * of a graph state, docs/algorithm.md 6.3) keeps the state's overall unless one of its
+ * dependencies changed: its direct digest and its dependency list are the state's. */
 static int overall_phase(struct bds_graph *g)
 {
 	struct bds_sha256 sha;
@@ -532,10 +536,19 @@ static int overall_phase(struct bds_graph *g)
 				}
 				continue;
 			}
-			dep_overall = grow(dep_overall, &dep_cap, t->n_deps, sizeof *dep_overall);
-			for (uint32_t i = 0; i < t->n_deps; i++)
-				dep_overall[i] = g->targets[g->targets[t->deps[i]].rule].overall;
-			bds_digest_overall(&sha, dep_overall, t->n_deps, t->direct, t->overall);
+			int stale = !t->stub;
+			for (uint32_t i = 0; i < t->n_deps && !stale; i++)
+				stale = g->targets[g->targets[t->deps[i]].rule].changed;
+			if (stale) {
+				unsigned char before[BDS_SHA256_LEN];
+				memcpy(before, t->overall, sizeof before);
+				dep_overall = grow(dep_overall, &dep_cap, t->n_deps, sizeof *dep_overall);
+				for (uint32_t i = 0; i < t->n_deps; i++)
+					dep_overall[i] = g->targets[g->targets[t->deps[i]].rule].overall;
+				bds_digest_overall(&sha, dep_overall, t->n_deps, t->direct, t->overall);
+				t->changed = !t->stub || memcmp(before, t->overall, sizeof before) != 0;
+				g->rehashed++;
+			}
 			t->state = DONE;
 			depth--;
 		}
@@ -664,7 +677,7 @@ int bds_hash_graph(struct bds_graph *g, const struct bds_hash_options *o)
 	/* Source files: SHA256(raw digest || seed || package seed); generated files: their rule. */
 	for (size_t i = 0; i < g->count; i++) {
 		struct bds_target *t = &g->targets[i];
-		if (t->type == BDS_TARGET_SOURCE_FILE) {
+		if (t->type == BDS_TARGET_SOURCE_FILE && !t->stub) {
 			bds_sha256_update(&sha, t->source_digest, BDS_SHA256_LEN);
 			bds_sha256_update(&sha, o->seed, BDS_SHA256_LEN);
 			const unsigned char *ps =
@@ -676,7 +689,8 @@ int bds_hash_graph(struct bds_graph *g, const struct bds_hash_options *o)
 		} else if (t->type == BDS_TARGET_GENERATED_FILE) {
 			memcpy(t->overall, g->targets[t->rule].overall, BDS_SHA256_LEN);
 			memcpy(t->direct, g->targets[t->rule].direct, BDS_SHA256_LEN);
-			t->deps = bds_util_xmalloc(sizeof *t->deps);
+			if (!t->deps) /* a stub has the state's edge already */
+				t->deps = bds_util_xmalloc(sizeof *t->deps);
 			t->deps[0] = t->rule;
 			t->n_deps = 1;
 		}
@@ -788,4 +802,176 @@ int bds_hash_write_deps(FILE *out, const struct bds_graph *g, char **types)
 	if (fflush(out) != 0 || ferror(out))
 		return bds_util_fail("write dep edges: %s", strerror(errno ? errno : EIO));
 	return 0;
+}
+
+/* --- the graph state (docs/algorithm.md 6.1) ------------------------------------------ */
+
+/* A path read from the workspace can be matched against git's paths when it is relative
+ * and has no "." or ".." segment; others may change without git seeing it. */
+static int path_in_workspace(const char *p)
+{
+	if (p[0] == '/')
+		return 0;
+	for (const char *seg = p; *seg;) {
+		size_t n = strcspn(seg, "/");
+		if ((n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+			return 0;
+		seg += n;
+		if (*seg == '/')
+			seg++;
+	}
+	return 1;
+}
+
+static void put_key(struct bds_state_writer *sw, const char *prefix, const char *s, size_t n, int32_t index)
+{
+	char small[4096];
+	size_t pn = strlen(prefix);
+	char *k = pn + n <= sizeof small ? small : bds_util_xmalloc(pn + n);
+	memcpy(k, prefix, pn);
+	memcpy(k + pn, s, n);
+	bds_state_writer_key(sw, k, pn + n, index);
+	if (k != small)
+		free(k);
+}
+
+/* "r:<path>" for the file a source-file target's digest reads (2.2: every ':' made '/'):
+ * target `index` reads it. BDS_STATE_OUTSIDE for a path git cannot see. */
+static int source_keys(struct bds_state_writer *sw, const char *label, size_t n, int32_t index)
+{
+	char *path = bds_hash_label_path(label, n, 0);
+	if (!path)
+		return 0; /* another repository's file: not in the workspace */
+	int flags = 0;
+	if (!path_in_workspace(path))
+		flags = BDS_STATE_OUTSIDE;
+	else if (path[0])
+		put_key(sw, "r:", path, strlen(path), index);
+	free(path);
+	return flags;
+}
+
+/* The same for a softDigest (2.2): it exists when <workspace>/<path with the first ':'
+ * made '/'> is a regular file, and then reads the 2.2 path. A stack frame's absolute
+ * path ("//" + "/abs/x.bzl") is looked for inside the workspace and is usually absent:
+ * only the workspace path's appearance would change it. */
+static int soft_keys(struct bds_state_writer *sw, const struct bds_hash_options *o, const char *label, size_t n,
+                     int32_t index)
+{
+	char *exists = bds_hash_label_path(label, n, 1);
+	if (!exists)
+		return 0;
+	const char *rel = exists;
+	while (*rel == '/')
+		rel++;
+	int flags = 0;
+	if (!path_in_workspace(rel)) {
+		flags = BDS_STATE_OUTSIDE;
+	} else if (rel[0]) {
+		put_key(sw, "r:", rel, strlen(rel), index);
+		char *content = bds_hash_label_path(label, n, 0);
+		if (strcmp(content, rel) != 0) {
+			char *abs = bds_util_xasprintf("%s/%s", o->workspace, rel);
+			struct stat st;
+			if (!path_in_workspace(content)) {
+				if (stat(abs, &st) == 0 && S_ISREG(st.st_mode))
+					flags = BDS_STATE_OUTSIDE; /* found here, read from there */
+			} else if (content[0]) {
+				put_key(sw, "r:", content, strlen(content), index);
+			}
+			free(abs);
+		}
+		free(content);
+	}
+	free(exists);
+	return flags;
+}
+
+/* "k:<package>" for a main-repository input label: the rule must be hashed again when
+ * that package's targets may have changed (appeared, gone, or changed kind). */
+static void package_key(struct bds_state_writer *sw, struct slice label, int32_t index)
+{
+	int i = bds_label_main_repo_prefix(label.p, label.n);
+	if (i < 0)
+		return;
+	size_t pkg = bds_label_package_len(label.p, label.n);
+	if (pkg < (size_t)i)
+		return;
+	put_key(sw, "k:", label.p + i, pkg - (size_t)i, index);
+}
+
+/* The keys and flags of one target. */
+static int state_keys(struct worker *w, struct bds_state_writer *sw, int32_t index, uint8_t *flags)
+{
+	struct bds_graph *g = w->hs->g;
+	struct bds_target *t = &g->targets[index];
+	if (t->type == BDS_TARGET_GENERATED_FILE)
+		return 0; /* its rule's keys decide */
+	if (t->type == BDS_TARGET_SOURCE_FILE) {
+		*flags |= (uint8_t)source_keys(sw, t->name, t->name_len, index);
+		/* a BUILD file's subincludes: the .bzl files its package loads, transitively */
+		struct bds_proto_reader r;
+		struct bds_proto_field f;
+		bds_proto_reader_init(&r, t->msg, t->len, t->offset);
+		while (bds_proto_next(&r, &f) > 0)
+			if (f.number == 3 && f.wire == BDS_PROTO_LEN)
+				*flags |= (uint8_t)soft_keys(sw, w->hs->o, (const char *)f.data, f.len, index);
+		return 0;
+	}
+	struct rule_fields rf;
+	if (read_rule(w, t, &rf) < 0)
+		return -1;
+	if (rf.has_stack)
+		*flags |= BDS_STATE_HAS_STACK;
+	if (always_affected(w, &rf))
+		*flags |= BDS_STATE_ALWAYS;
+	for (size_t i = 0; i < rf.n_inputs; i++) {
+		struct input *in = &w->inputs[i];
+		struct slice bare = bare_label(in->label);
+		package_key(sw, bare, index);
+		int32_t dep = in->target >= 0 ? g->targets[in->target].rule : -1;
+		if (dep < 0 && in->target >= 0) /* a source file's raw digest */
+			*flags |= (uint8_t)source_keys(sw, bare.p, bare.n, index);
+		else if (dep < 0 || dep == index) /* a softDigest */
+			*flags |= (uint8_t)soft_keys(sw, w->hs->o, bare.p, bare.n, index);
+	}
+	for (size_t i = 0; i < rf.n_paths; i++) { /* the stack's .bzl files (rule .bzl seed) */
+		char label[4096];
+		if (w->paths[i].n + 2 > sizeof label)
+			continue;
+		memcpy(label, "//", 2);
+		memcpy(label + 2, w->paths[i].p, w->paths[i].n);
+		*flags |= (uint8_t)soft_keys(sw, w->hs->o, label, w->paths[i].n + 2, index);
+	}
+	return 0;
+}
+
+int bds_hash_write_state(FILE *out, struct bds_graph *g, const struct bds_hash_options *o, const char *commit)
+{
+	struct hasher hs = {.g = g, .o = o};
+	struct worker w;
+	if (worker_init(&w, &hs) < 0)
+		return -1;
+	struct bds_state_writer *sw = bds_state_writer_new(g->count, g->has_instantiation_stacks, o->seed, commit);
+	int rc = 0;
+	for (size_t i = 0; i < g->count && rc == 0; i++) {
+		struct bds_target *t = &g->targets[i];
+		struct bds_state_target st = {.name = t->name, .name_len = t->name_len, .type = t->type,
+		                              .overall = t->overall, .direct = t->direct,
+		                              .source = t->source_digest,
+		                              .n_deps = t->type == BDS_TARGET_SOURCE_FILE ? 0 : t->n_deps};
+		if (t->stub) {
+			rc = bds_util_fail("internal: a state is written from a full hashing run only");
+			break;
+		}
+		rc = state_keys(&w, sw, (int32_t)i, &st.flags);
+		if (rc == 0)
+			bds_state_writer_target(sw, &st, t->deps);
+	}
+	worker_free(&w);
+	if (rc < 0) {
+		bds_state_writer_free(sw);
+		return -1;
+	}
+	return bds_state_writer_finish(sw, out);
 }

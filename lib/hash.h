@@ -47,6 +47,15 @@ int bds_source_pool_finish(struct bds_source_pool *p, struct bds_graph *g);
 int bds_hash_soft_digest(const struct bds_hash_options *o, struct bds_sha256 *h, const char *label,
                          size_t n, unsigned char out[BDS_SHA256_LEN]);
 
+/* The workspace-relative path a main-repository label names (docs/algorithm.md 2.2: every
+ * ':' made '/', or with first_colon_only only the first, as softDigest does), collapsed;
+ * malloc'd. NULL for a label of another repository. */
+char *bds_hash_label_path(const char *label, size_t n, int first_colon_only);
+
+/* Writes the graph state (state.h, docs/algorithm.md 6.1) of a hashed graph for revision
+ * `commit`. 0, or -1 with the error recorded. */
+int bds_hash_write_state(FILE *out, struct bds_graph *g, const struct bds_hash_options *o, const char *commit);
+
 /* SHA-256 over the contents of the files listed, one path per line, in `list_path`
  * (duplicates dropped, first kept). A relative path, of the list or in it, is relative to
  * `workspace`: it is read in the tree of the revision being hashed. */
@@ -64,6 +73,8 @@ enum {
 	BDS_HASH_OPT_INCLUDE_TYPE = 256, BDS_HASH_OPT_TARGET_TYPE, BDS_HASH_OPT_SEEDS, BDS_HASH_OPT_IGNORED,
 	BDS_HASH_OPT_DEPS, BDS_HASH_OPT_FINE, BDS_HASH_OPT_CONTENT, BDS_HASH_OPT_MODIFIED, BDS_HASH_OPT_TAGS,
 	BDS_HASH_OPT_THREADS, BDS_HASH_OPT_PROGRESS, BDS_HASH_OPT_OUTPUT_BASE,
+	/* the graph state (docs/algorithm.md 6): where the hashes come from, never what they are */
+	BDS_HASH_OPT_STATE_OUT, BDS_HASH_OPT_STATE_COMMIT, BDS_HASH_OPT_FROM_STATE, BDS_HASH_OPT_PACKAGES,
 	/* bds-generate-hashes' own: they change the query, not bds-hash */
 	BDS_HASH_OPT_KEEP_GOING, BDS_HASH_OPT_EXCLUDE_EXTERNAL, BDS_HASH_OPT_EXCLUDE_QUERY,
 };

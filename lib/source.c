@@ -214,6 +214,22 @@ static int raw_source_digest(const struct bds_hash_options *o, struct bds_sha256
 	return rc;
 }
 
+char *bds_hash_label_path(const char *label, size_t n, int first_colon_only)
+{
+	int i = bds_label_main_repo_prefix(label, n);
+	if (i < 0)
+		return NULL;
+	if (!first_colon_only)
+		return label_rel_path(label + i, n - (size_t)i);
+	char *tail = bds_util_xstrndup(label + i, n - (size_t)i);
+	char *colon = strchr(tail, ':');
+	if (colon)
+		*colon = '/';
+	char *out = collapse_slashes(tail, strlen(tail));
+	free(tail);
+	return out;
+}
+
 int bds_hash_soft_digest(const struct bds_hash_options *o, struct bds_sha256 *h, const char *label,
                          size_t n, unsigned char out[BDS_SHA256_LEN])
 {
