@@ -251,11 +251,20 @@ static char **read_packages(const char *path)
 static int merge_state(struct bds_graph *g, const struct bds_state *state, const struct args *a,
                        const struct bds_hash_options *o)
 {
+	/* inputs git's diff does not see */
+	const char *outside = a->content_hashes ? "--content-hashes" : a->modified_list ? "--modified-filepaths"
+	                      : a->fine_grained && a->fine_grained[0] ? "--fine-grained-repos" : NULL;
+	if (outside) {
+		bds_util_warn("not incremental: %s reads what git's diff does not show", outside);
+		return EXIT_NOT_INCREMENTAL;
+	}
 	char **packages = read_packages(a->packages);
 	if (!packages)
 		return -1;
 	size_t queried = g->count;
-	int rc = bds_incremental_merge(g, state, packages, o->seed);
+	unsigned char key[BDS_SHA256_LEN];
+	bds_hash_state_key(o, key);
+	int rc = bds_incremental_merge(g, state, packages, key);
 	bds_util_free_list(packages);
 	if (rc == 1) {
 		bds_util_warn("not incremental: %s", bds_util_error());

@@ -946,13 +946,41 @@ static int state_keys(struct worker *w, struct bds_state_writer *sw, int32_t ind
 	return 0;
 }
 
+/* One list into the state key's bytes: its words, each ended by a NUL, then an end mark. */
+static void key_list(char **buf, size_t *len, char **list)
+{
+	for (char **w = list; w && *w; w++) {
+		size_t n = strlen(*w) + 1;
+		*buf = bds_util_xrealloc(*buf, *len + n);
+		memcpy(*buf + *len, *w, n);
+		*len += n;
+	}
+	*buf = bds_util_xrealloc(*buf, *len + 1);
+	(*buf)[(*len)++] = '\x01';
+}
+
+void bds_hash_state_key(const struct bds_hash_options *o, unsigned char out[BDS_SHA256_LEN])
+{
+	static const char tag[] = "bds-state-key-1";
+	size_t len = sizeof tag + BDS_SHA256_LEN;
+	char *buf = bds_util_xmalloc(len);
+	memcpy(buf, tag, sizeof tag);
+	memcpy(buf + sizeof tag, o->seed, BDS_SHA256_LEN);
+	key_list(&buf, &len, o->ignored_attrs);
+	key_list(&buf, &len, o->always_affected_tags);
+	bds_sha256_buf(buf, len, out);
+	free(buf);
+}
+
 int bds_hash_write_state(FILE *out, struct bds_graph *g, const struct bds_hash_options *o, const char *commit)
 {
+	unsigned char key[BDS_SHA256_LEN];
+	bds_hash_state_key(o, key);
 	struct hasher hs = {.g = g, .o = o};
 	struct worker w;
 	if (worker_init(&w, &hs) < 0)
 		return -1;
-	struct bds_state_writer *sw = bds_state_writer_new(g->count, g->has_instantiation_stacks, o->seed, commit);
+	struct bds_state_writer *sw = bds_state_writer_new(g->count, g->has_instantiation_stacks, key, commit);
 	int rc = 0;
 	for (size_t i = 0; i < g->count && rc == 0; i++) {
 		struct bds_target *t = &g->targets[i];

@@ -52,6 +52,11 @@ int bds_hash_soft_digest(const struct bds_hash_options *o, struct bds_sha256 *h,
  * malloc'd. NULL for a label of another repository. */
 char *bds_hash_label_path(const char *label, size_t n, int first_colon_only);
 
+/* What a graph state's hashes depend on besides the tree (docs/algorithm.md 6.1): the seed
+ * and the options that change a digest (--ignored-attrs, --always-affected-tags), so that a
+ * state hashed with others is never merged. */
+void bds_hash_state_key(const struct bds_hash_options *o, unsigned char out[BDS_SHA256_LEN]);
+
 /* Writes the graph state (state.h, docs/algorithm.md 6.1) of a hashed graph for revision
  * `commit`. 0, or -1 with the error recorded. */
 int bds_hash_write_state(FILE *out, struct bds_graph *g, const struct bds_hash_options *o, const char *commit);

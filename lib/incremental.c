@@ -44,7 +44,7 @@ int bds_incremental_merge(struct bds_graph *g, const struct bds_state *s, char *
                           const unsigned char seed[BDS_SHA256_LEN])
 {
 	if (memcmp(seed, s->seed, BDS_SHA256_LEN) != 0)
-		return bds_util_fail("the seed files (--seed-filepaths) changed"), 1;
+		return bds_util_fail("the seed files (--seed-filepaths) or the hash options differ from the state's"), 1;
 	struct bds_strmap *pkgs = bds_strmap_new(64);
 	for (char **p = packages; p && *p; p++)
 		bds_strmap_put(pkgs, *p, strlen(*p), NULL);

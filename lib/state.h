@@ -34,7 +34,7 @@ struct bds_state {
 	unsigned char *buf;
 	size_t len;
 	int has_stacks;                     /* some rule of the revision had a stack */
-	unsigned char seed[BDS_SHA256_LEN]; /* the --seed-filepaths digest it was hashed with */
+	unsigned char seed[BDS_SHA256_LEN]; /* bds_hash_state_key: the seed and options it was hashed with */
 	char commit[41];                    /* the revision, as the caller named it */
 	struct bds_state_target *targets;
 	size_t count;

@@ -1,0 +1,156 @@
+# The change-proportional path (docs/algorithm.md 6): bds-generate-hashes --record-state
+# writes the graph state of a revision, --incremental hashes a later revision from it and
+# git's diff. For every kind of edit, the partial answer is byte for byte the full query's
+# (hashed by the same server) and the stderr line says which path answered and why; bds-plan
+# alone: usage, its fallbacks, its plan.
+
+load helpers
+load bds-hash-helpers
+
+setup_file() {
+	export WS="$BATS_FILE_TMPDIR/ws"
+	hash_fixture_ws "$WS" "$BATS_FILE_TMPDIR/ext"
+}
+
+teardown_file() {
+	stop_bazel "$WS"
+}
+
+setup() {
+	reset_ws "$WS"
+	rm -f "$WS/.git/bds-graph.state"
+}
+
+# record: the graph state of the base, written by a full run
+record() {
+	bds-generate-hashes -w "$WS" --record-state "$BATS_TEST_TMPDIR/base.json"
+	[ -f "$WS/.git/bds-graph.state" ]
+}
+
+# edit_commit MESSAGE: commits the worktree's changes (the revision to hash)
+edit_commit() {
+	commit_all "$WS" "$1" >/dev/null
+}
+
+# partial_equals_full LINE: the incremental answer of HEAD is the full one, byte for byte,
+# and its stderr is exactly LINE ("partial: ..." or "full path: ...", after the prefix)
+partial_equals_full() {
+	bds-generate-hashes -w "$WS" --incremental "$BATS_TEST_TMPDIR/partial.json" 2> "$BATS_TEST_TMPDIR/partial.err"
+	bds-generate-hashes -w "$WS" "$BATS_TEST_TMPDIR/full.json"
+	cmp "$BATS_TEST_TMPDIR/full.json" "$BATS_TEST_TMPDIR/partial.json"
+	if [ "$(cat "$BATS_TEST_TMPDIR/partial.err")" != "bds-generate-hashes: $1" ]; then
+		printf 'stderr differs\n--- expected\nbds-generate-hashes: %s\n--- actual\n%s\n' "$1" "$(cat "$BATS_TEST_TMPDIR/partial.err")" >&2
+		return 1
+	fi
+	# the edit is seen at all: some hash moved
+	! cmp -s "$BATS_TEST_TMPDIR/base.json" "$BATS_TEST_TMPDIR/full.json"
+}
+
+@test "a source file edit: partial, only its readers re-hashed" {
+	record
+	printf 'a2\n' > "$WS/a/a.txt"
+	edit_commit "edit a.txt"
+	partial_equals_full "partial: re-hashed 4 of 57 targets (queried 2, packages 0)"
+	expect_changed "$BATS_TEST_TMPDIR/base.json" "$BATS_TEST_TMPDIR/partial.json" //a:a.txt //a:srcs //a:gen //a:gen.out //a:gen2 //a:gen2.out
+}
+
+@test "a BUILD edit, a new target and a deleted one: the package is queried again" {
+	record
+	sed -i 's/cmd = "cp \$< \$@")$/cmd = "cp $< $@ \&\& true")/; /name = "other"/d' "$WS/a/BUILD"
+	printf 'filegroup(name = "new", srcs = ["c.txt"])\n' >> "$WS/a/BUILD"
+	edit_commit "edit a/BUILD"
+	partial_equals_full "partial: re-hashed 12 of 57 targets (queried 12, packages 1)"
+}
+
+@test "a .bzl edit: the packages that load it are queried again" {
+	record
+	sed -i 's/cmd = "cp \$< \$@")/cmd = "cat $< > $@")/' "$WS/m/macros.bzl"
+	edit_commit "edit macros.bzl"
+	partial_equals_full "partial: re-hashed 6 of 57 targets (queried 6, packages 1)"
+	printf 'def unused():\n    pass\n' >> "$WS/r/rules.bzl"
+	edit_commit "edit rules.bzl"
+	partial_equals_full "partial: re-hashed 12 of 57 targets (queried 12, packages 2)"
+}
+
+@test "a new file, a deleted file, an exec bit, a new package: partial" {
+	record
+	printf 'n\n' > "$WS/a/n.txt"
+	sed -i 's/srcs = \["a.txt", "b.txt"\]/srcs = ["a.txt", "n.txt"]/' "$WS/a/BUILD"
+	git -C "$WS" rm -q a/b.txt
+	chmod 755 "$WS/m/x.txt"
+	mkdir -p "$WS/a/sub"
+	printf 'filegroup(name = "s", srcs = ["//a:c.txt"])\n' > "$WS/a/sub/BUILD"
+	sed -i 's/name = "other", srcs = \["c.txt"\]/name = "other", srcs = ["c.txt"], visibility = ["\/\/a\/sub:__pkg__"]/' "$WS/a/BUILD"
+	edit_commit "files"
+	partial_equals_full "partial: re-hashed 18 of 59 targets (queried 18, packages 2)"
+}
+
+@test "WORKSPACE, .bazelrc, a deleted package, no state, --keep_going: the full path says why" {
+	bds-generate-hashes -w "$WS" --incremental "$BATS_TEST_TMPDIR/x.json" 2> "$BATS_TEST_TMPDIR/err"
+	[ "$(cat "$BATS_TEST_TMPDIR/err")" = "bds-generate-hashes: full path: no recorded graph state" ]
+	record
+	sed -i 's|/ext1|/ext2|' "$WS/WORKSPACE"
+	edit_commit "workspace"
+	partial_equals_full "full path: 'WORKSPACE' changed"
+	reset_ws "$WS"
+	printf 'build --jobs=1\n' > "$WS/.bazelrc"
+	edit_commit "bazelrc"
+	bds-generate-hashes -w "$WS" --incremental "$BATS_TEST_TMPDIR/x.json" 2> "$BATS_TEST_TMPDIR/err"
+	[ "$(cat "$BATS_TEST_TMPDIR/err")" = "bds-generate-hashes: full path: '.bazelrc' changed" ]
+	reset_ws "$WS"
+	git -C "$WS" rm -q -r r
+	sed -i '/uses_one/d' "$WS/a/BUILD"
+	edit_commit "no r"
+	partial_equals_full "full path: package '//r' was deleted"
+	reset_ws "$WS"
+	printf 'z\n' > "$WS/a/c.txt"
+	edit_commit "c"
+	bds-generate-hashes -w "$WS" --incremental --keep_going "$BATS_TEST_TMPDIR/x.json" 2> "$BATS_TEST_TMPDIR/err"
+	[ "$(cat "$BATS_TEST_TMPDIR/err")" = "bds-generate-hashes: full path: --keep_going may leave packages out" ]
+	# a state recorded with other hash options (the seed) is not used
+	printf 'seed\n' > "$BATS_TEST_TMPDIR/seed.txt"
+	printf '%s\n' "$BATS_TEST_TMPDIR/seed.txt" > "$BATS_TEST_TMPDIR/seeds"
+	bds-generate-hashes -w "$WS" --incremental --seed-filepaths "$BATS_TEST_TMPDIR/seeds" "$BATS_TEST_TMPDIR/x.json" 2> "$BATS_TEST_TMPDIR/err"
+	[ "$(cat "$BATS_TEST_TMPDIR/err")" = "bds-generate-hashes: full path: the seed files (--seed-filepaths) or the hash options differ from the state's" ]
+	bds-generate-hashes -w "$WS" --incremental --ignored-attrs tags "$BATS_TEST_TMPDIR/x.json" 2> "$BATS_TEST_TMPDIR/err"
+	[ "$(cat "$BATS_TEST_TMPDIR/err")" = "bds-generate-hashes: full path: the seed files (--seed-filepaths) or the hash options differ from the state's" ]
+	printf '{}\n' > "$BATS_TEST_TMPDIR/content.json"
+	bds-generate-hashes -w "$WS" --incremental --content-hashes "$BATS_TEST_TMPDIR/content.json" "$BATS_TEST_TMPDIR/x.json" 2> "$BATS_TEST_TMPDIR/err"
+	[ "$(cat "$BATS_TEST_TMPDIR/err")" = "bds-generate-hashes: full path: --content-hashes reads what git's diff does not show" ]
+}
+
+@test "an unchanged revision: nothing queried, the base hashes exactly" {
+	record
+	bds-generate-hashes -w "$WS" --incremental "$BATS_TEST_TMPDIR/same.json" 2> "$BATS_TEST_TMPDIR/err"
+	[ "$(cat "$BATS_TEST_TMPDIR/err")" = "bds-generate-hashes: partial: re-hashed 0 of 57 targets (queried 0, packages 0)" ]
+	cmp "$BATS_TEST_TMPDIR/base.json" "$BATS_TEST_TMPDIR/same.json"
+}
+
+@test "--record-state and --incremental exclude each other; bds-plan: usage 64, a bad state is the full path" {
+	run -64 --separate-stderr bds-generate-hashes -w "$WS" --record-state --incremental
+	[[ "$stderr" == "bds-generate-hashes: --record-state and --incremental exclude each other"* ]]
+	run -64 --separate-stderr bds-plan
+	[[ "$stderr" == *"-w, --state, --query-out and --packages-out are required"* ]]
+	run -64 bds-plan -w "$WS" --state x --query-out q --packages-out p extra
+	run -64 bds-plan --bogus
+	run -0 bds-plan --help
+	[[ "${lines[0]}" == "usage: bds-plan -w WORKSPACE"* ]]
+	printf 'not a state\n' > "$BATS_TEST_TMPDIR/bad.state"
+	run -3 --separate-stderr bds-plan -w "$WS" --state "$BATS_TEST_TMPDIR/bad.state" \
+		--query-out "$BATS_TEST_TMPDIR/q" --packages-out "$BATS_TEST_TMPDIR/p"
+	[[ "$stderr" == "bds-plan: full path: "* ]]
+	[ ! -e "$BATS_TEST_TMPDIR/q" ] && [ ! -e "$BATS_TEST_TMPDIR/p" ]
+}
+
+@test "bds-plan: the packages and labels to query for a BUILD edit and a source edit" {
+	record
+	printf 'filegroup(name = "more", srcs = ["x.txt"])\n' >> "$WS/m/BUILD"
+	printf 'b2\n' > "$WS/a/b.txt"
+	edit_commit "plan"
+	run -0 bds-plan -w "$WS" --state "$WS/.git/bds-graph.state" --query-out "$BATS_TEST_TMPDIR/q" --packages-out "$BATS_TEST_TMPDIR/p"
+	[ "$output" = "bds-plan: 2 changed paths since $(git -C "$WS" rev-parse base): 1 packages and 2 targets to query" ]
+	[ "$(cat "$BATS_TEST_TMPDIR/p")" = "m" ]
+	# the package whose BUILD changed, whole; the edited file and the rule that reads it
+	# (//a:gen and the rest take their new hashes from these and the state's edges)
+	[ "$(cat "$BATS_TEST_TMPDIR/q")" = "'//m:all-targets' + '//a:b.txt' + '//a:srcs'" ]
+}
