@@ -55,12 +55,17 @@ RUN="$BDS_TOP/tests/property/run"
 	git grep -q '"//base:' -- '*/BUILD'
 }
 
-@test "property: seeds 1 and 2, 8 edit scripts each: every warm answer equals the cold one" {
-	run -0 "$RUN" --seeds "1 2" --count 8 --dir "$BATS_TEST_TMPDIR/p"
+# BDS_PROPERTY_SCRIPTS: scripts a seed (default 100: 300 in all); tests/mutants/run uses fewer.
+@test "property: 300 edit scripts, each hashed three ways (partial, full warm, cold); every 25th consumed three ways" {
+	n=${BDS_PROPERTY_SCRIPTS:-100}
+	consumed=$(( (n + 24) / 25 * 3 ))
+	run -0 "$RUN" --seeds "1 2 3" --count "$n" --jobs 2 --consume-every 25 --dir "$BATS_TEST_TMPDIR/p"
 	printf '%s\n' "$output" | sed 's/^/# /' >&3
-	[[ "${lines[-1]}" =~ ^property:\ 16\ scripts,\ ([0-9]+)\ warm,\ ([0-9]+)\ not\ warm,\ 0\ mismatches,\ 0\ errors, ]]
-	# most answers must come from the warm path, or the property compares nothing warm
-	[ "${BASH_REMATCH[1]}" -ge 12 ]
+	[[ "${lines[-1]}" =~ ^property:\ $((3 * n))\ scripts\ \(([0-9]+)\ partial\),\ $consumed\ consumed\ \($consumed\ warm,\ 0\ not\ warm\),\ 0\ mismatches,\ 0\ errors, ]]
+	# most scripts must take the partial path, or the property compares little of it
+	[ "${BASH_REMATCH[1]}" -ge $((3 * n / 2)) ]
+	# every consumed script says which path its default consume took
+	[ "$(grep -c '^ok seed [0-9]* edit [0-9]* (.*): [0-9]* impacted, \(partial\|full path: .*\), [34] answers equal' <<<"$output")" -eq "$consumed" ]
 	[ ! -e "$BATS_TEST_TMPDIR/p" ]
 }
 
@@ -82,12 +87,38 @@ RUN="$BDS_TOP/tests/property/run"
 	chmod +x "$tree/bin/bds-consume"
 	run -1 env BDS_BUILD="$tree" "$RUN" --seeds 3 --count 2 --dir "$BATS_TEST_TMPDIR/p"
 	printf '%s\n' "$output" | sed 's/^/# /' >&3
-	[[ "${lines[0]}" == "not warm seed 3 edit 1 ("*"): bds-consume: cold: broken for the test ("* ]]
-	[[ "${lines[1]}" == "MISMATCH seed 3 edit 2 ("*"): the warm answer differs from the cold one ("* ]]
-	[ "${lines[2]}" = "  reproduce: bench/gen-edits OUT --seed 3 --scripts 2 --max-edits 20; base -> edit-2" ]
-	[ "${lines[3]}" = "  the edit script:" ]
-	[[ "$output" == *$'\n  diff cold warm:\n    '[0-9]*d[0-9]*$'\n    < //'* ]]
-	[[ "${lines[-2]}" == "property: 2 scripts, 0 warm, 1 not warm, 1 mismatches, 0 errors, "* ]]
+	[[ "${lines[0]}" == "seed 3: cold pass "* ]]
+	[[ "${lines[1]}" == "ok seed 3 edit 1 ("*"): hashes equal, "* ]]
+	[[ "${lines[2]}" == "not warm seed 3 edit 1 ("*"): consume: bds-consume: cold: broken for the test; consume --full: bds-consume: cold: broken for the test ("* ]]
+	[[ "${lines[3]}" == "ok seed 3 edit 2 ("*"): hashes equal, "* ]]
+	[[ "${lines[4]}" == "MISMATCH seed 3 edit 2 ("*"): answers differ: cold vs consume ("*"), cold vs consume --full ("* ]]
+	[ "${lines[5]}" = "  reproduce: bench/gen-edits OUT --seed 3 --scripts 2 --max-edits 20; base -> edit-2" ]
+	[ "${lines[6]}" = "  the edit script:" ]
+	[[ "$output" == *$'\n  diff cold consume --full:\n    '[0-9]*d[0-9]*$'\n    < //'* ]]
+	[[ "${lines[-2]}" == "property: 2 scripts ("*" partial), 2 consumed (0 warm, 1 not warm), 1 mismatches, 0 errors, "* ]]
 	[ "${lines[-1]}" = "tests/property/run: kept '$BATS_TEST_TMPDIR/p' for reproduction" ]
 	[ -d "$BATS_TEST_TMPDIR/p/seed-3/ws/.git" ]
+}
+
+@test "property: a wrong partial hash is a mismatch naming the targets" {
+	# a build whose bds-generate-hashes, on the partial path, changes the last hash
+	tree=$BATS_TEST_TMPDIR/tree
+	mkdir -p "$tree"
+	cp -R "$BDS_BUILD/bin" "$tree/"
+	[ ! -d "$BDS_BUILD/share" ] || cp -R "$BDS_BUILD/share" "$tree/"
+	real=$(command -v bds-generate-hashes)
+	rm -f "$tree/bin/bds-generate-hashes"
+	cat > "$tree/bin/bds-generate-hashes" <<-EOF
+		#!/bin/sh
+		"$real" "\$@" || exit \$?
+		case " \$* " in *" --incremental "*) ;; *) exit 0 ;; esac
+		for out; do :; done
+		jq -c 'to_entries | (.[-1].value |= (if startswith("0") then "1" else "0" end) + .[1:]) | from_entries' "\$out" > "\$out.t" && mv "\$out.t" "\$out"
+	EOF
+	chmod +x "$tree/bin/bds-generate-hashes"
+	run -1 env BDS_BUILD="$tree" "$RUN" --seeds 3 --count 1 --dir "$BATS_TEST_TMPDIR/p"
+	printf '%s\n' "$output" | sed 's/^/# /' >&3
+	[[ "${lines[1]}" == "MISMATCH seed 3 edit 1 ("*"): hashes differ: partial (partial) != cold, full warm = cold ("* ]]
+	[[ "$output" == *$'\n  targets whose hash differs, partial vs cold:\n    //'* ]]
+	[[ "${lines[-2]}" == "property: 1 scripts (0 partial), 1 consumed ("*", 1 mismatches, 0 errors, "* ]]
 }
