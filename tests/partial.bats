@@ -18,7 +18,7 @@ teardown_file() {
 
 setup() {
 	reset_ws "$WS"
-	rm -f "$WS/.git/bds-graph.state"
+	rm -f "$WS/.git/bds-graph.state" "$WS/.git/bds-graph.state.query" "$WS/.git/info/exclude"
 }
 
 # record: the graph state of the base, written by a full run
@@ -117,6 +117,63 @@ partial_equals_full() {
 	printf '{}\n' > "$BATS_TEST_TMPDIR/content.json"
 	bds-generate-hashes -w "$WS" --incremental --content-hashes "$BATS_TEST_TMPDIR/content.json" "$BATS_TEST_TMPDIR/x.json" 2> "$BATS_TEST_TMPDIR/err"
 	[ "$(cat "$BATS_TEST_TMPDIR/err")" = "bds-generate-hashes: full path: --content-hashes reads what git's diff does not show" ]
+}
+
+# full_path_says REASON: the incremental answer of the worktree is the full one, and its
+# stderr is exactly "full path: REASON"
+full_path_says() {
+	run -0 --separate-stderr bds-generate-hashes -w "$WS" --incremental "$BATS_TEST_TMPDIR/x.json"
+	[ "$stderr" = "bds-generate-hashes: full path: $1" ] ||
+		{ printf 'expected: full path: %s\nactual: %s\n' "$1" "$stderr" >&2; return 1; }
+	bds-generate-hashes -w "$WS" "$BATS_TEST_TMPDIR/full.json"
+	cmp "$BATS_TEST_TMPDIR/full.json" "$BATS_TEST_TMPDIR/x.json"
+}
+
+@test "a worktree that is not its commit's tree, other Bazel options: the full path; a dirty record keeps no state" {
+	record
+	# git's diff of two commits sees none of these: a change not committed, an untracked
+	# file, an ignored one
+	printf 'a2\n' > "$WS/a/a.txt"
+	full_path_says "the worktree differs from HEAD at 'a/a.txt'"
+	# (unless the caller vouches for it: no git status then)
+	run -0 --separate-stderr bds-generate-hashes -w "$WS" --incremental --worktree-is-clean "$BATS_TEST_TMPDIR/x.json"
+	[ "$stderr" = "bds-generate-hashes: partial: re-hashed 0 of 57 targets (queried 0, packages 0)" ]
+	git -C "$WS" checkout -q a/a.txt
+	printf 'n\n' > "$WS/a/new.txt"
+	full_path_says "the worktree differs from HEAD at 'a/new.txt'"
+	rm "$WS/a/new.txt"
+	printf '*.local\nbazel-*\n' > "$WS/.git/info/exclude"
+	printf 'n\n' > "$WS/a/x.local"
+	full_path_says "the worktree differs from HEAD at 'a/x.local'"
+	rm "$WS/a/x.local"
+	# Bazel's own output links, ignored, do not count
+	mkdir "$BATS_TEST_TMPDIR/out"
+	ln -s "$BATS_TEST_TMPDIR/out" "$WS/bazel-ws"
+	run -0 --separate-stderr bds-generate-hashes -w "$WS" --incremental "$BATS_TEST_TMPDIR/x.json"
+	[ "$stderr" = "bds-generate-hashes: partial: re-hashed 0 of 57 targets (queried 0, packages 0)" ]
+	# the state was recorded with other Bazel options
+	full_path_says_co() {
+		run -0 --separate-stderr bds-generate-hashes -w "$WS" --incremental "$@" "$BATS_TEST_TMPDIR/x.json"
+		[ "$stderr" = "bds-generate-hashes: full path: the Bazel options or --exclude-external-targets differ from the state's" ]
+	}
+	full_path_says_co -co --noimplicit_deps
+	full_path_says_co --exclude-external-targets
+	# the output base is not an option that changes the answer (here: the one in use)
+	ob=$(cd "$WS" && bazel info output_base 2>/dev/null)
+	[ -d "$ob" ]
+	run -0 --separate-stderr bds-generate-hashes -w "$WS" --incremental --startup-option "--output_base=$ob" "$BATS_TEST_TMPDIR/x.json"
+	[ "$stderr" = "bds-generate-hashes: partial: re-hashed 0 of 57 targets (queried 0, packages 0)" ]
+	# a record in a dirty worktree writes no state (the last one stays, with its options)
+	printf 'a3\n' > "$WS/a/a.txt"
+	run -0 --separate-stderr bds-generate-hashes -w "$WS" --record-state -co --noimplicit_deps "$BATS_TEST_TMPDIR/y.json"
+	[ "$stderr" = "bds-generate-hashes: no graph state recorded: the worktree differs from HEAD at 'a/a.txt'" ]
+	git -C "$WS" checkout -q a/a.txt
+	run -0 --separate-stderr bds-generate-hashes -w "$WS" --incremental "$BATS_TEST_TMPDIR/x.json"
+	[ "$stderr" = "bds-generate-hashes: partial: re-hashed 0 of 57 targets (queried 0, packages 0)" ]
+	cmp "$BATS_TEST_TMPDIR/base.json" "$BATS_TEST_TMPDIR/x.json"
+	# without the options beside the state: the full path
+	rm "$WS/.git/bds-graph.state.query"
+	full_path_says "the Bazel options or --exclude-external-targets differ from the state's"
 }
 
 @test "an unchanged revision: nothing queried, the base hashes exactly" {
