@@ -106,8 +106,10 @@ static int is_build_name(const char *name)
 /* Files whose effect no state can follow: the repository's definition and the options. */
 static int is_workspace_file(const char *path)
 {
-	static const char *const names[] = {"WORKSPACE", "WORKSPACE.bazel", "WORKSPACE.bzlmod", "MODULE.bazel",
-	                                    "REPO.bazel", NULL};
+	/* .gitattributes: the files it converts (eol, filters) change in the worktree with no
+	 * change of their own in git's diff */
+	static const char *const names[] = {"WORKSPACE",  "WORKSPACE.bazel", "WORKSPACE.bzlmod", "MODULE.bazel",
+	                                    "REPO.bazel", ".gitattributes",  NULL};
 	static const char *const top[] = {".bazelrc", ".bazelversion", ".bazelignore", NULL};
 	for (const char *const *n = names; *n; n++)
 		if (strcmp(basename_of(path), *n) == 0)

@@ -86,6 +86,20 @@ clone_state() {
 	[ ! -e "$BATS_TEST_TMPDIR/wt/untracked" ]
 }
 
+@test "local driver: a commit that changes only .gitattributes converts every file as a fresh checkout would" {
+	run -0 bds-guest-checkout -w "$WS" --rev "$B" < "$BATS_TEST_TMPDIR/env"
+	[ "$(od -An -c "$BATS_TEST_TMPDIR/wt/f" | tr -s ' ')" = " t w o \n" ]
+	printf 'f text eol=crlf\n' > "$WS/.gitattributes"
+	C=$(commit_all "$WS" crlf)
+	run -0 bds-guest-checkout -w "$WS" --rev "$C" < "$BATS_TEST_TMPDIR/env"
+	[ "$(git -C "$BATS_TEST_TMPDIR/wt" rev-parse HEAD)" = "$C" ]
+	# f's blob did not change; its checked-out form did, as in a clone of C
+	git clone -q "$WS" "$BATS_TEST_TMPDIR/fresh"
+	[ "$(od -An -c "$BATS_TEST_TMPDIR/fresh/f" | tr -s ' ')" = " t w o \r \n" ]
+	cmp "$BATS_TEST_TMPDIR/fresh/f" "$BATS_TEST_TMPDIR/wt/f"
+	[ "$(git -C "$BATS_TEST_TMPDIR/wt" status --porcelain)" = "" ]
+}
+
 @test "local driver: a commit the warm repository lacks is fetched from a depth-1 clone, which is not written" {
 	# the warm repository as bds-vm-restore makes it: a repository of its own at A
 	local warm=$BATS_TEST_TMPDIR/warm sh=$BATS_TEST_TMPDIR/shallow before

@@ -98,6 +98,7 @@ partial_equals_full() {
 	bds-generate-hashes -w "$WS" --incremental "$BATS_TEST_TMPDIR/x.json" 2> "$BATS_TEST_TMPDIR/err"
 	[ "$(cat "$BATS_TEST_TMPDIR/err")" = "bds-generate-hashes: full path: '.bazelrc' changed" ]
 	reset_ws "$WS"
+	reset_ws "$WS"
 	git -C "$WS" rm -q -r r
 	sed -i '/uses_one/d' "$WS/a/BUILD"
 	edit_commit "no r"
@@ -117,6 +118,16 @@ partial_equals_full() {
 	printf '{}\n' > "$BATS_TEST_TMPDIR/content.json"
 	bds-generate-hashes -w "$WS" --incremental --content-hashes "$BATS_TEST_TMPDIR/content.json" "$BATS_TEST_TMPDIR/x.json" 2> "$BATS_TEST_TMPDIR/err"
 	[ "$(cat "$BATS_TEST_TMPDIR/err")" = "bds-generate-hashes: full path: --content-hashes reads what git's diff does not show" ]
+	# a checkout converts files by it (eol, filters) with no change of theirs in the diff
+	printf '*.txt text eol=crlf\n' > "$WS/.gitattributes"
+	edit_commit "gitattributes" 2>/dev/null
+	# the worktree as a fresh checkout of that commit has it
+	rm "$WS/.git/index" && git -C "$WS" reset -q --hard
+	bds-generate-hashes -w "$WS" --incremental "$BATS_TEST_TMPDIR/x.json" 2> "$BATS_TEST_TMPDIR/err"
+	[ "$(cat "$BATS_TEST_TMPDIR/err")" = "bds-generate-hashes: full path: '.gitattributes' changed" ]
+	# LF files again for the next test: without the attributes, every file written anew
+	git -C "$WS" rm -q .gitattributes
+	rm "$WS/.git/index" && git -C "$WS" reset -q --hard base
 }
 
 # full_path_says REASON: the incremental answer of the worktree is the full one, and its
