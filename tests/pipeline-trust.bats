@@ -87,6 +87,21 @@ cold() {
 	[ "$output" = "$nohome" ]
 }
 
+@test "a target that changes only .gitattributes: warm and cold hash the files as a fresh checkout has them" {
+	cd "$WS"
+	base=$(change base-attr <<<'printf "c\n" > lib/c.txt')
+	run -0 --separate-stderr bds-record -w "$WS" --base "$base" --store "$STORE" --include-target-type
+	target=$(change target-attr "$base" <<<'printf "lib/a.txt text eol=crlf\n" > .gitattributes')
+	cold "$base" "$target"
+	# lib/a.txt's blob did not change; its checked-out bytes did (CRLF): it is impacted
+	[[ "$cold" == *"//lib:a.txt"* ]]
+	run -0 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type
+	[ "$output" = "$cold" ]
+	[[ "$stderr" == *"bds-generate-hashes: full path: '.gitattributes' changed"* ]]
+	run -0 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type --full
+	[ "$output" = "$cold" ]
+}
+
 @test "relative seed files are read in each revision's tree, warm and cold alike" {
 	cd "$WS"
 	base=$(change base-seed <<<'printf "seed.dat\n" > seeds.txt && printf "v1\n" > seed.dat')
