@@ -4,6 +4,7 @@
 #include "json.h"
 #include "label.h"
 #include "proto.h"
+#include "proto-canon.h"
 #include "state.h"
 #include "util.h"
 
@@ -30,7 +31,11 @@ struct input {
 
 struct attr {
 	struct slice name, raw;
+	size_t seq;      /* its place in the rule: Kotlin's sortedBy is stable */
+	size_t copy_off; /* its Java bytes in the worker's `canon_copies`, or NO_COPY */
 };
+
+#define NO_COPY ((size_t)-1)
 
 /* Per-thread state of the direct phase: scratch arrays reused across rules, and caches
  * of soft digests (per thread, so no locks; a few duplicated file reads at most). */
@@ -39,6 +44,9 @@ struct worker {
 	struct bds_sha256 sha, direct;
 	struct attr *attrs;
 	size_t attrs_cap;
+	struct bds_proto_canon canon; /* scratch of bds_proto_canon_attribute */
+	char *canon_copies;           /* the rule's attributes whose Java bytes differ */
+	size_t canon_copies_len, canon_copies_cap;
 	struct input *inputs;
 	size_t inputs_cap;
 	char *synthetic; /* storage for "//external:repo" labels */
@@ -77,7 +85,9 @@ static int input_cmp(const void *a, const void *b)
 
 static int attr_cmp(const void *a, const void *b)
 {
-	return slice_java_cmp(&((const struct attr *)a)->name, &((const struct attr *)b)->name);
+	const struct attr *x = a, *y = b;
+	int c = slice_java_cmp(&x->name, &y->name);
+	return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
 }
 
 /* qsort only when needed: Bazel usually emits attributes and inputs already sorted. */
@@ -222,6 +232,7 @@ static int read_rule(struct worker *w, const struct bds_target *t, struct rule_f
 	int rc;
 	size_t synthetic_need = 0;
 	memset(rf, 0, sizeof *rf);
+	w->canon_copies_len = 0;
 	rf->rule_class = rf->skylark = (struct slice){"", 0};
 	bds_proto_reader_init(&r, t->msg, t->len, t->offset);
 	while ((rc = bds_proto_next(&r, &f)) > 0) {
@@ -236,19 +247,24 @@ static int read_rule(struct worker *w, const struct bds_target *t, struct rule_f
 			rf->skylark = v;
 			break;
 		case 4: {
-			struct bds_proto_reader ar;
-			struct bds_proto_field af;
-			struct slice name = {"", 0};
-			bds_proto_reader_init(&ar, f.data, f.len, bds_proto_offset(&r, f.data));
-			while ((rc = bds_proto_next(&ar, &af)) > 0)
-				if (af.number == 1 && af.wire == BDS_PROTO_LEN) {
-					name = (struct slice){(const char *)af.data, af.len};
-					break;
-				}
-			if (rc < 0)
-				return -1;
+			/* the attribute as bazel-diff hashes it: its Java bytes (docs/algorithm.md 2.5.1) */
+			const uint8_t *jb;
+			size_t jn;
+			if (bds_proto_canon_attribute(&w->canon, f.data, f.len, &jb, &jn) < 0) {
+				char why[1024];
+				snprintf(why, sizeof why, "%s", bds_util_error());
+				return bds_util_fail("target '%.*s': an attribute at byte %llu: %s", (int)t->name_len, t->name,
+				                     (unsigned long long)bds_proto_offset(&r, f.data), why);
+			}
+			struct attr a = {{"", 0}, {(const char *)jb, jn}, rf->n_attrs, NO_COPY};
+			if (jb != f.data) {
+				w->canon_copies = grow(w->canon_copies, &w->canon_copies_cap, w->canon_copies_len + jn, 1);
+				memcpy(w->canon_copies + w->canon_copies_len, jb, jn);
+				a.copy_off = w->canon_copies_len;
+				w->canon_copies_len += jn;
+			}
 			w->attrs = grow(w->attrs, &w->attrs_cap, rf->n_attrs + 1, sizeof *w->attrs);
-			w->attrs[rf->n_attrs++] = (struct attr){name, v};
+			w->attrs[rf->n_attrs++] = a;
 			break;
 		}
 		case 5:
@@ -275,6 +291,18 @@ static int read_rule(struct worker *w, const struct bds_target *t, struct rule_f
 	}
 	if (rc < 0)
 		return -1;
+	/* the copies are placed now that their buffer no longer moves; the name is the Java
+	 * bytes' first field (name = 1, required, so always there and always first) */
+	for (size_t i = 0; i < rf->n_attrs; i++) {
+		struct attr *a = &w->attrs[i];
+		if (a->copy_off != NO_COPY)
+			a->raw.p = w->canon_copies + a->copy_off;
+		struct bds_proto_reader ar;
+		struct bds_proto_field af;
+		bds_proto_reader_init(&ar, (const uint8_t *)a->raw.p, a->raw.n, 0);
+		if (bds_proto_next(&ar, &af) > 0 && af.number == 1 && af.wire == BDS_PROTO_LEN)
+			a->name = (struct slice){(const char *)af.data, af.len};
+	}
 	/* //external aliases, then sort and deduplicate (BazelRule.ruleInputList) */
 	w->synthetic = grow(w->synthetic, &w->synthetic_cap, synthetic_need + 1, 1);
 	size_t raw = rf->n_inputs, k = raw, used = 0;
@@ -438,6 +466,8 @@ static void worker_free(struct worker *w)
 	bds_sha256_free(&w->sha);
 	bds_sha256_free(&w->direct);
 	free(w->attrs);
+	bds_proto_canon_free(&w->canon);
+	free(w->canon_copies);
 	free(w->inputs);
 	free(w->synthetic);
 	free(w->paths);

@@ -20,8 +20,7 @@ uint64_t bds_proto_offset(const struct bds_proto_reader *r, const uint8_t *p)
 	return r->base + (uint64_t)(p - r->start);
 }
 
-/* Decodes a varint at *pp (< end). 0 ok, -1 truncated, -2 longer than 10 bytes. */
-static int read_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
+int bds_proto_read_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
 {
 	const uint8_t *p = *pp;
 	uint64_t v = 0;
@@ -31,9 +30,10 @@ static int read_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
 		uint8_t b = *p++;
 		v |= (uint64_t)(b & 0x7f) << shift;
 		if (!(b & 0x80)) {
+			int len = (int)(p - *pp);
 			*pp = p;
 			*out = v;
-			return 0;
+			return len;
 		}
 	}
 	return -2;
@@ -51,7 +51,7 @@ int bds_proto_next(struct bds_proto_reader *r, struct bds_proto_field *f)
 		return 0;
 	const uint8_t *at = r->p;
 	uint64_t key;
-	int rc = read_varint(&r->p, r->end, &key);
+	int rc = bds_proto_read_varint(&r->p, r->end, &key);
 	if (rc == -1)
 		return malformed(r, at, "truncated field key");
 	if (rc == -2)
@@ -62,7 +62,7 @@ int bds_proto_next(struct bds_proto_reader *r, struct bds_proto_field *f)
 		return malformed(r, at, "invalid field number");
 	switch (f->wire) {
 	case BDS_PROTO_VARINT:
-		rc = read_varint(&r->p, r->end, &f->varint);
+		rc = bds_proto_read_varint(&r->p, r->end, &f->varint);
 		if (rc == -1)
 			return malformed(r, at, "truncated varint");
 		if (rc == -2)
@@ -82,7 +82,7 @@ int bds_proto_next(struct bds_proto_reader *r, struct bds_proto_field *f)
 	}
 	case BDS_PROTO_LEN: {
 		uint64_t len;
-		rc = read_varint(&r->p, r->end, &len);
+		rc = bds_proto_read_varint(&r->p, r->end, &len);
 		if (rc == -1)
 			return malformed(r, at, "truncated length");
 		if (rc == -2)
@@ -201,8 +201,8 @@ int bds_proto_stream_next(struct bds_proto_stream *s, const uint8_t **msg, size_
 			                     (unsigned long long)s->consumed);
 		}
 		p = s->cur->data + s->pos;
-		int vr = read_varint(&p, s->cur->data + s->fill, &mlen);
-		if (vr == 0)
+		int vr = bds_proto_read_varint(&p, s->cur->data + s->fill, &mlen);
+		if (vr > 0)
 			break;
 		if (vr == -2 || want >= 10)
 			return bds_util_fail("read '%s': bad length prefix at byte %llu", s->what,

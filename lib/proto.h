@@ -6,7 +6,7 @@
  *                  ENVIRONMENT_GROUP=5), rule=2, source_file=3, generated_file=4
  *   Rule:          name=1, rule_class=2, attribute=4, rule_input=5,
  *                  skylark_environment_hash_code=12, instantiation_stack=13
- *   Attribute:     name=1, string_list_value=6
+ *   Attribute:     name=1, string_list_value=6 (and every field, through proto-canon.h)
  *   SourceFile:    name=1, subinclude=3
  *   GeneratedFile: name=1, generating_rule=2
  */
@@ -35,6 +35,10 @@ struct bds_proto_reader {
 	const uint8_t *start, *p, *end;
 	uint64_t base; /* stream offset of `start`, for error messages */
 };
+
+/* Decodes the varint at *pp (< end), moving *pp past it: its length in bytes (1 to 10), -1
+ * truncated, -2 longer than 10 bytes. Bits past the 64th are dropped, as Java drops them. */
+int bds_proto_read_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out);
 
 void bds_proto_reader_init(struct bds_proto_reader *r, const uint8_t *data, size_t len, uint64_t base);
 

@@ -55,16 +55,19 @@ RUN="$BDS_TOP/tests/property/run"
 	git grep -q '"//base:' -- '*/BUILD'
 }
 
-# BDS_PROPERTY_SCRIPTS: scripts a seed (default 75: 300 in all); tests/mutants/run uses fewer.
-# Four seeds, two at a time: the two cores stay busy to the end.
+# BDS_PROPERTY_SCRIPTS: scripts a seed (default 75: 300 in all); BDS_PROPERTY_SEEDS: the
+# seeds (default "1 2 3 4"); tests/mutants/run uses fewer of both. Two seeds at a time: the
+# two cores stay busy to the end.
 @test "property: 300 edit scripts, each hashed three ways (partial, full warm, cold); every 25th consumed three ways" {
 	n=${BDS_PROPERTY_SCRIPTS:-75}
-	consumed=$(( (n + 24) / 25 * 4 ))
-	run -0 "$RUN" --seeds "1 2 3 4" --count "$n" --jobs 2 --consume-every 25 --dir "$BATS_TEST_TMPDIR/p"
+	seeds=${BDS_PROPERTY_SEEDS:-1 2 3 4}
+	k=$(wc -w <<<"$seeds")
+	consumed=$(( (n + 24) / 25 * k ))
+	run -0 "$RUN" --seeds "$seeds" --count "$n" --jobs 2 --consume-every 25 --dir "$BATS_TEST_TMPDIR/p"
 	printf '%s\n' "$output" | sed 's/^/# /' >&3
-	[[ "${lines[-1]}" =~ ^property:\ $((4 * n))\ scripts\ \(([0-9]+)\ partial\),\ $consumed\ consumed\ \($consumed\ warm,\ 0\ not\ warm\),\ 0\ mismatches,\ 0\ errors, ]]
+	[[ "${lines[-1]}" =~ ^property:\ $((k * n))\ scripts\ \(([0-9]+)\ partial\),\ $consumed\ consumed\ \($consumed\ warm,\ 0\ not\ warm\),\ 0\ mismatches,\ 0\ errors, ]]
 	# most scripts must take the partial path, or the property compares little of it
-	[ "${BASH_REMATCH[1]}" -ge $((4 * n / 2)) ]
+	[ "${BASH_REMATCH[1]}" -ge $((k * n / 2)) ]
 	# every consumed script says which path its default consume took
 	[ "$(grep -c '^ok seed [0-9]* edit [0-9]* (.*): [0-9]* impacted, \(partial\|full path: .*\), [34] answers equal' <<<"$output")" -eq "$consumed" ]
 	[ ! -e "$BATS_TEST_TMPDIR/p" ]
