@@ -991,7 +991,9 @@ static void key_list(char **buf, size_t *len, char **list)
 
 void bds_hash_state_key(const struct bds_hash_options *o, unsigned char out[BDS_SHA256_LEN])
 {
-	static const char tag[] = "bds-state-key-1";
+	/* -2: attributes hashed as their Java bytes (docs/algorithm.md 2.5.1); a state of an
+	 * earlier bds may hold digests of the stream's bytes, so it does not stand */
+	static const char tag[] = "bds-state-key-2";
 	size_t len = sizeof tag + BDS_SHA256_LEN;
 	char *buf = bds_util_xmalloc(len);
 	memcpy(buf, tag, sizeof tag);

@@ -201,6 +201,16 @@ static int read_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
 	return len == 10 && !((*pp)[-1] & 1);
 }
 
+/* Moves *pp past a fixed32 or fixed64 value: 0, or -1 when the message ends first. */
+static int skip_fixed(const uint8_t **pp, const uint8_t *end, int wire)
+{
+	size_t w = wire == W_FIXED64 ? 8 : 4;
+	if ((size_t)(end - *pp) < w)
+		return -1;
+	*pp += w;
+	return 0;
+}
+
 static int refuse(const struct pmsg *m, const char *why)
 {
 	return bds_util_fail("protobuf %s: %s (bazel-diff's Java parser refuses it too)", m->name, why);
@@ -258,7 +268,9 @@ static long read_items(struct bds_proto_canon *c, int depth, const struct pmsg *
 		}
 		case 3:
 		case 4:
-			return refuse(m, "a group (wire types 3 and 4 are not supported)");
+			/* Java would keep a group among the unknown fields; Bazel writes none, and bds
+			 * refuses one rather than guess its bytes */
+			return bds_util_fail("protobuf %s: a group (wire types 3 and 4): bds does not read groups", m->name);
 		default:
 			return refuse(m, "an invalid wire type");
 		}
@@ -335,6 +347,51 @@ static int put_repeated(struct bds_proto_canon *c, const struct pfield *f, size_
 	return 0;
 }
 
+static const struct pfield *field_of(const struct pmsg *m, uint32_t number)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->fields[i].number == number)
+			return &m->fields[i];
+	return NULL;
+}
+
+/* 1 when `in` parses as message m down to its last known sub-message (values and required
+ * fields aside), as Java's readMessage must parse it; else 0. */
+static int well_formed(const struct pmsg *m, const uint8_t *in, size_t n, int depth)
+{
+	const uint8_t *p = in, *end = in + n;
+	if (depth + 1 >= MAX_DEPTH)
+		return 0;
+	while (p < end) {
+		uint64_t key, v;
+		if (read_varint(&p, end, &key) < 0 || ((uint32_t)key >> 3) == 0)
+			return 0;
+		int wire = (int)(key & 7);
+		const struct pfield *f = field_of(m, (uint32_t)key >> 3);
+		if (wire == W_VARINT) {
+			if (read_varint(&p, end, &v) < 0)
+				return 0;
+		} else if (wire == W_FIXED64 || wire == W_FIXED32) {
+			if (skip_fixed(&p, end, wire) < 0)
+				return 0;
+		} else if (wire == W_LEN) {
+			if (read_varint(&p, end, &v) < 0 || (v & 0xffffffffu) > 0x7fffffffu || (uint32_t)v > (size_t)(end - p))
+				return 0;
+			const uint8_t *q = p, *qend = p + (uint32_t)v;
+			if (f && f->kind == K_MESSAGE && !well_formed(f->msg, q, (uint32_t)v, depth + 1))
+				return 0;
+			if (f && f->kind == K_INT32 && f->label == REPEATED)
+				while (q < qend)
+					if (read_varint(&q, qend, &v) < 0)
+						return 0;
+			p = qend;
+		} else {
+			return 0;
+		}
+	}
+	return 1;
+}
+
 /* A singular field: the last occurrence wins, except a message, whose occurrences merge
  * (parsing their concatenation is merging them), and an enum value the enum does not
  * define, which Java keeps among the unknown fields as a sign-extended int32. 1 written,
@@ -358,8 +415,6 @@ static int put_singular(struct bds_proto_canon *c, const struct pmsg *m, const s
 				continue;
 			}
 		}
-		if (f->kind == K_BOOL && it->ambiguous)
-			return ambiguous(m, f->number);
 		it->used = 1;
 		last = it;
 		seen++;
@@ -368,6 +423,16 @@ static int put_singular(struct bds_proto_canon *c, const struct pmsg *m, const s
 	}
 	if (!last)
 		return 0;
+	/* a bool is only the value's != 0: the two readings differ when the rest is 0 */
+	if (f->kind == K_BOOL && last->ambiguous && last->v == 0)
+		return ambiguous(m, f->number);
+	/* Java parses each occurrence of a message on its own, then merges: the concatenation
+	 * stands for them only when each is a whole message (no field runs into the next) */
+	if (f->kind == K_MESSAGE && seen > 1)
+		for (size_t i = 0; i < count; i++)
+			if (items[i].number == f->number && items[i].wire == W_LEN &&
+			    !well_formed(f->msg, items[i].data, items[i].len, depth + 1))
+				return refuse(f->msg, "an occurrence that is not a whole message");
 	switch (f->kind) {
 	case K_MESSAGE:
 		/* one occurrence: its own bytes; several: their concatenation */
@@ -456,14 +521,6 @@ static int short_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out, i
 	return *len == 1 || (last != 0 && (*len < 10 || last == 1)) ? 0 : -1;
 }
 
-static const struct pfield *field_of(const struct pmsg *m, uint32_t number)
-{
-	for (size_t i = 0; i < m->n; i++)
-		if (m->fields[i].number == number)
-			return &m->fields[i];
-	return NULL;
-}
-
 /* 1 when `in` is exactly what canon_msg would write for it (known fields by number, each
  * singular one once, in shortest form with Java's values, required ones there, unknown
  * ones after them in Java's order), else 0, also for anything canon_msg refuses. What
@@ -501,10 +558,8 @@ static int in_java_form(const struct pmsg *m, const uint8_t *in, size_t n, int d
 			if (f && f->kind == K_ENUM && ((int32_t)v < f->enum_min || (int32_t)v > f->enum_max))
 				return 0;
 		} else if (wire == W_FIXED64 || wire == W_FIXED32) {
-			size_t w = wire == W_FIXED64 ? 8 : 4;
-			if ((size_t)(end - p) < w)
+			if (skip_fixed(&p, end, wire) < 0)
 				return 0;
-			p += w;
 		} else if (wire == W_LEN) {
 			if (short_varint(&p, end, &v, &len) < 0 || v > (uint64_t)(end - p))
 				return 0;

@@ -399,10 +399,20 @@ static int cases(void)
 	expect("no name: refused", "1002", "ERR: the required field 'name'");
 	expect("a nested entry without its value: refused", "0a0161100a42030a016b",
 	       "ERR: StringDictEntry: the required field 'value'");
-	expect("a group: refused", "0a01611002f301f401", "ERR: group");
+	expect("a group: refused (Java would keep it; Bazel writes none)", "0a01611002f301f401", "ERR: group");
+	/* Java parses each occurrence of a singular message on its own before merging them */
+	expect("license twice, the first cut short: refused", "0a016110013a010a3a0100", "ERR: not a whole message");
+	expect("selector_list twice, the first cut short: refused", "0a01611001aa010112aa010100",
+	       "ERR: not a whole message");
+	expect("a nested license twice, the first cut short: refused", "0a01611001aa010b12090a073a010a3a020178",
+	       "ERR: not a whole message");
 	expect("truncated: refused", "0a0561", "ERR: past the message's end");
 	/* a 10-byte varint ending in 0x00: Java's two read paths disagree on bit 63 */
-	expect("an ambiguous bool: refused", "0a0161100e70ffffffffffffffffff00", "ERR: (ambiguous)");
+	expect("an ambiguous bool that is 0 on one reading: refused", "0a0161100e7080808080808080808000",
+	       "ERR: (ambiguous)");
+	expect("an ambiguous bool true on both readings", "0a0161100e70ffffffffffffffffff00", "0a0161100e7001");
+	expect("an ambiguous bool a later occurrence overrides", "0a0161100e70808080808080808080007001",
+	       "0a0161100e7001");
 	expect("an ambiguous unknown varint: refused", "0a01611002f001ffffffffffffffffff00", "ERR: (ambiguous)");
 	expect("the same as an int32: no ambiguity (its low 32 bits)", "0a0161100118ffffffffffffffffff00",
 	       "0a0161100118ffffffffffffffffff01");
