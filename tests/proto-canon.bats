@@ -46,9 +46,11 @@ CANON_TEST="$BDS_BUILD/tests/proto-canon-test"
 	[ "$kept" -ge 100 ]
 }
 
-# rule //:r (genrule) with one attribute given as bytes, and a source file it reads
+# hand_stream HEX...: rule //:r (genrule) with these attributes given as bytes, in this
+# order, and a source file it reads
 hand_stream() {
-	printf '[{"rule": "//:r", "inputs": ["//:s.txt"], "attrs": [{"hex": "%s"}]}, {"source": "//:s.txt"}]' "$1" |
+	attrs=$(printf '{"hex": "%s"},' "$@")
+	printf '[{"rule": "//:r", "inputs": ["//:s.txt"], "attrs": [%s]}, {"source": "//:s.txt"}]' "${attrs%,}" |
 		make_proto
 }
 
@@ -67,8 +69,8 @@ hand_stream() {
 		run -0 bds-hash -w "$BATS_TEST_TMPDIR" -o "$f.json" < "$f.bin"
 	done
 	cmp java-order.json scrambled.json
-	! cmp -s java-order.json other.json
-	! cmp -s java-order.json known-only.json
+	run -1 cmp -s java-order.json other.json
+	run -1 cmp -s java-order.json known-only.json
 	# only the rule changes between them, the source file not
 	[ "$(jq -r '."//:s.txt"' java-order.json)" = "$(jq -r '."//:s.txt"' other.json)" ]
 	[ "$(jq -r '."//:r"' java-order.json)" != "$(jq -r '."//:r"' other.json)" ]
@@ -83,4 +85,20 @@ hand_stream() {
 	[ "$output" = "" ]
 	[ "$stderr" = "bds-hash: target '//:r': an attribute at byte 22: protobuf Attribute: the required field 'type' (2) is missing (bazel-diff's Java parser refuses the message)" ]
 	[ ! -e out.json ]
+}
+
+@test "bds-hash: attributes sorted by name as Kotlin's stable sortedBy: two of one name keep their order" {
+	cd "$BATS_TEST_TMPDIR"
+	printf 's\n' > s.txt
+	# b = "1"; a = "x"; a = "y" (each: name, type STRING, string_value)
+	b=0a016210022a0131 ax=0a016110022a0178 ay=0a016110022a0179
+	hand_stream "$b" "$ax" "$ay" > b-ax-ay.bin
+	hand_stream "$ax" "$ay" "$b" > ax-ay-b.bin
+	hand_stream "$b" "$ay" "$ax" > b-ay-ax.bin
+	for f in b-ax-ay ax-ay-b b-ay-ax; do
+		run -0 bds-hash -w "$BATS_TEST_TMPDIR" -o "$f.json" < "$f.bin"
+	done
+	# sorting moves b after the two a's and keeps them as they came
+	cmp b-ax-ay.json ax-ay-b.json
+	run -1 cmp -s b-ax-ay.json b-ay-ax.json
 }
