@@ -61,10 +61,13 @@ static int contend(const char *path, struct shared *sh, int start, int remove_it
 			    __atomic_load_n(&sh->holder_alive, __ATOMIC_SEQ_CST))
 				__atomic_add_fetch(&sh->double_holders, 1, __ATOMIC_SEQ_CST);
 			pause_us(100);
+			/* counted out before letting go, and removing the file is letting go (the next
+			 * taker makes a new one at once): the next holder must not see us. Counted
+			 * out after the unlink, a holder preempted between the two was seen by the
+			 * next one: a double holder that was none (seen on a loaded machine). */
+			__atomic_sub_fetch(&sh->holders, 1, __ATOMIC_SEQ_CST);
 			if (remove_it && unlink(path) == 0)
 				__atomic_add_fetch(&sh->removed, 1, __ATOMIC_SEQ_CST);
-			/* counted out before letting go: the next holder must not see us */
-			__atomic_sub_fetch(&sh->holders, 1, __ATOMIC_SEQ_CST);
 			__atomic_add_fetch(&sh->acquisitions, 1, __ATOMIC_SEQ_CST);
 			bds_lock_release(fd);
 			return 0;
