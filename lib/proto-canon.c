@@ -245,15 +245,12 @@ static long read_items(struct bds_proto_canon *c, int depth, const struct pmsg *
 			break;
 		}
 		case W_FIXED64:
-		case W_FIXED32: {
-			size_t w = it.wire == W_FIXED64 ? 8 : 4;
-			if ((size_t)(end - p) < w)
-				return refuse(m, "a truncated fixed-width field");
+		case W_FIXED32:
 			it.data = p;
-			it.len = w;
-			p += w;
+			if (skip_fixed(&p, end, it.wire) < 0)
+				return refuse(m, "a truncated fixed-width field");
+			it.len = (size_t)(p - it.data);
 			break;
-		}
 		case W_LEN: {
 			uint64_t len;
 			if (read_varint(&p, end, &len) < 0)
