@@ -315,6 +315,7 @@ static int read_whole(const char *path, char **buf, size_t *len)
 		close(fd);
 		return bds_util_fail("read '%s': out of memory: cannot allocate %zu bytes", path, cap + 1);
 	}
+	bds_util_advise_huge_pages(b, cap + 1);
 	for (;;) {
 		if (n == cap) {
 			char probe;
@@ -422,6 +423,7 @@ static struct bds_diff_index *index_new(size_t expected)
 	while (cap < expected * 2)
 		cap *= 2;
 	x->slots = bds_util_xcalloc(cap, sizeof *x->slots);
+	bds_util_advise_huge_pages(x->slots, cap * sizeof *x->slots);
 	x->mask = cap - 1;
 	return x;
 }
@@ -517,6 +519,7 @@ static void *grow(void *array, size_t *cap, size_t first, size_t item, const cha
 		bds_util_fail("read '%s': out of memory for %zu entries", path, n);
 		return NULL;
 	}
+	bds_util_advise_huge_pages(p, n * item);
 	*cap = n;
 	return p;
 }

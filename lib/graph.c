@@ -36,9 +36,9 @@ static void index_insert(struct bds_graph_slot *index, size_t cap, const struct 
 	index[at].target = i;
 }
 
-static void index_grow(struct bds_graph *g)
+/* The index rebuilt with `cap` slots (a power of two). */
+static void index_resize(struct bds_graph *g, size_t cap)
 {
-	size_t cap = g->index_cap ? g->index_cap * 2 : 1024;
 	struct bds_graph_slot *index = bds_util_xmalloc(cap * sizeof *index);
 	memset(index, 0xff, cap * sizeof *index);
 	for (size_t i = 0; i < g->count; i++)
@@ -46,6 +46,24 @@ static void index_grow(struct bds_graph *g)
 	free(g->index);
 	g->index = index;
 	g->index_cap = cap;
+}
+
+static void index_grow(struct bds_graph *g)
+{
+	index_resize(g, g->index_cap ? g->index_cap * 2 : 1024);
+}
+
+void bds_graph_reserve(struct bds_graph *g, size_t n)
+{
+	if (n > g->cap) {
+		g->cap = n;
+		g->targets = bds_util_xrealloc(g->targets, g->cap * sizeof *g->targets);
+	}
+	size_t cap = g->index_cap ? g->index_cap : 1024;
+	while (cap < n * 2)
+		cap *= 2;
+	if (cap > g->index_cap)
+		index_resize(g, cap);
 }
 
 int32_t bds_graph_find(const struct bds_graph *g, const char *name, size_t n)

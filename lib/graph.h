@@ -54,6 +54,10 @@ struct bds_graph {
 	struct bds_proto_stream *stream;
 };
 
+/* Room for n targets in all, so that adding them (stubs of a state) neither moves the
+ * targets nor rebuilds the index again and again. */
+void bds_graph_reserve(struct bds_graph *g, size_t n);
+
 /* Reads the whole stream from fd, calling on_target (may be NULL) for every target kept,
  * as it arrives. Returns 0, or -1 with the error recorded. */
 int bds_graph_read(struct bds_graph *g, int fd, const char *what,

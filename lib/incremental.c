@@ -50,6 +50,7 @@ int bds_incremental_merge(struct bds_graph *g, const struct bds_state *s, char *
 		bds_strmap_put(pkgs, *p, strlen(*p), NULL);
 	int32_t *at = bds_util_xmalloc((s->count ? s->count : 1) * sizeof *at);
 	size_t first_stub = g->count;
+	bds_graph_reserve(g, g->count + s->count);
 	int rc = 0;
 	for (size_t i = 0; i < s->count && rc == 0; i++) {
 		const struct bds_state_target *st = &s->targets[i];

@@ -1,5 +1,5 @@
 /* util: exit codes, diagnostics, recorded errors, checked output and bounded reads. */
-#define _XOPEN_SOURCE 700 /* realpath */
+#define _DEFAULT_SOURCE /* realpath, madvise's MADV_HUGEPAGE */
 #include "util.h"
 
 
@@ -7,6 +7,8 @@
 #include <signal.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <string.h>
 #include <time.h>
@@ -77,6 +79,22 @@ void *bds_util_xmalloc(size_t n)
 	if (!p)
 		abort();
 	return p;
+}
+
+void bds_util_advise_huge_pages(void *p, size_t n)
+{
+#ifdef MADV_HUGEPAGE
+	/* below two huge pages, nothing to win */
+	if (n < ((size_t)4 << 20))
+		return;
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t start = ((uintptr_t)p + page - 1) & ~(page - 1), end = ((uintptr_t)p + n) & ~(page - 1);
+	if (end > start)
+		(void)madvise((void *)start, end - start, MADV_HUGEPAGE);
+#else
+	(void)p;
+	(void)n;
+#endif
 }
 
 void *bds_util_xcalloc(size_t n, size_t size)

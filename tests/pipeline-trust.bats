@@ -87,6 +87,42 @@ cold() {
 	[ "$output" = "$nohome" ]
 }
 
+@test "the home rc edited while a consume queries: cold, as the fingerprint taken again after the queries differs" {
+	cd "$WS"
+	rm -f "$HOME/.bazelrc"
+	mkdir -p "$BATS_TEST_TMPDIR/bin"
+	# this file's wrapper, which edits the home rc when a query file is queried while
+	# armed: the consume's warm query (full or partial), never its fingerprint's client
+	cat > "$BATS_TEST_TMPDIR/bin/bazel" <<-EOF
+		#!/bin/sh
+		case " \$* " in
+		*" --query_file "*) if rm "$BATS_TEST_TMPDIR/armed" 2>/dev/null; then printf 'query --noimplicit_deps\\n' > "$HOME/.bazelrc"; fi ;;
+		esac
+		exec "$BATS_FILE_TMPDIR/bin/bazel" "\$@"
+	EOF
+	chmod +x "$BATS_TEST_TMPDIR/bin/bazel"
+	PATH="$BATS_TEST_TMPDIR/bin:$PATH"
+	base=$(change base-mid-rc <<<'printf "c8\n" > lib/c.txt')
+	target=$(change target-mid-rc "$base" <<<'printf "a8\n" > lib/a.txt')
+	run -0 --separate-stderr bds-record -w "$WS" --base "$base" --store "$STORE" --include-target-type
+	: > "$BATS_TEST_TMPDIR/armed"
+	run -2 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type
+	[ "$output" = "" ]
+	[ ! -e "$BATS_TEST_TMPDIR/armed" ]
+	[ "$(cat "$HOME/.bazelrc")" = "query --noimplicit_deps" ]
+	[[ "$stderr" == *"bds-consume: cold: the fingerprint changed while consuming ("*"): a file it covers was edited"* ]]
+	# with --cold, the answer is the cold path's, under the rc as it is now
+	cold "$base" "$target"
+	rm "$HOME/.bazelrc"
+	run -0 --separate-stderr bds-record -w "$WS" --base "$base" --store "$STORE" --include-target-type
+	: > "$BATS_TEST_TMPDIR/armed"
+	run -0 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type \
+		--cold --base "$base"
+	[ "$output" = "$cold" ]
+	[[ "$stderr" == *"bds-consume: cold: the fingerprint changed while consuming ("* ]]
+	rm "$HOME/.bazelrc"
+}
+
 @test "a target that changes only .gitattributes: warm and cold hash the files as a fresh checkout has them" {
 	cd "$WS"
 	base=$(change base-attr <<<'printf "c\n" > lib/c.txt')
