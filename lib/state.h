@@ -31,7 +31,7 @@ struct bds_state_target {
 };
 
 struct bds_state {
-	unsigned char *buf;
+	const unsigned char *buf; /* the file, mapped */
 	size_t len;
 	int has_stacks;                     /* some rule of the revision had a stack */
 	unsigned char seed[BDS_SHA256_LEN]; /* bds_hash_state_key: the seed and options it was hashed with */
