@@ -244,7 +244,7 @@ exactly_at() {
 	mkfifo "$T/fifo"
 	run -1 --separate-stderr timeout 300 bds-consume -w "$WS" --target "$t" --store "$STORE" --include-target-type -o "$T/fifo"
 	[ "$output" = "" ]
-	[[ "$stderr" == *"bds-diff: open '$T/fifo': a FIFO with no reader"* ]]
+	[[ "$stderr" == *"bds-output: open '$T/fifo': a FIFO with no reader"* ]]
 	# the answer through /dev/stdout into a pipe: the warm machine was let go meanwhile
 	run -0 --separate-stderr bash -c 'bds-consume -w "$1" --target "$2" --store "$3" --include-target-type -o /dev/stdout | cat' \
 		_ "$WS" "$t" "$STORE"
