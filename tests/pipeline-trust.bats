@@ -31,6 +31,11 @@ setup() {
 	[ "$(command -v bazel)" = "$BATS_FILE_TMPDIR/bin/bazel" ]
 }
 
+teardown() {
+	# a test that failed before removing the home rc it wrote leaves it to none after it
+	rm -f "$HOME/.bazelrc"
+}
+
 teardown_file() {
 	stop_warm_servers
 }
@@ -106,9 +111,12 @@ cold() {
 	target=$(change target-mid-rc "$base" <<<'printf "a8\n" > lib/a.txt')
 	run -0 --separate-stderr bds-record -w "$WS" --base "$base" --store "$STORE" --include-target-type
 	: > "$BATS_TEST_TMPDIR/armed"
-	run -2 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type
+	run -2 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type \
+		--timings "$BATS_TEST_TMPDIR/timings.json"
 	[ "$output" = "" ]
 	[ ! -e "$BATS_TEST_TMPDIR/armed" ]
+	# the answer the diff wrote beside the fingerprint was never delivered: not counted
+	[ "$(jq -c '[.exit_status, .counts.impacted]' "$BATS_TEST_TMPDIR/timings.json")" = "[2,null]" ]
 	[ "$(cat "$HOME/.bazelrc")" = "query --noimplicit_deps" ]
 	[[ "$stderr" == *"bds-consume: cold: the fingerprint changed while consuming ("*"): a file it covers was edited"* ]]
 	# with --cold, the answer is the cold path's, under the rc as it is now
