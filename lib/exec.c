@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,42 +21,15 @@
 
 volatile sig_atomic_t bds_exec_interrupt;
 
-/* The process groups of the commands being run (their leaders' pids), 0 in a free slot:
- * what a fatal signal takes down with us (bds_exec_die_with_command). More than one only
- * while a bds_exec_output_start job runs beside the caller's own command; slots are taken
- * and given back under the lock, the signal handler only reads them. */
-#define MAX_RUNNING 8
-static volatile sig_atomic_t running_groups[MAX_RUNNING];
-static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* A slot holding `pid`, or -1 when all are taken (its group is then not killed with us). */
-static int running_add(pid_t pid)
-{
-	int slot = -1;
-	pthread_mutex_lock(&running_lock);
-	for (int i = 0; i < MAX_RUNNING && slot < 0; i++)
-		if (running_groups[i] == 0)
-			running_groups[slot = i] = pid;
-	pthread_mutex_unlock(&running_lock);
-	return slot;
-}
-
-static void running_remove(int slot)
-{
-	if (slot < 0)
-		return;
-	pthread_mutex_lock(&running_lock);
-	running_groups[slot] = 0;
-	pthread_mutex_unlock(&running_lock);
-}
+/* The process group of the command being run (its leader's pid), 0 between commands: what
+ * a fatal signal takes down with us (bds_exec_die_with_command). */
+static volatile sig_atomic_t running_group;
 
 static void die_with_group(int sig)
 {
-	for (int i = 0; i < MAX_RUNNING; i++) {
-		pid_t g = (pid_t)running_groups[i];
-		if (g > 0)
-			kill(-g, SIGKILL);
-	}
+	pid_t g = (pid_t)running_group;
+	if (g > 0)
+		kill(-g, SIGKILL);
 	signal(sig, SIG_DFL);
 	raise(sig); /* delivered when this handler returns: we end as the signal would have ended us */
 }
@@ -257,7 +229,7 @@ static int run(char *const argv[], const char *cwd, int (*gate)(void *arg), void
 	int rc = -1;
 	int out_p[2] = {-1, -1}, err_p[2] = {-1, -1}, rep_p[2] = {-1, -1};
 	pid_t pid = -1;
-	int reaped = 0, wstatus = 0, slot = -1;
+	int reaped = 0, wstatus = 0;
 	char buf[65536];
 
 	memset(res, 0, sizeof *res);
@@ -279,7 +251,7 @@ static int run(char *const argv[], const char *cwd, int (*gate)(void *arg), void
 		child(argv, cwd, gate, arg, out_p[1], err_p[1], rep_p[1]);
 	/* both sides set the group, so a kill right after fork cannot miss it */
 	setpgid(pid, pid);
-	slot = running_add(pid);
+	running_group = pid;
 	close(out_p[1]), out_p[1] = -1;
 	close(err_p[1]), err_p[1] = -1;
 	close(rep_p[1]), rep_p[1] = -1;
@@ -374,7 +346,7 @@ done:
 		while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
 			;
 	}
-	running_remove(slot);
+	running_group = 0;
 	for (int i = 0; i < 2; i++) {
 		if (out_p[i] >= 0)
 			close(out_p[i]);
@@ -450,69 +422,4 @@ char *bds_exec_capture(char *const argv[], const char *cwd, int err_fd, size_t l
 	}
 	free(out.buf);
 	return NULL;
-}
-
-/* ---- a command beside the caller's own work ---- */
-
-struct bds_exec_job {
-	char **argv;
-	char *cwd;
-	enum bds_exec_keep keep;
-	size_t limit;
-	double timeout;
-	pthread_t thread;
-	int threaded;
-	int status;               /* bds_exec_output's */
-	struct bds_exec_output o; /* its output */
-	char *why;                /* status -1: the reason the job's thread recorded */
-};
-
-static void job_run(struct bds_exec_job *j)
-{
-	j->status = bds_exec_output(j->argv, j->cwd, j->keep, j->limit, j->timeout, &j->o);
-	if (j->status < 0)
-		j->why = bds_util_xstrdup(bds_util_error());
-}
-
-static void *job_thread(void *arg)
-{
-	job_run(arg);
-	return NULL;
-}
-
-struct bds_exec_job *bds_exec_output_start(char *const argv[], const char *cwd, enum bds_exec_keep keep,
-                                           size_t limit, double timeout)
-{
-	struct bds_exec_job *j = bds_util_xcalloc(1, sizeof *j);
-	size_t n = 0;
-	while (argv[n])
-		n++;
-	j->argv = bds_util_xcalloc(n + 1, sizeof *j->argv);
-	for (size_t i = 0; i < n; i++)
-		j->argv[i] = bds_util_xstrdup(argv[i]);
-	j->cwd = cwd ? bds_util_xstrdup(cwd) : NULL;
-	j->keep = keep;
-	j->limit = limit;
-	j->timeout = timeout;
-	j->threaded = pthread_create(&j->thread, NULL, job_thread, j) == 0;
-	if (!j->threaded)
-		job_run(j); /* no thread to be had: run it now, the answer is the same */
-	return j;
-}
-
-int bds_exec_output_finish(struct bds_exec_job *j, struct bds_exec_output *o)
-{
-	if (j->threaded)
-		pthread_join(j->thread, NULL);
-	int status = j->status;
-	*o = j->o;
-	if (status < 0)
-		bds_util_fail("%s", j->why);
-	for (size_t i = 0; j->argv[i]; i++)
-		free(j->argv[i]);
-	free(j->argv);
-	free(j->cwd);
-	free(j->why);
-	free(j);
-	return status;
 }

@@ -75,17 +75,6 @@ struct bds_exec_output {
 int bds_exec_output(char *const argv[], const char *cwd, enum bds_exec_keep keep, size_t limit, double timeout,
                     struct bds_exec_output *o);
 
-/* A command run beside the caller's own work (in a thread of its own): started by
- * bds_exec_output_start with bds_exec_output's arguments (copied), its outcome taken by
- * bds_exec_output_finish, which waits for it and returns exactly what bds_exec_output
- * would have (the reason of a -1 recorded in the caller's thread), and frees the job.
- * Every job started must be finished. Its command's process group is killed with us too
- * (bds_exec_die_with_command). */
-struct bds_exec_job;
-struct bds_exec_job *bds_exec_output_start(char *const argv[], const char *cwd, enum bds_exec_keep keep,
-                                           size_t limit, double timeout);
-int bds_exec_output_finish(struct bds_exec_job *job, struct bds_exec_output *o);
-
 /* Writes all of buf, retrying on EINTR and short writes, waiting on EAGAIN.
  * Returns 0 or -1 (errno set). */
 int bds_exec_write_all(int fd, const void *buf, size_t len);

@@ -867,16 +867,19 @@ static jv command_digest(const char *cmd, const char *ws, char **file)
 	return v;
 }
 
-/* Bazel's version, from `bazel --version` asked in the workspace as the pipelines run it
- * (a version-picking wrapper reads its .bazelversion): its exit status and stdout `out`
- * (freed here; NULL when it did not run to an exit). Debian's 4.2.3 reports none ("bazel no_version"): its
+/* Bazel's version, asked in the workspace as the pipelines run it (a version-picking
+ * wrapper reads its .bazelversion). Debian's 4.2.3 reports none ("bazel no_version"): its
  * server is the install base its system rc names (startup --install_base=/usr/share/bazel,
  * trusted rather than extracted from the binary), whose install_base_key the package
  * writes per build, so that key stands in for the version; and BDS_REAL_BAZEL's digest,
  * when given, for the client behind the wrapper, which cannot be found without guessing. */
-static jv bazel_version(int status, char *out, const char *ws, const char *install_base, const char *command_file,
+static jv bazel_version(const char *bazel, const char *ws, const char *install_base, const char *command_file,
                         jv command)
 {
+	char *argv[] = {(char *)bazel, "--version", NULL};
+	struct bds_exec_output o;
+	int status = bds_exec_output(argv, ws, BDS_EXEC_ERR_DROP, OUTPUT_MAX, BAZEL_TIMEOUT, &o);
+	char *out = o.out;
 	if (status == 0) {
 		out[strcspn(out, "\n")] = '\0';
 		if (strncmp(out, "bazel ", 6) == 0 && strcmp(out, "bazel no_version") != 0) {
@@ -982,12 +985,11 @@ static int wrapper_check(struct source *s, const char *bazel)
 /* bazel          the version, above (bazel_command is in c already);
  * tools_bazel    the workspace's tools/bazel at the revision, which Debian's bazel (and
  *                bazelisk) runs instead of Bazel when it is an executable file. */
-static jv bazel_components(struct source *s, int version_status, char *version_out, const char *install_base,
-                           const char *command_file, jv c)
+static jv bazel_components(struct source *s, const char *bazel, const char *install_base, const char *command_file,
+                           jv c)
 {
 	jv command = jv_object_get(jv_copy(c), jv_string("bazel_command"));
-	c = set_or_fail(c, "bazel",
-	                bazel_version(version_status, version_out, s->ws, install_base, command_file, command));
+	c = set_or_fail(c, "bazel", bazel_version(bazel, s->ws, install_base, command_file, command));
 	if (!jv_is_valid(c))
 		return c;
 	struct file f = {0};
@@ -1366,23 +1368,10 @@ jv bds_fingerprint_compute(const struct bds_fingerprint_input *in, jv hash_optio
 		jv_free(c);
 		c = recorded_error();
 	}
-	/* `bazel --version` runs beside the rc question: two starts of Bazel's client (through
-	 * a wrapper script, as Debian's) at once instead of one after the other */
-	struct bds_exec_job *version_job = NULL;
-	if (jv_is_valid(c)) {
-		char *argv[] = {(char *)in->bazel, "--version", NULL};
-		version_job = bds_exec_output_start(argv, s.ws, BDS_EXEC_ERR_DROP, OUTPUT_MAX, BAZEL_TIMEOUT);
-	}
 	if (jv_is_valid(c))
 		c = rc_components(&s, in, c, &install_base);
-	if (version_job) {
-		struct bds_exec_output vo;
-		int status = bds_exec_output_finish(version_job, &vo);
-		if (jv_is_valid(c))
-			c = bazel_components(&s, status, vo.out, install_base, command_file, c);
-		else
-			free(vo.out);
-	}
+	if (jv_is_valid(c))
+		c = bazel_components(&s, in->bazel, install_base, command_file, c);
 	if (!jv_is_valid(c))
 		goto out;
 	/* The key: XXH3-128 of the components' canonical JSON (keys sorted, compact). */

@@ -1,6 +1,5 @@
-/* exec-test: lib/exec.c's capture (bds_exec_output): status, streams, limits, that the
- * deadline kills the command's whole process group, not the command alone, and that a job
- * (bds_exec_output_start) runs beside the caller's command and dies with it.
+/* exec-test: lib/exec.c's capture (bds_exec_output): status, streams, limits, and that the
+ * deadline kills the command's whole process group, not the command alone.
  *
  * usage: exec-test DIR (a scratch directory). Prints one line per check; exit 1 when one
  * failed. */
@@ -82,21 +81,15 @@ static void die_with_command(const char *dir)
 {
 	char *pidfile = bds_util_xasprintf("%s/signal-child.pid", dir);
 	char *script = bds_util_xasprintf("sleep 30 & echo $! > '%s'; wait", pidfile);
-	char *job_pidfile = bds_util_xasprintf("%s/signal-job-child.pid", dir);
-	char *job_script = bds_util_xasprintf("sleep 30 & echo $! > '%s'; wait", job_pidfile);
 	pid_t prog = fork();
 	if (prog == 0) {
 		bds_exec_die_with_command();
-		/* a job beside the command: its group goes too */
-		char *job_argv[] = {"sh", "-c", job_script, NULL};
-		bds_exec_output_start(job_argv, NULL, BDS_EXEC_ERR_DROP, 100, 60);
 		char *argv[] = {"sh", "-c", script, NULL};
 		struct bds_exec_output o;
 		bds_exec_output(argv, NULL, BDS_EXEC_ERR_DROP, 100, 60, &o);
 		_exit(0); /* never reached: TERM ends us first */
 	}
 	long child = prog > 0 ? read_pid(pidfile) : 0;
-	long job_child = prog > 0 ? read_pid(job_pidfile) : 0;
 	int wstatus = 0;
 	if (prog > 0) {
 		/* the group is known to the program from just after its fork, microseconds before
@@ -114,47 +107,8 @@ static void die_with_command(const char *dir)
 	       child <= 0 ? "no pid file" : runs ? "its background sleep still runs" : "its background sleep is gone");
 	if (runs)
 		kill((pid_t)child, SIGKILL);
-	runs = job_child > 0 && still_runs(job_child);
-	expect("and so does the group of a job beside it", job_child > 0 && !runs,
-	       job_child <= 0 ? "no pid file" : runs ? "its background sleep still runs" : "its background sleep is gone");
-	if (runs)
-		kill((pid_t)job_child, SIGKILL);
 	free(script);
 	free(pidfile);
-	free(job_script);
-	free(job_pidfile);
-}
-
-/* A job (bds_exec_output_start) runs while the caller runs a command of its own: two
- * two-second commands take well under four seconds, and each answer is its own. */
-static void jobs(void)
-{
-	char *job_argv[] = {"sh", "-c", "sleep 2; echo job; echo job-err >&2; exit 4", NULL};
-	char *argv[] = {"sh", "-c", "sleep 2; echo caller", NULL};
-	double t0 = bds_util_now();
-	struct bds_exec_job *j = bds_exec_output_start(job_argv, NULL, BDS_EXEC_ERR_START, 100, 10);
-	struct bds_exec_output o, jo;
-	int st = bds_exec_output(argv, NULL, BDS_EXEC_ERR_DROP, 100, 10, &o);
-	int jst = bds_exec_output_finish(j, &jo);
-	double took = bds_util_now() - t0;
-	char *got = bds_util_xasprintf("caller: status %d out '%s'; job: status %d out '%s' err '%s'", st,
-	                               o.out ? o.out : "", jst, jo.out ? jo.out : "", jo.err);
-	const char *want = "caller: status 0 out 'caller\n'; job: status 4 out 'job\n' err 'job-err\n'";
-	expect("a job's answer is its own, the caller's command's its own", strcmp(got, want) == 0, got);
-	char *when = bds_util_xasprintf("%.2f s for two commands of 2 s", took);
-	expect("a job runs beside the caller's command", took < 3.5, when);
-	free(when);
-	free(got);
-	free(o.out);
-	free(jo.out);
-
-	char *missing[] = {"/nonexistent/bds-no-such-command", NULL};
-	j = bds_exec_output_start(missing, NULL, BDS_EXEC_ERR_START, 100, 10);
-	bds_util_fail("a later error of the caller's own");
-	jst = bds_exec_output_finish(j, &jo);
-	int says = strstr(bds_util_error(), "/nonexistent/bds-no-such-command") != NULL;
-	expect("a job that cannot run: -1, its reason recorded for the caller", jst == -1 && !jo.out && says,
-	       bds_util_error());
 }
 
 int main(int argc, char **argv)
@@ -194,7 +148,6 @@ int main(int argc, char **argv)
 	       pid <= 0 ? "no pid file" : runs ? "its background sleep still runs" : "its background sleep is gone");
 	free(script);
 	free(pidfile);
-	jobs();
 	die_with_command(argv[1]);
 	printf("%d failed\n", failures);
 	return failures ? 1 : 0;
