@@ -23,7 +23,8 @@ static const char usage_text[] =
 	"                [--fine-grained-repos @a,...] [--output-base DIR]\n"
 	"                [--content-hashes FILE.json] [--modified-filepaths FILE]\n"
 	"                [--always-affected-tags T,...] [--threads N] [--progress] [-o OUT]\n"
-	"                [--state-out STATE --state-commit REV | --from-state STATE --packages FILE]\n"
+	"                [--state-out STATE --state-commit REV\n"
+	"                 | --from-state STATE --packages FILE [--delta-from XXH3]]\n"
 	"       reads `bazel query --output=streamed_proto` on stdin\n";
 
 /* --from-state: the change-proportional path cannot give the full run's answer */
@@ -31,7 +32,7 @@ enum { EXIT_NOT_INCREMENTAL = 3 };
 
 struct args {
 	const char *workspace, *output, *seed_list, *dep_edges, *content_hashes, *modified_list, *output_base;
-	const char *state_out, *state_commit, *from_state, *packages;
+	const char *state_out, *state_commit, *from_state, *packages, *delta_from;
 	char **types, **ignored, **fine_grained, **tags;
 	int include_type, threads, progress;
 };
@@ -49,6 +50,12 @@ static int valid_types(char **types)
 			return 0;
 		}
 	return 1;
+}
+
+static int is_xxh128(const char *s)
+{
+	size_t n = strspn(s, "0123456789abcdef");
+	return n == 32 && s[n] == '\0';
 }
 
 static int parse_args(int argc, char **argv, struct args *a)
@@ -85,6 +92,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case BDS_HASH_OPT_STATE_COMMIT: a->state_commit = optarg; break;
 		case BDS_HASH_OPT_FROM_STATE: a->from_state = optarg; break;
 		case BDS_HASH_OPT_PACKAGES: a->packages = optarg; break;
+		case BDS_HASH_OPT_DELTA_FROM: a->delta_from = optarg; break;
 		case 'h': fputs(usage_text, stdout); return -1;
 		case ':':
 			bds_util_warn("option '%s' needs an argument", argv[optind - 1]);
@@ -102,6 +110,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 		return bds_cli_usage(usage_text, "--from-state and --packages go together");
 	if (a->state_out && a->from_state)
 		return bds_cli_usage(usage_text, "a state is written by a full run (--state-out), not by --from-state");
+	if (a->delta_from && !a->from_state)
+		return bds_cli_usage(usage_text, "--delta-from needs --from-state (the state knows the lines it is a delta of)");
+	if (a->delta_from && !is_xxh128(a->delta_from))
+		return bds_cli_usage(usage_text, "--delta-from takes an XXH3-128 in hex (32 lowercase hex digits)");
 	return 0;
 }
 
@@ -191,15 +203,17 @@ static size_t rules_in(const struct bds_graph *g, size_t n)
 }
 
 /* A regular OUT is replaced atomically; a device or FIFO (-o /dev/null, a pipe) is
- * written in place and a symlink followed (bds_util_atomic_open). */
-static int write_file(const char *path, const struct bds_graph *g, const struct args *a, int deps)
+ * written in place and a symlink followed (bds_util_atomic_open). The hashes when `how`
+ * says how, else the dep edges. */
+static int write_file(const char *path, const struct bds_graph *g, const struct args *a,
+                      struct bds_hash_json_out *how)
 {
 	char *tmp = NULL;
 	FILE *f = bds_util_atomic_open(path, &tmp);
 	if (!f)
 		return -1;
 	setvbuf(f, NULL, _IOFBF, 1 << 20);
-	int rc = deps ? bds_hash_write_deps(f, g, a->types) : bds_hash_write_json(f, g, a->include_type, a->types);
+	int rc = how ? bds_hash_write_json(f, g, how) : bds_hash_write_deps(f, g, a->types);
 	if (rc < 0) {
 		bds_util_atomic_discard(f, tmp);
 		return -1;
@@ -208,14 +222,15 @@ static int write_file(const char *path, const struct bds_graph *g, const struct 
 }
 
 /* --state-out: the graph state, replaced atomically. */
-static int write_state(const char *path, struct bds_graph *g, const struct bds_hash_options *o, const char *commit)
+static int write_state(const char *path, struct bds_graph *g, const struct bds_hash_options *o, const char *commit,
+                       const char *output_key)
 {
 	char *tmp = NULL;
 	FILE *f = bds_util_atomic_open(path, &tmp);
 	if (!f)
 		return -1;
 	setvbuf(f, NULL, _IOFBF, 1 << 20);
-	if (bds_hash_write_state(f, g, o, commit) < 0) {
+	if (bds_hash_write_state(f, g, o, commit, output_key) < 0) {
 		bds_util_atomic_discard(f, tmp);
 		return -1;
 	}
@@ -246,10 +261,10 @@ static char **read_packages(const char *path)
 	return out;
 }
 
-/* --from-state: the state's targets under the stream's; 0, EXIT_NOT_INCREMENTAL with the
- * reason said, or -1. */
+/* --from-state: the state's targets under the stream's; 0 (*where: as
+ * bds_incremental_merge's), EXIT_NOT_INCREMENTAL with the reason said, or -1. */
 static int merge_state(struct bds_graph *g, const struct bds_state *state, const struct args *a,
-                       const struct bds_hash_options *o)
+                       const struct bds_hash_options *o, int32_t **where)
 {
 	/* inputs git's diff does not see */
 	const char *outside = a->content_hashes ? "--content-hashes" : a->modified_list ? "--modified-filepaths"
@@ -264,7 +279,7 @@ static int merge_state(struct bds_graph *g, const struct bds_state *state, const
 	size_t queried = g->count;
 	unsigned char key[BDS_SHA256_LEN];
 	bds_hash_state_key(o, key);
-	int rc = bds_incremental_merge(g, state, packages, key);
+	int rc = bds_incremental_merge(g, state, packages, key, where);
 	bds_util_free_list(packages);
 	if (rc == 1) {
 		bds_util_warn("not incremental: %s", bds_util_error());
@@ -276,11 +291,26 @@ static int merge_state(struct bds_graph *g, const struct bds_state *state, const
 	return rc;
 }
 
+/* --delta-from: the targets whose lines can differ from those of the hashes file the
+ * state was written with (docs/algorithm.md 6.4), when that file is the one named and was
+ * written as this run writes; else NULL, and every line is written. A diff against that
+ * file then answers as against the whole: every line left out is in it, byte for byte. */
+static uint8_t *delta_lines(const struct bds_graph *g, const struct bds_state *state, const int32_t *where,
+                            const struct args *a)
+{
+	char *want = bds_hash_output_key(a->delta_from, a->include_type, a->types);
+	int same = strlen(want) == state->output_key_len && memcmp(want, state->output_key, state->output_key_len) == 0;
+	free(want);
+	return same ? bds_incremental_changed(g, state, where) : NULL;
+}
+
 static int run(struct args *a)
 {
 	struct bds_hash_options o = {0};
 	struct bds_graph g = {0};
 	struct bds_state state = {0};
+	int32_t *where = NULL; /* --from-state: each state target's index in g */
+	uint8_t *only = NULL;
 	char workspace[PATH_MAX], *content_file = NULL, *modified_file = NULL;
 	int rc = BDS_EXIT_FAIL;
 	struct stat st;
@@ -343,7 +373,7 @@ static int run(struct args *a)
 	size_t queried = g.count;
 	if (a->from_state) {
 		/* an empty stream is a change that re-queries nothing */
-		int mrc = merge_state(&g, &state, a, &o);
+		int mrc = merge_state(&g, &state, a, &o, &where);
 		if (mrc < 0)
 			goto fail;
 		if (mrc > 0) {
@@ -365,15 +395,33 @@ static int run(struct args *a)
 	if (a->from_state)
 		bds_util_warn("partial: re-hashed %zu of %zu targets (queried %zu)", g.rehashed + (queried - rules_in(&g, queried)),
 		              g.count, queried);
-	if (a->state_out && write_state(a->state_out, &g, &o, a->state_commit) < 0)
-		goto fail;
-	if (a->dep_edges && write_file(a->dep_edges, &g, a, 1) < 0)
+	struct bds_hash_json_out how = {.include_type = a->include_type, .types = a->types};
+	char written_xxh128[33] = "";
+	if (a->state_out)
+		how.xxh128 = written_xxh128; /* the state names the hashes written with it */
+	if (a->delta_from && !(only = delta_lines(&g, &state, where, a)))
+		bds_util_warn("delta: the state was written with other hashes or output options (%.*s): every target written",
+		              (int)state.output_key_len, state.output_key);
+	how.only = only;
+	if (a->dep_edges && write_file(a->dep_edges, &g, a, NULL) < 0)
 		goto fail;
 	if (a->output) {
-		if (write_file(a->output, &g, a, 0) < 0)
+		if (write_file(a->output, &g, a, &how) < 0)
 			goto fail;
-	} else if (bds_hash_write_json(stdout, &g, a->include_type, a->types) < 0) {
+	} else if (bds_hash_write_json(stdout, &g, &how) < 0) {
 		goto fail;
+	}
+	if (how.only)
+		bds_util_warn("delta: wrote %zu of %zu targets (the others' lines are those of the hashes %s)", how.written,
+		              how.of, a->delta_from);
+	/* after the hashes: the state names them (a failure here leaves no state: the next
+	 * run is a full one) */
+	if (a->state_out) {
+		char *output_key = bds_hash_output_key(written_xxh128, a->include_type, a->types);
+		int wrc = write_state(a->state_out, &g, &o, a->state_commit, output_key);
+		free(output_key);
+		if (wrc < 0)
+			goto fail;
 	}
 	if (progress)
 		bds_util_warn("wrote output in %.2fs", bds_util_now() - t2);
@@ -382,6 +430,8 @@ static int run(struct args *a)
 fail:
 	bds_util_warn("%s", bds_util_error());
 out:
+	free(where);
+	free(only);
 	bds_graph_free(&g);
 	bds_state_free(&state);
 	bds_strmap_free(o.content_hashes, free);

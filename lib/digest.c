@@ -102,6 +102,26 @@ static int xxh128_chunk(void *state, const char *buf, size_t n)
 	return 0;
 }
 
+struct bds_xxh128_stream *bds_digest_xxh128_start(void)
+{
+	XXH3_state_t *state = XXH3_createState();
+	if (!state)
+		abort(); /* out of memory, as the x* allocators treat it */
+	XXH3_128bits_reset(state);
+	return (struct bds_xxh128_stream *)state;
+}
+
+void bds_digest_xxh128_add(struct bds_xxh128_stream *s, const void *data, size_t len)
+{
+	XXH3_128bits_update((XXH3_state_t *)s, data, len);
+}
+
+void bds_digest_xxh128_finish(struct bds_xxh128_stream *s, char out[33])
+{
+	xxh128_hex(XXH3_128bits_digest((XXH3_state_t *)s), out);
+	XXH3_freeState((XXH3_state_t *)s);
+}
+
 int bds_digest_xxh128_fd(int fd, const char *what, char out[33])
 {
 	XXH3_state_t *state = XXH3_createState();

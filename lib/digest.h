@@ -35,4 +35,11 @@ void bds_digest_hex(const unsigned char *bytes, size_t len, char *out);
 void bds_digest_xxh128(const void *data, size_t len, char out[33]);
 int bds_digest_xxh128_fd(int fd, const char *what, char out[33]);
 
+/* XXH3-128 of bytes given piece by piece (what a writer writes, as it writes it): start,
+ * add each piece, finish (which frees the stream) into canonical hex as above. */
+struct bds_xxh128_stream;
+struct bds_xxh128_stream *bds_digest_xxh128_start(void);
+void bds_digest_xxh128_add(struct bds_xxh128_stream *s, const void *data, size_t len);
+void bds_digest_xxh128_finish(struct bds_xxh128_stream *s, char out[33]);
+
 #endif

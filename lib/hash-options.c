@@ -28,6 +28,7 @@
 	X("state-commit", required_argument, BDS_HASH_OPT_STATE_COMMIT)                                            \
 	X("from-state", required_argument, BDS_HASH_OPT_FROM_STATE)                                               \
 	X("packages", required_argument, BDS_HASH_OPT_PACKAGES)                                                    \
+	X("delta-from", required_argument, BDS_HASH_OPT_DELTA_FROM)                                                \
 	X("help", no_argument, 'h')
 
 /* ... and those bds-generate-hashes takes besides, for the query. Its -so and -co are not

@@ -763,11 +763,29 @@ static int32_t *sorted_targets(const struct bds_graph *g, char **types, int deps
 	return idx;
 }
 
-int bds_hash_write_json(FILE *out, const struct bds_graph *g, int include_type, char **types)
+/* fwrite that also feeds the digest being taken of what is written */
+static void put(FILE *out, struct bds_xxh128_stream *digest, const char *bytes, size_t n)
+{
+	fwrite(bytes, 1, n, out);
+	if (digest)
+		bds_digest_xxh128_add(digest, bytes, n);
+}
+
+int bds_hash_write_json(FILE *out, const struct bds_graph *g, struct bds_hash_json_out *how)
 {
 	size_t n;
-	int32_t *idx = sorted_targets(g, types, 0, &n);
-	fputs(n ? "{\n" : "{", out);
+	int32_t *idx = sorted_targets(g, how->types, 0, &n);
+	how->of = n;
+	if (how->only) {
+		size_t kept = 0;
+		for (size_t k = 0; k < n; k++)
+			if (how->only[idx[k]])
+				idx[kept++] = idx[k];
+		n = kept;
+	}
+	how->written = n;
+	struct bds_xxh128_stream *digest = how->xxh128 ? bds_digest_xxh128_start() : NULL;
+	put(out, digest, n ? "{\n" : "{", n ? 2 : 1);
 	char small[8192];
 	for (size_t k = 0; k < n; k++) {
 		const struct bds_target *t = &g->targets[idx[k]];
@@ -780,7 +798,7 @@ int bds_hash_write_json(FILE *out, const struct bds_graph *g, int include_type, 
 		p += bds_json_escape_into(p, t->name, t->name_len);
 		memcpy(p, ": \"", 3);
 		p += 3;
-		if (include_type) {
+		if (how->include_type) {
 			const char *type = bds_target_type_name(t->type);
 			size_t tn = strlen(type);
 			memcpy(p, type, tn);
@@ -796,12 +814,14 @@ int bds_hash_write_json(FILE *out, const struct bds_graph *g, int include_type, 
 		if (k + 1 < n)
 			*p++ = ',';
 		*p++ = '\n';
-		fwrite(line, 1, (size_t)(p - line), out);
+		put(out, digest, line, (size_t)(p - line));
 		if (line != small)
 			free(line);
 	}
-	fputs("}", out);
+	put(out, digest, "}", 1);
 	free(idx);
+	if (digest)
+		bds_digest_xxh128_finish(digest, how->xxh128);
 	if (fflush(out) != 0 || ferror(out))
 		return bds_util_fail("write hashes: %s", strerror(errno ? errno : EIO));
 	return 0;
@@ -1004,7 +1024,20 @@ void bds_hash_state_key(const struct bds_hash_options *o, unsigned char out[BDS_
 	free(buf);
 }
 
-int bds_hash_write_state(FILE *out, struct bds_graph *g, const struct bds_hash_options *o, const char *commit)
+char *bds_hash_output_key(const char xxh128[33], int include_type, char **types)
+{
+	char *key = bds_util_xasprintf("xxh3-128 %s, include-target-type %d, target-type%s", xxh128, include_type ? 1 : 0,
+	                               types ? "" : " (all)");
+	for (char **t = types; t && *t; t++) {
+		char *longer = bds_util_xasprintf("%s %s", key, *t);
+		free(key);
+		key = longer;
+	}
+	return key;
+}
+
+int bds_hash_write_state(FILE *out, struct bds_graph *g, const struct bds_hash_options *o, const char *commit,
+                         const char *output_key)
 {
 	unsigned char key[BDS_SHA256_LEN];
 	bds_hash_state_key(o, key);
@@ -1012,7 +1045,7 @@ int bds_hash_write_state(FILE *out, struct bds_graph *g, const struct bds_hash_o
 	struct worker w;
 	if (worker_init(&w, &hs) < 0)
 		return -1;
-	struct bds_state_writer *sw = bds_state_writer_new(g->count, g->has_instantiation_stacks, key, commit);
+	struct bds_state_writer *sw = bds_state_writer_new(g->count, g->has_instantiation_stacks, key, commit, output_key);
 	int rc = 0;
 	for (size_t i = 0; i < g->count && rc == 0; i++) {
 		struct bds_target *t = &g->targets[i];

@@ -57,9 +57,17 @@ char *bds_hash_label_path(const char *label, size_t n, int first_colon_only);
  * state hashed with others is never merged. */
 void bds_hash_state_key(const struct bds_hash_options *o, unsigned char out[BDS_SHA256_LEN]);
 
+/* How a hashes file was written, as one string (docs/algorithm.md 6.4): its XXH3-128 and
+ * the options that decide its lines (--include-target-type, --target-type). A state keeps
+ * the one of the file written with it; a later run that names the same file and options
+ * (bds-hash --delta-from) may write only the lines that differ from it. Malloc'd. */
+char *bds_hash_output_key(const char xxh128[33], int include_type, char **types);
+
 /* Writes the graph state (state.h, docs/algorithm.md 6.1) of a hashed graph for revision
- * `commit`. 0, or -1 with the error recorded. */
-int bds_hash_write_state(FILE *out, struct bds_graph *g, const struct bds_hash_options *o, const char *commit);
+ * `commit`; `output_key` (bds_hash_output_key, "" if unknown) is the hashes file written
+ * with it. 0, or -1 with the error recorded. */
+int bds_hash_write_state(FILE *out, struct bds_graph *g, const struct bds_hash_options *o, const char *commit,
+                         const char *output_key);
 
 /* SHA-256 over the contents of the files listed, one path per line, in `list_path`
  * (duplicates dropped, first kept). A relative path, of the list or in it, is relative to
@@ -80,6 +88,7 @@ enum {
 	BDS_HASH_OPT_THREADS, BDS_HASH_OPT_PROGRESS, BDS_HASH_OPT_OUTPUT_BASE,
 	/* the graph state (docs/algorithm.md 6): where the hashes come from, never what they are */
 	BDS_HASH_OPT_STATE_OUT, BDS_HASH_OPT_STATE_COMMIT, BDS_HASH_OPT_FROM_STATE, BDS_HASH_OPT_PACKAGES,
+	BDS_HASH_OPT_DELTA_FROM,
 	/* bds-generate-hashes' own: they change the query, not bds-hash */
 	BDS_HASH_OPT_KEEP_GOING, BDS_HASH_OPT_EXCLUDE_EXTERNAL, BDS_HASH_OPT_EXCLUDE_QUERY,
 };
@@ -101,9 +110,18 @@ jv bds_hash_args_canonical(char **args, size_t n);
  * null when it is not given. */
 jv bds_hash_args_value(jv canonical, const char *name);
 
+/* What bds_hash_write_json writes, and what it says it wrote. */
+struct bds_hash_json_out {
+	int include_type;     /* --include-target-type: "Type#" before each hash */
+	char **types;         /* --target-type: only targets of these type names (NULL: all) */
+	const uint8_t *only;  /* per target: 0 leaves its line out (a delta); NULL: every line */
+	char *xxh128;         /* char[33], or NULL: the XXH3-128 of the bytes written */
+	size_t written, of;   /* out: the lines written, and the lines there would be without `only` */
+};
+
 /* Writes the hashes JSON as bazel-diff's Gson does (two-space pretty print, no final
- * newline), keys sorted. `types` (NULL: all) keeps only targets of those type names. */
-int bds_hash_write_json(FILE *out, const struct bds_graph *g, int include_type, char **types);
+ * newline), keys sorted. 0, or -1 with the error recorded. */
+int bds_hash_write_json(FILE *out, const struct bds_graph *g, struct bds_hash_json_out *how);
 /* Writes the dep-edges JSON (docs/algorithm.md 3.2): rules and generated files, source files omitted. */
 int bds_hash_write_deps(FILE *out, const struct bds_graph *g, char **types);
 

@@ -41,7 +41,7 @@ static const char *stub_refused(const struct bds_state_target *t)
 }
 
 int bds_incremental_merge(struct bds_graph *g, const struct bds_state *s, char **packages,
-                          const unsigned char seed[BDS_SHA256_LEN])
+                          const unsigned char seed[BDS_SHA256_LEN], int32_t **where)
 {
 	if (memcmp(seed, s->seed, BDS_SHA256_LEN) != 0)
 		return bds_util_fail("the seed files (--seed-filepaths) or the hash options differ from the state's"), 1;
@@ -109,7 +109,25 @@ int bds_incremental_merge(struct bds_graph *g, const struct bds_state *s, char *
 		rc = 1; /* package .bzl seeds (docs/algorithm.md 2.4) need every source file's subincludes */
 		bds_util_fail("no rule has an instantiation stack (package seeds are not kept in a state)");
 	}
-	free(at);
+	if (rc == 0)
+		*where = at;
+	else
+		free(at);
 	bds_strmap_free(pkgs, NULL);
 	return rc;
+}
+
+uint8_t *bds_incremental_changed(const struct bds_graph *g, const struct bds_state *s, const int32_t *where)
+{
+	uint8_t *changed = bds_util_xmalloc(g->count ? g->count : 1);
+	memset(changed, 1, g->count); /* a target the state lacks is new */
+	for (size_t i = 0; i < s->count; i++) {
+		if (where[i] < 0)
+			continue; /* deleted: no line in this revision's hashes */
+		const struct bds_state_target *st = &s->targets[i];
+		const struct bds_target *t = &g->targets[where[i]];
+		changed[where[i]] = t->type != st->type || memcmp(t->overall, st->overall, BDS_SHA256_LEN) != 0 ||
+		                    memcmp(t->direct, st->direct, BDS_SHA256_LEN) != 0;
+	}
+	return changed;
 }

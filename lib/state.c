@@ -1,7 +1,8 @@
 /* state: the graph state file (docs/algorithm.md 6.1). Layout, all integers u32
  * little-endian, strings as u32 length + bytes:
  *
- *   "BDSSTAT1", u32 flags (1: has stacks), 32-byte seed, string commit, u32 count,
+ *   "BDSSTAT2", u32 flags (1: has stacks), 32-byte seed, string commit,
+ *   string output key (bds_hash_output_key of the hashes file written with it, or ""), u32 count,
  *   count targets: u8 type, u8 flags, string label, 32 overall, 32 direct,
  *                  [source files: 32 raw digest], u32 n, n dep indexes,
  *   u32 keys, keys sorted by bytes: string key, u32 n, n target indexes.
@@ -21,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAGIC "BDSSTAT1"
+#define MAGIC "BDSSTAT2"
 #define MAX_STATE ((size_t)4 << 30)
 
 struct cursor {
@@ -117,7 +118,7 @@ int bds_state_read(const char *path, struct bds_state *s)
 	uint32_t flags, count, n;
 	const char *str = NULL;
 	if (len < 8 || memcmp(s->buf, MAGIC, 8) != 0) {
-		bds_util_fail("state '%s': not a bds graph state (version 1)", path);
+		bds_util_fail("state '%s': not a bds graph state (version 2)", path);
 		goto fail;
 	}
 	c.p += 8;
@@ -133,6 +134,9 @@ int bds_state_read(const char *path, struct bds_state *s)
 	}
 	memcpy(s->commit, str, n);
 	s->commit[n] = '\0';
+	if (take_string(&c, &s->output_key, &n) < 0)
+		goto fail;
+	s->output_key_len = n;
 	if (take_u32(&c, &count) < 0)
 		goto fail;
 	if (count > len / 16) {
@@ -266,7 +270,7 @@ static void put_string(FILE *f, const char *s, size_t n)
 }
 
 struct bds_state_writer *bds_state_writer_new(size_t count, int has_stacks, const unsigned char seed[BDS_SHA256_LEN],
-                                              const char *commit)
+                                              const char *commit, const char *output_key)
 {
 	struct bds_state_writer *w = bds_util_xcalloc(1, sizeof *w);
 	w->mem = open_memstream(&w->mem_buf, &w->mem_len);
@@ -276,6 +280,7 @@ struct bds_state_writer *bds_state_writer_new(size_t count, int has_stacks, cons
 	put_u32(w->mem, has_stacks ? 1 : 0);
 	fwrite(seed, 1, BDS_SHA256_LEN, w->mem);
 	put_string(w->mem, commit, strlen(commit));
+	put_string(w->mem, output_key, strlen(output_key));
 	put_u32(w->mem, (uint32_t)count);
 	w->count = count;
 	return w;

@@ -36,6 +36,8 @@ struct bds_state {
 	int has_stacks;                     /* some rule of the revision had a stack */
 	unsigned char seed[BDS_SHA256_LEN]; /* bds_hash_state_key: the seed and options it was hashed with */
 	char commit[41];                    /* the revision, as the caller named it */
+	const char *output_key;             /* bds_hash_output_key of the hashes written with it ("": unknown) */
+	uint32_t output_key_len;
 	struct bds_state_target *targets;
 	size_t count;
 	const unsigned char **keys; /* sorted key records: u32 len, key, u32 n, n u32 indexes */
@@ -65,9 +67,10 @@ static inline uint32_t bds_state_u32(const unsigned char *p)
 
 struct bds_state_writer;
 
-/* Starts a state of `count` targets for revision `commit`. */
+/* Starts a state of `count` targets for revision `commit`, written with the hashes file
+ * that `output_key` names (bds_hash_output_key; "" for none). */
 struct bds_state_writer *bds_state_writer_new(size_t count, int has_stacks, const unsigned char seed[BDS_SHA256_LEN],
-                                              const char *commit);
+                                              const char *commit, const char *output_key);
 /* Target `index` (0, 1, ... in order): deps are target indexes of the same state. */
 void bds_state_writer_target(struct bds_state_writer *w, const struct bds_state_target *t, const int32_t *deps);
 /* Records that target `index` reads or depends on `key`. */

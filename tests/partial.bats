@@ -85,6 +85,66 @@ partial_equals_full() {
 	partial_equals_full "partial: re-hashed 18 of 59 targets (queried 18, packages 2)"
 }
 
+@test "--delta-from: only the lines that can differ from the base's hashes; bds-diff answers as against the whole" {
+	local T=$BATS_TEST_TMPDIR xxh
+	record
+	xxh=$(xxh128sum < "$T/base.json" | cut -d' ' -f1)
+	# a source file edit, a BUILD edit, a new target and a deleted one
+	printf 'a2\n' > "$WS/a/a.txt"
+	sed -i 's/cmd = "cp \$< \$@")$/cmd = "cp $< $@ \&\& true")/; /name = "other"/d' "$WS/a/BUILD"
+	printf 'filegroup(name = "new", srcs = ["c.txt"])\n' >> "$WS/a/BUILD"
+	edit_commit "edits"
+	run -0 --separate-stderr bds-generate-hashes -w "$WS" --incremental --delta-from "$xxh" "$T/delta.json"
+	[ "$stderr" = "bds-hash: delta: wrote 10 of 57 targets (the others' lines are those of the hashes $xxh)
+bds-generate-hashes: partial: re-hashed 12 of 57 targets (queried 12, packages 1)" ]
+	bds-generate-hashes -w "$WS" "$T/full.json"
+	# exactly the full file's lines that differ from the base's, the base's others
+	jq -S --slurpfile b "$T/base.json" 'with_entries(select(.value != $b[0][.key]))' "$T/full.json" > "$T/want.json"
+	[ "$(jq length "$T/want.json")" -eq 10 ]
+	[ "$(jq -S . "$T/delta.json")" = "$(cat "$T/want.json")" ]
+	# written as every hashes file is (two-space pretty print, sorted, no final newline)
+	[ "$(jq --indent 2 . "$T/delta.json" | head -c -1 | cmp - "$T/delta.json" && echo same)" = same ]
+	run -0 bds-diff "$T/base.json" "$T/full.json"
+	local whole=$output
+	[ -n "$whole" ]
+	run -0 bds-diff "$T/base.json" "$T/delta.json"
+	[ "$output" = "$whole" ]
+	# another file than the state's, or other output options: every line, said so
+	run -0 --separate-stderr bds-generate-hashes -w "$WS" --incremental --delta-from 0123456789abcdef0123456789abcdef "$T/x.json"
+	[ "$stderr" = "bds-hash: delta: the state was written with other hashes or output options (xxh3-128 $xxh, include-target-type 0, target-type (all)): every target written
+bds-generate-hashes: partial: re-hashed 12 of 57 targets (queried 12, packages 1)" ]
+	cmp "$T/full.json" "$T/x.json"
+	run -0 --separate-stderr bds-generate-hashes -w "$WS" --incremental --delta-from "$xxh" --target-type Rule "$T/x.json"
+	[ "${stderr%%$'\n'*}" = "bds-hash: delta: the state was written with other hashes or output options (xxh3-128 $xxh, include-target-type 0, target-type (all)): every target written" ]
+	bds-generate-hashes -w "$WS" --target-type Rule "$T/full-rules.json"
+	cmp "$T/full-rules.json" "$T/x.json"
+	# a state written with types and a filter names them
+	record_typed() { bds-generate-hashes -w "$WS" --record-state --include-target-type --target-type Rule,SourceFile "$T/base-typed.json"; }
+	git -C "$WS" checkout -q base
+	record_typed
+	git -C "$WS" checkout -q -
+	xxh=$(xxh128sum < "$T/base-typed.json" | cut -d' ' -f1)
+	run -0 --separate-stderr bds-generate-hashes -w "$WS" --incremental --delta-from "$xxh" --include-target-type "$T/x.json"
+	[ "${stderr%%$'\n'*}" = "bds-hash: delta: the state was written with other hashes or output options (xxh3-128 $xxh, include-target-type 1, target-type Rule SourceFile): every target written" ]
+	run -0 --separate-stderr bds-generate-hashes -w "$WS" --incremental --delta-from "$xxh" --include-target-type --target-type Rule,SourceFile "$T/x.json"
+	[[ "${stderr%%$'\n'*}" == "bds-hash: delta: wrote "*" targets (the others' lines are those of the hashes $xxh)" ]]
+	bds-generate-hashes -w "$WS" --include-target-type --target-type Rule,SourceFile "$T/full-typed.json"
+	run -0 bds-diff "$T/base-typed.json" "$T/full-typed.json"
+	whole=$output
+	[ -n "$whole" ]
+	run -0 bds-diff "$T/base-typed.json" "$T/x.json"
+	[ "$output" = "$whole" ]
+	# usage
+	run -64 --separate-stderr bds-generate-hashes -w "$WS" --delta-from "$xxh"
+	[[ "$stderr" == "bds-generate-hashes: --delta-from needs --incremental"* ]]
+	run -64 --separate-stderr bds-generate-hashes -w "$WS" --incremental --delta-from "${xxh^^}"
+	[[ "$stderr" == "bds-generate-hashes: --delta-from takes an XXH3-128 in hex (32 lowercase hex digits)"* ]]
+	run -64 --separate-stderr bds-hash -w "$WS" --delta-from "$xxh" < /dev/null
+	[[ "$stderr" == "bds-hash: --delta-from needs --from-state"* ]]
+	run -64 --separate-stderr bds-hash -w "$WS" --from-state "$WS/.git/bds-graph.state" --packages /dev/null --delta-from "${xxh}0" < /dev/null
+	[[ "$stderr" == "bds-hash: --delta-from takes an XXH3-128 in hex"* ]]
+}
+
 @test "WORKSPACE, .bazelrc, a deleted package, no state, --keep_going: the full path says why" {
 	bds-generate-hashes -w "$WS" --incremental "$BATS_TEST_TMPDIR/x.json" 2> "$BATS_TEST_TMPDIR/err"
 	[ "$(cat "$BATS_TEST_TMPDIR/err")" = "bds-generate-hashes: full path: no recorded graph state" ]

@@ -40,7 +40,8 @@ teardown_file() {
 }
 
 # same_as_cold BASE TARGET [consume options]: consume's answer is byte-identical to
-# bds-cold's and not empty; the cold answer is left in $output and $lines. Call it
+# bds-cold's and not empty; the cold answer is left in $output and $lines, the consume's
+# stderr in $warm_stderr. Call it
 # directly, never under `run`: `run` turns errexit off inside the function it runs, so
 # its checks could never fail the test.
 same_as_cold() {
@@ -48,6 +49,7 @@ same_as_cold() {
 	shift 2
 	run -0 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type "$@"
 	local warm=$output
+	warm_stderr=$stderr
 	run -0 --separate-stderr bds-cold -w "$WS" --base "$base" --target "$target" --include-target-type
 	same_answer "$warm" "$output"
 }
@@ -67,6 +69,8 @@ same_as_cold() {
 	same_as_cold "$BASE" "$t"
 	[ "${lines[0]}" = "//lib:a.txt" ]
 	[[ "$output" == *"//app:app"* ]]
+	# the target's hashes were a delta of the base's (docs/algorithm.md 6.4)
+	[[ "$warm_stderr" == *$'\nbds-consume: hashes: the 8 of 48 targets whose lines can differ from the base\'s\n'* ]]
 }
 
 @test "consume: BUILD, .bzl, new package and deleted target edits equal the cold answers" {
@@ -263,7 +267,7 @@ exactly_at() {
 		[ "$output" = "" ]
 		[[ "$stderr" == *"bds-consume: reading '@sh "* ]]
 		# after hashing the target: the hashes put into the envelope
-		broken jq "$st" hashes
+		broken jq "$st" "{hashes:"
 		run -1 --separate-stderr with_broken bds-consume -w "$WS" --target "$t" --store "$STORE" --include-target-type
 		[ "${stderr_lines[-1]}" = "bds-consume: adding the hashes to the envelope failed" ]
 		# record, after its query: the guest's type, then the published entry's name

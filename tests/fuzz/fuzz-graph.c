@@ -44,7 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		o.modified = bds_strmap_new(1);
 		bds_sha256_buf("", 0, o.seed);
 		if (bds_hash_graph(&g, &o) == 0) {
-			bds_hash_write_json(devnull, &g, 1, NULL);
+			struct bds_hash_json_out how = {.include_type = 1};
+			bds_hash_write_json(devnull, &g, &how);
 			bds_hash_write_deps(devnull, &g, types);
 		}
 		bds_strmap_free(o.modified, NULL);
