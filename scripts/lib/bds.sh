@@ -107,12 +107,19 @@ git_reason() {
 # driver's also kills its VM and removes its files, on SIGTERM; wait for it (10 s at
 # most), so nothing of the machine outlives this script. A keeper that has exited but
 # is not reaped (a zombie under an init that never reaps) is gone.
+# A local keeper is gone within milliseconds: the first polls come every 5 ms (a consume
+# waits for it before its diff), later ones every 50 ms.
 stop_vm() {
 	kill -TERM "$1" 2>/dev/null || return 0
 	i=0
-	while kill -0 "$1" 2>/dev/null && [ "$i" -lt 200 ]; do
-		case $(sed -n 's/.*) \(.\).*/\1/p' "/proc/$1/stat" 2>/dev/null) in Z|X|'') break ;; esac
-		sleep 0.05
+	while kill -0 "$1" 2>/dev/null && [ "$i" -lt 220 ]; do
+		# the state letter follows the last ") " of /proc/PID/stat (read by the shell:
+		# no process per poll)
+		st=""
+		{ read -r st < "/proc/$1/stat"; } 2>/dev/null || st=""
+		st=${st##*) }
+		case ${st%% *} in Z|X|'') break ;; esac
+		if [ "$i" -lt 20 ]; then sleep 0.005; else sleep 0.05; fi
 		i=$((i + 1))
 	done
 }
