@@ -142,6 +142,8 @@ cold() {
 	run -0 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type
 	[ "$output" = "$cold" ]
 	[[ "$stderr" == *"bds-generate-hashes: full path: '.gitattributes' changed"* ]]
+	# the delta was asked for, and the consume says why every line was written
+	[[ "$stderr" == *$'\nbds-consume: hashes: every target\'s line (the full query ran)\n'* ]]
 	run -0 --separate-stderr bds-consume -w "$WS" --target "$target" --store "$STORE" --include-target-type --full
 	[ "$output" = "$cold" ]
 }
