@@ -151,3 +151,12 @@ usage: cli-test env|tmpdir|driver|stage ..." ]
 		"$BDS_BUILD/tests/cli-test"
 	[ "$stderr" = "cli-test: write JSON: No space left on device" ]
 }
+
+@test "chunk-test: FastCDC cut points (coverage, bounds, the golden cuts, shift resistance)" {
+	run -0 "$BDS_BUILD/tests/chunk-test"
+	[ "${lines[${#lines[@]}-1]}" = "0 failed" ]
+	# the cut points of a fixed buffer are part of the chunk format (lib/chunk.c)
+	[[ "$output" == *$'\ncuts 53 chunks, first 72995 93522 41110, lengths xxh3-128 1356364e5831b56efebb2cabe327496b\n'* ]]
+	[[ "$output" == *$'\nshift: 52 of 53 chunks end the same\n'* ]]
+	[[ "$output" == *$'\nzeros: 16 chunks of 262144 bytes\n'* ]]
+}
