@@ -35,6 +35,9 @@ ssh-keygen -q -t ed25519 -N '' -C bds-bench-chunking -f "$dir/key"
 "$top/guest/build-image" --out "$dir/img" --workspace "$dir/ws" --pubkey "$dir/key.pub" \
 	--vcpus 1 --mem-mib "$mem" --disk-gib 3 > "$dir/image.log" 2>&1
 export BDS_VM_IMAGE="$dir/img" BDS_VM_KEY="$dir/key" BDS_CACHE="$dir/cache"
+# software emulation unless told otherwise: "auto" takes KVM whenever /dev/kvm opens, and on
+# machines where it opens but boots no guest the record would wait for the guest in vain
+export BDS_VM_ACCEL="${BDS_VM_ACCEL:-tcg}"
 for rev in "$base" "$change"; do
 	t0=$(date +%s)
 	bds-record --driver qemu -w "$dir/ws" --base "$rev" --store "$dir/store" 2> "$dir/record-$rev.log"
