@@ -16,6 +16,7 @@
 #include <xxhash.h>
 
 #include "chunk.h"
+#include "strmap.h"
 #include "util.h"
 
 struct file {
@@ -41,46 +42,6 @@ static int map_file(const char *path, struct file *f)
 	return 0;
 }
 
-/* A set of XXH3-128 digests (open addressing; zero is never a digest here in practice). */
-struct set {
-	XXH128_hash_t *slot;
-	size_t cap, count;
-};
-
-static int set_add(struct set *s, XXH128_hash_t h)
-{
-	if (2 * (s->count + 1) > s->cap) {
-		struct set bigger = {bds_util_xcalloc(s->cap ? 2 * s->cap : 1024, sizeof *s->slot), s->cap ? 2 * s->cap : 1024, 0};
-		for (size_t i = 0; i < s->cap; i++)
-			if (s->slot[i].low64 || s->slot[i].high64)
-				set_add(&bigger, s->slot[i]);
-		free(s->slot);
-		*s = bigger;
-	}
-	size_t i = (size_t)h.low64 & (s->cap - 1);
-	while (s->slot[i].low64 || s->slot[i].high64) {
-		if (XXH128_isEqual(s->slot[i], h))
-			return 0;
-		i = (i + 1) & (s->cap - 1);
-	}
-	s->slot[i] = h;
-	s->count++;
-	return 1;
-}
-
-static int set_has(const struct set *s, XXH128_hash_t h)
-{
-	if (!s->cap)
-		return 0;
-	size_t i = (size_t)h.low64 & (s->cap - 1);
-	while (s->slot[i].low64 || s->slot[i].high64) {
-		if (XXH128_isEqual(s->slot[i], h))
-			return 1;
-		i = (i + 1) & (s->cap - 1);
-	}
-	return 0;
-}
-
 static int all_zero(const unsigned char *p, size_t n)
 {
 	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
@@ -98,22 +59,24 @@ static size_t next_chunk(const struct bds_chunk_params *p, size_t fixed, const s
 static void measure(const char *way, const struct bds_chunk_params *p, size_t avg, const struct file *old,
                     const struct file *new)
 {
-	struct set seen = {0};
+	/* the chunks a store holding OLD has, and those NEW's upload would add: XXH3-128 keys */
+	struct bds_strmap *seen = bds_strmap_new(1024), *uploaded = bds_strmap_new(1024);
 	double t0 = bds_util_now();
 	for (size_t at = 0, n; at < old->n; at += n) {
 		n = next_chunk(p, avg, old, at);
-		set_add(&seen, XXH3_128bits(old->p + at, n));
+		XXH128_hash_t h = XXH3_128bits(old->p + at, n);
+		bds_strmap_put(seen, (const char *)&h, sizeof h, NULL);
 	}
 	double secs = bds_util_now() - t0;
 	size_t chunks = 0, fresh = 0, zero = 0;
 	unsigned long long fresh_bytes = 0;
-	struct set uploaded = {0};
 	for (size_t at = 0, n; at < new->n; at += n) {
 		n = next_chunk(p, avg, new, at);
 		XXH128_hash_t h = XXH3_128bits(new->p + at, n);
 		chunks++;
 		zero += all_zero(new->p + at, n);
-		if (!set_has(&seen, h) && set_add(&uploaded, h)) {
+		if (!bds_strmap_has(seen, (const char *)&h, sizeof h) && !bds_strmap_has(uploaded, (const char *)&h, sizeof h)) {
+			bds_strmap_put(uploaded, (const char *)&h, sizeof h, NULL);
 			fresh++;
 			fresh_bytes += n;
 		}
@@ -122,8 +85,8 @@ static void measure(const char *way, const struct bds_chunk_params *p, size_t av
 	       "OLD chunked and hashed at %.0f MB/s\n",
 	       avg >> 10, way, chunks, fresh, fresh_bytes, new->n ? 100.0 * (double)fresh_bytes / (double)new->n : 0.0, zero,
 	       secs > 0 ? (double)old->n / secs / 1e6 : 0.0);
-	free(seen.slot);
-	free(uploaded.slot);
+	bds_strmap_free(seen, NULL);
+	bds_strmap_free(uploaded, NULL);
 }
 
 int main(int argc, char **argv)

@@ -52,12 +52,6 @@ static int valid_types(char **types)
 	return 1;
 }
 
-static int is_xxh128(const char *s)
-{
-	size_t n = strspn(s, "0123456789abcdef");
-	return n == 32 && s[n] == '\0';
-}
-
 static int parse_args(int argc, char **argv, struct args *a)
 {
 	int c;
@@ -112,7 +106,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		return bds_cli_usage(usage_text, "a state is written by a full run (--state-out), not by --from-state");
 	if (a->delta_from && !a->from_state)
 		return bds_cli_usage(usage_text, "--delta-from needs --from-state (the state knows the lines it is a delta of)");
-	if (a->delta_from && !is_xxh128(a->delta_from))
+	if (a->delta_from && !bds_util_is_hex(a->delta_from, 32))
 		return bds_cli_usage(usage_text, "--delta-from takes an XXH3-128 in hex (32 lowercase hex digits)");
 	return 0;
 }

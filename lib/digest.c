@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <xxhash.h>
 
 /* Fetching the algorithm once avoids OpenSSL 3's per-init implicit fetch, which costs
@@ -96,9 +97,9 @@ void bds_digest_xxh128(const void *data, size_t len, char out[33])
 	xxh128_hex(XXH3_128bits(data, len), out);
 }
 
-static int xxh128_chunk(void *state, const char *buf, size_t n)
+static int xxh128_chunk(void *stream, const char *buf, size_t n)
 {
-	XXH3_128bits_update(state, buf, n);
+	bds_digest_xxh128_add(stream, buf, n);
 	return 0;
 }
 
@@ -124,13 +125,11 @@ void bds_digest_xxh128_finish(struct bds_xxh128_stream *s, char out[33])
 
 int bds_digest_xxh128_fd(int fd, const char *what, char out[33])
 {
-	XXH3_state_t *state = XXH3_createState();
-	if (!state)
-		return bds_util_fail("digest '%s': out of memory", what);
-	XXH3_128bits_reset(state);
-	int rc = bds_util_read_chunks(fd, what, (size_t)128 << 10, xxh128_chunk, state);
+	struct bds_xxh128_stream *stream = bds_digest_xxh128_start();
+	int rc = bds_util_read_chunks(fd, what, (size_t)128 << 10, xxh128_chunk, stream);
+	char hex[33];
+	bds_digest_xxh128_finish(stream, hex); /* frees the stream either way */
 	if (rc == 0)
-		xxh128_hex(XXH3_128bits_digest(state), out);
-	XXH3_freeState(state);
+		memcpy(out, hex, sizeof hex);
 	return rc;
 }
