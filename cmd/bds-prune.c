@@ -1,5 +1,6 @@
 /* bds-prune: removes old entries from a store (keeping the newest N per fingerprint and/or
- * those younger than an age) and evicts least recently used copies from a cache. */
+ * those younger than an age) and the chunks no entry uses, and evicts least recently used
+ * copies from a cache. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,6 +189,15 @@ static int prune_store(const struct args *a)
 	}
 	printf("store %s: %s %zu, kept %zu, skipped %zu\n", a->store, a->dry_run ? "would remove" : "removed",
 	       removed, kept, skipped);
+	/* the chunks only removed entries used (those of every fingerprint are read) */
+	size_t deleted = 0, in_use = 0;
+	if (bds_store_collect_chunks(s, BDS_STORE_LEFTOVER_GRACE, a->dry_run, &deleted, &in_use) != BDS_STORE_FOUND) {
+		bds_util_warn("%s", bds_util_error());
+		goto out;
+	}
+	if (deleted + in_use > 0)
+		printf("store %s: chunks: %s %zu unreferenced for a day, kept %zu\n", a->store,
+		       a->dry_run ? "would delete" : "deleted", deleted, in_use);
 	code = BDS_EXIT_OK;
 out:
 	bds_store_close(s);

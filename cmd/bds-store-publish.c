@@ -12,21 +12,37 @@
 #include "util.h"
 
 static const char usage_text[] =
-	"usage: bds-store-publish --store STORE\n"
+	"usage: bds-store-publish --store STORE [--format 1|2]\n"
 	"       reads an envelope with `entry` on stdin, writes it with `published` on stdout\n";
 
-static int parse_args(int argc, char **argv, const char **store)
+/* One format value, `what` naming it in the message. 0, or 64 (usage). */
+static int parse_format(const char *s, const char *what, int *format)
+{
+	if (strcmp(s, "1") != 0 && strcmp(s, "2") != 0) {
+		char *msg = bds_util_xasprintf("%s '%s': expected 1 or 2", what, s);
+		int rc = bds_cli_usage(usage_text, msg);
+		free(msg);
+		return rc;
+	}
+	*format = s[0] - '0';
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, const char **store, int *format)
 {
 	static const struct option opts[] = {
 		{"store", required_argument, NULL, 's'},
+		{"format", required_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	int c;
+	int c, rc;
+	const char *fmt = NULL;
 	opterr = 0; /* bds_cli_bad_option names what is wrong, with the short program name */
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': *store = optarg; break;
+		case 'f': fmt = optarg; break;
 		case 'h': fputs(usage_text, stdout); return -1;
 		default: bds_cli_bad_option(argv, "h", opts); return bds_cli_usage(usage_text, NULL);
 		}
@@ -35,6 +51,12 @@ static int parse_args(int argc, char **argv, const char **store)
 		return bds_cli_usage(usage_text, "unexpected argument");
 	if (!*store)
 		return bds_cli_usage(usage_text, "missing --store STORE");
+	*format = BDS_STORE_FORMAT_DEFAULT;
+	if (fmt)
+		return parse_format(fmt, "--format", format);
+	const char *env = getenv("BDS_STORE_FORMAT");
+	if (env && *env && (rc = parse_format(env, "BDS_STORE_FORMAT", format)) != 0)
+		return rc;
 	return 0;
 }
 
@@ -92,12 +114,12 @@ static int read_entry(jv env, struct entry *e)
 
 /* Publishes the envelope's `entry` (env consumed) and writes the envelope with
  * `published` added. The exit status. */
-static int publish(struct bds_store *store, const char *spec, jv env)
+static int publish(struct bds_store *store, const char *spec, int format, jv env)
 {
 	int code = BDS_EXIT_FAIL;
 	struct entry e = {.state = jv_null()};
 	if (read_entry(jv_copy(env), &e) < 0 ||
-	    bds_store_publish(store, e.dir, e.fp, e.base, e.driver, jv_copy(e.state)) < 0) {
+	    bds_store_publish(store, e.dir, e.fp, e.base, e.driver, jv_copy(e.state), format) < 0) {
 		bds_util_warn("%s", bds_util_error());
 		jv_free(env);
 		goto out;
@@ -122,7 +144,8 @@ int main(int argc, char **argv)
 	if (bds_cli_wants_version(argc, argv))
 		return bds_cli_print_version();
 	const char *spec = NULL;
-	int code = parse_args(argc, argv, &spec);
+	int format = 0;
+	int code = parse_args(argc, argv, &spec, &format);
 	if (code != 0)
 		return code < 0 ? BDS_EXIT_OK : code;
 	struct bds_store *store = bds_store_open(spec);
@@ -132,7 +155,7 @@ int main(int argc, char **argv)
 	bds_cli_json_nomem_fails();
 	code = bds_cli_envelope_begin(&env);
 	if (code == 0)
-		code = publish(store, spec, env);
+		code = publish(store, spec, format, env);
 	bds_store_close(store);
 	return code;
 }

@@ -1,5 +1,6 @@
 /* bds-vm-restore: starts the warm machine: reattaches to a recorded one (consume, the
- * envelope has `snapshot`) or boots a fresh one for --base (record). */
+ * envelope has `snapshot`) or starts one to record on for --base (record: a fresh boot, or
+ * with the qemu driver the machine of the envelope's `snapshot`, an earlier base's). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -121,7 +122,9 @@ static int run(const char *driver_name, int keep_warm_given, struct bds_driver_a
 	char *cache = bds_cache_dir(NULL);
 	a->cache = cache;
 	a->env = env;
-	int restore = jv_object_has(jv_copy(env), jv_string("snapshot"));
+	/* with --base, a machine to record on: a driver may start it from the envelope's
+	 * snapshot, an earlier base's entry (the qemu driver does), or boot afresh */
+	int restore = jv_object_has(jv_copy(env), jv_string("snapshot")) && !a->base;
 	jv vm = jv_null();
 	enum bds_driver_status st;
 	if (!d) {

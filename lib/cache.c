@@ -1,4 +1,5 @@
-/* cache: last-used stamps, users and LRU eviction of $BDS_CACHE's entry copies (cache.h). */
+/* cache: last-used stamps, users and LRU eviction of $BDS_CACHE's entry copies and chunks
+ * (cache.h). */
 #include "cache.h"
 
 #include "fs.h"
@@ -148,8 +149,9 @@ void bds_cache_touch(const char *dir)
 	utimensat(AT_FDCWD, dir, NULL, 0);
 }
 
+/* What eviction weighs: an entry copy, or a chunk of the chunk cache (fp empty). */
 struct copy {
-	char *dir;
+	char *dir; /* the copy's directory, or the chunk's file */
 	char fp[33], base[41];
 	uint64_t bytes;
 	struct timespec used;
@@ -174,41 +176,46 @@ static uint64_t disk_usage(const char *dir)
 	return total;
 }
 
-/* Appends the copies <cache>/<32 hex>/<40 hex> to *v. */
-static void find_copies(const char *cache, struct copy **v, size_t *n)
+/* Appends to *v what eviction weighs under `top`: <top>/<len1 hex>/<len2 hex>, directories
+ * (entry copies: <cache>/<32 hex>/<40 hex>) or, for `chunks`, regular files (the chunk
+ * cache: <cache>/chunks/<2 hex>/<32 hex>, store-chunked.c). The last use of either is its
+ * modification time, set by every lookup that uses it. */
+static void find_in(const char *top, size_t len1, size_t len2, int chunks, struct copy **v, size_t *n)
 {
-	DIR *d = opendir(cache);
-	if (!d)
-		return;
+	DIR *d = opendir(top);
 	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (!bds_util_is_hex(e->d_name, 32))
+	while (d && (e = readdir(d))) {
+		if (!bds_util_is_hex(e->d_name, len1))
 			continue;
-		char *fpdir = bds_util_xasprintf("%s/%s", cache, e->d_name);
-		DIR *f = opendir(fpdir);
+		char *sub = bds_util_xasprintf("%s/%s", top, e->d_name);
+		DIR *f = opendir(sub);
 		struct dirent *b;
 		while (f && (b = readdir(f))) {
-			if (!bds_util_is_hex(b->d_name, 40))
+			if (!bds_util_is_hex(b->d_name, len2))
 				continue;
-			char *dir = bds_util_xasprintf("%s/%s", fpdir, b->d_name);
+			char *path = bds_util_xasprintf("%s/%s", sub, b->d_name);
 			struct stat st;
-			if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-				free(dir);
+			if (lstat(path, &st) != 0 || !(chunks ? S_ISREG(st.st_mode) : S_ISDIR(st.st_mode))) {
+				free(path);
 				continue;
 			}
 			*v = bds_util_xrealloc(*v, (*n + 1) * sizeof **v);
 			struct copy *c = &(*v)[(*n)++];
-			c->dir = dir;
-			memcpy(c->fp, e->d_name, 33);
-			memcpy(c->base, b->d_name, 41);
-			c->bytes = disk_usage(dir);
+			c->dir = path;
+			c->fp[0] = c->base[0] = '\0'; /* a chunk's */
+			if (!chunks) {
+				memcpy(c->fp, e->d_name, 33);
+				memcpy(c->base, b->d_name, 41);
+			}
+			c->bytes = chunks ? (uint64_t)st.st_blocks * 512 : disk_usage(path);
 			c->used = st.st_mtim;
 		}
 		if (f)
 			closedir(f);
-		free(fpdir);
+		free(sub);
 	}
-	closedir(d);
+	if (d)
+		closedir(d);
 }
 
 /* Least recently used first; equal stamps by path, so the order is the same every run. */
@@ -238,14 +245,25 @@ int bds_cache_evict(const char *cache, uint64_t max, int dry_run, bds_cache_repo
 	}
 	if (take_lock(cache, &lock) < 0)
 		goto out;
-	find_copies(cache, &v, &n);
+	find_in(cache, 32, 40, 0, &v, &n);
+	char *chunks = bds_util_xasprintf("%s/chunks", cache);
+	find_in(chunks, 2, 32, 1, &v, &n);
+	free(chunks);
 	qsort(v, n, sizeof *v, by_use);
 	for (size_t i = 0; i < n; i++)
 		*total += v[i].bytes;
 	for (size_t i = 0; i < n && *total > max; i++) {
-		if (in_use(cache, v[i].fp, v[i].base))
+		int chunk = v[i].fp[0] == '\0';
+		if (!chunk && in_use(cache, v[i].fp, v[i].base))
 			continue;
-		if (!dry_run) {
+		/* A chunk is never in use: a fetch reads it whole at once, and fetches it again
+		 * from the store when it has gone (store-chunked.c). */
+		if (!dry_run && chunk) {
+			if (unlink(v[i].dir) != 0 && errno != ENOENT) {
+				bds_util_fail("evict '%s': %s", v[i].dir, strerror(errno));
+				goto out;
+			}
+		} else if (!dry_run) {
 			/* one rename under the lock; the slow delete after it */
 			char *old = NULL;
 			if (bds_fs_rename_away(v[i].dir, &old) != 0) {

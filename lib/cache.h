@@ -42,8 +42,9 @@ void bds_cache_touch(const char *dir);
  * disk in bytes and when it was last used (seconds since the epoch). */
 typedef void bds_cache_report(void *arg, const char *dir, uint64_t bytes, double used);
 
-/* Evicts least recently used copies not in use until the copies take at most max bytes on
- * disk. *total gets what they take after. 0, or -1 (recorded). */
+/* Evicts least recently used copies not in use, and chunks of the chunk cache
+ * (<cache>/chunks/, store.md 4), until together they take at most max bytes on disk.
+ * *total gets what they take after. 0, or -1 (recorded). */
 int bds_cache_evict(const char *cache, uint64_t max, int dry_run, bds_cache_report *report, void *arg,
                     uint64_t *total);
 

@@ -282,12 +282,49 @@ static int open_ram_file(const char *dir, const struct bds_vm_image *img)
 	return fd;
 }
 
+/* Records in a row from one fresh boot: the generation of env.snapshot's machine (0: a
+ * fresh boot's, or none). */
+static int record_generation(jv env)
+{
+	double g = 0;
+	jv ds = bds_json_get(bds_json_get(bds_json_get(jv_copy(env), "snapshot", JV_KIND_OBJECT), "metadata", JV_KIND_OBJECT),
+	                     "driver_state", JV_KIND_OBJECT);
+	if (bds_json_get_number(ds, "generation", &g) != 0 || !(g >= 0) || g > 1e6)
+		g = 0;
+	return (int)g;
+}
+
+/* A record that starts from an entry's machine (shared mode): its RAM file and disk
+ * overlay copied into run_dir (holes kept, a clone where the file system can), to be
+ * written by the guest as a fresh boot's are, and snapshotted the same way. 0, or -1
+ * (recorded). */
+static int copy_for_record(const char *restore_dir, const char *run_dir, const struct bds_vm_image *img,
+                           double deadline)
+{
+	const char *names[][2] = {{"mem", "mem"}, {"disk", "disk.qcow2"}};
+	for (int i = 0; i < 2; i++) {
+		char *from = bds_util_xasprintf("%s/%s", restore_dir, names[i][0]);
+		char *to = bds_util_xasprintf("%s/%s", run_dir, names[i][1]);
+		int rc = bds_fs_copy_sparse(from, to, deadline);
+		struct stat st;
+		if (rc == 0 && i == 0 && (stat(to, &st) != 0 || st.st_size != (off_t)img->mem_mib * 1024 * 1024))
+			rc = bds_util_fail("the entry's RAM file '%s' is not the guest's %d MiB", from, img->mem_mib);
+		free(from);
+		free(to);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Starts QEMU and brings it to a running, reachable state. restore_dir: the entry to
- * restore (NULL: boot fresh). BDS_DRIVER_OK with *vm set; BDS_DRIVER_COLD (recorded) when
- * QEMU failed, gone by then: a restore of this entry is cold, a boot fails; BDS_DRIVER_FAIL
- * (recorded) when the configuration is wrong (no image, no key): nothing was started. */
-static enum bds_driver_status start_qemu(const struct bds_driver_args *a, const char *restore_dir, const char *mode, const char *accel,
-                      const char *base, jv *vm)
+ * restore (NULL: boot fresh); for_record: the machine is recorded again (its files are
+ * copies, see copy_for_record), else restored for a consume (its files are the entry's,
+ * never written). BDS_DRIVER_OK with *vm set; BDS_DRIVER_COLD (recorded) when QEMU failed,
+ * gone by then: a restore of this entry is cold, a boot fails; BDS_DRIVER_FAIL (recorded)
+ * when the configuration is wrong (no image, no key): nothing was started. */
+static enum bds_driver_status start_qemu(const struct bds_driver_args *a, const char *restore_dir, int for_record,
+                                         const char *mode, const char *accel, const char *base, jv *vm)
 {
 	struct bds_vm_image img;
 	struct args_list l = {{0}, 0};
@@ -307,9 +344,9 @@ static enum bds_driver_status start_qemu(const struct bds_driver_args *a, const 
 		goto out;
 	disk = bds_util_xasprintf("%s/disk.qcow2", run_dir);
 	jv memory, blockdev;
-	if (!restore_dir) {
+	if (!restore_dir || for_record) {
 		char *create[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", img.rootfs, disk, NULL};
-		if (bds_vm_run(create, run_dir) < 0)
+		if (restore_dir ? copy_for_record(restore_dir, run_dir, &img, deadline) < 0 : bds_vm_run(create, run_dir) < 0)
 			goto out;
 		mem = bds_util_xasprintf("%s/mem", run_dir);
 		memory = memory_object("memory-backend-file", &img, mem, 1, 0);
@@ -379,6 +416,8 @@ static enum bds_driver_status start_qemu(const struct bds_driver_args *a, const 
 	if (port < 0 || (restore_dir && bds_qmp_run(q, "cont", jv_null(), deadline, NULL) < 0))
 		goto fail;
 	*vm = qemu_vm(base, run_dir, keeper, pid, accel, mode, bds_vm_guest(&img, key, "127.0.0.1", port), &img);
+	if (for_record)
+		*vm = jv_object_set(*vm, jv_string("generation"), jv_number(record_generation(a->env) + 1));
 	rc = BDS_DRIVER_OK;
 	goto out;
 fail:
@@ -405,14 +444,61 @@ out:
 	return rc;
 }
 
+/* The entry a record starts from (env.snapshot, a qemu entry of this accelerator in
+ * shared mode, whole): its directory (malloc'd), or NULL with the reason recorded. */
+static char *record_from(const struct bds_driver_args *a, const char *mode, const char *accel)
+{
+	jv snap = bds_json_get(jv_copy(a->env), "snapshot", JV_KIND_OBJECT);
+	jv ds = bds_json_get(bds_json_get(jv_copy(snap), "metadata", JV_KIND_OBJECT), "driver_state", JV_KIND_OBJECT);
+	char *dir = NULL, *emode = NULL, *eaccel = NULL;
+	const char *need[] = {"base_hashes.json", "vmstate", "mem", "disk", NULL};
+	if (bds_json_get_string(jv_copy(snap), "dir", &dir) != 0 || bds_json_get_string(jv_copy(ds), "snapshot_mode", &emode) != 0 ||
+	    bds_json_get_string(jv_copy(ds), "accel", &eaccel) != 0) {
+		bds_util_fail("the envelope's snapshot is not a qemu-driver entry");
+	} else if (strcmp(mode, "shared") != 0 || strcmp(emode, "shared") != 0) {
+		bds_util_fail("only a machine snapshotted in shared mode is recorded again (BDS_QEMU_SNAPSHOT)");
+	} else if (strcmp(eaccel, accel) != 0) {
+		bds_util_fail("the entry's machine ran under %s, this one would under %s", eaccel, accel);
+	} else if (bds_store_entry_check(jv_copy(a->env), need) == 0) {
+		free(emode);
+		free(eaccel);
+		jv_free(snap);
+		jv_free(ds);
+		return dir;
+	}
+	free(dir);
+	free(emode);
+	free(eaccel);
+	jv_free(snap);
+	jv_free(ds);
+	return NULL;
+}
+
+/* A machine to record on: a fresh boot, or, with env.snapshot (an earlier base's entry),
+ * that machine restored with copies of its files, so that the new entry's RAM is mostly the
+ * earlier one's (chunks a store already holds: docs/store.md 4). */
 static enum bds_driver_status qemu_boot(const struct bds_driver_args *a, jv *vm)
 {
 	const char *mode = bds_driver_qemu_snapshot_mode();
 	const char *accel = mode ? bds_driver_qemu_accel() : NULL;
 	if (!mode || !accel)
 		return BDS_DRIVER_FAIL;
+	char *from = NULL;
+	if (jv_object_has(jv_copy(a->env), jv_string("snapshot"))) {
+		from = record_from(a, mode, accel);
+		if (!from) {
+			/* the record goes on from a fresh boot, and says why */
+			bds_util_warn("booting a fresh machine: %s", bds_util_error());
+		} else if (start_qemu(a, from, 1, mode, accel, a->base, vm) != BDS_DRIVER_OK) {
+			bds_util_warn("booting a fresh machine: restoring the entry's failed: %s", bds_util_error());
+		} else {
+			free(from);
+			return BDS_DRIVER_OK;
+		}
+		free(from);
+	}
 	/* a boot is never cold: there is no warm state to miss */
-	return start_qemu(a, NULL, mode, accel, a->base, vm) == BDS_DRIVER_OK ? BDS_DRIVER_OK : BDS_DRIVER_FAIL;
+	return start_qemu(a, NULL, 0, mode, accel, a->base, vm) == BDS_DRIVER_OK ? BDS_DRIVER_OK : BDS_DRIVER_FAIL;
 }
 
 static enum bds_driver_status qemu_restore(const struct bds_driver_args *a, jv *vm)
@@ -440,7 +526,7 @@ static enum bds_driver_status qemu_restore(const struct bds_driver_args *a, jv *
 	}
 	/* the entry's own accelerator: device state differs between KVM and TCG (the
 	 * fingerprint keeps them apart; this keeps a hand-made pipeline right too) */
-	st = start_qemu(a, dir, mode, accel, base, vm);
+	st = start_qemu(a, dir, 0, mode, accel, base, vm);
 out:
 	jv_free(snap);
 	jv_free(ds);
@@ -510,6 +596,10 @@ static enum bds_driver_status qemu_state(const struct bds_driver_args *a, jv *st
 	s = jv_object_set(s, jv_string("vcpus"), jv_number(img.vcpus));
 	s = jv_object_set(s, jv_string("mem_mib"), jv_number(img.mem_mib));
 	s = jv_object_set(s, jv_string("disk_format"), jv_string("qcow2"));
+	/* records in a row from one fresh boot (bds-record starts afresh after a bound) */
+	double generation = 0;
+	bds_json_get_number(jv_copy(vm), "generation", &generation);
+	s = jv_object_set(s, jv_string("generation"), jv_number(generation));
 	*state = jv_object_set(s, jv_string("host_key_sha256"), jv_string(img.host_key_sha256));
 	st = BDS_DRIVER_OK;
 out:

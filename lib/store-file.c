@@ -12,7 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
+
+/* A chunk being collected is first renamed to this prefix and its name (file_collect_chunk). */
+#define ASIDE_PREFIX ".gc-"
 
 static int fsync_path(const char *path)
 {
@@ -64,6 +69,9 @@ out:
 struct file_txn {
 	char *fpdir, *tmp, *final;
 	int lock; /* the staging directory's lock (lock.h), -1 once given up */
+	char **synced; /* directories that gained an object, synced at commit */
+	size_t nsynced;
+	unsigned long objects; /* objects staged so far (their staging names) */
 };
 
 static void file_abort(struct bds_store *s, void *t)
@@ -78,6 +86,7 @@ static void file_abort(struct bds_store *s, void *t)
 	free(x->fpdir);
 	free(x->tmp);
 	free(x->final);
+	bds_util_free_list(x->synced);
 	free(x);
 }
 
@@ -183,7 +192,12 @@ out:
 static int file_commit(struct bds_store *s, void *t)
 {
 	struct file_txn *x = t;
-	int rc = fsync_path(x->tmp);
+	/* the chunks an entry references are on disk before the entry is */
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < x->nsynced; i++)
+		rc = fsync_path(x->synced[i]);
+	if (rc == 0)
+		rc = fsync_path(x->tmp);
 	if (rc == 0) {
 		rc = bds_store_stage_commit(x->tmp, x->lock, x->final);
 		x->lock = -1;
@@ -213,7 +227,8 @@ static int subdirs(const char *dir, size_t len, char ***names, size_t *n)
 			continue;
 		char *path = bds_util_xasprintf("%s/%s", dir, e->d_name);
 		struct stat st;
-		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		/* stat: a symbolic link to a directory is listed, as a lookup reads through it */
+		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 			bds_store_list_add(names, n, e->d_name);
 		free(path);
 	}
@@ -271,6 +286,159 @@ static int file_remove(struct bds_store *s, const char *fp, const char *base)
 	return rc;
 }
 
+/* ---- chunk objects ---- */
+
+static int file_has(struct bds_store *s, const char *key, double *changed, uint64_t *size)
+{
+	char *path = file_path(s, key);
+	struct stat st;
+	int rc = BDS_STORE_FOUND;
+	if (lstat(path, &st) != 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			rc = BDS_STORE_ABSENT;
+		else
+			rc = bds_util_fail("stat '%s': %s", path, strerror(errno));
+	} else if (!S_ISREG(st.st_mode)) {
+		rc = bds_util_fail("'%s': %s where a chunk belongs", path, bds_fs_kind(st.st_mode));
+	} else {
+		*changed = (double)st.st_mtime;
+		*size = (uint64_t)st.st_size;
+	}
+	free(path);
+	return rc;
+}
+
+/* Remembers that dir (consumed) gained an object: synced at commit. */
+static void add_synced(struct file_txn *x, char *dir)
+{
+	for (size_t i = 0; i < x->nsynced; i++) {
+		if (strcmp(x->synced[i], dir) == 0) {
+			free(dir);
+			return;
+		}
+	}
+	bds_store_list_add(&x->synced, &x->nsynced, dir);
+	free(dir);
+}
+
+/* Written and synced in the staging directory, then renamed into place: whole or absent.
+ * A publish killed before the rename leaves it in the staging directory, which the next
+ * publish sweeps. */
+static int file_put_object(struct bds_store *s, void *t, const char *key, const char *buf, size_t len)
+{
+	struct file_txn *x = t;
+	char *final = file_path(s, key);
+	char *tmp = bds_util_xasprintf("%s/.object-%lu", x->tmp, x->objects++);
+	char *dir = bds_util_xstrdup(final);
+	*strrchr(dir, '/') = '\0';
+	int rc = -1;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		bds_util_fail("create '%s': %s", tmp, strerror(errno));
+		goto out;
+	}
+	int werr = bds_fs_write_sparse(fd, buf, len, 0) != 0 || ftruncate(fd, (off_t)len) != 0 || fsync(fd) != 0;
+	int saved = errno;
+	if (close(fd) != 0 && !werr) {
+		werr = 1;
+		saved = errno;
+	}
+	if (werr) {
+		bds_util_fail("write '%s': %s", tmp, strerror(saved));
+		goto out;
+	}
+	if (bds_fs_mkdirs(dir, 0777) < 0)
+		goto out;
+	if (rename(tmp, final) != 0) {
+		bds_util_fail("rename '%s' to '%s': %s", tmp, final, strerror(errno));
+		goto out;
+	}
+	/* the object's directory, and the directories above it that mkdirs may have made */
+	add_synced(x, bds_util_xstrdup(dir));
+	for (int up = 0; up < 2; up++) {
+		*strrchr(dir, '/') = '\0';
+		add_synced(x, bds_util_xstrdup(dir));
+	}
+	rc = 0;
+out:
+	if (rc < 0)
+		unlink(tmp);
+	free(tmp);
+	free(dir);
+	free(final);
+	return rc;
+}
+
+static int file_list_chunks(struct bds_store *s, char ***keys, double **changed, size_t *n)
+{
+	char *top = bds_util_xasprintf("%s/chunks", s->root);
+	char **dirs = NULL;
+	size_t nd = 0;
+	int rc = subdirs(top, 2, &dirs, &nd);
+	for (size_t i = 0; rc == 0 && i < nd; i++) {
+		char *dir = bds_util_xasprintf("%s/%s", top, dirs[i]);
+		DIR *d = opendir(dir);
+		struct dirent *e;
+		if (!d)
+			rc = bds_util_fail("open '%s': %s", dir, strerror(errno));
+		while (d && (errno = 0, e = readdir(d))) {
+			char *key = bds_util_xasprintf("chunks/%s/%s", dirs[i], e->d_name);
+			char *path = file_path(s, key);
+			struct stat st;
+			/* a chunk a killed prune left aside: it was an old one, being deleted */
+			if (strncmp(e->d_name, ASIDE_PREFIX, strlen(ASIDE_PREFIX)) == 0 && lstat(path, &st) == 0 &&
+			    (double)time(NULL) - (double)st.st_mtime > BDS_STORE_LEFTOVER_GRACE)
+				unlink(path);
+			if (bds_store_is_chunk_key(key) && lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+				*changed = bds_util_xrealloc(*changed, (*n + 1) * sizeof **changed);
+				(*changed)[*n] = (double)st.st_mtime;
+				bds_store_list_add(keys, n, key);
+			}
+			free(path);
+			free(key);
+		}
+		if (d && errno)
+			rc = bds_util_fail("read '%s': %s", dir, strerror(errno));
+		if (d)
+			closedir(d);
+		free(dir);
+	}
+	bds_util_free_list(dirs);
+	free(top);
+	return rc == 0 ? BDS_STORE_FOUND : BDS_STORE_ERROR;
+}
+
+/* The chunk is moved aside first and judged by the moved file itself: a publish that
+ * refreshes it meanwhile writes a new file at its name (kept), and one that finds it gone
+ * uploads it again. A young one is put back, unless a new copy is there already. */
+static int file_collect_chunk(struct bds_store *s, const char *key, double grace)
+{
+	char *path = file_path(s, key);
+	const char *slash = strrchr(path, '/');
+	char *aside = bds_util_xasprintf("%.*s/" ASIDE_PREFIX "%s", (int)(slash - path), path, slash + 1);
+	int rc = 0;
+	struct stat st;
+	if (rename(path, aside) != 0) {
+		if (errno != ENOENT)
+			rc = bds_util_fail("rename '%s': %s", path, strerror(errno));
+	} else if (lstat(aside, &st) != 0) {
+		rc = bds_util_fail("stat '%s': %s", aside, strerror(errno));
+	} else if ((double)time(NULL) - (double)st.st_mtime < grace) {
+		/* link: never over a new copy (EEXIST), which is as good */
+		if (link(aside, path) != 0 && errno != EEXIST)
+			rc = bds_util_fail("put back '%s': %s", path, strerror(errno));
+		else
+			unlink(aside);
+	} else if (unlink(aside) != 0 && errno != ENOENT) {
+		rc = bds_util_fail("remove '%s': %s", aside, strerror(errno));
+	} else {
+		rc = 1;
+	}
+	free(aside);
+	free(path);
+	return rc;
+}
+
 const struct bds_store_ops bds_store_file_ops = {
 	.get = file_get,
 	.where = file_where,
@@ -282,4 +450,8 @@ const struct bds_store_ops bds_store_file_ops = {
 	.close = NULL,
 	.list = file_list,
 	.remove = file_remove,
+	.has = file_has,
+	.put_object = file_put_object,
+	.list_chunks = file_list_chunks,
+	.collect_chunk = file_collect_chunk,
 };

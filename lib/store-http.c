@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CONNECT_TIMEOUT 5L
@@ -137,6 +138,8 @@ struct xfer {
 	int fd;                      /* PUT from a file */
 	const char *mem;             /* PUT from memory */
 	uint64_t size, pos;
+	double changed;              /* HEAD: the Last-Modified time, 0 if none */
+	uint64_t length;             /* HEAD: the Content-Length, UINT64_MAX if none */
 };
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
@@ -238,7 +241,7 @@ static char *url_of(struct bds_store *s, const char *key)
  * or 204. */
 static int success(const char *method, long code)
 {
-	if (strcmp(method, "GET") == 0)
+	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
 		return code == 200;
 	if (strcmp(method, "PUT") == 0)
 		return code == 200 || code == 201 || code == 204;
@@ -300,12 +303,22 @@ static int request_url(struct bds_store *s, const char *method, char *url, struc
 		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->size);
 	} else if (strcmp(method, "DELETE") == 0) {
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
+	} else if (strcmp(method, "HEAD") == 0) {
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+		curl_easy_setopt(c, CURLOPT_FILETIME, 1L);
 	} else {
 		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
 	}
 	CURLcode rc = curl_easy_perform(c);
 	*code = 0;
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, code);
+	curl_off_t filetime = -1, length = -1;
+	if (rc == CURLE_OK && strcmp(method, "HEAD") == 0) {
+		if (curl_easy_getinfo(c, CURLINFO_FILETIME_T, &filetime) == CURLE_OK && filetime > 0)
+			x->changed = (double)filetime;
+		if (curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) == CURLE_OK && length >= 0)
+			x->length = (uint64_t)length;
+	}
 	int st;
 	char s3err[96];
 	s3_code(x->err, s3err, sizeof s3err);
@@ -326,6 +339,7 @@ static int request_url(struct bds_store *s, const char *method, char *url, struc
 	} else if (*code >= 200 && *code < 300) {
 		bds_util_fail("%s %s: HTTP %ld, not %s: the store (or a proxy before it) is broken", method, url, *code,
 		              strcmp(method, "GET") == 0 ? "200 with the whole file"
+		              : strcmp(method, "HEAD") == 0 ? "200"
 		              : strcmp(method, "PUT") == 0 ? "200, 201 or 204 (stored)" : "200, 202 or 204");
 		st = BDS_STORE_UNAVAILABLE;
 	} else if (*code == 401 || *code == 403) {
@@ -585,12 +599,13 @@ static int s3_list(struct bds_store *s, const char *fp, struct bds_store_entry *
 	return st;
 }
 
-/* HTTP: the names of the subdirectories of <root>/<dir>/ with `len` characters, from
- * nginx's autoindex in JSON ([{"name": ..., "type": "directory", ...}, ...]). WebDAV's
+/* HTTP: the names of the entries of <root>/<dir>/ of `type` ("directory", "file") with
+ * `len` characters, from nginx's autoindex in JSON ([{"name": ..., "type": ..., ...}]). WebDAV's
  * PROPFIND would need a module outside nginx (dav-ext) and an XML parser; an index object
  * written by publishers would lose entries when two publish at once (read-modify-write). A
  * missing directory (404) lists nothing. */
-static int autoindex(struct bds_store *s, const char *dir, size_t len, char ***names, double **changed, size_t *n)
+static int autoindex(struct bds_store *s, const char *dir, const char *want_type, size_t len, char ***names,
+                     double **changed, size_t *n)
 {
 	char *url = bds_util_xasprintf("%s/%s%s", s->root, dir, *dir ? "/" : "");
 	char *what = bds_util_xstrdup(url);
@@ -617,7 +632,7 @@ static int autoindex(struct bds_store *s, const char *dir, size_t len, char ***n
 	jv_array_foreach(list, i, item) {
 		char *name = NULL, *type = NULL, *mtime = NULL;
 		if (jv_get_kind(item) == JV_KIND_OBJECT && bds_json_get_string(jv_copy(item), "name", &name) == 0 &&
-		    bds_json_get_string(jv_copy(item), "type", &type) == 0 && strcmp(type, "directory") == 0 &&
+		    bds_json_get_string(jv_copy(item), "type", &type) == 0 && strcmp(type, want_type) == 0 &&
 		    strlen(name) == len) {
 			if (changed) {
 				double t = bds_json_get_string(jv_copy(item), "mtime", &mtime) == 0 ? bds_store_parse_time(mtime) : -1;
@@ -646,12 +661,12 @@ static int dav_list(struct bds_store *s, const char *fp, struct bds_store_entry 
 	if (fp)
 		bds_store_list_add(&fps, &nfp, fp);
 	else
-		st = autoindex(s, "", 32, &fps, NULL, &nfp);
+		st = autoindex(s, "", "directory", 32, &fps, NULL, &nfp);
 	for (size_t i = 0; st == BDS_STORE_FOUND && i < nfp; i++) {
 		char **bases = NULL;
 		double *changed = NULL;
 		size_t nb = 0;
-		st = autoindex(s, fps[i], 40, &bases, &changed, &nb);
+		st = autoindex(s, fps[i], "directory", 40, &bases, &changed, &nb);
 		for (size_t j = 0; j < nb; j++) {
 			char *name = bds_util_xasprintf("%s/%s", fps[i], bases[j]);
 			bds_store_entry_add(v, n, name, changed[j]);
@@ -705,6 +720,89 @@ static int http_remove(struct bds_store *s, const char *fp, const char *base)
 	return rc;
 }
 
+/* ---- chunk objects ---- */
+
+static int http_has(struct bds_store *s, const char *key, double *changed, uint64_t *size)
+{
+	struct xfer x = {.fd = -1, .length = UINT64_MAX};
+	long code = 0;
+	int st = request(s, "HEAD", key, &x, &code);
+	*changed = x.changed;
+	*size = x.length;
+	return st;
+}
+
+static int http_put_object(struct bds_store *s, void *t, const char *key, const char *buf, size_t len)
+{
+	(void)t; /* a PUT is atomic on S3 and nginx (it writes a temporary file, then renames) */
+	struct xfer x = {.fd = -1, .mem = buf, .size = len};
+	long code = 0;
+	int st = request(s, "PUT", key, &x, &code);
+	if (st == BDS_STORE_ABSENT) {
+		char *url = url_of(s, key);
+		bds_util_fail("PUT %s: HTTP %ld (does the server allow PUT?)", url, code);
+		free(url);
+	}
+	return st == BDS_STORE_FOUND ? 0 : -1;
+}
+
+static int http_list_chunks(struct bds_store *s, char ***keys, double **changed, size_t *n)
+{
+	char **found = NULL, **dirs = NULL;
+	double *when = NULL;
+	size_t nf = 0, nd = 0;
+	int st;
+	if (s->s3) {
+		st = s3_keys(s, "chunks/", &found, &when, &nf);
+	} else {
+		st = autoindex(s, "chunks", "directory", 2, &dirs, NULL, &nd);
+		for (size_t i = 0; st == BDS_STORE_FOUND && i < nd; i++) {
+			char **names = NULL;
+			double *t = NULL;
+			size_t nn = 0;
+			char *dir = bds_util_xasprintf("chunks/%s", dirs[i]);
+			st = autoindex(s, dir, "file", 32, &names, &t, &nn);
+			for (size_t j = 0; j < nn; j++) {
+				char *key = bds_util_xasprintf("%s/%s", dir, names[j]);
+				when = bds_util_xrealloc(when, (nf + 1) * sizeof *when);
+				when[nf] = t[j];
+				bds_store_list_add(&found, &nf, key);
+				free(key);
+			}
+			bds_util_free_list(names);
+			free(t);
+			free(dir);
+		}
+	}
+	for (size_t i = 0; st == BDS_STORE_FOUND && i < nf; i++) {
+		if (!bds_store_is_chunk_key(found[i]))
+			continue;
+		*changed = bds_util_xrealloc(*changed, (*n + 1) * sizeof **changed);
+		(*changed)[*n] = when[i];
+		bds_store_list_add(keys, n, found[i]);
+	}
+	bds_util_free_list(found);
+	bds_util_free_list(dirs);
+	free(when);
+	return st;
+}
+
+/* Judged by a HEAD just before the DELETE. What is left: a publish that writes the chunk
+ * again between the two (docs/store.md 3). */
+static int http_collect_chunk(struct bds_store *s, const char *key, double grace)
+{
+	double changed = 0;
+	uint64_t size = UINT64_MAX;
+	int st = http_has(s, key, &changed, &size);
+	if (st == BDS_STORE_ABSENT)
+		return 0;
+	if (st != BDS_STORE_FOUND)
+		return -1;
+	if (changed <= 0 || (double)time(NULL) - changed < grace)
+		return 0;
+	return delete_key(s, key) < 0 ? -1 : 1;
+}
+
 const struct bds_store_ops bds_store_http_ops = {
 	.get = http_get,
 	.where = http_where,
@@ -716,4 +814,8 @@ const struct bds_store_ops bds_store_http_ops = {
 	.close = http_close,
 	.list = http_list,
 	.remove = http_remove,
+	.has = http_has,
+	.put_object = http_put_object,
+	.list_chunks = http_list_chunks,
+	.collect_chunk = http_collect_chunk,
 };

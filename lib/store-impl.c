@@ -43,7 +43,7 @@ void bds_store_sink_init(struct bds_store_sink *k, int fd, uint64_t limit)
 		abort();
 	XXH3_128bits_reset(k->xx);
 	if (fd >= 0) {
-		k->cap = BDS_STORE_CHUNK;
+		k->cap = BDS_STORE_BUF;
 		k->buf = bds_util_xmalloc(k->cap);
 	}
 }
@@ -254,4 +254,15 @@ int bds_store_stage_commit(const char *tmp, int lock_fd, const char *final)
 	bds_lock_release(lock_fd);
 	free(lock);
 	return rc;
+}
+
+char *bds_store_chunk_key(const char *hex)
+{
+	return bds_util_xasprintf("chunks/%.2s/%s", hex, hex);
+}
+
+int bds_store_is_chunk_key(const char *k)
+{
+	return strlen(k) == 42 && strncmp(k, "chunks/", 7) == 0 && k[9] == '/' && bds_util_is_hex(k + 10, 32) &&
+	       strncmp(k + 7, k + 10, 2) == 0;
 }

@@ -9,7 +9,7 @@
 #include <xxhash.h>
 
 /* The buffer of a file sink, and the reads of a hash. */
-#define BDS_STORE_CHUNK ((size_t)1 << 20)
+#define BDS_STORE_BUF ((size_t)1 << 20)
 
 /* Where fetched bytes go: a bounded memory buffer (fd < 0) or a file written sparsely
  * (all-zero 4 KiB blocks become holes). Everything written is counted and hashed. */
@@ -54,6 +54,21 @@ struct bds_store_ops {
 	int (*list)(struct bds_store *s, const char *fp, struct bds_store_entry **v, size_t *n);
 	/* Removes entry (fp, base), metadata.json first. 0 or -1 (recorded). */
 	int (*remove)(struct bds_store *s, const char *fp, const char *base);
+
+	/* Chunk objects, shared by all entries (keys "chunks/<2 hex>/<32 hex>", store.md 4). */
+	/* Is object `key` there? FOUND (*changed: when it was last written, seconds since
+	 * the epoch, 0: unknown; *size: its length, UINT64_MAX: unknown), ABSENT, UNAVAILABLE
+	 * or ERROR (recorded). */
+	int (*has)(struct bds_store *s, const char *key, double *changed, uint64_t *size);
+	/* Deletes chunk `key` unless it was written less than `grace` seconds ago (a publish
+	 * refreshed it since it was listed): 1 deleted, 0 kept, -1 (recorded). */
+	int (*collect_chunk)(struct bds_store *s, const char *key, double grace);
+	/* Stores buf as the whole object `key`, during the publish `txn`, atomically: a
+	 * reader sees all of it or none. 0 or -1 (recorded). */
+	int (*put_object)(struct bds_store *s, void *txn, const char *key, const char *buf, size_t len);
+	/* Appends the keys under "chunks/" ("chunks/<2 hex>/<32 hex>", nothing else) with
+	 * when each last changed (seconds since the epoch, 0: unknown). A bds_store_status. */
+	int (*list_chunks)(struct bds_store *s, char ***keys, double **changed, size_t *n);
 };
 
 struct bds_store {
@@ -73,6 +88,52 @@ void bds_store_list_add(char ***names, size_t *n, const char *name);
 /* Appends entry `name` ("<32 hex>/<40 hex>", anything else is ignored: not ours to judge)
  * last changed at `changed` (0: unknown) to (*v, *n). */
 void bds_store_entry_add(struct bds_store_entry **v, size_t *n, const char *name, double changed);
+
+/* The key of chunk `hex` (32 lowercase hex digits): "chunks/<hex[0..1]>/<hex>", malloc'd.
+ * The two-digit directories keep a file store's directories small. */
+char *bds_store_chunk_key(const char *hex);
+/* Is k such a key? */
+int bds_store_is_chunk_key(const char *k);
+
+/* ---- chunked files of format-2 entries (store-chunked.c) ---- */
+
+/* The average chunk size a publish cuts with (chunk.h): 1 MiB, so chunks are 256 KiB to
+ * 4 MiB. Readers take any sizes up to BDS_STORE_CHUNK_MAX. */
+#define BDS_STORE_CHUNK_AVG ((size_t)1 << 20)
+#define BDS_STORE_CHUNK_MAX ((uint64_t)64 << 20)
+/* A publish writes again a chunk the store has had unchanged for longer than this, half a
+ * prune's grace for unreferenced chunks (BDS_STORE_LEFTOVER_GRACE): see store_chunk. */
+#define BDS_STORE_CHUNK_REFRESH (BDS_STORE_LEFTOVER_GRACE / 2)
+
+/* What a chunked put or get did, for its report line. */
+struct bds_store_chunk_stats {
+	uint64_t chunks, bytes;         /* the file's chunks and bytes */
+	uint64_t moved, moved_bytes;    /* put: chunks uploaded; get: chunks fetched from the store */
+};
+
+struct bds_strmap;
+
+/* Cuts the file at `path` into chunks, stores during `txn` those the store does not have
+ * (bds_store_ops.has first), and sets *record to the file's record in metadata.json:
+ * {"size", "xxh3_128", "chunks": [[xxh3_128, length], ...]}. `seen` holds the chunks
+ * this publish has already stored or found (shared by its files; values unused). 0, or -1
+ * (recorded). */
+int bds_store_put_chunked(struct bds_store *s, void *txn, const char *path, struct bds_strmap *seen,
+                          struct bds_store_chunk_stats *stats, jv *record);
+
+/* Writes the chunked file `record` describes (consumed) to fd, an empty file, as holes
+ * where it is zeros: each chunk from the chunk cache <cache_dir>/chunks/, else fetched from
+ * the store and kept there. Every chunk is checked against its name and length before it is
+ * used or kept, and the whole file against its size and xxh3_128. `name` is the file's, for
+ * messages; `stage` a directory of the caller's on the cache's file system, for chunks in
+ * flight. A bds_store_status: INVALID (recorded) for a store chunk that fails. */
+int bds_store_get_chunked(struct bds_store *s, const char *cache_dir, const char *stage, const char *name,
+                          jv record, int fd, struct bds_store_chunk_stats *stats);
+
+/* Checks a file record's "chunks" (present: a chunked file) against its size: every chunk
+ * [32 hex, 1..BDS_STORE_CHUNK_MAX], lengths adding up to `size`. 0: none, 1: valid, -1: not
+ * (recorded, naming `name`). Consumes record. */
+int bds_store_check_chunks(jv record, const char *name, uint64_t size);
 
 /* Sets s->root for s3 (endpoint from the environment) and s->ops. */
 int bds_store_s3_init(struct bds_store *s);

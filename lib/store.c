@@ -8,6 +8,7 @@
 #include "json.h"
 #include "lock.h"
 #include "store-impl.h"
+#include "strmap.h"
 #include "util.h"
 #include "version.h"
 
@@ -22,7 +23,8 @@
 #include <unistd.h>
 
 #define METADATA "metadata.json"
-#define METADATA_MAX ((uint64_t)1 << 20)
+/* a format-2 metadata.json lists every chunk: about 50 bytes per MiB of a VM file */
+#define METADATA_MAX ((uint64_t)16 << 20)
 /* Times an entry is re-read when it changed under us (a concurrent republish). */
 #define FETCH_ATTEMPTS 5
 
@@ -149,7 +151,7 @@ static int hash_path(const char *path, uint64_t *size, char hex[33])
 		return -1;
 	struct bds_store_sink k; /* used for its hash state only */
 	bds_store_sink_init(&k, -1, UINT64_MAX);
-	int rc = bds_util_read_chunks(fd, path, BDS_STORE_CHUNK, hash_chunk, &k);
+	int rc = bds_util_read_chunks(fd, path, BDS_STORE_BUF, hash_chunk, &k);
 	close(fd);
 	if (rc == 0) {
 		*size = k.size;
@@ -181,8 +183,8 @@ static int check_metadata(jv md, const char *fp, const char *base, const char *d
 		bds_util_fail(METADATA ": not an object");
 		goto out;
 	}
-	if (bds_json_get_number(jv_copy(md), "format", &format) != 0 || format != 1) {
-		bds_util_fail(METADATA ": format is not 1");
+	if (bds_json_get_number(jv_copy(md), "format", &format) != 0 || (format != 1 && format != 2)) {
+		bds_util_fail(METADATA ": format is not 1 or 2 (an entry from a newer bds?)");
 		goto out;
 	}
 	if (bds_json_get_string(jv_copy(md), "fingerprint", &s) != 0 || strcmp(s, fp) != 0) {
@@ -222,6 +224,11 @@ static int check_metadata(jv md, const char *fp, const char *base, const char *d
 		             bds_json_get_string(jv_copy(info), "xxh3_128", &hash) != 0 ||
 		             !bds_util_is_hex(hash, 32))) {
 			bds_util_fail(METADATA ": bad size or xxh3_128 for '%s'", n);
+			bad = 1;
+		}
+		/* format 2: a file may be a list of chunks (store.md 4) */
+		if (!bad && format == 2 && bds_store_check_chunks(jv_copy(info), n, (uint64_t)size) < 0) {
+			bds_store_fail_with(METADATA);
 			bad = 1;
 		}
 		has_base |= strcmp(n, "base_hashes.json") == 0;
@@ -309,14 +316,16 @@ static int get_metadata(struct bds_store *s, const char *fp, const char *base, c
 	return st;
 }
 
-/* Fetches one listed file into dir/name, checking its size and hash on the way. */
+/* Fetches one listed file into dir/name, checking its size and hash on the way; a
+ * chunked one (`chunked`) through the chunk cache under cache_dir (store-chunked.c). */
 static int fetch_file(struct bds_store *s, const char *fp, const char *base, const char *dir,
-                      const char *name, jv info)
+                      const char *name, jv info, int chunked, const char *cache_dir,
+                      struct bds_store_chunk_stats *stats)
 {
 	double want_size = 0;
 	char *want_hash = NULL, hex[33];
 	bds_json_get_number(jv_copy(info), "size", &want_size);
-	bds_json_get_string(info, "xxh3_128", &want_hash);
+	bds_json_get_string(jv_copy(info), "xxh3_128", &want_hash);
 	char *key = key_of(fp, base, name);
 	char *path = bds_util_xasprintf("%s/%s", dir, name);
 	struct bds_store_sink k = {.fd = -1};
@@ -324,6 +333,10 @@ static int fetch_file(struct bds_store *s, const char *fp, const char *base, con
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 	if (fd < 0) {
 		bds_util_fail("create '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	if (chunked) {
+		st = bds_store_get_chunked(s, cache_dir, dir, name, jv_copy(info), fd, stats);
 		goto out;
 	}
 	bds_store_sink_init(&k, fd, (uint64_t)want_size);
@@ -352,6 +365,7 @@ out:
 	if (fd >= 0)
 		close(fd);
 	bds_store_sink_free(&k);
+	jv_free(info);
 	free(path);
 	free(key);
 	free(want_hash);
@@ -388,6 +402,8 @@ static int fetch_once(struct bds_store *s, const char *fp, const char *base, con
 		goto out;
 	}
 	files = jv_object_get(jv_copy(md), jv_string("files"));
+	double format = 1;
+	bds_json_get_number(jv_copy(md), "format", &format);
 
 	fpdir = bds_util_xasprintf("%s/%s", cache_dir, fp);
 	final = bds_util_xasprintf("%s/%s", fpdir, base);
@@ -416,13 +432,19 @@ static int fetch_once(struct bds_store *s, const char *fp, const char *base, con
 	if (bds_fs_mkdirs(fpdir, 0777) < 0 || !(tmp = bds_store_stage_begin(fpdir, base, &lock)))
 		goto out;
 	st = BDS_STORE_FOUND;
+	struct bds_store_chunk_stats stats = {0};
 	jv_object_foreach(files, name, info) {
-		st = fetch_file(s, fp, base, tmp, jv_string_value(name), jv_copy(info));
+		int chunked = format == 2 && jv_object_has(jv_copy(info), jv_string("chunks"));
+		st = fetch_file(s, fp, base, tmp, jv_string_value(name), jv_copy(info), chunked, cache_dir, &stats);
 		jv_free(name);
 		jv_free(info);
 		if (st != BDS_STORE_FOUND)
 			break;
 	}
+	if (st == BDS_STORE_FOUND && stats.chunks > 0)
+		bds_util_warn("%s: %llu of %llu chunks fetched (%.1f of %.1f MiB), the rest from the chunk cache", ew,
+		              (unsigned long long)stats.moved, (unsigned long long)stats.chunks,
+		              (double)stats.moved_bytes / 1048576, (double)stats.bytes / 1048576);
 	if (st != BDS_STORE_FOUND) {
 		if (st == BDS_STORE_INVALID)
 			bds_store_fail_with("entry %s failed verification", ew);
@@ -575,8 +597,40 @@ static char **list_entry(const char *dir, size_t *count)
 	return names;
 }
 
+/* Publishes one file of an entry whole (format 1, and base_hashes.json in format 2):
+ * stored under the entry. Its record, or jv_invalid() (recorded). */
+static jv put_whole(struct bds_store *s, void *txn, const char *name, const char *path)
+{
+	uint64_t size = 0;
+	char hex[33];
+	if (hash_path(path, &size, hex) < 0 || s->ops->put_file(s, txn, name, path, size) < 0)
+		return jv_invalid();
+	jv info = jv_object();
+	info = jv_object_set(info, jv_string("size"), jv_number((double)size));
+	return jv_object_set(info, jv_string("xxh3_128"), jv_string(hex));
+}
+
+/* Publishes one file as chunks (format 2) and says what it uploaded. Its record, or
+ * jv_invalid() (recorded). */
+static jv put_chunks(struct bds_store *s, void *txn, const char *name, const char *path, struct bds_strmap *seen,
+                     struct bds_store_chunk_stats *total)
+{
+	struct bds_store_chunk_stats st = {0};
+	jv info = jv_invalid();
+	if (bds_store_put_chunked(s, txn, path, seen, &st, &info) < 0)
+		return jv_invalid();
+	bds_util_warn("%s: %llu chunks (%.1f MiB), %llu uploaded (%.1f MiB), the rest already in the store", name,
+	              (unsigned long long)st.chunks, (double)st.bytes / 1048576, (unsigned long long)st.moved,
+	              (double)st.moved_bytes / 1048576);
+	total->chunks += st.chunks;
+	total->bytes += st.bytes;
+	total->moved += st.moved;
+	total->moved_bytes += st.moved_bytes;
+	return info;
+}
+
 int bds_store_publish(struct bds_store *s, const char *dir, const char *fp, const char *base,
-                      const char *driver, jv driver_state)
+                      const char *driver, jv driver_state, int format)
 {
 	int rc = -1;
 	void *txn = NULL;
@@ -584,28 +638,33 @@ int bds_store_publish(struct bds_store *s, const char *dir, const char *fp, cons
 	size_t count = 0;
 	char **names = list_entry(dir, &count);
 	jv files = jv_object();
+	struct bds_strmap *seen = bds_strmap_new(1024);
+	struct bds_store_chunk_stats total = {0};
 	if (!names)
 		goto out;
+	if (format != 1 && format != 2) {
+		bds_util_fail("store format %d: expected 1 or 2", format);
+		goto out;
+	}
 	if (s->ops->begin(s, fp, base, &txn) < 0)
 		goto out;
 	for (size_t i = 0; i < count; i++) {
 		char *path = bds_util_xasprintf("%s/%s", dir, names[i]);
-		uint64_t size = 0;
-		char hex[33];
-		int r = hash_path(path, &size, hex);
-		if (r == 0)
-			r = s->ops->put_file(s, txn, names[i], path, size);
+		/* base_hashes.json is the base's own answer, new with every base: whole */
+		jv info = format == 2 && strcmp(names[i], "base_hashes.json") != 0
+		                  ? put_chunks(s, txn, names[i], path, seen, &total)
+		                  : put_whole(s, txn, names[i], path);
 		free(path);
-		if (r < 0)
+		if (!jv_is_valid(info))
 			goto out;
-		jv info = jv_object();
-		info = jv_object_set(info, jv_string("size"), jv_number((double)size));
-		info = jv_object_set(info, jv_string("xxh3_128"), jv_string(hex));
 		files = jv_object_set(files, jv_string(names[i]), info);
 	}
+	if (total.chunks > 0)
+		bds_util_warn("uploaded %.1f of %.1f MiB in chunks (%.1f %%)", (double)total.moved_bytes / 1048576,
+		              (double)total.bytes / 1048576, total.bytes ? 100.0 * (double)total.moved_bytes / (double)total.bytes : 0);
 	created = iso8601_now();
 	jv md = jv_object();
-	md = jv_object_set(md, jv_string("format"), jv_number(1));
+	md = jv_object_set(md, jv_string("format"), jv_number(format));
 	md = jv_object_set(md, jv_string("fingerprint"), jv_string(fp));
 	md = jv_object_set(md, jv_string("base"), jv_string(base));
 	md = jv_object_set(md, jv_string("driver"), jv_string(driver));
@@ -629,6 +688,7 @@ out:
 	jv_free(files);
 	jv_free(driver_state);
 	bds_util_free_list(names);
+	bds_strmap_free(seen, NULL);
 	free(created);
 	free(line);
 	return rc;
@@ -652,7 +712,8 @@ int bds_store_list(struct bds_store *s, const char *fp, struct bds_store_entry *
 		free(e);
 		return st;
 	}
-	qsort(e, k, sizeof *e, cmp_entry);
+	if (k > 1) /* qsort's array may not be NULL, even empty */
+		qsort(e, k, sizeof *e, cmp_entry);
 	/* a backend may list one entry more than once (S3: one key per file): one, with the
 	 * latest change */
 	size_t u = 0;
@@ -761,4 +822,75 @@ out:
 int bds_store_remove(struct bds_store *s, const char *fp, const char *base)
 {
 	return s->ops->remove(s, fp, base);
+}
+
+/* Adds the chunks a metadata.json (consumed) references to `refs`. */
+static void add_references(jv md, struct bds_strmap *refs)
+{
+	jv files = bds_json_get(md, "files", JV_KIND_OBJECT);
+	jv_object_foreach(files, name, info) {
+		jv chunks = jv_get_kind(info) == JV_KIND_OBJECT ? jv_object_get(jv_copy(info), jv_string("chunks")) : jv_invalid();
+		if (jv_get_kind(chunks) == JV_KIND_ARRAY) {
+			jv_array_foreach(chunks, i, c) {
+				jv h = jv_get_kind(c) == JV_KIND_ARRAY ? jv_array_get(jv_copy(c), 0) : jv_invalid();
+				if (jv_get_kind(h) == JV_KIND_STRING && bds_util_is_hex(jv_string_value(h), 32))
+					bds_strmap_put(refs, jv_string_value(h), 32, NULL);
+				jv_free(h);
+				jv_free(c);
+			}
+		}
+		jv_free(chunks);
+		jv_free(name);
+		jv_free(info);
+	}
+	jv_free(files);
+}
+
+int bds_store_collect_chunks(struct bds_store *s, double grace, int dry_run, size_t *deleted, size_t *kept)
+{
+	char **keys = NULL;
+	double *changed = NULL;
+	size_t nk = 0, ne = 0;
+	struct bds_store_entry *entries = NULL;
+	struct bds_strmap *refs = bds_strmap_new(4096);
+	*deleted = *kept = 0;
+	/* chunks first: one written after this listing is not in it, so not deleted */
+	int st = s->ops->list_chunks(s, &keys, &changed, &nk);
+	if (st == BDS_STORE_FOUND && nk > 0)
+		st = bds_store_list(s, NULL, &entries, &ne);
+	for (size_t i = 0; st == BDS_STORE_FOUND && i < ne; i++) {
+		jv md = jv_invalid();
+		int r = bds_store_read_metadata(s, entries[i].fp, entries[i].base, &md);
+		if (r == BDS_STORE_FOUND)
+			add_references(md, refs);
+		else if (r == BDS_STORE_INVALID)
+			/* its chunks are unknown (a newer format, or damage): none can be judged unused */
+			st = bds_store_fail_with("chunks not collected: entry %s/%s is unreadable", entries[i].fp,
+			                         entries[i].base);
+		else if (r != BDS_STORE_ABSENT) /* absent: a publish under way, its chunks young */
+			st = r;
+	}
+	double now = (double)time(NULL); /* the stores' times are wall-clock times */
+	for (size_t i = 0; st == BDS_STORE_FOUND && i < nk; i++) {
+		const char *hex = keys[i] + strlen("chunks/xx/");
+		/* a chunk written within the grace may belong to a publish under way */
+		if (bds_strmap_has(refs, hex, 32) || changed[i] <= 0 || now - changed[i] < grace) {
+			(*kept)++;
+			continue;
+		}
+		/* the backend judges it again as it deletes it: a publish may have written it
+		 * again since the listing (store_chunk refreshes the old chunks it reuses) */
+		int r = dry_run ? 1 : s->ops->collect_chunk(s, keys[i], grace);
+		if (r < 0)
+			st = BDS_STORE_ERROR;
+		else if (r == 1)
+			(*deleted)++;
+		else
+			(*kept)++;
+	}
+	bds_util_free_list(keys);
+	free(changed);
+	free(entries);
+	bds_strmap_free(refs, NULL);
+	return st;
 }

@@ -40,9 +40,13 @@ int bds_store_fetch(struct bds_store *s, const char *fp, const char *base, const
 
 /* Publishes every regular file of `dir` (which must hold base_hashes.json) as entry
  * (fp, base), metadata.json last, replacing an existing entry. Consumes driver_state.
+ * `format` 1: every file stored whole under the entry; 2: every file but
+ * base_hashes.json as content-defined chunks under <store>/chunks/, uploading only those
+ * the store lacks, with one line per file on stderr saying how much was uploaded.
  * Returns 0, or -1 with the error recorded. */
+#define BDS_STORE_FORMAT_DEFAULT 2
 int bds_store_publish(struct bds_store *s, const char *dir, const char *fp, const char *base,
-                      const char *driver, jv driver_state);
+                      const char *driver, jv driver_state, int format);
 
 /* ---- retention (bds-prune) ---- */
 
@@ -80,6 +84,15 @@ int bds_store_read_metadata(struct bds_store *s, const char *fp, const char *bas
  * The file store renames the directory away in one step, then deletes it. 0, or -1
  * (recorded). */
 int bds_store_remove(struct bds_store *s, const char *fp, const char *base);
+
+/* Deletes the chunks (<store>/chunks/, store.md 4) that no entry's metadata.json
+ * references and that have not been written for `grace` seconds: a publish writes its
+ * chunks before its metadata.json, and writes again any old chunk it reuses
+ * (BDS_STORE_CHUNK_REFRESH), so a chunk of a publish under way is always younger. Every
+ * entry of every fingerprint is read; one that cannot be read (INVALID: a newer format,
+ * damage) stops the collection before anything is deleted. dry_run: only counts. A
+ * bds_store_status: FOUND (*deleted, *kept set), INVALID, UNAVAILABLE or ERROR (recorded). */
+int bds_store_collect_chunks(struct bds_store *s, double grace, int dry_run, size_t *deleted, size_t *kept);
 
 /* Is the entry to restore whole? Every file its metadata names (env.snapshot.metadata.
  * files, with `need`, NULL-terminated, among them) is in env.snapshot.dir, a regular file

@@ -46,6 +46,8 @@ setup() {
 	CACHE="$BATS_TEST_TMPDIR/cache"
 	export BDS_CACHE="$CACHE"
 	unset BDS_CACHE_MAX
+	# entries of format 1 (whole files); store-chunks.bats prunes chunked ones
+	export BDS_STORE_FORMAT=1
 }
 
 # publish STORE BASE VALUE [FP]: an entry whose base_hashes.json and disk both say VALUE.
@@ -258,13 +260,13 @@ $usage" ]
 	[ "$output" = "store $store: removed 0, kept 0, skipped 0" ]
 	publish "$store" "$B1" v
 	publish "$store" "$B2" v
-	echo '{"format": 2}' > "$store/$FP/$B2/metadata.json"
+	echo '{"format": 3}' > "$store/$FP/$B2/metadata.json"
 	# a directory without metadata.json (a publish under way) is no entry
 	mkdir -p "$store/$FP/$B3"
 	run -0 --separate-stderr bds-prune --store "$store" --keep 0
 	[ "$output" = "removed $FP/$B1 ${output#*$FP/$B1 }" ]
 	[ "$(sed -n 2p <<<"$output")" = "store $store: removed 1, kept 0, skipped 1" ]
-	[ "$stderr" = "bds-prune: skipped $FP/$B2: entry $store/$FP/$B2: metadata.json: format is not 1" ]
+	[ "$stderr" = "bds-prune: skipped $FP/$B2: entry $store/$FP/$B2: metadata.json: format is not 1 or 2 (an entry from a newer bds?)" ]
 	[ -d "$store/$FP/$B2" ] && [ -d "$store/$FP/$B3" ] && [ ! -e "$store/$FP/$B1" ]
 }
 

@@ -166,3 +166,64 @@ s3_curl() {
 	curl -sS -f --aws-sigv4 "aws:amz:$AWS_REGION:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
 		-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$@"
 }
+
+# ---- entries for bds-store.bats and store-chunks.bats (FP, REPO, CACHE set by the file) ----
+
+# make_entry DIR VALUE: base_hashes.json plus a 5 MB mostly-sparse "disk".
+make_entry() {
+	mkdir -p "$1"
+	printf '{"//pkg:a":"%s"}\n' "$2" > "$1/base_hashes.json"
+	rm -f "$1/disk"
+	truncate -s 5M "$1/disk"
+	printf 'head' | dd of="$1/disk" conv=notrunc status=none
+	printf '%s' "$2" | dd of="$1/disk" bs=1 seek=3000000 conv=notrunc status=none
+}
+
+publish_envelope() { # DIR BASE
+	jq -nc --arg d "$1" --arg fp "$FP" --arg b "$2" --arg ws "$REPO" \
+		'{workspace: $ws, entry: {dir: $d, fingerprint: $fp, base: $b, driver: "local",
+		  metadata: {pid: 42, output_base: "/x"}}}'
+}
+
+publish() { # STORE DIR BASE
+	publish_envelope "$2" "$3" | bds-store-publish --store "$1" >/dev/null
+}
+
+lookup() { # STORE REV [options]
+	local store=$1 rev=$2
+	shift 2
+	lookup_envelope | bds-store-lookup --store "$store" --target "$rev" "$@"
+}
+
+# key_file KIND STORE KEY: the server-side file of KEY (file and http backends).
+key_file() {
+	case $1 in
+	file) echo "$2/$3" ;;
+	http) echo "$NGINX_ROOT/dav/t$BATS_TEST_NUMBER/$3" ;;
+	esac
+}
+
+# flip_byte KIND STORE KEY: changes one byte of a stored object, size unchanged.
+flip_byte() {
+	local f
+	if [ "$1" = s3 ]; then
+		f="$BATS_TEST_TMPDIR/obj"
+		s3_curl -o "$f" "$AWS_ENDPOINT_URL/$S3_BUCKET/p/t$BATS_TEST_NUMBER/$3"
+	else
+		f=$(key_file "$1" "$2" "$3")
+	fi
+	printf 'X' | dd of="$f" bs=1 seek=3 conv=notrunc status=none
+	if [ "$1" = s3 ]; then
+		s3_curl -T "$f" "$AWS_ENDPOINT_URL/$S3_BUCKET/p/t$BATS_TEST_NUMBER/$3" >/dev/null
+	fi
+}
+
+delete_key() { # KIND STORE KEY
+	if [ "$1" = s3 ]; then
+		s3_curl -X DELETE "$AWS_ENDPOINT_URL/$S3_BUCKET/p/t$BATS_TEST_NUMBER/$3"
+	else
+		rm "$(key_file "$1" "$2" "$3")"
+	fi
+}
+
+xxh() { xxh128sum "$1" | cut -d' ' -f1; }

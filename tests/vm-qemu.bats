@@ -113,13 +113,64 @@ stop() {
 	done
 	run -0 sh -c "cd '$STORE' && sha256sum --quiet -c '$BATS_FILE_TMPDIR/published.sums'"
 	[ "$output" = "" ]
-	# the consume-side copy the VMs ran on is the published one, byte for byte
+	# the consume-side copy the VMs ran on is the published one, byte for byte (its files are
+	# chunks in the store: their digests, as metadata.json lists them)
 	local snap entry f
 	snap=$(jq -r .snapshot.dir "$LOOKUP")
 	entry="$STORE/$(jq -r '.snapshot.fingerprint + "/" + .snapshot.base' "$LOOKUP")"
-	for f in base_hashes.json disk mem metadata.json vmstate; do
-		cmp "$snap/$f" "$entry/$f"
+	cmp "$snap/metadata.json" "$entry/metadata.json"
+	for f in base_hashes.json disk mem vmstate; do
+		[ "$(xxh128sum "$snap/$f" | cut -d' ' -f1)" = "$(jq -r --arg f "$f" '.files[$f].xxh3_128' "$entry/metadata.json")" ]
 	done
+}
+
+@test "a record from an entry goes on with its machine (memory, process, disk) and leaves the entry as it was" {
+	local r=$BATS_TEST_TMPDIR/r snap before pid run_dir
+	snap=$(jq -r .snapshot.dir "$LOOKUP")
+	before=$(entry_listing "$snap")
+	# --base with a snapshot in the envelope: a machine to record on, from that entry's
+	bds-vm-restore --driver qemu --base "$BASE" --lock-owner "$OWNER" < "$LOOKUP" > "$r"
+	jq -r .vm.keeper_pid "$r" > "$r.keeper"
+	[ "$(jq .vm.generation "$r")" = 1 ]
+	run -0 in_guest "$r" sh -c 'cat /tmp/state; kill -0 "$(cat /tmp/loop.pid)" && echo alive; cat /data/recorded'
+	[ "$output" = "$(printf 'in-memory\nalive\nrecorded')" ]
+	run -0 in_guest "$r" sh -c 'echo second > /tmp/state2; echo second > /data/second; sync'
+	# its RAM is a copy in its own directory, shared with QEMU (written, then snapshotted)
+	pid=$(jq -r .vm.pid "$r")
+	run_dir=$(jq -r .vm.run_dir "$r")
+	run -0 awk -v f="$run_dir/mem" '$6 == f { print $2 }' "/proc/$pid/maps"
+	[ "$output" = "rw-s" ]
+	echo '{"//:g": "def"}' > "$BATS_TEST_TMPDIR/bh.json"
+	bds-vm-snapshot --driver qemu --base-hashes "$BATS_TEST_TMPDIR/bh.json" < "$r" > "$r.entry"
+	[ "$(jq .entry.metadata.generation "$r.entry")" = 1 ]
+	bds-store-publish --store "$BATS_TEST_TMPDIR/store2" < "$r.entry" > /dev/null
+	# the second entry restores with both records' state (fetched into a cache of its own:
+	# it has the first's fingerprint and base, and would replace its copy in this one)
+	bds-fingerprint -w "$WS" --driver qemu > "$BATS_TEST_TMPDIR/e1"
+	BDS_CACHE=$BATS_TEST_TMPDIR/cache2 bds-store-lookup --store "$BATS_TEST_TMPDIR/store2" --target "$BASE" \
+		< "$BATS_TEST_TMPDIR/e1" > "$BATS_TEST_TMPDIR/l2"
+	bds-vm-restore --driver qemu --lock-owner "$OWNER" < "$BATS_TEST_TMPDIR/l2" > "$r.2"
+	jq -r .vm.keeper_pid "$r.2" > "$r.2.keeper"
+	run -0 in_guest "$r.2" sh -c 'cat /tmp/state /tmp/state2 /data/recorded /data/second'
+	[ "$output" = "$(printf 'in-memory\nsecond\nrecorded\nsecond')" ]
+	stop "$r.2"
+	# the entry it started from is as it was
+	[ "$(entry_listing "$snap")" = "$before" ]
+	run -0 sh -c "cd '$STORE' && sha256sum --quiet -c '$BATS_FILE_TMPDIR/published.sums'"
+}
+
+@test "a record from an entry of another accelerator boots afresh, saying why" {
+	local r=$BATS_TEST_TMPDIR/r other
+	[ "$BDS_VM_ACCEL" = tcg ] && other=kvm || other=tcg
+	jq --arg a "$other" '.snapshot.metadata.driver_state.accel = $a' "$LOOKUP" > "$BATS_TEST_TMPDIR/l"
+	run -0 --separate-stderr bds-vm-restore --driver qemu --base "$BASE" --lock-owner "$OWNER" < "$BATS_TEST_TMPDIR/l"
+	echo "$output" > "$r"
+	jq -r .vm.keeper_pid "$r" > "$r.keeper"
+	[ "$stderr" = "bds-vm-restore: booting a fresh machine: the entry's machine ran under $other, this one would under $BDS_VM_ACCEL" ]
+	[ "$(jq '.vm | has("generation")' "$r")" = false ]
+	run -0 in_guest "$r" sh -c 'cat /tmp/state 2>/dev/null || echo fresh'
+	[ "$output" = fresh ]
+	stop "$r"
 }
 
 @test "two restores of one snapshot run at once and answer independently" {

@@ -37,6 +37,8 @@ setup_file() {
 	run -0 --separate-stderr bds-record --driver qemu -w "$WS" --base "$BASE" --store "$STORE"
 	printf '# %s\n' "${stderr_lines[@]}" >&3
 	[[ "${stderr_lines[-1]}" == "bds-record: recorded "*"/$BASE in $STORE" ]]
+	# an empty store: nothing earlier to start from
+	[[ "$stderr" == *"bds-record: booting a fresh machine: no snapshot for fingerprint "*" within 64 first-parent ancestors of $BASE"* ]]
 	(cd "$STORE" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > "$BATS_FILE_TMPDIR/published.sums"
 	# the record's VM is gone with its pipeline
 	run -1 pgrep -f "$BDS_VM_IMAGE/bzImage"
@@ -72,5 +74,34 @@ setup_file() {
 @test "the entry is byte-identical after the consumes" {
 	run -0 sh -c "cd '$STORE' && sha256sum --quiet -c '$BATS_FILE_TMPDIR/published.sums'"
 	[ "$output" = "" ]
+	run -1 pgrep -f "$BDS_VM_IMAGE/bzImage"
+}
+
+@test "a second record starts from the first's machine and uploads a fraction of it; a consume from it is exact" {
+	# the second base is the target; one commit after it is the next change
+	git -C "$WS" checkout -q "$TARGET"
+	echo "next" >> "$WS/layer0/pkg0000/src/unit0.in"
+	git -C "$WS" commit -q -am next
+	NEXT=$(git -C "$WS" rev-parse HEAD)
+	git -C "$WS" checkout -q "$BASE"
+	run -0 --separate-stderr bds-record --driver qemu -w "$WS" --base "$TARGET" --store "$STORE"
+	printf '# %s\n' "${stderr_lines[@]}" >&3
+	[[ "$stderr" == *"bds-record: starting from the machine of $BASE"* ]]
+	[[ "${stderr_lines[-1]}" == "bds-record: recorded "*"/$TARGET in $STORE" ]]
+	# one line says how much of the entry was new to the store
+	uploaded=$(grep '^bds-store-publish: uploaded ' <<<"$stderr")
+	[[ "$uploaded" =~ ^"bds-store-publish: uploaded "[0-9.]+" of "[0-9.]+" MiB in chunks ("[0-9.]+" %)"$ ]]
+	echo "# second record: ${uploaded#bds-store-publish: }" >&3
+	md=$(ls "$STORE"/*/"$TARGET"/metadata.json)
+	[ "$(jq -c '[.format, .driver_state.generation]' "$md")" = '[2,1]' ]
+	[ "$(jq -c '.driver_state.generation' "$(ls "$STORE"/*/"$BASE"/metadata.json)")" = 0 ]
+	# a consume from the second entry answers as the cold path does
+	run -0 --separate-stderr bds-consume --driver qemu -w "$WS" --target "$NEXT" --store "$STORE" \
+		-o "$BATS_TEST_TMPDIR/warm.txt"
+	printf '# %s\n' "${stderr_lines[@]}" >&3
+	[[ "$stderr" == *"$TARGET"* ]]
+	run -0 bds-cold -w "$WS" --base "$TARGET" --target "$NEXT" -o "$BATS_TEST_TMPDIR/cold.txt"
+	[ -s "$BATS_TEST_TMPDIR/cold.txt" ]
+	cmp "$BATS_TEST_TMPDIR/warm.txt" "$BATS_TEST_TMPDIR/cold.txt"
 	run -1 pgrep -f "$BDS_VM_IMAGE/bzImage"
 }
