@@ -49,7 +49,7 @@ record() {
 	bds-record --driver qemu -w "$dir/ws" --base "$rev" --store "$store" "$@" 2> "$log" ||
 		{ cat "$log" >&2; exit 1; }
 	echo "  recorded $rev in $(($(date +%s) - t0)) s: $(sed -n 's/^bds-store-publish: //p' "$log" | tail -n 1)"
-	sed -n 's/^bds-record: \(starting from\|booting a fresh\)/  \1/p' "$log"
+	sed -n 's/^bds-record: \(started from\|booting a fresh\)/  \1/p' "$log"
 }
 echo "first record ($base):"
 record "$dir/store" "$base" "$dir/record-base.log"

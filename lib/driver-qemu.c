@@ -294,15 +294,17 @@ static int record_generation(jv env)
 	return (int)g;
 }
 
-/* A record that starts from an entry's machine (shared mode): its RAM file and disk
- * overlay copied into run_dir (holes kept, a clone where the file system can), to be
- * written by the guest as a fresh boot's are, and snapshotted the same way. 0, or -1
- * (recorded). */
+/* A record that starts from an entry's machine (shared mode): its RAM file, disk overlay
+ * and device state copied into run_dir (holes kept, a clone where the file system can),
+ * the first two to be written by the guest as a fresh boot's are, and snapshotted the same
+ * way. 0, or -1 (recorded). */
 static int copy_for_record(const char *restore_dir, const char *run_dir, const struct bds_vm_image *img,
                            double deadline)
 {
-	const char *names[][2] = {{"mem", "mem"}, {"disk", "disk.qcow2"}};
-	for (int i = 0; i < 2; i++) {
+	/* vmstate too: after the copy nothing is read from the entry, which a concurrent
+	 * lookup may replace in the cache */
+	const char *names[][2] = {{"mem", "mem"}, {"disk", "disk.qcow2"}, {"vmstate", "vmstate"}};
+	for (int i = 0; i < 3; i++) {
 		char *from = bds_util_xasprintf("%s/%s", restore_dir, names[i][0]);
 		char *to = bds_util_xasprintf("%s/%s", run_dir, names[i][1]);
 		int rc = bds_fs_copy_sparse(from, to, deadline);
@@ -398,7 +400,7 @@ static enum bds_driver_status start_qemu(const struct bds_driver_args *a, const 
 	if (!q)
 		goto fail;
 	if (restore_dir) {
-		char *state = bds_util_xasprintf("%s/vmstate", restore_dir);
+		char *state = bds_util_xasprintf("%s/vmstate", for_record ? run_dir : restore_dir);
 		char *quoted = bds_vm_shell_quote(state);
 		jv uri = jv_object_set(jv_object(), jv_string("uri"), jv_string_fmt("exec:cat %s", quoted));
 		free(state);

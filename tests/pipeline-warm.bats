@@ -155,6 +155,8 @@ kill_server() {
 	done
 	run -64 --separate-stderr bds-record -w "$WS" --base "$TIP" --store "$STORE" --driver qemu --keep-warm 2
 	[ "${stderr%%$'\n'*}" = "bds-record: --keep-warm is for the local driver only (the qemu driver keeps no warm server on this host)" ]
+	run -64 --separate-stderr bds-record -w "$WS" --base "$TIP" --store "$STORE" --fresh-boot
+	[ "${stderr%%$'\n'*}" = "bds-record: --fresh-boot is for the qemu driver only (the local driver never starts from an earlier entry's machine)" ]
 	run -64 --separate-stderr bds-vm-restore --keep-warm 0 <<<'{}'
 	[ "${stderr%%$'\n'*}" = "bds-vm-restore: --keep-warm takes a whole number from 1 to 1000" ]
 	run -64 --separate-stderr bds-vm-restore --driver qemu --base "$TIP" --keep-warm 2 <<<'{}'

@@ -86,7 +86,7 @@ setup_file() {
 	git -C "$WS" checkout -q "$BASE"
 	run -0 --separate-stderr bds-record --driver qemu -w "$WS" --base "$TARGET" --store "$STORE"
 	printf '# %s\n' "${stderr_lines[@]}" >&3
-	[[ "$stderr" == *"bds-record: starting from the machine of $BASE"* ]]
+	[[ "$stderr" == *"bds-record: started from the machine of $BASE (record 1 in a row)"* ]]
 	[[ "${stderr_lines[-1]}" == "bds-record: recorded "*"/$TARGET in $STORE" ]]
 	# one line says how much of the entry was new to the store
 	uploaded=$(grep '^bds-store-publish: uploaded ' <<<"$stderr")
