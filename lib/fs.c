@@ -134,6 +134,23 @@ static int all_zero(const char *p, size_t n)
 	return 1;
 }
 
+int bds_fs_write_new(const char *path, const char *buf, size_t n, int sync)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (fd < 0)
+		return bds_util_fail("create '%s': %s", path, strerror(errno));
+	int err = bds_fs_write_sparse(fd, buf, n, 0) != 0 || ftruncate(fd, (off_t)n) != 0 || (sync && fsync(fd) != 0);
+	int saved = errno;
+	if (close(fd) != 0 && !err) {
+		err = 1;
+		saved = errno;
+	}
+	if (!err)
+		return 0;
+	unlink(path);
+	return bds_util_fail("write '%s': %s", path, strerror(saved));
+}
+
 int bds_fs_write_sparse(int fd, const char *buf, size_t n, uint64_t off)
 {
 	size_t i = 0;

@@ -35,6 +35,11 @@ int bds_fs_replace_dir(const char *tmp, const char *final);
  * (errno set, nothing recorded: the caller names the file). */
 int bds_fs_write_sparse(int fd, const char *buf, size_t n, uint64_t off);
 
+/* Writes buf (n bytes) as the new file `path` (it must not exist; mode 0666 less the
+ * umask), all-zero 4 KiB blocks as holes, synced when `sync`. 0, or -1 (recorded, naming
+ * the path; nothing is left at it). */
+int bds_fs_write_new(const char *path, const char *buf, size_t n, int sync);
+
 /* Reads fd from its start to its size, skipping its holes (SEEK_DATA/SEEK_HOLE where the
  * file system has them): `data` gets the bytes in chunks, `hole` the length of each hole.
  * A file that shrinks meanwhile ends early. `what` names fd in errors. 0, -1 (error

@@ -13,7 +13,6 @@
 #include "util.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,11 +195,8 @@ static void keep(const char *stage, const char *path, const char *hex, const cha
 	char *tmp = bds_util_xasprintf("%s/.chunk-%s", stage, hex);
 	char *dir = bds_util_xstrdup(path);
 	*strrchr(dir, '/') = '\0';
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-	int ok = fd >= 0 && bds_fs_write_sparse(fd, buf, len, 0) == 0 && ftruncate(fd, (off_t)len) == 0;
-	if (fd >= 0 && close(fd) != 0)
-		ok = 0;
-	if (!ok || bds_fs_mkdirs(dir, 0777) < 0 || rename(tmp, path) != 0)
+	/* a step that fails leaves nothing: the next fetch downloads the chunk again */
+	if (bds_fs_write_new(tmp, buf, len, 0) == 0 && (bds_fs_mkdirs(dir, 0777) < 0 || rename(tmp, path) != 0))
 		unlink(tmp);
 	free(dir);
 	free(tmp);

@@ -163,28 +163,7 @@ static int file_put_bytes(struct bds_store *s, void *t, const char *name, const 
 	(void)s;
 	struct file_txn *x = t;
 	char *dst = bds_util_xasprintf("%s/%s", x->tmp, name);
-	int rc = 0;
-	int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-	if (fd < 0) {
-		rc = bds_util_fail("create '%s': %s", dst, strerror(errno));
-		goto out;
-	}
-	size_t done = 0;
-	while (done < len) {
-		ssize_t w = write(fd, buf + done, len - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			rc = bds_util_fail("write '%s': %s", dst, strerror(errno));
-			goto out;
-		}
-		done += (size_t)w;
-	}
-	if (fsync(fd) != 0)
-		rc = bds_util_fail("sync '%s': %s", dst, strerror(errno));
-out:
-	if (fd >= 0)
-		close(fd);
+	int rc = bds_fs_write_new(dst, buf, len, 1);
 	free(dst);
 	return rc;
 }
@@ -332,22 +311,7 @@ static int file_put_object(struct bds_store *s, void *t, const char *key, const 
 	char *dir = bds_util_xstrdup(final);
 	*strrchr(dir, '/') = '\0';
 	int rc = -1;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-	if (fd < 0) {
-		bds_util_fail("create '%s': %s", tmp, strerror(errno));
-		goto out;
-	}
-	int werr = bds_fs_write_sparse(fd, buf, len, 0) != 0 || ftruncate(fd, (off_t)len) != 0 || fsync(fd) != 0;
-	int saved = errno;
-	if (close(fd) != 0 && !werr) {
-		werr = 1;
-		saved = errno;
-	}
-	if (werr) {
-		bds_util_fail("write '%s': %s", tmp, strerror(saved));
-		goto out;
-	}
-	if (bds_fs_mkdirs(dir, 0777) < 0)
+	if (bds_fs_write_new(tmp, buf, len, 1) < 0 || bds_fs_mkdirs(dir, 0777) < 0)
 		goto out;
 	if (rename(tmp, final) != 0) {
 		bds_util_fail("rename '%s' to '%s': %s", tmp, final, strerror(errno));

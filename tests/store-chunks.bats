@@ -165,7 +165,7 @@ insert_bytes() {
 	# the first base's chunks are in the chunk cache: only the new ones travel
 	run -0 --separate-stderr lookup "$store" "$TARGET"
 	[ "$(jq -r .snapshot.base <<<"$output")" = "$BASE2" ]
-	[[ "$stderr" == "bds-store-lookup: $store/$FP/$BASE2: $count of "*" chunks fetched ($(mib "$bytes") of 24.1 MiB), the rest from the chunk cache" ]]
+	[ "$stderr" = "bds-store-lookup: $store/$FP/$BASE2: $count of $(jq '[.files[].chunks // [] | length] | add' "$md2") chunks fetched ($(mib "$bytes") of 24.1 MiB), the rest from the chunk cache" ]
 	cmp "$ENTRY/mem" "$CACHE/$FP/$BASE2/mem"
 }
 
@@ -407,15 +407,16 @@ store $store: removed 1, kept 0, skipped 0" ]
 @test "a publish writes again the chunks it reuses that are over 12 hours old, so a prune cannot take them" {
 	store=$(store_of file)
 	make_vm_entry "$ENTRY"
-	publish "$store" "$ENTRY" "$BASE"
+	run -0 --separate-stderr bds-store-publish --store "$store" < <(publish_envelope "$ENTRY" "$BASE")
+	first=${stderr_lines[-1]}
 	n=$(chunk_files file "$store" | wc -l)
 	age_chunks file "$store" "11 hours ago"
 	run -0 --separate-stderr bds-store-publish --store "$store" < <(publish_envelope "$ENTRY" "$BASE2")
 	[ "${stderr_lines[-1]}" = "bds-store-publish: uploaded 0.0 of 24.1 MiB in chunks (0.0 %)" ]
 	age_chunks file "$store" "13 hours ago"
 	run -0 --separate-stderr bds-store-publish --store "$store" < <(publish_envelope "$ENTRY" "$BASE2")
-	[[ "${stderr_lines[-1]}" == "bds-store-publish: uploaded "*" of 24.1 MiB in chunks (100.0 %)" ]] ||
-		[[ "${stderr_lines[-1]}" =~ ^"bds-store-publish: uploaded "[0-9.]+" of 24.1 MiB in chunks ("[0-9.]+" %)"$ ]]
+	# every chunk again, as the first publish uploaded them into the empty store
+	[ "${stderr_lines[-1]}" = "$first" ]
 	# every chunk was written now
 	[ "$(find "$store/chunks" -type f -mmin -5 | wc -l)" -eq "$n" ]
 }
