@@ -13,6 +13,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,21 +22,58 @@
 #include <time.h>
 #include <unistd.h>
 
-/* ---- publish ---- */
+/* ---- requests in parallel ---- */
 
-/* Stores one chunk unless this publish or the store already has it. */
-static int store_chunk(struct bds_store *s, void *txn, const unsigned char *buf, size_t len, struct bds_strmap *seen,
-                       struct bds_store_chunk_stats *stats, char hex[33])
+/* How many requests run at once against a store whose backend allows it
+ * (bds_store_ops.parallel): BDS_STORE_PARALLEL, 1 to 64, 8 by default; 1 is one at a time.
+ * A chunk is small (256 KiB on average), so over a network the round trip of each request,
+ * not the bandwidth, bounds a sequential transfer. -1: a bad value (recorded). */
+static int parallel_requests(struct bds_store *s)
 {
-	bds_digest_xxh128(buf, len, hex);
-	stats->chunks++;
-	stats->bytes += len;
-	if (bds_strmap_has(seen, hex, 32))
-		return 0;
-	char *key = bds_store_chunk_key(hex);
-	int rc = 0;
+	const char *v = getenv("BDS_STORE_PARALLEL");
+	long n = 8;
+	if (v && *v) {
+		char *end;
+		errno = 0;
+		n = strtol(v, &end, 10);
+		if (errno || *end || n < 1 || n > 64)
+			return bds_util_fail("BDS_STORE_PARALLEL '%s': expected a number of requests from 1 to 64", v);
+	}
+	return s->ops->parallel ? (int)n : 1;
+}
+
+/* One chunk to upload (buf set, owned) or to fetch into the cache (buf NULL). */
+struct job {
+	char hex[33];
+	unsigned char *buf;
+	size_t len;
+};
+
+/* Workers, each with a store handle of its own (a backend's handle is not shared between
+ * threads), taking jobs from a bounded queue. The first failure stops the crew: later jobs
+ * are dropped, and its error is the crew's. libcurl (7.84 and later: Debian 12 has 7.88)
+ * sets itself up thread-safely, so handles may be made in the workers. */
+struct crew {
+	struct bds_store *s;
+	const char *cache_dir, *stage, *name; /* fetch: where chunks are kept */
+	pthread_mutex_t mu;
+	pthread_cond_t more, room;
+	struct job *q;
+	size_t head, count, cap;
+	int closed, failed;
+	char error[4096];
+	struct bds_store_chunk_stats moved; /* moved, moved_bytes */
+	pthread_t tids[64];
+	int n;
+};
+
+/* Uploads chunk `key` unless the store has it. 0 (*uploaded set), or -1 (recorded). */
+static int upload_chunk(struct bds_store *s, void *txn, const char *key, const unsigned char *buf, size_t len,
+                        int *uploaded)
+{
 	double changed = 0;
 	uint64_t size = UINT64_MAX;
+	*uploaded = 0;
 	int st = s->ops->has(s, key, &changed, &size);
 	/* A chunk written long ago is written again: a prune deletes unreferenced chunks only
 	 * when they have not been written for BDS_STORE_LEFTOVER_GRACE, so one this publish
@@ -44,17 +82,169 @@ static int store_chunk(struct bds_store *s, void *txn, const unsigned char *buf,
 	if (st == BDS_STORE_FOUND &&
 	    ((double)time(NULL) - changed > BDS_STORE_CHUNK_REFRESH || (size != UINT64_MAX && size != len)))
 		st = BDS_STORE_ABSENT;
-	if (st == BDS_STORE_ABSENT) {
-		rc = s->ops->put_object(s, txn, key, (const char *)buf, len);
-		if (rc == 0) {
-			stats->moved++;
-			stats->moved_bytes += len;
-		}
-	} else if (st != BDS_STORE_FOUND) {
-		rc = -1;
+	if (st == BDS_STORE_FOUND)
+		return 0;
+	if (st != BDS_STORE_ABSENT || s->ops->put_object(s, txn, key, (const char *)buf, len) < 0)
+		return -1;
+	*uploaded = 1;
+	return 0;
+}
+
+/* A job, done with the worker's own store: 0, or -1 (recorded). */
+static int do_job(struct crew *c, struct bds_store *s, struct job *j, struct bds_store_chunk_stats *moved)
+{
+	if (!j->buf) {
+		char *buf = NULL;
+		int st = bds_store_get_chunk(s, c->cache_dir, c->stage, c->name, j->hex, j->len, &buf, moved);
+		free(buf);
+		return st == BDS_STORE_FOUND ? 0 : -1;
 	}
-	if (rc == 0)
-		bds_strmap_put(seen, hex, 32, NULL);
+	char *key = bds_store_chunk_key(j->hex);
+	int uploaded = 0;
+	/* no transaction: only backends whose chunk puts need none run in parallel */
+	int rc = upload_chunk(s, NULL, key, j->buf, j->len, &uploaded);
+	if (rc == 0 && uploaded) {
+		moved->moved++;
+		moved->moved_bytes += j->len;
+	}
+	free(key);
+	return rc;
+}
+
+static void *worker(void *arg)
+{
+	struct crew *c = arg;
+	struct bds_store *s = bds_store_open(c->s->spec);
+	struct bds_store_chunk_stats moved = {0};
+	pthread_mutex_lock(&c->mu);
+	if (!s && !c->failed) {
+		c->failed = 1;
+		snprintf(c->error, sizeof c->error, "%s", bds_util_error());
+	}
+	for (;;) {
+		while (c->count == 0 && !c->closed)
+			pthread_cond_wait(&c->more, &c->mu);
+		if (c->count == 0)
+			break;
+		struct job j = c->q[c->head];
+		c->head = (c->head + 1) % c->cap;
+		c->count--;
+		pthread_cond_signal(&c->room);
+		int skip = c->failed;
+		pthread_mutex_unlock(&c->mu);
+		int rc = skip ? 0 : do_job(c, s, &j, &moved);
+		free(j.buf);
+		pthread_mutex_lock(&c->mu);
+		if (rc < 0 && !c->failed) {
+			c->failed = 1;
+			snprintf(c->error, sizeof c->error, "%s", bds_util_error());
+			pthread_cond_broadcast(&c->room);
+		}
+	}
+	c->moved.moved += moved.moved;
+	c->moved.moved_bytes += moved.moved_bytes;
+	pthread_mutex_unlock(&c->mu);
+	if (s)
+		bds_store_close(s);
+	return NULL;
+}
+
+/* A crew of n workers, or NULL when n is 1 or no thread starts (the caller works alone).
+ * Fetched chunks are kept under cache_dir by way of stage (bds_store_get_chunk). */
+static struct crew *crew_start(struct bds_store *s, int n, const char *cache_dir, const char *stage,
+                               const char *name)
+{
+	if (n <= 1)
+		return NULL;
+	struct crew *c = bds_util_xcalloc(1, sizeof *c);
+	c->s = s;
+	c->cache_dir = cache_dir;
+	c->stage = stage;
+	c->name = name;
+	c->cap = (size_t)n * 2;
+	c->q = bds_util_xcalloc(c->cap, sizeof *c->q);
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->more, NULL);
+	pthread_cond_init(&c->room, NULL);
+	for (int i = 0; i < n; i++)
+		if (pthread_create(&c->tids[c->n], NULL, worker, c) == 0)
+			c->n++;
+	if (c->n == 0) {
+		/* nobody to do the jobs: the caller does them alone */
+		free(c->q);
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* Queues a job (its buf now the crew's), waiting for room. 0, or -1: the crew has failed
+ * (the job is dropped; crew_finish records why). */
+static int crew_add(struct crew *c, struct job j)
+{
+	pthread_mutex_lock(&c->mu);
+	while (c->count == c->cap && !c->failed)
+		pthread_cond_wait(&c->room, &c->mu);
+	int failed = c->failed;
+	if (!failed) {
+		c->q[(c->head + c->count) % c->cap] = j;
+		c->count++;
+		pthread_cond_signal(&c->more);
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (failed)
+		free(j.buf);
+	return failed ? -1 : 0;
+}
+
+/* Waits for every job, adds what the workers moved to *stats and frees the crew. 0, or
+ * -1: a job failed (its error recorded in this thread). */
+static int crew_finish(struct crew *c, struct bds_store_chunk_stats *stats)
+{
+	pthread_mutex_lock(&c->mu);
+	c->closed = 1;
+	pthread_cond_broadcast(&c->more);
+	pthread_mutex_unlock(&c->mu);
+	for (int i = 0; i < c->n; i++)
+		pthread_join(c->tids[i], NULL);
+	stats->moved += c->moved.moved;
+	stats->moved_bytes += c->moved.moved_bytes;
+	int rc = c->failed ? bds_util_fail("%s", c->error) : 0;
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->more);
+	pthread_cond_destroy(&c->room);
+	free(c->q);
+	free(c);
+	return rc;
+}
+
+/* ---- publish ---- */
+
+/* Stores one chunk unless this publish or the store already has it: at once, or by the
+ * crew when there is one. */
+static int store_chunk(struct bds_store *s, void *txn, struct crew *crew, const unsigned char *buf, size_t len,
+                       struct bds_strmap *seen, struct bds_store_chunk_stats *stats, char hex[33])
+{
+	bds_digest_xxh128(buf, len, hex);
+	stats->chunks++;
+	stats->bytes += len;
+	if (bds_strmap_has(seen, hex, 32))
+		return 0;
+	/* in `seen` from now on: a failure fails the whole publish */
+	bds_strmap_put(seen, hex, 32, NULL);
+	if (crew) {
+		struct job j = {.buf = bds_util_xmalloc(len ? len : 1), .len = len};
+		memcpy(j.hex, hex, 33);
+		memcpy(j.buf, buf, len);
+		return crew_add(crew, j);
+	}
+	char *key = bds_store_chunk_key(hex);
+	int uploaded = 0;
+	int rc = upload_chunk(s, txn, key, buf, len, &uploaded);
+	if (rc == 0 && uploaded) {
+		stats->moved++;
+		stats->moved_bytes += len;
+	}
 	free(key);
 	return rc;
 }
@@ -70,9 +260,15 @@ int bds_store_put_chunked(struct bds_store *s, void *txn, const char *path, stru
 		return -1;
 	/* a cut is decided within p.max bytes: the buffer holds that much, and what is left
 	 * after a cut moves to its front */
+	int parallel = parallel_requests(s);
+	if (parallel < 0) {
+		close(fd);
+		return -1;
+	}
+	struct crew *crew = crew_start(s, parallel, NULL, NULL, NULL);
 	unsigned char *buf = bds_util_xmalloc(p.max);
 	size_t n = 0;
-	int eof = 0, rc = 0;
+	int eof = 0, rc = 0, chunk_failed = 0;
 	uint64_t size = 0;
 	struct bds_xxh128_stream *whole = bds_digest_xxh128_start();
 	jv chunks = jv_array();
@@ -93,8 +289,9 @@ int bds_store_put_chunked(struct bds_store *s, void *txn, const char *path, stru
 			break;
 		size_t cut = bds_chunk_cut(&p, buf, n, eof); /* n == p.max or eof: never 0 */
 		char hex[33];
-		if (store_chunk(s, txn, buf, cut, seen, stats, hex) < 0) {
-			rc = bds_store_fail_with("publish '%s'", path);
+		if (store_chunk(s, txn, crew, buf, cut, seen, stats, hex) < 0) {
+			rc = -1;
+			chunk_failed = 1;
 			break;
 		}
 		bds_digest_xxh128_add(whole, buf, cut);
@@ -105,6 +302,13 @@ int bds_store_put_chunked(struct bds_store *s, void *txn, const char *path, stru
 	}
 	close(fd);
 	free(buf);
+	/* every chunk is in the store before the file's record exists */
+	if (crew && crew_finish(crew, stats) < 0) {
+		rc = -1;
+		chunk_failed = 1;
+	}
+	if (chunk_failed)
+		bds_store_fail_with("publish '%s'", path);
 	char hex[33];
 	bds_digest_xxh128_finish(whole, hex);
 	if (rc < 0) {
@@ -202,9 +406,7 @@ static void keep(const char *stage, const char *path, const char *hex, const cha
 	free(tmp);
 }
 
-/* The bytes of chunk `hex` (len bytes): from the cache, else from the store (then kept in
- * the cache). A bds_store_status; FOUND: *buf malloc'd. */
-static int chunk_bytes(struct bds_store *s, const char *cache_dir, const char *stage, const char *name,
+int bds_store_get_chunk(struct bds_store *s, const char *cache_dir, const char *stage, const char *name,
                        const char *hex, uint64_t len, char **buf, struct bds_store_chunk_stats *stats)
 {
 	char *path = bds_util_xasprintf("%s/chunks/%.2s/%s", cache_dir, hex, hex);
@@ -241,6 +443,43 @@ out:
 	return st;
 }
 
+/* Fetches into the cache, several at a time, the chunks the cache lacks, so that the
+ * assembly finds them there. Only a head start: a chunk it could not fetch is fetched
+ * again, and its failure reported, by the assembly. 0, or -1: BDS_STORE_PARALLEL is bad
+ * (recorded). */
+static int prefetch(struct bds_store *s, const char *cache_dir, const char *stage, const char *name, jv chunks,
+                    struct bds_store_chunk_stats *stats)
+{
+	int parallel = parallel_requests(s);
+	if (parallel <= 1)
+		return parallel;
+	struct crew *crew = NULL;
+	struct bds_strmap *queued = bds_strmap_new(1024);
+	int failed = 0;
+	jv_array_foreach(chunks, i, c) {
+		jv h = jv_array_get(jv_copy(c), 0);
+		const char *hex = jv_string_value(h);
+		char *path = bds_util_xasprintf("%s/chunks/%.2s/%s", cache_dir, hex, hex);
+		if (!failed && !bds_strmap_has(queued, hex, 32) && access(path, F_OK) != 0) {
+			bds_strmap_put(queued, hex, 32, NULL);
+			if (!crew && !(crew = crew_start(s, parallel, cache_dir, stage, name)))
+				failed = 1; /* no threads: the assembly fetches alone */
+			struct job j = {.len = (size_t)jv_number_value(jv_array_get(jv_copy(c), 1))};
+			memcpy(j.hex, hex, 33);
+			if (crew)
+				failed = crew_add(crew, j) < 0;
+		}
+		free(path);
+		jv_free(h);
+		jv_free(c);
+	}
+	if (crew)
+		crew_finish(crew, stats);
+	bds_strmap_free(queued, NULL);
+	jv_free(chunks);
+	return 0;
+}
+
 int bds_store_get_chunked(struct bds_store *s, const char *cache_dir, const char *stage, const char *name,
                           jv record, int fd, struct bds_store_chunk_stats *stats)
 {
@@ -251,13 +490,13 @@ int bds_store_get_chunked(struct bds_store *s, const char *cache_dir, const char
 	jv chunks = bds_json_get(record, "chunks", JV_KIND_ARRAY);
 	struct bds_store_sink out;
 	bds_store_sink_init(&out, fd, (uint64_t)size);
-	int st = BDS_STORE_FOUND;
+	int st = prefetch(s, cache_dir, stage, name, jv_copy(chunks), stats) < 0 ? BDS_STORE_ERROR : BDS_STORE_FOUND;
 	jv_array_foreach(chunks, i, c) {
 		if (st == BDS_STORE_FOUND) {
 			jv h = jv_array_get(jv_copy(c), 0);
 			uint64_t len = (uint64_t)jv_number_value(jv_array_get(jv_copy(c), 1));
 			char *buf = NULL;
-			st = chunk_bytes(s, cache_dir, stage, name, jv_string_value(h), len, &buf, stats);
+			st = bds_store_get_chunk(s, cache_dir, stage, name, jv_string_value(h), len, &buf, stats);
 			if (st == BDS_STORE_FOUND) {
 				stats->chunks++;
 				stats->bytes += len;

@@ -818,4 +818,5 @@ const struct bds_store_ops bds_store_http_ops = {
 	.put_object = http_put_object,
 	.list_chunks = http_list_chunks,
 	.collect_chunk = http_collect_chunk,
+	.parallel = 1,
 };

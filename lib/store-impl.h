@@ -69,6 +69,10 @@ struct bds_store_ops {
 	/* Appends the keys under "chunks/" ("chunks/<2 hex>/<32 hex>", nothing else) with
 	 * when each last changed (seconds since the epoch, 0: unknown). A bds_store_status. */
 	int (*list_chunks)(struct bds_store *s, char ***keys, double **changed, size_t *n);
+	/* Chunk requests may run at once, each thread with a handle of its own from
+	 * bds_store_open, and put_object needs no txn (it is given NULL): chunks then travel
+	 * BDS_STORE_PARALLEL at a time (store-chunked.c). */
+	int parallel;
 };
 
 struct bds_store {
@@ -132,6 +136,14 @@ int bds_store_put_chunked(struct bds_store *s, void *txn, const char *path, stru
  * flight. A bds_store_status: INVALID (recorded) for a store chunk that fails. */
 int bds_store_get_chunked(struct bds_store *s, const char *cache_dir, const char *stage, const char *name,
                           jv record, int fd, struct bds_store_chunk_stats *stats);
+
+/* The bytes of chunk `hex` (len bytes) for file `name`: from the chunk cache
+ * <cache_dir>/chunks/, else fetched from the store, checked against its name and length,
+ * and kept in the cache (by way of `stage`; stats->moved counts it). A bds_store_status:
+ * FOUND (*buf malloc'd), INVALID (recorded: the store's chunk is bad), or another failure
+ * (recorded). Thread-safe for distinct stores s. */
+int bds_store_get_chunk(struct bds_store *s, const char *cache_dir, const char *stage, const char *name,
+                        const char *hex, uint64_t len, char **buf, struct bds_store_chunk_stats *stats);
 
 /* Checks a file record's "chunks" (present: a chunked file) against its size: every chunk
  * [32 hex, 1..BDS_STORE_CHUNK_MAX], lengths adding up to `size`. 0: none, 1: valid, -1: not

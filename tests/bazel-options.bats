@@ -56,7 +56,8 @@ queries() {
 	run -0 bds-generate-hashes -w "$WS" -co --config=ci "$T/ci.json"
 	plain=$(jq -r '."//:g"' "$T/plain.json")
 	ci=$(jq -r '."//:g"' "$T/ci.json")
-	[ -n "$plain" ] && [ "$plain" != null ]
+	[ -n "$plain" ]
+	[ "$plain" != null ]
 	[ "$plain" != "$ci" ]
 	# the source file is hashed alike either way: only the graph differs
 	[ "$(jq -r '."//:a.txt"' "$T/plain.json")" = "$(jq -r '."//:a.txt"' "$T/ci.json")" ]
@@ -115,7 +116,10 @@ queries() {
 		[ "${stderr_lines[0]}" = "bds-fingerprint: startup option '$word' is refused: $why $name would move or replace" ]
 		[ "${stderr_lines[-1]}" = "bds-canary: bds-consume refused the options (exit 64)" ]
 	done
-	[ ! -e "$T/store" ] && [ ! -e "$T/ob" ] && [ ! -e "$T/our" ] && [ ! -e "$T/ib" ]
+	[ ! -e "$T/store" ]
+	[ ! -e "$T/ob" ]
+	[ ! -e "$T/our" ]
+	[ ! -e "$T/ib" ]
 	[ ! -e "$BDS_CACHE" ]
 	[ -z "$(ls -A "$TMPDIR")" ]
 	[ ! -s "$BAZEL_LOG" ]
@@ -211,7 +215,8 @@ queries() {
 	run -0 bds-generate-hashes --workspace="$WS" --exclude-targets-query='attr(name, "x=y", //...) + //p/...' "$T/q.json"
 	run -0 bds-generate-hashes -w "$WS" --exclude-targets-query '//p/...' "$T/p.json"
 	cmp "$T/q.json" "$T/p.json"
-	[ "$(jq -r '."//:g"' "$T/q.json")" != null ] && [ "$(jq -r '."//p:f"' "$T/q.json")" = null ]
+	[ "$(jq -r '."//:g"' "$T/q.json")" != null ]
+	[ "$(jq -r '."//p:f"' "$T/q.json")" = null ]
 	[ -z "$(ls -A "$TMPDIR")" ]
 }
 

@@ -332,7 +332,8 @@ $u" ]
 	run -0 "$BDS_TOP/bench/gen-workspace" "$W" --targets 300 --seed 7
 	base=$(printf '%s\n' "$output" | sed -n 's/^base //p')
 	change=$(printf '%s\n' "$output" | sed -n 's/^change //p')
-	[ -n "$base" ] && [ -n "$change" ]
+	[ -n "$base" ]
+	[ -n "$change" ]
 	mkdir -p "$BATS_TEST_TMPDIR/example"
 	BAZEL_DIFF="$BDS_TOP/scripts/bds bazel-diff" run -0 --separate-stderr \
 		"$BDS_TOP/tests/fixtures/bazel-diff-example/run.sh" "$W" "$BDS_TOP/tests/bin/bazel" "$base" "$change" "$BATS_TEST_TMPDIR/example"

@@ -73,7 +73,8 @@ key() {
 	k2=$(key)
 	printf 'build --jobs=5\n' > "$WS/ci.rc"
 	k3=$(key)
-	[ "$k2" != "$k1" ] && [ "$k3" != "$k2" ]
+	[ "$k2" != "$k1" ]
+	[ "$k3" != "$k2" ]
 	# recursive: a file imported by an imported file
 	printf 'import %%workspace%%/rc/deep.rc\n' >> "$WS/ci.rc"
 	mkdir "$WS/rc"
@@ -86,7 +87,8 @@ key() {
 	k4=$(key)
 	: > "$WS/user.rc"
 	k5=$(key)
-	[ "$k4" != "$k3" ] && [ "$k5" != "$k4" ]
+	[ "$k4" != "$k3" ]
+	[ "$k5" != "$k4" ]
 	printf '4\n' > "$WS/.bazelversion" # a version Debian's /usr/bin/bazel has
 	k6=$(key)
 	[ "$k6" != "$k5" ]
@@ -483,7 +485,8 @@ exec "${BDS_REAL_BAZEL:-/usr/bin/bazel}" --output_user_root="'"$root"'" --nohome
 sleep 60 & echo $! > "'"$BATS_TEST_TMPDIR"'/child"; wait'
 	SECONDS=0
 	run -1 --separate-stderr bds-fingerprint -w "$WS"
-	[ "$SECONDS" -ge 5 ] && [ "$SECONDS" -le 15 ]
+	[ "$SECONDS" -ge 5 ]
+	[ "$SECONDS" -le 15 ]
 	[ "$stderr" = "bds-fingerprint: ask Bazel's client which rc files it reads: command 'bazel' failed: timed out after 5 s (killed)" ]
 	# gone, or a zombie left to an init that has not reaped it yet
 	state=$(ps -o stat= -p "$(cat "$BATS_TEST_TMPDIR/child")" || true)

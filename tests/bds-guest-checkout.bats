@@ -186,6 +186,7 @@ objects() {
 	[ "$(git -C "$guest" rev-parse HEAD)" = "$c" ]
 	[ "$(cat "$guest/f")" = three ]
 	[ "$(cat "$guest/.git/shallow")" = "$c" ]
-	[ ! -e /tmp/bds-sync.bundle ] && [ ! -e /tmp/bds-sync.shallow ]
+	[ ! -e /tmp/bds-sync.bundle ]
+	[ ! -e /tmp/bds-sync.shallow ]
 	[ "$(clone_state "$sh")" = "$before" ]
 }

@@ -267,7 +267,9 @@ $usage" ]
 	[ "$output" = "removed $FP/$B1 ${output#*$FP/$B1 }" ]
 	[ "$(sed -n 2p <<<"$output")" = "store $store: removed 1, kept 0, skipped 1" ]
 	[ "$stderr" = "bds-prune: skipped $FP/$B2: entry $store/$FP/$B2: metadata.json: format is not 1 or 2 (an entry from a newer bds?)" ]
-	[ -d "$store/$FP/$B2" ] && [ -d "$store/$FP/$B3" ] && [ ! -e "$store/$FP/$B1" ]
+	[ -d "$store/$FP/$B2" ]
+	[ -d "$store/$FP/$B3" ]
+	[ ! -e "$store/$FP/$B1" ]
 }
 
 # check_race KIND ROUNDS: lookups of one base run while it is published and pruned again

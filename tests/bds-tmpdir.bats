@@ -125,7 +125,8 @@ usage: bds-tmpdir --owner PID PREFIX
 	# every call makes another one
 	dir2=$(bds-tmpdir --owner "$OWNER" bds-consume)
 	[ "$dir2" != "$dir" ]
-	[ -d "$dir" ] && [ -d "$dir2" ]
+	[ -d "$dir" ]
+	[ -d "$dir2" ]
 }
 
 @test "the keeper is the caller's in nothing: no blocked signal, no ignored one, not its directory nor its descriptors" {
@@ -178,7 +179,8 @@ usage: bds-tmpdir --owner PID PREFIX
 	kill -KILL "$(keeper_of "$dir")" "$(keeper_of "$other")"
 	freed "$dir/.lock"
 	freed "$other/.lock"
-	[ -d "$dir" ] && [ -d "$other" ]
+	[ -d "$dir" ]
+	[ -d "$other" ]
 	# its owner lives (a bds-cold mid-query: its worktree and output base are there)
 	new_owner
 	new=$(bds-tmpdir --owner "$OWNER" p)
@@ -225,7 +227,8 @@ usage: bds-tmpdir --owner PID PREFIX
 	dir=$(bds-tmpdir --owner "$OWNER" p)
 	touch -d '3 days ago' "$dir" "$dir/.lock"
 	new=$(bds-tmpdir --owner "$OWNER" p)
-	[ -d "$dir" ] && [ -d "$new" ]
+	[ -d "$dir" ]
+	[ -d "$new" ]
 	run -3 flock -n -E 3 "$dir/.lock" true
 }
 

@@ -458,7 +458,8 @@ teardown() {
 	keeper_of "$output"
 	run -2 --separate-stderr bds-guest-exec --put <(echo y):put2.txt -- touch ran3 <<<"$env"
 	[ "$stderr" = "bds-guest-exec: cold: $reason" ]
-	[ ! -e "$STATE/worktree/put2.txt" ] && [ ! -e "$STATE/worktree/ran3" ]
+	[ ! -e "$STATE/worktree/put2.txt" ]
+	[ ! -e "$STATE/worktree/ran3" ]
 	# a vm with one of keeper_pid and lock but not the other, or a keeper_pid that is no pid
 	run -1 --separate-stderr bds-guest-exec -- true <<<"$(jq -c 'del(.vm.lock)' <<<"$env")"
 	[ "$stderr" = "bds-guest-exec: envelope 'vm' has 'keeper_pid' without 'lock'" ]

@@ -125,7 +125,8 @@ gone() {
 	run -0 snapshot --owner "$OWNER"
 	new=$(jq -r .entry.dir <<<"$output")
 	[ ! -e "$dead" ]
-	[ -d "$live" ] && [ -d "$new" ]
+	[ -d "$live" ]
+	[ -d "$new" ]
 	kill -KILL "$other"
 	wait "$other" || true
 	gone "$live"

@@ -274,7 +274,9 @@ syn from 10.0.2.2 to 10.0.2.15:22" ]
 	run -1 hs --remove --wait 0.3
 	[ "$output" = "bds-host-setup: slot 1 is in use by a VM (its lock '$D/1.lock' is held): stop the VM, then remove" ]
 	run -0 hs --slots 2 --check
-	[ -f "$D/0.json" ] && [ -f "$D/1.json" ] && [ -f "$D/1.lock" ]
+	[ -f "$D/0.json" ]
+	[ -f "$D/1.json" ]
+	[ -f "$D/1.lock" ]
 	# the VM gone (its keeper let go), the slot goes too
 	kill "$holder"
 	wait "$holder" 2>/dev/null || true

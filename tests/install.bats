@@ -88,7 +88,9 @@ expected_files() {
 	tar -xzf "bds-$version.tar.gz"
 	d=bds-$version
 	[ "$(cat "$d/VERSION")" = "$version" ]
-	[ -f "$d/LICENSE" ] && [ -f "$d/CHANGELOG.md" ] && [ -f "$d/debian/control" ]
+	[ -f "$d/LICENSE" ]
+	[ -f "$d/CHANGELOG.md" ]
+	[ -f "$d/debian/control" ]
 	[ ! -e "$d/.git" ]
 	# its version is its VERSION file's, exactly, with no git around
 	[ "$(cd "$d" && scripts/version)" = "$version" ]

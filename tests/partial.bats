@@ -267,7 +267,8 @@ full_path_says() {
 	run -3 --separate-stderr bds-plan -w "$WS" --state "$BATS_TEST_TMPDIR/bad.state" \
 		--query-out "$BATS_TEST_TMPDIR/q" --packages-out "$BATS_TEST_TMPDIR/p"
 	[[ "$stderr" == "bds-plan: full path: "* ]]
-	[ ! -e "$BATS_TEST_TMPDIR/q" ] && [ ! -e "$BATS_TEST_TMPDIR/p" ]
+	[ ! -e "$BATS_TEST_TMPDIR/q" ]
+	[ ! -e "$BATS_TEST_TMPDIR/p" ]
 }
 
 @test "bds-plan: the packages and labels to query for a BUILD edit and a source edit" {

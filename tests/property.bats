@@ -37,7 +37,8 @@ RUN="$BDS_TOP/tests/property/run"
 	for k in 1 2 3; do
 		[ "$(git -C "$BATS_TEST_TMPDIR/a" rev-parse "edit-$k^")" = "$(git -C "$BATS_TEST_TMPDIR/a" rev-parse base)" ]
 		n=$(git -C "$BATS_TEST_TMPDIR/a" log -1 --format=%b "edit-$k" | grep -c .)
-		[ "$n" -ge 1 ] && [ "$n" -le 20 ]
+		[ "$n" -ge 1 ]
+		[ "$n" -le 20 ]
 	done
 }
 

@@ -85,7 +85,8 @@ check_roundtrip() { # KIND
 	[ "$(jq -c '[.format, (.files | keys), (.files["base_hashes.json"] | has("chunks"))]' "$md")" = '[2,["base_hashes.json","mem","vmstate"],false]' ]
 	n=$(chunk_names "$md" mem | wc -l)
 	# 12 MiB of data in chunks of 64 KiB to 1 MiB, and the zeros in chunks of 1 MiB
-	[ "$n" -ge 24 ] && [ "$n" -le 204 ]
+	[ "$n" -ge 24 ]
+	[ "$n" -le 204 ]
 	# every chunk is stored under its XXH3-128, and they make the file, in order
 	: > "$BATS_TEST_TMPDIR/joined"
 	for h in $(chunk_names "$md" mem); do
@@ -157,7 +158,8 @@ insert_bytes() {
 	# the chunks of the second that the first lacks, found independently of bds
 	new=$(comm -13 <(chunk_names "$BATS_TEST_TMPDIR/md1.json" mem | sort -u) <(chunk_names "$md2" mem | sort -u))
 	count=$(grep -c . <<<"$new")
-	[ "$count" -ge 1 ] && [ "$count" -le 3 ]
+	[ "$count" -ge 1 ]
+	[ "$count" -le 3 ]
 	bytes=$(jq --arg new "$new" '[.files.mem.chunks[] | select(.[0] as $h | $new | split("\n") | index($h))] | unique | map(.[1]) | add' "$md2")
 	[ "${stderr_lines[0]}" = "bds-store-publish: mem: $(chunk_names "$md2" mem | wc -l) chunks (24.0 MiB), $count uploaded ($(mib "$bytes") MiB), the rest already in the store" ]
 	[ "${stderr_lines[1]}" = "bds-store-publish: vmstate: $(chunk_names "$md2" vmstate | wc -l) chunks (0.1 MiB), 0 uploaded (0.0 MiB), the rest already in the store" ]
@@ -498,4 +500,65 @@ store $store: removed 1, kept 0, skipped 0" ]
 store $store: chunks: deleted 0 unreferenced for a day, kept $n" ]
 	run -0 lookup "$store" "$TARGET"
 	cmp "$ENTRY/mem" "$CACHE/$FP/$BASE/mem"
+}
+
+# chunk_connections METHOD FROM: how many connections served METHOD requests for chunks in
+# $NGINX_LOG after its line FROM.
+chunk_connections() {
+	tail -n +"$(($2 + 1))" "$NGINX_LOG" | awk -v m="$1" '$2 == m && $3 ~ /\/chunks\// { print $1 }' | sort -u | wc -l
+}
+
+@test "over HTTP, chunks travel BDS_STORE_PARALLEL at a time (8 by default, each on its own connection); 1 is one connection" {
+	make_vm_entry "$ENTRY"
+	for parallel in '' 1; do
+		store="$(store_of http)/p$parallel"
+		rm -rf "$CACHE"
+		from=$(wc -l < "$NGINX_LOG")
+		BDS_STORE_PARALLEL=$parallel publish "$store" "$ENTRY" "$BASE"
+		puts=$(chunk_connections PUT "$from")
+		from=$(wc -l < "$NGINX_LOG")
+		BDS_STORE_PARALLEL=$parallel run -0 lookup "$store" "$TARGET"
+		gets=$(chunk_connections GET "$from")
+		cmp "$ENTRY/mem" "$CACHE/$FP/$BASE/mem"
+		cmp "$ENTRY/vmstate" "$CACHE/$FP/$BASE/vmstate"
+		if [ -z "$parallel" ]; then
+			# each of the two chunked files (mem, vmstate) has its own 8 workers
+			[ "$puts" -ge 2 ]
+			[ "$puts" -le 16 ]
+			[ "$gets" -ge 2 ]
+			[ "$gets" -le 16 ]
+		else
+			[ "$puts" = 1 ]
+			[ "$gets" = 1 ]
+		fi
+	done
+}
+
+@test "a chunk upload that fails among parallel ones fails the publish (1), naming it, and publishes nothing" {
+	make_vm_entry "$ENTRY"
+	store="$NGINX_URL/nochunks/t$BATS_TEST_NUMBER"
+	from=$(wc -l < "$NGINX_LOG")
+	run -1 --separate-stderr bds-store-publish --store "$store" < <(publish_envelope "$ENTRY" "$BASE")
+	# whichever failed first (the workers race), it is named, and it is one that fails
+	[[ "$stderr" =~ ^bds-store-publish:\ publish\ \'$ENTRY/mem\':\ PUT\ $store/chunks/([0-9a-f]{2})/([0-7][0-9a-f]{31}):\ HTTP\ 503$ ]]
+	[ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]:0:2}" ]
+	# other chunks were uploaded meanwhile, but no entry
+	[ "$(tail -n +"$((from + 1))" "$NGINX_LOG" | awk '$2 == "PUT" && $4 ~ /^20/' | grep -c /chunks/)" -ge 1 ]
+	[ "$(find "$NGINX_ROOT/dav/t$BATS_TEST_NUMBER" -name metadata.json | wc -l)" = 0 ]
+}
+
+@test "BDS_STORE_PARALLEL other than 1 to 64 is refused with one line (1), by a publish and a lookup, on any store" {
+	make_vm_entry "$ENTRY"
+	for kind in file http; do
+		store=$(store_of $kind)
+		for v in 0 65 x 8x -1; do
+			BDS_STORE_PARALLEL=$v run -1 --separate-stderr bds-store-publish --store "$store" < <(publish_envelope "$ENTRY" "$BASE")
+			[ "$stderr" = "bds-store-publish: BDS_STORE_PARALLEL '$v': expected a number of requests from 1 to 64" ]
+		done
+		[ -z "$(find "$(key_file $kind "$store" .)" -name metadata.json 2>/dev/null)" ]
+		publish "$store" "$ENTRY" "$BASE"
+		BDS_STORE_PARALLEL=x run -1 --separate-stderr lookup "$store" "$TARGET"
+		[ "$stderr" = "bds-store-lookup: BDS_STORE_PARALLEL 'x': expected a number of requests from 1 to 64" ]
+		[ ! -e "$CACHE/$FP/$BASE" ]
+	done
 }

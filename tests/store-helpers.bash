@@ -32,11 +32,13 @@ wait_port() {
 	return 1
 }
 
-# start_nginx: sets NGINX_PORT, NGINX_ROOT (the served directory) and NGINX_URL.
+# start_nginx: sets NGINX_PORT, NGINX_ROOT (the served directory), NGINX_URL and NGINX_LOG.
 # /dav/ accepts PUT and DELETE and lists directories in JSON (autoindex, for bds-prune); /broken/ answers 503 and /forbidden/ 403. Successes that
 # are not: /nocontent/ answers 204, /partial/ 206 with a part of a metadata.json,
 # /accepted/ 202 (to every method); /nodisk/ serves /dav/ but answers 204 for a "disk";
-# /halfdav/ is /dav/ whose DELETE of a directory (a collection) fails with 503.
+# /halfdav/ is /dav/ whose DELETE of a directory (a collection) fails with 503; /nochunks/
+# is /dav/ whose PUT of about half the chunks fails with 503. $NGINX_LOG has one line per
+# request: "CONNECTION METHOD URI STATUS".
 start_nginx() {
 	local dir="$BATS_FILE_TMPDIR/nginx"
 	mkdir -p "$dir/root/dav" "$dir/tmp"
@@ -50,7 +52,9 @@ start_nginx() {
 			error_log $dir/error.log warn;
 			events { worker_connections 64; }
 			http {
-			    access_log off;
+			    # which connection served each request: the parallel transfers' test
+			    log_format conns '\$connection \$request_method \$uri \$status';
+			    access_log $dir/access.log conns;
 			    client_body_temp_path $dir/tmp/body;
 			    proxy_temp_path $dir/tmp/proxy;
 			    fastcgi_temp_path $dir/tmp/fastcgi;
@@ -73,6 +77,16 @@ start_nginx() {
 			        location /accepted/ { return 202; }
 			        location ~ ^/nodisk/.*/disk\$ { return 204; }
 			        location /nodisk/ { alias $dir/root/dav/; }
+			        # /dav/ whose PUT of a chunk named 0 to 7... fails with 503
+			        location /nochunks/ {
+			            alias $dir/root/dav/;
+			            dav_methods PUT DELETE;
+			            create_full_put_path on;
+			            set \$deny "";
+			            if (\$request_method = PUT) { set \$deny P; }
+			            if (\$uri ~ /chunks/../[0-7]) { set \$deny "\${deny}C"; }
+			            if (\$deny = PC) { return 503; }
+			        }
 			        location /halfdav/ {
 			            alias $dir/root/dav/;
 			            dav_methods PUT DELETE;
@@ -90,7 +104,8 @@ start_nginx() {
 		if nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf" 2>>"$dir/start.log" &&
 			wait_port "$NGINX_PORT" "$(cat "$dir/nginx.pid")"; then
 			NGINX_URL="http://127.0.0.1:$NGINX_PORT"
-			export NGINX_PORT NGINX_ROOT NGINX_URL
+			NGINX_LOG="$dir/access.log"
+			export NGINX_PORT NGINX_ROOT NGINX_URL NGINX_LOG
 			return 0
 		fi
 	done
