@@ -1,0 +1,617 @@
+/* bds-uffd-handler: the page-fault handler of a Firecracker snapshot restored with
+ * mem_backend {"backend_type": "Uffd"}, following Firecracker's documented handshake
+ * (docs/snapshotting/handling-page-faults-on-snapshot-resume.md): it listens on a unix
+ * socket; Firecracker connects and sends, in one message, the userfaultfd registered over
+ * guest memory (SCM_RIGHTS) and a JSON array of its regions ({"base_host_virt_addr",
+ * "size", "offset", "page_size"}); from then on every first touch of a guest page is a
+ * fault this program answers with UFFDIO_COPY of the snapshot's bytes.
+ * The bytes come from a whole memory file (--mem), or, for a lazy restore, from the entry's
+ * chunks (--store --metadata), fetched when first needed and checked against their names
+ * (pagesrc.h): the VM runs before its memory has arrived. A chunk that fails its check
+ * kills the VM (it must not run on memory that is not the snapshot's) and exits 2: cold. */
+#define _GNU_SOURCE /* struct ucred, SO_PEERCRED */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "cli.h"
+#include "fs.h"
+#include "json.h"
+#include "pagesrc.h"
+#include "util.h"
+
+static const char usage_text[] =
+	"usage: bds-uffd-handler --socket PATH --mem FILE [options]\n"
+	"       bds-uffd-handler --socket PATH --store STORE --metadata FILE --out FILE [options]\n"
+	"options: --fill N (threads filling in the rest, lazy only; default 4, 0: none)\n"
+	"         --working-set FILE (offsets to fill in first)  --record-working-set FILE\n"
+	"         --timeout SECONDS (for Firecracker to connect and send; default 60)\n";
+
+#define HANDSHAKE_MAX (64 << 10)
+#define BLOCK ((uint64_t)256 << 10) /* a fault brings in the untouched pages of its 256 KiB */
+
+struct options {
+	const char *socket, *mem, *store, *metadata, *out, *working_set, *record_ws;
+	long fill;
+	double timeout;
+};
+
+struct region {
+	uint64_t base, size, offset, page;
+	unsigned char *populated, *removed; /* one byte per page */
+};
+
+struct handler {
+	int uffd, conn;
+	long peer;
+	struct region *r;
+	size_t nr;
+	int memfd; /* the snapshot's bytes: --mem, or the page source's file */
+	uint64_t memsize;
+	struct bds_pagesrc *src;
+	char *buf;
+	uint64_t faults, copied, zeroed;
+	uint64_t *ws; /* file offsets of the faults, in order */
+	size_t nws, capws;
+};
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	static const struct option opts[] = {
+		{"socket", required_argument, NULL, 's'},       {"mem", required_argument, NULL, 'm'},
+		{"store", required_argument, NULL, 'S'},        {"metadata", required_argument, NULL, 'M'},
+		{"out", required_argument, NULL, 'o'},          {"fill", required_argument, NULL, 'f'},
+		{"working-set", required_argument, NULL, 'w'},  {"record-working-set", required_argument, NULL, 'r'},
+		{"timeout", required_argument, NULL, 't'},      {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	long long n;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': o->socket = optarg; break;
+		case 'm': o->mem = optarg; break;
+		case 'S': o->store = optarg; break;
+		case 'M': o->metadata = optarg; break;
+		case 'o': o->out = optarg; break;
+		case 'w': o->working_set = optarg; break;
+		case 'r': o->record_ws = optarg; break;
+		case 'f':
+			if (bds_util_parse_whole(optarg, 64, &n) < 0)
+				return bds_cli_usage(usage_text, "--fill takes a number of threads from 0 to 64");
+			o->fill = (long)n;
+			break;
+		case 't':
+			if (bds_util_parse_decimal(optarg, 86400, &o->timeout) < 0 || o->timeout <= 0)
+				return bds_cli_usage(usage_text, "--timeout takes seconds (more than 0, at most 86400)");
+			break;
+		case 'h': fputs(usage_text, stdout); return -1;
+		default: bds_cli_bad_option(argv, "h", opts); return bds_cli_usage(usage_text, NULL);
+		}
+	}
+	if (optind < argc)
+		return bds_cli_usage(usage_text, "unexpected argument");
+	if (!o->socket)
+		return bds_cli_usage(usage_text, "missing --socket PATH");
+	int lazy = o->store || o->metadata || o->out;
+	if (!!o->mem == !!lazy)
+		return bds_cli_usage(usage_text, "give --mem FILE, or --store, --metadata and --out");
+	if (lazy && !(o->store && o->metadata && o->out))
+		return bds_cli_usage(usage_text, "a lazy restore needs --store, --metadata and --out");
+	if (o->mem && o->working_set)
+		return bds_cli_usage(usage_text, "--working-set is for a lazy restore");
+	return 0;
+}
+
+/* The offsets of a working-set file (one decimal per line), or NULL (recorded). */
+static uint64_t *read_working_set(const char *path, size_t *n)
+{
+	char *text = NULL;
+	size_t len = 0;
+	if (bds_fs_read_regular(path, (size_t)64 << 20, &text, &len) < 0)
+		return NULL;
+	uint64_t *v = NULL;
+	size_t cap = 0;
+	*n = 0;
+	for (char *line = text, *next; line < text + len; line = next) {
+		next = strchr(line, '\n');
+		next = next ? next + 1 : text + len;
+		long long off;
+		char *nl = memchr(line, '\n', (size_t)(next - line));
+		if (nl)
+			*nl = '\0';
+		if (bds_util_parse_whole(line, (long long)1 << 50, &off) < 0) {
+			bds_util_fail("working set '%s': '%s' is not an offset", path, line);
+			free(v);
+			free(text);
+			return NULL;
+		}
+		if (*n == cap)
+			v = bds_util_xrealloc(v, (cap = cap ? cap * 2 : 1024) * sizeof *v);
+		v[(*n)++] = (uint64_t)off;
+	}
+	free(text);
+	return v ? v : bds_util_xcalloc(1, sizeof *v);
+}
+
+/* The page source of the entry's "mem": its record from metadata.json, built at `out`. */
+static struct bds_pagesrc *open_lazy(const struct options *o)
+{
+	char *text = NULL;
+	size_t len = 0;
+	if (bds_fs_read_regular(o->metadata, (size_t)16 << 20, &text, &len) < 0)
+		return NULL;
+	jv md = bds_json_parse(text, len, o->metadata);
+	free(text);
+	if (!jv_is_valid(md)) {
+		char *msg = bds_json_error_message(md);
+		bds_util_fail("%s", msg);
+		free(msg);
+		return NULL;
+	}
+	jv record = jv_getpath(md, JV_ARRAY(jv_string("files"), jv_string("mem")));
+	if (jv_get_kind(record) != JV_KIND_OBJECT) {
+		jv_free(record);
+		bds_util_fail("'%s': no files.mem", o->metadata);
+		return NULL;
+	}
+	char *stage = bds_util_xstrdup(o->out);
+	char *slash = strrchr(stage, '/');
+	if (slash)
+		*slash = '\0';
+	else
+		strcpy(stage, ".");
+	char *cache_dir = bds_cache_dir(NULL);
+	struct bds_pagesrc *p = cache_dir ? bds_pagesrc_open(o->store, cache_dir, stage, "mem", record, o->out) : NULL;
+	if (!cache_dir)
+		jv_free(record);
+	free(cache_dir);
+	free(stage);
+	return p;
+}
+
+/* Listens on `path` (which must not exist), for one connection. The socket, or -1. */
+static int listen_on(const char *path)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof a.sun_path)
+		return bds_util_fail("socket '%s': longer than %zu bytes", path, sizeof a.sun_path - 1);
+	strcpy(a.sun_path, path);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	mode_t old = umask(077); /* for Firecracker (the same user) and nobody else */
+	int rc = s < 0 ? -1 : bind(s, (struct sockaddr *)&a, sizeof a);
+	umask(old);
+	if (rc < 0 || listen(s, 1) < 0) {
+		bds_util_fail("listen on '%s': %s", path, strerror(errno));
+		if (s >= 0)
+			close(s);
+		return -1;
+	}
+	return s;
+}
+
+/* Waits for fd to be readable until `deadline`: 1, 0 (timed out), -1 (recorded). */
+static int wait_readable(int fd, double deadline)
+{
+	for (;;) {
+		double left = deadline - bds_util_now();
+		if (left <= 0)
+			return 0;
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int r = poll(&p, 1, (int)(left * 1000) + 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return bds_util_fail("poll: %s", strerror(errno));
+		if (r > 0)
+			return 1;
+	}
+}
+
+/* Checks one region of the handshake and fills r. 0, or -1 (recorded). */
+static int read_region(jv m, int i, uint64_t memsize, struct region *r)
+{
+	const char *keys[] = {"base_host_virt_addr", "size", "offset", "page_size"};
+	double v[4];
+	for (int k = 0; k < 4; k++) {
+		jv x = jv_object_get(jv_copy(m), jv_string(keys[k]));
+		/* Firecracker before 1.10 sent page_size_kib, in bytes despite its name */
+		if (k == 3 && !jv_is_valid(x)) {
+			jv_free(x);
+			x = jv_object_get(jv_copy(m), jv_string("page_size_kib"));
+		}
+		int ok = jv_get_kind(x) == JV_KIND_NUMBER && jv_number_value(x) >= 0 &&
+		         jv_number_value(x) == (double)(uint64_t)jv_number_value(x);
+		v[k] = ok ? jv_number_value(x) : -1;
+		jv_free(x);
+		if (!ok)
+			return bds_util_fail("region %d: %s is not a whole number", i, keys[k]);
+	}
+	r->base = (uint64_t)v[0];
+	r->size = (uint64_t)v[1];
+	r->offset = (uint64_t)v[2];
+	r->page = (uint64_t)v[3];
+	if (r->page < 4096 || (r->page & (r->page - 1)) || r->base % r->page || r->size % r->page ||
+	    r->offset % r->page || r->size == 0)
+		return bds_util_fail("region %d: page_size %llu does not divide its address, size and offset", i,
+		                     (unsigned long long)r->page);
+	if (r->offset > memsize || r->size > memsize - r->offset)
+		return bds_util_fail("region %d: bytes %llu to %llu of a memory file of %llu", i,
+		                     (unsigned long long)r->offset, (unsigned long long)(r->offset + r->size),
+		                     (unsigned long long)memsize);
+	r->populated = bds_util_xcalloc(r->size / r->page, 1);
+	r->removed = bds_util_xcalloc(r->size / r->page, 1);
+	return 0;
+}
+
+/* Firecracker's one message: the userfaultfd and the regions. 0, or -1 (recorded). */
+static int handshake(struct handler *h, int conn, double deadline)
+{
+	char *body = bds_util_xmalloc(HANDSHAKE_MAX + 1);
+	size_t len = 0;
+	int rc = -1, empty = 0;
+	jv m = jv_invalid();
+	h->uffd = -1;
+	while (!jv_is_valid(m)) {
+		int w = wait_readable(conn, deadline);
+		if (w <= 0) {
+			if (w == 0)
+				bds_util_fail("Firecracker connected but sent no complete handshake in time");
+			goto out;
+		}
+		char cbuf[CMSG_SPACE(sizeof(int))];
+		struct iovec iov = {.iov_base = body + len, .iov_len = HANDSHAKE_MAX - len};
+		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+		ssize_t r = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			bds_util_fail("handshake: %s", strerror(errno));
+			goto out;
+		}
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && h->uffd < 0)
+				memcpy(&h->uffd, CMSG_DATA(c), sizeof(int));
+		/* a zero-length read is a closed connection, or an empty datagram: Firecracker's
+		 * own handlers retry a few times */
+		if (r == 0 && ++empty > 5) {
+			bds_util_fail("handshake: Firecracker closed the connection before sending its regions");
+			goto out;
+		}
+		len += (size_t)r;
+		body[len] = '\0';
+		jv_free(m);
+		m = len ? jv_parse_sized(body, (int)len) : jv_invalid();
+		if (!jv_is_valid(m) && len == HANDSHAKE_MAX) {
+			bds_util_fail("handshake: more than %d bytes without a complete JSON array", HANDSHAKE_MAX);
+			goto out;
+		}
+	}
+	if (h->uffd < 0) {
+		bds_util_fail("handshake: no userfaultfd came with the regions");
+		goto out;
+	}
+	if (jv_get_kind(m) != JV_KIND_ARRAY || jv_array_length(jv_copy(m)) == 0) {
+		bds_util_fail("handshake: the regions are not a non-empty JSON array");
+		goto out;
+	}
+	h->nr = (size_t)jv_array_length(jv_copy(m));
+	h->r = bds_util_xcalloc(h->nr, sizeof *h->r);
+	for (size_t i = 0; i < h->nr; i++) {
+		jv one = jv_array_get(jv_copy(m), (int)i);
+		int ok = jv_get_kind(one) == JV_KIND_OBJECT ? read_region(one, (int)i, h->memsize, &h->r[i])
+		                                            : bds_util_fail("region %zu is not an object", i);
+		jv_free(one);
+		if (ok < 0) {
+			char *why = bds_util_xstrdup(bds_util_error());
+			bds_util_fail("handshake: %s", why);
+			free(why);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	jv_free(m);
+	free(body);
+	return rc;
+}
+
+/* The region holding address a, or NULL. */
+static struct region *region_of(struct handler *h, uint64_t a)
+{
+	for (size_t i = 0; i < h->nr; i++)
+		if (a >= h->r[i].base && a - h->r[i].base < h->r[i].size)
+			return &h->r[i];
+	return NULL;
+}
+
+/* A page removed (the balloon's MADV_DONTNEED) is zeros from then on, as Firecracker's
+ * documentation asks; its next fault maps a zero page. */
+static void removed(struct handler *h, uint64_t start, uint64_t end)
+{
+	for (size_t i = 0; i < h->nr; i++) {
+		struct region *r = &h->r[i];
+		uint64_t a = start > r->base ? start : r->base, b = end < r->base + r->size ? end : r->base + r->size;
+		for (uint64_t p = a - (a - r->base) % r->page; p < b; p += r->page) {
+			r->populated[(p - r->base) / r->page] = 0;
+			r->removed[(p - r->base) / r->page] = 1;
+		}
+	}
+}
+
+/* UFFDIO_COPY of [a, a + n) from h->buf: 0, 1 (the address space is gone: Firecracker has
+ * exited), or -1 (recorded). EEXIST (a page there already) is for the caller. */
+static int copy_in(struct handler *h, uint64_t a, uint64_t n)
+{
+	for (;;) {
+		struct uffdio_copy c = {.dst = a, .src = (uint64_t)(uintptr_t)h->buf, .len = n};
+		if (ioctl(h->uffd, UFFDIO_COPY, &c) == 0)
+			return 0;
+		if (errno == EAGAIN && c.copy > 0) {
+			/* part done: the rest again */
+			a += (uint64_t)c.copy;
+			memmove(h->buf, h->buf + c.copy, (size_t)(n - (uint64_t)c.copy));
+			n -= (uint64_t)c.copy;
+			continue;
+		}
+		if (errno == EAGAIN || errno == EINTR)
+			continue;
+		if (errno == ESRCH || errno == ENOENT)
+			return 1;
+		return bds_util_fail("UFFDIO_COPY at 0x%llx: %s", (unsigned long long)a, strerror(errno));
+	}
+}
+
+/* Answers a fault at `addr`: the untouched pages of its 256 KiB block around it, from the
+ * snapshot's bytes (a removed page: zeros). 0, 1 (Firecracker gone), -1 (recorded), or
+ * 2: the snapshot's bytes could not be had (recorded): the VM must not go on. */
+static int serve_fault(struct handler *h, uint64_t addr)
+{
+	struct region *r = region_of(h, addr);
+	if (!r)
+		return bds_util_fail("a fault at 0x%llx, outside every region", (unsigned long long)addr);
+	uint64_t ps = r->page, page = addr - (addr - r->base) % ps, idx = (page - r->base) / ps;
+	h->faults++;
+	if (r->removed[idx]) {
+		struct uffdio_zeropage z = {.range = {.start = page, .len = ps}};
+		while (ioctl(h->uffd, UFFDIO_ZEROPAGE, &z) < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			if (errno == EEXIST)
+				break;
+			if (errno == ESRCH || errno == ENOENT)
+				return 1;
+			return bds_util_fail("UFFDIO_ZEROPAGE at 0x%llx: %s", (unsigned long long)page, strerror(errno));
+		}
+		r->removed[idx] = 0;
+		r->populated[idx] = 1;
+		h->zeroed++;
+		return 0;
+	}
+	if (r->populated[idx]) {
+		/* a second thread's fault on a page the first one's brought in: it is awake
+		 * already, or is woken now */
+		struct uffdio_range w = {.start = page, .len = ps};
+		ioctl(h->uffd, UFFDIO_WAKE, &w);
+		return 0;
+	}
+	/* the run of untouched pages around it, within its block */
+	uint64_t block = BLOCK > ps ? BLOCK : ps, per = block / ps, npages = r->size / ps;
+	uint64_t lo = idx, hi = idx + 1, first = idx - idx % per, last = first + per < npages ? first + per : npages;
+	while (lo > first && !r->populated[lo - 1] && !r->removed[lo - 1])
+		lo--;
+	while (hi < last && !r->populated[hi] && !r->removed[hi])
+		hi++;
+	uint64_t off = r->offset + lo * ps, n = (hi - lo) * ps;
+	if (h->nws == h->capws)
+		h->ws = bds_util_xrealloc(h->ws, (h->capws = h->capws ? h->capws * 2 : 1024) * sizeof *h->ws);
+	h->ws[h->nws++] = r->offset + idx * ps;
+	if (h->src && bds_pagesrc_need(h->src, NULL, off, n) < 0)
+		return 2;
+	ssize_t got = pread(h->memfd, h->buf, (size_t)n, (off_t)off);
+	if (got != (ssize_t)n)
+		return bds_util_fail("read the snapshot's memory at %llu: %s", (unsigned long long)off,
+		                     got < 0 ? strerror(errno) : "short read");
+	int c = copy_in(h, r->base + lo * ps, n);
+	if (c < 0 && errno == EEXIST) {
+		/* a page of the run is there after all: just the faulting one */
+		memmove(h->buf, h->buf + (idx - lo) * ps, (size_t)ps);
+		lo = idx;
+		hi = idx + 1;
+		n = ps;
+		c = copy_in(h, page, ps);
+		if (c < 0 && errno == EEXIST)
+			c = 0;
+	}
+	if (c != 0)
+		return c;
+	memset(r->populated + lo, 1, (size_t)(hi - lo));
+	h->copied += n;
+	return 0;
+}
+
+/* Serves faults until Firecracker is gone: 0; 2 when its memory could not be had (it is
+ * killed); -1 (recorded) on any other failure. */
+static int serve(struct handler *h)
+{
+	struct uffd_msg msgs[64];
+	for (;;) {
+		if (h->src && bds_pagesrc_failed(h->src)) {
+			bds_util_fail("%s", bds_pagesrc_failed(h->src));
+			return 2;
+		}
+		struct pollfd p[2] = {{.fd = h->uffd, .events = POLLIN}, {.fd = h->conn, .events = POLLIN}};
+		int r = poll(p, 2, 1000);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return bds_util_fail("poll: %s", strerror(errno));
+		if (p[1].revents) {
+			/* no more messages are sent on the socket: readable means closed */
+			char c;
+			if (recv(h->conn, &c, 1, MSG_DONTWAIT) <= 0)
+				return 0;
+		}
+		if (!(p[0].revents & POLLIN)) {
+			if (p[0].revents & (POLLHUP | POLLERR))
+				return 0;
+			continue;
+		}
+		ssize_t n = read(h->uffd, msgs, sizeof msgs);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0)
+			return n == 0 ? 0 : bds_util_fail("read the userfaultfd: %s", strerror(errno));
+		for (size_t i = 0; i < (size_t)n / sizeof *msgs; i++) {
+			int st = 0;
+			if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
+				st = serve_fault(h, msgs[i].arg.pagefault.address);
+			else if (msgs[i].event == UFFD_EVENT_REMOVE)
+				removed(h, msgs[i].arg.remove.start, msgs[i].arg.remove.end);
+			if (st != 0)
+				return st == 1 ? 0 : st;
+		}
+	}
+}
+
+static int write_working_set(struct handler *h, const char *path)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return bds_util_fail("write '%s': %s", path, strerror(errno));
+	for (size_t i = 0; i < h->nws; i++)
+		fprintf(f, "%llu\n", (unsigned long long)h->ws[i]);
+	if (fclose(f) != 0)
+		return bds_util_fail("write '%s': %s", path, strerror(errno));
+	return 0;
+}
+
+/* Opens the snapshot's bytes, listens, takes Firecracker's handshake and serves its
+ * faults. The exit status. */
+static int run(const struct options *o)
+{
+	struct handler h = {.uffd = -1, .conn = -1, .memfd = -1};
+	int rc = BDS_EXIT_FAIL, lsock = -1;
+	uint64_t *first = NULL;
+	size_t nfirst = 0;
+	if (o->mem) {
+		struct stat st;
+		if ((h.memfd = bds_fs_open_regular(o->mem, 0)) < 0 || fstat(h.memfd, &st) < 0)
+			goto out;
+		h.memsize = (uint64_t)st.st_size;
+	} else {
+		if (o->working_set && !(first = read_working_set(o->working_set, &nfirst)))
+			goto out;
+		if (!(h.src = open_lazy(o)))
+			goto out;
+		h.memfd = bds_pagesrc_fd(h.src);
+		h.memsize = bds_pagesrc_size(h.src);
+	}
+	if ((lsock = listen_on(o->socket)) < 0)
+		goto out;
+	/* ready: the caller may now give Firecracker the socket */
+	if (printf("%s\n", o->socket) < 0 || bds_util_close_stdout() < 0)
+		goto out;
+	double deadline = bds_util_now() + o->timeout;
+	int w = wait_readable(lsock, deadline);
+	if (w == 0)
+		bds_util_fail("no Firecracker connected to '%s' within %g s", o->socket, o->timeout);
+	if (w <= 0 || (h.conn = accept4(lsock, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+		if (w > 0)
+			bds_util_fail("accept on '%s': %s", o->socket, strerror(errno));
+		goto out;
+	}
+	struct ucred cred;
+	socklen_t cl = sizeof cred;
+	h.peer = getsockopt(h.conn, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 ? cred.pid : 0;
+	if (handshake(&h, h.conn, deadline) < 0)
+		goto out;
+	uint64_t biggest = BLOCK;
+	for (size_t i = 0; i < h.nr; i++)
+		if (h.r[i].page > biggest)
+			biggest = h.r[i].page;
+	h.buf = bds_util_xmalloc((size_t)biggest);
+	if (h.src && o->fill > 0 && bds_pagesrc_fill(h.src, (int)o->fill, first, nfirst) < 0)
+		goto out;
+	int st = serve(&h);
+	if (st == 2) {
+		/* its memory is not the snapshot's: the VM must not run on */
+		if (h.peer > 1)
+			kill((pid_t)h.peer, SIGKILL);
+		bds_util_warn("cold: %s; the VM (pid %ld) was killed", bds_util_error(), h.peer);
+		rc = BDS_EXIT_COLD;
+		goto done;
+	}
+	if (st < 0)
+		goto out;
+	rc = BDS_EXIT_OK;
+done:
+	if (o->record_ws && write_working_set(&h, o->record_ws) < 0) {
+		bds_util_warn("%s", bds_util_error());
+		if (rc == BDS_EXIT_OK)
+			rc = BDS_EXIT_FAIL;
+	}
+	if (h.src) {
+		uint64_t present, fetched;
+		size_t chunks;
+		bds_pagesrc_counts(h.src, &present, &fetched, &chunks);
+		bds_util_warn("%llu faults (%.1f MiB copied in, %llu zero pages); %.1f of %.1f MiB present, %.1f MiB of "
+		              "it fetched from the store",
+		              (unsigned long long)h.faults, (double)h.copied / 1048576, (unsigned long long)h.zeroed,
+		              (double)present / 1048576, (double)h.memsize / 1048576, (double)fetched / 1048576);
+	} else {
+		bds_util_warn("%llu faults (%.1f MiB copied in, %llu zero pages)", (unsigned long long)h.faults,
+		              (double)h.copied / 1048576, (unsigned long long)h.zeroed);
+	}
+	goto cleanup;
+out:
+	bds_util_warn("%s", bds_util_error());
+cleanup:
+	if (lsock >= 0) {
+		close(lsock);
+		unlink(o->socket);
+	}
+	if (h.conn >= 0)
+		close(h.conn);
+	if (h.uffd >= 0)
+		close(h.uffd);
+	if (h.src)
+		bds_pagesrc_close(h.src);
+	else if (h.memfd >= 0)
+		close(h.memfd);
+	for (size_t i = 0; i < h.nr; i++) {
+		free(h.r[i].populated);
+		free(h.r[i].removed);
+	}
+	free(h.r);
+	free(h.buf);
+	free(h.ws);
+	free(first);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	bds_util_set_progname(argv[0]);
+	if (bds_cli_wants_version(argc, argv))
+		return bds_cli_print_version();
+	bds_cli_json_nomem_fails();
+	struct options o = {.fill = 4, .timeout = 60};
+	int r = parse_args(argc, argv, &o);
+	if (r != 0)
+		return r < 0 ? BDS_EXIT_OK : r;
+	return run(&o);
+}
