@@ -22,12 +22,13 @@
 #define MAX_DISTANCE_LIMIT 100000L
 
 static const char usage_text[] =
-	"usage: bds-store-lookup --store STORE --target REV [--base SHA] [--max-distance N] [--cache DIR]\n"
+	"usage: bds-store-lookup --store STORE --target REV [--base SHA] [--max-distance N] [--cache DIR] [--lazy-mem]\n"
 	"       reads an envelope on stdin, writes it with `target` and `snapshot` on stdout\n";
 
 struct args {
 	const char *store, *target, *base, *cache;
 	long max_distance;
+	int lazy_mem; /* leave a chunked mem to the restore (store.md 4.3) */
 };
 
 static int parse_args(int argc, char **argv, struct args *a)
@@ -38,6 +39,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{"base", required_argument, NULL, 'b'},
 		{"max-distance", required_argument, NULL, 'n'},
 		{"cache", required_argument, NULL, 'c'},
+		{"lazy-mem", no_argument, NULL, 'l'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -50,6 +52,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 't': a->target = optarg; break;
 		case 'b': a->base = optarg; break;
 		case 'c': a->cache = optarg; break;
+		case 'l': a->lazy_mem = 1; break;
 		case 'n':
 			if (bds_util_parse_whole(optarg, MAX_DISTANCE_LIMIT, &n) < 0)
 				return bds_cli_usage(usage_text, "--max-distance takes a number from 0 to 100000");
@@ -131,7 +134,9 @@ static int probe(struct lookup *l, const char *rev, long distance, int *code)
 {
 	char *dir = NULL;
 	jv md = jv_invalid();
-	int st = bds_store_fetch(l->store, l->fp, rev, l->driver, l->cache, &dir, &md);
+	int left = 0;
+	int st = bds_store_fetch(l->store, l->fp, rev, l->driver, l->cache, l->a->lazy_mem ? "mem" : NULL, &dir, &md,
+	                         &left);
 	if (st == BDS_STORE_ABSENT) {
 		jv_free(md);
 		free(dir);
@@ -153,6 +158,9 @@ static int probe(struct lookup *l, const char *rev, long distance, int *code)
 		snap = jv_object_set(snap, jv_string("dir"), jv_string(dir));
 		snap = jv_object_set(snap, jv_string("metadata"), md);
 		md = jv_invalid();
+		/* not in the copy: the restore brings it in as the VM touches it */
+		if (left)
+			snap = jv_object_set(snap, jv_string("lazy"), JV_ARRAY(jv_string("mem")));
 		*code = bds_cli_envelope_finish(jv_object_set(l->env, jv_string("snapshot"), snap), BDS_EXIT_OK);
 		l->env = jv_invalid();
 	}

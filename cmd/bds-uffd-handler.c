@@ -546,19 +546,19 @@ static int run(const struct options *o)
 	h.buf = bds_util_xmalloc((size_t)biggest);
 	if (h.src && o->fill > 0 && bds_pagesrc_fill(h.src, (int)o->fill, first, nfirst) < 0)
 		goto out;
+	char *cold = NULL;
 	int st = serve(&h);
 	if (st == 2) {
 		/* its memory is not the snapshot's: the VM must not run on */
 		if (h.peer > 1)
 			kill((pid_t)h.peer, SIGKILL);
-		bds_util_warn("cold: %s; the VM (pid %ld) was killed", bds_util_error(), h.peer);
+		cold = bds_util_xasprintf("cold: %s; the VM (pid %ld) was killed", bds_util_error(), h.peer);
 		rc = BDS_EXIT_COLD;
-		goto done;
-	}
-	if (st < 0)
+	} else if (st < 0) {
 		goto out;
-	rc = BDS_EXIT_OK;
-done:
+	} else {
+		rc = BDS_EXIT_OK;
+	}
 	if (o->record_ws && write_working_set(&h, o->record_ws) < 0) {
 		bds_util_warn("%s", bds_util_error());
 		if (rc == BDS_EXIT_OK)
@@ -576,6 +576,10 @@ done:
 		bds_util_warn("%llu faults (%.1f MiB copied in, %llu zero pages)", (unsigned long long)h.faults,
 		              (double)h.copied / 1048576, (unsigned long long)h.zeroed);
 	}
+	/* last: the line a caller shows */
+	if (cold)
+		bds_util_warn("%s", cold);
+	free(cold);
 	goto cleanup;
 out:
 	bds_util_warn("%s", bds_util_error());

@@ -14,7 +14,7 @@
  *   network_overrides binds the snapshot's interface to this slot's TAP.
  * - Clock. The load asks for clock_realtime (kvmclock advanced by the time elapsed) and
  *   bds-guest-sync sets the guest's wall clock after every restore. */
-#define _DEFAULT_SOURCE
+#define _GNU_SOURCE /* pipe2 */
 #include "driver.h"
 
 #include "exec.h"
@@ -29,15 +29,20 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define MAX_SLOTS 256
 #define GUEST_MAC "52:54:00:12:34:56"
+#define UFFD_SOCKET "uffd.sock" /* a lazy restore's, in the directory Firecracker runs in */
 
 const char *bds_driver_firecracker_binary(void)
 {
@@ -186,6 +191,7 @@ struct fc_vm {
 	int run_lock; /* the run directory's lock, until the keeper holds it */
 	char *jail_dir; /* <chroot_base>/firecracker/<id>, removed with the VM */
 	long keeper, pid;
+	long uffd_pid; /* a lazy restore's bds-uffd-handler, or 0 */
 };
 
 static void fc_vm_free(struct fc_vm *v)
@@ -347,8 +353,10 @@ static int fc_load_and_resume(struct bds_fc_api *api, const struct bds_driver_ar
                               const struct slot *s, double deadline)
 {
 	const char *rt = getenv("BDS_FC_CLOCK_REALTIME");
-	jv load = obj2("snapshot_path", jv_string("vmstate"), "mem_backend",
-	               obj2("backend_type", jv_string("File"), "backend_path", jv_string("mem")));
+	/* lazy: guest memory faults go to bds-uffd-handler (start_uffd_handler) */
+	jv backend = v->uffd_pid ? obj2("backend_type", jv_string("Uffd"), "backend_path", jv_string(UFFD_SOCKET))
+	                         : obj2("backend_type", jv_string("File"), "backend_path", jv_string("mem"));
+	jv load = obj2("snapshot_path", jv_string("vmstate"), "mem_backend", backend);
 	load = jv_object_set(load, jv_string("resume_vm"), jv_false());
 	load = jv_object_set(load, jv_string("network_overrides"),
 	                     jv_array_append(jv_array(), obj2("iface_id", jv_string("eth0"), "host_dev_name",
@@ -366,6 +374,155 @@ static int fc_load_and_resume(struct bds_fc_api *api, const struct bds_driver_ar
 	                       NULL);
 }
 
+/* The path of program `name` beside this one (the pipeline's stages live side by side),
+ * malloc'd. */
+static char *sibling_program(const char *name)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n <= 0)
+		return bds_util_xstrdup(name);
+	self[n] = '\0';
+	*strrchr(self, '/') = '\0';
+	return bds_util_xasprintf("%s/%s", self, name);
+}
+
+/* A lazy restore (store.md 4.3): starts bds-uffd-handler, listening on <root>/uffd.sock
+ * for the Firecracker about to load the snapshot, with the entry's mem put together at
+ * <root>/mem from the store's chunks (snapshot.store, the entry's metadata.json) as the
+ * guest touches it. Its standard error goes to <run_dir>/uffd.log. It ends with
+ * Firecracker, or at `deadline` if Firecracker never connects. 0 once it listens
+ * (v->uffd_pid set), or -1 (recorded; nothing left running). */
+static int start_uffd_handler(const struct bds_driver_args *a, struct fc_vm *v, const char *entry, double deadline)
+{
+	char *store = NULL;
+	jv snap = bds_json_get(jv_copy(a->env), "snapshot", JV_KIND_OBJECT);
+	if (!jv_is_valid(snap) || bds_json_get_string(snap, "store", &store) != 0) {
+		if (!jv_is_valid(snap))
+			jv_free(snap);
+		free(store);
+		return bds_util_fail("envelope: a lazy snapshot needs snapshot.store");
+	}
+	char *prog = sibling_program("bds-uffd-handler");
+	char *sock = bds_util_xasprintf("%s/" UFFD_SOCKET, v->root);
+	char *md = bds_util_xasprintf("%s/metadata.json", entry);
+	char *out = bds_util_xasprintf("%s/mem", v->root);
+	char *log = bds_util_xasprintf("%s/uffd.log", v->run_dir);
+	char *timeout = bds_util_xasprintf("%.0f", deadline - bds_util_now() > 1 ? deadline - bds_util_now() : 1);
+	const char *fill = getenv("BDS_UFFD_FILL");
+	char *argv[] = {prog, "--socket", sock, "--store", store, "--metadata", md, "--out", out,
+	                "--fill", (char *)(fill && *fill ? fill : "4"), "--timeout", timeout, NULL};
+	int rc = -1, p[2] = {-1, -1};
+	char line[PATH_MAX + 2];
+	size_t got = 0;
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		bds_util_fail("pipe: %s", strerror(errno));
+		goto out;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		bds_util_fail("fork: %s", strerror(errno));
+		goto out;
+	}
+	if (pid == 0) {
+		int err = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (err < 0 || in < 0 || dup2(in, 0) < 0 || dup2(p[1], 1) < 0 || dup2(err, 2) < 0)
+			_exit(127);
+		execv(prog, argv);
+		_exit(127);
+	}
+	close(p[1]);
+	p[1] = -1;
+	/* its ready line: the socket's path, once it listens */
+	while (got < sizeof line - 1 && !memchr(line, '\n', got)) {
+		struct pollfd pf = {.fd = p[0], .events = POLLIN};
+		double left = deadline - bds_util_now();
+		int r = left > 0 ? poll(&pf, 1, (int)(left * 1000) + 1) : 0;
+		if (r < 0 && errno == EINTR)
+			continue;
+		ssize_t n = r > 0 ? read(p[0], line + got, sizeof line - 1 - got) : -1;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	line[got] = '\0';
+	if (got == strlen(sock) + 1 && strncmp(line, sock, got - 1) == 0 && line[got - 1] == '\n') {
+		v->uffd_pid = pid;
+		rc = 0;
+	} else {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		char *why = NULL;
+		size_t wl = 0;
+		bds_fs_read_regular(log, 4096, &why, &wl);
+		if (why)
+			why[strcspn(why, "\n")] = '\0';
+		bds_util_fail("bds-uffd-handler did not start: %s", why && *why ? why : "no ready line");
+		free(why);
+	}
+out:
+	if (p[0] >= 0)
+		close(p[0]);
+	if (p[1] >= 0)
+		close(p[1]);
+	free(prog);
+	free(sock);
+	free(md);
+	free(out);
+	free(log);
+	free(timeout);
+	free(store);
+	return rc;
+}
+
+/* Stops a lazy restore's handler after a failed restore: it may have killed Firecracker
+ * itself (a chunk failed its check) and be saying why, so it has 2 s to end on its own.
+ * What it said last (its log's last line, or "nothing"), malloc'd. */
+static char *stop_uffd_handler(struct fc_vm *v)
+{
+	pid_t pid = (pid_t)v->uffd_pid;
+	for (int i = 0; i < 200 && waitpid(pid, NULL, WNOHANG) == 0; i++) {
+		if (i == 199) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+		usleep(10000);
+	}
+	v->uffd_pid = 0;
+	char *log = bds_util_xasprintf("%s/uffd.log", v->run_dir), *text = NULL;
+	size_t len = 0;
+	char *said = NULL;
+	if (bds_fs_read_regular(log, 65536, &text, &len) == 0) {
+		while (len > 0 && text[len - 1] == '\n')
+			text[--len] = '\0';
+		char *last = strrchr(text, '\n');
+		said = bds_util_xstrdup(last ? last + 1 : text);
+	}
+	free(text);
+	free(log);
+	if (!said || !*said) {
+		free(said);
+		said = bds_util_xstrdup("nothing");
+	}
+	return said;
+}
+
+/* Does the envelope's snapshot leave mem to a lazy restore (bds-store-lookup --lazy-mem)? */
+static int mem_is_lazy(jv env)
+{
+	jv lazy = bds_json_get(bds_json_get(env, "snapshot", JV_KIND_OBJECT), "lazy", JV_KIND_ARRAY);
+	int yes = 0;
+	if (jv_is_valid(lazy)) {
+		jv_array_foreach(lazy, i, l) {
+			yes |= jv_get_kind(l) == JV_KIND_STRING && strcmp(jv_string_value(l), "mem") == 0;
+			jv_free(l);
+		}
+	}
+	jv_free(lazy);
+	return yes;
+}
+
 /* Boots (entry == NULL) or restores (entry = the snapshot's directory) a microVM.
  * BDS_DRIVER_OK with *vm set; BDS_DRIVER_COLD (recorded) when it failed, the VM gone, or
  * every slot is busy: a restore is cold, a boot fails; BDS_DRIVER_FAIL (recorded) when the
@@ -378,8 +535,13 @@ static enum bds_driver_status fc_run(const struct bds_driver_args *a, const char
 	struct bds_fc_api *api = NULL;
 	char *key = NULL, *from = NULL, *to = NULL, *tail = NULL;
 	enum bds_driver_status rc = BDS_DRIVER_COLD;
-	int taken = 0;
+	int taken = 0, lazy = entry && mem_is_lazy(jv_copy(a->env));
 	double deadline = bds_util_now() + bds_vm_timeout();
+	if (lazy && a->jailer) {
+		bds_util_fail("a lazy restore (snapshot.lazy) does not run under the jailer yet: look the entry up "
+		              "without --lazy-mem");
+		return BDS_DRIVER_COLD;
+	}
 	if (bds_vm_image_load(&img) < 0)
 		return BDS_DRIVER_FAIL;
 	if (!(key = bds_vm_key_path(&img))) {
@@ -397,8 +559,9 @@ static enum bds_driver_status fc_run(const struct bds_driver_args *a, const char
 	if (place(entry ? (from = bds_util_xasprintf("%s/disk", entry)) : img.rootfs, to, 1, a) < 0)
 		goto release;
 	if (entry) {
+		/* a lazy mem is not there: bds-uffd-handler brings it in */
 		const char *names[] = {"vmstate", "mem"};
-		for (int i = 0; i < 2; i++) {
+		for (int i = 0; i < (lazy ? 1 : 2); i++) {
 			free(from), free(to);
 			from = bds_util_xasprintf("%s/%s", entry, names[i]);
 			to = bds_util_xasprintf("%s/%s", v.root, names[i]);
@@ -432,6 +595,8 @@ static enum bds_driver_status fc_run(const struct bds_driver_args *a, const char
 	}
 	if (!(api = fc_start(a, &v, &s, deadline)))
 		goto fail;
+	if (lazy && start_uffd_handler(a, &v, entry, deadline) < 0)
+		goto fail;
 	if (!entry ? fc_configure_and_start(api, &img, &s, deadline) < 0
 	           : fc_load_and_resume(api, a, &v, &s, deadline) < 0)
 		goto fail;
@@ -440,7 +605,13 @@ static enum bds_driver_status fc_run(const struct bds_driver_args *a, const char
 	goto out;
 fail:
 	tail = bds_vm_console_tail(v.run_dir, 300);
-	bds_util_fail("firecracker: %s (console: %s)", bds_util_error(), tail);
+	if (v.uffd_pid) {
+		char *said = stop_uffd_handler(&v);
+		bds_util_fail("firecracker: %s (console: %s; page-fault handler: %s)", bds_util_error(), tail, said);
+		free(said);
+	} else {
+		bds_util_fail("firecracker: %s (console: %s)", bds_util_error(), tail);
+	}
 	if (v.keeper) {
 		bds_keeper_stop(v.keeper, bds_util_now() + 10);
 		goto out; /* the keeper removed the run directory and released the slot */

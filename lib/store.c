@@ -251,12 +251,30 @@ out:
 }
 
 /* Verifies the files of a local entry copy against `files`. 0, or -1 (recorded). */
-static int verify_local(const char *dir, jv files)
+/* Is the file `name` (record `info`, not consumed) one a lazy lookup leaves out: the
+ * chunked file named `lazy` of a format-2 entry? */
+static int left_lazy(const char *lazy, double format, const char *name, jv info)
+{
+	return lazy && format == 2 && strcmp(name, lazy) == 0 && jv_object_has(jv_copy(info), jv_string("chunks"));
+}
+
+/* Verifies the cached copy's files; the lazy one (left_lazy) may be absent, and then
+ * *left is set. 0, or -1 (recorded). */
+static int verify_local(const char *dir, jv files, const char *lazy, double format, int *left)
 {
 	int rc = 0;
+	*left = 0;
 	jv_object_foreach(files, name, info) {
 		if (rc == 0) {
 			char *path = bds_util_xasprintf("%s/%s", dir, jv_string_value(name));
+			if (left_lazy(lazy, format, jv_string_value(name), info) && access(path, F_OK) != 0 &&
+			    errno == ENOENT) {
+				*left = 1;
+				free(path);
+				jv_free(name);
+				jv_free(info);
+				continue;
+			}
 			char hex[33];
 			uint64_t size = 0;
 			double want_size = 0;
@@ -374,8 +392,8 @@ out:
 
 /* One attempt at a fetch. *md_bytes receives the metadata.json read (for the retry check). */
 static int fetch_once(struct bds_store *s, const char *fp, const char *base, const char *driver,
-                      const char *cache_dir, char **dir, jv *metadata, char **md_bytes, size_t *md_len,
-                      int *added)
+                      const char *cache_dir, const char *lazy, char **dir, jv *metadata, int *left,
+                      char **md_bytes, size_t *md_len, int *added)
 {
 	char *buf = NULL, *fpdir = NULL, *final = NULL, *tmp = NULL, *cached = NULL, *ew = NULL;
 	size_t len = 0, clen = 0;
@@ -421,7 +439,7 @@ static int fetch_once(struct bds_store *s, const char *fp, const char *base, con
 	 * costs a read at XXH3 speed and catches a cache damaged since. */
 	char *cached_md = bds_util_xasprintf("%s/" METADATA, final);
 	if (bds_fs_read_regular(cached_md, METADATA_MAX, &cached, &clen) == 0 && clen == len &&
-	    memcmp(cached, buf, len) == 0 && verify_local(final, jv_copy(files)) == 0) {
+	    memcmp(cached, buf, len) == 0 && verify_local(final, jv_copy(files), lazy, format, left) == 0) {
 		free(cached_md);
 		st = BDS_STORE_FOUND;
 		goto found;
@@ -433,7 +451,15 @@ static int fetch_once(struct bds_store *s, const char *fp, const char *base, con
 		goto out;
 	st = BDS_STORE_FOUND;
 	struct bds_store_chunk_stats stats = {0};
+	*left = 0;
 	jv_object_foreach(files, name, info) {
+		if (left_lazy(lazy, format, jv_string_value(name), info)) {
+			/* its chunks come when a restore needs them (pagesrc.h) */
+			*left = 1;
+			jv_free(name);
+			jv_free(info);
+			continue;
+		}
 		int chunked = format == 2 && jv_object_has(jv_copy(info), jv_string("chunks"));
 		st = fetch_file(s, fp, base, tmp, jv_string_value(name), jv_copy(info), chunked, cache_dir, &stats);
 		jv_free(name);
@@ -494,7 +520,7 @@ out:
 }
 
 int bds_store_fetch(struct bds_store *s, const char *fp, const char *base, const char *driver,
-                    const char *cache_dir, char **dir, jv *metadata)
+                    const char *cache_dir, const char *lazy, char **dir, jv *metadata, int *left)
 {
 	if (cache_dir[0] != '/')
 		return bds_util_fail("cache '%s': not an absolute path", cache_dir);
@@ -507,7 +533,7 @@ int bds_store_fetch(struct bds_store *s, const char *fp, const char *base, const
 		char *md1 = NULL, *md2 = NULL;
 		size_t l1 = 0, l2 = 0;
 		int added = 0;
-		st = fetch_once(s, fp, base, driver, cache_dir, dir, metadata, &md1, &l1, &added);
+		st = fetch_once(s, fp, base, driver, cache_dir, lazy, dir, metadata, left, &md1, &l1, &added);
 		if (st == BDS_STORE_FOUND && added && capped) {
 			/* the cache grew: back under BDS_CACHE_MAX (best effort; this copy is in use) */
 			uint64_t total = 0;
@@ -793,6 +819,12 @@ int bds_store_entry_check(jv env, const char *const need[])
 {
 	jv snap = bds_json_get(env, "snapshot", JV_KIND_OBJECT);
 	jv files = bds_json_get(bds_json_get(jv_copy(snap), "metadata", JV_KIND_OBJECT), "files", JV_KIND_OBJECT);
+	/* files a lazy restore brings in itself, chunk by chunk, each checked (store.md 4.3) */
+	jv lazy = bds_json_get(jv_copy(snap), "lazy", JV_KIND_ARRAY);
+	if (!jv_is_valid(lazy)) {
+		jv_free(lazy);
+		lazy = jv_array();
+	}
 	char *dir = NULL;
 	int rc = -1;
 	if (bds_json_get_string(jv_copy(snap), "dir", &dir) != 0 || !jv_is_valid(files)) {
@@ -807,12 +839,18 @@ int bds_store_entry_check(jv env, const char *const need[])
 		}
 	}
 	jv_object_foreach(files, name, info) {
-		if (rc == 0)
+		int is_lazy = 0;
+		jv_array_foreach(lazy, i, l) {
+			is_lazy |= jv_get_kind(l) == JV_KIND_STRING && strcmp(jv_string_value(l), jv_string_value(name)) == 0;
+			jv_free(l);
+		}
+		if (rc == 0 && !is_lazy)
 			rc = entry_file_whole(dir, jv_string_value(name), jv_copy(info));
 		jv_free(name);
 		jv_free(info);
 	}
 out:
+	jv_free(lazy);
 	jv_free(snap);
 	jv_free(files);
 	free(dir);

@@ -34,9 +34,12 @@ void bds_store_close(struct bds_store *s);
  * the store's and its files verify again. The copy's last use is stamped and our parent
  * recorded as its user (cache.h); with BDS_CACHE_MAX set, a fetch that adds a copy then
  * evicts copies not in use (a bad BDS_CACHE_MAX: ERROR). An entry whose metadata.json
- * vanished while its files were read (pruned) is ABSENT. */
+ * vanished while its files were read (pruned) is ABSENT.
+ * `lazy` (NULL: none) names a file a lazy restore fetches itself (store.md 4.3): when it is
+ * chunked (format 2), it is left out of the copy and *left is set (else 0); a copy made by
+ * an earlier lazy lookup, which lacks it, is reused only by a lazy lookup. */
 int bds_store_fetch(struct bds_store *s, const char *fp, const char *base, const char *driver,
-                    const char *cache_dir, char **dir, jv *metadata);
+                    const char *cache_dir, const char *lazy, char **dir, jv *metadata, int *left);
 
 /* Publishes every regular file of `dir` (which must hold base_hashes.json) as entry
  * (fp, base), metadata.json last, replacing an existing entry. Consumes driver_state.
@@ -97,7 +100,8 @@ int bds_store_collect_chunks(struct bds_store *s, double grace, int dry_run, siz
 /* Is the entry to restore whole? Every file its metadata names (env.snapshot.metadata.
  * files, with `need`, NULL-terminated, among them) is in env.snapshot.dir, a regular file
  * of the recorded size. Checked before a restore starts anything, which then opens the
- * entry's files read-only and never writes them. Consumes env. 0: whole; 1: it is not
+ * entry's files read-only and never writes them. A file env.snapshot.lazy names (left to
+ * a lazy restore, which checks its chunks as they come) is not looked for. Consumes env. 0: whole; 1: it is not
  * (reason recorded: the restore is cold); -1: the envelope has no such snapshot (recorded). */
 int bds_store_entry_check(jv env, const char *const need[]);
 

@@ -169,7 +169,7 @@ $(chunks_over "$MD" 2000000 2000001 | cut -d' ' -f1)" ]
 	[ "$output" = "" ]
 	handler_end
 	[ "$HRC" = 2 ]
-	[[ "$HERR" =~ ^bds-uffd-handler:\ cold:\ mem:\ chunk\ $h\ in\ the\ store\ has\ xxh3_128\ $got\;\ the\ VM\ \(pid\ [0-9]+\)\ was\ killed$'\n'bds-uffd-handler:\ 2\ faults ]]
+	[[ "$HERR" =~ ^bds-uffd-handler:\ 2\ faults\ [^$'\n']*$'\n'bds-uffd-handler:\ cold:\ mem:\ chunk\ $h\ in\ the\ store\ has\ xxh3_128\ $got\;\ the\ VM\ \(pid\ [0-9]+\)\ was\ killed$ ]]
 	# never kept in the chunk cache
 	[ ! -e "$BDS_CACHE/chunks/${h:0:2}/$h" ]
 }

@@ -56,6 +56,10 @@ record() {
 	bds-vm-snapshot --driver firecracker --base-hashes "$BATS_FILE_TMPDIR/base_hashes.json" \
 		< "$BATS_TEST_TMPDIR/booted" > "$BATS_TEST_TMPDIR/entry"
 	stop_vm "$BATS_TEST_TMPDIR/booted"
+	# MEM_DATA=FILE: the stand-in's memory (zeros) begins with FILE's bytes, as a guest's would
+	if [ -n "${MEM_DATA:-}" ]; then
+		dd if="$MEM_DATA" of="$(jq -r .entry.dir "$BATS_TEST_TMPDIR/entry")/mem" conv=notrunc status=none
+	fi
 	bds-store-publish --store "$STORE" < "$BATS_TEST_TMPDIR/entry" > /dev/null
 	rm -rf "$(jq -r .entry.dir "$BATS_TEST_TMPDIR/entry")"
 	bds-store-lookup --store "$STORE" --target "$BASE" < "$BATS_TEST_TMPDIR/e1" > "$BATS_TEST_TMPDIR/lookup"
@@ -200,6 +204,85 @@ PATCH /vm 204" ]
 	done
 	# the consume-side entry: no byte, mode, owner or file changed
 	[ "$(entry_listing "$snap")" = "$before" ]
+	nothing_left
+}
+
+# lazy_record: a record whose memory starts with 4 MiB of data; LAZY is then the lookup
+# with --lazy-mem into a cache of its own, and $BATS_TEST_TMPDIR/mem the entry's memory.
+lazy_record() {
+	head -c 4M /dev/urandom > "$BATS_TEST_TMPDIR/data"
+	MEM_DATA="$BATS_TEST_TMPDIR/data" record
+	cp "$BATS_TEST_TMPDIR/data" "$BATS_TEST_TMPDIR/mem"
+	truncate -s "$(jq -r '.snapshot.metadata.files.mem.size' "$BATS_TEST_TMPDIR/lookup")" "$BATS_TEST_TMPDIR/mem"
+	LAZY="$BATS_TEST_TMPDIR/lazy"
+	BDS_CACHE="$BATS_TEST_TMPDIR/lazy-cache" bds-store-lookup --store "$STORE" --target "$BASE" --lazy-mem \
+		< "$BATS_TEST_TMPDIR/e1" > "$LAZY"
+}
+
+# handler_gone ROOT: the restore's bds-uffd-handler has ended (10 s at most).
+handler_gone() {
+	for _ in $(seq 100); do
+		pgrep -f "bds-uffd-handler --socket $1/" > /dev/null || return 0
+		sleep 0.1
+	done
+	echo "bds-uffd-handler of $1 still runs" >&2
+	return 1
+}
+
+@test "lazy (--lazy-mem): the load asks for the Uffd backend; guest memory comes from the store's chunks through bds-uffd-handler, and is the entry's" {
+	lazy_record
+	local snap md root
+	snap=$(jq -r .snapshot.dir "$LAZY")
+	md="$STORE/$(jq -r '.snapshot.fingerprint + "/" + .snapshot.base' "$LAZY")/metadata.json"
+	# the lookup left mem out of its copy, and said so
+	[ "$(jq -c .snapshot.lazy "$LAZY")" = '["mem"]' ]
+	[ "$(cd "$snap" && ls)" = "$(printf '%s\n' base_hashes.json disk metadata.json vmstate)" ]
+	# only the chunks of disk and vmstate came: none of mem's yet
+	[ "$(find "$BATS_TEST_TMPDIR/lazy-cache/chunks" -type f -printf '%f\n' | sort)" = "$(jq -r '.files.disk.chunks[][0], .files.vmstate.chunks[][0]' "$md" | sort -u)" ]
+	BDS_CACHE="$BATS_TEST_TMPDIR/lazy-cache" run -0 bds-vm-restore --driver firecracker --lock-owner "$OWNER" < "$LAZY"
+	echo "$output" > "$BATS_TEST_TMPDIR/r"
+	root=$(jq -r .vm.root "$BATS_TEST_TMPDIR/r")
+	run -0 jq -c 'select(.method == "PUT") | .body.mem_backend' "$FC_STANDIN_LOG"
+	[ "$output" = '{"backend_type":"Uffd","backend_path":"uffd.sock"}' ]
+	# the guest read all of its memory: the entry's bytes
+	run -0 jq -r 'select(.event == "mapped_memory") | [.backend, .socket, .sha256] | join(" ")' "$FC_STANDIN_LOG"
+	[ "$output" = "Uffd $root/uffd.sock $(sha256sum < "$BATS_TEST_TMPDIR/mem" | cut -d' ' -f1)" ]
+	cmp "$BATS_TEST_TMPDIR/mem" "$root/mem"
+	# every chunk of mem came through the chunk cache, checked
+	[ "$(find "$BATS_TEST_TMPDIR/lazy-cache/chunks" -type f -printf '%f\n' | sort)" = "$(jq -r '.files[].chunks // [] | .[][0]' "$md" | sort -u)" ]
+	stop_vm "$BATS_TEST_TMPDIR/r"
+	handler_gone "$root"
+	# a lazy copy serves a lazy lookup again, and an eager one fetches mem
+	BDS_CACHE="$BATS_TEST_TMPDIR/lazy-cache" run -0 --separate-stderr bds-store-lookup --store "$STORE" --target "$BASE" --lazy-mem < "$BATS_TEST_TMPDIR/e1"
+	[ "$(jq -c .snapshot.lazy <<<"$output")" = '["mem"]' ]
+	BDS_CACHE="$BATS_TEST_TMPDIR/lazy-cache" run -0 --separate-stderr bds-store-lookup --store "$STORE" --target "$BASE" < "$BATS_TEST_TMPDIR/e1"
+	[ "$(jq -c .snapshot.lazy <<<"$output")" = null ]
+	cmp "$BATS_TEST_TMPDIR/mem" "$snap/mem"
+	nothing_left
+}
+
+@test "lazy: a chunk of mem that fails its check kills Firecracker during the load: cold, nothing left, never cached" {
+	lazy_record
+	local md h
+	md="$STORE/$(jq -r '.snapshot.fingerprint + "/" + .snapshot.base' "$LAZY")/metadata.json"
+	h=$(jq -r '.files.mem.chunks[2][0]' "$md")
+	printf 'X' | dd of="$STORE/chunks/${h:0:2}/$h" bs=1 seek=100 conv=notrunc status=none
+	BDS_CACHE="$BATS_TEST_TMPDIR/lazy-cache" run -2 --separate-stderr bds-vm-restore --driver firecracker \
+		--lock-owner "$OWNER" < "$LAZY"
+	[ "$(jq -r .cold.stage <<<"$output")" = bds-vm-restore ]
+	# the handler killed the VM during the load, and its reason is the restore's
+	[[ "$(jq -r .cold.reason <<<"$output")" =~ ^firecracker:\ .*\;\ page-fault\ handler:\ bds-uffd-handler:\ cold:\ mem:\ chunk\ $h\ in\ the\ store\ has\ xxh3_128\ [0-9a-f]{32}\;\ the\ VM\ \(pid\ [0-9]+\)\ was\ killed\)$ ]]
+	[ ! -e "$BATS_TEST_TMPDIR/lazy-cache/chunks/${h:0:2}/$h" ]
+	run -0 jq -r 'select(.event == "mapped_memory")' "$FC_STANDIN_LOG"
+	[ "$output" = "" ]
+	nothing_left
+}
+
+@test "lazy under the jailer: cold with the reason, before anything starts" {
+	lazy_record
+	run -2 --separate-stderr bds-vm-restore --driver firecracker --lock-owner "$OWNER" --jailer /nonexistent/jailer < "$LAZY"
+	[ "$(jq -r .cold.reason <<<"$output")" = "a lazy restore (snapshot.lazy) does not run under the jailer yet: look the entry up without --lazy-mem" ]
+	[ ! -s "$FC_STANDIN_LOG" ]
 	nothing_left
 }
 
