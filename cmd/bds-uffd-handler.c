@@ -22,6 +22,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -30,6 +31,7 @@
 #include "fs.h"
 #include "json.h"
 #include "pagesrc.h"
+#include "proc.h"
 #include "util.h"
 
 static const char usage_text[] =
@@ -233,7 +235,9 @@ static int read_region(jv m, int i, uint64_t memsize, struct region *r)
 			jv_free(x);
 			x = jv_object_get(jv_copy(m), jv_string("page_size_kib"));
 		}
+		/* below 2^63: a larger double is no address, and its cast undefined */
 		int ok = jv_get_kind(x) == JV_KIND_NUMBER && jv_number_value(x) >= 0 &&
+		         jv_number_value(x) < 9223372036854775808.0 &&
 		         jv_number_value(x) == (double)(uint64_t)jv_number_value(x);
 		v[k] = ok ? jv_number_value(x) : -1;
 		jv_free(x);
@@ -282,9 +286,19 @@ static int handshake(struct handler *h, int conn, double deadline)
 			bds_util_fail("handshake: %s", strerror(errno));
 			goto out;
 		}
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && h->uffd < 0)
-				memcpy(&h->uffd, CMSG_DATA(c), sizeof(int));
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			/* the first descriptor is the one; any other is closed */
+			for (size_t k = 0; k < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); k++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof fd);
+				if (h->uffd < 0)
+					h->uffd = fd;
+				else
+					close(fd);
+			}
+		}
 		/* a zero-length read is a closed connection, or an empty datagram: Firecracker's
 		 * own handlers retry a few times */
 		if (r == 0 && ++empty > 5) {
@@ -300,7 +314,13 @@ static int handshake(struct handler *h, int conn, double deadline)
 			goto out;
 		}
 	}
-	if (h->uffd < 0) {
+	char link[64] = "";
+	char *self = bds_util_xasprintf("/proc/self/fd/%d", h->uffd);
+	ssize_t ln = h->uffd >= 0 ? readlink(self, link, sizeof link - 1) : -1;
+	free(self);
+	if (ln > 0)
+		link[ln] = '\0';
+	if (h->uffd < 0 || strcmp(link, "anon_inode:[userfaultfd]") != 0) {
 		bds_util_fail("handshake: no userfaultfd came with the regions");
 		goto out;
 	}
@@ -352,61 +372,70 @@ static void removed(struct handler *h, uint64_t start, uint64_t end)
 	}
 }
 
-/* UFFDIO_COPY of [a, a + n) from h->buf: 0, 1 (the address space is gone: Firecracker has
- * exited), or -1 (recorded). EEXIST (a page there already) is for the caller. */
-static int copy_in(struct handler *h, uint64_t a, uint64_t n)
+/* What serve_fault and copy_in come to. */
+enum { SERVED, GONE = 1, COLD = 2, AGAIN = 3, FAILED = -1 };
+
+/* UFFDIO_COPY of n bytes from src to a, *copied: how many made it. SERVED; GONE (the
+ * address space is gone: Firecracker has exited); AGAIN: the kernel wants the events it
+ * has queued (a balloon's removal) read first, then the fault served again; FAILED
+ * (recorded; errno EEXIST: a page of the range is there already). */
+static int copy_in(struct handler *h, uint64_t a, const char *src, uint64_t n, uint64_t *copied)
 {
+	*copied = 0;
 	for (;;) {
-		struct uffdio_copy c = {.dst = a, .src = (uint64_t)(uintptr_t)h->buf, .len = n};
-		if (ioctl(h->uffd, UFFDIO_COPY, &c) == 0)
-			return 0;
-		if (errno == EAGAIN && c.copy > 0) {
-			/* part done: the rest again */
-			a += (uint64_t)c.copy;
-			memmove(h->buf, h->buf + c.copy, (size_t)(n - (uint64_t)c.copy));
-			n -= (uint64_t)c.copy;
-			continue;
+		struct uffdio_copy c = {.dst = a + *copied, .src = (uint64_t)(uintptr_t)(src + *copied), .len = n - *copied};
+		if (ioctl(h->uffd, UFFDIO_COPY, &c) == 0) {
+			*copied = n;
+			return SERVED;
 		}
-		if (errno == EAGAIN || errno == EINTR)
+		int e = errno;
+		if (c.copy > 0)
+			*copied += (uint64_t)c.copy;
+		if (e == EINTR || (e == EAGAIN && c.copy > 0))
 			continue;
-		if (errno == ESRCH || errno == ENOENT)
-			return 1;
-		return bds_util_fail("UFFDIO_COPY at 0x%llx: %s", (unsigned long long)a, strerror(errno));
+		if (e == EAGAIN)
+			return AGAIN;
+		if (e == ESRCH || e == ENOENT)
+			return GONE;
+		bds_util_fail("UFFDIO_COPY at 0x%llx: %s", (unsigned long long)(a + *copied), strerror(e));
+		errno = e;
+		return FAILED;
 	}
 }
 
 /* Answers a fault at `addr`: the untouched pages of its 256 KiB block around it, from the
- * snapshot's bytes (a removed page: zeros). 0, 1 (Firecracker gone), -1 (recorded), or
- * 2: the snapshot's bytes could not be had (recorded): the VM must not go on. */
+ * snapshot's bytes (a removed page: zeros). SERVED, GONE, AGAIN (copy_in), FAILED
+ * (recorded), or COLD: the snapshot's bytes could not be had (recorded). */
 static int serve_fault(struct handler *h, uint64_t addr)
 {
 	struct region *r = region_of(h, addr);
-	if (!r)
-		return bds_util_fail("a fault at 0x%llx, outside every region", (unsigned long long)addr);
+	if (!r) {
+		bds_util_fail("a fault at 0x%llx, outside every region", (unsigned long long)addr);
+		return FAILED;
+	}
 	uint64_t ps = r->page, page = addr - (addr - r->base) % ps, idx = (page - r->base) / ps;
-	h->faults++;
 	if (r->removed[idx]) {
 		struct uffdio_zeropage z = {.range = {.start = page, .len = ps}};
-		while (ioctl(h->uffd, UFFDIO_ZEROPAGE, &z) < 0) {
+		if (ioctl(h->uffd, UFFDIO_ZEROPAGE, &z) < 0 && errno != EEXIST) {
 			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			if (errno == EEXIST)
-				break;
+				return AGAIN;
 			if (errno == ESRCH || errno == ENOENT)
-				return 1;
-			return bds_util_fail("UFFDIO_ZEROPAGE at 0x%llx: %s", (unsigned long long)page, strerror(errno));
+				return GONE;
+			bds_util_fail("UFFDIO_ZEROPAGE at 0x%llx: %s", (unsigned long long)page, strerror(errno));
+			return FAILED;
 		}
 		r->removed[idx] = 0;
 		r->populated[idx] = 1;
+		h->faults++;
 		h->zeroed++;
-		return 0;
+		return SERVED;
 	}
 	if (r->populated[idx]) {
 		/* a second thread's fault on a page the first one's brought in: it is awake
 		 * already, or is woken now */
 		struct uffdio_range w = {.start = page, .len = ps};
 		ioctl(h->uffd, UFFDIO_WAKE, &w);
-		return 0;
+		return SERVED;
 	}
 	/* the run of untouched pages around it, within its block */
 	uint64_t block = BLOCK > ps ? BLOCK : ps, per = block / ps, npages = r->size / ps;
@@ -415,76 +444,101 @@ static int serve_fault(struct handler *h, uint64_t addr)
 		lo--;
 	while (hi < last && !r->populated[hi] && !r->removed[hi])
 		hi++;
-	uint64_t off = r->offset + lo * ps, n = (hi - lo) * ps;
-	if (h->nws == h->capws)
-		h->ws = bds_util_xrealloc(h->ws, (h->capws = h->capws ? h->capws * 2 : 1024) * sizeof *h->ws);
-	h->ws[h->nws++] = r->offset + idx * ps;
+	uint64_t off = r->offset + lo * ps, n = (hi - lo) * ps, copied = 0;
 	if (h->src && bds_pagesrc_need(h->src, NULL, off, n) < 0)
-		return 2;
+		return COLD;
 	ssize_t got = pread(h->memfd, h->buf, (size_t)n, (off_t)off);
-	if (got != (ssize_t)n)
-		return bds_util_fail("read the snapshot's memory at %llu: %s", (unsigned long long)off,
-		                     got < 0 ? strerror(errno) : "short read");
-	int c = copy_in(h, r->base + lo * ps, n);
-	if (c < 0 && errno == EEXIST) {
-		/* a page of the run is there after all: just the faulting one */
-		memmove(h->buf, h->buf + (idx - lo) * ps, (size_t)ps);
-		lo = idx;
-		hi = idx + 1;
-		n = ps;
-		c = copy_in(h, page, ps);
-		if (c < 0 && errno == EEXIST)
-			c = 0;
+	if (got != (ssize_t)n) {
+		bds_util_fail("read the snapshot's memory at %llu: %s", (unsigned long long)off,
+		              got < 0 ? strerror(errno) : "short read");
+		return FAILED;
 	}
-	if (c != 0)
-		return c;
-	memset(r->populated + lo, 1, (size_t)(hi - lo));
-	h->copied += n;
-	return 0;
+	int c = copy_in(h, r->base + lo * ps, h->buf, n, &copied);
+	/* the pages before the one already there are in */
+	memset(r->populated + lo, 1, (size_t)(copied / ps));
+	h->copied += copied;
+	if (c == FAILED && errno == EEXIST) {
+		/* a page of the run is there after all: the faulting one alone, unless it is in */
+		if (r->populated[idx])
+			c = SERVED;
+		else if ((c = copy_in(h, page, h->buf + (idx - lo) * ps, ps, &copied)) == SERVED ||
+		         (c == FAILED && errno == EEXIST)) {
+			r->populated[idx] = 1;
+			h->copied += copied;
+			c = SERVED;
+		}
+	}
+	if (c == SERVED) {
+		h->faults++;
+		if (h->nws == h->capws)
+			h->ws = bds_util_xrealloc(h->ws, (h->capws = h->capws ? h->capws * 2 : 1024) * sizeof *h->ws);
+		h->ws[h->nws++] = r->offset + idx * ps;
+	}
+	return c;
 }
 
-/* Serves faults until Firecracker is gone: 0; 2 when its memory could not be had (it is
- * killed); -1 (recorded) on any other failure. */
-static int serve(struct handler *h)
+/* Serves faults until Firecracker is gone (its process ended: `peer`, a pidfd, readable):
+ * 0; COLD when its memory could not be had; FAILED (recorded) on any other failure. The
+ * socket is not watched: a Firecracker before 1.11 closes it right after the handshake.
+ * A fault the kernel sends back (AGAIN: a removal is queued) is served again once the
+ * events queued before it are read. */
+static int serve(struct handler *h, int peer)
 {
 	struct uffd_msg msgs[64];
+	uint64_t *again = NULL;
+	size_t nagain = 0, capagain = 0;
+	int rc = 0;
 	for (;;) {
 		if (h->src && bds_pagesrc_failed(h->src)) {
 			bds_util_fail("%s", bds_pagesrc_failed(h->src));
-			return 2;
+			rc = COLD;
+			break;
 		}
-		struct pollfd p[2] = {{.fd = h->uffd, .events = POLLIN}, {.fd = h->conn, .events = POLLIN}};
-		int r = poll(p, 2, 1000);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return bds_util_fail("poll: %s", strerror(errno));
-		if (p[1].revents) {
-			/* no more messages are sent on the socket: readable means closed */
-			char c;
-			if (recv(h->conn, &c, 1, MSG_DONTWAIT) <= 0)
-				return 0;
+		struct pollfd p[2] = {{.fd = h->uffd, .events = POLLIN}, {.fd = peer, .events = POLLIN}};
+		int r = poll(p, peer >= 0 ? 2 : 1, nagain ? 10 : 1000);
+		if (r < 0 && errno != EINTR) {
+			rc = bds_util_fail("poll: %s", strerror(errno));
+			break;
 		}
-		if (!(p[0].revents & POLLIN)) {
-			if (p[0].revents & (POLLHUP | POLLERR))
-				return 0;
-			continue;
+		if (r > 0 && peer >= 0 && p[1].revents)
+			break; /* Firecracker has exited */
+		ssize_t n = r > 0 && (p[0].revents & POLLIN) ? read(h->uffd, msgs, sizeof msgs) : 0;
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			rc = bds_util_fail("read the userfaultfd: %s", strerror(errno));
+			break;
 		}
-		ssize_t n = read(h->uffd, msgs, sizeof msgs);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n <= 0)
-			return n == 0 ? 0 : bds_util_fail("read the userfaultfd: %s", strerror(errno));
-		for (size_t i = 0; i < (size_t)n / sizeof *msgs; i++) {
-			int st = 0;
-			if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
-				st = serve_fault(h, msgs[i].arg.pagefault.address);
-			else if (msgs[i].event == UFFD_EVENT_REMOVE)
+		if (r > 0 && !(p[0].revents & POLLIN) && (p[0].revents & (POLLHUP | POLLERR)))
+			break;
+		/* events first (removals), then the faults sent back, then the new faults */
+		for (ssize_t i = 0; n > 0 && i < n / (ssize_t)sizeof *msgs; i++)
+			if (msgs[i].event == UFFD_EVENT_REMOVE)
 				removed(h, msgs[i].arg.remove.start, msgs[i].arg.remove.end);
-			if (st != 0)
-				return st == 1 ? 0 : st;
+		size_t pending = nagain;
+		nagain = 0;
+		for (size_t i = 0; i < pending + (n > 0 ? (size_t)n / sizeof *msgs : 0) && rc == 0; i++) {
+			uint64_t addr;
+			if (i < pending)
+				addr = again[i];
+			else if (msgs[i - pending].event == UFFD_EVENT_PAGEFAULT)
+				addr = msgs[i - pending].arg.pagefault.address;
+			else
+				continue;
+			int st = serve_fault(h, addr);
+			if (st == AGAIN) {
+				if (nagain == capagain)
+					again = bds_util_xrealloc(again, (capagain = capagain ? capagain * 2 : 64) * sizeof *again);
+				again[nagain++] = addr;
+			} else if (st == GONE) {
+				rc = 1;
+			} else if (st != SERVED) {
+				rc = st;
+			}
 		}
+		if (rc != 0)
+			break;
 	}
+	free(again);
+	return rc == 1 ? 0 : rc;
 }
 
 static int write_working_set(struct handler *h, const char *path)
@@ -504,7 +558,7 @@ static int write_working_set(struct handler *h, const char *path)
 static int run(const struct options *o)
 {
 	struct handler h = {.uffd = -1, .conn = -1, .memfd = -1};
-	int rc = BDS_EXIT_FAIL, lsock = -1;
+	int rc = BDS_EXIT_FAIL, lsock = -1, peer = -1;
 	uint64_t *first = NULL;
 	size_t nfirst = 0;
 	if (o->mem) {
@@ -544,18 +598,22 @@ static int run(const struct options *o)
 		if (h.r[i].page > biggest)
 			biggest = h.r[i].page;
 	h.buf = bds_util_xmalloc((size_t)biggest);
-	if (h.src && o->fill > 0 && bds_pagesrc_fill(h.src, (int)o->fill, first, nfirst) < 0)
-		goto out;
+	/* Firecracker's end is its process's: the socket may close at once (before 1.11) */
+	peer = h.peer > 1 ? bds_proc_pidfd(h.peer) : -1;
+	int st = h.src && o->fill > 0 && bds_pagesrc_fill(h.src, (int)o->fill, first, nfirst) < 0 ? FAILED
+	                                                                                         : serve(&h, peer);
 	char *cold = NULL;
-	int st = serve(&h);
-	if (st == 2) {
-		/* its memory is not the snapshot's: the VM must not run on */
-		if (h.peer > 1)
-			kill((pid_t)h.peer, SIGKILL);
-		cold = bds_util_xasprintf("cold: %s; the VM (pid %ld) was killed", bds_util_error(), h.peer);
-		rc = BDS_EXIT_COLD;
-	} else if (st < 0) {
-		goto out;
+	if (st != 0) {
+		/* From here on a Firecracker left alone would wait for its page for ever; on
+		 * COLD its memory is not the snapshot's: the VM must not run on. */
+		char *why = bds_util_xstrdup(bds_util_error());
+		/* by its pidfd where there is one: never another process that took its pid */
+		int killed = peer >= 0 ? syscall(SYS_pidfd_send_signal, peer, SIGKILL, NULL, 0) == 0
+		                       : h.peer > 1 && kill((pid_t)h.peer, SIGKILL) == 0;
+		cold = bds_util_xasprintf("%s%s; %s", st == COLD ? "cold: " : "", why,
+		                          killed ? "the VM was killed" : "the VM could not be killed");
+		free(why);
+		rc = st == COLD ? BDS_EXIT_COLD : BDS_EXIT_FAIL;
 	} else {
 		rc = BDS_EXIT_OK;
 	}
@@ -590,6 +648,8 @@ cleanup:
 	}
 	if (h.conn >= 0)
 		close(h.conn);
+	if (peer >= 0)
+		close(peer);
 	if (h.uffd >= 0)
 		close(h.uffd);
 	if (h.src)

@@ -42,8 +42,8 @@ struct bds_pagesrc {
 	size_t *order, norder, next;
 };
 
-struct bds_pagesrc *bds_pagesrc_open(const char *spec, const char *cache_dir, const char *stage, const char *name,
-                                     jv record, const char *path)
+struct bds_pagesrc *bds_pagesrc_open(const char *spec, const char *cache_dir, const char *stage,
+                                     const char *name, jv record, const char *path)
 {
 	double size = 0;
 	bds_json_get_number(jv_copy(record), "size", &size);
@@ -218,16 +218,6 @@ int bds_pagesrc_fill(struct bds_pagesrc *p, int threads, const uint64_t *first, 
 		if (pthread_create(&p->tids[p->nthreads], NULL, filler, p) == 0)
 			p->nthreads++;
 	return p->nthreads > 0 ? 0 : bds_util_fail("pagesrc: no fill thread could start");
-}
-
-int bds_pagesrc_wait(struct bds_pagesrc *p)
-{
-	pthread_mutex_lock(&p->mu);
-	while (!p->failed && p->npresent < p->n)
-		pthread_cond_wait(&p->changed, &p->mu);
-	int rc = p->failed ? bds_util_fail("%s", p->failed) : 0;
-	pthread_mutex_unlock(&p->mu);
-	return rc;
 }
 
 const char *bds_pagesrc_failed(struct bds_pagesrc *p)

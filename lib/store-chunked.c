@@ -451,8 +451,10 @@ static int prefetch(struct bds_store *s, const char *cache_dir, const char *stag
                     struct bds_store_chunk_stats *stats)
 {
 	int parallel = parallel_requests(s);
-	if (parallel <= 1)
+	if (parallel <= 1) {
+		jv_free(chunks);
 		return parallel;
+	}
 	struct crew *crew = NULL;
 	struct bds_strmap *queued = bds_strmap_new(1024);
 	int failed = 0;

@@ -37,8 +37,9 @@ wait_port() {
 # are not: /nocontent/ answers 204, /partial/ 206 with a part of a metadata.json,
 # /accepted/ 202 (to every method); /nodisk/ serves /dav/ but answers 204 for a "disk";
 # /halfdav/ is /dav/ whose DELETE of a directory (a collection) fails with 503; /nochunks/
-# is /dav/ whose PUT of about half the chunks fails with 503. $NGINX_LOG has one line per
-# request: "CONNECTION METHOD URI STATUS".
+# is /dav/ whose PUT of about half the chunks fails with 503; /slowdav/ is /dav/ sending
+# 1 MB/s. $NGINX_LOG has one line per request: "CONNECTION METHOD URI STATUS END DURATION"
+# (END in seconds since the epoch, DURATION in seconds, both to the millisecond).
 start_nginx() {
 	local dir="$BATS_FILE_TMPDIR/nginx"
 	mkdir -p "$dir/root/dav" "$dir/tmp"
@@ -53,7 +54,7 @@ start_nginx() {
 			events { worker_connections 64; }
 			http {
 			    # which connection served each request: the parallel transfers' test
-			    log_format conns '\$connection \$request_method \$uri \$status';
+			    log_format conns '\$connection \$request_method \$uri \$status \$msec \$request_time';
 			    access_log $dir/access.log conns;
 			    client_body_temp_path $dir/tmp/body;
 			    proxy_temp_path $dir/tmp/proxy;
@@ -77,6 +78,8 @@ start_nginx() {
 			        location /accepted/ { return 202; }
 			        location ~ ^/nodisk/.*/disk\$ { return 204; }
 			        location /nodisk/ { alias $dir/root/dav/; }
+			        # /dav/ answering at 1 MB/s: a chunk takes a while on the wire
+			        location /slowdav/ { alias $dir/root/dav/; limit_rate 1m; }
 			        # /dav/ whose PUT of a chunk named 0 to 7... fails with 503
 			        location /nochunks/ {
 			            alias $dir/root/dav/;

@@ -8,6 +8,7 @@ load helpers
 load store-helpers
 
 FP=0123456789abcdef0123456789abcdef
+# fc-uffd-side runs under timeout: a handler that fails it must not hang the suite
 SIDE="$BDS_BUILD/tests/fc-uffd-side"
 
 setup_file() {
@@ -86,7 +87,7 @@ chunks_over() {
 
 @test "--mem: every page, touched in any order by two threads, is the memory file's; the handler ends with Firecracker (0)" {
 	handler --mem "$MEM"
-	run -0 "$SIDE" "$S" "$MEM" all
+	run -0 timeout 60 "$SIDE" "$S" "$MEM" all
 	[ "$output" = "ok: 2048 pages as in MEMFILE" ]
 	handler_end
 	[ "$HRC" = 0 ]
@@ -99,7 +100,7 @@ chunks_over() {
 	publish_mem "$BATS_TEST_TMPDIR/store"
 	handler --store "$BATS_TEST_TMPDIR/store" --metadata "$MD" --out "$BATS_TEST_TMPDIR/mem" --fill 0 \
 		--record-working-set "$BATS_TEST_TMPDIR/ws"
-	run -0 "$SIDE" "$S" "$MEM" pages 0 4096 5000000 7000000
+	run -0 timeout 60 "$SIDE" "$S" "$MEM" pages 0 4096 5000000 7000000
 	[ "$output" = "ok: 4 pages as in MEMFILE" ]
 	handler_end
 	[ "$HRC" = 0 ]
@@ -128,7 +129,7 @@ chunks_over() {
 	handler --store "$BATS_TEST_TMPDIR/store" --metadata "$MD" --out "$BATS_TEST_TMPDIR/mem" --fill 1 \
 		--working-set "$BATS_TEST_TMPDIR/ws"
 	# a VM that touches nothing while one thread fills its memory in
-	FC_SIDE_HOLD="$BATS_TEST_TMPDIR/done" "$SIDE" "$S" "$MEM" pages > "$BATS_TEST_TMPDIR/side.out" &
+	FC_SIDE_HOLD="$BATS_TEST_TMPDIR/done" timeout 60 "$SIDE" "$S" "$MEM" pages > "$BATS_TEST_TMPDIR/side.out" &
 	side=$!
 	for _ in $(seq 100); do
 		cmp -s "$MEM" "$BATS_TEST_TMPDIR/mem" && break
@@ -150,7 +151,7 @@ $(chunks_over "$MD" 2000000 2000001 | cut -d' ' -f1)" ]
 @test "lazy from nginx: two guest threads touching every page while two threads fill in the rest get the entry's memory" {
 	publish_mem "$NGINX_ROOT/dav/t$BATS_TEST_NUMBER"
 	handler --store "$NGINX_URL/dav/t$BATS_TEST_NUMBER" --metadata "$MD" --out "$BATS_TEST_TMPDIR/mem" --fill 2
-	run -0 "$SIDE" "$S" "$MEM" all
+	run -0 timeout 60 "$SIDE" "$S" "$MEM" all
 	[ "$output" = "ok: 2048 pages as in MEMFILE" ]
 	handler_end
 	[ "$HRC" = 0 ]
@@ -165,18 +166,56 @@ $(chunks_over "$MD" 2000000 2000001 | cut -d' ' -f1)" ]
 	printf 'X' | dd of="$f" bs=1 seek=10 conv=notrunc status=none
 	got=$(xxh128sum "$f" | cut -d' ' -f1)
 	handler --store "$BATS_TEST_TMPDIR/store" --metadata "$MD" --out "$BATS_TEST_TMPDIR/mem" --fill 0
-	run -137 "$SIDE" "$S" "$MEM" pages 0 5000000
+	run -137 timeout 60 "$SIDE" "$S" "$MEM" pages 0 5000000
 	[ "$output" = "" ]
 	handler_end
 	[ "$HRC" = 2 ]
-	[[ "$HERR" =~ ^bds-uffd-handler:\ 2\ faults\ [^$'\n']*$'\n'bds-uffd-handler:\ cold:\ mem:\ chunk\ $h\ in\ the\ store\ has\ xxh3_128\ $got\;\ the\ VM\ \(pid\ [0-9]+\)\ was\ killed$ ]]
+	[[ "$HERR" =~ ^bds-uffd-handler:\ 1\ faults\ [^$'\n']*$'\n'bds-uffd-handler:\ cold:\ mem:\ chunk\ $h\ in\ the\ store\ has\ xxh3_128\ $got\;\ the\ VM\ was\ killed$ ]]
 	# never kept in the chunk cache
 	[ ! -e "$BDS_CACHE/chunks/${h:0:2}/$h" ]
 }
 
+@test "a run of pages that meets one already there: the guest still gets every page right" {
+	handler --mem "$MEM"
+	run -0 timeout 60 "$SIDE" "$S" "$MEM" prefilled
+	[ "$output" = "ok: 4 pages as in MEMFILE" ]
+	handler_end
+	[ "$HRC" = 0 ]
+}
+
+@test "a removal while a fault waits for a slow chunk: the fault is served after the removal is read, no hang" {
+	publish_mem "$NGINX_ROOT/dav/t$BATS_TEST_NUMBER"
+	handler --store "$NGINX_URL/slowdav/t$BATS_TEST_NUMBER" --metadata "$MD" --out "$BATS_TEST_TMPDIR/mem" --fill 0
+	run -0 timeout 60 "$SIDE" "$S" "$MEM" remove-during 6000000
+	[ "$output" = "ok: 33 pages as in MEMFILE" ]
+	handler_end
+	[ "$HRC" = 0 ]
+	[[ "$HERR" =~ ^bds-uffd-handler:\ 18\ faults\ \([0-9.]+\ MiB\ copied\ in,\ 16\ zero\ pages\) ]]
+}
+
+@test "a Firecracker that closes the socket after the handshake (before 1.11) is still served, until it exits" {
+	handler --mem "$MEM"
+	FC_SIDE_CLOSE_EARLY=1 run -0 timeout 60 "$SIDE" "$S" "$MEM" pages 0 5000000
+	[ "$output" = "ok: 2 pages as in MEMFILE" ]
+	handler_end
+	[ "$HRC" = 0 ]
+	[ "$HERR" = "bds-uffd-handler: 2 faults (0.5 MiB copied in, 0 zero pages)" ]
+}
+
+@test "a failure after the handshake kills the VM (it would wait for its page for ever) and exits 1" {
+	cp "$MEM" "$BATS_TEST_TMPDIR/mem"
+	handler --mem "$BATS_TEST_TMPDIR/mem"
+	truncate -s 0 "$BATS_TEST_TMPDIR/mem"
+	run -137 timeout 60 "$SIDE" "$S" "$MEM" pages 0
+	handler_end
+	[ "$HRC" = 1 ]
+	[ "$HERR" = "bds-uffd-handler: 0 faults (0.0 MiB copied in, 0 zero pages)
+bds-uffd-handler: read the snapshot's memory at 0: short read; the VM was killed" ]
+}
+
 @test "pages the balloon removed are zeros when touched again (UFFD_EVENT_REMOVE)" {
 	handler --mem "$MEM"
-	run -0 "$SIDE" "$S" "$MEM" remove
+	run -0 timeout 60 "$SIDE" "$S" "$MEM" remove
 	[ "$output" = "ok: 32 pages as in MEMFILE" ]
 	handler_end
 	[ "$HRC" = 0 ]
@@ -193,7 +232,7 @@ $(chunks_over "$MD" 2000000 2000001 | cut -d' ' -f1)" ]
 		'[{"base_host_virt_addr":4096,"size":8192,"offset":'"$big"',"page_size":4096}]|region 0: bytes 8388608 to 8396800 of a memory file of 8388608' \
 		'[{"base_host_virt_addr":-4096,"size":4096,"offset":0,"page_size_kib":4096}]|region 0: base_host_virt_addr is not a whole number'; do
 		handler --mem "$MEM"
-		run -0 "$SIDE" "$S" "$MEM" send "${case%%|*}"
+		run -0 timeout 60 "$SIDE" "$S" "$MEM" send "${case%%|*}"
 		[ "$output" = "the handler closed the connection (end of file)" ]
 		handler_end
 		[ "$HRC" = 1 ]

@@ -271,7 +271,7 @@ handler_gone() {
 		--lock-owner "$OWNER" < "$LAZY"
 	[ "$(jq -r .cold.stage <<<"$output")" = bds-vm-restore ]
 	# the handler killed the VM during the load, and its reason is the restore's
-	[[ "$(jq -r .cold.reason <<<"$output")" =~ ^firecracker:\ .*\;\ page-fault\ handler:\ bds-uffd-handler:\ cold:\ mem:\ chunk\ $h\ in\ the\ store\ has\ xxh3_128\ [0-9a-f]{32}\;\ the\ VM\ \(pid\ [0-9]+\)\ was\ killed\)$ ]]
+	[[ "$(jq -r .cold.reason <<<"$output")" =~ ^firecracker:\ .*\;\ page-fault\ handler:\ bds-uffd-handler:\ cold:\ mem:\ chunk\ $h\ in\ the\ store\ has\ xxh3_128\ [0-9a-f]{32}\;\ the\ VM\ was\ killed\)$ ]]
 	[ ! -e "$BATS_TEST_TMPDIR/lazy-cache/chunks/${h:0:2}/$h" ]
 	run -0 jq -r 'select(.event == "mapped_memory")' "$FC_STANDIN_LOG"
 	[ "$output" = "" ]

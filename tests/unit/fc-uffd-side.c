@@ -13,6 +13,12 @@
  *                                                 as the balloon does), touched again: zeros
  *        fc-uffd-side SOCKET MEMFILE send JSON    sends JSON (with the userfaultfd) and waits
  *                                                 for the handler to close the connection
+ *        fc-uffd-side SOCKET MEMFILE prefilled    page 2 filled by this side (0xAA) before
+ *                                                 page 5 is touched: the handler's run meets it
+ *        fc-uffd-side SOCKET MEMFILE remove-during OFF   pages 0-15 touched; a thread touches
+ *                                                 OFF while, 0.1 s later, pages 0-15 are removed
+ * With FC_SIDE_CLOSE_EARLY=1 the socket is closed right after the handshake, as Firecracker
+ * before 1.11 did.
  * Prints "ok: N pages as in MEMFILE" (exit 0), or what differed (exit 1). With
  * FC_SIDE_HOLD=PATH it then keeps the connection (as a running VM would) until PATH exists,
  * at most 20 s. */
@@ -96,6 +102,16 @@ static void *walk(void *arg)
 	return NULL;
 }
 
+/* remove-during: the page at far_off, touched by a thread of its own */
+static uint64_t far_off;
+
+static void *touch_far(void *arg)
+{
+	struct walker *w = arg;
+	w->bad = check_page(far_off, NULL);
+	return NULL;
+}
+
 /* Firecracker's half of the handshake: the userfaultfd and `json` in one message. */
 static int connect_and_send(const char *path, int uffd, const char *json)
 {
@@ -168,6 +184,9 @@ int main(int argc, char **argv)
 		         (unsigned long long)half, PAGE, PAGE);
 	}
 	int s = connect_and_send(argv[1], uffd, json);
+	const char *early = getenv("FC_SIDE_CLOSE_EARLY");
+	if (early && strcmp(early, "1") == 0)
+		close(s);
 	int bad = 0;
 	uint64_t pages = 0;
 	if (strcmp(mode, "all") == 0) {
@@ -196,6 +215,33 @@ int main(int argc, char **argv)
 			bad = check_page(i * PAGE, NULL);
 		if (madvise(region[0], 16 * PAGE, MADV_DONTNEED) < 0)
 			die("madvise");
+		for (uint64_t i = 0; i < 16 && !bad; i++, pages++)
+			bad = check_page(i * PAGE, zeros);
+	} else if (strcmp(mode, "prefilled") == 0) {
+		static unsigned char aa[PAGE];
+		memset(aa, 0xAA, sizeof aa);
+		struct uffdio_copy c = {.dst = (uint64_t)(uintptr_t)(region[0] + 2 * PAGE), .src = (uint64_t)(uintptr_t)aa,
+		                        .len = PAGE};
+		if (ioctl(uffd, UFFDIO_COPY, &c) < 0)
+			die("UFFDIO_COPY");
+		bad = check_page(5 * PAGE, NULL) || check_page(2 * PAGE, aa) || check_page(0, NULL) ||
+		      check_page(3 * PAGE, NULL);
+		pages = 4;
+	} else if (strcmp(mode, "remove-during") == 0 && argc == 5) {
+		static const unsigned char zeros[PAGE];
+		for (uint64_t i = 0; i < 16 && !bad; i++, pages++)
+			bad = check_page(i * PAGE, NULL);
+		struct walker far = {.id = -1};
+		pthread_t t;
+		far_off = strtoull(argv[4], NULL, 10) / PAGE * PAGE;
+		if (pthread_create(&t, NULL, touch_far, &far) != 0)
+			die("pthread_create");
+		usleep(100000);
+		if (madvise(region[0], 16 * PAGE, MADV_DONTNEED) < 0)
+			die("madvise");
+		pthread_join(t, NULL);
+		bad |= far.bad;
+		pages++;
 		for (uint64_t i = 0; i < 16 && !bad; i++, pages++)
 			bad = check_page(i * PAGE, zeros);
 	} else if (strcmp(mode, "send") == 0) {
