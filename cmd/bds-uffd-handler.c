@@ -35,7 +35,7 @@
 static const char usage_text[] =
 	"usage: bds-uffd-handler --socket PATH --mem FILE [options]\n"
 	"       bds-uffd-handler --socket PATH --store STORE --metadata FILE --out FILE [options]\n"
-	"options: --fill N (threads filling in the rest, lazy only; default 4, 0: none)\n"
+	"options: --fill N (threads filling in the rest, lazy only; default 8, 0: none)\n"
 	"         --working-set FILE (offsets to fill in first)  --record-working-set FILE\n"
 	"         --timeout SECONDS (for Firecracker to connect and send; default 60)\n";
 
@@ -289,7 +289,7 @@ int main(int argc, char **argv)
 	if (bds_cli_wants_version(argc, argv))
 		return bds_cli_print_version();
 	bds_cli_json_nomem_fails();
-	struct options o = {.fill = 4, .timeout = 60};
+	struct options o = {.fill = 8, .timeout = 60};
 	int r = parse_args(argc, argv, &o);
 	if (r != 0)
 		return r < 0 ? BDS_EXIT_OK : r;

@@ -411,7 +411,7 @@ static int start_uffd_handler(const struct bds_driver_args *a, struct fc_vm *v, 
 	char *timeout = bds_util_xasprintf("%.0f", deadline - bds_util_now() > 1 ? deadline - bds_util_now() : 1);
 	const char *fill = getenv("BDS_UFFD_FILL");
 	char *argv[] = {prog, "--socket", sock, "--store", store, "--metadata", md, "--out", out,
-	                "--fill", (char *)(fill && *fill ? fill : "4"), "--timeout", timeout, NULL};
+	                "--fill", (char *)(fill && *fill ? fill : "8"), "--timeout", timeout, NULL};
 	int rc = -1, p[2] = {-1, -1};
 	char line[PATH_MAX + 2];
 	size_t got = 0;
