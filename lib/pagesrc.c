@@ -6,6 +6,7 @@
 #include "fs.h"
 #include "json.h"
 #include "store-impl.h"
+#include "strmap.h"
 #include "util.h"
 
 #include <errno.h>
@@ -22,6 +23,7 @@ struct chunk {
 	uint64_t len;
 	char hex[33];
 	unsigned char state;
+	size_t first; /* the first chunk with these bytes (a file of zeros repeats one) */
 };
 
 struct bds_pagesrc {
@@ -66,15 +68,24 @@ struct bds_pagesrc *bds_pagesrc_open(const char *spec, const char *cache_dir, co
 	p->n = (size_t)jv_array_length(jv_copy(chunks));
 	p->c = bds_util_xcalloc(p->n ? p->n : 1, sizeof *p->c);
 	uint64_t off = 0;
+	struct bds_strmap *firsts = bds_strmap_new(p->n);
 	jv_array_foreach(chunks, i, c) {
 		jv h = jv_array_get(jv_copy(c), 0);
 		p->c[i].off = off;
 		p->c[i].len = (uint64_t)jv_number_value(jv_array_get(jv_copy(c), 1));
 		memcpy(p->c[i].hex, jv_string_value(h), 33);
+		size_t *f = bds_strmap_get(firsts, p->c[i].hex, 32);
+		if (!f) {
+			f = bds_util_xmalloc(sizeof *f);
+			*f = (size_t)i;
+			bds_strmap_put(firsts, p->c[i].hex, 32, f);
+		}
+		p->c[i].first = *f;
 		off += p->c[i].len;
 		jv_free(h);
 		jv_free(c);
 	}
+	bds_strmap_free(firsts, free);
 	jv_free(chunks);
 	p->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (p->fd < 0 || ftruncate(p->fd, (off_t)p->size) != 0) {
@@ -121,10 +132,13 @@ static size_t chunk_at(const struct bds_pagesrc *p, uint64_t off)
 	return lo;
 }
 
-/* Chunk i PRESENT: 0, or -1 (recorded). Called without the lock. */
+/* Chunk i PRESENT: 0, or -1 (recorded). Called without the lock. A chunk whose bytes an
+ * earlier one repeats comes after it, from the chunk cache: never fetched twice at once. */
 static int make_present(struct bds_pagesrc *p, struct bds_store *s, size_t i)
 {
 	struct chunk *c = &p->c[i];
+	if (c->first != i && make_present(p, s, c->first) < 0)
+		return -1;
 	pthread_mutex_lock(&p->mu);
 	while (!p->failed && c->state == FETCHING)
 		pthread_cond_wait(&p->changed, &p->mu);
