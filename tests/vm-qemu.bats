@@ -37,6 +37,8 @@ setup_file() {
 	echo '{"//:g": "abc"}' > "$d/base_hashes.json"
 	bds-vm-snapshot --driver qemu --base-hashes "$d/base_hashes.json" < "$d/e3" > "$d/e4"
 	bds-store-publish --store "$STORE" < "$d/e4" > "$d/e5"
+	# the staging entry is the caller's to remove once published (a record's is)
+	rm -rf "$(jq -r .entry.dir "$d/e4")"
 	(cd "$STORE" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > "$d/published.sums"
 	bds-store-lookup --store "$STORE" --target "$BASE" < "$d/e1" > "$d/lookup"
 	export LOOKUP="$d/lookup" RECORD_VM="$d/e2"
@@ -144,6 +146,7 @@ stop() {
 	bds-vm-snapshot --driver qemu --base-hashes "$BATS_TEST_TMPDIR/bh.json" < "$r" > "$r.entry"
 	[ "$(jq .entry.metadata.generation "$r.entry")" = 1 ]
 	bds-store-publish --store "$BATS_TEST_TMPDIR/store2" < "$r.entry" > /dev/null
+	rm -rf "$(jq -r .entry.dir "$r.entry")"
 	# the second entry restores with both records' state (fetched into a cache of its own:
 	# it has the first's fingerprint and base, and would replace its copy in this one)
 	bds-fingerprint -w "$WS" --driver qemu > "$BATS_TEST_TMPDIR/e1"
