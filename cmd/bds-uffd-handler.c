@@ -250,8 +250,7 @@ static int run(const struct options *o)
 	                                (double)copied / 1048576, (unsigned long long)zeroed);
 	if (src) {
 		uint64_t present, fetched;
-		size_t chunks;
-		bds_pagesrc_counts(src, &present, &fetched, &chunks);
+		bds_pagesrc_counts(src, &present, &fetched);
 		bds_util_warn("%s; %.1f of %.1f MiB present, %.1f MiB of it fetched from the store", what,
 		              (double)present / 1048576, (double)memsize / 1048576, (double)fetched / 1048576);
 	} else {

@@ -24,6 +24,7 @@
 #include "keeper.h"
 #include "lock.h"
 #include "store.h"
+#include "uffd.h"
 #include "util.h"
 #include "vm.h"
 
@@ -31,7 +32,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -435,13 +435,10 @@ static int start_uffd_handler(const struct bds_driver_args *a, struct fc_vm *v, 
 	close(p[1]);
 	p[1] = -1;
 	/* its ready line: the socket's path, once it listens */
-	while (got < sizeof line - 1 && !memchr(line, '\n', got)) {
-		struct pollfd pf = {.fd = p[0], .events = POLLIN};
-		double left = deadline - bds_util_now();
-		int r = left > 0 ? poll(&pf, 1, (int)(left * 1000) + 1) : 0;
-		if (r < 0 && errno == EINTR)
+	while (got < sizeof line - 1 && !memchr(line, '\n', got) && bds_uffd_wait_readable(p[0], deadline) > 0) {
+		ssize_t n = read(p[0], line + got, sizeof line - 1 - got);
+		if (n < 0 && errno == EINTR)
 			continue;
-		ssize_t n = r > 0 ? read(p[0], line + got, sizeof line - 1 - got) : -1;
 		if (n <= 0)
 			break;
 		got += (size_t)n;

@@ -242,12 +242,11 @@ const char *bds_pagesrc_failed(struct bds_pagesrc *p)
 	return f;
 }
 
-void bds_pagesrc_counts(struct bds_pagesrc *p, uint64_t *present, uint64_t *fetched, size_t *chunks)
+void bds_pagesrc_counts(struct bds_pagesrc *p, uint64_t *present, uint64_t *fetched)
 {
 	pthread_mutex_lock(&p->mu);
 	*present = p->present;
 	*fetched = p->fetched;
-	*chunks = p->n;
 	pthread_mutex_unlock(&p->mu);
 }
 

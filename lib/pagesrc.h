@@ -41,8 +41,8 @@ int bds_pagesrc_fill(struct bds_pagesrc *p, int threads, const uint64_t *first, 
 const char *bds_pagesrc_failed(struct bds_pagesrc *p);
 
 /* How many of the file's bytes are present, and how many of them were fetched from the
- * store (not found in the chunk cache); how many chunks in all. */
-void bds_pagesrc_counts(struct bds_pagesrc *p, uint64_t *present, uint64_t *fetched, size_t *chunks);
+ * store (not found in the chunk cache). */
+void bds_pagesrc_counts(struct bds_pagesrc *p, uint64_t *present, uint64_t *fetched);
 
 /* Stops the fill threads (those fetching finish their chunk) and frees p; the file stays. */
 void bds_pagesrc_close(struct bds_pagesrc *p);

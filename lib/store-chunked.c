@@ -31,14 +31,9 @@
 static int parallel_requests(struct bds_store *s)
 {
 	const char *v = getenv("BDS_STORE_PARALLEL");
-	long n = 8;
-	if (v && *v) {
-		char *end;
-		errno = 0;
-		n = strtol(v, &end, 10);
-		if (errno || *end || n < 1 || n > 64)
-			return bds_util_fail("BDS_STORE_PARALLEL '%s': expected a number of requests from 1 to 64", v);
-	}
+	long long n = 8;
+	if (v && *v && (bds_util_parse_whole(v, 64, &n) < 0 || n < 1))
+		return bds_util_fail("BDS_STORE_PARALLEL '%s': expected a number of requests from 1 to 64", v);
 	return s->ops->parallel ? (int)n : 1;
 }
 
