@@ -8,21 +8,28 @@
 #include "diff.h"
 #include "envelope.h"
 #include "fs.h"
+#include "graph.h"
 #include "json.h"
+#include "modgraph.h"
 #include "util.h"
 
 static const char usage_text[] =
 	"usage: bds-diff [--target-type T,...] [--dep-edges DEPS.json] [--exclude-external]\n"
-	"                [-o OUT] [FROM.json TO.json]\n"
+	"                [--module-rdeps QUERY.pb | --module-rdeps-failed] [-o OUT] [FROM.json TO.json]\n"
+	"       bds-diff --module-query FROM.json TO.json\n"
 	"       without files, reads the pipeline envelope on stdin (hashes.base, hashes.target)\n";
 
 struct args {
 	const char *from, *to, *dep_edges, *output;
 	char **types;
 	int exclude_external;
+	/* bazel-diff's module path (docs/algorithm.md 4.5): print its rdeps query; the
+	 * query's streamed_proto output; or the query failed */
+	int module_query, module_rdeps_failed;
+	const char *module_rdeps;
 };
 
-enum { OPT_TARGET_TYPE = 256, OPT_DEPS, OPT_EXCLUDE_EXTERNAL };
+enum { OPT_TARGET_TYPE = 256, OPT_DEPS, OPT_EXCLUDE_EXTERNAL, OPT_MODULE_QUERY, OPT_MODULE_RDEPS, OPT_MODULE_FAILED };
 
 /* 0 to proceed, -1 after --help, else an exit status. */
 static int parse_args(int argc, char **argv, struct args *a)
@@ -31,6 +38,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{"target-type", required_argument, NULL, OPT_TARGET_TYPE},
 		{"dep-edges", required_argument, NULL, OPT_DEPS},
 		{"exclude-external", no_argument, NULL, OPT_EXCLUDE_EXTERNAL},
+		{"module-query", no_argument, NULL, OPT_MODULE_QUERY},
+		{"module-rdeps", required_argument, NULL, OPT_MODULE_RDEPS},
+		{"module-rdeps-failed", no_argument, NULL, OPT_MODULE_FAILED},
 		{"output", required_argument, NULL, 'o'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -48,6 +58,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		case OPT_DEPS: a->dep_edges = optarg; break;
 		case OPT_EXCLUDE_EXTERNAL: a->exclude_external = 1; break;
+		case OPT_MODULE_QUERY: a->module_query = 1; break;
+		case OPT_MODULE_RDEPS: a->module_rdeps = optarg; break;
+		case OPT_MODULE_FAILED: a->module_rdeps_failed = 1; break;
 		case 'o': a->output = optarg; break;
 		case 'h': fputs(usage_text, stdout); return -1;
 		case ':': bds_util_warn("option '%s' needs an argument", argv[optind - 1]); return bds_cli_usage(usage_text, NULL);
@@ -60,6 +73,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 	} else if (argc - optind != 0) {
 		return bds_cli_usage(usage_text, "expected two hashes files, or none to read the envelope");
 	}
+	if (a->module_rdeps && a->module_rdeps_failed)
+		return bds_cli_usage(usage_text, "--module-rdeps and --module-rdeps-failed exclude each other");
+	if (a->module_query && (!a->from || a->module_rdeps || a->module_rdeps_failed || a->output || a->dep_edges))
+		return bds_cli_usage(usage_text, "--module-query takes two hashes files and no other option");
 	return 0;
 }
 
@@ -158,12 +175,51 @@ static int write_output(const struct args *a, const struct bds_diff_result *r)
 	return bds_util_atomic_commit(f, tmp, a->output);
 }
 
+/* The module path's labels (docs/algorithm.md 4.5): those of the rdeps query's output
+ * (rules, source and generated files: bazel-diff drops other target kinds), or, when it
+ * failed, bazel-diff's fallback: every label of `to` but "@@..." and "//external:..."
+ * ones, or every label when that leaves none. 0, or -1 (error recorded). */
+static int module_labels(const struct args *a, const struct bds_diff_hashes *to, struct bds_graph *rdeps,
+                         struct bds_diff_str **labels, size_t *n)
+{
+	*n = 0;
+	if (a->module_rdeps) {
+		int fd = bds_fs_open_regular(a->module_rdeps, 0);
+		if (fd < 0)
+			return -1;
+		int rc = bds_graph_read(rdeps, fd, a->module_rdeps, NULL, NULL);
+		close(fd);
+		if (rc < 0)
+			return -1;
+		*labels = bds_util_xcalloc(rdeps->count + 1, sizeof **labels);
+		for (size_t i = 0; i < rdeps->count; i++)
+			(*labels)[(*n)++] = (struct bds_diff_str){rdeps->targets[i].name, rdeps->targets[i].name_len};
+		return 0;
+	}
+	*labels = bds_util_xcalloc(to->count + 1, sizeof **labels);
+	for (int all = 0; all < 2 && *n == 0; all++)
+		for (size_t i = 0; i < to->count; i++) {
+			const struct bds_diff_target *t = &to->targets[i];
+			if (t->dead)
+				continue;
+			int buildable = !(t->label_len >= 2 && memcmp(t->label, "@@", 2) == 0) &&
+			                !(t->label_len >= 11 && memcmp(t->label, "//external:", 11) == 0);
+			if (all || buildable)
+				(*labels)[(*n)++] = (struct bds_diff_str){t->label, t->label_len};
+		}
+	return 0;
+}
+
 static int run(const struct args *a)
 {
 	struct bds_diff_hashes from = {0}, to = {0};
 	struct bds_diff_deps deps = {0};
 	struct bds_diff_result r = {0};
 	struct warn_state w = {0};
+	struct bds_graph rdeps = {0};
+	struct bds_diff_str *labels = NULL;
+	size_t n_labels = 0;
+	char **repos = NULL;
 	char *env_from = NULL, *env_to = NULL;
 	int rc = BDS_EXIT_FAIL;
 
@@ -179,16 +235,34 @@ static int run(const struct args *a)
 		goto fail;
 	if (a->dep_edges && bds_diff_read_deps(a->dep_edges, &deps) < 0)
 		goto fail;
-	if (from.module_graph && to.module_graph &&
-	    (from.module_graph_len != to.module_graph_len ||
-	     memcmp(from.module_graph, to.module_graph, from.module_graph_len) != 0)) {
-		bds_util_fail("'%s' and '%s' have different module graphs: bazel-diff's bzlmod path (docs/algorithm.md 4.5) is "
-		              "not implemented",
-		              from.path, to.path);
+	enum bds_modgraph_path path = bds_modgraph_decide(&from, &to, &repos);
+	if (path == BDS_MODGRAPH_ERROR)
 		goto fail;
+	if (a->module_query) {
+		if (path == BDS_MODGRAPH_QUERY) {
+			char *q = bds_modgraph_query(repos);
+			printf("%s\n", q);
+			free(q);
+		}
+		rc = bds_cli_close_stdout(BDS_EXIT_OK);
+		goto out;
 	}
 	warn_type_mismatch(&from, &to);
 	bds_diff_impacted(&from, &to, &r);
+	if (path == BDS_MODGRAPH_QUERY) {
+		if (!a->module_rdeps && !a->module_rdeps_failed) {
+			char *q = bds_modgraph_query(repos);
+			bds_util_fail("the module graphs of '%s' and '%s' differ in modules whose repositories '%s' hashes: "
+			              "bazel-diff's answer needs Bazel's `%s` (docs/algorithm.md 4.5); run `bds bazel-diff "
+			              "get-impacted-targets -w WORKSPACE`, or pass its output as --module-rdeps",
+			              from.path, to.path, to.path, q);
+			free(q);
+			goto fail;
+		}
+		if (module_labels(a, &to, &rdeps, &labels, &n_labels) < 0)
+			goto fail;
+		bds_diff_add_module_impacted(&r, &from, &to, labels, n_labels, a->dep_edges != NULL);
+	}
 	if (a->dep_edges) {
 		if (bds_diff_distances(&r, &to, &deps, warn_fallback, &w) < 0)
 			goto fail;
@@ -204,6 +278,9 @@ fail:
 	bds_util_warn("%s", bds_util_error());
 out:
 	bds_diff_free_result(&r);
+	free(labels);
+	bds_graph_free(&rdeps);
+	bds_util_free_list(repos);
 	bds_diff_free_deps(&deps);
 	bds_diff_free_hashes(&from);
 	bds_diff_free_hashes(&to);

@@ -23,16 +23,20 @@ static const char usage_text[] =
 	"                [--fine-grained-repos @a,...] [--output-base DIR]\n"
 	"                [--content-hashes FILE.json] [--modified-filepaths FILE]\n"
 	"                [--always-affected-tags T,...] [--threads N] [--progress] [-o OUT]\n"
+	"                [--module-graph FILE]\n"
 	"                [--state-out STATE --state-commit REV\n"
 	"                 | --from-state STATE --packages FILE [--delta-from XXH3]]\n"
 	"       reads `bazel query --output=streamed_proto` on stdin\n";
+
+/* --module-graph: `bazel mod graph --output=json` of a large module graph is a few MiB */
+#define MODULE_GRAPH_MAX ((size_t)256 << 20)
 
 /* --from-state: the change-proportional path cannot give the full run's answer */
 enum { EXIT_NOT_INCREMENTAL = 3 };
 
 struct args {
 	const char *workspace, *output, *seed_list, *dep_edges, *content_hashes, *modified_list, *output_base;
-	const char *state_out, *state_commit, *from_state, *packages, *delta_from;
+	const char *state_out, *state_commit, *from_state, *packages, *delta_from, *module_graph;
 	char **types, **ignored, **fine_grained, **tags;
 	int include_type, threads, progress;
 };
@@ -87,6 +91,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case BDS_HASH_OPT_FROM_STATE: a->from_state = optarg; break;
 		case BDS_HASH_OPT_PACKAGES: a->packages = optarg; break;
 		case BDS_HASH_OPT_DELTA_FROM: a->delta_from = optarg; break;
+		case BDS_HASH_OPT_MODULE_GRAPH: a->module_graph = optarg; break;
 		case 'h': fputs(usage_text, stdout); return -1;
 		case ':':
 			bds_util_warn("option '%s' needs an argument", argv[optind - 1]);
@@ -106,6 +111,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 		return bds_cli_usage(usage_text, "a state is written by a full run (--state-out), not by --from-state");
 	if (a->delta_from && !a->from_state)
 		return bds_cli_usage(usage_text, "--delta-from needs --from-state (the state knows the lines it is a delta of)");
+	/* a delta's lines are those of the plain shape, two spaces in */
+	if (a->delta_from && a->module_graph)
+		return bds_cli_usage(usage_text, "--delta-from and --module-graph exclude each other");
 	if (a->delta_from && !bds_util_is_hex(a->delta_from, 32))
 		return bds_cli_usage(usage_text, "--delta-from takes an XXH3-128 in hex (32 lowercase hex digits)");
 	return 0;
@@ -305,6 +313,7 @@ static int run(struct args *a)
 	struct bds_state state = {0};
 	int32_t *where = NULL; /* --from-state: each state target's index in g */
 	uint8_t *only = NULL;
+	char *module_graph = NULL;
 	char workspace[PATH_MAX], *content_file = NULL, *modified_file = NULL;
 	int rc = BDS_EXIT_FAIL;
 	struct stat st;
@@ -390,6 +399,17 @@ static int run(struct args *a)
 		bds_util_warn("partial: re-hashed %zu of %zu targets (queried %zu)", g.rehashed + (queried - rules_in(&g, queried)),
 		              g.count, queried);
 	struct bds_hash_json_out how = {.include_type = a->include_type, .types = a->types};
+	if (a->module_graph) {
+		char *raw = NULL;
+		size_t raw_len = 0;
+		if (bds_fs_read_file(a->module_graph, MODULE_GRAPH_MAX, &raw, &raw_len) < 0)
+			goto fail;
+		module_graph = bds_hash_module_graph_text(raw, raw_len, &how.module_graph_len);
+		free(raw);
+		if (!module_graph)
+			goto fail;
+		how.module_graph = module_graph;
+	}
 	char written_xxh128[33] = "";
 	if (a->state_out)
 		how.xxh128 = written_xxh128; /* the state names the hashes written with it */
@@ -426,6 +446,7 @@ fail:
 out:
 	free(where);
 	free(only);
+	free(module_graph);
 	bds_graph_free(&g);
 	bds_state_free(&state);
 	bds_strmap_free(o.content_hashes, free);

@@ -824,7 +824,7 @@ static int same(const char *a, size_t an, const char *b, size_t bn)
 
 static int kind_rank(const struct bds_diff_target *to, const struct bds_diff_target *from)
 {
-	const struct bds_diff_target *t = to->type_len ? to : from && from->type_len ? from : NULL;
+	const struct bds_diff_target *t = to && to->type_len ? to : from && from->type_len ? from : NULL;
 	if (!t)
 		return 4;
 	if (same(t->type, t->type_len, "SourceFile", 10))
@@ -836,10 +836,32 @@ static int kind_rank(const struct bds_diff_target *to, const struct bds_diff_tar
 	return 3;
 }
 
+/* Appends an item, growing r->items by doubling. */
+static void new_item(struct bds_diff_result *r, const char *label, size_t label_len, const struct bds_diff_target *t,
+                     const struct bds_diff_target *f, int direct)
+{
+	if ((r->count & (r->count - 1)) == 0 && r->count >= 256) /* a power of two: full */
+		r->items = bds_util_xrealloc(r->items, 2 * r->count * sizeof *r->items);
+	else if (r->count == 0)
+		r->items = bds_util_xrealloc(r->items, 256 * sizeof *r->items);
+	struct bds_diff_item *it = &r->items[r->count++];
+	it->label = label;
+	it->label_len = label_len;
+	it->to = t;
+	it->from = f;
+	it->rank = kind_rank(t, f);
+	/* UTF-8 byte order equals Java's UTF-16 order unless a supplementary character
+	 * (lead byte F0-F4) meets U+E000-U+FFFF (lead byte EE or EF) */
+	it->bytewise = 1;
+	for (size_t k = 0; k < label_len && it->bytewise; k++)
+		it->bytewise = (unsigned char)label[k] < 0xee;
+	it->direct = direct;
+	it->target_distance = it->package_distance = -1;
+}
+
 void bds_diff_impacted(const struct bds_diff_hashes *from, const struct bds_diff_hashes *to,
                        struct bds_diff_result *r)
 {
-	size_t cap = 0;
 	memset(r, 0, sizeof *r);
 	r->item_of_target = bds_util_xcalloc(to->count, sizeof *r->item_of_target);
 	for (size_t i = 0; i < to->count; i++) {
@@ -856,22 +878,32 @@ void bds_diff_impacted(const struct bds_diff_hashes *from, const struct bds_diff
 			    same(t->type, t->type_len, f->type, f->type_len))
 				continue;
 		}
-		if (r->count == cap) {
-			cap = cap ? cap * 2 : 256;
-			r->items = bds_util_xrealloc(r->items, cap * sizeof *r->items);
-		}
-		struct bds_diff_item *it = &r->items[r->count++];
-		it->to = t;
-		it->from = f;
-		it->rank = kind_rank(t, f);
-		/* UTF-8 byte order equals Java's UTF-16 order unless a supplementary character
-		 * (lead byte F0-F4) meets U+E000-U+FFFF (lead byte EE or EF) */
-		it->bytewise = 1;
-		for (size_t k = 0; k < t->label_len && it->bytewise; k++)
-			it->bytewise = (unsigned char)t->label[k] < 0xee;
-		it->direct = direct;
-		it->target_distance = it->package_distance = -1;
+		new_item(r, t->label, t->label_len, t, f, direct);
 		r->item_of_target[i] = r->count;
+	}
+}
+
+void bds_diff_add_module_impacted(struct bds_diff_result *r, const struct bds_diff_hashes *from,
+                                  const struct bds_diff_hashes *to, const struct bds_diff_str *labels, size_t n,
+                                  int for_distances)
+{
+	/* distances: every impacted label is out of `from` (bazel-diff drops the module set
+	 * from it, and the plain set is part of that), so each is new, hence DIRECT */
+	if (for_distances)
+		for (size_t i = 0; i < r->count; i++)
+			r->items[i].direct = 1;
+	for (size_t i = 0; i < n; i++) {
+		const char *l = labels[i].s;
+		size_t ln = labels[i].n;
+		if (ln >= 2 && memcmp(l, "@@", 2) == 0)
+			continue;
+		const struct bds_diff_target *t = find_target(to, l, ln);
+		size_t ti = t ? (size_t)(t - to->targets) : 0;
+		if (t ? r->item_of_target[ti] != 0 : for_distances)
+			continue; /* already impacted, or not in `to` */
+		new_item(r, l, ln, t, find_target(from, l, ln), 1);
+		if (t)
+			r->item_of_target[ti] = r->count;
 	}
 }
 
@@ -1005,13 +1037,13 @@ static int item_cmp(const void *a, const void *b)
 	if (x->rank != y->rank)
 		return x->rank < y->rank ? -1 : 1;
 	if (x->bytewise && y->bytewise) {
-		size_t n = x->to->label_len < y->to->label_len ? x->to->label_len : y->to->label_len;
-		int c = memcmp(x->to->label, y->to->label, n);
+		size_t n = x->label_len < y->label_len ? x->label_len : y->label_len;
+		int c = memcmp(x->label, y->label, n);
 		if (c)
 			return c;
-		return x->to->label_len < y->to->label_len ? -1 : x->to->label_len > y->to->label_len;
+		return x->label_len < y->label_len ? -1 : x->label_len > y->label_len;
 	}
-	return bds_util_java_cmp(x->to->label, x->to->label_len, y->to->label, y->to->label_len);
+	return bds_util_java_cmp(x->label, x->label_len, y->label, y->label_len);
 }
 
 void bds_diff_sort(struct bds_diff_result *r)
@@ -1026,9 +1058,13 @@ void bds_diff_sort(struct bds_diff_result *r)
 int bds_diff_filter(struct bds_diff_result *r, char **types, int exclude_external, const char *to_path)
 {
 	size_t k = 0;
-	for (size_t i = 0; i < r->count; i++) {
+	for (size_t i = 0; i < r->count && types; i++) {
 		const struct bds_diff_target *t = r->items[i].to;
-		if (types && !t->type_len)
+		if (!t) /* bazel-diff's TargetTypeFilter fails too (NullPointerException) */
+			return bds_util_fail("'%.*s', named by the module path's rdeps query, has no hash in '%s': a type "
+			                     "filter cannot apply to it",
+			                     (int)r->items[i].label_len, r->items[i].label, to_path);
+		if (!t->type_len)
 			return bds_util_fail("no target type info found for '%s' in '%s': re-generate the hashes with "
 			                     "--include-target-type",
 			                     t->label, to_path);
@@ -1042,7 +1078,8 @@ int bds_diff_filter(struct bds_diff_result *r, char **types, int exclude_externa
 			if (!keep)
 				continue;
 		}
-		if (exclude_external && t->label_len >= 11 && memcmp(t->label, "//external:", 11) == 0)
+		const struct bds_diff_item *it = &r->items[i];
+		if (exclude_external && it->label_len >= 11 && memcmp(it->label, "//external:", 11) == 0)
 			continue;
 		r->items[k++] = r->items[i];
 	}
@@ -1060,7 +1097,7 @@ static int write_result(FILE *out)
 int bds_diff_write_labels(FILE *out, const struct bds_diff_result *r)
 {
 	for (size_t i = 0; i < r->count; i++) {
-		fwrite(r->items[i].to->label, 1, r->items[i].to->label_len, out);
+		fwrite(r->items[i].label, 1, r->items[i].label_len, out);
 		putc('\n', out);
 	}
 	return write_result(out);
@@ -1077,7 +1114,7 @@ int bds_diff_write_distances(FILE *out, const struct bds_diff_result *r)
 	for (size_t i = 0; i < r->count; i++) {
 		const struct bds_diff_item *it = &r->items[i];
 		fputs("  {\n    \"label\": ", out);
-		bds_json_put_string(out, it->to->label, it->to->label_len);
+		bds_json_put_string(out, it->label, it->label_len);
 		fprintf(out, ",\n    \"targetDistance\": %d,\n    \"packageDistance\": %d\n  }%s\n", it->target_distance,
 		        it->package_distance, i + 1 < r->count ? "," : "");
 	}

@@ -52,7 +52,11 @@ void bds_diff_free_deps(struct bds_diff_deps *d);
 
 /* One impacted label. */
 struct bds_diff_item {
-	const struct bds_diff_target *to, *from; /* from is NULL for a new label */
+	const char *label;
+	size_t label_len;
+	/* from is NULL for a new label; to is NULL only for a label of the module path's rdeps
+	 * query that the final hashes lack (bds_diff_add_module_impacted) */
+	const struct bds_diff_target *to, *from;
 	int rank;                                /* kind rank, docs/algorithm.md 4.2 */
 	int bytewise;                            /* Java order of this label is byte order */
 	int direct;                              /* DIRECT (new, or direct hash changed) vs INDIRECT */
@@ -69,6 +73,14 @@ struct bds_diff_result {
  * type, overall hash or direct hash differs from `from`. */
 void bds_diff_impacted(const struct bds_diff_hashes *from, const struct bds_diff_hashes *to,
                        struct bds_diff_result *r);
+
+/* bazel-diff's module path (docs/algorithm.md 4.5): the impacted set becomes the plain
+ * one (already in r) plus `labels`, the rdeps query's labels or its fallback, those
+ * starting "@@" left out. With `for_distances`, every item is DIRECT and labels missing
+ * from `to` are left out, as bazel-diff's distance path does. The labels must outlive r. */
+void bds_diff_add_module_impacted(struct bds_diff_result *r, const struct bds_diff_hashes *from,
+                                  const struct bds_diff_hashes *to, const struct bds_diff_str *labels, size_t n,
+                                  int for_distances);
 
 /* Distance metrics (docs/algorithm.md 4.3) for every item, over `deps`. `warn` (may be NULL) receives
  * each fallback-to-(0,0) notice. Returns 0, or -1 on a dependency cycle (error recorded). */

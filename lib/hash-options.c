@@ -29,6 +29,7 @@
 	X("from-state", required_argument, BDS_HASH_OPT_FROM_STATE)                                               \
 	X("packages", required_argument, BDS_HASH_OPT_PACKAGES)                                                    \
 	X("delta-from", required_argument, BDS_HASH_OPT_DELTA_FROM)                                                \
+	X("module-graph", required_argument, BDS_HASH_OPT_MODULE_GRAPH)                                            \
 	X("help", no_argument, 'h')
 
 /* ... and those bds-generate-hashes takes besides, for the query. Its -so and -co are not

@@ -785,6 +785,10 @@ int bds_hash_write_json(FILE *out, const struct bds_graph *g, struct bds_hash_js
 	}
 	how->written = n;
 	struct bds_xxh128_stream *digest = how->xxh128 ? bds_digest_xxh128_start() : NULL;
+	/* with a module graph the map is one level down: {"hashes": {...}, "metadata": ...} */
+	size_t indent = how->module_graph ? 4 : 2;
+	if (how->module_graph)
+		put(out, digest, "{\n  \"hashes\": ", strlen("{\n  \"hashes\": "));
 	put(out, digest, n ? "{\n" : "{", n ? 2 : 1);
 	char small[8192];
 	for (size_t k = 0; k < n; k++) {
@@ -793,8 +797,8 @@ int bds_hash_write_json(FILE *out, const struct bds_graph *g, struct bds_hash_js
 		size_t need = 6 * (size_t)t->name_len + 200;
 		char *line = need <= sizeof small ? small : bds_util_xmalloc(need);
 		char *p = line;
-		*p++ = ' ';
-		*p++ = ' ';
+		memset(p, ' ', indent);
+		p += indent;
 		p += bds_json_escape_into(p, t->name, t->name_len);
 		memcpy(p, ": \"", 3);
 		p += 3;
@@ -818,6 +822,16 @@ int bds_hash_write_json(FILE *out, const struct bds_graph *g, struct bds_hash_js
 		if (line != small)
 			free(line);
 	}
+	if (how->module_graph) {
+		if (n)
+			put(out, digest, "  ", 2);
+		const char *meta = "},\n  \"metadata\": {\n    \"moduleGraphJson\": ";
+		put(out, digest, meta, strlen(meta));
+		char *s = bds_util_xmalloc(6 * how->module_graph_len + 2);
+		put(out, digest, s, bds_json_escape_into(s, how->module_graph, how->module_graph_len));
+		free(s);
+		put(out, digest, "\n  }\n", strlen("\n  }\n"));
+	}
 	put(out, digest, "}", 1);
 	free(idx);
 	if (digest)
@@ -825,6 +839,70 @@ int bds_hash_write_json(FILE *out, const struct bds_graph *g, struct bds_hash_js
 	if (fflush(out) != 0 || ferror(out))
 		return bds_util_fail("write hashes: %s", strerror(errno ? errno : EIO));
 	return 0;
+}
+
+/* The length of the UTF-8 sequence at s[0..n), 0 when it is not one (overlong forms,
+ * surrogates and values above U+10FFFF included). */
+static size_t utf8_sequence(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0];
+	size_t len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+	if (len == 0 || len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0) || (c == 0xf0 && s[1] < 0x90) ||
+	    (c == 0xf4 && s[1] >= 0x90))
+		return 0;
+	return len;
+}
+
+/* Kotlin's Char.isWhitespace for the character at s (of `len` bytes): Java's
+ * isWhitespace or isSpaceChar. */
+static int kotlin_whitespace(const unsigned char *s, size_t len)
+{
+	if (len == 1)
+		return s[0] == ' ' || (s[0] >= 0x09 && s[0] <= 0x0d) || (s[0] >= 0x1c && s[0] <= 0x1f);
+	unsigned cp = len == 2 ? ((s[0] & 0x1fu) << 6) | (s[1] & 0x3fu)
+	            : len == 3 ? ((s[0] & 0x0fu) << 12) | ((s[1] & 0x3fu) << 6) | (s[2] & 0x3fu)
+	                       : 0x10000;
+	return cp == 0xa0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 ||
+	       cp == 0x202f || cp == 0x205f || cp == 0x3000;
+}
+
+char *bds_hash_module_graph_text(const char *raw, size_t n, size_t *len)
+{
+	const unsigned char *s = (const unsigned char *)raw;
+	char *out = bds_util_xmalloc(n + 1);
+	size_t o = 0, start = SIZE_MAX, end = 0; /* the trimmed text is out[start..end) */
+	for (size_t i = 0; i < n;) {
+		if (s[i] == '\r') { /* "\r\n" and "\r" end a line as "\n" does */
+			i += i + 1 < n && s[i + 1] == '\n' ? 2 : 1;
+			out[o++] = '\n';
+			continue;
+		}
+		size_t k = utf8_sequence(s + i, n - i);
+		if (k == 0) {
+			free(out);
+			bds_util_fail("the module graph is not UTF-8 (byte %zu)", i);
+			return NULL;
+		}
+		if (!kotlin_whitespace(s + i, k)) {
+			if (start == SIZE_MAX)
+				start = o;
+			end = o + k;
+		}
+		memcpy(out + o, s + i, k);
+		o += k;
+		i += k;
+	}
+	if (start == SIZE_MAX)
+		start = end = 0;
+	memmove(out, out + start, end - start);
+	out[end - start] = '\0';
+	*len = end - start;
+	return out;
 }
 
 int bds_hash_write_deps(FILE *out, const struct bds_graph *g, char **types)

@@ -88,7 +88,7 @@ enum {
 	BDS_HASH_OPT_THREADS, BDS_HASH_OPT_PROGRESS, BDS_HASH_OPT_OUTPUT_BASE,
 	/* the graph state (docs/algorithm.md 6): where the hashes come from, never what they are */
 	BDS_HASH_OPT_STATE_OUT, BDS_HASH_OPT_STATE_COMMIT, BDS_HASH_OPT_FROM_STATE, BDS_HASH_OPT_PACKAGES,
-	BDS_HASH_OPT_DELTA_FROM,
+	BDS_HASH_OPT_DELTA_FROM, BDS_HASH_OPT_MODULE_GRAPH,
 	/* bds-generate-hashes' own: they change the query, not bds-hash */
 	BDS_HASH_OPT_KEEP_GOING, BDS_HASH_OPT_EXCLUDE_EXTERNAL, BDS_HASH_OPT_EXCLUDE_QUERY,
 };
@@ -116,12 +116,23 @@ struct bds_hash_json_out {
 	char **types;         /* --target-type: only targets of these type names (NULL: all) */
 	const uint8_t *only;  /* per target: 0 leaves its line out (a delta); NULL: every line */
 	char *xxh128;         /* char[33], or NULL: the XXH3-128 of the bytes written */
+	/* bazel-diff's metadata.moduleGraphJson (docs/algorithm.md 3.1), or NULL: with it the
+	 * hashes go under "hashes" beside {"metadata": {"moduleGraphJson": ...}} */
+	const char *module_graph;
+	size_t module_graph_len;
 	size_t written, of;   /* out: the lines written, and the lines there would be without `only` */
 };
 
 /* Writes the hashes JSON as bazel-diff's Gson does (two-space pretty print, no final
- * newline), keys sorted. 0, or -1 with the error recorded. */
+ * newline), keys sorted; with a module graph, in bazel-diff's metadata shape. 0, or -1
+ * with the error recorded. */
 int bds_hash_write_json(FILE *out, const struct bds_graph *g, struct bds_hash_json_out *how);
+/* bazel-diff's moduleGraphJson from the raw stdout of `bazel mod graph --output=json`
+ * (docs/algorithm.md 3.1): its lines joined with "\n" (a "\r\n" or "\r" ends a line too),
+ * then whitespace trimmed from both ends as Kotlin's trim() does. Malloc'd, its length in
+ * *len; NULL with the error recorded when `raw` is not UTF-8, which Java would decode
+ * with replacement characters. */
+char *bds_hash_module_graph_text(const char *raw, size_t n, size_t *len);
 /* Writes the dep-edges JSON (docs/algorithm.md 3.2): rules and generated files, source files omitted. */
 int bds_hash_write_deps(FILE *out, const struct bds_graph *g, char **types);
 

@@ -44,6 +44,38 @@ words() {
 	for w in $2; do printf ' %s %s' "$1" "$(quote "$w")"; done
 }
 
+# bazel_version_of: "MAJOR MINOR PATCH" from `bazel version`'s output on stdin, read as
+# bazel-diff v37 reads it (docs/algorithm.md 1.2): the first "Build label: " line, else the
+# first "bazel " line; a pre-release suffix after '-' dropped; each part its leading digits.
+# Nothing where bazel-diff finds no version (Debian's Bazel 4.2.3 reports none): then no
+# version-gated behaviour applies.
+bazel_version_of() {
+	awk '
+		/^Build label: / && !hb { hb = 1; b = substr($0, 14) }
+		/^bazel / && !hl { hl = 1; l = substr($0, 7) }
+		END {
+			v = hb ? b : l
+			gsub(/^[ \t]+|[ \t]+$/, "", v)
+			sub(/-.*/, "", v)
+			n = split(v, p, ".")
+			if (n < 3) exit
+			for (i = 1; i <= n; i++) {
+				if (!match(p[i], /^[0-9]+/)) exit
+				p[i] = substr(p[i], 1, RLENGTH) + 0
+			}
+			printf "%d %d %d\n", p[1], p[2], p[3]
+		}'
+}
+
+# version_at_least "MAJOR MINOR PATCH" MAJOR MINOR PATCH: is the version (from
+# bazel_version_of; empty: unknown, never) at least the other?
+version_at_least() {
+	[ -n "$1" ] || return 1
+	# shellcheck disable=SC2086 # three numbers
+	set -- $1 "$2" "$3" "$4"
+	[ "$1" -gt "$4" ] || { [ "$1" -eq "$4" ] && { [ "$2" -gt "$5" ] || { [ "$2" -eq "$5" ] && [ "$3" -ge "$6" ]; }; }; }
+}
+
 # find_bin NAME: a sibling program: beside this script (installed), else the build tree
 # (development), else NAME itself, for PATH to find.
 find_bin() {

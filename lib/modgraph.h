@@ -1,0 +1,24 @@
+/* modgraph: bazel-diff's module-graph path of get-impacted-targets (docs/algorithm.md 4.5):
+ * which modules changed between two `bazel mod graph --output=json` graphs, and which
+ * canonical repositories of the final hashes bazel-diff then asks `rdeps` about. */
+#ifndef BDS_MODGRAPH_H
+#define BDS_MODGRAPH_H
+
+#include "diff.h"
+
+enum bds_modgraph_path {
+	BDS_MODGRAPH_ERROR = -1, /* bds cannot tell what bazel-diff would do (error recorded) */
+	BDS_MODGRAPH_PLAIN = 0,  /* the plain diff (4.2) is bazel-diff's answer */
+	BDS_MODGRAPH_QUERY = 1,  /* bazel-diff queries rdeps of *repos, then adds the plain diff */
+};
+
+/* Decides the path for `from` and `to`. On BDS_MODGRAPH_QUERY, *repos is a malloc'd,
+ * NULL-terminated list of canonical repository names (no "@@"), sorted; free it with
+ * bds_util_free_list. */
+enum bds_modgraph_path bds_modgraph_decide(const struct bds_diff_hashes *from, const struct bds_diff_hashes *to,
+                                           char ***repos);
+
+/* bazel-diff's rdeps query for `repos`: "rdeps(//..., @@a//... + @@b//...)". Malloc'd. */
+char *bds_modgraph_query(char **repos);
+
+#endif

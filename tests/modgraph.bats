@@ -1,0 +1,257 @@
+# Modern Bazel as bazel-diff v37 meets it (docs/algorithm.md 1.2, 1.4, 3.1, 4.5): the
+# version that gates --output_file and `bazel mod show_repo`; Bzlmod's module graph in the
+# hashes' metadata; get-impacted-targets' module path (changed modules -> an rdeps query).
+# Bazel 4.2.3 has none of these, so they are tested by contract: tests/bin/modern-bazel
+# answers `version` and `mod graph` with recorded output in Bazel's documented formats and
+# passes the rest to the real Bazel 4.2.3; tests/modgraph/ModGraph.java is bazel-diff's
+# logic again over Debian's Gson, the oracle for the bytes and the decisions.
+
+load helpers
+load bds-hash-helpers
+
+MG="$BDS_TOP/tests/fixtures/modgraph"
+
+setup_file() {
+	export J="$BATS_FILE_TMPDIR/java"
+	mkdir -p "$J"
+	javac -nowarn -cp /usr/share/java/gson.jar -d "$J" "$BDS_TOP/tests/modgraph/ModGraph.java"
+	# a workspace whose //:a depends on the local repository @ext, //:b on nothing
+	export WS="$BATS_FILE_TMPDIR/ws"
+	new_workspace "$WS"
+	mkdir -p "$WS/ext"
+	touch "$WS/ext/WORKSPACE"
+	printf 'sh_library(name = "e", visibility = ["//visibility:public"])\n' > "$WS/ext/BUILD"
+	printf 'workspace(name = "t")\n\nlocal_repository(name = "ext", path = "ext")\n' > "$WS/WORKSPACE"
+	printf 'ext\n' >> "$WS/.bazelignore"
+	printf 'sh_library(name = "a", deps = ["@ext//:e"])\nsh_library(name = "b")\n' > "$WS/BUILD"
+	# the hashes as Bazel 4.2.3 gives them, the baseline of every contract run
+	bds-generate-hashes -w "$WS" "$BATS_FILE_TMPDIR/plain.json"
+}
+
+teardown_file() {
+	stop_bazel "$WS"
+}
+
+# oracle ARGS...: ModGraph.java
+oracle() {
+	java -cp "$J:/usr/share/java/gson.jar" ModGraph "$@"
+}
+
+# modern VERSION GRAPH ARGS...: bds-generate-hashes through the modern-bazel fixture, as
+# Bazel VERSION ("" for the real 4.2.3's none) with module graph GRAPH ("" for no Bzlmod);
+# the fixture's log of Bazel commands in $BATS_TEST_TMPDIR/log
+modern() {
+	local version=$1 graph=$2
+	shift 2
+	: > "$BATS_TEST_TMPDIR/log"
+	MODERN_BAZEL_LOG="$BATS_TEST_TMPDIR/log" MODERN_BAZEL_VERSION=$version MODERN_BAZEL_MOD_GRAPH=$graph \
+		bds-generate-hashes -w "$WS" -b modern-bazel "$@"
+}
+
+# --- the hashes' module graph ---------------------------------------------------------------
+
+@test "bds-hash --module-graph: the hashes in bazel-diff's metadata shape, byte for byte Gson's, for odd graph texts" {
+	printf '[{"rule": "//:a", "inputs": ["//:s.txt"]}, {"source": "//:s.txt"}, {"rule": "//:\\u00e9<&=>"}]' |
+		make_proto > "$BATS_TEST_TMPDIR/g.bin"
+	echo s > "$BATS_TEST_TMPDIR/s.txt"
+	run -0 bds-hash -w "$BATS_TEST_TMPDIR" -o "$BATS_TEST_TMPDIR/flat.json" < "$BATS_TEST_TMPDIR/g.bin"
+	# texts: Bazel's own; CRLF lines; whitespace Kotlin's trim() drops at both ends (tabs,
+	# U+001C, NBSP, U+3000) and keeps inside; quotes, backslashes, control characters,
+	# U+2028, a character beyond the BMP, HTML characters Gson would escape by default
+	cp "$MG/base.json" "$BATS_TEST_TMPDIR/raw.0"
+	printf '{"a": 1}\r\n{"b": "c"}\r\n' > "$BATS_TEST_TMPDIR/raw.1"
+	printf '\t\034\302\240\343\200\200 {"k": "in\302\240side"} \t\n\n' > "$BATS_TEST_TMPDIR/raw.2"
+	printf 'q"b\\\\c\001\037\342\200\250\360\237\230\200 <root> & = \047\r' > "$BATS_TEST_TMPDIR/raw.3"
+	printf '' > "$BATS_TEST_TMPDIR/raw.4"
+	printf '\n\r\n  \n' > "$BATS_TEST_TMPDIR/raw.5"
+	for text in 0 1 2 3 4 5; do
+		run -0 bds-hash -w "$BATS_TEST_TMPDIR" --module-graph "$BATS_TEST_TMPDIR/raw.$text" -o "$BATS_TEST_TMPDIR/bds.$text" \
+			< "$BATS_TEST_TMPDIR/g.bin"
+		oracle format "$BATS_TEST_TMPDIR/flat.json" "$BATS_TEST_TMPDIR/raw.$text" > "$BATS_TEST_TMPDIR/java.$text"
+		cmp "$BATS_TEST_TMPDIR/java.$text" "$BATS_TEST_TMPDIR/bds.$text"
+	done
+	# the shape itself, by hand, for the empty text
+	run -0 jq -r '.metadata.moduleGraphJson' "$BATS_TEST_TMPDIR/bds.4"
+	[ "$output" = "" ]
+	run -0 jq -c '.hashes == input' "$BATS_TEST_TMPDIR/bds.4" "$BATS_TEST_TMPDIR/flat.json"
+	[ "$output" = true ]
+	[[ "$(cat "$BATS_TEST_TMPDIR/bds.4")" == *$'"\n  },\n  "metadata": {\n    "moduleGraphJson": ""\n  }\n}' ]]
+}
+
+@test "bds-hash --module-graph: a graph that is not UTF-8 is refused; a delta has no metadata shape" {
+	printf '[{"rule": "//:a"}]' | make_proto > "$BATS_TEST_TMPDIR/g.bin"
+	printf '{"k": "\377"}' > "$BATS_TEST_TMPDIR/bad"
+	run -1 --separate-stderr bds-hash -w "$BATS_TEST_TMPDIR" --module-graph "$BATS_TEST_TMPDIR/bad" < "$BATS_TEST_TMPDIR/g.bin"
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-hash: the module graph is not UTF-8 (byte 7)" ]
+	run -1 --separate-stderr bds-hash -w "$BATS_TEST_TMPDIR" --module-graph "$BATS_TEST_TMPDIR/none" < "$BATS_TEST_TMPDIR/g.bin"
+	[[ "$stderr" == "bds-hash: "*"none"* ]]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	run -64 --separate-stderr bds-hash -w "$BATS_TEST_TMPDIR" --module-graph "$MG/base.json" --from-state x --packages y \
+		--delta-from 0123456789abcdef0123456789abcdef < /dev/null
+	[ "${stderr_lines[0]}" = "bds-hash: --delta-from and --module-graph exclude each other" ]
+}
+
+# --- get-impacted-targets' module path ------------------------------------------------------
+
+@test "bds-diff takes bazel-diff v37's module path exactly where it does: 1000 random graph pairs against the Java oracle" {
+	python3 "$BDS_TOP/tests/modgraph/cases.py" gen 7 1000 > "$BATS_TEST_TMPDIR/cases"
+	oracle decide < "$BATS_TEST_TMPDIR/cases" > "$BATS_TEST_TMPDIR/java"
+	python3 "$BDS_TOP/tests/modgraph/cases.py" run "$BDS_BUILD/bin/bds-diff" "$BATS_TEST_TMPDIR/cases" > "$BATS_TEST_TMPDIR/bds"
+	[ "$(wc -l < "$BATS_TEST_TMPDIR/java")" -eq 1000 ]
+	[ "$(wc -l < "$BATS_TEST_TMPDIR/bds")" -eq 1000 ]
+	# every answer equal; a refusal only where the case holds what bds cannot read as
+	# Gson does (cases.py's "unsure")
+	jq -r '.unsure' "$BATS_TEST_TMPDIR/cases" > "$BATS_TEST_TMPDIR/unsure"
+	paste -d '|' "$BATS_TEST_TMPDIR/bds" "$BATS_TEST_TMPDIR/java" "$BATS_TEST_TMPDIR/unsure" |
+		awk -F '|' '!($1 == $2 || ($1 == "REFUSED" && $3 == "true")) { print "case " NR ": bds " $1 ", java " $2 }' \
+		> "$BATS_TEST_TMPDIR/diffs"
+	[ ! -s "$BATS_TEST_TMPDIR/diffs" ] || { head -20 "$BATS_TEST_TMPDIR/diffs"; false; }
+	# the corpus reaches each answer: the plain diff, an rdeps query, a refusal
+	read -r plain query refused < <(paste -d '|' "$BATS_TEST_TMPDIR/bds" "$BATS_TEST_TMPDIR/java" | awk -F '|' '
+		$1 == "REFUSED" { r++; next } $1 == "PLAIN" { p++; next } { q++ } END { print p + 0, q + 0, r + 0 }')
+	echo "plain $plain, query $query, refused $refused"
+	[ "$plain" -ge 500 ]
+	[ "$query" -ge 30 ]
+	[ "$refused" -le 250 ]
+}
+
+# hashes FILE GRAPH LABEL=VALUE...: a hashes file in the metadata shape (GRAPH "": none)
+hashes() {
+	local file=$1 graph=$2
+	shift 2
+	printf '%s\n' "$@" | jq -R 'split("=") | {(.[0]): .[1]}' | jq -s --arg g "$graph" \
+		'{hashes: add, metadata: (if $g == "" then {} else {moduleGraphJson: $g} end)}' > "$file"
+}
+
+@test "bds-diff's module path: the rdeps labels join the plain answer, ordered and filtered as bazel-diff's" {
+	cd "$BATS_TEST_TMPDIR"
+	hashes from.json "$(cat "$MG/base.json")" '//:a=Rule#a~a' '//:b=Rule#b~b' '//:s=SourceFile#s~s' '//external:x=Rule#x~x' \
+		'@@ext+//:e=Rule#e~e'
+	hashes to.json "$(cat "$MG/ext-2.0.json")" '//:a=Rule#a~a' '//:b=Rule#b2~b' '//:s=SourceFile#s~s' '//external:x=Rule#x~x' \
+		'@@ext+//:e=Rule#e~e' '//:new=Rule#n~n'
+	# plain: //:b changed (INDIRECT), //:new is new
+	run -0 bds-diff --module-query from.json to.json
+	[ "$output" = "rdeps(//..., @@ext+//...)" ]
+	# what the rdeps query answered: //:a and the unchanged //:s, a package group (dropped,
+	# as bazel-diff drops every kind but rules and files), //:gone (not in to.json), a
+	# canonical label (left out), //:b (impacted already)
+	printf '[{"rule": "//:a"}, {"source": "//:s"}, {"package_group": "//:pg"}, {"rule": "//:gone"},
+	         {"rule": "@@ext+//:e"}, {"rule": "//:b"}]' | make_proto > rdeps.pb
+	run -0 --separate-stderr bds-diff --module-rdeps rdeps.pb from.json to.json
+	# ranks: SourceFile, then Rule, then //:gone (no type anywhere: last)
+	[ "$output" = $'//:s\n//:a\n//:b\n//:new\n//:gone' ]
+	# distances: every label DIRECT, (0, 0); one missing from to.json is left out
+	printf '{"//:a": ["//:s"], "//:b": [], "//:new": []}' > deps.json
+	run -0 bds-diff --module-rdeps rdeps.pb --dep-edges deps.json from.json to.json
+	[ "$(jq -c '[.[] | [.label, .targetDistance, .packageDistance]]' <<<"$output")" = \
+		'[["//:s",0,0],["//:a",0,0],["//:b",0,0],["//:new",0,0]]' ]
+	# a type filter meets //:gone, which has no hash: bazel-diff fails there too
+	run -1 --separate-stderr bds-diff --module-rdeps rdeps.pb --target-type Rule from.json to.json
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-diff: '//:gone', named by the module path's rdeps query, has no hash in 'to.json': a type filter cannot apply to it" ]
+	printf '[{"rule": "//:a"}]' | make_proto > rdeps2.pb
+	run -0 bds-diff --module-rdeps rdeps2.pb --target-type Rule from.json to.json
+	[ "$output" = $'//:a\n//:b\n//:new' ]
+	# the query failed: every buildable label of to.json (not //external:, not @@)
+	run -0 bds-diff --module-rdeps-failed from.json to.json
+	[ "$output" = $'//:s\n//:a\n//:b\n//:new' ]
+	# ... or every label, where none is buildable
+	hashes from2.json "$(cat "$MG/base.json")" '//external:x=Rule#x~x'
+	hashes to2.json "$(cat "$MG/ext-2.0.json")" '//external:x=Rule#x~x' '@@ext+//:e=Rule#e~e'
+	run -0 bds-diff --module-rdeps-failed from2.json to2.json
+	[ "$output" = $'//external:x\n@@ext+//:e' ]
+	# without the query's answer, bds-diff says what it needs
+	run -1 --separate-stderr bds-diff from.json to.json
+	[ "$output" = "" ]
+	[ "$stderr" = "bds-diff: the module graphs of 'from.json' and 'to.json' differ in modules whose repositories 'to.json' hashes: bazel-diff's answer needs Bazel's \`rdeps(//..., @@ext+//...)\` (docs/algorithm.md 4.5); run \`bds bazel-diff get-impacted-targets -w WORKSPACE\`, or pass its output as --module-rdeps" ]
+	# a changed module with no repository in to.json (other), equal graphs, a graph on one
+	# side only: the plain answer, and --module-rdeps is not read
+	hashes to3.json "$(cat "$MG/other-3.2.json")" '//:a=Rule#a~a' '//:b=Rule#b2~b' '@@ext+//:e=Rule#e~e'
+	hashes to4.json "$(cat "$MG/base.json")" '//:a=Rule#a~a' '//:b=Rule#b2~b' '@@ext+//:e=Rule#e~e'
+	hashes to5.json "" '//:a=Rule#a~a' '//:b=Rule#b2~b' '@@ext+//:e=Rule#e~e'
+	for t in to3.json to4.json to5.json; do
+		run -0 bds-diff --module-query from.json "$t"
+		[ "$output" = "" ]
+		run -0 bds-diff --module-rdeps /nonexistent from.json "$t"
+		[ "$output" = "//:b" ]
+	done
+}
+
+# --- version gates and Bzlmod in bds-generate-hashes (contract) --------------------------------
+
+@test "generate-hashes: Bazel's version, read as bazel-diff reads it, sends the query through --output_file from 8.2 on" {
+	for v in "" 8.1.9 7.6.1 8.2.0 8.2.0-rc1 9.0.0 10.1.2; do
+		run -0 --separate-stderr modern "$v" "" "$BATS_TEST_TMPDIR/h.json"
+		# the answer is Bazel 4.2.3's, whichever way it travelled
+		cmp "$BATS_FILE_TMPDIR/plain.json" "$BATS_TEST_TMPDIR/h.json"
+		run -0 grep -c -- '--output_file' "$BATS_TEST_TMPDIR/log" || true
+		case $v in 8.2.0*|9.*|10.*) [ "$output" = 1 ] ;; *) [ "$output" = 0 ] ;; esac
+		# bazel version, the Bzlmod probe, the query
+		run -0 sed 's/ --query_file .*//' "$BATS_TEST_TMPDIR/log"
+		[ "${lines[0]}" = "version" ]
+		[ "${lines[1]}" = "mod graph --output=json" ]
+		[ "${lines[2]}" = "query --output streamed_proto --proto:instantiation_stack --order_output=no" ]
+		[ "${#lines[@]}" -eq 3 ]
+	done
+	# a Bazel before 8.2 refuses --output_file (the fixture, as Bazel): so a wrong gate fails
+	run -2 env MODERN_BAZEL_VERSION=8.1.0 modern-bazel query --output_file /dev/null //:a
+}
+
+@test "generate-hashes with Bzlmod: bazel mod graph's JSON in the metadata, as bazel-diff writes it; the hashes are the same" {
+	run -0 --separate-stderr modern 7.4.1 "$MG/base.json" "$BATS_TEST_TMPDIR/h.json"
+	oracle format "$BATS_FILE_TMPDIR/plain.json" "$MG/base.json" > "$BATS_TEST_TMPDIR/java.json"
+	cmp "$BATS_TEST_TMPDIR/java.json" "$BATS_TEST_TMPDIR/h.json"
+	run -0 jq -r .metadata.moduleGraphJson "$BATS_TEST_TMPDIR/h.json"
+	[ "$output" = "$(cat "$MG/base.json")" ]
+	# the same through bds bazel-diff, with --output_file on 8.2
+	MODERN_BAZEL_VERSION=8.2.1 MODERN_BAZEL_MOD_GRAPH="$MG/base.json" \
+		bds-bazel-diff generate-hashes -w "$WS" -b modern-bazel "$BATS_TEST_TMPDIR/h2.json"
+	cmp "$BATS_TEST_TMPDIR/java.json" "$BATS_TEST_TMPDIR/h2.json"
+}
+
+@test "generate-hashes refuses Bzlmod on Bazel 8.6+ and 9.0.1+ (bazel-diff hashes repositories through mod show_repo there)" {
+	for v in 8.6.0 9.0.1 9.1.0; do
+		run -1 --separate-stderr modern "$v" "$MG/base.json" "$BATS_TEST_TMPDIR/h.json"
+		[ "$output" = "" ]
+		[ "$stderr" = "bds-generate-hashes: Bazel $v with Bzlmod: bazel-diff v37 also hashes each Bzlmod repository through 'bazel mod show_repo' here (docs/algorithm.md 1.4), which bds does not yet do; run bazel-diff itself" ]
+		[ ! -e "$BATS_TEST_TMPDIR/h.json" ]
+	done
+	# 9.0.0 lacks the feature; without Bzlmod nothing changes
+	run -0 --separate-stderr modern 9.0.0 "$MG/base.json" "$BATS_TEST_TMPDIR/h.json"
+	run -0 --separate-stderr modern 8.6.0 "" "$BATS_TEST_TMPDIR/h.json"
+	cmp "$BATS_FILE_TMPDIR/plain.json" "$BATS_TEST_TMPDIR/h.json"
+}
+
+@test "bds bazel-diff get-impacted-targets: a module's new version queries Bazel for its repository's rdeps (contract)" {
+	cd "$BATS_TEST_TMPDIR"
+	export MODERN_BAZEL_VERSION=8.2.0
+	MODERN_BAZEL_MOD_GRAPH="$MG/base.json" bds-bazel-diff generate-hashes -w "$WS" -b modern-bazel from.json
+	MODERN_BAZEL_MOD_GRAPH="$MG/ext-2.0.json" bds-bazel-diff generate-hashes -w "$WS" -b modern-bazel to.json
+	# Bazel 4.2.3 names the repository @ext; a Bazel with Bzlmod names its module's
+	# repository @@ext+: the final hashes as that Bazel would write them
+	jq '.hashes["@@ext+//:e"] = "e~e"' to.json > to-bzlmod.json
+	export MODERN_BAZEL_MOD_GRAPH="$MG/ext-2.0.json" MODERN_BAZEL_LOG="$BATS_TEST_TMPDIR/log"
+	run -0 --separate-stderr bds-bazel-diff get-impacted-targets -w "$WS" -b modern-bazel -sh from.json -fh to-bzlmod.json
+	# //:a depends on the repository, //:b does not; @ext//:e is rdeps' own answer (Bazel
+	# 4.2.3's name for it, in no hashes); @@ext+//:e is new in the final hashes
+	[ "$output" = $'//:a\n@@ext+//:e\n@ext//:e' ]
+	run -0 grep -c '^query .*--query_file .*rdeps.txt --output_file ' log
+	[ "$output" = 1 ]
+	# the plain diff where the changed module has no repository in the hashes: no query
+	: > log
+	run -0 --separate-stderr bds-bazel-diff get-impacted-targets -w "$WS" -b modern-bazel -sh from.json -fh to.json
+	[ "$output" = "" ]
+	run -0 grep -c '^query ' log || true
+	[ "$output" = 0 ]
+	# a failing query (no repository @nosuch): bazel-diff's fallback, every buildable label
+	sed 's/"ext/"nosuch/g' "$MG/ext-2.0.json" > nosuch.json
+	jq --rawfile g nosuch.json '.metadata.moduleGraphJson = $g | .hashes["@@nosuch+//:e"] = "e~e"' to.json > to-nosuch.json
+	MODERN_BAZEL_MOD_GRAPH="$BATS_TEST_TMPDIR/nosuch.json" \
+		run -0 --separate-stderr bds-bazel-diff get-impacted-targets -w "$WS" -b modern-bazel -sh from.json -fh to-nosuch.json
+	[ "$output" = "$(jq -r '.hashes | keys[] | select(startswith("//") and (startswith("//external:") | not))' to.json)"$'\n@@nosuch+//:e' ]
+	[[ "${stderr_lines[0]}" == "bds-bazel-diff get-impacted-targets: warning: the module graphs differ and 'rdeps(//..., @@nosuch+//...)' failed (exit "* ]]
+	# no rdeps query answer without -w's Bazel: bds diff itself says so
+	run -1 --separate-stderr bds diff from.json to-bzlmod.json
+	[[ "$stderr" == *"bazel-diff's answer needs Bazel's \`rdeps(//..., @@ext+//...)\`"* ]]
+}
