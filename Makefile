@@ -126,7 +126,7 @@ asan:
 
 lint:
 	shellcheck -s sh -x $(SCRIPTS) $(SH_LIB) scripts/install-deps scripts/demo $(wildcard bench/*.sh) bench/run-all \
-		$(wildcard guest/bds-* guest/build-image guest/fetch-kernel tests/tiny-guest/build) tests/bin/bazel tests/fuzz/run tests/mutants/run tests/property/run
+		$(wildcard guest/bds-* guest/build-image guest/fetch-kernel tests/tiny-guest/build) tests/bin/bazel tests/bin/modern-bazel tests/fuzz/run tests/mutants/run tests/property/run
 	mandoc -Tlint -W warning $(MANS)
 
 demo: deps all

@@ -186,7 +186,7 @@ usage: bds-bazel-diff generate-hashes --help" ]
 @test "generate-hashes: cquery options are refused with one line, exit 1, before any query" {
 	run -1 --separate-stderr "$BD" generate-hashes -w "$WS" --useCquery
 	[ "$output" = "" ]
-	[ "$stderr" = "bds-bazel-diff generate-hashes: --useCquery is not supported: bds hashes bazel query's graph (cquery needs Bazel >= 6.2 and its configured graph); use bazel-diff itself for cquery" ]
+	[ "$stderr" = "bds-bazel-diff generate-hashes: --useCquery is not supported: bds hashes bazel query's graph; bazel-diff v37's cquery passes --consistent_labels and --query_file, which Bazel 4.2.3, the only Bazel bds is tested with, lacks; use bazel-diff itself for cquery" ]
 	run -1 --separate-stderr "$BD" generate-hashes -w "$WS" --useCquery=true
 	run -1 --separate-stderr "$BD" generate-hashes --cqueryCommandOptions --platforms=//x -w "$WS"
 	[ "$stderr" = "bds-bazel-diff generate-hashes: --cqueryCommandOptions is not supported: bds hashes bazel query's graph, never cquery's" ]

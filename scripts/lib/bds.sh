@@ -45,7 +45,7 @@ words() {
 }
 
 # bazel_version_of: "MAJOR MINOR PATCH" from `bazel version`'s output on stdin, read as
-# bazel-diff v37 reads it (docs/algorithm.md 1.2): the first "Build label: " line, else the
+# bazel-diff v37 reads it (docs/algorithm.md 1.4): the first "Build label: " line, else the
 # first "bazel " line; a pre-release suffix after '-' dropped; each part its leading digits.
 # Nothing where bazel-diff finds no version (Debian's Bazel 4.2.3 reports none): then no
 # version-gated behaviour applies.
