@@ -7,6 +7,7 @@
 #include "util.h"
 
 #include <jv.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,6 +80,16 @@ static int parse_graph(const char *text, size_t len, const char *path, struct gr
 	g->modules = jv_object();
 	g->empty = 0;
 	g->unsure = NULL;
+	if (len > INT_MAX)
+		return bds_util_fail("'%s': its moduleGraphJson is too large (%zu bytes)", path, len);
+	/* a lone surrogate (\ud800 to \udfff) is a character of its own to Gson; libjq
+	 * reads each as U+FFFD, so two different ones would compare equal */
+	for (size_t i = 0; i + 3 < len; i++)
+		if (text[i] == '\\' && (text[i + 1] == 'u' || text[i + 1] == 'U') && (text[i + 2] == 'd' || text[i + 2] == 'D') &&
+		    strchr("89abcdefABCDEF", text[i + 3]) && text[i + 3])
+			return bds_util_fail("'%s': its moduleGraphJson escapes a UTF-16 surrogate, which bds cannot compare as "
+			                     "bazel-diff's Gson does",
+			                     path);
 	jv root = jv_parse_sized(text, (int)len);
 	if (jv_get_kind(root) != JV_KIND_OBJECT) {
 		jv_free(root);

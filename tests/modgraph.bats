@@ -178,6 +178,28 @@ hashes() {
 	done
 }
 
+@test "bds-diff refuses a module graph it cannot read as Gson does, with one line: never a guess" {
+	cd "$BATS_TEST_TMPDIR"
+	hashes base.json "$(cat "$MG/base.json")" '//:a=a~a'
+	# a lone UTF-16 surrogate as a version: Gson keeps it, libjq would read U+FFFD
+	hashes surrogate.json "$(sed 's/"version": "1.0"/"version": "\\ud800"/' "$MG/base.json")" '//:a=a~a'
+	# a number where a string belongs: Gson reads its literal text, which libjq loses
+	hashes number.json "$(sed 's/"version": "1.0"/"version": 1.0/' "$MG/base.json")" '//:a=a~a'
+	# text around the graph that is not JSON
+	hashes junk.json "{junk $(cat "$MG/base.json")" '//:a=a~a'
+	run -1 --separate-stderr bds-diff --module-query base.json surrogate.json
+	[ "$stderr" = "bds-diff: 'surrogate.json': its moduleGraphJson escapes a UTF-16 surrogate, which bds cannot compare as bazel-diff's Gson does" ]
+	run -1 --separate-stderr bds-diff base.json number.json
+	[ "$stderr" = "bds-diff: 'number.json': a module's \"version\" in its moduleGraphJson is not a string: bds cannot read it as bazel-diff's Gson would" ]
+	run -1 --separate-stderr bds-diff junk.json base.json
+	[ "$stderr" = "bds-diff: 'junk.json': its moduleGraphJson is not a JSON object that bds can read as bazel-diff's lenient parser would" ]
+	[ "$output" = "" ]
+	# where Gson throws (JSON null), bazel-diff reads no modules at all: the plain diff
+	hashes null.json "$(sed 's/"version": "1.0"/"version": null/' "$MG/base.json")" '//:a=a~b'
+	run -0 --separate-stderr bds-diff base.json null.json
+	[ "$output" = "//:a" ]
+}
+
 # --- version gates and Bzlmod in bds-generate-hashes (contract) --------------------------------
 
 @test "generate-hashes: Bazel's version, read as bazel-diff reads it, sends the query through --output_file from 8.2 on" {
@@ -254,4 +276,52 @@ hashes() {
 	# no rdeps query answer without -w's Bazel: bds diff itself says so
 	run -1 --separate-stderr bds diff from.json to-bzlmod.json
 	[[ "$stderr" == *"bazel-diff's answer needs Bazel's \`rdeps(//..., @@ext+//...)\`"* ]]
+}
+
+@test "generate-hashes --incremental takes Bazel's version and Bzlmod from its state; the full path asks again" {
+	local ws=$BATS_TEST_TMPDIR/inc
+	new_lib_app "$ws"
+	commit_all "$ws" base >/dev/null
+	# modern_in WS VERSION GRAPH ARGS...: as modern, in another workspace
+	modern_in() {
+		local w=$1 version=$2 graph=$3
+		shift 3
+		: > "$BATS_TEST_TMPDIR/log"
+		MODERN_BAZEL_LOG="$BATS_TEST_TMPDIR/log" MODERN_BAZEL_VERSION=$version MODERN_BAZEL_MOD_GRAPH=$graph \
+			bds-generate-hashes -w "$w" -b modern-bazel "$@"
+	}
+	commands() { sed 's/ --query_file .*//; s/^query .*/query/' "$BATS_TEST_TMPDIR/log" | paste -sd, -; }
+	run -0 --separate-stderr modern_in "$ws" 8.2.0 "" --record-state "$BATS_TEST_TMPDIR/base.json"
+	[ "$(commands)" = "version,mod graph --output=json,query" ]
+	run -0 cat "$ws/.git/bds-graph.state.bazel"
+	[ "$output" = $'version 8 2 0\nbzlmod 0' ]
+	# a leaf edit: the partial path asks Bazel nothing but the query, which still goes
+	# through --output_file (the state's 8.2.0)
+	printf 'a2\n' > "$ws/lib/a.txt"
+	commit_all "$ws" leaf >/dev/null
+	run -0 --separate-stderr modern_in "$ws" 8.2.0 "" --incremental "$BATS_TEST_TMPDIR/leaf.json"
+	[[ "$stderr" == *"bds-generate-hashes: partial: re-hashed "* ]]
+	[ "$(commands)" = "query" ]
+	run -0 grep -c -- '--output_file' "$BATS_TEST_TMPDIR/log"
+	run -0 --separate-stderr modern_in "$ws" 8.2.0 "" "$BATS_TEST_TMPDIR/leaf-full.json"
+	cmp "$BATS_TEST_TMPDIR/leaf-full.json" "$BATS_TEST_TMPDIR/leaf.json"
+	# with Bzlmod in the state, the graph is asked again (it is the answer's), the version not
+	run -0 --separate-stderr modern_in "$ws" 7.4.1 "$MG/base.json" --record-state "$BATS_TEST_TMPDIR/base2.json"
+	[ "$(cat "$ws/.git/bds-graph.state.bazel")" = $'version 7 4 1\nbzlmod 1' ]
+	printf 'a3\n' > "$ws/lib/a.txt"
+	commit_all "$ws" leaf2 >/dev/null
+	run -0 --separate-stderr modern_in "$ws" 7.4.1 "$MG/ext-2.0.json" --incremental "$BATS_TEST_TMPDIR/leaf2.json"
+	[[ "$stderr" == *"bds-generate-hashes: partial: re-hashed "* ]]
+	[ "$(commands)" = "mod graph --output=json,query" ]
+	run -0 jq -r .metadata.moduleGraphJson "$BATS_TEST_TMPDIR/leaf2.json"
+	[ "$output" = "$(cat "$MG/ext-2.0.json")" ]
+	run -0 --separate-stderr modern_in "$ws" 7.4.1 "$MG/ext-2.0.json" "$BATS_TEST_TMPDIR/leaf2-full.json"
+	cmp "$BATS_TEST_TMPDIR/leaf2-full.json" "$BATS_TEST_TMPDIR/leaf2.json"
+	# a .bazelrc edit takes the full path, which asks both again
+	printf '# nothing\n' > "$ws/.bazelrc"
+	commit_all "$ws" rc >/dev/null
+	run -0 --separate-stderr modern_in "$ws" 7.4.1 "$MG/ext-2.0.json" --incremental "$BATS_TEST_TMPDIR/rc.json"
+	[[ "$stderr" == *"bds-generate-hashes: full path: "* ]]
+	[ "$(commands)" = "mod graph --output=json,version,mod graph --output=json,query" ]
+	stop_bazel "$ws"
 }
