@@ -260,6 +260,10 @@ hashes() {
 	[ "$output" = $'//:a\n@@ext+//:e\n@ext//:e' ]
 	run -0 grep -c '^query .*--query_file .*rdeps.txt --output_file ' log
 	[ "$output" = 1 ]
+	# the same from pipes, which can be read once
+	run -0 --separate-stderr bds-bazel-diff get-impacted-targets -w "$WS" -b modern-bazel -sh <(cat from.json) \
+		-fh <(cat to-bzlmod.json)
+	[ "$output" = $'//:a\n@@ext+//:e\n@ext//:e' ]
 	# the plain diff where the changed module has no repository in the hashes: no query
 	: > log
 	run -0 --separate-stderr bds-bazel-diff get-impacted-targets -w "$WS" -b modern-bazel -sh from.json -fh to.json
