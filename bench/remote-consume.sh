@@ -34,14 +34,9 @@ trap stop_store_servers EXIT
 start_nginx
 store="$NGINX_URL/dav/store"
 
-"$top/bench/gen-workspace" "$dir/ws" --targets "$targets" > "$dir/shas"
-base=$(awk '$1 == "base" { print $2 }' "$dir/shas")
-change=$(awk '$1 == "change" { print $2 }' "$dir/shas")
-git -C "$dir/ws" checkout -q "$base"
-ssh-keygen -q -t ed25519 -N '' -C bds-bench-remote-consume -f "$dir/key"
-"$top/guest/build-image" --out "$dir/img" --workspace "$dir/ws" --pubkey "$dir/key.pub" \
-	--vcpus 1 --mem-mib "$mem" --disk-gib 3 > "$dir/image.log" 2>&1
-export BDS_VM_IMAGE="$dir/img" BDS_VM_KEY="$dir/key"
+# shellcheck source=bench/guest-image.sh
+. "$top/bench/guest-image.sh"
+guest_bench_image remote-consume
 export BDS_VM_ACCEL="${BDS_VM_ACCEL:-tcg}"
 BDS_CACHE="$dir/record-cache" bds-record --driver qemu -w "$dir/ws" --base "$base" --store "$store" \
 	2> "$dir/record.log" || { cat "$dir/record.log" >&2; exit 1; }

@@ -30,14 +30,10 @@ PATH="$top/build/bin:$top/scripts:$PATH"
 export PATH
 "$top/scripts/install-deps" --vm >/dev/null
 
-"$top/bench/gen-workspace" "$dir/ws" --targets "$targets" > "$dir/shas"
-base=$(awk '$1 == "base" { print $2 }' "$dir/shas")
-change=$(awk '$1 == "change" { print $2 }' "$dir/shas")
-git -C "$dir/ws" checkout -q "$base"
-ssh-keygen -q -t ed25519 -N '' -C bds-bench-working-set -f "$dir/key"
-"$top/guest/build-image" --out "$dir/img" --workspace "$dir/ws" --pubkey "$dir/key.pub" \
-	--vcpus 1 --mem-mib "$mem" --disk-gib 3 > "$dir/image.log" 2>&1
-export BDS_VM_IMAGE="$dir/img" BDS_VM_KEY="$dir/key" BDS_CACHE="$dir/cache"
+# shellcheck source=bench/guest-image.sh
+. "$top/bench/guest-image.sh"
+guest_bench_image working-set
+export BDS_CACHE="$dir/cache"
 export BDS_VM_ACCEL="${BDS_VM_ACCEL:-tcg}"
 bds-record --driver qemu -w "$dir/ws" --base "$base" --store "$dir/store" 2> "$dir/record.log" ||
 	{ cat "$dir/record.log" >&2; exit 1; }

@@ -840,10 +840,10 @@ static int kind_rank(const struct bds_diff_target *to, const struct bds_diff_tar
 static void new_item(struct bds_diff_result *r, const char *label, size_t label_len, const struct bds_diff_target *t,
                      const struct bds_diff_target *f, int direct)
 {
-	if ((r->count & (r->count - 1)) == 0 && r->count >= 256) /* a power of two: full */
-		r->items = bds_util_xrealloc(r->items, 2 * r->count * sizeof *r->items);
-	else if (r->count == 0)
-		r->items = bds_util_xrealloc(r->items, 256 * sizeof *r->items);
+	if (r->count == r->cap) {
+		r->cap = r->cap ? 2 * r->cap : 256;
+		r->items = bds_util_xrealloc(r->items, r->cap * sizeof *r->items);
+	}
 	struct bds_diff_item *it = &r->items[r->count++];
 	it->label = label;
 	it->label_len = label_len;

@@ -65,7 +65,7 @@ struct bds_diff_item {
 
 struct bds_diff_result {
 	struct bds_diff_item *items;
-	size_t count;
+	size_t count, cap;
 	size_t *item_of_target; /* per `to` target: item index + 1, or 0 */
 };
 
