@@ -89,15 +89,15 @@ static int not_regular(const char *path)
 	return fd == -2;
 }
 
-/* Envelope mode: the base and target hashes paths. Returns 0, BDS_EXIT_COLD (the cold
- * envelope already written through, stdout closed) or BDS_EXIT_FAIL (message printed). */
-static int from_envelope(char **from, char **to)
+/* Envelope mode: the base and target hashes paths, and the envelope in *env (kept for a
+ * cold decision of this stage). Returns 0, BDS_EXIT_COLD (the cold envelope already written
+ * through, stdout closed) or BDS_EXIT_FAIL (message printed). */
+static int from_envelope(char **from, char **to, jv *env)
 {
-	jv env;
-	int status = bds_cli_envelope_begin(&env);
+	int status = bds_cli_envelope_begin(env);
 	if (status != 0)
 		return status;
-	jv hashes = bds_json_get(env, "hashes", JV_KIND_OBJECT);
+	jv hashes = bds_json_get(jv_copy(*env), "hashes", JV_KIND_OBJECT);
 	if (!jv_is_valid(hashes)) {
 		if (jv_invalid_has_msg(jv_copy(hashes))) {
 			char *msg = bds_json_error_message(hashes);
@@ -221,10 +221,11 @@ static int run(const struct args *a)
 	size_t n_labels = 0;
 	char **repos = NULL;
 	char *env_from = NULL, *env_to = NULL;
+	jv env = jv_null();
 	int rc = BDS_EXIT_FAIL;
 
 	if (!a->from) {
-		int erc = from_envelope(&env_from, &env_to);
+		int erc = from_envelope(&env_from, &env_to, &env);
 		if (erc != 0) {
 			rc = erc;
 			goto out;
@@ -250,6 +251,20 @@ static int run(const struct args *a)
 	warn_type_mismatch(&from, &to);
 	bds_diff_impacted(&from, &to, &r);
 	if (path == BDS_MODGRAPH_QUERY) {
+		if (!a->module_rdeps && !a->module_rdeps_failed && !a->from) {
+			/* a consume: its warm machine is released by now, and the cold path runs
+			 * the query (bds-cold) */
+			char *q = bds_modgraph_query(repos);
+			char *reason = bds_util_xasprintf("the module graphs differ in modules whose repositories the "
+			                                  "target's hashes name: bazel-diff's answer needs Bazel's `%s` "
+			                                  "(docs/algorithm.md 4.5), which the cold path runs",
+			                                  q);
+			free(q);
+			rc = bds_cli_envelope_finish(bds_envelope_set_cold(env, "bds-diff", reason), BDS_EXIT_COLD);
+			env = jv_null();
+			free(reason);
+			goto out;
+		}
 		if (!a->module_rdeps && !a->module_rdeps_failed) {
 			char *q = bds_modgraph_query(repos);
 			bds_util_fail("the module graphs of '%s' and '%s' differ in modules whose repositories '%s' hashes: "
@@ -286,6 +301,7 @@ out:
 	bds_diff_free_hashes(&to);
 	free(env_from);
 	free(env_to);
+	jv_free(env);
 	return rc;
 }
 

@@ -21,4 +21,12 @@ enum bds_modgraph_path bds_modgraph_decide(const struct bds_diff_hashes *from, c
 /* bazel-diff's rdeps query for `repos`: "rdeps(//..., @@a//... + @@b//...)". Malloc'd. */
 char *bds_modgraph_query(char **repos);
 
+/* bazel-diff v37's expansion of --fineGrainedHashExternalRepos with Bzlmod (issue #197;
+ * docs/algorithm.md 1.5): `repos` (the comma-separated values as given), then ",@name" for
+ * each Bzlmod module that transitively depends on one of them, from `text` (the module
+ * graph as bazel-diff reads `bazel mod graph --output=json`'s output: lines joined and
+ * trimmed; `path` names it in errors). Malloc'd; NULL with the error recorded when bds
+ * cannot read the graph as bazel-diff's Gson would. */
+char *bds_modgraph_fine_grained(const char *text, size_t len, const char *path, const char *repos);
+
 #endif

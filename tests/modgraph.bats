@@ -341,3 +341,146 @@ hashes() {
 	[ "${stderr_lines[-1]}" = "bds-generate-hashes: Bazel 8.6.0 with Bzlmod: bazel-diff v37 also hashes each Bzlmod repository through 'bazel mod show_repo' here (docs/algorithm.md 1.4), which bds does not yet do; run bazel-diff itself" ]
 	stop_bazel "$ws"
 }
+
+@test "bds-cold asks its own server for the module path's rdeps; bds-consume goes cold for them, and --cold answers (contract)" {
+	local ws=$BATS_TEST_TMPDIR/ws
+	cd "$BATS_TEST_TMPDIR"
+	# WS's graph (//:a depends on the local repository @ext), each revision with its own
+	# module graph: the target's has a new version of ext
+	new_workspace "$ws"
+	cp -R "$WS/ext" "$WS/BUILD" "$WS/WORKSPACE" "$WS/.bazelignore" "$ws/"
+	cp "$MG/base.json" "$ws/modgraph.json"
+	local base target
+	base=$(commit_all "$ws" base)
+	cp "$MG/ext-2.0.json" "$ws/modgraph.json"
+	target=$(commit_all "$ws" target)
+	# Bazel 8.2 with Bzlmod, whose hashes name the repository @@ext+ (bzlmod-names-diff)
+	export MODERN_BAZEL_VERSION=8.2.0 MODERN_BAZEL_MOD_GRAPH=modgraph.json MODERN_BAZEL_LOG=$BATS_TEST_TMPDIR/log
+	export BDS_DIFF=bzlmod-names-diff BZLMOD_NAMES_DIR=$BATS_TEST_TMPDIR
+	# the plain diff is empty (only the module graph changed): the answer is the rdeps of
+	# @@ext+, the query's own @ext//:e last (no final hash names it)
+	run -0 --separate-stderr bds-cold -w "$ws" --base "$base" --target "$target" -b modern-bazel --fine-grained-repos @ext
+	[ "$output" = $'//:a\n@ext//:e' ]
+	[[ "$stderr" == *$'\nbds-cold: module rdeps '* ]]
+	# asked once, of the cold path's own server (its output base), through --output_file
+	run -0 grep -c -e '--output_base=.* query .*--query_file .*/rdeps.txt --output_file ' log
+	[ "$output" = 1 ]
+	# without the graph change there is no query
+	: > log
+	run -0 --separate-stderr bds-cold -w "$ws" --base "$target" --target "$target" -b modern-bazel --fine-grained-repos @ext
+	[ "$output" = "" ]
+	run -1 grep -c -e ' query .*rdeps.txt' log
+	[ "$output" = 0 ]
+
+	# a consume: the warm machine is released before the diff, so the rdeps query is the
+	# cold path's: exit 2, saying why; with --cold the half-cold path answers as bds-cold
+	export BDS_CACHE=$BATS_TEST_TMPDIR/cache
+	bds-record -w "$ws" --base "$base" --store "$BATS_TEST_TMPDIR/store" -b modern-bazel --fine-grained-repos @ext 2> record.err
+	run -2 --separate-stderr bds-consume -w "$ws" --target "$target" --store "$BATS_TEST_TMPDIR/store" -b modern-bazel \
+		--fine-grained-repos @ext
+	[ "$output" = "" ]
+	[[ "$stderr" == *$'\nbds-consume: cold: the module graphs differ in modules whose repositories the target\'s hashes name: bazel-diff\'s answer needs Bazel\'s `rdeps(//..., @@ext+//...)` (docs/algorithm.md 4.5), which the cold path runs' ]]
+	run -0 --separate-stderr bds-consume -w "$ws" --target "$target" --store "$BATS_TEST_TMPDIR/store" -b modern-bazel \
+		--fine-grained-repos @ext --cold
+	[ "$output" = $'//:a\n@ext//:e' ]
+	[[ "$stderr" == *"bds-cold: half-cold: "* ]]
+	stop_warm_servers
+}
+
+@test "bds-diff in a pipeline: a module path that needs Bazel's rdeps query is cold (2), the envelope saying why" {
+	cd "$BATS_TEST_TMPDIR"
+	jq '.hashes["@@ext+//:e"] = "e~e"' <(MODERN_BAZEL_VERSION=7.4.1 MODERN_BAZEL_MOD_GRAPH="$MG/ext-2.0.json" \
+		bds-generate-hashes -w "$WS" -b modern-bazel /dev/stdout) > to.json
+	MODERN_BAZEL_VERSION=7.4.1 MODERN_BAZEL_MOD_GRAPH="$MG/base.json" bds-generate-hashes -w "$WS" -b modern-bazel from.json
+	printf '{"hashes": {"base": "%s", "target": "%s"}, "kept": 1}\n' "$PWD/from.json" "$PWD/to.json" > env.json
+	run -2 --separate-stderr bds-diff -o answer < env.json
+	[ "$stderr" = "" ]
+	[ ! -e answer ]
+	# (one line, the keys sorted)
+	[ "$output" = '{"cold":{"reason":"the module graphs differ in modules whose repositories the target'\''s hashes name: bazel-diff'\''s answer needs Bazel'\''s `rdeps(//..., @@ext+//...)` (docs/algorithm.md 4.5), which the cold path runs","stage":"bds-diff"},"hashes":{"base":"'"$PWD"'/from.json","target":"'"$PWD"'/to.json"},"kept":1}' ]
+	# the same graphs: the plain answer
+	cp from.json same.json
+	printf '{"hashes": {"base": "%s", "target": "%s"}}\n' "$PWD/from.json" "$PWD/same.json" > env.json
+	run -0 --separate-stderr bds-diff < env.json
+	[ "$output" = "" ]
+}
+
+# --- --fine-grained-repos with Bzlmod ---------------------------------------------------------
+
+@test "bds-modgraph expands --fine-grained-repos as bazel-diff v37 does with Bzlmod: 1000 random cases against the Java oracle" {
+	python3 "$BDS_TOP/tests/modgraph/cases.py" gen-expand 7 1000 > "$BATS_TEST_TMPDIR/cases"
+	oracle expand < "$BATS_TEST_TMPDIR/cases" > "$BATS_TEST_TMPDIR/java"
+	python3 "$BDS_TOP/tests/modgraph/cases.py" run-expand "$BDS_BUILD/bin/bds-modgraph" "$BATS_TEST_TMPDIR/cases" \
+		> "$BATS_TEST_TMPDIR/bds"
+	[ "$(wc -l < "$BATS_TEST_TMPDIR/java")" -eq 1000 ]
+	[ "$(wc -l < "$BATS_TEST_TMPDIR/bds")" -eq 1000 ]
+	# every answer equal, the order too; a refusal only where the case holds what bds
+	# cannot read as Gson does
+	jq -r '.unsure' "$BATS_TEST_TMPDIR/cases" > "$BATS_TEST_TMPDIR/unsure"
+	paste -d '|' "$BATS_TEST_TMPDIR/bds" "$BATS_TEST_TMPDIR/java" "$BATS_TEST_TMPDIR/unsure" |
+		awk -F '|' '!($1 == $2 || ($1 == "REFUSED" && $3 == "true")) { print "case " NR ": bds " $1 ", java " $2 }' \
+		> "$BATS_TEST_TMPDIR/diffs"
+	[ ! -s "$BATS_TEST_TMPDIR/diffs" ] || { head -20 "$BATS_TEST_TMPDIR/diffs"; false; }
+	# the corpus reaches each answer: expanded, as given, refused
+	jq -r '.repos | join(",")' "$BATS_TEST_TMPDIR/cases" > "$BATS_TEST_TMPDIR/given"
+	read -r expanded given refused < <(paste -d '|' "$BATS_TEST_TMPDIR/bds" "$BATS_TEST_TMPDIR/given" | awk -F '|' '
+		$1 == "REFUSED" { r++; next } $1 != $2 { x++; next } { g++ } END { print x + 0, g + 0, r + 0 }')
+	echo "expanded $expanded, as given $given, refused $refused"
+	[ "$expanded" -ge 80 ]
+	[ "$given" -ge 500 ]
+	[ "$refused" -le 250 ]
+}
+
+@test "bds-modgraph: usage, an unreadable graph, a value bds cannot read as Gson" {
+	cd "$BATS_TEST_TMPDIR"
+	run -64 --separate-stderr bds-modgraph graph.json
+	[ "${stderr_lines[0]}" = "bds-modgraph: missing --fine-grained-repos" ]
+	run -64 --separate-stderr bds-modgraph --fine-grained-repos @a
+	[ "${stderr_lines[0]}" = "bds-modgraph: expected one module graph file" ]
+	run -1 --separate-stderr bds-modgraph --fine-grained-repos @a nosuch.json
+	[[ "$stderr" == "bds-modgraph: "*"nosuch.json"* ]]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	printf '{"apparentName": "", "dependencies": [{"apparentName": "x", "unexpanded": [true]}]}\n' > bent.json
+	run -1 --separate-stderr bds-modgraph --fine-grained-repos @a bent.json
+	[ "$stderr" = "bds-modgraph: 'bent.json': an \"unexpanded\" in the module graph is not a string or a boolean: bds cannot read it as bazel-diff's Gson would" ]
+	# Gson throws on a JSON null there: bazel-diff expands nothing
+	printf '{"apparentName": "", "dependencies": [{"apparentName": "x", "unexpanded": null}]}\n' > null.json
+	run -0 --separate-stderr bds-modgraph --fine-grained-repos @x null.json
+	[ "$output" = "@x" ]
+	printf '{"apparentName": "", "dependencies": [{"apparentName": "y", "dependencies": [{"apparentName": "x"}]}]}\n' > ok.json
+	run -0 --separate-stderr bds-modgraph --fine-grained-repos @x, ok.json
+	[ "$output" = "@x,@y" ]
+}
+
+@test "generate-hashes with Bzlmod hashes the modules that wrap a --fine-grained-repos repository too (bazel-diff issue #197, contract)" {
+	local ws=$BATS_TEST_TMPDIR/wrap
+	new_workspace "$ws"
+	mkdir -p "$ws/inner" "$ws/middle"
+	touch "$ws/inner/WORKSPACE" "$ws/middle/WORKSPACE"
+	printf 'sh_library(name = "i", visibility = ["//visibility:public"])\n' > "$ws/inner/BUILD"
+	printf 'sh_library(name = "m", deps = ["@inner//:i"], visibility = ["//visibility:public"])\n' > "$ws/middle/BUILD"
+	printf 'sh_library(name = "a", deps = ["@middle//:m"])\n' > "$ws/BUILD"
+	printf 'workspace(name = "t")\nlocal_repository(name = "inner", path = "inner")\nlocal_repository(name = "middle", path = "middle")\n' \
+		> "$ws/WORKSPACE"
+	printf 'inner\nmiddle\n' >> "$ws/.bazelignore"
+	# the root depends on middle, middle on inner
+	cat > "$BATS_TEST_TMPDIR/graph.json" <<-'EOF2'
+		{"key": "<root>", "name": "t", "version": "", "apparentName": "t", "dependencies": [
+		  {"key": "middle@1.0", "name": "middle", "version": "1.0", "apparentName": "middle", "dependencies": [
+		    {"key": "inner@1.0", "name": "inner", "version": "1.0", "apparentName": "inner", "dependencies": []}]}]}
+	EOF2
+	cd "$BATS_TEST_TMPDIR"
+	MODERN_BAZEL_VERSION=7.4.1 MODERN_BAZEL_MOD_GRAPH="$BATS_TEST_TMPDIR/graph.json" \
+		bds-generate-hashes -w "$ws" -b modern-bazel --fine-grained-repos @inner bzlmod.json
+	bds-generate-hashes -w "$ws" --fine-grained-repos @inner plain.json
+	bds-generate-hashes -w "$ws" --fine-grained-repos @inner,@middle both.json
+	# with Bzlmod, @middle's targets are hashed as bazel-diff hashes them: as if given
+	run -0 jq -S .hashes bzlmod.json
+	[ "$output" = "$(jq -S . both.json)" ]
+	run -0 jq -r '.hashes | keys[]' bzlmod.json
+	[[ "$output" == *"@middle//:m"* ]]
+	# without it, only what was given
+	run -0 jq -r 'keys[]' plain.json
+	[[ "$output" != *"@middle//:m"* ]]
+	stop_bazel "$ws"
+}

@@ -76,6 +76,41 @@ version_at_least() {
 	[ "$1" -gt "$4" ] || { [ "$1" -eq "$4" ] && { [ "$2" -gt "$5" ] || { [ "$2" -eq "$5" ] && [ "$3" -ge "$6" ]; }; }; }
 }
 
+# module_rdeps WHO DIFF FROM TO WS BAZEL: bazel-diff's module path (docs/algorithm.md 4.5)
+# for bds-diff's answer from hashes FROM to TO. When the module graphs differ in a module
+# whose own repository TO names, the answer holds Bazel's rdeps of that repository: the
+# query runs in WS as bazel-diff's get-impacted-targets runs it (BAZEL: the Bazel command
+# and its startup options, words quoted for `eval`; no command options, no --keep_going;
+# --output_file from Bazel 8.2), its output kept in $tmp/rdeps.pb (make_tmp makes $tmp if
+# there is none yet). Sets module_arg to bds-diff's option for it: nothing (no query
+# needed), --module-rdeps FILE, or --module-rdeps-failed (the query failed: bazel-diff's
+# fallback, with a warning from WHO). FROM and TO are read twice, so they must be files.
+# Returns 1 on a failure it has reported.
+module_rdeps() {
+	module_arg=""
+	# (the files are read twice only when both may carry a graph)
+	grep -q moduleGraphJson "$3" && grep -q moduleGraphJson "$4" || return 0
+	mr_query=$("$2" --module-query "$3" "$4") || return 1
+	[ -n "$mr_query" ] || return 0
+	[ -n "$tmp" ] || make_tmp "$prog"
+	printf '%s' "$mr_query" > "$tmp/rdeps.txt" || { echo "$1: cannot write '$tmp/rdeps.txt'" >&2; return 1; }
+	mr_version=$(eval "(cd $(quote "$5") && $6 version)" </dev/null 2>/dev/null | bazel_version_of) || mr_version=""
+	mr_of=""
+	! version_at_least "$mr_version" 8 2 0 || mr_of="--output_file $(quote "$tmp/rdeps.pb")"
+	mr_rc=0
+	eval "(cd $(quote "$5") && $6 query --output streamed_proto \
+		--proto:instantiation_stack --order_output=no --query_file $(quote "$tmp/rdeps.txt") $mr_of)" \
+		</dev/null >"$tmp/rdeps.out" 2>"$tmp/rdeps.err" || mr_rc=$?
+	if [ "$mr_rc" -eq 0 ]; then
+		[ -n "$mr_of" ] || mv "$tmp/rdeps.out" "$tmp/rdeps.pb" || { echo "$1: cannot write '$tmp/rdeps.pb'" >&2; return 1; }
+		module_arg="--module-rdeps $(quote "$tmp/rdeps.pb")"
+	else
+		echo "$1: warning: the module graphs differ and '$mr_query' failed (exit $mr_rc): every buildable target of '$4' is impacted, as bazel-diff answers" >&2
+		sed 's/^/  /' "$tmp/rdeps.err" >&2 || :
+		module_arg=--module-rdeps-failed
+	fi
+}
+
 # find_bin NAME: a sibling program: beside this script (installed), else the build tree
 # (development), else NAME itself, for PATH to find.
 find_bin() {

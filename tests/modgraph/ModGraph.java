@@ -8,7 +8,12 @@
 //   java ModGraph decide < CASES
 //       one JSON case a line, {"from": GRAPH|null, "to": GRAPH|null, "labels": [...]}: one
 //       answer a line, "PLAIN" when bazel-diff takes the plain hash diff, else the
-//       canonical repositories it asks rdeps about, sorted, space-separated.
+//       canonical repositories it asks rdeps about, sorted, space-separated;
+//   java ModGraph expand < CASES
+//       one JSON case a line, {"graph": RAW|null, "repos": [...]} (RAW: the stdout of `bazel
+//       mod graph --output=json`, null when it failed): one answer a line, the
+//       --fineGrainedHashExternalRepos bazel-diff hashes with (Modules.kt's
+//       expandFineGrainedHashExternalReposWithBzlmodDependents), comma-separated.
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
@@ -121,6 +126,93 @@ public class ModGraph {
     return repos.isEmpty() ? null : repos;
   }
 
+  // ModuleGraphParser.parseModuleGraphEdges / walkEdges: apparent name -> direct deps' apparent
+  // names (edges), and the root's apparent names (roots); both empty where Gson throws.
+  static Map<String, Set<String>> edges;
+  static Set<String> roots;
+
+  static void parseModuleGraphEdges(String json) {
+    edges = new LinkedHashMap<>();
+    roots = new LinkedHashSet<>();
+    try {
+      JsonObject root;
+      try {
+        root = JsonParser.parseString(json).getAsJsonObject();
+      } catch (Exception e) {
+        int start = json.indexOf('{');
+        if (start < 0) throw e;
+        root = JsonParser.parseString(json.substring(start)).getAsJsonObject();
+      }
+      walkEdges(root, true);
+    } catch (Exception e) {
+      edges = new LinkedHashMap<>();
+      roots = new LinkedHashSet<>();
+    }
+  }
+
+  static void walkEdges(JsonObject obj, boolean isRoot) {
+    String apparentName = str(obj, "apparentName");
+    if (apparentName == null) return;
+    if (isRoot) roots.add(apparentName);
+    Set<String> mine = edges.computeIfAbsent(apparentName, k -> new LinkedHashSet<>());
+    JsonElement deps = obj.get("dependencies");
+    if (deps == null) return;
+    for (JsonElement dep : deps.getAsJsonArray()) {
+      if (!dep.isJsonObject()) continue;
+      JsonObject depObj = dep.getAsJsonObject();
+      String depApparent = str(depObj, "apparentName");
+      if (depApparent == null) continue;
+      mine.add(depApparent);
+      JsonElement u = depObj.get("unexpanded");
+      boolean unexpanded = u == null ? false : u.getAsBoolean();
+      if (!unexpanded) walkEdges(depObj, false);
+    }
+  }
+
+  // ModuleGraphParser.findTransitiveDependents
+  static Set<String> findTransitiveDependents(Set<String> targets) {
+    Set<String> out = new LinkedHashSet<>();
+    if (edges.isEmpty() || targets.isEmpty()) return out;
+    Map<String, Set<String>> reverse = new LinkedHashMap<>();
+    for (Map.Entry<String, Set<String>> e : edges.entrySet())
+      for (String dep : e.getValue()) reverse.computeIfAbsent(dep, k -> new LinkedHashSet<>()).add(e.getKey());
+    Set<String> visited = new LinkedHashSet<>(targets);
+    java.util.ArrayDeque<String> queue = new java.util.ArrayDeque<>(targets);
+    while (!queue.isEmpty()) {
+      Set<String> parents = reverse.get(queue.removeFirst());
+      if (parents == null) continue;
+      for (String p : parents) {
+        if (visited.contains(p)) continue;
+        visited.add(p);
+        if (!roots.contains(p)) out.add(p);
+        queue.addLast(p);
+      }
+    }
+    return out;
+  }
+
+  // Modules.kt's expandFineGrainedHashExternalReposWithBzlmodDependents; raw null: the graph
+  // command failed
+  static Set<String> expand(String raw, List<String> user) throws Exception {
+    Set<String> userSupplied = new LinkedHashSet<>(user);
+    if (userSupplied.isEmpty() || raw == null) return userSupplied;
+    String json = moduleGraphText(raw);
+    if (json.isEmpty()) return userSupplied;
+    parseModuleGraphEdges(json);
+    if (edges.isEmpty()) return userSupplied;
+    Set<String> apparentTargets = new LinkedHashSet<>();
+    for (String r : userSupplied) {
+      String t = r.startsWith("@@") ? r.substring(2) : r;
+      t = t.startsWith("@") ? t.substring(1) : t;
+      if (!t.isEmpty()) apparentTargets.add(t);
+    }
+    Set<String> dependents = findTransitiveDependents(apparentTargets);
+    if (dependents.isEmpty()) return userSupplied;
+    Set<String> result = new LinkedHashSet<>(userSupplied);
+    for (String d : dependents) result.add("@" + d);
+    return result;
+  }
+
   // BazelModService.getModuleGraphJson: the output's lines joined with "\n", trimmed.
   static String moduleGraphText(String raw) throws Exception {
     List<String> lines = new ArrayList<>();
@@ -155,6 +247,17 @@ public class ModGraph {
     }
     BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
     StringBuilder answers = new StringBuilder();
+    if (args[0].equals("expand")) {
+      for (String line; (line = in.readLine()) != null; ) {
+        JsonObject c = JsonParser.parseString(line).getAsJsonObject();
+        String graph = c.get("graph").isJsonNull() ? null : c.get("graph").getAsString();
+        List<String> repos = new ArrayList<>();
+        for (JsonElement r : c.get("repos").getAsJsonArray()) repos.add(r.getAsString());
+        answers.append(String.join(",", expand(graph, repos))).append('\n');
+      }
+      System.out.print(answers);
+      return;
+    }
     for (String line; (line = in.readLine()) != null; ) {
       JsonObject c = JsonParser.parseString(line).getAsJsonObject();
       String from = c.get("from").isJsonNull() ? null : c.get("from").getAsString();

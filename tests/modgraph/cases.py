@@ -5,6 +5,11 @@
   cases.py run BDS_DIFF FILE  bds-diff --module-query on each case of FILE: one line per
                               case, "PLAIN", the repositories space-separated, or "REFUSED"
                               (exit 1 with one line on stderr)
+  cases.py gen-expand SEED N  N cases of --fine-grained-repos with Bzlmod: {"graph", "repos",
+                              "unsure"}, the graph's text null where `bazel mod graph` failed
+  cases.py run-expand BDS_MODGRAPH FILE
+                              bds-modgraph --fine-grained-repos on each case of FILE: one
+                              line per case, the repositories, or "REFUSED"
 
 The graphs are `bazel mod graph --output=json` trees, mostly well formed, sometimes bent
 where bazel-diff's Gson reading has corners: JSON null, objects, numbers, booleans and
@@ -26,9 +31,19 @@ VERSIONS = ["1.0", "2.0", "", "1.0.bcr.1", "0.1-rc"]
 
 
 class Gen:
-    def __init__(self, rnd):
+    def __init__(self, rnd, bent_unexpanded=False):
         self.r = rnd
         self.unsure = False
+        # "unexpanded" other than true (gen-expand only: gen's corpus stays as it was)
+        self.bent_unexpanded = bent_unexpanded
+
+    def unexpanded(self):
+        if not self.bent_unexpanded or self.r.random() < 0.6:
+            return True
+        v = self.r.choice([False, "true", "TRUE", "false", "yes", 1, 0, None, {"a": 1}, [True], [True, False]])
+        if isinstance(v, list):
+            self.unsure = True
+        return v
 
     def value(self, s):
         """s, or now and then something else where a string belongs."""
@@ -65,7 +80,7 @@ class Gen:
             else:
                 m["dependencies"] = "none"
         if self.r.random() < 0.1:
-            m["unexpanded"] = True
+            m["unexpanded"] = self.unexpanded()
         return m
 
     def graph(self):
@@ -170,8 +185,44 @@ def run(bds_diff, path):
                 print("BAD exit %d: %s" % (p.returncode, p.stderr.strip()))
 
 
+def gen_expand(seed, n):
+    r = random.Random(seed)
+    for _ in range(n):
+        g = Gen(r, bent_unexpanded=True)
+        graph = None if r.random() < 0.05 else g.text(g.graph())
+        # distinct values, as the set bazel-diff reads ("@" + "" is "@")
+        pool = ["@" + x for x in NAMES] + ["@@" + x for x in NAMES[:3]] + ["rules_y", "@nosuch"]
+        repos = r.sample(pool, r.randint(1, 3))
+        print(json.dumps({"graph": graph, "repos": repos, "unsure": g.unsure}, ensure_ascii=False))
+
+
+def run_expand(bds_modgraph, path):
+    with open(path, encoding="utf-8") as f, tempfile.TemporaryDirectory() as d:
+        for line in f:
+            c = json.loads(line)
+            repos = ",".join(c["repos"])
+            if c["graph"] is None:
+                # no Bzlmod: bds-generate-hashes keeps the repositories as given
+                print(repos)
+                continue
+            gp = os.path.join(d, "graph.json")
+            with open(gp, "w", encoding="utf-8") as g:
+                g.write(c["graph"])
+            p = subprocess.run([bds_modgraph, "--fine-grained-repos", repos, gp], capture_output=True, text=True)
+            if p.returncode == 1 and len(p.stderr.splitlines()) == 1:
+                print("REFUSED")
+            elif p.returncode == 0 and p.stderr == "":
+                print(p.stdout.rstrip("\n"))
+            else:
+                print("BAD exit %d: %s" % (p.returncode, p.stderr.strip()))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "gen":
         gen(int(sys.argv[2]), int(sys.argv[3]))
+    elif sys.argv[1] == "gen-expand":
+        gen_expand(int(sys.argv[2]), int(sys.argv[3]))
+    elif sys.argv[1] == "run-expand":
+        run_expand(sys.argv[2], sys.argv[3])
     else:
         run(sys.argv[2], sys.argv[3])

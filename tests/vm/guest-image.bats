@@ -91,8 +91,8 @@ teardown_file() {
 	[ "$output" = ".git" ]
 	run -0 guest_ssh git -C /workspace config gc.auto
 	[ "$output" = "0" ]
-	run -0 guest_ssh 'command -v bazel bds-hash bds-plan bds-guest-sync'
-	[ "$output" = $'/usr/bin/bazel\n/usr/local/bin/bds-hash\n/usr/local/bin/bds-plan\n/usr/local/bin/bds-guest-sync' ]
+	run -0 guest_ssh 'command -v bazel bds-hash bds-plan bds-modgraph bds-guest-sync'
+	[ "$output" = $'/usr/bin/bazel\n/usr/local/bin/bds-hash\n/usr/local/bin/bds-plan\n/usr/local/bin/bds-modgraph\n/usr/local/bin/bds-guest-sync' ]
 }
 
 @test "a wrong pinned key is refused" {
