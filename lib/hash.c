@@ -841,23 +841,6 @@ int bds_hash_write_json(FILE *out, const struct bds_graph *g, struct bds_hash_js
 	return 0;
 }
 
-/* The length of the UTF-8 sequence at s[0..n), 0 when it is not one (overlong forms,
- * surrogates and values above U+10FFFF included). */
-static size_t utf8_sequence(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-	size_t len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-	if (len == 0 || len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0) || (c == 0xf0 && s[1] < 0x90) ||
-	    (c == 0xf4 && s[1] >= 0x90))
-		return 0;
-	return len;
-}
-
 /* Kotlin's Char.isWhitespace for the character at s (of `len` bytes): Java's
  * isWhitespace or isSpaceChar. */
 static int kotlin_whitespace(const unsigned char *s, size_t len)
@@ -882,7 +865,7 @@ char *bds_hash_module_graph_text(const char *raw, size_t n, size_t *len)
 			out[o++] = '\n';
 			continue;
 		}
-		size_t k = utf8_sequence(s + i, n - i);
+		size_t k = bds_util_utf8_sequence(s + i, n - i);
 		if (k == 0) {
 			free(out);
 			bds_util_fail("the module graph is not UTF-8 (byte %zu)", i);

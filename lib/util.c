@@ -536,3 +536,29 @@ int bds_util_parse_pid(const char *s, long *out)
 	*out = (long)v;
 	return 0;
 }
+
+size_t bds_util_utf8_sequence(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0];
+	size_t len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+	if (len == 0 || len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0) || (c == 0xf0 && s[1] < 0x90) ||
+	    (c == 0xf4 && s[1] >= 0x90))
+		return 0;
+	return len;
+}
+
+int bds_util_is_utf8(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t k = bds_util_utf8_sequence((const unsigned char *)s + i, n - i);
+		if (k == 0)
+			return 0;
+		i += k;
+	}
+	return 1;
+}

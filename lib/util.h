@@ -84,6 +84,12 @@ void bds_util_atomic_discard(FILE *f, char *tmp_path);
 /* True when progress lines should be shown: stderr is a terminal or `forced`. */
 int bds_util_progress_enabled(int forced);
 
+/* The length of the UTF-8 sequence at s[0..n) (n > 0), 0 when it is not one (overlong
+ * forms, surrogates and values above U+10FFFF included). */
+size_t bds_util_utf8_sequence(const unsigned char *s, size_t n);
+/* Is s[0..n) UTF-8 throughout? */
+int bds_util_is_utf8(const char *s, size_t n);
+
 /* Compares two UTF-8 strings in Java String order (UTF-16 code units), which bazel-diff
  * uses for every sort. Equals byte order except for supplementary characters. */
 int bds_util_java_cmp(const char *a, size_t an, const char *b, size_t bn);

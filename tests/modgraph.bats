@@ -48,6 +48,15 @@ modern() {
 		bds-generate-hashes -w "$WS" -b modern-bazel "$@"
 }
 
+# modern_ws WS VERSION ARGS...: bds-generate-hashes in WS through the modern-bazel fixture
+# as Bazel VERSION, with the module graph in $MODERN_BAZEL_MOD_GRAPH; its log as modern's
+modern_ws() {
+	local w=$1 version=$2
+	shift 2
+	: > "$BATS_TEST_TMPDIR/log"
+	MODERN_BAZEL_LOG="$BATS_TEST_TMPDIR/log" MODERN_BAZEL_VERSION=$version bds-generate-hashes -w "$w" -b modern-bazel "$@"
+}
+
 # --- the hashes' module graph ---------------------------------------------------------------
 
 @test "bds-hash --module-graph: the hashes in bazel-diff's metadata shape, byte for byte Gson's, for odd graph texts" {
@@ -232,17 +241,152 @@ hashes() {
 	cmp "$BATS_TEST_TMPDIR/java.json" "$BATS_TEST_TMPDIR/h2.json"
 }
 
-@test "generate-hashes refuses Bzlmod on Bazel 8.6+ and 9.0.1+ (bazel-diff hashes repositories through mod show_repo there)" {
-	for v in 8.6.0 9.0.1 9.1.0; do
-		run -1 --separate-stderr modern "$v" "$MG/base.json" "$BATS_TEST_TMPDIR/h.json"
-		[ "$output" = "" ]
-		[ "$stderr" = "bds-generate-hashes: Bazel $v with Bzlmod: bazel-diff v37 also hashes each Bzlmod repository through 'bazel mod show_repo' here (docs/algorithm.md 1.4), which bds does not yet do; run bazel-diff itself" ]
-		[ ! -e "$BATS_TEST_TMPDIR/h.json" ]
+# repository_stream OUT CANONICAL:RULE:PATH...: a recorded `bazel mod show_repo
+# --output=streamed_proto`: one Build.Repository each, its canonical name, repository rule
+# and (when PATH is not empty) a STRING attribute "path"
+repository_stream() {
+	local out=$1
+	shift
+	python3 - "$out" "$@" <<-'PY'
+		import sys
+		def varint(n):
+		    b = b""
+		    while True:
+		        x = n & 0x7f
+		        n >>= 7
+		        b += bytes([x | (0x80 if n else 0)])
+		        if not n:
+		            return b
+		def field(k, data):
+		    return varint(k << 3 | 2) + varint(len(data)) + data
+		out = b""
+		for spec in sys.argv[2:]:
+		    canonical, rule, path = spec.split(":")
+		    m = field(1, canonical.encode()) + field(2, rule.encode())
+		    if path:
+		        m += field(7, field(1, b"path") + varint(2 << 3) + varint(2) + field(5, path.encode()))
+		    out += varint(len(m)) + m
+		open(sys.argv[1], "wb").write(out)
+	PY
+}
+
+@test "bds-modgraph makes bazel-diff v37's synthetic targets of Bzlmod repositories: 300 random cases against the Java oracle" {
+	local j=$BATS_TEST_TMPDIR/jr c
+	mkdir -p "$j/classes"
+	protoc -I"$BDS_TOP/tests/proto-canon" -I"$BDS_TOP/tests/modgraph" --java_out="$j" \
+		"$BDS_TOP/tests/proto-canon/attribute.proto" "$BDS_TOP/tests/modgraph/repos.proto"
+	javac -nowarn -cp /usr/share/java/protobuf.jar:/usr/share/java/gson.jar -d "$j/classes" \
+		"$BDS_TOP/tests/modgraph/ShowRepo.java" "$BDS_TOP/tests/modgraph/ModGraph.java" "$j"/bds/protocanon/*.java
+	show_repo() { java -cp "$j/classes:/usr/share/java/protobuf.jar:/usr/share/java/gson.jar" ShowRepo "$@"; }
+	show_repo gen 1 300 "$BATS_TEST_TMPDIR/cases"
+	local made=0 hashed=0 inputs=0 k
+	for k in $(seq 0 299); do
+		c=$BATS_TEST_TMPDIR/cases/$k
+		bds-modgraph --show-repo-names "$c/mapping.txt" > "$c/bds.names"
+		bds-modgraph --repo-targets -w "$c/ws" "$c/mapping.txt" "$c/repos.pb" "$c/graph.json" > "$c/bds.pb"
+		[ ! -s "$c/bds.pb" ] || made=$((made + 1))
+		! grep -q _bazel_diff_content_hash "$c/bds.pb" || hashed=$((hashed + 1))
+		! grep -qa //external: <(tr -d '\0' < "$c/bds.pb" | grep -ao '\*.//external:') || inputs=$((inputs + 1))
 	done
-	# 9.0.0 lacks the feature; without Bzlmod nothing changes
-	run -0 --separate-stderr modern 9.0.0 "$MG/base.json" "$BATS_TEST_TMPDIR/h.json"
-	run -0 --separate-stderr modern 8.6.0 "" "$BATS_TEST_TMPDIR/h.json"
-	cmp "$BATS_FILE_TMPDIR/plain.json" "$BATS_TEST_TMPDIR/h.json"
+	show_repo names "$BATS_TEST_TMPDIR/cases" 300
+	for k in $(seq 0 299); do
+		cmp "$BATS_TEST_TMPDIR/cases/$k/bds.names" "$BATS_TEST_TMPDIR/cases/$k/java.names"
+	done
+	run -0 show_repo check "$BATS_TEST_TMPDIR/cases" 300
+	[ "$output" = "" ]
+	# the corpus reaches what matters: targets, local repositories' content hashes, and
+	# inputs from the module graph's edges
+	echo "targets in $made cases, content hashes in $hashed, inputs in $inputs"
+	[ "$made" -ge 150 ]
+	[ "$hashed" -ge 50 ]
+	[ "$inputs" -ge 10 ]
+}
+
+@test "bds-modgraph --repo-targets refuses what a warm machine may not see as bazel-diff did: a local repository outside the workspace, a link out of it" {
+	cd "$BATS_TEST_TMPDIR"
+	mkdir -p ws/loc outside
+	printf 'x\n' > outside/f
+	printf '{"loc":"loc+"}\n' > mapping.txt
+	printf '{"name":"main","dependencies":[]}\n' > graph.json
+	repository_stream repos.pb "loc+:local_repository:$BATS_TEST_TMPDIR/outside"
+	run -1 --separate-stderr bds-modgraph --repo-targets -w ws mapping.txt repos.pb graph.json
+	[ "$stderr" = "bds-modgraph: local repository 'loc+': its directory '$BATS_TEST_TMPDIR/outside' is outside the workspace: bazel-diff hashes its files, which bds cannot prove a warm machine has" ]
+	repository_stream repos.pb "loc+:local_repository:loc"
+	ln -s "$BATS_TEST_TMPDIR/outside/f" ws/loc/link
+	run -1 --separate-stderr bds-modgraph --repo-targets -w ws mapping.txt repos.pb graph.json
+	[ "$stderr" = "bds-modgraph: local repository 'loc+': 'ws/loc/link' is a symbolic link out of the workspace, which bds does not follow (bazel-diff hashes what it finds there, which a warm machine may not have)" ]
+	# a link inside the workspace is read through, as Java reads it
+	rm ws/loc/link
+	printf 'y\n' > ws/target
+	ln -s ../target ws/loc/link
+	run -0 --separate-stderr bds-modgraph --repo-targets -w ws mapping.txt repos.pb graph.json
+	[ -n "$output" ]
+	# a truncated stream
+	head -c 5 repos.pb > cut.pb
+	run -1 --separate-stderr bds-modgraph --repo-targets -w ws mapping.txt cut.pb graph.json
+	[ "$stderr" = "bds-modgraph: 'cut.pb': a repository message at byte 0 is truncated" ]
+}
+
+@test "generate-hashes on Bazel 8.6+ with Bzlmod hashes each Bzlmod repository as bazel-diff does, through mod show_repo (contract)" {
+	local ws=$BATS_TEST_TMPDIR/repos
+	new_workspace "$ws"
+	mkdir -p "$ws/inner" "$ws/middle"
+	touch "$ws/inner/WORKSPACE" "$ws/middle/WORKSPACE"
+	printf 'sh_library(name = "i", visibility = ["//visibility:public"])\n' > "$ws/inner/BUILD"
+	printf 'sh_library(name = "m", visibility = ["//visibility:public"])\n' > "$ws/middle/BUILD"
+	printf 'sh_library(name = "a", deps = ["@middle//:m"])\nsh_library(name = "b")\n' > "$ws/BUILD"
+	printf 'workspace(name = "t")\nlocal_repository(name = "inner", path = "inner")\nlocal_repository(name = "middle", path = "middle")\n' \
+		> "$ws/WORKSPACE"
+	printf 'inner\nmiddle\n' >> "$ws/.bazelignore"
+	commit_all "$ws" base >/dev/null
+	cd "$BATS_TEST_TMPDIR"
+	# the root depends on middle, middle on inner; both local_path_override'd
+	cat > graph.json <<-'EOF2'
+		{"key": "<root>", "name": "t", "version": "", "apparentName": "t", "dependencies": [
+		  {"key": "middle@_", "name": "middle", "version": "", "apparentName": "middle", "dependencies": [
+		    {"key": "inner@_", "name": "inner", "version": "", "apparentName": "inner", "dependencies": []}]}]}
+	EOF2
+	printf '{"":"","bazel_tools":"bazel_tools","middle":"middle+","inner":"inner+","t":""}\n' > mapping.txt
+	repository_stream repos.pb "middle+:local_repository:middle" "inner+:local_repository:inner"
+	export MODERN_BAZEL_MOD_GRAPH=$BATS_TEST_TMPDIR/graph.json MODERN_BAZEL_REPO_MAPPING=$BATS_TEST_TMPDIR/mapping.txt
+	export MODERN_BAZEL_SHOW_REPO=$BATS_TEST_TMPDIR/repos.pb
+	# (//external:all-targets left out: Bazel 4.2.3's WORKSPACE repositories would take the
+	# synthetic targets' names first, as bazel-diff's distinctBy keeps the query's)
+	run -0 --separate-stderr modern_ws "$ws" 8.6.0 --exclude-external-targets h1.json
+	run -0 grep -c -e '^mod dump_repo_mapping $' -e '^mod show_repo @@middle+ @@inner+ --output=streamed_proto$' "$BATS_TEST_TMPDIR/log"
+	[ "$output" = 2 ]
+	# the synthetic targets are hashed (middle's rule input //external:inner), and //:a
+	# (whose @middle input is //external:middle) takes middle's hash in
+	run -0 jq -r '.hashes | keys | map(select(startswith("//external:"))) | join(" ")' h1.json
+	[ "$output" = "//external:inner //external:middle" ]
+	run -0 --separate-stderr modern_ws "$ws" 8.5.0 --exclude-external-targets h0.json
+	run -0 jq -r '.hashes | keys | map(select(startswith("//external:"))) | length' h0.json
+	[ "$output" = 0 ]
+	# a file of inner's changes inner's content hash, then middle's and //:a's; not //:b's
+	printf '# edited\n' >> "$ws/inner/BUILD"
+	run -0 --separate-stderr modern_ws "$ws" 8.6.0 --exclude-external-targets h2.json
+	run -0 jq -r --slurpfile old h1.json '.hashes | to_entries | map(select($old[0].hashes[.key] != .value) | .key) | join(" ")' h2.json
+	[ "$output" = "//:a //external:inner //external:middle" ]
+	# MODULE.bazel.lock is no content
+	printf 'lock\n' > "$ws/inner/MODULE.bazel.lock"
+	run -0 --separate-stderr modern_ws "$ws" 8.6.0 --exclude-external-targets h3.json
+	cmp h2.json h3.json
+	# 9.0.0 lacks show_repo's proto output: bazel-diff does not ask, nor does bds
+	run -0 --separate-stderr modern_ws "$ws" 9.0.0 --exclude-external-targets h4.json
+	run -1 grep -c '^mod show_repo' "$BATS_TEST_TMPDIR/log"
+	# show_repo failing: bazel-diff goes on without the repositories, with a warning
+	MODERN_BAZEL_SHOW_REPO="" run -0 --separate-stderr modern_ws "$ws" 9.0.1 --exclude-external-targets h5.json
+	[[ "$stderr" == *"bds-generate-hashes: warning: bazel mod show_repo failed (exit 2): no Bzlmod repository is hashed, as bazel-diff goes on"* ]]
+	run -0 jq -r '.hashes | keys | map(select(startswith("//external:"))) | length' h5.json
+	[ "$output" = 0 ]
+	# the partial path never answers with them
+	git -C "$ws" add -A && git -C "$ws" commit -q -m edit
+	run -0 --separate-stderr modern_ws "$ws" 8.6.0 --exclude-external-targets --record-state h6.json
+	printf '# again\n' >> "$ws/BUILD"
+	git -C "$ws" commit -q -am again
+	run -0 --separate-stderr modern_ws "$ws" 8.6.0 --exclude-external-targets --incremental h7.json
+	[[ "$stderr" == *"bds-generate-hashes: full path: Bazel 8.6.0 with Bzlmod: every Bzlmod repository is hashed again (bazel mod show_repo)"* ]]
+	stop_bazel "$ws"
 }
 
 @test "bds bazel-diff get-impacted-targets: a module's new version queries Bazel for its repository's rdeps (contract)" {
@@ -434,9 +578,9 @@ hashes() {
 @test "bds-modgraph: usage, an unreadable graph, a value bds cannot read as Gson" {
 	cd "$BATS_TEST_TMPDIR"
 	run -64 --separate-stderr bds-modgraph graph.json
-	[ "${stderr_lines[0]}" = "bds-modgraph: missing --fine-grained-repos" ]
+	[ "${stderr_lines[0]}" = "bds-modgraph: expected one of --fine-grained-repos, --show-repo-names, --repo-targets" ]
 	run -64 --separate-stderr bds-modgraph --fine-grained-repos @a
-	[ "${stderr_lines[0]}" = "bds-modgraph: expected one module graph file" ]
+	[ "${stderr_lines[0]}" = "bds-modgraph: expected one file" ]
 	run -1 --separate-stderr bds-modgraph --fine-grained-repos @a nosuch.json
 	[[ "$stderr" == "bds-modgraph: "*"nosuch.json"* ]]
 	[ "${#stderr_lines[@]}" -eq 1 ]
