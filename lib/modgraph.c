@@ -931,7 +931,8 @@ static int local_content_hash(const char *workspace, const char *path, size_t pa
 	}
 	if ((rc = walk_local(dir, "", ws_real, repo, &files, &n, 0)) < 0)
 		goto out;
-	qsort(files, n, sizeof *files, cmp_local_file);
+	if (n > 1) /* (no list at all when the directory is empty) */
+		qsort(files, n, sizeof *files, cmp_local_file);
 	struct bds_sha256 h;
 	if (bds_sha256_init(&h) < 0) {
 		rc = -1;
