@@ -39,7 +39,14 @@ static int member_string(jv obj, const char *name, jv *out)
 	jv v = jv_object_get(jv_copy(obj), jv_string(name));
 	switch (jv_get_kind(v)) {
 	case JV_KIND_INVALID: jv_free(v); return 0;
-	case JV_KIND_STRING: *out = v; return 1;
+	case JV_KIND_STRING:
+		/* a NUL would end the name early wherever bds uses it as C text */
+		if (memchr(jv_string_value(v), 0, (size_t)jv_string_length_bytes(jv_copy(v)))) {
+			jv_free(v);
+			return -2;
+		}
+		*out = v;
+		return 1;
 	case JV_KIND_TRUE: jv_free(v); *out = jv_string("true"); return 1;
 	case JV_KIND_FALSE: jv_free(v); *out = jv_string("false"); return 1;
 	case JV_KIND_NULL:
@@ -83,20 +90,29 @@ static void extract_modules(struct graph *g, jv obj)
 	jv_free(deps);
 }
 
+/* Does the JSON text escape a UTF-16 surrogate (\ud800 to \udfff)? A lone one is a
+ * character of its own to Gson; libjq reads each as U+FFFD, so two different ones would
+ * compare equal. */
+static int has_surrogate_escape(const char *text, size_t len)
+{
+	for (size_t i = 0; i + 3 < len; i++)
+		if (text[i] == '\\' && (text[i + 1] == 'u' || text[i + 1] == 'U') && (text[i + 2] == 'd' || text[i + 2] == 'D') &&
+		    strchr("89abcdefABCDEF", text[i + 3]) && text[i + 3])
+			return 1;
+	return 0;
+}
+
 /* ModuleGraphParser's reading of a graph's text: a JSON object, else the text from its
  * first '{' (a prefix of leaked stderr). 1 with *root, 0 when there is no '{' at all (no
  * modules), -1 (error recorded, naming the text as `what`) when libjq cannot parse what
  * Gson's lenient parser might have. */
 static int read_root(const char *text, size_t len, const char *path, const char *what, jv *root)
 {
+	*root = jv_null();
 	if (len > INT_MAX)
 		return bds_util_fail("'%s': %s is too large (%zu bytes)", path, what, len);
-	/* a lone surrogate (\ud800 to \udfff) is a character of its own to Gson; libjq
-	 * reads each as U+FFFD, so two different ones would compare equal */
-	for (size_t i = 0; i + 3 < len; i++)
-		if (text[i] == '\\' && (text[i + 1] == 'u' || text[i + 1] == 'U') && (text[i + 2] == 'd' || text[i + 2] == 'D') &&
-		    strchr("89abcdefABCDEF", text[i + 3]) && text[i + 3])
-			return bds_util_fail("'%s': %s escapes a UTF-16 surrogate, which bds cannot compare as "
+	if (has_surrogate_escape(text, len))
+		return bds_util_fail("'%s': %s escapes a UTF-16 surrogate, which bds cannot compare as "
 			                     "bazel-diff's Gson does",
 			                     path, what);
 	*root = jv_parse_sized(text, (int)len);
@@ -563,14 +579,21 @@ int bds_modgraph_repo_mapping(const char *out, size_t len, const char *path, jv 
 			break;
 		}
 		if (tl > 0) {
-			jv root;
-			int r = read_root(line, tl, path, "a line of it", &root);
+			/* the whole line (no recovery from its first '{' here): an object, another
+			 * value (asJsonObject throws: no mapping), or text libjq cannot read, which
+			 * Gson's lenient parser may (a byte order mark, a comment...) */
+			jv root = jv_null();
+			int r = has_surrogate_escape(line, tl) ? -2 : tl > INT_MAX ? -3 : 0;
+			if (r == 0) {
+				root = jv_parse_sized(line, (int)tl);
+				r = jv_is_valid(root) ? 0 : -4;
+			}
 			if (r < 0) {
-				rc = -1;
-			} else if (r == 0 || jv_get_kind(root) != JV_KIND_OBJECT) {
-				empty = 1; /* no '{' (asJsonObject throws) */
-			} else if (memchr(line, '{', tl) != line) {
-				/* read from its first '{': Gson reads the whole line only */
+				rc = bds_util_fail("'%s': a line of it %s", path,
+				                   r == -2   ? "escapes a UTF-16 surrogate, which bds cannot compare as bazel-diff's Gson does"
+				                   : r == -3 ? "is too large"
+				                             : "is not JSON that bds can read as bazel-diff's lenient parser would");
+			} else if (jv_get_kind(root) != JV_KIND_OBJECT) {
 				empty = 1;
 			} else {
 				jv_object_foreach(root, k, v)
@@ -581,19 +604,22 @@ int bds_modgraph_repo_mapping(const char *out, size_t len, const char *path, jv 
 					jv_free(wrap);
 					if (have == -1)
 						empty = 1;
-					else if (have == -2 && rc == 0)
+					if (have == 1 && memchr(jv_string_value(k), 0, (size_t)jv_string_length_bytes(jv_copy(k))) && rc == 0)
+						rc = bds_util_fail("'%s': a repository name holds a NUL, which bds cannot carry into a label", path);
+					if (have == -2 && rc == 0)
 						rc = bds_util_fail("'%s': the canonical name of '%s' is not a string: bds cannot read it "
 						                   "as bazel-diff's Gson would",
 						                   path, jv_string_value(k));
-					if (have == 1) {
+					if (have == 1 && rc == 0) {
 						const char *a = jv_string_value(k), *c = jv_string_value(canonical);
 						int skip = !*a || !*c || strcmp(a, "bazel_tools") == 0 || strcmp(a, "local_config_platform") == 0;
 						for (size_t s = 0; s < sizeof skip_prefixes / sizeof *skip_prefixes && !skip; s++)
 							skip = strncmp(c, skip_prefixes[s], strlen(skip_prefixes[s])) == 0;
 						if (!skip)
 							map = jv_object_set(map, jv_copy(k), jv_copy(canonical));
-						jv_free(canonical);
 					}
+					if (have == 1)
+						jv_free(canonical);
 					jv_free(k);
 				}
 			}
@@ -945,7 +971,15 @@ static int local_content_hash(const char *workspace, const char *path, size_t pa
 		bds_sha256_update(&h, &zero, 1);
 		char *data = NULL;
 		size_t len = 0;
-		if (bds_fs_read_file(files[i].full, (size_t)1 << 34, &data, &len) < 0) {
+		struct stat fst;
+		if (stat(files[i].full, &fst) == 0 && fst.st_size > INT_MAX - 8) {
+			/* Kotlin's readBytes fails with an Error bazel-diff does not catch */
+			rc = bds_util_fail("local repository '%s': '%s' is too large for bazel-diff to read (it fails there)", repo,
+			                   files[i].full);
+			bds_sha256_free(&h);
+			goto out;
+		}
+		if (bds_fs_read_file(files[i].full, (size_t)INT_MAX, &data, &len) < 0) {
 			readable = 0; /* Java's readBytes threw: no content hash */
 			break;
 		}
